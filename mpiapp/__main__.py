@@ -1,0 +1,47 @@
+"""`mpiapp <job> [args]` and `python -m mpiapp <job> [args]`: dispatch to mpiapp.<job>.main.
+
+Jobs are imported only when chosen, so `--help` never pays for torch, cupy or numba.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+#: job name -> one-line description; each is a module mpiapp.<job> with main(argv) -> int
+JOBS = {
+    "score": "Elliott-wave impulse scan over many symbols and windows",
+    "report": "summary, top patterns, profile and charts from a results file",
+    "info": "versions, MPI, parallel HDF5, threads and GPUs of every rank",
+    "config": "print the effective configuration, or the key reference",
+}
+
+
+def _available() -> dict:
+    return {k: v for k, v in JOBS.items() if importlib.util.find_spec(f"mpiapp.{k}") is not None}
+
+
+def usage() -> str:
+    lines = ["usage: mpiapp <job> [options]   (or: python -m mpiapp.<job> [options])", "", "jobs:"]
+    lines += [f"  {k:<8} {v}" for k, v in _available().items()]
+    lines += ["", "`mpiapp <job> --help` describes a job's options."]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    import importlib.util  # noqa: F401  (find_spec)
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0
+    job, rest = argv[0], argv[1:]
+    if job not in _available():
+        print(f"mpiapp: unknown job {job!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(f"mpiapp.{job}")
+    return module.main(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""`python -m mpiapp info`: what this job would run on — versions, MPI, HDF5, threads, GPUs, per rank."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata as md
+import json
+import os
+import platform
+import sys
+
+from . import __version__
+
+DISTRIBUTIONS = (
+    "numpy", "mpi4py", "h5py", "numba", "llvmlite", "pyyaml", "torch", "lightgbm", "xgboost",
+    "xgboost-cpu", "optuna", "scikit-learn", "threadpoolctl", "psutil", "tqdm", "matplotlib", "pandas",
+    "pyarrow", "arch", "backtesting", "cupy-cuda12x", "nvidia-ml-py",
+)  # fmt: skip
+
+
+def versions() -> dict:
+    out = {"python": platform.python_version(), "mpiapp": __version__}
+    for d in DISTRIBUTIONS:
+        try:
+            out[d] = md.version(d)
+        except md.PackageNotFoundError:
+            if d not in ("xgboost", "xgboost-cpu"):
+                out[d] = "not installed"
+    return out
+
+
+def hdf5_facts() -> dict:
+    import h5py
+
+    return {"h5py_mpi": bool(h5py.get_config().mpi), "hdf5": h5py.version.hdf5_version}
+
+
+def numba_facts() -> dict:
+    """Threading layer and thread count, found by running a tiny parallel kernel."""
+    import numba
+    import numpy as np
+
+    @numba.njit(parallel=True, cache=False)
+    def _ids(n):
+        out = np.empty(n, dtype=np.int64)
+        for i in numba.prange(n):
+            out[i] = numba.get_thread_id()
+        return out
+
+    used = len(set(_ids(10_000).tolist()))
+    return {
+        "numba_threading_layer": numba.threading_layer(),
+        "numba_threads": numba.get_num_threads(),
+        "numba_threads_used": used,
+    }
+
+
+def gpu_facts() -> dict:
+    """GPUs seen through CuPy or NVML; 'none' when neither finds one (never an error)."""
+    import importlib.util
+
+    if importlib.util.find_spec("cupy") is not None:
+        try:
+            import cupy
+
+            if cupy.cuda.is_available():
+                n = cupy.cuda.runtime.getDeviceCount()
+                names = [cupy.cuda.runtime.getDeviceProperties(i)["name"].decode() for i in range(n)]
+                return {"gpus": names, "gpu_via": "cupy"}
+        except Exception as exc:  # a broken driver is information, not a crash
+            return {"gpus": "none", "gpu_note": f"cupy: {exc}"}
+    if importlib.util.find_spec("pynvml") is not None:
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            n = pynvml.nvmlDeviceGetCount()
+            names = [pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(i)) for i in range(n)]
+            return {"gpus": [x.decode() if isinstance(x, bytes) else x for x in names], "gpu_via": "nvml"}
+        except Exception as exc:
+            return {"gpus": "none", "gpu_note": f"nvml: {exc}"}
+    return {"gpus": "none"}
+
+
+def collect(rt) -> tuple[dict, list[dict]]:
+    """(job-wide facts from rank 0, one row per rank). Collective."""
+    from .runtime import comm as comm_mod
+
+    import numba  # noqa: F401  (imported after the thread plan set NUMBA_NUM_THREADS)
+
+    seen = rt.enforce()
+    row = {
+        "rank": rt.rank,
+        "host": comm_mod.hostname(),
+        "pid": os.getpid(),
+        "cpus": rt.thread_plan.as_dict()["cpus"],
+        "threads": rt.thread_plan.threads,
+        "node_cpus": rt.thread_plan.node_cpus,
+        "ranks_on_node": rt.thread_plan.local_size,
+        "blas_threads": ",".join(f"{api}={n}" for api, n in seen["threadpoolctl"]) or "-",
+        **numba_facts(),
+    }
+    rows = rt.comm.gather(row, root=0)
+    facts = {}
+    if rt.rank == 0:
+        facts = {
+            "ranks": rt.size,
+            "launched_by": "mpi launcher" if comm_mod.launched_by_mpi() else "singleton",
+            **{f"mpi_{k}": v for k, v in comm_mod.library().items()},
+            **hdf5_facts(),
+            **gpu_facts(),
+            "versions": versions(),
+            "executable": sys.executable,
+        }
+    return facts, rows
+
+
+def render(facts: dict, rows: list[dict]) -> str:
+    lines = [f"mpiapp {facts['versions']['mpiapp']} on {facts['ranks']} rank(s) ({facts['launched_by']})", ""]
+    for k in ("mpi_vendor", "mpi_vendor_version", "mpi_library_version", "mpi_standard", "mpi_thread_level",
+              "mpi_mpi4py", "h5py_mpi", "hdf5", "gpus", "gpu_via", "gpu_note"):  # fmt: skip
+        if k in facts:
+            v = facts[k]
+            lines.append(f"  {k:<22} {', '.join(v) if isinstance(v, list) else v}")
+    lines += ["", "versions:"]
+    lines += [f"  {k:<22} {v}" for k, v in facts["versions"].items()]
+    lines += ["", "ranks:"]
+    cols = ["rank", "host", "pid", "cpus", "threads", "node_cpus", "ranks_on_node", "blas_threads",
+            "numba_threading_layer", "numba_threads", "numba_threads_used"]  # fmt: skip
+    widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in cols]
+    lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(cols, widths)))
+    for r in rows:
+        lines.append("  " + "  ".join(str(r[c]).ljust(w) for c, w in zip(cols, widths)))
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="mpiapp info", description=__doc__)
+    ap.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    ap.add_argument("--config", action="append", default=[], metavar="FILE")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides")
+    args = ap.parse_args(argv)
+
+    from . import config
+    from .runtime import start
+
+    cfg = config.load(args.config, args.overrides)
+    rt = start(cfg)
+    facts, rows = collect(rt)
+    if rt.rank == 0:
+        print(json.dumps({**facts, "per_rank": rows}, indent=1) if args.json else render(facts, rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

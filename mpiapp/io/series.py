@@ -1,0 +1,34 @@
+"""The one in-memory form every data source returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Series:
+    """One symbol's validated bars.
+
+    time is int64 nanoseconds since the epoch (datetime64[ns] viewed as int64), strictly increasing.
+    open/high/low/close are float64, finite and positive. Close-only sources set open = high = low =
+    close and has_ohlc = False, so pivots fall back to the close.
+    """
+
+    symbol: str
+    time: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    origin: str  # file path or builtin name, for error messages
+    has_ohlc: bool = True
+    volume: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.time.shape[0])
+
+    @property
+    def dates(self) -> np.ndarray:
+        return self.time.view("datetime64[ns]")

@@ -1,0 +1,49 @@
+"""The SPMD runtime: MPI start-up, error agreement, thread plan, logging, timers.
+
+A job calls `start(cfg)` once, before importing numba/torch/lightgbm/xgboost, then `rt.enforce()`
+after those imports. Every communicating function takes `comm=None` (default: the library's
+duplicate of COMM_WORLD, see comm.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from . import comm as comm_mod
+from . import errors, log, threads
+from .profile import Timers
+
+__all__ = ["Runtime", "start", "errors", "threads", "Timers"]
+
+
+@dataclass
+class Runtime:
+    comm: object
+    rank: int
+    size: int
+    thread_plan: threads.ThreadPlan
+    log: logging.Logger
+    timers: Timers = field(default_factory=Timers)
+
+    def enforce(self) -> dict:
+        """Apply the thread plan to the libraries imported since start (call after heavy imports)."""
+        seen = threads.enforce(self.thread_plan)
+        self.log.debug("threads enforced: %s", seen)
+        return seen
+
+
+def start(cfg, comm=None) -> Runtime:
+    """Initialise MPI (thread level from the config), error handling, logging and the thread plan."""
+    rc = cfg.runtime
+    comm_mod.mpi(rc.mpi_thread_level)
+    errors.install()
+    c = comm_mod.world(comm)
+    rank, size = c.Get_rank(), c.Get_size()
+    logger = log.setup(rank, size, rc.log_level, rc.log_all_ranks)
+    plan = threads.plan(rc.threads_per_rank, comm=c)
+    threads.apply_env(plan, rc.numba_threading_layer)
+    for w in plan.warnings:
+        if plan.local_rank == 0 or "bound" in w:
+            logger.warning(w)
+    return Runtime(comm=c, rank=rank, size=size, thread_plan=plan, log=logger)

@@ -1,0 +1,83 @@
+"""Shared test helpers: launching mpiexec in a subprocess with a timeout."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+# tests/mpi/* run only under mpiexec (tests/test_mpi_suite.py launches them at 1, 2 and 4 ranks)
+collect_ignore = [] if os.environ.get("MPIAPP_UNDER_MPIEXEC") else ["mpi"]
+
+
+def mpi_env(extra=None) -> dict:
+    env = dict(os.environ)
+    env.update(
+        OMPI_ALLOW_RUN_AS_ROOT="1",
+        OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+        OMPI_MCA_rmaps_base_oversubscribe="1",  # 4 ranks on 2 cores in CI
+        OMPI_MCA_btl="vader,self",  # one node: skip network probing
+        OMPI_MCA_pml="ob1",
+        PRTE_MCA_rmaps_default_mapping_policy=":oversubscribe",
+        PYTHONUNBUFFERED="1",
+        MPIAPP_UNDER_MPIEXEC="1",
+    )
+    env.update(extra or {})
+    return env
+
+
+def mpiexec_cmd(n: int, *args, bind_none: bool = False) -> list[str]:
+    exe = shutil.which("mpiexec")
+    if exe is None:
+        pytest.skip("mpiexec not on PATH")
+    cmd = [exe, "-n", str(n)]
+    if bind_none:
+        cmd += ["--bind-to", "none"]
+    return cmd + list(args)
+
+
+class Run:
+    def __init__(self, proc: subprocess.CompletedProcess, seconds: float, pgid: int):
+        self.returncode = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        self.output = proc.stdout + proc.stderr
+        self.seconds = seconds
+        self.pgid = pgid
+
+
+def run(cmd, timeout=120, env=None, cwd=ROOT) -> Run:
+    """Run in a new session (so leftovers can be found by process group) under a hard timeout."""
+    t0 = time.monotonic()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=env or mpi_env(), cwd=cwd, start_new_session=True)  # fmt: skip
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, 9)
+        out, err = p.communicate()
+        raise AssertionError(f"timed out after {timeout}s: {cmd}\n{out}\n{err}") from None
+    return Run(subprocess.CompletedProcess(cmd, p.returncode, out, err), time.monotonic() - t0, p.pid)
+
+
+def leftovers(pgid: int) -> list:
+    """Processes still alive in the session of a finished run (should be none)."""
+    import psutil
+
+    time.sleep(0.3)
+    alive = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if os.getpgid(proc.pid) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
+                alive.append(proc.info)
+        except (psutil.Error, ProcessLookupError):
+            pass
+    return alive

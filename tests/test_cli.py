@@ -1,0 +1,50 @@
+"""The CLIs start fast: --help never imports torch, cupy, lightgbm, xgboost, optuna or numba."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import PY, ROOT
+
+HEAVY = ("torch", "cupy", "lightgbm", "xgboost", "optuna", "numba", "h5py", "mpi4py.MPI")
+
+
+@pytest.mark.parametrize("argv", [["-m", "mpiapp", "--help"], ["-m", "mpiapp", "info", "--help"],
+                                  ["-m", "mpiapp.info", "--help"]])  # fmt: skip
+def test_help_is_fast_and_light(argv):
+    probe = (
+        "import runpy, sys; sys.argv = {argv!r};\n"
+        "try:\n    runpy.run_module({mod!r}, run_name='__main__')\n"
+        "except SystemExit: pass\n"
+        "print('HEAVY=' + ','.join(m for m in {heavy!r} if m in sys.modules))"
+    ).format(argv=["x"] + argv[2:], mod=argv[1], heavy=HEAVY)
+    out = subprocess.run([PY, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("HEAVY="), out.stdout[-300:]
+    best = min(_wall([PY] + argv) for _ in range(3))
+    assert best <= 0.5 + _python_start(), f"{argv}: {best:.2f}s"
+
+
+def _wall(cmd):
+    t0 = time.perf_counter()
+    subprocess.run(cmd, capture_output=True, cwd=ROOT, timeout=60, check=True)
+    return time.perf_counter() - t0
+
+
+def _python_start():
+    return 0.0
+
+
+def test_unknown_job_is_an_error():
+    out = subprocess.run([PY, "-m", "mpiapp", "nosuchjob"], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 2 and "unknown job 'nosuchjob'" in out.stderr
+
+
+def test_console_script_dispatches():
+    exe = ROOT / ".venv" / "bin" / "mpiapp"
+    if not exe.exists():
+        pytest.skip("console script not installed in .venv")
+    out = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and "info" in out.stdout
