@@ -1,0 +1,212 @@
+"""HDF5 results files written by every rank at once.
+
+Two modes, one content:
+- mpio: h5py built against parallel HDF5 — every rank opens the file with driver="mpio"; each
+  append gathers the row counts, gives each rank its offset (exclusive scan), resizes the datasets
+  together and writes each rank's rows collectively (`dset.collective`).
+- gather: serial h5py (or output.hdf5_mpi=off) — rows are gathered to rank 0, which writes alone.
+The mode used is recorded in the file's attributes (`hdf5_mode`, `hdf5_mode_note`).
+
+A table is a group with one 1-D resizable dataset per column (fixed-width types only: parallel
+HDF5 cannot write variable-length strings). Rows appended by rank r come after those of ranks < r.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..runtime import comm as _comm
+
+CHUNK_ROWS = 16384
+
+
+def choose_mode(requested: str = "auto") -> tuple[str, str]:
+    """('mpio' | 'gather', why)."""
+    import h5py
+
+    if requested == "off":
+        return "gather", "output.hdf5_mpi=off: rows gathered to rank 0, which writes the file"
+    if not h5py.get_config().mpi:
+        return "gather", "h5py was built without MPI (serial HDF5): rows gathered to rank 0"
+    return "mpio", "h5py with MPI: collective writes (driver=mpio)"
+
+
+def _attr_value(v):
+    if isinstance(v, str):
+        return np.bytes_(v.encode())  # fixed-length: safe in parallel HDF5
+    return v
+
+
+class ResultsFile:
+    """An HDF5 file opened by all ranks of `comm` (collective open, append, close)."""
+
+    def __init__(self, path, mode: str, comm=None, create: bool = True, note: str = ""):
+        import h5py
+
+        self.comm = _comm.world(comm)
+        self.rank = self.comm.Get_rank()
+        self.mode = mode
+        self.path = str(path)
+        flag = "w" if create else "r+"
+        if mode == "mpio":
+            self.f = h5py.File(self.path, flag, driver="mpio", comm=self.comm)
+        elif self.rank == 0:
+            self.f = h5py.File(self.path, flag)
+        else:
+            self.f = None
+        self.comm.Barrier()
+        if create:
+            self.set_attrs({"hdf5_mode": mode, "hdf5_mode_note": note})
+
+    # --- attributes -------------------------------------------------------------------------
+    def set_attrs(self, attrs: dict, group: str = "/") -> None:
+        """Collective; every rank passes the same values (rank 0's are the ones written)."""
+        attrs = self.comm.bcast(attrs, root=0)
+        if self.f is not None:
+            g = self.f[group]
+            for k, v in attrs.items():
+                g.attrs[k] = _attr_value(v)
+
+    def attrs(self, group: str = "/") -> dict:
+        out = None
+        if self.f is not None and self.rank == 0:
+            out = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in self.f[group].attrs.items()}
+        return self.comm.bcast(out, root=0)
+
+    # --- tables -----------------------------------------------------------------------------
+    def create_table(self, name: str, columns: list[tuple[str, object]]) -> None:
+        """Collective: an empty table with these (column, dtype) pairs."""
+        if self.f is None:
+            return
+        g = self.f.create_group(name)
+        for col, dt in columns:
+            g.create_dataset(col, shape=(0,), maxshape=(None,), dtype=np.dtype(dt),
+                             chunks=(CHUNK_ROWS,))  # fmt: skip
+        g.attrs["columns"] = np.array([c.encode() for c, _ in columns])
+
+    def has(self, name: str) -> bool:
+        ok = None
+        if self.rank == 0:
+            ok = name in self.f
+        return self.comm.bcast(ok, root=0)
+
+    def columns(self, name: str) -> list[str]:
+        cols = None
+        if self.rank == 0:
+            cols = [c.decode() for c in self.f[name].attrs["columns"]]
+        return self.comm.bcast(cols, root=0)
+
+    def nrows(self, name: str) -> int:
+        n = None
+        if self.rank == 0:
+            g = self.f[name]
+            n = int(g[next(iter(g.keys()))].shape[0]) if len(g) else 0
+        return self.comm.bcast(n, root=0)
+
+    def append(self, name: str, rows: dict) -> int:
+        """Collective: append this rank's rows (dict column -> 1-D array; may be empty).
+
+        Returns the global row index of this rank's first row.
+        """
+        cols = self.columns(name)
+        n = _length(rows, cols)
+        counts = self.comm.allgather(n)
+        base = self.nrows(name)
+        mine = base + sum(counts[: self.rank])
+        total = base + sum(counts)
+        if self.mode == "mpio":
+            g = self.f[name]
+            for c in cols:
+                ds = g[c]
+                ds.resize((total,))
+                with ds.collective:
+                    if n:
+                        ds[mine : mine + n] = np.asarray(rows[c], dtype=ds.dtype)
+                    else:
+                        _write_nothing(ds)
+        else:
+            pieces = self.comm.gather({c: np.asarray(rows[c]) for c in cols} if n else None, root=0)
+            if self.rank == 0:
+                g = self.f[name]
+                for c in cols:
+                    parts = [p[c] for p in pieces if p is not None]
+                    ds = g[c]
+                    ds.resize((total,))
+                    if parts:
+                        ds[base:total] = np.concatenate(parts).astype(ds.dtype, copy=False)
+        return mine
+
+    def write_rows_at(self, name: str, index, rows: dict) -> None:
+        """Collective: overwrite rows at `index` (unique global row numbers) from any rank."""
+        cols = self.columns(name)
+        idx = np.asarray(index, dtype=np.int64)
+        gathered = self.comm.gather((idx, {c: np.asarray(rows[c]) for c in cols}), root=0)
+        if self.rank == 0:
+            all_idx = np.concatenate([g[0] for g in gathered])
+            if all_idx.size:
+                order = np.argsort(all_idx)
+                g = self.f[name]
+                for c in cols:
+                    vals = np.concatenate([p[1][c] for p in gathered])[order]
+                    ds = g[c]
+                    data = ds[:]  # small tables only (units, symbols)
+                    data[all_idx[order]] = vals
+                    ds[:] = data
+        self.comm.Barrier()
+
+    def read(self, name: str, start: int = 0, stop: int | None = None, columns=None) -> dict:
+        """Rows [start, stop) of a table, on the calling rank (independent read; mpio or rank 0).
+
+        In gather mode only rank 0 has the file open: use `read_root` + bcast there.
+        """
+        if self.f is None:
+            raise RuntimeError("read on a rank without the file open (gather mode): use rank 0")
+        g = self.f[name]
+        cols = columns or [c.decode() for c in g.attrs["columns"]]
+        return {c: g[c][start:stop] for c in cols}
+
+    def flush(self) -> None:
+        if self.f is not None:
+            self.f.flush()
+
+    def close(self) -> None:
+        if self.f is not None:
+            self.f.close()
+            self.f = None
+
+
+def _write_nothing(ds) -> None:
+    """Take part in a collective write with an empty selection (a rank with no rows must still call)."""
+    import h5py
+
+    fs = ds.id.get_space()
+    fs.select_none()
+    ms = h5py.h5s.create_simple((1,))
+    ms.select_none()
+    ds.id.write(ms, fs, np.empty(1, dtype=ds.dtype), dxpl=ds._dxpl)
+
+
+def _length(rows: dict, cols: list[str]) -> int:
+    if not rows:
+        return 0
+    lens = {len(rows[c]) for c in cols}
+    if len(lens) != 1:
+        raise ValueError(f"columns of unequal length: { {c: len(rows[c]) for c in cols} }")
+    return lens.pop()
+
+
+def read_table(path, name: str) -> dict:
+    """A whole table from a finished file, serially (for report/load and tests)."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        g = f[name]
+        cols = [c.decode() for c in g.attrs["columns"]]
+        return {c: g[c][:] for c in cols}
+
+
+def read_attrs(path) -> dict:
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
