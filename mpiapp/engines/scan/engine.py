@@ -1,0 +1,144 @@
+"""scan_symbol: one symbol's bars in, per-window counters and unique ranked patterns out."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...kernels import pivots as _pv
+from ...kernels import reference as _ref
+from ...kernels import score as _score
+from ...kernels import windows as _win
+from .backends import array_module, resolve_backend
+from .params import ScanParams
+from .result import PATTERN_FIELDS, WINDOW_FIELDS, SymbolScan, empty_table, sort_patterns
+
+
+def window_starts(n_bars: int, params: ScanParams) -> np.ndarray:
+    """Start bars of a symbol's windows (int64, ascending): end-anchored, step params.step, at most
+    params.max_windows (the most recent). See mpiapp.kernels.windows."""
+    return _win.window_starts(int(n_bars), params.window_bars, params.step, params.max_windows)
+
+
+def _bars(series):
+    close = np.ascontiguousarray(series.close, dtype=np.float64)
+    if getattr(series, "has_ohlc", True):
+        high = np.ascontiguousarray(series.high, dtype=np.float64)
+        low = np.ascontiguousarray(series.low, dtype=np.float64)
+    else:
+        high = low = close
+    return high, low, close
+
+
+def symbol_pivots(high, low, close, params: ScanParams, backend: str) -> _pv.Pivots:
+    """Pivots of the whole series (identical in every backend)."""
+    core = _pv.zigzag_core
+    if backend != "numpy":
+        from ...kernels import numba_scan
+
+        core = numba_scan.zigzag_nb
+    return _pv.pivots(high, low, close, mode=params.pivot_mode, pct=params.pivot_pct,
+                      atr_period=params.atr_period, atr_multiple=params.atr_multiple, core=core)
+
+
+def scan_symbol(series, params: ScanParams, backend: str | None = None,
+                window_range: tuple[int, int] | None = None) -> SymbolScan:
+    """Scan windows w0..w1-1 (default: all) of one symbol.
+
+    backend: None -> params.backend; "auto", "numpy", "numba", "cupy" (or "xp-numpy": the cupy
+    code path on numpy). Pivots are computed on the whole series, so the result for a window never
+    depends on window_range; merge() of pieces equals the whole scan.
+    """
+    name, _ = resolve_backend(backend or params.backend)
+    high, low, close = _bars(series)
+    n = high.shape[0]
+    gs = window_starts(n, params)
+    nwin = int(gs.shape[0])
+    w0, w1 = (0, nwin) if window_range is None else (int(window_range[0]), int(window_range[1]))
+    if not (0 <= w0 <= w1 <= nwin):
+        raise ValueError(f"{series.symbol}: window_range ({w0}, {w1}) outside the symbol's {nwin} windows")
+    piv = symbol_pivots(high, low, close, params, name)
+    ws = gs[w0:w1]
+    wb = params.window_bars
+    if params.skip_flat_windows:
+        vol, rng, npv = _win.prefilter_stats(close, high, low, piv.t, ws, wb)
+        skip = _win.flat_mask(vol, rng, npv, params.flat_min_volatility, params.flat_min_range,
+                              params.flat_min_pivots)
+    else:
+        skip = np.zeros(w1 - w0, dtype=bool)
+    kw = params.kernel_args()
+    if name == "numpy":
+        stats, trunc, top, cand = _ref.scan_windows(high, low, piv.t, piv.kind, piv.price, gs, wb,
+                                                    w0, w1, skip, **kw)
+    else:
+        seg_hi, seg_lo = _pv.segment_extremes(high, low, piv.t)
+        if name == "numba":
+            from ...kernels import numba_scan as mod
+
+            extra = {}
+        else:
+            from ...kernels import xp_scan as mod
+
+            extra = dict(xp=array_module(name), batch=params.gpu_batch_size)
+        stats, trunc, top, cand = mod.scan_windows(piv.t, piv.kind, piv.price, seg_hi, seg_lo, gs,
+                                                   wb, params.step, w0, w1, skip, **kw, **extra)
+    windows = {
+        "window": np.arange(w0, w1, dtype=np.int64),
+        "start_bar": ws.astype(np.int64),
+        "end_bar": (ws + wb).astype(np.int64),
+        "skipped_flat": np.asarray(skip, dtype=bool),
+        "truncated": np.asarray(trunc, dtype=bool),
+    }
+    for k, s in enumerate(_ref.STATS):
+        windows[s] = stats[:, k].astype(np.int64)
+    windows["kept"] = (top >= 0).sum(axis=1).astype(np.int64)
+    windows = {f: windows[f].astype(dt) for f, dt in WINDOW_FIELDS}
+    patterns = _patterns(top, cand, windows, piv, params, name)
+    return SymbolScan(symbol=series.symbol, n_bars=n, n_windows=nwin, backend=name,
+                      windows=windows, patterns=patterns,
+                      pivots={"t": piv.t, "kind": piv.kind, "price": piv.price})
+
+
+def _terms(name, p6, t6, params) -> np.ndarray:
+    """(N, 9) score terms (TERMS order) of the final patterns, with the backend's own scorer."""
+    tol, w = params.fib_tolerance, params.weights
+    if name == "numpy":
+        r = _score.score_rows(p6, t6, tol, *w)
+        return np.stack([r[k] for k in _score.TERMS], axis=1)
+    if name == "numba":
+        from ...kernels import numba_scan
+
+        return numba_scan.score_final(p6, t6, tol, w)
+    from ...kernels.xp_scan import XPScorer
+
+    # the rows' own prices and bars, flattened, indexed by 0..6N-1
+    sc = XPScorer(array_module(name), t6.reshape(-1), p6.reshape(-1), params.gpu_batch_size, tol, w)
+    rows = np.arange(p6.shape[0] * 6, dtype=np.int64).reshape(-1, 6)
+    return sc.terms(rows)
+
+
+def _patterns(top, cand, windows, piv, params, name) -> dict:
+    wi, rank = np.nonzero(top >= 0)
+    if wi.size == 0:
+        return empty_table(PATTERN_FIELDS)
+    keys = cand[top[wi, rank]]
+    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+    inv = inv.reshape(-1)
+    wglob = windows["window"][wi]
+    first = np.full(uniq.shape[0], np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first, inv, wglob)
+    count = np.bincount(inv, minlength=uniq.shape[0]).astype(np.int64)
+    t6 = piv.t[uniq]
+    p6 = piv.price[uniq]
+    terms = _terms(name, p6, t6, params)
+    w0 = int(windows["window"][0])
+    pat = {"direction": (-piv.kind[uniq[:, 0]]).astype(np.int8)}
+    for k in range(6):
+        pat[f"t{k}"] = t6[:, k].astype(np.int64)
+    for k in range(6):
+        pat[f"p{k}"] = p6[:, k].astype(np.float64)
+    for k, nm in enumerate(_score.TERMS):
+        pat["score" if nm == "S" else nm] = terms[:, k]
+    pat["window"] = first
+    pat["n_windows"] = count
+    pat["truncated"] = windows["truncated"][first - w0]
+    return sort_patterns(pat)

@@ -1,0 +1,230 @@
+"""Zig-zag pivots over High/Low bars (Close where a series has no High/Low).
+
+Definition (DESIGN §5, choices documented in docs/scan.md):
+
+* A swing from a low L to a high H is *significant* when
+  - percent mode: H >= L * (1 + pct)  and, going down, L <= H / (1 + pct)  (a symmetric, log-price
+    threshold: a swing is significant when |log(H/L)| >= log(1 + pct));
+  - ATR mode: H >= L + m * ATR[j]  and, going down, L <= H - m * ATR[j], with j the bar being
+    tested and ATR the simple mean of the true range over the last `atr_period` bars (fewer at the
+    start of the series).
+  Passing the previous pivot (a high above the last high pivot while going down, a low below the last
+  low pivot while going up) also confirms a reversal.
+* While a trend runs, the tracked extreme moves to every strictly more extreme bar (ties keep the
+  earliest bar); a reversal confirms the tracked extreme as a pivot and the new swing starts at the
+  most extreme opposite price seen since that pivot (earliest bar on ties).
+* Only confirmed pivots are returned: the running extreme at the end of the series is not a pivot.
+* Pivots strictly alternate high/low, their bar indices strictly increase, and each high pivot's
+  High is >= the High of every bar strictly between its two neighbouring pivots (each low pivot's
+  Low <= every Low there). The one exception is an "outside" bar whose range covers both a new
+  extreme and the previous pivot: it extends the trend and its other side is ignored.
+
+`zigzag_core` is written with scalar operations only, so the same source runs as plain Python (the
+reference) and compiled by Numba (`mpiapp.kernels.numba_scan`) with bit-identical results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+HIGH = 1  #: pivot kind of a swing high
+LOW = -1  #: pivot kind of a swing low
+
+MODE_PERCENT = 0
+MODE_ATR = 1
+
+
+def true_range(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarray:
+    """max(H - L, |H - C[-1]|, |L - C[-1]|); the first bar uses H - L."""
+    tr = np.asarray(high, dtype=np.float64) - np.asarray(low, dtype=np.float64)
+    if tr.shape[0] > 1:
+        pc = close[:-1]
+        tr[1:] = np.maximum(tr[1:], np.maximum(np.abs(high[1:] - pc), np.abs(low[1:] - pc)))
+    return tr
+
+
+def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int) -> np.ndarray:
+    """Simple moving average of the true range over `period` bars (expanding over the first bars)."""
+    tr = true_range(high, low, close)
+    n = tr.shape[0]
+    cs = np.concatenate(([0.0], np.cumsum(tr)))
+    out = np.empty(n, dtype=np.float64)
+    k = min(period, n)
+    out[:k] = cs[1 : k + 1] / np.arange(1, k + 1)
+    if n > period:
+        out[period:] = (cs[period + 1 :] - cs[1 : n - period + 1]) / period
+    return out
+
+
+def zigzag_core(high, low, mode, pct, thr, out_t, out_kind):
+    """Fill out_t / out_kind with the confirmed pivots; return their count.
+
+    high, low: float64 bars; mode: MODE_PERCENT or MODE_ATR; pct: the percent threshold (fraction);
+    thr: per-bar absolute threshold (m * ATR) used in ATR mode; out_t (int64), out_kind (int8): at
+    least len(high) long. Scalar code only (compiled unchanged by Numba).
+    """
+    n = high.shape[0]
+    if n < 2:
+        return 0
+    f = 1.0 + pct
+    inf = np.inf
+    npiv = 0
+    trend = 0  # 0 undecided, +1 rising (tracking a high), -1 falling (tracking a low)
+    H = high[0]
+    h = 0
+    L = low[0]
+    lo_i = 0
+    mn = inf  # lowest low after the tracked high (trend +1; trend 0: after h)
+    mni = -1
+    mx = -inf  # highest high after the tracked low (trend -1; trend 0: after lo_i)
+    mxi = -1
+    last = 0.0  # price of the last confirmed pivot
+    for j in range(1, n):
+        hj = high[j]
+        lj = low[j]
+        if trend == 0:
+            if hj > H:
+                H = hj
+                h = j
+                mn = inf
+                mni = -1
+            elif lj < mn:
+                mn = lj
+                mni = j
+            if lj < L:
+                L = lj
+                lo_i = j
+                mx = -inf
+                mxi = -1
+            elif hj > mx:
+                mx = hj
+                mxi = j
+            if mode == 0:
+                need = L * f
+            else:
+                need = L + thr[j]
+            if H >= need and H > L and h != lo_i:
+                if lo_i < h:  # the low came first: pivot low, now rising
+                    out_t[npiv] = lo_i
+                    out_kind[npiv] = -1
+                    npiv += 1
+                    last = L
+                    trend = 1
+                else:  # the high came first: pivot high, now falling
+                    out_t[npiv] = h
+                    out_kind[npiv] = 1
+                    npiv += 1
+                    last = H
+                    trend = -1
+            continue
+        if trend == 1:
+            if hj > H:
+                H = hj
+                h = j
+                mn = inf
+                mni = -1
+                continue
+            if lj < mn:
+                mn = lj
+                mni = j
+            if mode == 0:
+                need = H / f
+            else:
+                need = H - thr[j]
+            if (mn <= need and mn < H) or mn < last:
+                out_t[npiv] = h
+                out_kind[npiv] = 1
+                npiv += 1
+                last = H
+                trend = -1
+                L = mn
+                lo_i = mni
+                mx = -inf
+                mxi = -1
+                for u in range(lo_i + 1, j + 1):
+                    if high[u] > mx:
+                        mx = high[u]
+                        mxi = u
+            continue
+        # trend == -1
+        if lj < L:
+            L = lj
+            lo_i = j
+            mx = -inf
+            mxi = -1
+            continue
+        if hj > mx:
+            mx = hj
+            mxi = j
+        if mode == 0:
+            need = L * f
+        else:
+            need = L + thr[j]
+        if (mx >= need and mx > L) or mx > last:
+            out_t[npiv] = lo_i
+            out_kind[npiv] = -1
+            npiv += 1
+            last = L
+            trend = 1
+            H = mx
+            h = mxi
+            mn = inf
+            mni = -1
+            for u in range(h + 1, j + 1):
+                if low[u] < mn:
+                    mn = low[u]
+                    mni = u
+    return npiv
+
+
+@dataclass(frozen=True)
+class Pivots:
+    """A symbol's pivot sequence: bar index, kind (+1 high / -1 low) and price (High or Low)."""
+
+    t: np.ndarray  # int64, strictly increasing bar indices
+    kind: np.ndarray  # int8, strictly alternating +1 / -1
+    price: np.ndarray  # float64: high[t] for highs, low[t] for lows
+
+    def __len__(self) -> int:
+        return int(self.t.shape[0])
+
+
+def threshold_args(high, low, close, mode: str, pct: float, atr_period: int, atr_multiple: float):
+    """(mode code, pct, per-bar threshold array) for zigzag_core."""
+    if mode == "percent":
+        return MODE_PERCENT, float(pct), np.zeros(1, dtype=np.float64)
+    if mode == "atr":
+        return MODE_ATR, 0.0, atr_multiple * atr(high, low, close, atr_period)
+    raise ValueError(f"pivot mode must be 'percent' or 'atr', not {mode!r}")
+
+
+def pivots(high, low, close, *, mode="percent", pct=0.03, atr_period=14, atr_multiple=2.0,
+           core=zigzag_core) -> Pivots:
+    """Zig-zag pivots of one series. `core` is zigzag_core or its Numba-compiled twin."""
+    high = np.ascontiguousarray(high, dtype=np.float64)
+    low = np.ascontiguousarray(low, dtype=np.float64)
+    close = np.ascontiguousarray(close, dtype=np.float64)
+    m, p, thr = threshold_args(high, low, close, mode, pct, atr_period, atr_multiple)
+    n = high.shape[0]
+    out_t = np.empty(max(n, 1), dtype=np.int64)
+    out_k = np.empty(max(n, 1), dtype=np.int8)
+    k = int(core(high, low, m, p, thr, out_t, out_k))
+    t = out_t[:k].copy()
+    kind = out_k[:k].copy()
+    price = np.where(kind == HIGH, high[t], low[t]) if k else np.empty(0, dtype=np.float64)
+    return Pivots(t=t, kind=kind, price=np.ascontiguousarray(price, dtype=np.float64))
+
+
+def segment_extremes(high, low, t) -> tuple[np.ndarray, np.ndarray]:
+    """seg_hi[k] = max(high[t[k] .. t[k+1]]), seg_lo[k] = min(low[...]) (both ends included).
+
+    A wave from pivot a to pivot b spans bars t[a]..t[b]; its highest High is max(seg_hi[a:b]).
+    """
+    if t.shape[0] < 2:
+        return np.empty(0), np.empty(0)
+    # reduceat gives the bars t[k] .. t[k+1]-1; then the end bar t[k+1] itself
+    hi = np.maximum(np.maximum.reduceat(high, t)[:-1], high[t[1:]])
+    lo = np.minimum(np.minimum.reduceat(low, t)[:-1], low[t[1:]])
+    return np.ascontiguousarray(hi, dtype=np.float64), np.ascontiguousarray(lo, dtype=np.float64)

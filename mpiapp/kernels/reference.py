@@ -1,0 +1,150 @@
+"""The NumPy reference scan of one window: the specification of DESIGN §5 as plain, readable code.
+
+This is the implementation the tests trust; the Numba and array-module backends must reproduce its
+integer outputs exactly. It is deliberately direct: one window at a time, wave ends checked against
+the bars themselves, a depth-first search in the fixed order that also defines the budget.
+
+Fixed order (also the budget order): the window's start points are taken rank by rank (most
+extreme first), bullish before bearish at each rank; from one start, candidates come in depth-first
+order with the skip count s of wave 1, then wave 2, ... ascending (i.e. lexicographic order of the
+pivot indices). Each complete six-pivot sequence reached counts as one *visited* candidate; the
+(max_combinations + 1)-th one is not examined: it sets the window's `truncated` flag and ends the
+window's search. Everything counted before that point is reported.
+
+Pruning and counting: extending a partial sequence by one wave end is *rejected by the extreme
+condition* when that end is not the extreme of the bars the wave spans (counted once per rejected
+end pivot). A partial sequence is pruned, and counted for the rule that pruned it, as soon as a rule
+can be decided: R1 at p2, R4 (p3 vs p1, when R4 is on) at p3, R3 at p4; at p5 the complete
+candidate counts as visited and then R2, then R4 (p5 vs p3) are checked. `valid` counts the visited
+candidates that passed every rule; they are scored and ranked (S desc, t0 asc, then pivot bars).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .score import score_terms
+from .windows import start_points
+
+#: per-window counters, in the order every backend reports them
+STATS = ("rejected_extreme", "rejected_r1", "rejected_r2", "rejected_r3", "rejected_r4", "visited", "valid")
+EXT, R1, R2, R3, R4, VISITED, VALID = range(7)
+
+
+class _BudgetHit(Exception):
+    pass
+
+
+def window_start_order(piv_t, piv_kind, piv_price, ws, we, directions, n_starts):
+    """[(d, start pivot index)] in the fixed order: rank by rank, bullish (+1) before bearish."""
+    per_d = {d: start_points(piv_t, piv_kind, piv_price, ws, we, d, n_starts) for d in directions}
+    order = []
+    for r in range(n_starts):
+        for d in (1, -1):
+            if d in per_d and r < len(per_d[d]):
+                order.append((d, per_d[d][r]))
+    return order
+
+
+def scan_window(high, low, piv_t, piv_kind, piv_price, ws, we, *, directions=(1, -1), n_starts=3,
+                up_to=2, budget=100_000, top_k=5, rule_r4=True, tol=0.05,
+                weights=(0.4, 0.2, 0.2, 0.2)):
+    """Scan bars [ws, we] (inclusive) of one symbol whose pivots are (piv_t, piv_kind, piv_price).
+
+    Returns (stats: int64[7] in STATS order, truncated: bool, top: list of (S, idx) best first,
+    idx a tuple of six pivot indices).
+    """
+    stats = np.zeros(7, dtype=np.int64)
+    kept = []  # (S, idx)
+    b = int(np.searchsorted(piv_t, we, side="right"))  # pivots with index < b end inside the window
+    wF, wT, wA, wC = weights
+    state = {"truncated": False}
+
+    def wave_end_ok(i, j, up):
+        bars = slice(int(piv_t[i]), int(piv_t[j]) + 1)
+        if up:
+            return piv_price[j] >= high[bars].max()
+        return piv_price[j] <= low[bars].min()
+
+    def rule_at(seq, d):
+        """Rule (1..4) that prunes this partial sequence now, else 0 (depths 2, 3, 4)."""
+        p = [piv_price[i] for i in seq]
+        depth = len(seq) - 1
+        if depth == 2 and not d * (p[2] - p[0]) > 0:
+            return R1
+        if depth == 3 and rule_r4 and not d * (p[3] - p[1]) > 0:
+            return R4
+        if depth == 4 and not d * (p[4] - p[1]) > 0:
+            return R3
+        return 0
+
+    def complete(seq, d):
+        if stats[VISITED] == budget:
+            state["truncated"] = True
+            raise _BudgetHit
+        stats[VISITED] += 1
+        p = [float(piv_price[i]) for i in seq]
+        t = [int(piv_t[i]) for i in seq]
+        L1, L3, L5 = abs(p[1] - p[0]), abs(p[3] - p[2]), abs(p[5] - p[4])
+        if L3 < min(L1, L5):
+            stats[R2] += 1
+            return
+        if rule_r4 and not d * (p[5] - p[3]) > 0:
+            stats[R4] += 1
+            return
+        stats[VALID] += 1
+        S = score_terms(*p, *t, tol, wF, wT, wA, wC)[0]
+        kept.append((S, tuple(seq)))
+
+    def extend(seq, d):
+        depth = len(seq)  # the wave being added: 1..5
+        up = (depth % 2 == 1) == (d > 0)  # waves 1, 3, 5 move in direction d
+        i = seq[-1]
+        for s in range(up_to + 1):
+            j = i + 1 + 2 * s
+            if j >= b:
+                break
+            if not wave_end_ok(i, j, up):
+                stats[EXT] += 1
+                continue
+            nxt = seq + [j]
+            if depth == 5:
+                complete(nxt, d)
+                continue
+            rule = rule_at(nxt, d)
+            if rule:
+                stats[rule] += 1
+                continue
+            extend(nxt, d)
+
+    try:
+        for d, q in window_start_order(piv_t, piv_kind, piv_price, ws, we, directions, n_starts):
+            extend([q], d)
+    except _BudgetHit:
+        pass
+    kept.sort(key=lambda c: (-c[0], [int(piv_t[i]) for i in c[1]]))
+    return stats, state["truncated"], kept[:top_k]
+
+
+def scan_windows(high, low, t, kind, price, glob_starts, window_bars, w0, w1, skip, *,
+                 directions, n_starts, up_to, budget, top_k, rule_r4, tol, weights):
+    """scan_window over windows w0..w1-1; same return form as numba_scan.scan_windows."""
+    nW = w1 - w0
+    stats = np.zeros((nW, 7), dtype=np.int64)
+    truncated = np.zeros(nW, dtype=bool)
+    top = np.full((nW, top_k), -1, dtype=np.int64)
+    rows: dict = {}
+    for k in range(nW):
+        if skip[k]:
+            continue
+        ws = int(glob_starts[w0 + k])
+        st, tr, best = scan_window(high, low, t, kind, price, ws, ws + window_bars - 1,
+                                   directions=directions, n_starts=n_starts, up_to=up_to,
+                                   budget=budget, top_k=top_k, rule_r4=rule_r4, tol=tol,
+                                   weights=weights)
+        stats[k] = st
+        truncated[k] = tr
+        for r, (_, idx) in enumerate(best):
+            top[k, r] = rows.setdefault(idx, len(rows))
+    cand_idx = np.array(list(rows), dtype=np.int64).reshape(-1, 6)
+    return stats, truncated, top, cand_idx
