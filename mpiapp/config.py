@@ -70,6 +70,25 @@ SCHEMA: tuple[Key, ...] = (
         choices=("debug", "info", "warning", "error")),
     Key("runtime.log_all_ranks", bool, False,
         "log from every rank (rank prefix on each line), not only rank 0; env MPIAPP_LOG_ALL_RANKS"),
+    # --- score job: distribution, results file ---------------------------------------------------
+    Key("score.partition", str, "static",
+        "static: cost-balanced plan scattered by rank 0; dynamic: units claimed from an RMA counter",
+        choices=("static", "dynamic")),
+    Key("score.plan_strategy", str, "lpt", "static plan: lpt (cost-balanced), block or cyclic",
+        choices=("lpt", "block", "cyclic")),
+    Key("score.unit_windows", int, 100,
+        "windows per work unit: longer symbols are split into window ranges", lo=1),
+    Key("score.shared_memory", bool, True,
+        "price arrays once per node in an MPI-3 shared-memory window, not once per rank"),
+    Key("score.commit_interval_s", float, 5.0,
+        "seconds between collective commits of finished units to the .partial file", lo=0.0, hi=86400.0),
+    Key("score.progress", str, "auto", "progress bar on rank 0: auto = only when stderr is a terminal",
+        choices=("auto", "on", "off")),
+    Key("score.summary_top", int, 10, "patterns listed in the end-of-run summary", lo=0, hi=10_000),
+    Key("output.path", str, "results/score.h5", "results file (written as PATH.partial, renamed when complete)"),
+    Key("output.hdf5_mpi", str, "auto",
+        "auto: collective writes (driver=mpio) when h5py has MPI; off: gather to rank 0 (recorded in the file)",
+        choices=("auto", "off")),
     # --- data ------------------------------------------------------------------------------------
     Key("data.source", str, "builtin:all",
         "builtin:NAME|all, csv:DIR, parquet:DIR, hdf5:FILE or synthetic:N"),
@@ -227,17 +246,7 @@ def load(files=(), overrides=(), env=None) -> Section:
     flat = _flatten(defaults())
     for f in files or ():
         path = _resolve_file(f)
-        with open(path) as fh:
-            try:
-                tree = yaml.safe_load(fh) or {}
-            except yaml.YAMLError as exc:
-                raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-        if not isinstance(tree, dict):
-            raise ConfigError(f"{path}: expected a mapping at the top level")
-        for k, v in _flatten(tree).items():
-            if k not in KEYS:
-                raise _unknown(k, str(path))
-            flat[k] = coerce(KEYS[k], v, str(path))
+        _apply_yaml(flat, path.read_text(), str(path))
     env = os.environ if env is None else env
     for var, k in ENV_MIRRORS.items():
         if env.get(var, "") != "":
@@ -250,12 +259,36 @@ def load(files=(), overrides=(), env=None) -> Section:
         if k not in KEYS:
             raise _unknown(k, "--set")
         flat[k] = coerce(KEYS[k], v, "--set")
+    return _build(flat)
+
+
+def _apply_yaml(flat: dict, text: str, origin: str) -> None:
+    try:
+        tree = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{origin}: not valid YAML: {exc}") from None
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{origin}: expected a mapping at the top level")
+    for k, v in _flatten(tree).items():
+        if k not in KEYS:
+            raise _unknown(k, origin)
+        flat[k] = coerce(KEYS[k], v, origin)
+
+
+def _build(flat: dict) -> Section:
     tree: dict = {}
     for k, v in flat.items():
         _put(tree, k, v)
     cfg = _sections(tree)
     _check_cross(cfg)
     return cfg
+
+
+def loads(text: str, origin: str = "<string>") -> Section:
+    """A config from YAML text (e.g. the effective config stored in a results file)."""
+    flat = _flatten(defaults())
+    _apply_yaml(flat, text, origin)
+    return _build(flat)
 
 
 def _check_cross(cfg: Section) -> None:

@@ -1,0 +1,93 @@
+"""Scaling of the distributed scan on one node, measured side by side in one run.
+
+    python bench/scan_scaling.py                 # small universe at -n 1 and -n 2 (+ shared memory off)
+    python bench/scan_scaling.py --sp500         # also the S&P-500-scale workload at -n 2
+
+Reports: speedup 1 -> 2 ranks (median wall of --repeats runs), load imbalance (busy max/mean),
+write share of wall, peak RSS and unique memory per rank with and without shared price arrays, and
+for --sp500: 500 synthetic symbols x 5,000 bars, 500-bar windows, 500 windows per symbol, up_to 8,
+8 start points at -n 2 — wall time and windows/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+           OMPI_MCA_rmaps_base_oversubscribe="1", OMPI_MCA_btl="vader,self", OMPI_MCA_pml="ob1")  # fmt: skip
+
+
+def job(n, out, args, bind_none=True):
+    cmd = ["mpiexec", "-n", str(n)] + (["--bind-to", "none"] if bind_none else [])
+    cmd += [sys.executable, "-m", "mpiapp.score", "--force", "--no-progress", "--out", out] + args
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, env=ENV, cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if p.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{p.stdout}\n{p.stderr}")
+    from mpiapp.io.results import read_attrs, read_table
+
+    prof = read_table(out, "profile")
+    win = read_table(out, "windows")
+    a = read_attrs(out)
+    return {"wall": wall, "job_wall": float(a["wall_s"]), "busy": prof["busy_s"], "write": prof["write_s"],
+            "rss": prof["peak_rss_mb"], "windows": len(win["window"]), "cmd": " ".join(cmd[3:] if False else cmd)}
+
+
+def median_run(n, out, args, repeats, **kw):
+    runs = [job(n, out, args, **kw) for _ in range(repeats)]
+    best = sorted(runs, key=lambda r: r["job_wall"])[len(runs) // 2]
+    best["job_wall_median"] = statistics.median(r["job_wall"] for r in runs)
+    return best
+
+
+def imbalance(busy):
+    m = float(sum(busy)) / len(busy)
+    return max(busy) / m if m > 0 else 1.0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--symbols", type=int, default=60)
+    ap.add_argument("--bars", type=int, default=3000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--sp500", action="store_true", help="also run the S&P-500-scale workload at -n 2")
+    a = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="mpiapp-bench-")
+    out = os.path.join(tmp, "s.h5")
+    small = ["--data", f"synthetic:{a.symbols}", "--set", f"data.synthetic_bars={a.bars}"]
+    job(1, out, small + ["--set", "scan.max_windows=5"])  # warm the numba cache outside the timings
+    print(f"universe: synthetic:{a.symbols} x {a.bars} bars, default scan keys; median of {a.repeats}")
+    r1 = median_run(1, out, small, a.repeats)
+    r2 = median_run(2, out, small, a.repeats)
+    r2n = median_run(2, out, small + ["--set", "score.shared_memory=false"], a.repeats)
+    sp = r1["job_wall_median"] / r2["job_wall_median"]
+    print(f"  -n 1: job wall {r1['job_wall_median']:.2f} s (process {r1['wall']:.2f} s)")
+    print(f"  -n 2: job wall {r2['job_wall_median']:.2f} s (process {r2['wall']:.2f} s)   speedup {sp:.2f}x")
+    print(f"  -n 2: load imbalance (busy max/mean) {imbalance(r2['busy']):.3f}   busy per rank "
+          + " ".join(f"{b:.2f}" for b in r2["busy"]))
+    print(f"  -n 2: write share of wall {max(r2['write']) / r2['job_wall']:.1%} (max write {max(r2['write']):.3f} s)")
+    print("  -n 2: peak RSS per rank, shared price arrays on : " + " ".join(f"{x:.0f} MB" for x in r2["rss"]))
+    print("  -n 2: peak RSS per rank, shared price arrays off: " + " ".join(f"{x:.0f} MB" for x in r2n["rss"]))
+    if a.sp500:
+        big = ["--data", "synthetic:500", "--set", "data.synthetic_bars=5000", "--set", "scan.window_bars=500",
+               "--set", "scan.max_windows=500", "--set", "scan.up_to=8", "--set", "scan.max_start_points=8",
+               "--set", "scan.window_overlap_ratio=0.982"]  # fmt: skip
+        rb = job(2, out, big)
+        print(f"S&P-500 scale (500 x 5,000 bars, 500-bar windows, <=500 windows/symbol, up_to 8, 8 starts) -n 2:")
+        print(f"  wall {rb['wall']:.1f} s (job {rb['job_wall']:.1f} s)   windows {rb['windows']:,}   "
+              f"{rb['windows'] / rb['job_wall']:,.0f} windows/s   imbalance {imbalance(rb['busy']):.3f}   "
+              f"write {max(rb['write']):.2f} s")
+    shutil.rmtree(tmp, ignore_errors=True)
+    print("rerun: python bench/scan_scaling.py " + " ".join(sys.argv[1:]))
+
+
+main()

@@ -1,0 +1,233 @@
+"""The distributed score job end to end, in real mpiexec subprocesses.
+
+One reference file (-n 1, static, numpy backend) and every other layout must reproduce its tables
+column for column; failure paths (raise, SIGTERM, SIGKILL, refusal) must leave a file that resumes
+to the same tables.
+"""
+
+import hashlib
+import os
+import signal
+import time
+
+import numpy as np
+import psutil
+import pytest
+
+from conftest import PY, ROOT, leftovers, mpi_env, mpiexec_cmd, run
+
+FAULT = str(ROOT / "tests" / "progs" / "score_fault.py")
+SMALL = ["--data", "synthetic:40", "--no-progress",
+         "--set", "data.synthetic_bars=900", "--set", "scan.window_bars=300", "--set", "scan.max_windows=24",
+         "--set", "score.unit_windows=5", "--set", "score.commit_interval_s=0.2"]  # fmt: skip
+
+
+def score(n, out, *extra, timeout=240, prog=None, env=None, bind_none=False):
+    args = [PY, prog] if prog else [PY, "-m", "mpiapp.score"]
+    return run(mpiexec_cmd(n, *args, "--out", str(out), *SMALL, *extra, bind_none=bind_none),
+               timeout=timeout, env=mpi_env(env))  # fmt: skip
+
+
+def tables(path):
+    from mpiapp.io.results import read_table
+
+    return {t: read_table(path, t) for t in ("patterns", "windows", "symbols")}
+
+
+def assert_same_tables(a, b):
+    for t in a:
+        assert a[t].keys() == b[t].keys(), t
+        for c in a[t]:
+            assert np.array_equal(a[t][c], b[t][c]), f"table {t} column {c} differs"
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref") / "ref.h5"
+    r = score(1, out, "--set", "scan.backend=numpy", "--partition", "static")
+    assert r.returncode == 0, r.output
+    t = tables(out)
+    assert len(t["patterns"]["score"]) > 50, "the synthetic universe should produce patterns"
+    assert len(np.unique(t["patterns"]["symbol"])) >= 30
+    return out, t
+
+
+@pytest.mark.parametrize("n,partition,backend", [
+    (2, "static", "numba"), (3, "dynamic", "numpy"), (4, "static", "numpy"),
+    (4, "dynamic", "numba"), (1, "dynamic", "numba"), (2, "dynamic", "numpy"),
+])  # fmt: skip
+def test_same_tables_at_any_scale(reference, tmp_path, n, partition, backend):
+    out = tmp_path / "r.h5"
+    r = score(n, out, "--set", f"scan.backend={backend}", "--partition", partition)
+    assert r.returncode == 0, r.output
+    assert not os.path.exists(f"{out}.partial")
+    assert_same_tables(reference[1], tables(out))
+
+
+def test_gather_mode_gives_the_same_content(reference, tmp_path):
+    out = tmp_path / "g.h5"
+    r = score(2, out, "--set", "output.hdf5_mpi=off", "--set", "scan.backend=numba")
+    assert r.returncode == 0, r.output
+    assert_same_tables(reference[1], tables(out))
+    from mpiapp.io.results import read_attrs
+
+    assert read_attrs(out)["hdf5_mode"] == "gather"
+    assert read_attrs(reference[0])["hdf5_mode"] == "mpio"
+
+
+def test_summary_and_provenance(reference):
+    from mpiapp import results
+
+    path, _ = reference
+    a = results.attrs(path)
+    assert a["status"] == "complete" and a["ranks"] == 1 and a["backend"] == "numpy"
+    assert "window_bars: 300" in a["config"]
+    df = results.load(path)
+    assert {"symbol", "direction", "score"} <= set(df.columns)
+    assert all(f"t{i}" in df and f"p{i}" in df for i in range(6))
+    assert df["symbol"].str.startswith("SYN").all()
+    # sorted by symbol, then score descending within a symbol
+    for _, g in df.groupby("symbol_id", sort=False):
+        assert (np.diff(g["score"].to_numpy()) <= 0).all()
+    assert (np.diff(df["symbol_id"].to_numpy()) >= 0).all()
+
+
+def test_refuses_to_overwrite_without_force(reference, tmp_path):
+    out = tmp_path / "r.h5"
+    out.write_bytes(open(reference[0], "rb").read())
+    before = hashlib.sha256(out.read_bytes()).hexdigest(), out.stat().st_mtime_ns
+    r = score(2, out)
+    assert r.returncode == 2
+    assert f"{out} exists: refusing to overwrite it (use --force" in r.stderr
+    assert (hashlib.sha256(out.read_bytes()).hexdigest(), out.stat().st_mtime_ns) == before
+    assert not os.path.exists(f"{out}.partial")
+
+
+def test_a_rank_that_raises_leaves_a_resumable_file(reference, tmp_path):
+    out = tmp_path / "r.h5"
+    r = score(4, out, prog=FAULT, env={"FAULT_KIND": "raise", "FAULT_RANK": "1", "FAULT_AFTER": "3"})
+    assert r.returncode not in (0, 75)
+    assert r.seconds <= 10 + 8, r.seconds  # 10 s budget after start-up (~3-8 s for 4 ranks on 2 cores)
+    assert "[mpiapp rank 1/4] RuntimeError: injected failure in unit 4 on rank 1" in r.stderr, r.output
+    assert os.path.exists(f"{out}.partial") and not os.path.exists(out)
+    assert leftovers(r.pgid) == []
+    r2 = score(2, out, "--resume")
+    assert r2.returncode == 0, r2.output
+    assert_same_tables(reference[1], tables(out))
+
+
+class _Job:
+    """mpiexec in the background, its output drained by threads (a full pipe would block the ranks)."""
+
+    def __init__(self, n, out, env, *extra):
+        import subprocess
+        import threading
+
+        cmd = mpiexec_cmd(n, PY, FAULT, "--out", str(out), *SMALL, *extra)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env=mpi_env(env), cwd=ROOT, start_new_session=True)  # fmt: skip
+        self.pid = self.proc.pid
+        self.out, self.err = [], []
+        self.threads = [threading.Thread(target=self._drain, args=(s, buf), daemon=True)
+                        for s, buf in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]  # fmt: skip
+        for t in self.threads:
+            t.start()
+
+    @staticmethod
+    def _drain(stream, buf):
+        for line in stream:
+            buf.append(line)
+
+    def wait_for_units(self, n_lines, timeout=60):
+        """Wait until `n_lines` SCANNING lines were printed; return the rank pids seen."""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            lines = [x for x in list(self.out) if x.startswith("SCANNING")]
+            if len(lines) >= n_lines:
+                return {int(x.split("pid=")[1].split()[0]) for x in lines}
+            time.sleep(0.05)
+        return set()
+
+    def wait(self, timeout):
+        self.proc.wait(timeout=timeout)
+        for t in self.threads:
+            t.join(timeout=5)
+        return self.proc.returncode, "".join(self.out), "".join(self.err)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGUSR1])
+def test_signal_to_the_launcher_stops_every_rank_resumably(reference, tmp_path, sig):
+    out = tmp_path / "r.h5"
+    env = {"FAULT_KIND": "slow", "FAULT_SLEEP": "0.15"}
+    job = _Job(2, out, env)
+    pids = job.wait_for_units(6)
+    assert len(pids) == 2
+    t0 = time.monotonic()
+    os.kill(job.pid, sig)
+    for pid in pids:  # every rank must exit by itself within 10 s
+        try:
+            p = psutil.Process(pid)
+            p.wait(timeout=10)
+        except psutil.NoSuchProcess:
+            pass
+        except psutil.TimeoutExpired:
+            pytest.fail(f"rank pid {pid} still running 10 s after {sig.name}")
+    code, out_s, err_s = job.wait(timeout=20)
+    assert time.monotonic() - t0 <= 10
+    assert f"stopped by {sig.name}" in err_s, err_s
+    if sig == signal.SIGUSR1:  # forwarded by mpiexec: its exit code is the ranks' own
+        assert code == 75, (code, err_s)
+    else:  # Open MPI's mpiexec reports its own status after a SIGTERM; each rank exited resumably
+        assert code != 0
+    assert "resumable" in err_s
+    assert os.path.exists(f"{out}.partial") and not os.path.exists(out)
+    r2 = score(2, out, "--resume")
+    assert r2.returncode == 0, r2.output
+    assert_same_tables(reference[1], tables(out))
+
+
+def test_sigkill_of_one_rank_ends_the_job_and_resumes(reference, tmp_path):
+    out = tmp_path / "r.h5"
+    job = _Job(2, out, {"FAULT_KIND": "slow", "FAULT_SLEEP": "0.15"})
+    pids = job.wait_for_units(8)
+    time.sleep(0.5)
+    assert len(pids) == 2
+    t0 = time.monotonic()
+    os.kill(max(pids), signal.SIGKILL)
+    try:
+        code, _, _ = job.wait(timeout=30)
+    except Exception:
+        os.killpg(job.pid, 9)
+        pytest.fail("job still running 30 s after SIGKILL of one rank")
+    assert time.monotonic() - t0 <= 30
+    assert code != 0
+    assert leftovers(job.pid) == []
+    assert os.path.exists(f"{out}.partial")
+    r2 = score(2, out, "--resume")
+    assert r2.returncode == 0, r2.output
+    assert_same_tables(reference[1], tables(out))
+
+
+def test_resume_refuses_another_configuration(reference, tmp_path):
+    out = tmp_path / "r.h5"
+    r = score(2, out, prog=FAULT, env={"FAULT_KIND": "raise", "FAULT_RANK": "0", "FAULT_AFTER": "3"})
+    assert r.returncode != 0 and os.path.exists(f"{out}.partial")
+    r2 = score(2, out, "--resume", "--set", "scan.up_to=3")
+    assert r2.returncode == 2
+    assert "was started with another configuration; cannot resume: scan.up_to: 2 -> 3" in r2.stderr
+
+
+def test_bad_input_is_reported_before_compute(tmp_path):
+    d = tmp_path / "csv"
+    d.mkdir()
+    rows = ["Date,Open,High,Low,Close,Volume"]
+    for i in range(400):
+        rows.append(f"2001-01-{1 + i % 28:02d},10,11,9,10.5,100")  # dates repeat: not sorted/unique
+    (d / "BAD.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "r.h5"
+    r = run(mpiexec_cmd(2, PY, "-m", "mpiapp.score", "--data", f"csv:{d}", "--out", str(out), "--no-progress",
+                        "--set", "scan.window_bars=300"), timeout=120)  # fmt: skip
+    assert r.returncode == 2, r.output
+    assert "BAD.csv" in r.stderr and "BAD" in r.stderr and "row" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert not os.path.exists(out)
