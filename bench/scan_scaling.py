@@ -39,7 +39,8 @@ def job(n, out, args, bind_none=True):
     win = read_table(out, "windows")
     a = read_attrs(out)
     return {"wall": wall, "job_wall": float(a["wall_s"]), "busy": prof["busy_s"], "write": prof["write_s"],
-            "rss": prof["peak_rss_mb"], "windows": len(win["window"]), "cmd": " ".join(cmd[3:] if False else cmd)}
+            "read": prof["read_s"], "wait": prof["wait_s"], "rss": prof["peak_rss_mb"],
+            "windows": len(win["window"])}
 
 
 def median_run(n, out, args, repeats, **kw):
@@ -56,16 +57,18 @@ def imbalance(busy):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--symbols", type=int, default=60)
-    ap.add_argument("--bars", type=int, default=3000)
+    ap.add_argument("--symbols", type=int, default=200)
+    ap.add_argument("--bars", type=int, default=5000)
+    ap.add_argument("--up-to", type=int, default=4)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--sp500", action="store_true", help="also run the S&P-500-scale workload at -n 2")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="mpiapp-bench-")
     out = os.path.join(tmp, "s.h5")
-    small = ["--data", f"synthetic:{a.symbols}", "--set", f"data.synthetic_bars={a.bars}"]
+    small = ["--data", f"synthetic:{a.symbols}", "--set", f"data.synthetic_bars={a.bars}", "--set", f"scan.up_to={a.up_to}"]
     job(1, out, small + ["--set", "scan.max_windows=5"])  # warm the numba cache outside the timings
-    print(f"universe: synthetic:{a.symbols} x {a.bars} bars, default scan keys; median of {a.repeats}")
+    print(f"universe: synthetic:{a.symbols} x {a.bars} bars, up_to {a.up_to}, other scan keys default; "
+          f"median of {a.repeats}")
     r1 = median_run(1, out, small, a.repeats)
     r2 = median_run(2, out, small, a.repeats)
     r2n = median_run(2, out, small + ["--set", "score.shared_memory=false"], a.repeats)
@@ -74,6 +77,10 @@ def main():
     print(f"  -n 2: job wall {r2['job_wall_median']:.2f} s (process {r2['wall']:.2f} s)   speedup {sp:.2f}x")
     print(f"  -n 2: load imbalance (busy max/mean) {imbalance(r2['busy']):.3f}   busy per rank "
           + " ".join(f"{b:.2f}" for b in r2["busy"]))
+    for name, r in (("-n 1", r1), ("-n 2", r2)):
+        print(f"  {name} per rank: busy " + " ".join(f"{x:.2f}" for x in r["busy"]) + "  read " +
+              " ".join(f"{x:.2f}" for x in r["read"]) + "  wait " + " ".join(f"{x:.2f}" for x in r["wait"]) +
+              "  write " + " ".join(f"{x:.2f}" for x in r["write"]) + f"  (job wall {r['job_wall']:.2f} s)")
     print(f"  -n 2: write share of wall {max(r2['write']) / r2['job_wall']:.1%} (max write {max(r2['write']):.3f} s)")
     print("  -n 2: peak RSS per rank, shared price arrays on : " + " ".join(f"{x:.0f} MB" for x in r2["rss"]))
     print("  -n 2: peak RSS per rank, shared price arrays off: " + " ".join(f"{x:.0f} MB" for x in r2n["rss"]))

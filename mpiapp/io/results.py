@@ -165,6 +165,33 @@ class ResultsFile:
         cols = columns or [c.decode() for c in g.attrs["columns"]]
         return {c: g[c][start:stop] for c in cols}
 
+    def read_ranges(self, name: str, ranges, gap: int = 1 << 16) -> dict:
+        """Rows of several [start, start + count) ranges, concatenated in ascending start order.
+
+        Nearby ranges (at most `gap` rows apart) are coalesced into one read per column: a few large
+        reads instead of thousands of small ones.
+        """
+        g = self.f[name]
+        cols = [c.decode() for c in g.attrs["columns"]]
+        ranges = sorted((int(a), int(a) + int(c)) for a, c in ranges if c > 0)
+        if not ranges:
+            return {c: g[c][0:0] for c in cols}
+        spans, cur = [], [ranges[0]]
+        for r in ranges[1:]:
+            if r[0] - cur[-1][1] <= gap:
+                cur.append(r)
+            else:
+                spans.append(cur)
+                cur = [r]
+        spans.append(cur)
+        parts = {c: [] for c in cols}
+        for span in spans:
+            lo, hi = span[0][0], max(b for _, b in span)
+            take = np.concatenate([np.arange(a - lo, b - lo) for a, b in span])
+            for c in cols:
+                parts[c].append(g[c][lo:hi][take])
+        return {c: np.concatenate(v) for c, v in parts.items()}
+
     def flush(self) -> None:
         if self.f is not None:
             self.f.flush()

@@ -562,14 +562,11 @@ def _finalize(rt, cfg, wf, index, units, tmp, mode, note, skipped, backend, stat
     else:
         lo, hi = (0, n_sym) if rank == 0 else (0, 0)
     mine = np.flatnonzero((u["symbol"] >= lo) & (u["symbol"] < hi))
-    pats, wins = [], []
-    for j in mine:
-        a, c = int(u["pat_start"][j]), int(u["pat_count"][j])
-        if c:
-            pats.append(wf.read("_patterns", a, a + c))
-        a, c = int(u["win_start"][j]), int(u["win_count"][j])
-        if c:
-            wins.append(wf.read("_windows", a, a + c))
+    if wf.f is not None and (mode == "mpio" or rank == 0):
+        pats = [wf.read_ranges("_patterns", zip(u["pat_start"][mine], u["pat_count"][mine]))]
+        wins = [wf.read_ranges("_windows", zip(u["win_start"][mine], u["win_count"][mine]))]
+    else:
+        pats, wins = [], []
     p = merge_patterns(_cat(pats, PATTERN_COLUMNS))
     w = _cat(wins, WINDOW_COLUMNS)
     if len(w["symbol"]):
