@@ -28,9 +28,10 @@ def parse(argv=None) -> argparse.Namespace:
     g.add_argument("--resume", action="store_true", help="continue FILE.partial from an interrupted run")
     g.add_argument("--force", action="store_true", help="replace an existing results file")
     ap.add_argument("--partition", choices=("static", "dynamic"), help="score.partition")
-    p = ap.add_mutually_exclusive_group()
-    p.add_argument("--progress", dest="progress", action="store_const", const="on", help="progress bar on")
-    p.add_argument("--no-progress", dest="progress", action="store_const", const="off", help="off")
+    ap.add_argument("--progress", dest="progress", action="store_const", const="on",
+                    help="progress bar on rank 0 (default: only when stderr is a terminal); the last of "
+                    "--progress / --no-progress wins")  # fmt: skip
+    ap.add_argument("--no-progress", dest="progress", action="store_const", const="off", help="no progress bar")
     ap.add_argument("--profile", action="store_true", help="also write a cProfile file per rank (FILE.rankN.prof)")
     return ap.parse_args(argv)
 

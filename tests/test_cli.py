@@ -11,7 +11,7 @@ from conftest import PY, ROOT
 HEAVY = ("torch", "cupy", "lightgbm", "xgboost", "optuna", "numba", "h5py", "mpi4py.MPI")
 
 
-@pytest.mark.parametrize("argv", [["-m", "mpiapp", "--help"], ["-m", "mpiapp", "info", "--help"],
+@pytest.mark.parametrize("argv", [["-m", "mpiapp", "--help"], ["-m", "mpiapp", "info", "--help"], ["-m", "mpiapp.score", "--help"], ["-m", "mpiapp.report", "--help"],
                                   ["-m", "mpiapp.info", "--help"]])  # fmt: skip
 def test_help_is_fast_and_light(argv):
     probe = (

@@ -53,7 +53,7 @@ def reference(tmp_path_factory):
 
 
 @pytest.mark.parametrize("n,partition,backend", [
-    (2, "static", "numba"), (3, "dynamic", "numpy"), (4, "static", "numpy"),
+    (2, "static", "numba"), (3, "dynamic", "numpy"), (3, "static", "numba"), (4, "static", "numpy"),
     (4, "dynamic", "numba"), (1, "dynamic", "numba"), (2, "dynamic", "numpy"),
 ])  # fmt: skip
 def test_same_tables_at_any_scale(reference, tmp_path, n, partition, backend):
@@ -232,3 +232,56 @@ def test_bad_input_is_reported_before_compute(tmp_path):
     assert "BAD.csv" in r.stderr and "BAD" in r.stderr and "row" in r.stderr
     assert "Traceback" not in r.stderr
     assert not os.path.exists(out)
+
+
+def test_skip_mode_records_bad_symbols_and_finishes(tmp_path):
+    from mpiapp import results
+
+    d = tmp_path / "csv"
+    d.mkdir()
+    rng = np.random.default_rng(0)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, 700)))
+    dates = np.datetime64("2001-01-01") + np.arange(700)
+    good = ["Date,Open,High,Low,Close"] + [f"{t},{c},{c * 1.01},{c * 0.99},{c}" for t, c in zip(dates, close)]
+    (d / "GOOD.csv").write_text("\n".join(good) + "\n")
+    bad = list(good)
+    bad[11] = bad[11].replace(",", ",-", 1)  # a negative Open on data row 10
+    (d / "NEGATIVE.csv").write_text("\n".join(bad) + "\n")
+    (d / "SHORT.csv").write_text("\n".join(good[:50]) + "\n")
+    out = tmp_path / "r.h5"
+    r = run(mpiexec_cmd(2, PY, "-m", "mpiapp.score", "--data", f"csv:{d}", "--out", str(out), "--no-progress",
+                        "--set", "scan.window_bars=300", "--set", "data.skip_bad_symbols=true"), timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.output
+    sym = results.load_table(out, "symbols").set_index("name")
+    assert sym.loc["GOOD", "skipped_reason"] == ""
+    assert "NEGATIVE.csv" in sym.loc["NEGATIVE", "skipped_reason"] and "row 10" in sym.loc["NEGATIVE", "skipped_reason"]
+    assert "SHORT" in sym.loc["SHORT", "skipped_reason"]
+    assert "(2 skipped)" in r.stdout
+    assert set(results.load(out)["symbol"]) <= {"GOOD"}
+
+
+def test_progress_bar_and_profile_files(tmp_path):
+    out = tmp_path / "r.h5"
+    r = score(2, out, "--progress", "--profile")
+    assert r.returncode == 0, r.output
+    assert "scan: 100%" in r.stderr, r.stderr[-2000:]
+    for rank in (0, 1):
+        import pstats
+
+        st = pstats.Stats(str(tmp_path / f"r.h5.rank{rank}.prof"))
+        assert any("scan_symbol" in fn[2] for fn in st.stats)
+    r2 = score(1, tmp_path / "q.h5")  # no terminal, not asked: no bar
+    assert r2.returncode == 0 and "scan:" not in r2.stderr
+
+
+def test_report_prints_tables_and_draws_charts(reference, tmp_path):
+    path, t = reference
+    r = run([PY, "-m", "mpiapp.report", str(path), "--top", "3", "--plot", str(tmp_path / "png")], timeout=120)
+    assert r.returncode == 0, r.output
+    assert "complete scan" in r.stdout and "top 3 patterns:" in r.stdout and "load imbalance" in r.stdout
+    pngs = sorted((tmp_path / "png").glob("*.png"))
+    assert len(pngs) == 3 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 20000 for p in pngs)
+    best = int(np.argmax(t["patterns"]["score"]))
+    assert f"{t['patterns']['score'][best]:.3f}" in r.stdout.split("top 3 patterns:")[1].splitlines()[2]
+    r = run([PY, "-m", "mpiapp.report", str(tmp_path / "missing.h5")], timeout=60)
+    assert r.returncode == 2 and "no such file" in r.stderr

@@ -131,7 +131,8 @@ def run(cfg, rt, *, out: str, force=False, resume=False, want_profile=False, pro
         except (ValueError, OSError) as exc:
             problem = str(exc)
     errors.agree(problem, comm=comm)
-    index = comm.bcast(index, root=0)
+    # symbols the index already rejected (skip mode: empty file, missing columns, too short)
+    index, index_skips = comm.bcast((index, list(src.skipped) if rank == 0 else None), root=0)
     units = make_units(index, params, cfg.score.unit_windows)
     if not units:
         errors.agree(f"{cfg.data.source}: no symbol has {params.window_bars} bars for one window", comm=comm)
@@ -180,8 +181,11 @@ def run(cfg, rt, *, out: str, force=False, resume=False, want_profile=False, pro
 
     # 5. finalize ----------------------------------------------------------------------------------------
     skipped = store.skipped_all(comm)
+    # index-time skips get rows after the indexed symbols (their ids are not used by any pattern)
+    listed = index + [(name, 0) for name, _ in index_skips]
+    skipped.update({len(index) + i: reason for i, (_, reason) in enumerate(index_skips)})
     with timers.phase("write"):
-        summary = _finalize(rt, cfg, wf, index, units, tmp, mode, note, skipped, backend, stats, t_start)
+        summary = _finalize(rt, cfg, wf, listed, units, tmp, mode, note, skipped, backend, stats, t_start)
     wf.close()
     if mode == "gather" and rank == 0:
         errors.forget(wf.close)
