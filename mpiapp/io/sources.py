@@ -338,11 +338,7 @@ class CSVSource(_FolderSource):
                             where="file")
         text = header.decode("utf-8-sig", errors="replace").rstrip("\r\n")
         cols = next(csv.reader(io.StringIO(text), delimiter=_sniff_sep(text)))
-        resolve_columns([c.strip() for c in cols], file=path, symbol=name)
-        if n == 0:
-            raise DataError("no bars (header only)", file=path, symbol=name, rule=RULE_EMPTY,
-                            where="file")
-        return n
+        return _checked_count([c.strip() for c in cols], n, path, name)
 
     def _read(self, name, min_bars):
         import pandas as pd
@@ -365,6 +361,16 @@ class CSVSource(_FolderSource):
                             rule=RULE_READABLE, where="file") from None
         df.columns = [str(c).strip() for c in df.columns]
         return frame_to_series(df, symbol=name, origin=path, min_bars=min_bars)
+
+
+def _checked_count(cols, n, path, name) -> int:
+    """The index-time checks of a one-file-per-symbol source: columns present, at least one bar."""
+    if not cols:
+        raise DataError("the file is empty", file=path, symbol=name, rule=RULE_EMPTY, where="file")
+    resolve_columns(cols, file=path, symbol=name)
+    if n == 0:
+        raise DataError("no bars (header only)", file=path, symbol=name, rule=RULE_EMPTY, where="file")
+    return n
 
 
 class ParquetSource(_FolderSource):
@@ -390,14 +396,7 @@ class ParquetSource(_FolderSource):
                 cols.append("Date")
             else:
                 cols.append(field.name)
-        if not cols:
-            raise DataError("the file is empty", file=path, symbol=name, rule=RULE_EMPTY,
-                            where="file")
-        resolve_columns(cols, file=path, symbol=name)
-        if n == 0:
-            raise DataError("no bars (header only)", file=path, symbol=name, rule=RULE_EMPTY,
-                            where="file")
-        return n
+        return _checked_count(cols, n, path, name)
 
     def _read(self, name, min_bars):
         import pandas as pd
