@@ -14,6 +14,7 @@ JOBS = {
     "report": "summary, top patterns, profile and charts from a results file",
     "info": "versions, MPI, parallel HDF5, threads and GPUs of every rank",
     "config": "print the effective configuration, or the key reference",
+    "launch": "render sbatch / mpirun scripts with the right binding, network profile and requeue",
 }
 
 

@@ -119,9 +119,13 @@ def run(cfg, rt, *, out: str, force=False, resume=False, want_profile=False, pro
     rt.enforce()
     from ...io import sources
 
-    src = sources.open_from_config(cfg)
-    index = None
     problem = None
+    try:
+        src = sources.open_from_config(cfg)
+    except (ValueError, OSError) as exc:  # a bad spec, a missing folder: every rank sees the same
+        src, problem = None, str(exc)
+    errors.agree(problem, comm=comm)
+    index = None
     if rank == 0:
         try:
             with timers.phase("read"):
@@ -174,9 +178,10 @@ def run(cfg, rt, *, out: str, force=False, resume=False, want_profile=False, pro
         wf.set_attrs({"status": "interrupted", "interrupted_by": signals.name(stop_sig)})
         wf.flush()
         wf.close()
-        left = int((~_read_done_file(partial, comm)).sum()) if rank == 0 else 0
-        rt.log.warning("stopped by %s: %s is resumable (%d units left): rerun with --resume",
-                       signals.name(stop_sig), partial, left)  # fmt: skip
+        if rank == 0:
+            left = int((~_read_done_file(partial)).sum())
+            rt.log.warning("stopped by %s: %s is resumable (%d of %d units left): rerun with --resume",
+                           signals.name(stop_sig), partial, left, len(units))  # fmt: skip
         return Outcome("interrupted", partial, signals.EXIT_RESUMABLE)
 
     # 5. finalize ----------------------------------------------------------------------------------------
@@ -235,7 +240,7 @@ def _read_done(wf) -> np.ndarray:
     return wf.comm.bcast(d, root=0) if wf.mode == "gather" else d
 
 
-def _read_done_file(partial, comm) -> np.ndarray:
+def _read_done_file(partial) -> np.ndarray:
     return rio.read_table(partial, "_units")["done"].astype(bool)
 
 
