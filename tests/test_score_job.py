@@ -298,3 +298,12 @@ def test_unknown_data_source_is_a_clean_error(tmp_path):
     assert r.returncode == 2, r.output
     assert "nosuch:1" in r.stderr and "Traceback" not in r.stderr
     assert r.stderr.count("mpiapp score:") == 1  # said once, by rank 0
+
+
+def test_resume_of_an_unreadable_partial_file_says_so(tmp_path):
+    out = tmp_path / "r.h5"
+    (tmp_path / "r.h5.partial").write_bytes(b"not an HDF5 file" * 100)
+    r = score(2, out, "--resume")
+    assert r.returncode == 2, r.output
+    assert f"cannot open {out}.partial to resume it" in r.stderr and "--force" in r.stderr
+    assert "Traceback" not in r.stderr

@@ -84,12 +84,6 @@ class ResultsFile:
                              chunks=(CHUNK_ROWS,))  # fmt: skip
         g.attrs["columns"] = np.array([c.encode() for c, _ in columns])
 
-    def has(self, name: str) -> bool:
-        ok = None
-        if self.rank == 0:
-            ok = name in self.f
-        return self.comm.bcast(ok, root=0)
-
     def columns(self, name: str) -> list[str]:
         cols = None
         if self.rank == 0:
@@ -135,24 +129,6 @@ class ResultsFile:
                     if parts:
                         ds[base:total] = np.concatenate(parts).astype(ds.dtype, copy=False)
         return mine
-
-    def write_rows_at(self, name: str, index, rows: dict) -> None:
-        """Collective: overwrite rows at `index` (unique global row numbers) from any rank."""
-        cols = self.columns(name)
-        idx = np.asarray(index, dtype=np.int64)
-        gathered = self.comm.gather((idx, {c: np.asarray(rows[c]) for c in cols}), root=0)
-        if self.rank == 0:
-            all_idx = np.concatenate([g[0] for g in gathered])
-            if all_idx.size:
-                order = np.argsort(all_idx)
-                g = self.f[name]
-                for c in cols:
-                    vals = np.concatenate([p[1][c] for p in gathered])[order]
-                    ds = g[c]
-                    data = ds[:]  # small tables only (units, symbols)
-                    data[all_idx[order]] = vals
-                    ds[:] = data
-        self.comm.Barrier()
 
     def read(self, name: str, start: int = 0, stop: int | None = None, columns=None) -> dict:
         """Rows [start, stop) of a table, on the calling rank (independent read; mpio or rank 0).

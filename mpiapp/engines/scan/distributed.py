@@ -145,8 +145,12 @@ def run(cfg, rt, *, out: str, force=False, resume=False, want_profile=False, pro
     cfg_yaml = config.dump(cfg)
     # 3. open (or create) the work file ------------------------------------------------------------
     if resuming:
-        wf = rio.ResultsFile(partial, mode, comm=comm, create=False)
-        problem = None
+        problem, wf = None, None
+        try:
+            wf = rio.ResultsFile(partial, mode, comm=comm, create=False)
+        except OSError as exc:  # every rank fails alike (collective open)
+            problem = f"cannot open {partial} to resume it ({exc}): start over with --force"
+        errors.agree(problem, comm=comm)
         if rank == 0:
             problem = _check_resumable(wf, cfg, units)
         errors.agree(problem, comm=comm)
@@ -178,6 +182,7 @@ def run(cfg, rt, *, out: str, force=False, resume=False, want_profile=False, pro
         wf.set_attrs({"status": "interrupted", "interrupted_by": signals.name(stop_sig)})
         wf.flush()
         wf.close()
+        errors.forget(wf.close)
         if rank == 0:
             left = int((~_read_done_file(partial)).sum())
             rt.log.warning("stopped by %s: %s is resumable (%d of %d units left): rerun with --resume",
@@ -192,8 +197,7 @@ def run(cfg, rt, *, out: str, force=False, resume=False, want_profile=False, pro
     with timers.phase("write"):
         summary = _finalize(rt, cfg, wf, listed, units, tmp, mode, note, skipped, backend, stats, t_start)
     wf.close()
-    if mode == "gather" and rank == 0:
-        errors.forget(wf.close)
+    errors.forget(wf.close)
     if rank == 0:
         os.replace(tmp, out)
         os.remove(partial)
