@@ -17,11 +17,14 @@ from . import comm as _comm
 
 
 class SharedCounter:
-    """A job-wide int64 counter living on rank `root`. Collective to create and to free."""
+    """A job-wide int64 counter living on rank `root`. Collective to create and to free.
+
+    It works on its own duplicate of `comm`, so its barriers never pair with the caller's collectives.
+    """
 
     def __init__(self, comm=None, root: int = 0):
         MPI = _comm.mpi()
-        self.comm = _comm.world(comm)
+        self.comm = _comm.world(comm).Dup()
         self.root = root
         self._MPI = MPI
         nbytes = 8 if self.comm.Get_rank() == root else 0
@@ -47,6 +50,7 @@ class SharedCounter:
         if self.win is not None:
             self.win.Free()
             self.win = None
+            self.comm.Free()
 
     def __enter__(self):
         return self

@@ -381,8 +381,8 @@ def _scan_loop(rt, cfg, params, backend, store, mine, todo, wf, done, progress, 
     MPI = comm_mod.mpi()
     timers = rt.timers
     dynamic = mine is None
-    counter = SharedCounter(comm.Dup()) if dynamic else None
-    finished = SharedCounter(comm.Dup())  # units done job-wide, for rank 0's progress bar
+    counter = SharedCounter(comm) if dynamic else None
+    finished = SharedCounter(comm)  # units done job-wide, for rank 0's progress bar
     bar = _progress_bar(progress, len(todo), len(done) - len(todo)) if rank == 0 else None
     prof = None
     if want_profile:
@@ -465,14 +465,12 @@ def _poll_barrier(comm, bar, finished, base) -> None:
             bar.refresh()
 
 
-def _progress_bar(progress, total, initial):
-    import sys
-
-    on = progress if progress is not None else None
-    if on is None:
-        return None
+def _progress_bar(on, total, initial):
+    """One bar on rank 0 for every rank's units (fed by the job-wide `finished` counter)."""
     if not on:
         return None
+    import sys
+
     from tqdm import tqdm
 
     return tqdm(total=total + initial, initial=initial, unit="unit", desc="scan", file=sys.stderr,
