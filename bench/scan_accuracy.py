@@ -21,7 +21,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--symbols", type=int, default=30)
     ap.add_argument("--bars", type=int, default=3000)
-    ap.add_argument("--noise", type=float, nargs="*", default=[0.0, 0.1, 0.2, 0.3, 0.5])
+    ap.add_argument("--noise", type=float, nargs="*", default=[0.0, 0.1, 0.3, 0.5, 1.0])
     a = ap.parse_args()
     cfg = config.load()
     params = ScanParams.from_config(cfg.scan)
