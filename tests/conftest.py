@@ -81,3 +81,20 @@ def leftovers(pgid: int) -> list:
         except (psutil.Error, ProcessLookupError):
             pass
     return alive
+
+
+@pytest.fixture(scope="session", autouse=True)
+def numba_cache_warm():
+    """Compile the Numba scan kernels once, in this process, before any test launches ranks.
+
+    On a fresh checkout the cold compile takes ~30 s; without this, every rank of the first MPI job
+    would compile the same kernels at the same time (and a 4-rank job on 2 cores four times slower).
+    """
+    from mpiapp import config
+    from mpiapp.engines.scan import ScanParams, scan_symbol
+    from mpiapp.io import synthetic
+
+    series, _ = synthetic.generate(0, 0, 900, 1.0, 0.1, 1)
+    params = ScanParams.from_config(config.load(overrides=["scan.window_bars=300"]).scan)
+    scan_symbol(series, params, "numba")
+    yield

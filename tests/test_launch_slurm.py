@@ -1,10 +1,13 @@
-"""The rendered sbatch scripts on a real one-node Slurm (tests/slurm/run_slurm_test.py, ~50 s).
+"""Plain srun steps and the rendered sbatch scripts on a real one-node Slurm (slurm/run_slurm_test.py, ~45 s).
 
 Brings up munged + slurmctld + slurmd from Debian's packages under a temporary folder (free ports, not
 6817/6818), submits `python -m mpiapp.launch` scripts, and tears everything down by PID. Skips, with
 the reason, where Slurm is missing and cannot be installed (not root, no apt-get, or
 MPIAPP_SLURM_INSTALL=0).
 
+- srun -n 2 tests/progs/fail.py 1: rank 1 raises while rank 0 waits in an allreduce -> the step ends
+  non-zero within 10 s, stderr has the `[mpiapp rank 1/2]` traceback, no task of the job is left;
+- srun -n 2 python -m mpiapp info --json: one size-2 job (per_rank rows for ranks 0 and 1), h5py_mpi;
 - job A: srun with 2 ranks (MpiDefault=pmix): one size-2 job (results attrs ranks == 2), each rank
   bound to its own core by --cpu-bind=cores;
 - job B (srun): SIGUSR1 to the step mid-run (what --signal=USR1@T does) -> ranks commit and exit 75 ->
@@ -30,7 +33,7 @@ def test_rendered_sbatch_runs_2_ranks_and_resumes_after_preemption(capsys):
 
     try:
         timings = run_slurm_test.scenario(
-            ("srun", "mpirun"), allow_install=os.environ.get("MPIAPP_SLURM_INSTALL", "1") != "0"
+            ("steps", "srun", "mpirun"), allow_install=os.environ.get("MPIAPP_SLURM_INSTALL", "1") != "0"
         )
     except run_slurm_test.Skipped as exc:
         pytest.skip(str(exc))

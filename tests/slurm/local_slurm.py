@@ -256,6 +256,28 @@ class LocalSlurm:
                 pass
         return sorted(p for p in pids if _alive(p))
 
+    def tasks(self, **env: str) -> dict[int, dict]:
+        """Live (not zombie) processes of this cluster whose environment has every KEY=VALUE in `env`:
+        {pid: {"cmdline": str, "env": {...}}}. A marker variable given to srun reaches srun and its
+        tasks; the tasks are the ones with SLURM_PROCID (and SLURM_JOB_ID) in "env"."""
+        want = [f"{k}={v}".encode() for k, v in env.items()] + [f"SLURM_CONF={self.conf}".encode()]
+        found = {}
+        for d in os.listdir("/proc"):
+            if not d.isdigit() or int(d) == os.getpid():
+                continue
+            try:
+                with open(f"/proc/{d}/environ", "rb") as f:
+                    items = f.read().split(b"\0")
+                if not all(w in items for w in want) or not _alive(int(d)):
+                    continue
+                with open(f"/proc/{d}/cmdline", "rb") as f:
+                    cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+            except OSError:
+                continue
+            e = dict(i.decode(errors="replace").split("=", 1) for i in items if b"=" in i)
+            found[int(d)] = {"cmdline": cmd, "env": e}
+        return found
+
     def stop(self) -> None:
         t0 = time.monotonic()
         if self.started.get("slurmctld") and _alive(self.started["slurmctld"]):

@@ -1,9 +1,12 @@
 """The launch kit against a real Slurm: rendered sbatch scripts, srun with 2 ranks, preemption + requeue.
 
-    python tests/slurm/run_slurm_test.py                 # both scenarios; prints timings; exit 0 = pass
-    python tests/slurm/run_slurm_test.py srun            # one scenario: srun | mpirun
+    python tests/slurm/run_slurm_test.py                 # all scenarios; prints timings; exit 0 = pass
+    python tests/slurm/run_slurm_test.py srun            # some scenarios: steps | srun | mpirun
     python tests/slurm/run_slurm_test.py --keep srun     # leave the cluster and files up for a look
 
+Scenario `steps` (plain `srun -n 2 --mpi=pmix`, no sbatch): tests/progs/fail.py with rank 1 raising while
+rank 0 waits in an allreduce must end the step non-zero within 10 s of the rank-prefixed traceback, with
+no task of the job left; `python -m mpiapp info --json` must show one size-2 job with parallel h5py.
 Scenario `srun` (the default sbatch script): job A is a plain score run (2 ranks through srun --mpi=pmix);
 job B is the same run slowed down per work unit, sent SIGUSR1 mid-run with `scancel -s USR1` (what
 `--signal=USR1@T` does at the warning time: every task of the step gets it). B's ranks commit and exit
@@ -30,7 +33,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE))
-from local_slurm import LocalSlurm, ensure_installed  # noqa: E402
+from local_slurm import LocalSlurm, _alive, ensure_installed  # noqa: E402
 
 PY = sys.executable
 FAULT = ROOT / "tests" / "progs" / "score_fault.py"
@@ -189,7 +192,120 @@ def run_preempted(slurm: LocalSlurm, work: Path, reference: dict, launcher: str,
     timings[f"job_{name}_signal_to_done_s"] = time.monotonic() - t_sig
 
 
-def scenario(which=("srun", "mpirun"), keep: bool = False, allow_install: bool = True) -> dict:
+def srun_step(slurm: LocalSlurm, name: str, *cmd, watch: str | None = None, timeout: float = 60) -> dict:
+    """`srun -n 2 --mpi=pmix CMD` straight against the test cluster (an allocation of its own), watched.
+
+    Returns rc, out, err, seconds (srun's wall time), t_end, t_watch (when `watch` first showed on
+    stderr, None if never), tasks ({pid: cmdline} of the step's tasks, seen by polling /proc for a
+    marker variable srun hands on to them) and jobid (from the tasks' SLURM_JOB_ID, None if none seen).
+    """
+    import threading
+
+    marker = f"{name}-{os.getpid()}-{time.monotonic_ns()}"
+    argv = ["srun", "-n", "2", "--mpi=pmix", "-J", name, *map(str, cmd)]
+    t0 = time.monotonic()
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                         env=slurm.env({"MPIAPP_STEP": marker}))  # fmt: skip
+    out: list = []
+    err: list = []
+    t_watch: list = []
+
+    def pump(stream, buf, pattern):
+        for line in stream:
+            if pattern and not t_watch and pattern in line:
+                t_watch.append(time.monotonic())
+            buf.append(line)
+
+    streams = ((p.stdout, out, None), (p.stderr, err, watch))
+    pumps = [threading.Thread(target=pump, args=a, daemon=True) for a in streams]
+    for t in pumps:
+        t.start()
+    tasks: dict = {}
+    jobids: set = set()
+    while p.poll() is None and time.monotonic() - t0 < timeout:
+        for pid, t in slurm.tasks(MPIAPP_STEP=marker).items():
+            if "SLURM_PROCID" in t["env"]:  # a task, not srun itself
+                tasks[pid] = t["cmdline"]
+                jobids.add(t["env"].get("SLURM_JOB_ID"))
+        time.sleep(0.1)
+    t_end = time.monotonic()
+    timed_out = p.poll() is None
+    if timed_out:  # the failure under test: the step hangs. End it, then report what it printed
+        for j in jobids:
+            slurm._run("scancel", str(j), check=False)
+        p.kill()
+    p.wait()
+    for t in pumps:
+        t.join(5)
+    r = {"rc": p.returncode, "out": "".join(out), "err": "".join(err), "seconds": t_end - t0,
+         "t_end": t_end, "t_watch": t_watch[0] if t_watch else None, "tasks": tasks,
+         "jobid": int(next(iter(jobids))) if len(jobids) == 1 else None}  # fmt: skip
+    r["both"] = f"$ {' '.join(argv)}\n--- rc {r['rc']}\n--- out\n{r['out']}\n--- err\n{r['err']}"
+    check(not timed_out, f"srun step {name}: still running after {timeout:.0f} s\n{r['both']}")
+    check(len(jobids) <= 1, f"srun step {name}: tasks from several jobs {jobids}\n{r['both']}")
+    return r
+
+
+def run_steps(slurm: LocalSlurm, work: Path, timings: dict) -> None:
+    """Plain `srun -n 2` steps (issue 2: error agreement under srun too, and `mpiapp info` sees one job).
+
+    (a) tests/progs/fail.py: rank 1 raises in step 3 while rank 0 waits in an allreduce -> the step ends
+        non-zero within 10 s of the traceback, which is rank-prefixed, and no task of the job is left;
+    (b) `python -m mpiapp info --json`: one size-2 job (both ranks in per_rank), parallel h5py.
+    """
+    outdir = work / "fail"
+    outdir.mkdir(exist_ok=True)
+    fail_line = "[mpiapp rank 1/2] RuntimeError: deliberate failure in step 3"
+    r = srun_step(slurm, "fail", PY, ROOT / "tests" / "progs" / "fail.py", 1, outdir, watch=fail_line)
+    both = r["both"]
+    check(r["rc"] != 0, f"srun fail.py: exit 0 although rank 1 raised\n{both}")
+    check(fail_line in r["err"], f"srun fail.py: no rank-prefixed RuntimeError on stderr\n{both}")
+    check("[mpiapp rank 1/2] Traceback (most recent call last):" in r["err"],
+          f"srun fail.py: no rank-prefixed traceback\n{both}")  # fmt: skip
+    check("finished" not in r["out"], f"srun fail.py: a rank finished after the failure\n{both}")
+    abort_s = r["t_end"] - r["t_watch"]
+    check(abort_s <= 10, f"srun fail.py: the step ended {abort_s:.1f} s after the failure (> 10 s)\n{both}")
+    check(len(r["tasks"]) == 2 and r["jobid"] is not None,
+          f"srun fail.py: expected to see the job's 2 tasks, saw {r['tasks']}\n{both}")  # fmt: skip
+    jid = r["jobid"]
+
+    def left():  # the two rank pids we saw, and any process of this cluster still carrying the job id
+        pids = {p: c for p, c in r["tasks"].items() if _alive(p)}
+        pids.update({p: t["cmdline"] for p, t in slurm.tasks(SLURM_JOB_ID=str(jid)).items()})
+        return pids
+
+    try:
+        wait_for(lambda: not left(), 3, "the job's tasks to go", every=0.1)
+    except Failed:
+        raise Failed(f"srun fail.py: processes of job {jid} left: {left()}\n{both}") from None
+    info = slurm.wait_job(jid, timeout=15, every=0.2)
+    check(info.get("JobState") in ("FAILED", "CANCELLED"),
+          f"srun fail.py: job {jid} ended {info.get('JobState')}\n{both}")  # fmt: skip
+    import h5py
+
+    with h5py.File(outdir / "rank1.h5", "r") as f:  # the failing rank closed its file before the abort
+        check(list(f["written_before_failure"][:]) == list(range(10)), "srun fail.py: rank1.h5 not intact")
+    timings["step_fail_s"] = r["seconds"]
+    timings["step_fail_to_end_s"] = abort_s
+
+    import json
+
+    r = srun_step(slurm, "info", PY, "-m", "mpiapp", "info", "--json")
+    both = r["both"]
+    check(r["rc"] == 0, f"srun mpiapp info: exit {r['rc']}\n{both}")
+    try:
+        doc = json.loads(r["out"])
+    except ValueError as exc:  # two singletons would print two documents
+        raise Failed(f"srun mpiapp info: stdout is not one JSON document ({exc})\n{both}") from None
+    rows = sorted((row.get("rank"), row.get("ranks_on_node")) for row in doc.get("per_rank", []))
+    check(doc.get("ranks") == 2 and rows == [(0, 2), (1, 2)],
+          f"srun mpiapp info: ranks={doc.get('ranks')} per_rank (rank, ranks_on_node)={rows}, "
+          f"expected one size-2 job\n{both}")  # fmt: skip
+    check(doc.get("h5py_mpi") is True, f"srun mpiapp info: h5py_mpi={doc.get('h5py_mpi')}\n{both}")
+    timings["step_info_s"] = r["seconds"]
+
+
+def scenario(which=("steps", "srun", "mpirun"), keep: bool = False, allow_install: bool = True) -> dict:
     """Run the scenarios; returns timings. Raises Failed on a wrong result, SlurmError on a broken cluster."""
     why = ensure_installed(allow_install)
     if why:
@@ -202,8 +318,12 @@ def scenario(which=("srun", "mpirun"), keep: bool = False, allow_install: bool =
         timings.update(slurm.timings)
         work = slurm.root / "jobs"
         os.chmod(work, 0o755)
-        reference = run_reference(slurm, work, timings)
-        for launcher in which:
+        if "steps" in which:
+            run_steps(slurm, work, timings)
+        launchers = [w for w in which if w in ("srun", "mpirun")]
+        if launchers:
+            reference = run_reference(slurm, work, timings)
+        for launcher in launchers:
             run_preempted(slurm, work, reference, launcher, timings)
     finally:
         if keep:
@@ -230,7 +350,7 @@ class Skipped(Exception):
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     keep = "--keep" in argv
-    which = tuple(a for a in argv if a in ("srun", "mpirun")) or ("srun", "mpirun")
+    which = tuple(a for a in argv if a in ("steps", "srun", "mpirun")) or ("steps", "srun", "mpirun")
     try:
         timings = scenario(which, keep=keep, allow_install=os.environ.get("MPIAPP_SLURM_INSTALL", "1") != "0")
     except Skipped as exc:
