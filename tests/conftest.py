@@ -90,6 +90,9 @@ def numba_cache_warm():
     On a fresh checkout the cold compile takes ~30 s; without this, every rank of the first MPI job
     would compile the same kernels at the same time (and a 4-rank job on 2 cores four times slower).
     """
+    if os.environ.get("MPIAPP_UNDER_MPIEXEC"):  # a rank: numba must load after the thread plan
+        yield
+        return
     from mpiapp import config
     from mpiapp.engines.scan import ScanParams, scan_symbol
     from mpiapp.io import synthetic

@@ -48,3 +48,25 @@ def test_cgroup_reader(tmp_path):
 
 def test_cpu_list():
     assert cpu_list([0, 1, 2, 3, 8, 10, 11]) == "0-3,8,10-11"
+
+
+def test_env_is_set_before_import_and_numba_left_alone_after():
+    import sys
+
+    from mpiapp.runtime.threads import THREAD_ENV, apply_env
+
+    p = compute_plan((0, 1, 2), [(0, 1, 2)], 0)
+    env = {}
+    had = sys.modules.pop("numba", None)
+    try:
+        apply_env(p, "workqueue", env=env)
+        assert all(env[v] == "3" for v in THREAD_ENV) and env["NUMBA_THREADING_LAYER"] == "workqueue"
+        sys.modules["numba"] = had or object()  # numba already imported: its pool size is fixed
+        env = {}
+        apply_env(p, None, env=env)
+        assert "NUMBA_NUM_THREADS" not in env and env["OMP_NUM_THREADS"] == "3"
+    finally:
+        if had is not None:
+            sys.modules["numba"] = had
+        else:
+            sys.modules.pop("numba", None)

@@ -146,6 +146,10 @@ def apply_env(p: ThreadPlan, threading_layer: str | None = None, env=None) -> No
     """Set the thread variables libraries read at import (call before importing numba/torch)."""
     env = os.environ if env is None else env
     for var in THREAD_ENV:
+        if var == "NUMBA_NUM_THREADS" and "numba" in sys.modules:
+            # numba read it at import and refuses a change once its pool runs; enforce() applies the
+            # plan with numba.set_num_threads instead
+            continue
         env[var] = str(p.threads)
     if threading_layer and threading_layer != "default":
         env["NUMBA_THREADING_LAYER"] = threading_layer
