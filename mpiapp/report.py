@@ -42,6 +42,10 @@ def format_summary(s: dict, path: str) -> str:
     ]
     if top:
         lines += ["", f"top {len(top)} patterns:"] + _top_lines(top)
+    if prof:
+        from .runtime.profile import table
+
+        lines += ["", "profile (per rank):", table(prof)]
     return "\n".join(lines)
 
 

@@ -270,6 +270,7 @@ def test_progress_bar_and_profile_files(tmp_path):
     r = score(2, out, "--progress", "--profile")
     assert r.returncode == 0, r.output
     assert "scan: 100%" in r.stderr, r.stderr[-2000:]
+    assert "profile (per rank):" in r.stdout and "load imbalance (busy_s max/mean)" in r.stdout
     for rank in (0, 1):
         import pstats
 

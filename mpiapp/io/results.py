@@ -130,6 +130,29 @@ class ResultsFile:
                         ds[base:total] = np.concatenate(parts).astype(ds.dtype, copy=False)
         return mine
 
+    def create_array(self, name: str, shape: tuple, dtype, chunk_rows: int = 4096) -> None:
+        """Collective: a fixed-shape 2-D array (filled with zeros), chunked by rows."""
+        if self.f is not None:
+            rows = max(1, min(shape[0], chunk_rows))
+            self.f.create_dataset(name, shape=shape, dtype=np.dtype(dtype), chunks=(rows,) + tuple(shape[1:]),
+                                  fillvalue=0)  # fmt: skip
+
+    def set_rows(self, name: str, index, values) -> None:
+        """Rank 0 only (independent write, no metadata change): array rows `index` := `values`.
+
+        Each row is written whole, so a process killed meanwhile leaves every row old or new.
+        """
+        ds = self.f[name]
+        index = np.asarray(index, dtype=np.int64)
+        values = np.asarray(values, dtype=ds.dtype)
+        order = np.argsort(index)
+        index, values = index[order], values[order]
+        # runs of consecutive rows: one slice write each (h5py fancy writes are slow)
+        breaks = np.flatnonzero(np.diff(index) != 1) + 1
+        for a, b in zip(np.concatenate(([0], breaks)), np.concatenate((breaks, [len(index)]))):
+            if b > a:
+                ds[index[a] : index[a] + (b - a)] = values[a:b]
+
     def read(self, name: str, start: int = 0, stop: int | None = None, columns=None) -> dict:
         """Rows [start, stop) of a table, on the calling rank (independent read; mpio or rank 0).
 

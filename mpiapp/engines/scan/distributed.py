@@ -46,10 +46,10 @@ PATTERN_COLUMNS = [("symbol", "i4")] + [(c, _disk(dt)) for c, dt in PATTERN_FIEL
     (f"d{i}", "i8") for i in PIVOTS  # pivot timestamps, ns since the epoch
 ]
 WINDOW_COLUMNS = [("symbol", "i4")] + [(c, _disk(dt)) for c, dt in WINDOW_FIELDS]
-UNIT_COLUMNS = [
-    ("symbol", "i4"), ("w0", "i4"), ("w1", "i4"), ("cost", "f8"), ("done", "i1"),
-    ("pat_start", "i8"), ("pat_count", "i8"), ("win_start", "i8"), ("win_count", "i8"), ("rank", "i4"),
-]  # fmt: skip
+UNIT_COLUMNS = [("symbol", "i4"), ("w0", "i4"), ("w1", "i4"), ("cost", "f8")]
+#: per unit commit record, one row of the int64 array `_state`; `done` is set together with the row
+#: ranges, in one row write, after the rows themselves were flushed (see _commit)
+STATE_COLUMNS = ("done", "pat_start", "pat_count", "win_start", "win_count", "rank")
 RESUME_SECTIONS = ("data", "scan")  # a .partial file resumes only under the same data and scan keys
 
 
@@ -154,7 +154,7 @@ def run(cfg, rt, *, out: str, force=False, resume=False, want_profile=False, pro
         if rank == 0:
             problem = _check_resumable(wf, cfg, units)
         errors.agree(problem, comm=comm)
-        done = _read_done(wf)
+        done = _read_units(wf)["done"]
         rt.log.info("resuming %s: %d of %d units already done", partial, int(done.sum()), len(units))
     else:
         wf = rio.ResultsFile(partial, mode, comm=comm, create=True, note=note)
@@ -162,6 +162,7 @@ def run(cfg, rt, *, out: str, force=False, resume=False, want_profile=False, pro
         for name, cols in (("_units", UNIT_COLUMNS), ("_patterns", PATTERN_COLUMNS), ("_windows", WINDOW_COLUMNS)):
             wf.create_table(name, cols)
         wf.append("_units", _units_rows(units) if rank == 0 else {})
+        wf.create_array("_state", (len(units), len(STATE_COLUMNS)), "i8")
         wf.flush()
         done = np.zeros(len(units), dtype=bool)
     if mode == "gather" and rank == 0:
@@ -239,28 +240,36 @@ def _check_resumable(wf, cfg, units) -> str | None:
     return None
 
 
-def _read_done(wf) -> np.ndarray:
-    d = wf.read("_units", columns=["done"])["done"].astype(bool) if wf.f is not None else None
-    return wf.comm.bcast(d, root=0) if wf.mode == "gather" else d
+def _read_units(wf) -> dict:
+    """The unit table and each unit's commit record, on every rank.
+
+    A unit counts as done only if its rows lie inside the raw tables as flushed (defensive: a run
+    killed mid-commit must never make a resume trust rows that are not there).
+    """
+    u = None
+    if wf.f is not None and (wf.mode == "mpio" or wf.rank == 0):
+        u = wf.read("_units")
+        state = wf.f["_state"][:]
+        u.update({c: state[:, i] for i, c in enumerate(STATE_COLUMNS)})
+        n_pat, n_win = wf.f["_patterns"]["score"].shape[0], wf.f["_windows"]["window"].shape[0]
+        inside = (u["pat_start"] + u["pat_count"] <= n_pat) & (u["win_start"] + u["win_count"] <= n_win)
+        u["done"] = (u["done"] == 1) & inside
+    return wf.comm.bcast(u, root=0) if wf.mode == "gather" else u
 
 
 def _read_done_file(partial) -> np.ndarray:
-    return rio.read_table(partial, "_units")["done"].astype(bool)
+    import h5py
+
+    with h5py.File(partial, "r") as f:
+        return f["_state"][:, 0] == 1
 
 
 def _units_rows(units) -> dict:
-    n = len(units)
     return {
         "symbol": np.array([u.symbol for u in units], dtype=np.int32),
         "w0": np.array([u.w0 for u in units], dtype=np.int32),
         "w1": np.array([u.w1 for u in units], dtype=np.int32),
         "cost": np.array([u.cost for u in units]),
-        "done": np.zeros(n, dtype=np.int8),
-        "pat_start": np.zeros(n, dtype=np.int64),
-        "pat_count": np.zeros(n, dtype=np.int64),
-        "win_start": np.zeros(n, dtype=np.int64),
-        "win_count": np.zeros(n, dtype=np.int64),
-        "rank": np.full(n, -1, dtype=np.int32),
     }
 
 
@@ -502,25 +511,16 @@ def _commit(wf, pending_p, pending_w, pending_u, rank) -> None:
         wc.append(n_w)
         po += n_p
         wo += n_w
-    rows = {"done": np.ones(len(uid), np.int8), "pat_start": np.array(ps, np.int64),
-            "pat_count": np.array(pc, np.int64), "win_start": np.array(ws, np.int64),
-            "win_count": np.array(wc, np.int64), "rank": np.full(len(uid), rank, np.int32)}  # fmt: skip
-    _update_units(wf, uid, rows)
+    state = np.column_stack([np.ones(len(uid)), ps, pc, ws, wc, np.full(len(uid), rank)]).astype(np.int64)
+    # the rows first, durable (extents and data flushed) ...
     wf.flush()
-
-
-def _update_units(wf, uid, rows) -> None:
-    """Set columns of some unit rows (the _units table is small: rank 0 rewrites it)."""
-    gathered = wf.comm.gather((np.asarray(uid, dtype=np.int64), rows), root=0)
+    # ... then the units' commit records, written by rank 0 (one whole row per unit), flushed again
+    gathered = wf.comm.gather((np.asarray(uid, dtype=np.int64), state.reshape(-1, len(STATE_COLUMNS))), root=0)
     if wf.rank == 0:
         idx = np.concatenate([g[0] for g in gathered])
         if idx.size:
-            g = wf.f["_units"]
-            for c in rows:
-                col = g[c][:]
-                col[idx] = np.concatenate([x[1][c] for x in gathered])
-                g[c][:] = col
-    wf.comm.Barrier()
+            wf.set_rows("_state", idx, np.concatenate([g[1] for g in gathered]))
+    wf.flush()
 
 
 def _rows(res, symbol: int, series) -> tuple[dict, dict]:
@@ -559,11 +559,7 @@ def sort_patterns(rows: dict) -> dict:
 def _finalize(rt, cfg, wf, index, units, tmp, mode, note, skipped, backend, stats, t_start) -> dict:
     comm, rank, size = rt.comm, rt.rank, rt.size
     # every rank learns where each unit's rows are (the _units table is small)
-    u = None
-    if wf.f is not None and (mode == "mpio" or rank == 0):
-        u = wf.read("_units")
-    if mode == "gather":
-        u = comm.bcast(u, root=0)
+    u = _read_units(wf)
     n_sym = len(index)
     rows_per_sym = np.bincount(u["symbol"], weights=u["pat_count"] + u["win_count"], minlength=n_sym)
     # contiguous symbol blocks, balanced by rows: rank order == symbol order in the final tables
