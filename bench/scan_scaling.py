@@ -25,11 +25,11 @@ ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIR
            OMPI_MCA_rmaps_base_oversubscribe="1", OMPI_MCA_btl="vader,self", OMPI_MCA_pml="ob1")  # fmt: skip
 
 
-def job(n, out, args, bind_none=True):
+def job(n, out, args, bind_none=True, env=None):
     cmd = ["mpiexec", "-n", str(n)] + (["--bind-to", "none"] if bind_none else [])
     cmd += [sys.executable, "-m", "mpiapp.score", "--force", "--no-progress", "--out", out] + args
     t0 = time.perf_counter()
-    p = subprocess.run(cmd, env=ENV, cwd=ROOT, capture_output=True, text=True)
+    p = subprocess.run(cmd, env=dict(ENV, **(env or {})), cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if p.returncode != 0:
         sys.exit(f"failed: {' '.join(cmd)}\n{p.stdout}\n{p.stderr}")
@@ -70,14 +70,19 @@ def main():
     print(f"universe: synthetic:{a.symbols} x {a.bars} bars, up_to {a.up_to}, other scan keys default; "
           f"median of {a.repeats}")
     r1 = median_run(1, out, small, a.repeats)
+    r1t = median_run(1, out, small, a.repeats, env={"MPIAPP_THREADS": "1"})
     r2 = median_run(2, out, small, a.repeats)
     r2n = median_run(2, out, small + ["--set", "score.shared_memory=false"], a.repeats)
     sp = r1["job_wall_median"] / r2["job_wall_median"]
-    print(f"  -n 1: job wall {r1['job_wall_median']:.2f} s (process {r1['wall']:.2f} s)")
-    print(f"  -n 2: job wall {r2['job_wall_median']:.2f} s (process {r2['wall']:.2f} s)   speedup {sp:.2f}x")
+    sp1 = r1t["job_wall_median"] / r2["job_wall_median"]
+    print(f"  -n 1 x 2 threads: job wall {r1['job_wall_median']:.2f} s (process {r1['wall']:.2f} s)")
+    print(f"  -n 1 x 1 thread : job wall {r1t['job_wall_median']:.2f} s (process {r1t['wall']:.2f} s)")
+    print(f"  -n 2 x 1 thread : job wall {r2['job_wall_median']:.2f} s (process {r2['wall']:.2f} s)")
+    print(f"  speedup 1 -> 2 ranks, both cores used either way (-n 1 runs 2 Numba threads): {sp:.2f}x")
+    print(f"  speedup 1 -> 2 ranks at 1 thread per rank (rank scaling alone):            {sp1:.2f}x")
     print(f"  -n 2: load imbalance (busy max/mean) {imbalance(r2['busy']):.3f}   busy per rank "
           + " ".join(f"{b:.2f}" for b in r2["busy"]))
-    for name, r in (("-n 1", r1), ("-n 2", r2)):
+    for name, r in (("-n 1 x 2", r1), ("-n 1 x 1", r1t), ("-n 2 x 1", r2)):
         print(f"  {name} per rank: busy " + " ".join(f"{x:.2f}" for x in r["busy"]) + "  read " +
               " ".join(f"{x:.2f}" for x in r["read"]) + "  wait " + " ".join(f"{x:.2f}" for x in r["wait"]) +
               "  write " + " ".join(f"{x:.2f}" for x in r["write"]) + f"  (job wall {r['job_wall']:.2f} s)")
