@@ -18,26 +18,20 @@ JOBS = {
 }
 
 
-def _available() -> dict:
-    return {k: v for k, v in JOBS.items() if importlib.util.find_spec(f"mpiapp.{k}") is not None}
-
-
 def usage() -> str:
     lines = ["usage: mpiapp <job> [options]   (or: python -m mpiapp.<job> [options])", "", "jobs:"]
-    lines += [f"  {k:<8} {v}" for k, v in _available().items()]
+    lines += [f"  {k:<8} {v}" for k, v in JOBS.items()]
     lines += ["", "`mpiapp <job> --help` describes a job's options."]
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
-    import importlib.util  # noqa: F401  (find_spec)
-
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(usage())
         return 0
     job, rest = argv[0], argv[1:]
-    if job not in _available():
+    if job not in JOBS:
         print(f"mpiapp: unknown job {job!r}\n\n{usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(f"mpiapp.{job}")

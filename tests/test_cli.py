@@ -48,3 +48,12 @@ def test_console_script_dispatches():
         pytest.skip("console script not installed in .venv")
     out = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0 and "info" in out.stdout
+
+
+def test_every_listed_job_has_a_module_with_main():
+    import importlib
+
+    from mpiapp.__main__ import JOBS
+
+    for job in JOBS:
+        assert callable(importlib.import_module(f"mpiapp.{job}").main), job
