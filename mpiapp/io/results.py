@@ -67,12 +67,6 @@ class ResultsFile:
             for k, v in attrs.items():
                 g.attrs[k] = _attr_value(v)
 
-    def attrs(self, group: str = "/") -> dict:
-        out = None
-        if self.f is not None and self.rank == 0:
-            out = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in self.f[group].attrs.items()}
-        return self.comm.bcast(out, root=0)
-
     # --- tables -----------------------------------------------------------------------------
     def create_table(self, name: str, columns: list[tuple[str, object]]) -> None:
         """Collective: an empty table with these (column, dtype) pairs."""
