@@ -32,7 +32,8 @@ elif command -v apt-get >/dev/null; then
     if [ -n "$missing" ]; then
         say "installing system packages:$missing"
         $SUDO apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+        # shellcheck disable=SC2086  # $missing is a list of package names
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
     else
         say "system packages present: $pkgs"
     fi
@@ -48,7 +49,14 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
 PY="$VENV/bin/python"
-pipi() { "$PY" -m pip install -q "$@" 2>&1 | grep -v "is ignored" || true; [ "${PIPESTATUS[0]}" = 0 ]; }
+pipi() {  # pip install, minus the machine's harmless "Location ... is ignored" lines; pip's status
+    local log rc=0
+    log=$(mktemp)
+    "$PY" -m pip install -q "$@" >"$log" 2>&1 || rc=$?
+    grep -v "is ignored" "$log" || true
+    rm -f "$log"
+    return "$rc"
+}
 have() { "$PY" -c "$1" >/dev/null 2>&1; }
 
 # --- 3. build prerequisites and mpi4py (binary wheel; links the MPI found at run time) ------------
