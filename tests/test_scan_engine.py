@@ -199,3 +199,13 @@ def test_short_series_and_few_pivots():
     for b in ("numpy", "numba", "xp-numpy"):
         r = scan_symbol(line, ScanParams(window_bars=100, skip_flat_windows=False), b)
         assert r.pivots["t"].tolist() == [0] and r.windows["visited"].sum() == 0 and len(r) == 0
+
+
+def test_scan_params_are_exactly_the_scan_section_of_the_schema():
+    from dataclasses import fields
+
+    from mpiapp import config
+    from mpiapp.engines.scan import ScanParams
+
+    assert {f.name for f in fields(ScanParams)} == {k.split(".", 1)[1] for k in config.KEYS if k.startswith("scan.")}
+    assert ScanParams() == ScanParams.from_config(config.load().scan)

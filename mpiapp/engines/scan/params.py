@@ -4,36 +4,44 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from ... import config as _config
 from ...kernels.windows import window_step
+
+
+def _default(name: str):
+    d = _config.KEYS[f"scan.{name}"].default
+    return tuple(d) if isinstance(d, list) else d
 
 
 @dataclass(frozen=True)
 class ScanParams:
-    pivot_mode: str = "percent"
-    pivot_pct: float = 0.03
-    atr_period: int = 14
-    atr_multiple: float = 2.0
-    window_bars: int = 500
-    window_overlap_ratio: float = 0.98
-    max_windows: int = 500
-    skip_flat_windows: bool = True
-    flat_min_volatility: float = 0.002
-    flat_min_range: float = 0.05
-    flat_min_pivots: int = 6
-    scan_pattern_types: tuple = ("bullish", "bearish")
-    up_to: int = 2
-    enable_multi_start: bool = True
-    max_start_points: int = 3
-    max_combinations: int = 100_000
-    top_k: int = 5
-    rule_no_truncation: bool = True
-    weight_fib: float = 0.40
-    weight_time: float = 0.20
-    weight_alternation: float = 0.20
-    weight_channel: float = 0.20
-    fib_tolerance: float = 0.05
-    backend: str = "auto"
-    gpu_batch_size: int = 65536
+    """Defaults are the schema's (mpiapp/config.py), so the two can never disagree."""
+
+    pivot_mode: str = _default("pivot_mode")
+    pivot_pct: float = _default("pivot_pct")
+    atr_period: int = _default("atr_period")
+    atr_multiple: float = _default("atr_multiple")
+    window_bars: int = _default("window_bars")
+    window_overlap_ratio: float = _default("window_overlap_ratio")
+    max_windows: int = _default("max_windows")
+    skip_flat_windows: bool = _default("skip_flat_windows")
+    flat_min_volatility: float = _default("flat_min_volatility")
+    flat_min_range: float = _default("flat_min_range")
+    flat_min_pivots: int = _default("flat_min_pivots")
+    scan_pattern_types: tuple = _default("scan_pattern_types")
+    up_to: int = _default("up_to")
+    enable_multi_start: bool = _default("enable_multi_start")
+    max_start_points: int = _default("max_start_points")
+    max_combinations: int = _default("max_combinations")
+    top_k: int = _default("top_k")
+    rule_no_truncation: bool = _default("rule_no_truncation")
+    weight_fib: float = _default("weight_fib")
+    weight_time: float = _default("weight_time")
+    weight_alternation: float = _default("weight_alternation")
+    weight_channel: float = _default("weight_channel")
+    fib_tolerance: float = _default("fib_tolerance")
+    backend: str = _default("backend")
+    gpu_batch_size: int = _default("gpu_batch_size")
 
     def __post_init__(self):
         object.__setattr__(self, "scan_pattern_types", tuple(self.scan_pattern_types))
