@@ -94,7 +94,7 @@ def main():
                "--set", "scan.max_windows=500", "--set", "scan.up_to=8", "--set", "scan.max_start_points=8",
                "--set", "scan.window_overlap_ratio=0.982"]  # fmt: skip
         rb = job(2, out, big)
-        print(f"S&P-500 scale (500 x 5,000 bars, 500-bar windows, <=500 windows/symbol, up_to 8, 8 starts) -n 2:")
+        print("S&P-500 scale (500 x 5,000 bars, 500-bar windows, <=500 windows/symbol, up_to 8, 8 starts) -n 2:")
         print(f"  wall {rb['wall']:.1f} s (job {rb['job_wall']:.1f} s)   windows {rb['windows']:,}   "
               f"{rb['windows'] / rb['job_wall']:,.0f} windows/s   imbalance {imbalance(rb['busy']):.3f}   "
               f"write {max(rb['write']):.2f} s")

@@ -1,7 +1,6 @@
 """The CLIs start fast: --help never imports torch, cupy, lightgbm, xgboost, optuna or numba."""
 
 import subprocess
-import sys
 import time
 
 import pytest

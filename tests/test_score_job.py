@@ -180,7 +180,7 @@ def test_signal_to_the_launcher_stops_every_rank_resumably(reference, tmp_path, 
         assert time.monotonic() - t0 <= 10, f"ranks still running 10 s after {sig.name}"
         time.sleep(0.05)
     code, out_s, err_s = job.wait(timeout=30)
-    assert err_s.count(f"stopped by SIGUSR1" if launcher == "wrapper" else f"stopped by {sig.name}") == 1, err_s
+    assert err_s.count("stopped by SIGUSR1" if launcher == "wrapper" else f"stopped by {sig.name}") == 1, err_s
     assert "resumable (" in err_s and "rerun with --resume" in err_s
     if launcher == "wrapper" or sig == signal.SIGUSR1:  # the launcher's exit code is the ranks' own
         assert code == 75, (code, err_s)

@@ -29,7 +29,7 @@ import numpy as np
 from ... import __version__, config
 from ...io import results as rio
 from ...runtime import comm as comm_mod
-from ...runtime import errors, partition, profile, signals
+from ...runtime import errors, partition, signals
 from ...runtime.dynamic import SharedCounter
 from .result import PATTERN_FIELDS, WINDOW_FIELDS, dedup_patterns
 
@@ -91,7 +91,7 @@ def run(cfg, rt, *, out: str, force=False, resume=False, want_profile=False, pro
     from . import ScanParams, resolve_backend
 
     comm = rt.comm
-    rank, size = rt.rank, rt.size
+    rank = rt.rank
     timers = rt.timers
     t_start = time.time()
     out = str(out)
