@@ -94,10 +94,13 @@ def main():
                "--set", "scan.max_windows=500", "--set", "scan.up_to=8", "--set", "scan.max_start_points=8",
                "--set", "scan.window_overlap_ratio=0.982"]  # fmt: skip
         rb = job(2, out, big)
-        print("S&P-500 scale (500 x 5,000 bars, 500-bar windows, <=500 windows/symbol, up_to 8, 8 starts) -n 2:")
-        print(f"  wall {rb['wall']:.1f} s (job {rb['job_wall']:.1f} s)   windows {rb['windows']:,}   "
-              f"{rb['windows'] / rb['job_wall']:,.0f} windows/s   imbalance {imbalance(rb['busy']):.3f}   "
-              f"write {max(rb['write']):.2f} s")
+        ra = job(1, out, big)
+        print("S&P-500 scale (500 x 5,000 bars, 500-bar windows, <=500 windows/symbol, up_to 8, 8 starts):")
+        for name, r in (("-n 2", rb), ("-n 1", ra)):
+            print(f"  {name}: wall {r['wall']:.1f} s (job {r['job_wall']:.1f} s)   windows {r['windows']:,}   "
+                  f"{r['windows'] / r['job_wall']:,.0f} windows/s   imbalance {imbalance(r['busy']):.3f}   "
+                  f"write {max(r['write']):.2f} s ({max(r['write']) / r['job_wall']:.1%})")
+        print(f"  speedup 1 -> 2 ranks at this scale: {ra['job_wall'] / rb['job_wall']:.2f}x")
     shutil.rmtree(tmp, ignore_errors=True)
     print("rerun: python bench/scan_scaling.py " + " ".join(sys.argv[1:]))
 
