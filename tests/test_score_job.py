@@ -308,3 +308,16 @@ def test_resume_of_an_unreadable_partial_file_says_so(tmp_path):
     assert r.returncode == 2, r.output
     assert f"cannot open {out}.partial to resume it" in r.stderr and "--force" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_cupy_backend_without_a_gpu_is_a_clean_error(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("cupy") is not None:
+        import cupy
+
+        if cupy.cuda.is_available():
+            pytest.skip("a GPU is usable here")
+    r = score(2, tmp_path / "r.h5", "--set", "scan.backend=cupy")
+    assert r.returncode == 2, r.output
+    assert "scan.backend=cupy was asked for but" in r.stderr and "Traceback" not in r.stderr

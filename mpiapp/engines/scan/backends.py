@@ -42,7 +42,8 @@ def resolve_backend(name: str) -> tuple[str, str]:
         chosen, reason = "cupy", why
     else:
         chosen, reason = name, "requested"
-    log.info("scan backend: %s (%s)", chosen, reason)
+    # a choice made for the user is worth a line; an explicit name is not
+    (log.info if name == "auto" else log.debug)("scan backend: %s (%s)", chosen, reason)
     return chosen, reason
 
 

@@ -113,7 +113,12 @@ def run(cfg, rt, *, out: str, force=False, resume=False, want_profile=False, pro
 
     # 2. index and units ------------------------------------------------------------------------
     params = ScanParams.from_config(cfg.scan)
-    backend, _ = resolve_backend(cfg.scan.backend)
+    backend, problem = None, None
+    try:
+        backend, _ = resolve_backend(cfg.scan.backend)
+    except RuntimeError as exc:  # scan.backend=cupy without a usable GPU
+        problem = str(exc)
+    errors.agree(problem, comm=comm)
     if backend in ("numba",):
         import numba  # noqa: F401  (after the thread plan set NUMBA_NUM_THREADS)
     rt.enforce()
