@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import resource
-import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ import numpy as np
 from ... import __version__, config
 from ...io import results as rio
 from ...runtime import comm as comm_mod
-from ...runtime import errors, partition, signals
+from ...runtime import errors, partition, profile, signals
 from ...runtime.dynamic import SharedCounter
 from .result import PATTERN_FIELDS, WINDOW_FIELDS, dedup_patterns
 
@@ -601,20 +600,18 @@ def _finalize(rt, cfg, wf, index, units, tmp, mode, note, skipped, backend, stat
         sym["windows"][s] = 0
 
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    t = rt.timers
-    prof_row = {"rank": rank, "host": socket.gethostname()[:64], "units": stats["units"],
-                "candidates": stats["candidates"], "busy_s": t.seconds.get("busy", 0.0),
-                "wait_s": t.seconds.get("wait", 0.0), "read_s": t.seconds.get("read", 0.0),
-                "write_s": t.seconds.get("write", 0.0), "peak_rss_mb": peak_mb}  # fmt: skip
-    prof_rows = comm.gather(prof_row, root=0)
-    hosts = sorted({r["host"] for r in prof_rows}) if rank == 0 else None
+    prof_cols = [("rank", "i4"), ("host", "S64"), ("units", "i8"), ("candidates", "i8"), ("busy_s", "f8"),
+                 ("wait_s", "f8"), ("read_s", "f8"), ("write_s", "f8"), ("peak_rss_mb", "f8")]  # fmt: skip
+    gathered = profile.gather(rt.timers, comm=comm, extra={"peak_rss_mb": peak_mb, **stats})
+    prof_rows, hosts = None, None
+    if rank == 0:  # the fixed columns (a phase a rank never entered counts 0 s)
+        prof_rows = [{c: r.get(c, 0.0) for c, _ in prof_cols} for r in gathered]
+        hosts = sorted({r["host"] for r in prof_rows})
 
     final = rio.ResultsFile(tmp, mode, comm=comm, create=True, note=note)
     final.create_table("patterns", PATTERN_COLUMNS)
     final.create_table("windows", WINDOW_COLUMNS)
     final.create_table("symbols", sym_cols)
-    prof_cols = [("rank", "i4"), ("host", "S64"), ("units", "i8"), ("candidates", "i8"), ("busy_s", "f8"),
-                 ("wait_s", "f8"), ("read_s", "f8"), ("write_s", "f8"), ("peak_rss_mb", "f8")]  # fmt: skip
     final.create_table("profile", prof_cols)
     final.append("patterns", p if len(p["symbol"]) else {})
     final.append("windows", w if len(w["symbol"]) else {})
