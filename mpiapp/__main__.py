@@ -8,19 +8,37 @@ from __future__ import annotations
 import importlib
 import sys
 
-#: job name -> one-line description; each is a module mpiapp.<job> with main(argv) -> int
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """What a job is and can do; the launch kit renders scripts from it.
+
+    doc: one line; mpi: runs on every rank under mpiexec/srun (False: a plain one-process tool);
+    resume: writes results/<name>.h5 through the work layer (--out, --resume, --force, exit 75 on a
+    stop signal: the sbatch scripts requeue it); gpu: uses a GPU when one is visible.
+    """
+
+    doc: str
+    mpi: bool = False
+    resume: bool = False
+    gpu: bool = False
+
+
+#: job name -> what it is; each is a module mpiapp.<job> with main(argv) -> int
 JOBS = {
-    "score": "Elliott-wave impulse scan over many symbols and windows",
-    "report": "summary, top patterns, profile and charts from a results file",
-    "info": "versions, MPI, parallel HDF5, threads and GPUs of every rank",
-    "config": "print the effective configuration, or the key reference",
-    "launch": "render sbatch / mpirun scripts with the right binding, network profile and requeue",
+    "score": JobInfo("Elliott-wave impulse scan over many symbols and windows", mpi=True, resume=True, gpu=True),
+    "report": JobInfo("summary, top patterns, profile and charts from a results file"),
+    "info": JobInfo("versions, MPI, parallel HDF5, threads and GPUs of every rank", mpi=True),
+    "config": JobInfo("print the effective configuration, or the key reference"),
+    "launch": JobInfo("render sbatch / mpirun scripts with the right binding, network profile and requeue"),
 }
 
 
 def usage() -> str:
     lines = ["usage: mpiapp <job> [options]   (or: python -m mpiapp.<job> [options])", "", "jobs:"]
-    lines += [f"  {k:<8} {v}" for k, v in JOBS.items()]
+    lines += [f"  {k:<8} {v.doc}" for k, v in JOBS.items()]
     lines += ["", "`mpiapp <job> --help` describes a job's options."]
     return "\n".join(lines)
 

@@ -27,7 +27,6 @@ import sys
 
 TEMPLATES = ("single-node", "multi-node", "gpu", "array", "local")
 PROFILES = ("single-node", "ethernet", "ib-ucx")
-RESUMABLE_JOBS = ("score",)  # jobs with --resume/--out: their scripts resume OUT.partial after a stop
 DEFAULT_CORES = 64  # a cluster node when neither --cores-per-node nor sinfo says otherwise
 
 
@@ -270,8 +269,9 @@ def _quote(word) -> str:
 def _check_job(a) -> None:
     from .__main__ import JOBS
 
-    if a.job not in JOBS or a.job == "launch":
-        raise LayoutError(f"--job {a.job!r}: not one of {', '.join(j for j in JOBS if j != 'launch')}")
+    runnable = [j for j, info in JOBS.items() if info.mpi or info.resume]
+    if a.job not in runnable:
+        raise LayoutError(f"--job {a.job!r}: not one of {', '.join(runnable)}")
     for bad in ("--resume", "--out"):
         if any(x == bad or x.startswith(bad + "=") for x in a.job_args):
             raise LayoutError(f"{bad} after --: give --out to the launcher; the script adds --resume")
@@ -297,7 +297,9 @@ def render(a, argv=()) -> tuple[str, str, str]:
     if template == "local" and launcher != "mpirun":
         raise LayoutError("the local template runs mpirun (srun needs an sbatch template)")
     profile = a.profile or ("ib-ucx" if lay["nodes"] > 1 else "single-node")
-    resumable = a.job in RESUMABLE_JOBS
+    from .__main__ import JOBS
+
+    resumable = JOBS[a.job].resume
     name = a.name or f"mpiapp-{a.job}"
     script = a.script or name + (".sh" if template == "local" else ".sbatch")
     job_cmd = [a.program] if a.program else ["-m", f"mpiapp.{a.job}"]
