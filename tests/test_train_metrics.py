@@ -48,7 +48,7 @@ def test_rank_statistics_match_scipy_with_ties():
 def test_constant_forecast_has_no_ic_and_baselines():
     y = np.array([0.01, -0.02, 0.03])
     assert math.isnan(compute(y, np.zeros(3), proba=False)["ic"])
-    b = baseline_predictions(np.array([0.01, 0.03, -0.01]), 2, proba=False)
+    b = baseline_predictions(0.01, 2, proba=False)
     assert b[0].tolist() == [0.0, 0.0] and b[1] == pytest.approx([0.01, 0.01])
     assert compute(y, np.zeros(3), proba=False)["r2_oos"] == 0.0
     with pytest.raises(ValueError):

@@ -95,10 +95,7 @@ def compute(y, p, proba: bool) -> dict:
     return out
 
 
-def baseline_predictions(y_train, m: int, proba: bool) -> dict:
+def baseline_predictions(level: float, m: int, proba: bool) -> dict:
     """{baseline id: constant predictions of length m} (BASELINES): zero (0, or 0.5 as a probability)
-    and the historical mean of the training targets (its up-rate as a probability)."""
-    y_train = np.asarray(y_train, dtype=np.float64)
-    if proba:
-        return {0: np.full(m, 0.5), 1: np.full(m, float(np.mean(y_train > 0)))}
-    return {0: np.zeros(m), 1: np.full(m, float(np.mean(y_train)))}
+    and the historical mean `level` (the training targets' mean, or their up-rate as a probability)."""
+    return {0: np.full(m, 0.5 if proba else 0.0), 1: np.full(m, float(level))}
