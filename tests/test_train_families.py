@@ -113,3 +113,17 @@ def test_failure_row_carries_the_message():
     rows = failure_rows((3, 1, 2), ValueError("bad split " + "x" * 400))
     msg = rows["failures"]["message"][0].decode()
     assert msg.startswith("ValueError: bad split") and len(msg) == 240
+
+
+def test_openmp_runtimes_and_the_mixed_warning():
+    from mpiapp.engines.train.omp import mixed_warning, openmp_runtimes
+
+    gnu = {"user_api": "openmp", "prefix": "libgomp", "filepath": "/usr/lib/libgomp.so.1", "num_threads": 2}
+    llvm = {"user_api": "openmp", "prefix": "libomp", "filepath": "/venv/libomp.so", "num_threads": 2}
+    blas = {"user_api": "blas", "prefix": "libopenblas", "filepath": "/x", "num_threads": 2}
+    assert mixed_warning(openmp_runtimes([gnu, dict(gnu, filepath="/venv/sklearn/libgomp.so")])) is None
+    w = mixed_warning(openmp_runtimes([gnu, blas, llvm]))
+    assert "2 different OpenMP runtimes" in w and "GNU" in w and "LLVM" in w
+    import lightgbm  # noqa: F401  (loads libgomp)
+
+    assert any(r["family"] == "GNU" for r in openmp_runtimes())
