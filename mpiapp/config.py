@@ -148,6 +148,8 @@ SCHEMA: tuple[Key, ...] = (
     Key("train.horizon", int, 5, "forward return horizon k in bars; the sample at bar t has label interval "
         "[t+1, t+k]", lo=1, hi=10_000),
     Key("train.seed", int, 0, "base seed; each model's seed is CRC-32 of (symbol, family, fold, seed)", lo=0),
+    Key("train.scan_file", str, None, "a score results file (--scan): its patterns become features from the bar "
+        "each became known (needs the known_bar column)", nullable=True),
     Key("train.scan_lookback", int, 20, "scan features (--scan): a pattern counts for this many bars from the "
         "bar it became known", lo=1, hi=1_000_000),
     Key("train.threads_per_model", int, 0, "threads each model trains with; 0 = the rank's budget from the "

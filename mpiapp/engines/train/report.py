@@ -159,3 +159,25 @@ def plot_folds(tables: dict, out_dir: str, symbol: int, horizon: int, embargo: i
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def run_summary(s: dict, path: str) -> str:
+    """End-of-run summary printed by rank 0 of the train job (from finalize's summary dict)."""
+    lines = [f"train complete: {path}",
+             f"  symbols {s.get('symbols', 0)} ({s.get('skipped', 0)} skipped)   models {s.get('models', 0)}   "
+             f"failed units {s.get('failed', 0)}   out-of-fold predictions {s.get('predictions', 0):,}   "
+             f"wall {s.get('wall_s', 0):.2f} s"]
+    fams = s.get("families") or []
+    if fams:
+        lines.append(f"  {'family':<7} {'symbols':>7} {'mean IC':>8} {'t-stat':>7} {'beat hist-mean':>14}")
+        for r in fams:
+            lines.append(f"  {r['family']:<7} {r['symbols']:>7} {r['ic_mean']:>8.4f} {r['ic_t']:>7.2f} "
+                         f"{r['beat_share']:>14.0%}")
+    for sym, family, fold, msg in s.get("failures", [])[:10]:
+        lines.append(f"  failed: {sym} {family} fold {fold}: {msg}")
+    prof = s.get("profile") or []
+    if prof:
+        from ...runtime.profile import table
+
+        lines += ["", "profile (per rank):", table(prof)]
+    return "\n".join(lines)
