@@ -132,16 +132,19 @@ def plot_folds(tables: dict, out_dir: str, symbol: int, horizon: int, embargo: i
 
     f = tables["folds"]
     names = _names(tables, "symbols", "name")
-    sel = np.flatnonzero(f["symbol"] == symbol)
+    mine = f["symbol"] == symbol
+    sel = np.flatnonzero(mine & (f["family"] == f["family"][mine].min())) if mine.any() else np.zeros(0, int)
     fig, ax = plt.subplots(figsize=(10, 0.5 * max(3, sel.size) + 1.5), dpi=100)
     for row, i in enumerate(sel):
         tf, tl = int(f["test_first"][i]), int(f["test_last"][i])
         a, b = int(f["train_first"][i]), int(f["train_last"][i])
+        ax.barh(row, a, left=0, color="0.85", label="warm-up / not used" if row == 0 else None)
         ax.barh(row, b - a + 1, left=a, color="tab:blue", alpha=0.45, label="trained" if row == 0 else None)
         if b > tl:  # k-fold: training samples after the test block too
             ax.barh(row, tf - a, left=a, color="tab:blue", alpha=0.45)
         lo = max(a, tf - horizon)
-        ax.barh(row, tf - lo, left=lo, color="tab:red", label="purged" if row == 0 else None)
+        ax.barh(row, tf - lo, left=lo, color="tab:red", edgecolor="tab:red", linewidth=2.5,
+                label="purged" if row == 0 else None)  # a few bars: the edge keeps it visible
         if b > tl:
             ax.barh(row, horizon + embargo, left=tl + 1, color="tab:red", hatch="//", alpha=0.7,
                     label="embargo" if row == 0 else None)
@@ -152,8 +155,8 @@ def plot_folds(tables: dict, out_dir: str, symbol: int, horizon: int, embargo: i
     ax.invert_yaxis()
     ax.set_xlabel("bar")
     who = names[symbol] if symbol < len(names) else str(symbol)
-    ax.set_title(f"{who}: walk-forward folds (label horizon {horizon}, embargo {embargo})")
-    ax.legend(fontsize=8, loc="lower left")
+    ax.set_title(f"{who}: folds (label horizon {horizon}, embargo {embargo}); one row per fold")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, f"folds_{who}.png")
     fig.savefig(path, bbox_inches="tight")
@@ -181,3 +184,25 @@ def run_summary(s: dict, path: str) -> str:
 
         lines += ["", "profile (per rank):", table(prof)]
     return "\n".join(lines)
+
+
+TABLES = ("metrics", "baselines", "symbols", "folds", "skipped", "failures", "profile")
+
+
+def report_file(path: str, plot_dir: str | None = None, out=print) -> int:
+    """`python -m mpiapp.report FILE [--plot DIR]` for a train results file: text, then charts."""
+    from ...io.results import read_attrs, read_table
+
+    attrs = read_attrs(path)
+    tables = {t: read_table(path, t) for t in TABLES}
+    out(summary_text(tables, attrs, path))
+    if plot_dir:
+        import yaml
+
+        cfg = yaml.safe_load(attrs.get("config", "")) or {}
+        cv = cfg.get("train", {}).get("cv", {})
+        out(f"wrote {plot_ic(tables, plot_dir)}")
+        syms = sorted(set(tables["folds"]["symbol"].tolist()))
+        for s in syms[:3]:
+            out(f"wrote {plot_folds(tables, plot_dir, s, int(attrs.get('horizon', 5)), int(cv.get('embargo_bars', 0)))}")
+    return 0
