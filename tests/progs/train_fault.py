@@ -11,9 +11,11 @@ Arguments are passed to `python -m mpiapp.train`.
 import os
 import sys
 import time
+from pathlib import Path
 
-from mpiapp import train
-from mpiapp.engines.train import families
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # this checkout's mpiapp, not an installed one
+from mpiapp import train  # noqa: E402
+from mpiapp.engines.train import families  # noqa: E402
 
 kind = os.environ.get("FAULT_KIND", "raise")
 real = families.fit
