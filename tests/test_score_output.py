@@ -162,3 +162,42 @@ def test_a_stop_signal_from_the_first_moment_ends_resumably(tmp_path):
     assert os.path.exists(f"{out}.partial") and not os.path.exists(out)
     r = score(1, out, "--data", "synthetic:4", "--resume")
     assert r.returncode == 0, r.output
+
+
+def test_results_files_are_sized_to_their_data_and_any_name_reads_back(tmp_path):
+    import shutil
+
+    import h5py
+
+    case = ROOT.parent / "shared" / "cases" / "faults" / "unicode-names"
+    if not case.is_dir():
+        pytest.skip("shared/cases not beside the checkout")
+    data = tmp_path / "unicode"
+    shutil.copytree(case, data)
+    out = tmp_path / "u.h5"
+    r = score(2, out, "--data", f"csv:{data}")
+    assert r.returncode == 0, r.output
+    from mpiapp import results
+
+    names = set(results.load_table(out, "symbols")["name"])
+    assert names == {"Börse_Stuttgart_DAX", "^GSPC", "日経225"}
+    assert set(results.load(out)["symbol"]) <= names
+    rep = run([PY, "-m", "mpiapp.report", str(out)], timeout=120)
+    assert rep.returncode == 0 and "日経225" in rep.stdout, rep.output
+    assert os.path.getsize(out) < 1 << 20
+
+    # a symbol name of 5,000 characters (packed HDF5 source): the file grows by the name, not by
+    # the name times a chunk of rows
+    packed = tmp_path / "long.h5"
+    assert run([PY, "-m", "mpiapp.io.convert", f"csv:{data}", str(packed), "--packed"], timeout=120).returncode == 0
+    long_name = "Ж" + "x" * 4999
+    with h5py.File(packed, "r+") as f:
+        syms = [s.decode() if isinstance(s, bytes) else s for s in f["packed/symbols"][:]]
+        syms[0] = long_name
+        del f["packed/symbols"]
+        f["packed"].create_dataset("symbols", data=np.array(syms, dtype=object), dtype=h5py.string_dtype("utf-8"))
+    out2 = tmp_path / "l.h5"
+    r = score(2, out2, "--data", f"hdf5:{packed}")
+    assert r.returncode == 0, r.output
+    assert long_name in set(results.load_table(out2, "symbols")["name"])
+    assert os.path.getsize(out2) < 1 << 20
