@@ -419,3 +419,20 @@ def test_local_script_runs_and_resumes_nothing_left(tmp_path, capsys):
     )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "on 2 rank(s)" in r.stdout and (tmp_path / "r.h5").exists()
+
+
+def test_every_registered_job_renders_from_the_registry(capsys):
+    """The launch kit knows jobs only through mpiapp.__main__.JOBS: resumable ones resume their own file."""
+    from mpiapp.__main__ import JOBS
+
+    runnable = [j for j, info in JOBS.items() if info.mpi or info.resume]
+    assert "score" in runnable and "report" not in runnable
+    for job in runnable:
+        s = render(["--job", job, "--cores-per-node", "8"], capsys)
+        assert f"JOB=(-m mpiapp.{job})" in s, job
+        if JOBS[job].resume:
+            assert f"OUT=results/{job}.h5" in s and "--resume" in s, job
+        else:
+            assert "OUT=" not in s, job
+    assert launch.main(["--job", "report", "--cores-per-node", "8", "--dry-run"]) == 2
+    assert "--job 'report': not one of" in capsys.readouterr().err

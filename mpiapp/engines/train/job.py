@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...runtime import errors, sync
+from ...runtime import errors
 from ...work import JobSpec, Plan, Unit
 from . import families as fam
 from .cv import FoldError, min_samples
-from .dataset import ALL_FEATURES, symbol_data
+from .dataset import symbol_data
 from .features import warmup_bars
 from .params import TrainParams
 from .unit import KEY, RAW_TABLES, failure_rows, skip_rows, train_unit
@@ -233,6 +233,3 @@ class _TrainJob:
 
         return finalize(fin, self.params, self.store.skipped_all(), self.threads, self.device, self.omp)
 
-
-__all__ = ["build", "make_units", "short_reason", "EXIT_UNITS_FAILED", "ALL_FEATURES"]
-_ = sync

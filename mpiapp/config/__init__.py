@@ -1,0 +1,258 @@
+"""Configuration: one typed schema, YAML presets, `--set key.path=value` overrides.
+
+Why one schema: every key has a type, a range, a default and a line of documentation in one place,
+so validation, the reference table (docs/config.md) and the defaults can never drift apart. An
+unknown key is an error that names the nearest valid key (or, for a key that moved, its new place).
+Files are read with `yaml.safe_load` only.
+
+The schema is split by section, one module each: runtime, work, output and data are shared by every
+job; each job has its own (scan, ...). This module assembles them and loads configurations.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import data, output, runtime, scan, train, work
+from .keys import Key
+
+#: Where the presets live: inside the package (mpiapp/configs), so a non-editable install finds
+#: `--config high_perf` too; a checkout's top-level configs/ is a link to it.
+PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+class ConfigError(ValueError):
+    """A configuration value or key is wrong; the message names the key and what is allowed."""
+
+
+#: The sections, in the order the reference lists them: shared ones first, then one per job.
+SECTIONS = (runtime, work, output, data, scan, train)
+SCHEMA: tuple[Key, ...] = tuple(k for section in SECTIONS for k in section.KEYS)
+
+#: Keys that moved: old path -> new path (an old key in a file or --set is an error naming the new one).
+MOVED = {
+    "score.partition": "work.partition",
+    "score.plan_strategy": "work.plan_strategy",
+    "score.unit_windows": "work.unit_size",
+    "score.shared_memory": "work.shared_memory",
+    "score.commit_interval_s": "work.commit_interval_s",
+    "score.progress": "work.progress",
+    "score.summary_top": "output.summary_top",
+}
+
+KEYS: dict[str, Key] = {k.path: k for k in SCHEMA}
+
+#: Environment variables that mirror keys (applied after files, before --set).
+ENV_MIRRORS = {
+    "MPIAPP_MPI_THREAD_LEVEL": "runtime.mpi_thread_level",
+    "MPIAPP_THREADS": "runtime.threads_per_rank",
+    "MPIAPP_LOG_LEVEL": "runtime.log_level",
+    "MPIAPP_LOG_ALL_RANKS": "runtime.log_all_ranks",
+}
+
+
+class Section(dict):
+    """A dict whose keys also read as attributes: cfg.scan.window_bars."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def defaults() -> Section:
+    tree: dict = {}
+    for k in SCHEMA:
+        _put(tree, k.path, copy.deepcopy(k.default))
+    return _sections(tree)
+
+
+def _put(tree: dict, path: str, value) -> None:
+    *parents, leaf = path.split(".")
+    for p in parents:
+        tree = tree.setdefault(p, {})
+    tree[leaf] = value
+
+
+def _sections(tree: dict) -> Section:
+    return Section({k: _sections(v) if isinstance(v, dict) else v for k, v in tree.items()})
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for k, v in tree.items():
+        path = f"{prefix}{k}"
+        if isinstance(v, dict) and not any(key.path == path for key in SCHEMA):
+            out.update(_flatten(v, path + "."))
+        else:
+            out[path] = v
+    return out
+
+
+def _unknown(path: str, origin: str) -> ConfigError:
+    if path in MOVED:
+        return ConfigError(f"{origin}: key '{path}' has moved to '{MOVED[path]}'")
+    near = difflib.get_close_matches(path, KEYS, n=1, cutoff=0.5)
+    if not near:  # a misspelt leaf under a right section still deserves a suggestion
+        leaf = path.rsplit(".", 1)[-1]
+        leaves = {k.rsplit(".", 1)[-1]: k for k in KEYS}
+        near = [leaves[m] for m in difflib.get_close_matches(leaf, leaves, n=1, cutoff=0.6)]
+    hint = f"; did you mean '{near[0]}'?" if near else ""
+    return ConfigError(f"{origin}: unknown key '{path}'{hint}")
+
+
+def coerce(key: Key, value, origin: str):
+    """Check (and for strings from --set / env, convert) one value; raise naming key and range."""
+    where = f"{origin}: {key.path}"
+    if value is None and key.nullable:
+        return None
+    if isinstance(value, str) and key.type is not str:
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{where}: cannot parse {value!r}: {exc}") from None
+    if key.type is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    ok = isinstance(value, key.type) and not (key.type in (int, float) and isinstance(value, bool))
+    if not ok:
+        raise ConfigError(f"{where} = {value!r} has type {type(value).__name__}; expected {key.allowed()}")
+    if key.choices is not None and value not in key.choices:
+        raise ConfigError(f"{where} = {value!r} is not allowed; expected {key.allowed()}")
+    if key.item_choices is not None:
+        bad = [v for v in value if v not in key.item_choices]
+        if bad or not value:
+            raise ConfigError(f"{where} = {value!r} is not allowed; expected {key.allowed()} (non-empty)")
+    if (key.lo is not None and value < key.lo) or (key.hi is not None and value > key.hi):
+        raise ConfigError(f"{where} = {value!r} is out of range; expected {key.allowed()}")
+    return value
+
+
+def _resolve_file(name: str | os.PathLike) -> Path:
+    p = Path(name)
+    if p.exists():
+        return p
+    for cand in (PRESET_DIR / name, PRESET_DIR / f"{name}.yaml"):
+        if cand.exists():
+            return cand
+    raise ConfigError(f"config file not found: {name} (presets: {', '.join(presets())})")
+
+
+def presets() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml")) if PRESET_DIR.is_dir() else []
+
+
+def load(files=(), overrides=(), env=None) -> Section:
+    """Defaults, then each YAML file in order, then environment mirrors, then `key.path=value` strings."""
+    flat = _flatten(defaults())
+    for f in files or ():
+        path = _resolve_file(f)
+        _apply_yaml(flat, path.read_text(), str(path))
+    env = os.environ if env is None else env
+    for var, k in ENV_MIRRORS.items():
+        if env.get(var, "") != "":
+            flat[k] = coerce(KEYS[k], env[var], f"environment {var}")
+    for item in overrides or ():
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected key.path=value")
+        k, v = item.split("=", 1)
+        k = k.strip()
+        if k not in KEYS:
+            raise _unknown(k, "--set")
+        flat[k] = coerce(KEYS[k], v, "--set")
+    return _build(flat)
+
+
+def _apply_yaml(flat: dict, text: str, origin: str) -> None:
+    try:
+        tree = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{origin}: not valid YAML: {exc}") from None
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{origin}: expected a mapping at the top level")
+    for k, v in _flatten(tree).items():
+        if k not in KEYS:
+            raise _unknown(k, origin)
+        flat[k] = coerce(KEYS[k], v, origin)
+
+
+def _build(flat: dict) -> Section:
+    tree: dict = {}
+    for k, v in flat.items():
+        _put(tree, k, v)
+    cfg = _sections(tree)
+    _check_cross(cfg)
+    return cfg
+
+
+def loads(text: str, origin: str = "<string>") -> Section:
+    """A config from YAML text (e.g. the effective config stored in a results file)."""
+    flat = _flatten(defaults())
+    _apply_yaml(flat, text, origin)
+    return _build(flat)
+
+
+def _check_cross(cfg: Section) -> None:
+    s = cfg.scan
+    total = s.weight_fib + s.weight_time + s.weight_alternation + s.weight_channel
+    if total <= 0:
+        raise ConfigError("scan.weight_*: the four score weights must not all be 0")
+    hidden = cfg.train.mlp.hidden
+    if not hidden or not all(isinstance(h, int) and not isinstance(h, bool) and 1 <= h <= 65536 for h in hidden):
+        raise ConfigError(f"train.mlp.hidden = {hidden!r}: expected a non-empty list of widths in [1, 65536]")
+
+
+def output_path(cfg, job: str) -> str:
+    """The results file of `job`: output.path, or results/<job>.h5 when it is null."""
+    return cfg.output.path if cfg.output.path is not None else f"results/{job}.h5"
+
+
+def to_plain(cfg) -> dict:
+    return {k: to_plain(v) if isinstance(v, dict) else v for k, v in cfg.items()}
+
+
+def dump(cfg) -> str:
+    """The effective config as YAML (what results files carry in their attributes)."""
+    return yaml.safe_dump(to_plain(cfg), sort_keys=True)
+
+
+def reference_markdown() -> str:
+    """The key reference table (docs/config.md is this text; a test keeps them equal)."""
+    lines = [
+        "# Configuration reference",
+        "",
+        "Generated from `mpiapp/config/` (one module per section) (`python -m mpiapp.config --reference`). Set keys in a YAML",
+        "file (`--config FILE`), with `--set key.path=value`, or for the keys marked env, with the",
+        "environment variable named.",
+        "",
+        "| key | default | allowed | meaning |",
+        "|---|---|---|---|",
+    ]
+    for k in SCHEMA:
+        lines.append(f"| `{k.path}` | `{k.default!r}` | {k.allowed()} | {k.doc} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m mpiapp.config", description="show or check configuration")
+    ap.add_argument("--config", action="append", default=[], metavar="FILE")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides")
+    ap.add_argument("--reference", action="store_true", help="print the key reference (Markdown)")
+    a = ap.parse_args(argv)
+    if a.reference:
+        print(reference_markdown(), end="")
+        return 0
+    try:
+        print(dump(load(a.config, a.overrides)), end="")
+    except ConfigError as exc:
+        print(f"mpiapp: config error: {exc}")
+        return 2
+    return 0
