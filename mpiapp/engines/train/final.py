@@ -57,11 +57,15 @@ def metrics_table(pred: dict, folds: dict, proba: bool) -> dict:
         r.update({c: int(folds[c][i]) for c in ("n_train", "n_test", "n_purged", "n_embargoed")})
         r.update(compute(pred["y"][sl], pred["yhat"][sl], proba))
         recs.append(r)
-    per_fold = list(recs)
+    counts = ("n_train", "n_test", "n_purged", "n_embargoed")
+    sums: dict = {}
+    for q in recs:
+        tot = sums.setdefault((q["symbol"], q["family"]), dict.fromkeys(counts, 0))
+        for c in counts:
+            tot[c] += q[c]
     for (s, f), sl in _groups(pred, ["symbol", "family"]):
         r = {"symbol": s, "family": f, "fold": ALL_FOLDS}
-        mine = [q for q in per_fold if q["symbol"] == s and q["family"] == f]
-        r.update({c: sum(q[c] for q in mine) for c in ("n_train", "n_test", "n_purged", "n_embargoed")})
+        r.update(sums[(s, f)])
         r.update(compute(pred["y"][sl], pred["yhat"][sl], proba))
         recs.append(r)
     return sort_rows(_table(METRIC_COLUMNS, recs), ["symbol", "family", "fold"])
