@@ -5,6 +5,7 @@
 
 (a) status quo: a plain loop over symbols in one process, LightGBM with its default threads
 (b) usual proposal: ProcessPoolExecutor over symbols, as many workers as cores, default threads
+    (spawned workers: forked ones can hang once the parent has used OpenMP)
 (c) mpiexec -n 1 python -m mpiapp.train (the rank's thread plan: all cores, here 2 threads)
 (d) mpiexec -n 2 python -m mpiapp.train (1 thread per rank)
 
@@ -17,6 +18,7 @@ Goals: (d) >= 1.8x (a), (d) at least as fast as (b), imbalance <= 1.05.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import resource
 import subprocess
@@ -88,7 +90,10 @@ def pool(a) -> dict:
 
     t0 = time.perf_counter()
     per = {}
-    with ProcessPoolExecutor(max_workers=os.cpu_count()) as ex:
+    # spawn, not fork: this process already ran LightGBM in (a), and a child forked from a process
+    # whose GNU OpenMP pool exists can hang in its first parallel region
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=ctx) as ex:
         for pid, (b, r) in ex.map(_pool_task, [(n, overrides(a)) for n in _names(a)]):
             busy, rss = per.get(pid, (0.0, 0.0))
             per[pid] = (busy + b, max(rss, r))
@@ -122,9 +127,15 @@ def main() -> int:
     ap.add_argument("--bars", type=int, default=5000)
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--only", default="abcd", help="which of a, b, c, d to run")
+    ap.add_argument("--omp-wait-policy", choices=("unset", "passive", "active"), default="unset",
+                    help="OMP_WAIT_POLICY for all four (set before any OpenMP library loads); on a machine "
+                    "shared with other jobs, spinning OpenMP threads (the GNU default) can be 10x slower")  # fmt: skip
     a = ap.parse_args()
+    if a.omp_wait_policy != "unset":
+        os.environ["OMP_WAIT_POLICY"] = ENV["OMP_WAIT_POLICY"] = a.omp_wait_policy.upper()
     cores = len(os.sched_getaffinity(0))
-    print(f"{a.symbols} synthetic symbols x {a.bars} bars, LightGBM, {a.folds} folds; {cores} cores")
+    print(f"{a.symbols} synthetic symbols x {a.bars} bars, LightGBM, {a.folds} folds; {cores} cores; "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}; load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as tmp:
         a.tmp = tmp
         runs = {}
