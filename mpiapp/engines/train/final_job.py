@@ -54,7 +54,14 @@ def _dedup_skips(sk: dict) -> dict:
 
 
 def finalize(fin, params, store_skips: dict, threads: int, device: str, omp: list) -> dict:
-    """Collective: write the final tables; returns the summary (rank 0) with exit_code 3 if units failed."""
+    """Collective: write the final tables; returns the summary (rank 0) with exit_code 3 if units failed.
+
+    Timed as the profile's finalize_s (part of write_s, which also holds the commits)."""
+    with fin.ctx.timers.phase("finalize"):
+        return _finalize(fin, params, threads, device, omp)
+
+
+def _finalize(fin, params, threads: int, device: str, omp: list) -> dict:
     ctx = fin.ctx
     index, plan_skips, index_skips = ctx.info
     listed = list(index) + [(name, 0) for name, _ in index_skips]
