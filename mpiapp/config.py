@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,12 @@ import yaml
 
 #: Where the presets live (a checkout's configs/ folder); `--config NAME` looks here too.
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+#: the largest magnitude of an int key without an explicit bound (int64 holds 9.2e18)
+INT_LIMIT = 10**18
+#: a config file larger than this is not a config (a data file given by mistake)
+MAX_CONFIG_BYTES = 1 << 20
 
 
 class ConfigError(ValueError):
@@ -42,11 +49,20 @@ class Key:
         if self.item_choices is not None:
             return "a list drawn from " + ", ".join(map(repr, self.item_choices))
         tname = _type_name(self.type)
-        if self.lo is not None or self.hi is not None:
-            lo = "-inf" if self.lo is None else self.lo
-            hi = "inf" if self.hi is None else self.hi
+        lo, hi = self.bounds()
+        if lo is not None or hi is not None:
+            lo = "-inf" if lo is None else lo
+            hi = "inf" if hi is None else hi
             return f"{tname} in [{lo}, {hi}]"
         return tname + (" or null" if self.nullable else "")
+
+    def bounds(self) -> tuple:
+        """(lo, hi) as checked: an int key without its own bounds stays within INT_LIMIT (what
+        the kernels and HDF5 int64 columns hold, with room for arithmetic)."""
+        if self.type is int:
+            return (-INT_LIMIT if self.lo is None else self.lo,
+                    INT_LIMIT if self.hi is None else self.hi)
+        return self.lo, self.hi
 
 
 def _type_name(t) -> str:
@@ -100,6 +116,13 @@ SCHEMA: tuple[Key, ...] = (
         "planted impulses per 1,000 synthetic bars", lo=0.0, hi=100.0),
     Key("data.synthetic_noise", float, 0.1,
         "noise of planted impulses, relative to the wave length", lo=0.0, hi=1.0),
+    Key("data.date_format", str, "auto",
+        "dates in text files: auto (ISO 8601 and unambiguous forms; D/M/Y or M/D/Y decided by a "
+        "day above 12, refused when no row decides), dayfirst, monthfirst, or a strftime format "
+        "such as %d.%m.%Y"),
+    Key("data.drop_empty_rows", bool, False,
+        "drop input rows with no price at all (Yahoo 'null' rows), counted per symbol; "
+        "false: such a row is an error"),
     # --- scan: pivots ----------------------------------------------------------------------------
     Key("scan.pivot_mode", str, "percent", "zig-zag reversal threshold kind", choices=("percent", "atr")),
     Key("scan.pivot_pct", float, 0.03, "reversal threshold as a fraction of price (pivot_mode=percent)",
@@ -212,7 +235,10 @@ def coerce(key: Key, value, origin: str):
         except yaml.YAMLError as exc:
             raise ConfigError(f"{where}: cannot parse {value!r}: {exc}") from None
     if key.type is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            raise ConfigError(f"{where} = {value!r} is out of range; expected {key.allowed()}") from None
     ok = isinstance(value, key.type) and not (key.type in (int, float) and isinstance(value, bool))
     if not ok:
         raise ConfigError(f"{where} = {value!r} has type {type(value).__name__}; expected {key.allowed()}")
@@ -222,19 +248,51 @@ def coerce(key: Key, value, origin: str):
         bad = [v for v in value if v not in key.item_choices]
         if bad or not value:
             raise ConfigError(f"{where} = {value!r} is not allowed; expected {key.allowed()} (non-empty)")
-    if (key.lo is not None and value < key.lo) or (key.hi is not None and value > key.hi):
+    if key.type is float and not math.isfinite(value):
+        raise ConfigError(f"{where} = {value!r} is not a finite number; expected {key.allowed()}")
+    lo, hi = key.bounds()
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise ConfigError(f"{where} = {value!r} is out of range; expected {key.allowed()}")
+    if key.type is str and "\0" in value:
+        raise ConfigError(f"{where}: the value holds a NUL character")
     return value
 
 
 def _resolve_file(name: str | os.PathLike) -> Path:
-    p = Path(name)
-    if p.exists():
+    try:
+        p = Path(name)
+        exists = p.exists()
+    except (ValueError, OSError) as exc:  # a NUL in the name, a name too long
+        raise ConfigError(f"config file {str(name)!r}: {exc}") from None
+    if exists:
+        if p.is_dir():
+            raise ConfigError(f"config file {name}: is a folder, not a YAML file")
         return p
     for cand in (PRESET_DIR / name, PRESET_DIR / f"{name}.yaml"):
         if cand.exists():
             return cand
     raise ConfigError(f"config file not found: {name} (presets: {', '.join(presets())})")
+
+
+def _read_text(path: Path) -> str:
+    """A config file's text: UTF-8, no NUL bytes, at most MAX_CONFIG_BYTES; else ConfigError."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {path}: larger than {MAX_CONFIG_BYTES >> 20} MiB; "
+                          "not a YAML config")
+    if b"\0" in data:
+        at = data.index(b"\0")
+        raise ConfigError(f"config file {path}: not a text file (NUL byte at byte {at}); "
+                          "expected YAML")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path}: not UTF-8 text (byte {exc.start}); expected "
+                          "YAML") from None
 
 
 def presets() -> list[str]:
@@ -246,7 +304,7 @@ def load(files=(), overrides=(), env=None) -> Section:
     flat = _flatten(defaults())
     for f in files or ():
         path = _resolve_file(f)
-        _apply_yaml(flat, path.read_text(), str(path))
+        _apply_yaml(flat, _read_text(path), str(path))
     env = os.environ if env is None else env
     for var, k in ENV_MIRRORS.items():
         if env.get(var, "") != "":
