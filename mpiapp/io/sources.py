@@ -15,8 +15,9 @@ to plan; every rank calls ``load(name)`` for its own symbols only (any subset, a
 symbol deterministic). ``load`` validates (validate.py) and raises DataError; with ``skip_bad`` the
 failure is also recorded in ``skipped`` and the symbol disappears from later ``index()`` calls, and
 ``try_load`` returns None instead of raising. ``index(full=True)`` loads and validates everything
-(exact, not cheap). Problems visible cheaply (missing columns, empty file, too few bars) are caught
-by ``index()`` already.
+(exact, not cheap); so is ``index()`` with drop_empty_rows (data.drop_empty_rows), as dropped rows
+are known only by reading. Problems visible cheaply (missing columns, empty file, too few bars) are
+caught by ``index()`` already.
 """
 
 from __future__ import annotations
@@ -93,7 +94,8 @@ class Source:
                 if full and name not in self._full:
                     self._counts[name] = len(self.load(name))
                 elif name not in self._counts:
-                    n = self._count(name)
+                    # rows dropped for having no price are known only by reading: exact count
+                    n = len(self._read(name, 1)) if self.drop_empty_rows else self._count(name)
                     if n < self.min_bars:
                         raise too_few_bars(n, self.min_bars, file=self._file(name), symbol=name)
                     self._counts[name] = n

@@ -306,6 +306,10 @@ def parse_times(raw, *, file: str, symbol: str, column: str = "Date",
                             if np.isfinite(v):
                                 raise _range_error(column, s.iloc[i], file=file, symbol=symbol,
                                                    row=i) from None
+            lost = np.flatnonzero(parsed.isna().to_numpy() & np.isfinite(vals))
+            if lost.size:  # a finite number that is no timestamp: beyond the range
+                raise _range_error(column, s.iloc[int(lost[0])], file=file, symbol=symbol,
+                                   row=int(lost[0]), more=lost.size - 1)
     elif date_format not in DATE_FORMATS:  # an explicit strftime format
         fmt_used = date_format
         with warnings.catch_warnings():
