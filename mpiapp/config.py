@@ -3,6 +3,11 @@
 Why one schema: every key has a type, a range, a default and a line of documentation in one place,
 so validation, the reference table (docs/config.md) and the defaults can never drift apart. An
 unknown key is an error that names the nearest valid key. Files are read with `yaml.safe_load` only.
+
+Values that could only give a wrong result are refused (ConfigError, exit 2 in every job): NaN and
+infinities for float keys; an int key without its own upper bound stays within INT_LIMIT (1e18, what
+int64 kernels and columns hold with room to spare). A config path that is a folder, binary, not
+UTF-8 or larger than 1 MiB is one error line, never a traceback.
 """
 
 from __future__ import annotations
