@@ -121,6 +121,30 @@ def test_yfinance_header_variants(tmp_path):
     assert "multi-row header" in str(err) and "AAA, BBB" in str(err) and "one ticker per file" in str(err)
 
 
+def test_decimal_comma_and_thousands_separators(tmp_path):
+    """Constructed (kind 7, exports that should load; kind 1, never a silent misreading): a
+    European semicolon file with decimal commas and dot thousands, a US file with quoted thousands
+    commas, and a column where every comma could be either, refused."""
+    eu = tmp_path / "eu"
+    eu.mkdir()
+    (eu / "DAX.csv").write_text("Date;Open;High;Low;Close\n"
+                                "2020-01-02;13.233,71;13.385,93;13.228,11;13.385,93\n"
+                                "2020-01-03;13.280,31;13.293,56;13.175,74;13.219,14\n"
+                                "2020-01-06;999,5;1.000,0;998;999,75\n")
+    s = open_source(f"csv:{eu}").load("DAX")
+    assert s.close.tolist() == [13385.93, 13219.14, 999.75] and s.low[2] == 998.0
+    us = tmp_path / "us"
+    us.mkdir()
+    (us / "SPX.csv").write_text('Date,Close\n2020-01-02,"3,257.85"\n2020-01-03,"3,234.85"\n'
+                                "2020-01-06,999.5\n")
+    assert open_source(f"csv:{us}").load("SPX").close.tolist() == [3257.85, 3234.85, 999.5]
+    amb = tmp_path / "amb"
+    amb.mkdir()
+    (amb / "X.csv").write_text("Date;Close\n2020-01-02;1,234\n2020-01-03;1,250\n")
+    err = load_err(f"csv:{amb}", "X")
+    assert err.row == 0 and "'1,234' is ambiguous: a decimal comma or a thousands separator" in str(err)
+
+
 NULLS = CASES / "stale-partial"
 
 

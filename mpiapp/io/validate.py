@@ -401,6 +401,48 @@ def parse_prices(raw, *, file: str, symbol: str, column: str, times: np.ndarray 
     return out
 
 
+#: a number with a decimal comma (12,5; 1.234,5) / with thousands commas (1,234.5)
+_EU_NUMBER = r"[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+)(?:,\d+)?"
+_US_NUMBER = r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
+
+
+def separated_numbers(raw, *, file: str, symbol: str, column: str, times=None, strict=True):
+    """A text column of numbers written with a decimal comma (European: 1.234,56 or 12,5) or with
+    thousands commas (1,234.56), as plain number text; any other column unchanged. Decided per
+    column: when every comma could be either (1,234 with no other hint) the column is refused
+    (strict) or left as it is; never a silent 1,234 -> 1.234."""
+    import pandas as pd
+
+    s = pd.Series(raw).reset_index(drop=True)
+    if not (s.dtype == object or isinstance(s.dtype, pd.StringDtype)):
+        return s
+    text = s.astype("string").str.strip()
+    missing = (s.isna() | (text == "") | text.str.lower().isin(MISSING_TEXT)).to_numpy(dtype=bool)
+    vals = text[~missing]
+    if vals.empty or not vals.str.contains(",", regex=False).any():
+        return s
+    eu = bool(vals.str.fullmatch(_EU_NUMBER).all())
+    us = bool(vals.str.fullmatch(_US_NUMBER).all())
+    if eu and us:
+        if not strict:
+            return s
+        i = int(np.flatnonzero(~missing & text.str.contains(",", regex=False).fillna(False)
+                               .to_numpy(dtype=bool))[0])
+        raise DataError(f"{column} {str(s.iloc[i])!r} is ambiguous: a decimal comma or a thousands "
+                        "separator (no value in the column tells which); write decimals with a "
+                        "point", file=file, symbol=symbol, rule=RULE_FINITE, row=i,
+                        timestamp=None if times is None else fmt_time(times[i]))
+    if eu:
+        conv = vals.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+    elif us:
+        conv = vals.str.replace(",", "", regex=False)
+    else:
+        return s
+    out = s.astype(object).copy()
+    out[~missing] = conv.astype(object).to_numpy()
+    return out
+
+
 def _more(k: int) -> str:
     """'; 3 more rows likewise' for further offending rows."""
     return f"; {k} more {'row' if k == 1 else 'rows'} likewise" if k > 0 else ""
@@ -588,8 +630,9 @@ def frame_to_series(df, *, symbol: str, origin: str, min_bars: int = 1, date_for
         tname = f"{roles['time']} + {roles['clock']}"
     try:
         time = parse_times(tcol, file=origin, symbol=symbol, column=tname, date_format=date_format)
-        price = {r: parse_prices(df[roles[r]], file=origin, symbol=symbol, column=DISPLAY[r],
-                                 times=time)
+        price = {r: parse_prices(separated_numbers(df[roles[r]], file=origin, symbol=symbol,
+                                                   column=DISPLAY[r], times=time),
+                                 file=origin, symbol=symbol, column=DISPLAY[r], times=time)
                  for r in ("open", "high", "low", "close") if r in roles}
     except DataError as err:
         if dropped and err.row is not None:  # the input's row number, not the position after drops
@@ -597,8 +640,9 @@ def frame_to_series(df, *, symbol: str, origin: str, min_bars: int = 1, date_for
         raise
     volume = None
     if "volume" in roles:
-        volume = pd.to_numeric(df[roles["volume"]], errors="coerce").to_numpy(
-            dtype=np.float64, na_value=np.nan)
+        vol = separated_numbers(df[roles["volume"]], file=origin, symbol=symbol, column="Volume",
+                                strict=False)
+        volume = pd.to_numeric(vol, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     has_ohlc = "open" in price
     return check_arrays(symbol, origin, time, price.get("open"), price.get("high"), price.get("low"),
                         price["close"], volume=volume, has_ohlc=has_ohlc, min_bars=min_bars,
