@@ -127,7 +127,7 @@ def check_results_file(path: str) -> dict:
         attrs = {k: (v.decode("utf-8", errors="replace") if isinstance(v, bytes) else v)
                  for k, v in f.attrs.items()}
         status = attrs.get("status")
-        if "_state" in f and status != "complete":
+        if (status is not None and status != "complete") or "_state" in f:
             try:
                 done = int((f["_state"][:, 0] == 1).sum())
                 total = int(f["_state"].shape[0])

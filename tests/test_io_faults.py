@@ -470,8 +470,6 @@ print("GROWTH_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
 
 
 def _probe(folder):
-    import pandas  # noqa: F401  (imported by the source anyway; warm the probe the same way)
-
     r = subprocess.run([sys.executable, "-c", "import pandas, numpy\n" + PROBE, str(folder)],
                        capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert r.returncode == 0, r.stderr
