@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import os
 import shutil
 import subprocess
 import sys
@@ -556,3 +557,22 @@ def test_config_path_that_is_not_a_yaml_text_file(tmp_path, kind):
     r = run([PY, "-m", "mpiapp.score", "--config", str(p), "--data", "synthetic:1"], timeout=60)
     assert r.returncode == 2 and "Traceback" not in r.output
     assert len(r.stderr.strip().splitlines()) == 1 and str(p) in r.stderr and says in r.stderr
+
+
+def test_a_pipe_or_folder_named_like_a_data_file_is_named_not_opened(tmp_path):
+    """Constructed (kind 5): a FIFO called X.csv would block the reader forever; a folder called
+    Y.parquet would be a traceback. Both are one DataError, and skipped in skip mode."""
+    c = tmp_path / "c"
+    c.mkdir()
+    os.mkfifo(c / "X.csv")
+    write_csv(c / "OK.csv", ohlc_rows(pd.bdate_range("2020-01-01", periods=5).strftime("%Y-%m-%d")))
+    p = tmp_path / "p"
+    p.mkdir()
+    (p / "Y.parquet").mkdir()
+    for spec, name, says in ((f"csv:{c}", "X", "not a regular file"), (f"parquet:{p}", "Y", "is a folder")):
+        r = subprocess.run([sys.executable, "-c", "import sys\nfrom mpiapp.io import open_source\n"
+                            f"s = open_source({spec!r}, skip_bad=True)\nprint(s.index())\n"
+                            "print(s.skipped)"], capture_output=True, text=True, timeout=60, cwd=ROOT)
+        assert r.returncode == 0, r.stderr
+        assert says in r.stdout and name in r.stdout, r.stdout
+    assert "symbol X" in str(load_err(f"csv:{c}", "X", index=False))

@@ -332,6 +332,18 @@ class _FolderSource(Source):
     def _file(self, name):
         return self._paths[name]
 
+    def _regular(self, name) -> str:
+        """The symbol's path, if it is a regular file (a folder, a pipe or a device named like a
+        data file is a DataError, before anything opens it and waits)."""
+        path = self._paths[name]
+        if not os.path.isfile(path):
+            what = "a folder" if os.path.isdir(path) else "missing" if not os.path.lexists(path) \
+                else "not a regular file (a pipe, device or broken link)"
+            raise DataError(f"is {what}, not a data file" if what != "missing" else
+                            "the file has gone", file=path, symbol=name, rule=RULE_READABLE,
+                            where="file")
+        return path
+
 
 #: a CSV line longer than this is not a price row (a binary file, a file without line ends)
 MAX_LINE = 1 << 20
@@ -426,6 +438,8 @@ class CSVSource(_FolderSource):
 
     def _head(self, path, name) -> _CSVHead | None:
         """The header of the file, reading only its first lines (bounded). None: empty file."""
+        self._regular(name)
+
         def work():
             with self._open(path) as fh:
                 start = fh.read(HEAD_BYTES)
@@ -508,7 +522,7 @@ class ParquetSource(_FolderSource):
     suffixes = (".parquet", ".pq")
 
     def _count(self, name):
-        path = self._paths[name]
+        path = self._regular(name)
         try:
             import pyarrow.parquet as pq
 
@@ -531,7 +545,7 @@ class ParquetSource(_FolderSource):
     def _read(self, name, min_bars):
         import pandas as pd
 
-        path = self._paths[name]
+        path = self._regular(name)
         try:
             df = pd.read_parquet(path)
         except Exception as exc:
