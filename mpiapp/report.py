@@ -42,6 +42,70 @@ def file_summary(path: str, top_n: int = 10) -> str:
     return "\n".join(lines)
 
 
+class ReportError(ValueError):
+    """The file cannot be reported on (not HDF5, not a results file, an unfinished run); the
+    message is one line naming the file."""
+
+
+#: the longest symbol text in a chart file name / title (the full name stays in the results file)
+NAME_CHARS = 40
+
+
+def safe_name(symbol: str) -> str:
+    """A symbol as a file-name part: letters, digits, '.', '-', '_' only (any other character,
+    '/' included, becomes '_'; no leading '.'), at most NAME_CHARS characters; a name that had
+    to change gets a short hash of the original, so two symbols never share a chart file."""
+    import hashlib
+    import re
+
+    s = str(symbol)
+    clean = re.sub(r"[^\w.\-]", "_", s, flags=re.UNICODE).lstrip(".") or "_"
+    if clean == s and len(clean) <= NAME_CHARS:
+        return clean
+    digest = hashlib.sha1(s.encode("utf-8", errors="replace")).hexdigest()[:8]
+    return f"{clean[:NAME_CHARS]}-{digest}"
+
+
+def short_name(symbol: str) -> str:
+    s = str(symbol)
+    return s if len(s) <= NAME_CHARS else s[: NAME_CHARS - 1] + "…"
+
+
+def check_results_file(path: str) -> dict:
+    """The attributes of a finished results file, or ReportError with one line saying why not."""
+    import os
+
+    if os.path.isdir(path):
+        raise ReportError(f"{path}: is a folder, not a results file")
+    try:
+        import h5py
+
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise ReportError(f"{path}: not an HDF5 file ({str(exc).split('(')[0].strip()})") from None
+    with f:
+        attrs = {k: (v.decode("utf-8", errors="replace") if isinstance(v, bytes) else v)
+                 for k, v in f.attrs.items()}
+        status = attrs.get("status")
+        if (status is not None and status != "complete") or "_state" in f:
+            try:
+                done = int((f["_state"][:, 0] == 1).sum())
+                total = int(f["_state"].shape[0])
+                progress = f"{done} of {total} work units committed, "
+            except Exception:  # a file being written, or damaged
+                progress = ""
+            out = path[: -len(".partial")] if path.endswith(".partial") else "OUT"
+            raise ReportError(f"{path}: an unfinished scan (status {status or 'unknown'}; "
+                              f"{progress}no report until it completes); finish it with "
+                              f"`python -m mpiapp.score --resume --out {out}` and the same config")
+        missing = [g for g in ("patterns", "symbols", "windows") if g not in f]
+        if missing or "config" not in attrs:
+            what = ", ".join(missing) + (" tables" if missing else "")
+            what = what or "config attribute"
+            raise ReportError(f"{path}: not an mpiapp results file (no {what})")
+    return attrs
+
+
 def plot(path: str, out_dir: str, top_n: int = 10) -> list[str]:
     """One PNG per top pattern: High/Low band and close, pivots 0-5, channel lines, score terms."""
     import os
@@ -60,6 +124,7 @@ def plot(path: str, out_dir: str, top_n: int = 10) -> list[str]:
     pats = results.load(path)
     top = pats.sort_values(["score", "t0"], ascending=[False, True], kind="stable").head(top_n)
     os.makedirs(out_dir, exist_ok=True)
+    root = os.path.realpath(out_dir)
     written = []
     cache = {}
     for rank_i, (_, r) in enumerate(top.iterrows(), 1):
@@ -87,12 +152,14 @@ def plot(path: str, out_dir: str, top_n: int = 10) -> list[str]:
         ax.plot(s.dates[tt], p[2] + slope * (tt - t[2]), "--", color="gray", lw=1, label="channel 2-4")
         ax.plot(s.dates[tt], p[3] + slope * (tt - t[3]), ":", color="gray", lw=1, label="parallel through 3")
         kind = "bullish" if r["direction"] > 0 else "bearish"
-        ax.set_title(f"#{rank_i} {name} {kind} impulse  S={r['score']:.3f}  F={r['F']:.2f} T={r['T']:.2f} "
+        ax.set_title(f"#{rank_i} {short_name(name)} {kind} impulse  S={r['score']:.3f}  F={r['F']:.2f} T={r['T']:.2f} "
                      f"A={r['A']:.2f} C={r['C']:.2f}  (chosen by {int(r['n_windows'])} windows)", fontsize=10)  # fmt: skip
         ax.legend(loc="best", fontsize=8)
         ax.grid(alpha=0.3)
         fig.autofmt_xdate()
-        f = os.path.join(out_dir, f"top{rank_i:02d}_{name}_{kind}.png")
+        f = os.path.join(out_dir, f"top{rank_i:02d}_{safe_name(name)}_{kind}.png")
+        if os.path.dirname(os.path.realpath(f)) != root:  # never outside DIR, whatever the name
+            raise ReportError(f"chart file name {f!r} leaves {out_dir}")
         fig.savefig(f, bbox_inches="tight")
         plt.close(fig)
         written.append(f)
@@ -112,10 +179,31 @@ def main(argv=None) -> int:
         hint = f" ({partial} exists: the run was interrupted; finish it with --resume)" if os.path.exists(partial) else ""
         print(f"mpiapp report: {a.file}: no such file{hint}", file=sys.stderr)
         return 2
-    print(file_summary(a.file, a.top))
+    from .config import ConfigError
+    from .io.sources import SourceError
+    from .io.validate import DataError
+
+    try:
+        check_results_file(a.file)
+        text = file_summary(a.file, a.top)
+    except ReportError as exc:
+        print(f"mpiapp report: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, KeyError, ValueError) as exc:  # a damaged file
+        print(f"mpiapp report: {a.file}: cannot read as a results file: {exc}", file=sys.stderr)
+        return 2
+    print(text)
     if a.plot:
-        for f in plot(a.file, a.plot, a.top):
-            print(f"wrote {f}")
+        try:
+            for f in plot(a.file, a.plot, a.top):
+                print(f"wrote {f}")
+        except (ReportError, ConfigError, SourceError, DataError) as exc:
+            print(f"mpiapp report: --plot: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            print(f"mpiapp report: --plot {a.plot}: {exc.strerror or exc}"
+                  f"{': ' + str(exc.filename) if getattr(exc, 'filename', None) else ''}", file=sys.stderr)
+            return 2
     return 0
 
 

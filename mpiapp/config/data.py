@@ -14,5 +14,12 @@ KEYS = (
         "planted impulses per 1,000 synthetic bars", lo=0.0, hi=100.0),
     Key("data.synthetic_noise", float, 0.1,
         "noise of planted impulses, relative to the wave length", lo=0.0, hi=1.0),
+    Key("data.date_format", str, "auto",
+        "dates in text files: auto (ISO 8601 and unambiguous forms; D/M/Y or M/D/Y decided by a "
+        "day above 12, refused when no row decides), dayfirst, monthfirst, or a strftime format "
+        "such as %d.%m.%Y"),
+    Key("data.drop_empty_rows", bool, False,
+        "drop input rows with no price at all (Yahoo 'null' rows), counted per symbol; "
+        "false: such a row is an error"),
 )
 # fmt: on

@@ -124,7 +124,7 @@ class _ScanJob:
         self.store.release()
 
     def finalize(self, fin) -> dict:
-        return finalize(fin, self.store.skipped_all())
+        return finalize(fin, self.store.skipped_all(), self.store.dropped_all())
 
 
 def _rows(res, symbol: int, series) -> tuple[dict, dict]:
@@ -181,8 +181,10 @@ def contiguous_blocks(weights, parts: int) -> list[int]:
     return bounds
 
 
-def finalize(fin, skipped: dict) -> dict:
+def finalize(fin, skipped: dict, dropped: dict) -> dict:
     """Collective: the final patterns, windows and symbols tables, and the summary (rank 0).
+
+    skipped: {symbol id: reason}; dropped: {symbol id: input rows dropped for having no price}.
 
     Each rank takes a contiguous block of symbols (balanced by rows), so rank order is symbol order in
     the final tables; in gather mode rank 0 takes them all.
@@ -216,7 +218,8 @@ def finalize(fin, skipped: dict) -> dict:
 
     name_len = max(8, max(len(nm.encode()) for nm, _ in listed))
     reason_len = min(max([8] + [len(r.encode()) for r in skipped.values()]), 1024)
-    sym_cols = [("name", f"S{name_len}"), ("bars", "i8"), ("windows", "i4"), ("skipped_reason", f"S{reason_len}")]
+    sym_cols = [("name", f"S{name_len}"), ("bars", "i8"), ("dropped_rows", "i8"), ("windows", "i4"),
+                ("skipped_reason", f"S{reason_len}")]  # fmt: skip
     sym = {}
     if rank == 0:
         n_win = np.bincount(u["symbol"], weights=u["w1"] - u["w0"], minlength=n_sym).astype(np.int32)
@@ -225,6 +228,7 @@ def finalize(fin, skipped: dict) -> dict:
         sym = {
             "name": np.array([nm.encode() for nm, _ in listed], dtype=f"S{name_len}"),
             "bars": np.array([n for _, n in listed], dtype=np.int64),
+            "dropped_rows": np.array([dropped.get(s, 0) for s in range(n_sym)], dtype=np.int64),
             "windows": n_win,
             "skipped_reason": np.array([_cut(skipped.get(s, ""), reason_len) for s in range(n_sym)],
                                        dtype=f"S{reason_len}"),  # fmt: skip
