@@ -29,6 +29,8 @@ def mpi_env(extra=None) -> dict:
         PRTE_MCA_rmaps_default_mapping_policy=":oversubscribe",
         PYTHONUNBUFFERED="1",
         MPIAPP_UNDER_MPIEXEC="1",
+        # programs under tests/progs import this checkout's package, whatever is installed
+        PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]),
     )
     env.update(extra or {})
     return env
