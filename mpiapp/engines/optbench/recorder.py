@@ -28,13 +28,14 @@ STATUSES = ("converged", "budget", "diverged", "failed")
 
 @dataclass(frozen=True)
 class RunSpec:
-    """max_epochs: budget in passes over the data; batch: rows per step (0 = full batch);
+    """max_steps: budget in optimizer steps (a full-batch step is one epoch); batch: rows per step
+    (0 = full batch);
     checkpoints: about how many geometric checkpoints per run; stop_rel: stop once the relative
     suboptimality (f - f*) / (f(w0) - f*) is at or below this (0 = run the whole budget);
     diverge_factor: a run whose f - f* exceeds this multiple of f(w0) - f* (or is not finite) has
     diverged; batch_seed: seed of the mini-batch order."""
 
-    max_epochs: int
+    max_steps: int
     batch: int = 0
     checkpoints: int = 60
     stop_rel: float = 1e-10
@@ -113,7 +114,7 @@ def run(be, dd, optimizer: str, hp, w0: np.ndarray, f_star: float, spec: RunSpec
     full = spec.batch <= 0 or spec.batch >= n
     batches = None if full else Batches(n, spec.batch, spec.batch_seed)
     per_epoch = 1 if full else batches.per_epoch
-    total = int(spec.max_epochs) * per_epoch
+    total = int(spec.max_steps)
     cks = checkpoint_iters(total, spec.checkpoints)
 
     warm = be.runner(dd, optimizer, hp, w0)  # warm-up: a throw-away copy, not timed
