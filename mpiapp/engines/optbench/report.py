@@ -186,29 +186,36 @@ def _profile(plt, t, out_dir) -> str:
 
 def _memory(plt, g, t, out_dir) -> str:
     s = t["summary"]
-    labels, mult, expect, rss = [], [], [], []
+    by: dict = {}
     for i in range(len(s["problem"])):
         lab = _label(g, s["optimizer"][i], s["backend"][i], s["step"][i], s["batch"][i])
-        if lab in labels:
-            j = labels.index(lab)
-            rss[j] = max(rss[j], s["peak_rss_max"][i])
-            continue
-        labels.append(lab)
-        mult.append(s["state_multiple"][i])
-        expect.append(STATE_MULTIPLE[g["optimizers"][s["optimizer"][i]]])
-        rss.append(s["peak_rss_max"][i])
+        r = by.setdefault(lab, {"mult": math.nan, "expect": STATE_MULTIPLE[g["optimizers"][s["optimizer"][i]]],
+                                "rss": -1, "trace": -1, "model": -1})
+        if math.isfinite(s["state_multiple"][i]):
+            r["mult"] = s["state_multiple"][i]
+        r["rss"] = max(r["rss"], int(s["peak_rss_max"][i]))
+        r["trace"] = max(r["trace"], int(s["tracemalloc_peak_max"][i]))
+        r["model"] = max(r["model"], int(s["model_bytes_max"][i]))
+    labels = list(by)
     x = np.arange(len(labels))
+    col = lambda k: np.array([by[lab][k] for lab in labels], dtype=np.float64)  # noqa: E731
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(max(8, 0.5 * len(labels)), 8), dpi=100, sharex=True)
-    a1.bar(x - 0.2, mult, 0.4, label="measured (params + state) / params")
-    a1.bar(x + 0.2, expect, 0.4, label="expected: SGD 1x, momentum 2x, Adam 3x", alpha=0.6)
+    a1.bar(x - 0.2, col("mult"), 0.4, label="measured (params + state) / params")
+    a1.bar(x + 0.2, col("expect"), 0.4, label="expected: SGD 1x, momentum 2x, Adam 3x", alpha=0.6)
     a1.set_ylabel("multiple of the parameters")
     a1.legend(fontsize=8)
     a1.grid(alpha=0.3, axis="y")
-    a2.bar(x, np.asarray(rss) / 2**20, color="tab:gray")
-    a2.set_ylabel("peak RSS of the rank (MB, largest problem)")
+    trace = col("trace")
+    a2.bar(x - 0.2, col("model") / 1024, 0.4, label="parameters + optimizer state (KiB)")
+    a2.bar(x + 0.2, np.where(trace >= 0, trace, np.nan) / 1024, 0.4, color="tab:green",
+           label="tracemalloc peak of a step (KiB; NumPy only, includes gradient temporaries)")
+    a2.set_yscale("log")
+    a2.set_ylabel("KiB (largest problem)")
+    a2.legend(fontsize=8)
     a2.set_xticks(x, labels, rotation=60, ha="right", fontsize=7)
     a2.grid(alpha=0.3, axis="y")
-    fig.suptitle("memory, measured apart from timing")
+    fig.suptitle(f"memory, measured apart from timing (peak RSS of a rank: {col('rss').max() / 2**20:.0f} MB, "
+                 "mostly the interpreter, torch and the data)")
     f = os.path.join(out_dir, "memory.png")
     fig.savefig(f, bbox_inches="tight")
     plt.close(fig)

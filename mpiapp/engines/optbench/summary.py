@@ -44,7 +44,7 @@ def groups(p, cells: dict) -> dict:
     uniq = np.unique(keys, axis=0) if len(keys) else keys
     cols: dict[str, list] = {k: [] for k in GROUP}
     extra = ["seeds", "converged", "diverged", "failed", "parity_failed", "final_rel_med", "seconds_med",
-             "step_us_med", "peak_rss_max", "tracemalloc_peak_max", "state_multiple", "state_ok", "parity_dev_max"]
+             "step_us_med", "peak_rss_max", "tracemalloc_peak_max", "model_bytes_max", "state_multiple", "state_ok", "parity_dev_max"]
     for t in p.targets:
         extra += [f"time_to_{t:g}_med", f"time_to_{t:g}_lo", f"time_to_{t:g}_hi", f"iters_to_{t:g}_med",
                   f"iters_to_{t:g}_lo", f"iters_to_{t:g}_hi", f"hits_{t:g}"]
@@ -75,9 +75,13 @@ def groups(p, cells: dict) -> dict:
         for col, out in (("peak_rss", "peak_rss_max"), ("tracemalloc_peak", "tracemalloc_peak_max")):
             v = np.asarray(cells[col])[m]
             cols[out].append(int(v.max()) if len(v) else -1)
-        sm = np.asarray(cells["state_multiple"], dtype=np.float64)[m][ok]
-        cols["state_multiple"].append(float(np.median(sm)) if len(sm) else math.nan)
-        cols["state_ok"].append(int(bool(np.all(np.asarray(cells["state_ok"])[m][ok] == 1)) and len(sm) > 0))
+        # memory is measured in its own short run, so a diverged timed run still has its figures
+        sm = np.asarray(cells["state_multiple"], dtype=np.float64)[m]
+        measured = np.isfinite(sm) & (sm > 0)
+        cols["state_multiple"].append(float(np.median(sm[measured])) if measured.any() else math.nan)
+        cols["state_ok"].append(int(bool(measured.any() and np.all(np.asarray(cells["state_ok"])[m][measured] == 1))))
+        sb = np.asarray(cells["param_bytes"], dtype=np.int64)[m] + np.asarray(cells["state_bytes"], dtype=np.int64)[m]
+        cols["model_bytes_max"].append(int(sb[measured].max()) if measured.any() else -1)
         pdv = np.asarray(cells["parity_dev"], dtype=np.float64)[m]
         pdv = pdv[np.isfinite(pdv)]
         cols["parity_dev_max"].append(float(pdv.max()) if len(pdv) else math.nan)
@@ -95,7 +99,7 @@ def groups(p, cells: dict) -> dict:
     out = {}
     for k, v in cols.items():
         is_int = k in GROUP or k in ("seeds", "converged", "diverged", "failed", "parity_failed", "state_ok") \
-            or k.startswith("hits_") or k.endswith("_max") and "rss" in k or k == "tracemalloc_peak_max"
+            or k.startswith("hits_") or k in ("peak_rss_max", "tracemalloc_peak_max", "model_bytes_max")
         out[k] = np.asarray(v, dtype=np.int64 if is_int else np.float64)
     return out
 
