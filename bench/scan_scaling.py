@@ -72,7 +72,7 @@ def main():
     r1 = median_run(1, out, small, a.repeats)
     r1t = median_run(1, out, small, a.repeats, env={"MPIAPP_THREADS": "1"})
     r2 = median_run(2, out, small, a.repeats)
-    r2n = median_run(2, out, small + ["--set", "score.shared_memory=false"], a.repeats)
+    r2n = median_run(2, out, small + ["--set", "work.shared_memory=false"], a.repeats)
     sp = r1["job_wall_median"] / r2["job_wall_median"]
     sp1 = r1t["job_wall_median"] / r2["job_wall_median"]
     print(f"  -n 1 x 2 threads: job wall {r1['job_wall_median']:.2f} s (process {r1['wall']:.2f} s)")

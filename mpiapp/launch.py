@@ -304,7 +304,7 @@ def render(a, argv=()) -> tuple[str, str, str]:
     script = a.script or name + (".sh" if template == "local" else ".sbatch")
     job_cmd = [a.program] if a.program else ["-m", f"mpiapp.{a.job}"]
     job_args = [x for c in a.config for x in ("--config", c)] + list(a.job_args)
-    out = a.out or cfg.output.path
+    out = a.out or config.output_path(cfg, a.job)
 
     # a job array's items, and where each run writes
     items_block = out_block = ""

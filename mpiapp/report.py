@@ -8,51 +8,11 @@ import sys
 PIV = range(6)
 
 
-def _top_lines(rows: list[dict]) -> list[str]:
-    lines = [f"  {'#':>3} {'symbol':<10} {'dir':>4} {'score':>6} {'F':>5} {'T':>5} {'A':>5} {'C':>5}  "
-             f"{'start':<10} {'end':<10} pivots (bar)"]  # fmt: skip
-    for i, r in enumerate(rows, 1):
-        d0, d5 = (str(r.get(k, ""))[:10] for k in ("d0", "d5"))
-        piv = " ".join(str(int(r[f"t{j}"])) for j in PIV)
-        lines.append(f"  {i:>3} {str(r['name'])[:10]:<10} {'bull' if r['direction'] > 0 else 'bear':>4} "
-                     f"{r['score']:6.3f} {r['F']:5.2f} {r['T']:5.2f} {r['A']:5.2f} {r['C']:5.2f}  "
-                     f"{d0:<10} {d5:<10} {piv}")  # fmt: skip
-    return lines
-
-
-def format_summary(s: dict, path: str) -> str:
-    """End-of-run summary printed by rank 0 of the score job."""
-    import numpy as np
-
-    prof = s.get("profile") or []
-    busy = [r["busy_s"] for r in prof]
-    imb = (max(busy) / np.mean(busy)) if busy and np.mean(busy) > 0 else 1.0
-    top = []
-    for r in s.get("top", []):
-        r = dict(r)
-        for k in ("d0", "d5"):
-            r[k] = np.datetime64(int(r[k]), "ns").astype("datetime64[D]")
-        top.append(r)
-    lines = [
-        f"scan complete: {path}",
-        f"  symbols {s['symbols']} ({s['skipped_symbols']} skipped)   windows scanned {s['windows'] - s['skipped_flat']}"
-        f"   skipped (flat) {s['skipped_flat']}   truncated (budget) {s['truncated']}",
-        f"  candidates visited {s['visited']:,}   patterns kept {s['patterns']:,}   hdf5 {s['hdf5_mode']}",
-        f"  wall {s.get('wall_s', 0):.2f} s on {len(prof)} rank(s); load imbalance (busy max/mean) {imb:.3f}",
-    ]
-    if top:
-        lines += ["", f"top {len(top)} patterns:"] + _top_lines(top)
-    if prof:
-        from .runtime.profile import table
-
-        lines += ["", "profile (per rank):", table(prof)]
-    return "\n".join(lines)
-
-
 def file_summary(path: str, top_n: int = 10) -> str:
     import numpy as np
 
     from . import results
+    from .engines.scan.summary import top_lines
     from .io.results import read_attrs, read_table
     from .runtime.profile import table
 
@@ -76,7 +36,7 @@ def file_summary(path: str, top_n: int = 10) -> str:
     if len(pats):
         top = pats.sort_values(["score", "t0"], ascending=[False, True], kind="stable").head(top_n)
         rows = [dict(r, name=r["symbol"], d0=str(r["d0"].date()), d5=str(r["d5"].date())) for _, r in top.iterrows()]
-        lines += ["", f"top {len(rows)} patterns:"] + _top_lines(rows)
+        lines += ["", f"top {len(rows)} patterns:"] + top_lines(rows)
     if len(prof):
         lines += ["", "profile (per rank):", table(prof.to_dict("records"))]
     return "\n".join(lines)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .io.results import read_attrs, read_table
+from .io.results import decode_text, read_attrs, read_table
 
 __all__ = ["load", "load_table", "attrs"]
 
@@ -11,7 +11,7 @@ def load_table(path, name: str):
     import pandas as pd
 
     t = read_table(path, name)
-    return pd.DataFrame({k: (v.astype(str) if v.dtype.kind == "S" else v) for k, v in t.items()})
+    return pd.DataFrame({k: (decode_text(v) if v.dtype.kind == "S" else v) for k, v in t.items()})
 
 
 def load(path):

@@ -68,6 +68,59 @@ def run(cmd, timeout=120, env=None, cwd=ROOT) -> Run:
     return Run(subprocess.CompletedProcess(cmd, p.returncode, out, err), time.monotonic() - t0, p.pid)
 
 
+class Background:
+    """A command (mpiexec ...) in the background, its output drained by threads (a full pipe would
+    block the ranks). `wait_for(marker, n)` waits for n stdout lines starting with marker and returns
+    the pids they name (`pid=N`)."""
+
+    def __init__(self, cmd, env=None):
+        import threading
+
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env=mpi_env(env), cwd=ROOT, start_new_session=True)  # fmt: skip
+        self.pid = self.proc.pid
+        self.out, self.err = [], []
+        self.threads = [threading.Thread(target=self._drain, args=(s, buf), daemon=True)
+                        for s, buf in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]  # fmt: skip
+        for t in self.threads:
+            t.start()
+
+    @staticmethod
+    def _drain(stream, buf):
+        for line in stream:
+            buf.append(line)
+
+    def wait_for(self, marker, n_lines, timeout=60):
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout and self.proc.poll() is None:
+            lines = [x for x in list(self.out) if x.startswith(marker)]
+            if len(lines) >= n_lines:
+                return {int(x.split("pid=")[1].split()[0]) for x in lines}
+            time.sleep(0.05)
+        raise AssertionError(f"no {n_lines} {marker} lines seen (exit {self.proc.poll()}):\n"
+                             + "".join(self.out)[-3000:] + "".join(self.err)[-3000:])
+
+    def wait(self, timeout):
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.pid, 9)
+            raise
+        for t in self.threads:
+            t.join(timeout=5)
+        return self.proc.returncode, "".join(self.out), "".join(self.err)
+
+
+def exited(pid) -> bool:
+    """Gone, or a zombie (exited; its launcher has not reaped it yet)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
 def leftovers(pgid: int) -> list:
     """Processes still alive in the session of a finished run (should be none)."""
     import psutil

@@ -11,15 +11,14 @@ import signal
 import time
 
 import numpy as np
-import psutil
 import pytest
 
-from conftest import PY, ROOT, leftovers, mpi_env, mpiexec_cmd, run
+from conftest import PY, ROOT, Background, exited as _exited, leftovers, mpi_env, mpiexec_cmd, run
 
 FAULT = str(ROOT / "tests" / "progs" / "score_fault.py")
 SMALL = ["--data", "synthetic:40", "--no-progress",
          "--set", "data.synthetic_bars=900", "--set", "scan.window_bars=300", "--set", "scan.max_windows=24",
-         "--set", "score.unit_windows=5", "--set", "score.commit_interval_s=0.2"]  # fmt: skip
+         "--set", "work.unit_size=5", "--set", "work.commit_interval_s=0.2"]  # fmt: skip
 
 
 def score(n, out, *extra, timeout=240, prog=None, env=None, bind_none=False):
@@ -116,55 +115,18 @@ def test_a_rank_that_raises_leaves_a_resumable_file(reference, tmp_path):
     assert_same_tables(reference[1], tables(out))
 
 
-class _Job:
-    """mpiexec in the background, its output drained by threads (a full pipe would block the ranks)."""
+class _Job(Background):
+    """The fault-injecting score job in the background."""
 
     def __init__(self, n, out, env, *extra, wrapper=False):
-        import subprocess
-        import threading
-
         if wrapper:  # the product's launcher: launch/mpirun.sh (binds each rank to its own core)
             cmd = [str(ROOT / "launch" / "mpirun.sh"), "-n", str(n), PY, FAULT, "--out", str(out), *SMALL, *extra]
         else:
             cmd = mpiexec_cmd(n, PY, FAULT, "--out", str(out), *SMALL, *extra)
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     env=mpi_env(env), cwd=ROOT, start_new_session=True)  # fmt: skip
-        self.pid = self.proc.pid
-        self.out, self.err = [], []
-        self.threads = [threading.Thread(target=self._drain, args=(s, buf), daemon=True)
-                        for s, buf in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]  # fmt: skip
-        for t in self.threads:
-            t.start()
-
-    @staticmethod
-    def _drain(stream, buf):
-        for line in stream:
-            buf.append(line)
+        super().__init__(cmd, env)
 
     def wait_for_units(self, n_lines, timeout=60):
-        """Wait until `n_lines` SCANNING lines were printed; return the rank pids seen."""
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < timeout and self.proc.poll() is None:
-            lines = [x for x in list(self.out) if x.startswith("SCANNING")]
-            if len(lines) >= n_lines:
-                return {int(x.split("pid=")[1].split()[0]) for x in lines}
-            time.sleep(0.05)
-        raise AssertionError(f"no {n_lines} units seen (exit {self.proc.poll()}):\n"
-                             + "".join(self.out)[-3000:] + "".join(self.err)[-3000:])
-
-    def wait(self, timeout):
-        self.proc.wait(timeout=timeout)
-        for t in self.threads:
-            t.join(timeout=5)
-        return self.proc.returncode, "".join(self.out), "".join(self.err)
-
-
-def _exited(pid) -> bool:
-    """Gone, or a zombie (exited; its launcher has not reaped it yet)."""
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
+        return self.wait_for("SCANNING", n_lines, timeout)
 
 
 @pytest.mark.parametrize("launcher,sig", [("mpiexec", signal.SIGTERM), ("mpiexec", signal.SIGUSR1),

@@ -8,7 +8,10 @@ Two modes, one content:
 The mode used is recorded in the file's attributes (`hdf5_mode`, `hdf5_mode_note`).
 
 A table is a group with one 1-D resizable dataset per column (fixed-width types only: parallel
-HDF5 cannot write variable-length strings). Rows appended by rank r come after those of ranks < r.
+HDF5 cannot write variable-length strings; text columns are fixed-width UTF-8, as wide as their
+longest value). Rows appended by rank r come after those of ranks < r. Chunks are sized from the
+rows a table is expected to hold (at most CHUNK_ROWS rows and CHUNK_BYTES bytes), so a small result
+makes a small file.
 """
 
 from __future__ import annotations
@@ -17,7 +20,26 @@ import numpy as np
 
 from ..runtime import comm as _comm
 
-CHUNK_ROWS = 16384
+CHUNK_ROWS = 16384  # most rows per chunk
+CHUNK_BYTES = 1 << 20  # most bytes per chunk of one column
+GROWING_ROWS = 1024  # chunk rows of a table whose final size is unknown (the .partial file's raw tables)
+
+
+def chunk_rows(dtype, rows_hint: int | None) -> int:
+    """Rows per chunk for a column of `dtype` expected to hold about `rows_hint` rows."""
+    rows = GROWING_ROWS if rows_hint is None else rows_hint
+    per_byte = max(1, CHUNK_BYTES // max(1, np.dtype(dtype).itemsize))
+    return int(max(1, min(rows, CHUNK_ROWS, per_byte)))
+
+
+def _disk_dtype(dt):
+    """Text (numpy 'S') columns are stored as fixed-width UTF-8 strings; the rest as given."""
+    import h5py
+
+    dt = np.dtype(dt)
+    if dt.kind == "S":
+        return h5py.string_dtype("utf-8", dt.itemsize or 1)
+    return dt
 
 
 def choose_mode(requested: str = "auto") -> tuple[str, str]:
@@ -68,14 +90,17 @@ class ResultsFile:
                 g.attrs[k] = _attr_value(v)
 
     # --- tables -----------------------------------------------------------------------------
-    def create_table(self, name: str, columns: list[tuple[str, object]]) -> None:
-        """Collective: an empty table with these (column, dtype) pairs."""
+    def create_table(self, name: str, columns: list[tuple[str, object]], rows_hint: int | None = None) -> None:
+        """Collective: an empty table with these (column, dtype) pairs.
+
+        rows_hint: the rows it will hold (chunks are sized from it); None for a growing table.
+        """
         if self.f is None:
             return
         g = self.f.create_group(name)
         for col, dt in columns:
-            g.create_dataset(col, shape=(0,), maxshape=(None,), dtype=np.dtype(dt),
-                             chunks=(CHUNK_ROWS,))  # fmt: skip
+            g.create_dataset(col, shape=(0,), maxshape=(None,), dtype=_disk_dtype(dt),
+                             chunks=(chunk_rows(dt, rows_hint),))  # fmt: skip
         g.attrs["columns"] = np.array([c.encode() for c, _ in columns])
 
     def columns(self, name: str) -> list[str]:
@@ -124,12 +149,18 @@ class ResultsFile:
                         ds[base:total] = np.concatenate(parts).astype(ds.dtype, copy=False)
         return mine
 
-    def create_array(self, name: str, shape: tuple, dtype, chunk_rows: int = 4096) -> None:
-        """Collective: a fixed-shape 2-D array (filled with zeros), chunked by rows."""
+    def create_array(self, name: str, shape: tuple, dtype, chunk: int = 4096) -> None:
+        """Collective: a 2-D array (filled with zeros), chunked by rows, that can grow in rows."""
         if self.f is not None:
-            rows = max(1, min(shape[0], chunk_rows))
-            self.f.create_dataset(name, shape=shape, dtype=np.dtype(dtype), chunks=(rows,) + tuple(shape[1:]),
-                                  fillvalue=0)  # fmt: skip
+            rows = max(1, min(max(shape[0], 1), chunk))
+            self.f.create_dataset(name, shape=shape, maxshape=(None,) + tuple(shape[1:]), dtype=np.dtype(dtype),
+                                  chunks=(rows,) + tuple(shape[1:]), fillvalue=0)  # fmt: skip
+
+    def grow_array(self, name: str, rows: int) -> None:
+        """Collective: resize array `name` to `rows` rows (new rows are zeros)."""
+        if self.f is not None:
+            ds = self.f[name]
+            ds.resize((rows,) + ds.shape[1:])
 
     def set_rows(self, name: str, index, values) -> None:
         """Rank 0 only (independent write, no metadata change): array rows `index` := `values`.
@@ -216,13 +247,21 @@ def _length(rows: dict, cols: list[str]) -> int:
 
 
 def read_table(path, name: str) -> dict:
-    """A whole table from a finished file, serially (for report/load and tests)."""
+    """A whole table from a finished file, serially (for report/load and tests).
+
+    Text columns come back as numpy bytes ('S'); decode them as UTF-8 (`decode_text`).
+    """
     import h5py
 
     with h5py.File(path, "r") as f:
         g = f[name]
         cols = [c.decode() for c in g.attrs["columns"]]
         return {c: g[c][:] for c in cols}
+
+
+def decode_text(values) -> np.ndarray:
+    """Fixed-width UTF-8 bytes -> str (an object array); a cut multi-byte character is replaced."""
+    return np.array([v.decode("utf-8", errors="replace") for v in values], dtype=object)
 
 
 def read_attrs(path) -> dict:

@@ -114,6 +114,11 @@ class Source:
                 return None
             raise
 
+    def input_paths(self) -> list[str]:
+        """The files this source reads (none for builtin and synthetic data): never to be written."""
+        paths = {self._file(n) for n in self._names()} if self.kind in ("csv", "parquet", "hdf5") else set()
+        return sorted(paths)
+
     def describe(self) -> str:
         n = len(self._names())
         skipped = f", {len(self.skipped)} skipped" if self.skipped else ""

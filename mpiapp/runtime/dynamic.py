@@ -46,6 +46,10 @@ class SharedCounter:
         self.win.Unlock(self.root)
         return int(self._out[0])
 
+    def read(self) -> int:
+        """The current value (an atomic read: fetch-and-add of 0)."""
+        return self.fetch_add(0)
+
     def free(self) -> None:
         if self.win is not None:
             self.win.Free()

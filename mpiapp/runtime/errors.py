@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 import threading
 import traceback
+from contextlib import contextmanager
 
 from . import comm as _comm
 
@@ -113,3 +114,34 @@ def agree(error: str | None, comm=None) -> None:
         if len({e for _, e in bad}) == 1:
             raise JobError(bad[0][1])
         raise JobError("\n".join(f"rank {r}: {e}" for r, e in bad))
+
+
+#: what `agreement` treats as an expected failure (bad input, a refused file): a one-line message
+EXPECTED = (ValueError, OSError, JobError)
+
+
+@contextmanager
+def agreement(comm=None, expected=EXPECTED):
+    """Collective: all ranks agree, or all raise the same JobError with the message(s).
+
+    Every rank runs the block (a rank with nothing to check runs an empty one). An `expected`
+    exception on any rank becomes `JobError` on every rank — exit 2 with one line per distinct
+    message, no traceback, no abort; any other exception is unexpected and aborts the job as usual.
+
+        with errors.agreement(comm):
+            if rank == 0:
+                index = src.index()   # a DataError here ends every rank with its message
+
+    The exit code of a JobError raised inside the block is kept.
+    """
+    problem, code = None, EXIT_USAGE
+    try:
+        yield
+    except expected as exc:
+        problem = str(exc) or type(exc).__name__
+        code = exc.exit_code if isinstance(exc, JobError) else EXIT_USAGE
+    try:
+        agree(problem, comm=comm)
+    except JobError as exc:
+        exc.exit_code = code if problem else EXIT_USAGE
+        raise

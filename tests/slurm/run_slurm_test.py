@@ -41,7 +41,7 @@ SKIP = 77
 # the small scan of tests/test_score_job.py, on 8 symbols: 40 work units of 5 windows
 SCORE_ARGS = ["--data", "synthetic:8", "--no-progress", "--set", "data.synthetic_bars=900",
               "--set", "scan.window_bars=300", "--set", "scan.max_windows=24",
-              "--set", "score.unit_windows=5", "--set", "score.commit_interval_s=0.2"]  # fmt: skip
+              "--set", "work.unit_size=5", "--set", "work.commit_interval_s=0.2"]  # fmt: skip
 # every scanned unit sleeps 0.2 s (~20 per rank: ~4 s of scanning), so a signal sent as soon as both
 # ranks scan lands mid-scan, and the resumed run is short
 SLOW = {"FAULT_KIND": "slow", "FAULT_SLEEP": "0.2"}

@@ -2,7 +2,11 @@
 
 Why one schema: every key has a type, a range, a default and a line of documentation in one place,
 so validation, the reference table (docs/config.md) and the defaults can never drift apart. An
-unknown key is an error that names the nearest valid key. Files are read with `yaml.safe_load` only.
+unknown key is an error that names the nearest valid key (or, for a key that moved, its new place).
+Files are read with `yaml.safe_load` only.
+
+The schema is split by section, one module each: runtime, work, output and data are shared by every
+job; each job has its own (scan, ...). This module assembles them and loads configurations.
 """
 
 from __future__ import annotations
@@ -10,13 +14,16 @@ from __future__ import annotations
 import copy
 import difflib
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-#: Where the presets live (a checkout's configs/ folder); `--config NAME` looks here too.
+from . import data, output, runtime, scan, work
+from .keys import Key
+
+#: Where the presets live: inside the package (mpiapp/configs), so a non-editable install finds
+#: `--config high_perf` too; a checkout's top-level configs/ is a link to it.
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
@@ -24,122 +31,20 @@ class ConfigError(ValueError):
     """A configuration value or key is wrong; the message names the key and what is allowed."""
 
 
-@dataclass(frozen=True)
-class Key:
-    path: str
-    type: type | tuple
-    default: Any
-    doc: str
-    lo: float | None = None
-    hi: float | None = None
-    choices: tuple | None = None
-    item_choices: tuple | None = None  # for list-valued keys
-    nullable: bool = False
+#: The sections, in the order the reference lists them: shared ones first, then one per job.
+SECTIONS = (runtime, work, output, data, scan)
+SCHEMA: tuple[Key, ...] = tuple(k for section in SECTIONS for k in section.KEYS)
 
-    def allowed(self) -> str:
-        if self.choices is not None:
-            return "one of " + ", ".join(map(repr, self.choices))
-        if self.item_choices is not None:
-            return "a list drawn from " + ", ".join(map(repr, self.item_choices))
-        tname = _type_name(self.type)
-        if self.lo is not None or self.hi is not None:
-            lo = "-inf" if self.lo is None else self.lo
-            hi = "inf" if self.hi is None else self.hi
-            return f"{tname} in [{lo}, {hi}]"
-        return tname + (" or null" if self.nullable else "")
-
-
-def _type_name(t) -> str:
-    if isinstance(t, tuple):
-        return " or ".join(x.__name__ for x in t)
-    return t.__name__
-
-
-# fmt: off
-SCHEMA: tuple[Key, ...] = (
-    # --- runtime: MPI, threads, logging --------------------------------------------------------
-    Key("runtime.mpi_thread_level", str, "funneled",
-        "MPI thread level requested at init (mpi4py.rc.thread_level); env MPIAPP_MPI_THREAD_LEVEL",
-        choices=("single", "funneled", "serialized", "multiple")),
-    Key("runtime.threads_per_rank", int, 0,
-        "compute threads per rank; 0 = node CPUs divided by ranks on the node (affinity/cgroup aware); "
-        "env MPIAPP_THREADS", lo=0, hi=4096),
-    Key("runtime.numba_threading_layer", str, "omp",
-        "Numba threading layer (omp, workqueue, default)", choices=("omp", "workqueue", "tbb", "default")),
-    Key("runtime.log_level", str, "info", "log level; env MPIAPP_LOG_LEVEL",
-        choices=("debug", "info", "warning", "error")),
-    Key("runtime.log_all_ranks", bool, False,
-        "log from every rank (rank prefix on each line), not only rank 0; env MPIAPP_LOG_ALL_RANKS"),
-    # --- score job: distribution, results file ---------------------------------------------------
-    Key("score.partition", str, "static",
-        "static: cost-balanced plan scattered by rank 0; dynamic: units claimed from an RMA counter",
-        choices=("static", "dynamic")),
-    Key("score.plan_strategy", str, "lpt", "static plan: lpt (cost-balanced), block or cyclic",
-        choices=("lpt", "block", "cyclic")),
-    Key("score.unit_windows", int, 100,
-        "windows per work unit: longer symbols are split into window ranges", lo=1),
-    Key("score.shared_memory", bool, True,
-        "price arrays once per node in an MPI-3 shared-memory window, not once per rank"),
-    Key("score.commit_interval_s", float, 5.0,
-        "seconds between collective commits of finished units to the .partial file", lo=0.0, hi=86400.0),
-    Key("score.progress", str, "auto", "progress bar on rank 0: auto = only when stderr is a terminal",
-        choices=("auto", "on", "off")),
-    Key("score.summary_top", int, 10, "patterns listed in the end-of-run summary", lo=0, hi=10_000),
-    Key("output.path", str, "results/score.h5", "results file (written as PATH.partial, renamed when complete)"),
-    Key("output.hdf5_mpi", str, "auto",
-        "auto: collective writes (driver=mpio) when h5py has MPI; off: gather to rank 0 (recorded in the file)",
-        choices=("auto", "off")),
-    # --- data ------------------------------------------------------------------------------------
-    Key("data.source", str, "builtin:all",
-        "builtin:NAME|all, csv:DIR, parquet:DIR, hdf5:FILE or synthetic:N"),
-    Key("data.skip_bad_symbols", bool, False,
-        "skip (and record) symbols that fail validation instead of stopping the job"),
-    Key("data.seed", int, 0, "seed of the synthetic universe", lo=0),
-    Key("data.synthetic_bars", int, 2000, "bars per synthetic symbol", lo=10, hi=10_000_000),
-    Key("data.synthetic_plant_rate", float, 1.0,
-        "planted impulses per 1,000 synthetic bars", lo=0.0, hi=100.0),
-    Key("data.synthetic_noise", float, 0.1,
-        "noise of planted impulses, relative to the wave length", lo=0.0, hi=1.0),
-    # --- scan: pivots ----------------------------------------------------------------------------
-    Key("scan.pivot_mode", str, "percent", "zig-zag reversal threshold kind", choices=("percent", "atr")),
-    Key("scan.pivot_pct", float, 0.03, "reversal threshold as a fraction of price (pivot_mode=percent)",
-        lo=1e-6, hi=10.0),
-    Key("scan.atr_period", int, 14, "ATR period (pivot_mode=atr)", lo=1, hi=10_000),
-    Key("scan.atr_multiple", float, 2.0, "reversal threshold in ATRs (pivot_mode=atr)", lo=1e-6, hi=1000.0),
-    # --- scan: windows ---------------------------------------------------------------------------
-    Key("scan.window_bars", int, 500, "bars per window", lo=6, hi=10_000_000),
-    Key("scan.window_overlap_ratio", float, 0.98,
-        "overlap of consecutive windows; step = max(1, window_bars*(1-ratio))", lo=0.0, hi=1.0),
-    Key("scan.max_windows", int, 500, "at most this many windows per symbol", lo=1),
-    Key("scan.skip_flat_windows", bool, True, "skip windows that cannot hold an impulse (pre-filter)"),
-    Key("scan.flat_min_volatility", float, 0.002,
-        "pre-filter: minimum std of log returns in a window", lo=0.0),
-    Key("scan.flat_min_range", float, 0.05,
-        "pre-filter: minimum (max High - min Low) / min Low in a window", lo=0.0),
-    Key("scan.flat_min_pivots", int, 6, "pre-filter: minimum pivots in a window", lo=0),
-    # --- scan: candidates ------------------------------------------------------------------------
-    Key("scan.scan_pattern_types", list, ["bullish", "bearish"], "directions to scan",
-        item_choices=("bullish", "bearish")),
-    Key("scan.up_to", int, 2, "a wave may skip up to this many intermediate swings", lo=0, hi=64),
-    Key("scan.enable_multi_start", bool, True, "false: only the single most extreme start pivot"),
-    Key("scan.max_start_points", int, 3, "most extreme start pivots tried per window and direction",
-        lo=1, hi=10_000),
-    Key("scan.max_combinations", int, 100_000, "candidate budget per window (flagged when hit)", lo=1),
-    Key("scan.top_k", int, 5, "patterns kept per window", lo=1, hi=10_000),
-    Key("scan.rule_no_truncation", bool, True, "R4: waves 3 and 5 must pass the ends of waves 1 and 3"),
-    # --- scan: score -----------------------------------------------------------------------------
-    Key("scan.weight_fib", float, 0.40, "weight of the Fibonacci term F", lo=0.0, hi=1.0),
-    Key("scan.weight_time", float, 0.20, "weight of the time term T", lo=0.0, hi=1.0),
-    Key("scan.weight_alternation", float, 0.20, "weight of the alternation term A", lo=0.0, hi=1.0),
-    Key("scan.weight_channel", float, 0.20, "weight of the channel term C", lo=0.0, hi=1.0),
-    Key("scan.fib_tolerance", float, 0.05, "ratio tolerance outside each Fibonacci band", lo=0.0, hi=1.0),
-    # --- scan: backend ---------------------------------------------------------------------------
-    Key("scan.backend", str, "auto", "auto: cupy when a GPU is usable, else numba",
-        choices=("auto", "numpy", "numba", "cupy")),
-    Key("scan.gpu_batch_size", int, 65536, "candidates per batch on the array-module (cupy) path",
-        lo=1, hi=1 << 30),
-)
-# fmt: on
+#: Keys that moved: old path -> new path (an old key in a file or --set is an error naming the new one).
+MOVED = {
+    "score.partition": "work.partition",
+    "score.plan_strategy": "work.plan_strategy",
+    "score.unit_windows": "work.unit_size",
+    "score.shared_memory": "work.shared_memory",
+    "score.commit_interval_s": "work.commit_interval_s",
+    "score.progress": "work.progress",
+    "score.summary_top": "output.summary_top",
+}
 
 KEYS: dict[str, Key] = {k.path: k for k in SCHEMA}
 
@@ -192,6 +97,8 @@ def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
 
 
 def _unknown(path: str, origin: str) -> ConfigError:
+    if path in MOVED:
+        return ConfigError(f"{origin}: key '{path}' has moved to '{MOVED[path]}'")
     near = difflib.get_close_matches(path, KEYS, n=1, cutoff=0.5)
     if not near:  # a misspelt leaf under a right section still deserves a suggestion
         leaf = path.rsplit(".", 1)[-1]
@@ -298,6 +205,11 @@ def _check_cross(cfg: Section) -> None:
         raise ConfigError("scan.weight_*: the four score weights must not all be 0")
 
 
+def output_path(cfg, job: str) -> str:
+    """The results file of `job`: output.path, or results/<job>.h5 when it is null."""
+    return cfg.output.path if cfg.output.path is not None else f"results/{job}.h5"
+
+
 def to_plain(cfg) -> dict:
     return {k: to_plain(v) if isinstance(v, dict) else v for k, v in cfg.items()}
 
@@ -312,7 +224,7 @@ def reference_markdown() -> str:
     lines = [
         "# Configuration reference",
         "",
-        "Generated from `mpiapp/config.py` (`python -m mpiapp.config --reference`). Set keys in a YAML",
+        "Generated from `mpiapp/config/` (one module per section) (`python -m mpiapp.config --reference`). Set keys in a YAML",
         "file (`--config FILE`), with `--set key.path=value`, or for the keys marked env, with the",
         "environment variable named.",
         "",
@@ -341,7 +253,3 @@ def main(argv=None) -> int:
         print(f"mpiapp: config error: {exc}")
         return 2
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,20 @@
+"""`runtime.*`: MPI initialisation, threads per rank, logging — shared by every job."""
+
+from .keys import Key
+
+# fmt: off
+KEYS = (
+    Key("runtime.mpi_thread_level", str, "funneled",
+        "MPI thread level requested at init (mpi4py.rc.thread_level); env MPIAPP_MPI_THREAD_LEVEL",
+        choices=("single", "funneled", "serialized", "multiple")),
+    Key("runtime.threads_per_rank", int, 0,
+        "compute threads per rank; 0 = node CPUs divided by ranks on the node (affinity/cgroup aware); "
+        "env MPIAPP_THREADS", lo=0, hi=4096),
+    Key("runtime.numba_threading_layer", str, "omp",
+        "Numba threading layer (omp, workqueue, default)", choices=("omp", "workqueue", "tbb", "default")),
+    Key("runtime.log_level", str, "info", "log level; env MPIAPP_LOG_LEVEL",
+        choices=("debug", "info", "warning", "error")),
+    Key("runtime.log_all_ranks", bool, False,
+        "log from every rank (rank prefix on each line), not only rank 0; env MPIAPP_LOG_ALL_RANKS"),
+)
+# fmt: on

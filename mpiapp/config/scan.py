@@ -1,0 +1,46 @@
+"""`scan.*`: the Elliott-wave impulse scan (pivots, windows, candidates, score, backend); docs/scan.md."""
+
+from .keys import Key
+
+# fmt: off
+KEYS = (
+    # --- scan: pivots ----------------------------------------------------------------------------
+    Key("scan.pivot_mode", str, "percent", "zig-zag reversal threshold kind", choices=("percent", "atr")),
+    Key("scan.pivot_pct", float, 0.03, "reversal threshold as a fraction of price (pivot_mode=percent)",
+        lo=1e-6, hi=10.0),
+    Key("scan.atr_period", int, 14, "ATR period (pivot_mode=atr)", lo=1, hi=10_000),
+    Key("scan.atr_multiple", float, 2.0, "reversal threshold in ATRs (pivot_mode=atr)", lo=1e-6, hi=1000.0),
+    # --- scan: windows ---------------------------------------------------------------------------
+    Key("scan.window_bars", int, 500, "bars per window", lo=6, hi=10_000_000),
+    Key("scan.window_overlap_ratio", float, 0.98,
+        "overlap of consecutive windows; step = max(1, window_bars*(1-ratio))", lo=0.0, hi=1.0),
+    Key("scan.max_windows", int, 500, "at most this many windows per symbol", lo=1),
+    Key("scan.skip_flat_windows", bool, True, "skip windows that cannot hold an impulse (pre-filter)"),
+    Key("scan.flat_min_volatility", float, 0.002,
+        "pre-filter: minimum std of log returns in a window", lo=0.0),
+    Key("scan.flat_min_range", float, 0.05,
+        "pre-filter: minimum (max High - min Low) / min Low in a window", lo=0.0),
+    Key("scan.flat_min_pivots", int, 6, "pre-filter: minimum pivots in a window", lo=0),
+    # --- scan: candidates ------------------------------------------------------------------------
+    Key("scan.scan_pattern_types", list, ["bullish", "bearish"], "directions to scan",
+        item_choices=("bullish", "bearish")),
+    Key("scan.up_to", int, 2, "a wave may skip up to this many intermediate swings", lo=0, hi=64),
+    Key("scan.enable_multi_start", bool, True, "false: only the single most extreme start pivot"),
+    Key("scan.max_start_points", int, 3, "most extreme start pivots tried per window and direction",
+        lo=1, hi=10_000),
+    Key("scan.max_combinations", int, 100_000, "candidate budget per window (flagged when hit)", lo=1),
+    Key("scan.top_k", int, 5, "patterns kept per window", lo=1, hi=10_000),
+    Key("scan.rule_no_truncation", bool, True, "R4: waves 3 and 5 must pass the ends of waves 1 and 3"),
+    # --- scan: score -----------------------------------------------------------------------------
+    Key("scan.weight_fib", float, 0.40, "weight of the Fibonacci term F", lo=0.0, hi=1.0),
+    Key("scan.weight_time", float, 0.20, "weight of the time term T", lo=0.0, hi=1.0),
+    Key("scan.weight_alternation", float, 0.20, "weight of the alternation term A", lo=0.0, hi=1.0),
+    Key("scan.weight_channel", float, 0.20, "weight of the channel term C", lo=0.0, hi=1.0),
+    Key("scan.fib_tolerance", float, 0.05, "ratio tolerance outside each Fibonacci band", lo=0.0, hi=1.0),
+    # --- scan: backend ---------------------------------------------------------------------------
+    Key("scan.backend", str, "auto", "auto: cupy when a GPU is usable, else numba",
+        choices=("auto", "numpy", "numba", "cupy")),
+    Key("scan.gpu_batch_size", int, 65536, "candidates per batch on the array-module (cupy) path",
+        lo=1, hi=1 << 30),
+)
+# fmt: on

@@ -1,0 +1,22 @@
+"""`work.*`: how any job's work units are handed out, committed and shown — the work layer's keys."""
+
+from .keys import Key
+
+# fmt: off
+KEYS = (
+    Key("work.partition", str, "static",
+        "static: cost-balanced plan scattered by rank 0; dynamic: units claimed from an RMA counter",
+        choices=("static", "dynamic")),
+    Key("work.plan_strategy", str, "lpt", "static plan: lpt (cost-balanced), block or cyclic",
+        choices=("lpt", "block", "cyclic")),
+    Key("work.unit_size", int, 100,
+        "work per unit, in the job's own measure (score: windows per unit; longer symbols are split)",
+        lo=1, hi=1 << 31),
+    Key("work.shared_memory", bool, True,
+        "input arrays once per node in an MPI-3 shared-memory window, not once per rank"),
+    Key("work.commit_interval_s", float, 5.0,
+        "seconds between collective commits of finished units to the .partial file", lo=0.0, hi=86400.0),
+    Key("work.progress", str, "auto", "progress bar on rank 0: auto = only when stderr is a terminal",
+        choices=("auto", "on", "off")),
+)
+# fmt: on

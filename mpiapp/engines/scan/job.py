@@ -1,0 +1,260 @@
+"""The scan as a job on the work layer: units are (symbol, window range); the rest is the layer's.
+
+What is scan-specific here, and only this: planning units from the symbol index (costed by windows x
+bars), loading symbols through the symbol store, `scan_symbol` on a unit's window range, the raw
+`patterns`/`windows` rows it gives, and finalize — the merge of patterns chosen by windows of several
+units (one row per pattern, §5 order), the `symbols` table and the end-of-run summary.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...runtime import errors, sync
+from ...work import JobSpec, Plan, Unit
+from .result import PATTERN_FIELDS, WINDOW_FIELDS, dedup_patterns
+
+PIVOTS = range(6)
+
+
+def _disk(dt) -> str:
+    dt = np.dtype(dt)
+    return "i1" if dt == np.bool_ else dt.str
+
+
+PATTERN_COLUMNS = [("symbol", "i4")] + [(c, _disk(dt)) for c, dt in PATTERN_FIELDS] + [
+    (f"d{i}", "i8") for i in PIVOTS  # pivot timestamps, ns since the epoch
+]
+WINDOW_COLUMNS = [("symbol", "i4")] + [(c, _disk(dt)) for c, dt in WINDOW_FIELDS]
+KEY_COLUMNS = [("symbol", "i4"), ("w0", "i4"), ("w1", "i4")]
+
+
+def make_units(index, params, unit_windows: int) -> list[Unit]:
+    """Cut every symbol into window ranges of at most `unit_windows` windows (deterministic).
+
+    index: [(name, bars)]; a unit's key is (symbol id, first window, end window) and its cost the
+    windows x bars it scans (pivot counts are unknown before the data is read).
+    """
+    from . import window_starts
+
+    units = []
+    for s, (_, n_bars) in enumerate(index):
+        n_win = len(window_starts(n_bars, params))
+        for w0 in range(0, n_win, unit_windows):
+            w1 = min(w0 + unit_windows, n_win)
+            units.append(Unit(len(units), float((w1 - w0) * params.window_bars), (s, w0, w1)))
+    return units
+
+
+def build(ctx) -> JobSpec:
+    """Collective: the score job's spec. Resolves the backend and opens the data source on every rank.
+
+    Raises errors.JobError (every rank) for an unusable backend (scan.backend=cupy without a GPU) or a
+    bad data source spec.
+    """
+    from . import ScanParams, resolve_backend
+
+    cfg = ctx.cfg
+    params = ScanParams.from_config(cfg.scan)
+    backend = None
+    with errors.agreement(ctx.comm):
+        try:
+            backend, _ = resolve_backend(cfg.scan.backend)
+        except RuntimeError as exc:  # scan.backend=cupy without a usable GPU
+            raise errors.JobError(str(exc)) from None
+    if backend == "numba":
+        import numba  # noqa: F401  (after the thread plan set NUMBA_NUM_THREADS)
+    ctx.rt.enforce()
+    ctx.backend = backend
+    from ...io import sources
+
+    src = None
+    with errors.agreement(ctx.comm):
+        src = sources.open_from_config(cfg)  # a bad spec, a missing folder: every rank sees the same
+    job = _ScanJob(params, backend, src)
+    return JobSpec(name="score", key_columns=KEY_COLUMNS,
+                   tables={"patterns": PATTERN_COLUMNS, "windows": WINDOW_COLUMNS},
+                   plan=job.plan, prepare=job.prepare, run_unit=job.run_unit, finalize=job.finalize,
+                   release=job.release, resume_sections=("data", "scan"), counters=("candidates",))  # fmt: skip
+
+
+class _ScanJob:
+    def __init__(self, params, backend, src):
+        self.params, self.backend, self.src = params, backend, src
+        self.store = None
+
+    # rank 0 only
+    def plan(self, ctx) -> Plan:
+        with ctx.timers.phase("read"):
+            index = self.src.index()
+        if not index:
+            raise errors.JobError(f"{ctx.cfg.data.source}: no symbols to scan")
+        units = make_units(index, self.params, ctx.cfg.work.unit_size)
+        if not units:
+            raise errors.JobError(f"{ctx.cfg.data.source}: no symbol has {self.params.window_bars} bars for one window")
+        # symbols the index already rejected (skip mode: empty file, missing columns, too short)
+        return Plan(units, info=(index, list(self.src.skipped)), inputs=self.src.input_paths())
+
+    def prepare(self, ctx, mine) -> None:
+        from ...io.store import SymbolStore
+
+        index = ctx.info[0]
+        self.store = SymbolStore(self.src, index, skip_bad=ctx.cfg.data.skip_bad_symbols,
+                                 shared=ctx.cfg.work.shared_memory, timers=ctx.timers, comm=ctx.comm)  # fmt: skip
+        self.store.preload(None if mine is None else {u.key[0] for u in mine})
+        digests = self.store.digest_all() if ctx.resuming else dict(self.store.digests)
+        for name, d in digests.items():
+            ctx.record_input(name, d)
+
+    def run_unit(self, unit, ctx) -> dict:
+        from . import scan_symbol  # looked up at call time (tests inject faults here)
+
+        s, w0, w1 = unit.key
+        series = self.store.get(s)
+        if series is None:  # skipped symbol: the unit is done with nothing in it
+            return {}
+        if series.symbol in self.store.digests:  # read on this rank (perhaps just now, on claim)
+            ctx.record_input(series.symbol, self.store.digests[series.symbol])
+        res = scan_symbol(series, self.params, backend=self.backend, window_range=(w0, w1))
+        p, w = _rows(res, s, series)
+        ctx.timers.count("candidates", int(np.sum(w["visited"])))
+        return {"patterns": p, "windows": w}
+
+    def release(self, ctx) -> None:
+        self.store.release()
+
+    def finalize(self, fin) -> dict:
+        return finalize(fin, self.store.skipped_all())
+
+
+def _rows(res, symbol: int, series) -> tuple[dict, dict]:
+    """Engine output -> raw table rows (adds the symbol index and the pivots' timestamps)."""
+    pat = res.patterns
+    n = len(pat["score"])
+    p = {c: np.asarray(pat[c]) for c, _ in PATTERN_COLUMNS if c in pat}
+    p["symbol"] = np.full(n, symbol, dtype=np.int32)
+    for i in PIVOTS:
+        p[f"d{i}"] = series.time[np.asarray(pat[f"t{i}"], dtype=np.int64)] if n else np.empty(0, np.int64)
+    win = res.windows
+    w = {c: np.asarray(win[c]) for c, _ in WINDOW_COLUMNS if c in win}
+    w["symbol"] = np.full(len(win["window"]), symbol, dtype=np.int32)
+    missing = [c for c, _ in PATTERN_COLUMNS if c not in p] + [c for c, _ in WINDOW_COLUMNS if c not in w]
+    if missing:
+        raise KeyError(f"scan engine output lacks columns {missing}")
+    return p, w
+
+
+# --- finalize -----------------------------------------------------------------------------------------
+def merge_patterns(rows: dict) -> dict:
+    """Raw rows of several units -> one row per (symbol, pattern), in symbol then §5 order."""
+    if len(rows["symbol"]) == 0:
+        return rows
+    return sort_patterns(dedup_patterns(rows, extra_keys=("symbol",)))
+
+
+def sort_patterns(rows: dict) -> dict:
+    """Symbol, then §5: score descending, t0 ascending, pivot indices lexicographically."""
+    if len(rows["symbol"]) == 0:
+        return rows
+    o = np.lexsort([rows[f"t{i}"] for i in reversed(PIVOTS)] + [-rows["score"], rows["symbol"]])
+    return {c: v[o] for c, v in rows.items()}
+
+
+def _cat(pieces, columns) -> dict:
+    pieces = [p for p in pieces if p and len(p[columns[0][0]])]
+    if not pieces:
+        return {c: np.empty(0, dtype=dt) for c, dt in columns}
+    return {c: np.concatenate([p[c] for p in pieces]).astype(dt, copy=False) for c, dt in columns}
+
+
+def contiguous_blocks(weights, parts: int) -> list[int]:
+    """Symbol boundaries so that each of `parts` consecutive blocks holds about 1/parts of the weight."""
+    w = np.asarray(weights, dtype=np.float64)
+    cum = np.concatenate(([0.0], np.cumsum(w)))
+    total = cum[-1]
+    bounds = [0]
+    for r in range(1, parts):
+        bounds.append(int(np.searchsorted(cum, total * r / parts, side="left")) if total > 0 else
+                      (len(w) * r) // parts)  # fmt: skip
+        bounds[-1] = max(bounds[-1], bounds[-2])
+    bounds.append(len(w))
+    return bounds
+
+
+def finalize(fin, skipped: dict) -> dict:
+    """Collective: the final patterns, windows and symbols tables, and the summary (rank 0).
+
+    Each rank takes a contiguous block of symbols (balanced by rows), so rank order is symbol order in
+    the final tables; in gather mode rank 0 takes them all.
+    """
+    ctx = fin.ctx
+    cfg = ctx.cfg
+    rank, size = ctx.rank, ctx.size
+    index, index_skips = ctx.info
+    # index-time skips get rows after the indexed symbols (their ids are not used by any unit)
+    listed = index + [(name, 0) for name, _ in index_skips]
+    skipped = dict(skipped)
+    skipped.update({len(index) + i: reason for i, (_, reason) in enumerate(index_skips)})
+    u = fin.units
+    n_sym = len(listed)
+    rows_per_sym = np.bincount(u["symbol"], weights=u["patterns_count"] + u["windows_count"], minlength=n_sym)
+    if fin.parallel:
+        bounds = contiguous_blocks(rows_per_sym, size)
+        lo, hi = bounds[rank], bounds[rank + 1]
+    else:
+        lo, hi = (0, n_sym) if rank == 0 else (0, 0)
+    mine = np.flatnonzero((u["symbol"] >= lo) & (u["symbol"] < hi))
+    pats, wins = [], []
+    if fin.can_read and (fin.parallel or rank == 0):
+        pats = [fin.read("patterns", mine)]
+        wins = [fin.read("windows", mine)]
+    p = merge_patterns(_cat(pats, PATTERN_COLUMNS))
+    w = _cat(wins, WINDOW_COLUMNS)
+    if len(w["symbol"]):
+        o = np.lexsort((w["window"], w["symbol"]))
+        w = {c: v[o] for c, v in w.items()}
+
+    name_len = max(8, max(len(nm.encode()) for nm, _ in listed))
+    reason_len = min(max([8] + [len(r.encode()) for r in skipped.values()]), 1024)
+    sym_cols = [("name", f"S{name_len}"), ("bars", "i8"), ("windows", "i4"), ("skipped_reason", f"S{reason_len}")]
+    sym = {}
+    if rank == 0:
+        n_win = np.bincount(u["symbol"], weights=u["w1"] - u["w0"], minlength=n_sym).astype(np.int32)
+        for s in skipped:
+            n_win[s] = 0
+        sym = {
+            "name": np.array([nm.encode() for nm, _ in listed], dtype=f"S{name_len}"),
+            "bars": np.array([n for _, n in listed], dtype=np.int64),
+            "windows": n_win,
+            "skipped_reason": np.array([_cut(skipped.get(s, ""), reason_len) for s in range(n_sym)],
+                                       dtype=f"S{reason_len}"),  # fmt: skip
+        }
+    fin.write("patterns", PATTERN_COLUMNS, p if len(p["symbol"]) else {})
+    fin.write("windows", WINDOW_COLUMNS, w if len(w["symbol"]) else {})
+    fin.write("symbols", sym_cols, sym)
+    fin.attrs(data_source=cfg.data.source)
+
+    tot = {k: sync.allreduce_sum(int(v), comm=ctx.comm) for k, v in (
+        ("windows", len(w["symbol"])), ("skipped_flat", int(np.sum(w["skipped_flat"]))),
+        ("truncated", int(np.sum(w["truncated"]))), ("patterns", len(p["symbol"])),
+        ("visited", int(np.sum(w["visited"]))))}  # fmt: skip
+    top = _global_top(p, cfg.output.summary_top, ctx, listed)
+    return {**tot, "symbols": n_sym, "skipped_symbols": len(skipped), "top": top}
+
+
+def _cut(text: str, nbytes: int) -> bytes:
+    """UTF-8 bytes of `text`, at most `nbytes`, never ending inside a character."""
+    return text.encode()[:nbytes].decode("utf-8", errors="ignore").encode()
+
+
+def _global_top(p, k, ctx, index) -> list[dict]:
+    if k == 0:
+        return []
+    n = len(p["score"])
+    order = np.lexsort((p["t0"], -p["score"]))[:k] if n else []
+    mine = [{c: p[c][i].item() for c in p} for i in order]
+    allrows = sum(sync.allgather(mine, comm=ctx.comm), [])
+    allrows.sort(key=lambda r: (-r["score"], r["t0"], [r[f"t{i}"] for i in PIVOTS], r["symbol"]))
+    for r in allrows:
+        r["name"] = index[r["symbol"]][0]
+    return allrows[:k]

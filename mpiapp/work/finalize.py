@@ -1,0 +1,55 @@
+"""The final results file: what a job's finalize step reads from and writes to.
+
+Why a separate object: a job's finalize only needs "the rows of these units" and "append these rows
+to that table"; where the rows live (the .partial file), in which mode the file is written (mpio or
+gathered to rank 0) and how chunks are sized stay here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..io import results as rio
+from ..runtime import sync
+
+
+class Finalize:
+    """Collective to create and close. `units` is the unit table (every rank), see Ledger.units.
+
+    parallel: every rank can read the .partial file and writes its own rows (mpio); otherwise only
+    rank 0 reads (`can_read`) and the others pass empty rows.
+    """
+
+    def __init__(self, ctx, ledger, tmp: str, mode: str, note: str):
+        self.ctx, self.ledger = ctx, ledger
+        self.units = ledger.units()
+        self.parallel = mode == "mpio"
+        self.out = rio.ResultsFile(tmp, mode, comm=ctx.comm, create=True, note=note)
+        self.extra_attrs: dict = {}
+
+    @property
+    def can_read(self) -> bool:
+        return self.ledger.can_read()
+
+    def read(self, table: str, uids) -> dict:
+        """Raw rows of units `uids` in table `table`, in ascending row order (this rank only)."""
+        uids = np.asarray(uids, dtype=np.int64)
+        u = self.units
+        return self.ledger.read(table, u[f"{table}_start"][uids], u[f"{table}_count"][uids])
+
+    def write(self, name: str, columns, rows: dict) -> None:
+        """Collective: a final table `name` holding every rank's `rows` in rank order.
+
+        columns: [(column, numpy dtype)]; text columns ('S') are stored as UTF-8. rows may be empty.
+        """
+        n = len(rows[columns[0][0]]) if rows else 0
+        total = sync.allreduce_sum(n, comm=self.ctx.comm)
+        self.out.create_table(name, columns, rows_hint=max(total, 1))
+        self.out.append(name, rows if n else {})
+
+    def attrs(self, **kv) -> None:
+        """Job-specific attributes of the final file (e.g. the data source)."""
+        self.extra_attrs.update(kv)
+
+    def close(self) -> None:
+        self.out.close()

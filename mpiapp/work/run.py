@@ -1,0 +1,174 @@
+"""run_job: a job spec from output claim to renamed results file — the work layer's one entry point.
+
+Flow (collective; every rank runs it):
+  1. the output: path usable, lock taken (rank 0), refuse / --force / --resume policy;
+  2. the plan: the job's `plan` on rank 0, broadcast; the output must not be one of its inputs;
+  3. the ledger: PATH.partial created (or reopened, config and units checked);
+  4. the job's `prepare` (load and validate inputs before compute; a resume re-hashes them and
+     refuses changed data); a run stopped here on bad input removes the .partial it just made;
+  5. the loop: claim, run, commit; a stop signal ends it at a commit with EXIT_RESUMABLE (75);
+  6. finalize: the job writes its tables to PATH.tmp, the layer adds profile and provenance, rank 0
+     renames PATH.tmp to PATH (replacing an old PATH only now) and removes PATH.partial.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+from ..io import results as rio
+from ..runtime import errors, signals, sync
+from . import loop, provenance, sources
+from .finalize import Finalize
+from .ledger import Ledger
+from .output import OutputLock, Paths, check_not_input, check_path, check_policy
+
+
+@dataclass
+class RunOptions:
+    """out: the results file; force / resume: the output policy; progress: bar on rank 0;
+    profile: also write a cProfile file per rank (OUT.rankN.prof); rounds: a sources.Rounds feed
+    function instead of a fixed plan (see sources.Rounds)."""
+
+    out: str
+    force: bool = False
+    resume: bool = False
+    progress: bool = False
+    profile: bool = False
+    rounds: object = None
+
+
+@dataclass
+class Outcome:
+    status: str  # complete | interrupted
+    path: str
+    exit_code: int
+    summary: dict = field(default_factory=dict)
+
+
+def run_job(spec, ctx, opts: RunOptions) -> Outcome:
+    """Collective. Runs `spec` to a complete results file, or stops resumably on a signal.
+
+    Raises errors.JobError (exit 2, the same message on every rank) for a refused output, bad input
+    or configuration, before any unit is computed. An unexpected exception on any rank aborts the
+    job (runtime.errors) and leaves PATH.partial to resume. Returns the Outcome on every rank; its
+    summary (the job's finalize result) is meaningful on rank 0.
+    """
+    t_start = time.time()
+    paths = Paths(str(opts.out))
+    lock = OutputLock(paths.lock)
+    try:
+        with errors.agreement(ctx.comm):
+            if ctx.rank == 0:
+                _raise(check_path(paths.out) or lock.acquire() or check_policy(paths, opts.force, opts.resume))
+        return _run(spec, ctx, opts, paths, t_start)
+    finally:
+        lock.release()  # rank 0 holds it; on an abort the kernel lets go of the flock
+
+
+def _raise(problem):
+    if problem:
+        raise errors.JobError(problem)
+
+
+def _run(spec, ctx, opts, paths, t_start) -> Outcome:
+    comm, rank, cfg = ctx.comm, ctx.rank, ctx.cfg
+    plan = None
+    with errors.agreement(comm):
+        if rank == 0:
+            plan = spec.plan(ctx)
+            _raise(check_not_input(paths, plan.inputs))
+            if not plan.units and opts.rounds is None:
+                raise errors.JobError(f"{spec.name}: nothing to do (no work units)")
+    plan = sync.bcast(plan, comm=comm)
+    ctx.info = plan.info
+    units = plan.units
+
+    mode, note = rio.choose_mode(cfg.output.hdf5_mpi)
+    ledger = Ledger(spec, cfg, paths.partial, mode, note, comm)
+    resuming = ctx.resuming = bool(opts.resume)
+    if not resuming and rank == 0:
+        for p in (paths.partial, paths.tmp):  # ours, from an earlier run of this output (--force)
+            if os.path.exists(p):
+                os.remove(p)
+    done = ledger.resume(units) if resuming else ledger.create(units)
+    if resuming:
+        ctx.log.info("resuming %s: %d of %d units already done", paths.partial, int(done.sum()), len(units))
+    todo = [u for u in units if not done[u.uid]]
+
+    if opts.rounds is not None:
+        source = sources.Rounds(opts.rounds, cfg.work.partition, cfg.work.plan_strategy, comm=comm)
+    else:
+        source = sources.make(todo, cfg.work.partition, cfg.work.plan_strategy, comm=comm)
+    try:
+        if spec.prepare is not None:
+            spec.prepare(ctx, source.mine())
+        if resuming:
+            _check_inputs(ctx, spec, ledger)
+    except errors.JobError:
+        source.close()
+        ledger.close()
+        if not resuming and rank == 0 and os.path.exists(paths.partial):
+            os.remove(paths.partial)  # made by this run, holds no work: it must not block the rerun
+        raise
+    ledger.note_digests(ctx.digests)
+    ctx.digests.clear()
+    if opts.rounds is not None:
+        first = source.advance([])
+        ledger.add_units(first)
+        todo = first
+
+    progress = loop.Progress(opts.progress, len(done), len(done) - len(todo), spec.name, comm, rank)
+    prof = _profiler(opts.profile)
+    stats = loop.run(ctx, spec, source, ledger, progress, rounds=opts.rounds is not None)
+    if prof is not None:
+        prof.disable()
+        prof.dump_stats(f"{paths.out}.rank{rank}.prof")
+    source.close()
+    progress.close()
+    if spec.release is not None:
+        spec.release(ctx)
+
+    stop = sync.any_signal(comm)
+    if stop:
+        left = int((~ledger.units()["done"]).sum()) if ledger.can_read() else 0
+        ledger.mark(status="interrupted", interrupted_by=signals.name(stop))
+        ledger.close()
+        if rank == 0:
+            ctx.log.warning("stopped by %s: %s is resumable (%d of %d units left): rerun with --resume",
+                            signals.name(stop), paths.partial, left, ledger.n_units)  # fmt: skip
+        return Outcome("interrupted", paths.partial, signals.EXIT_RESUMABLE, {"left": left})
+
+    fin = Finalize(ctx, ledger, paths.tmp, mode, note)
+    with ctx.timers.phase("write"):
+        summary = spec.finalize(fin) or {}
+    summary["profile"] = provenance.write(fin, ctx, spec, stats, t_start, ledger.n_units)
+    summary.update(hdf5_mode=mode, wall_s=time.time() - t_start)
+    fin.close()
+    ledger.close()
+    if rank == 0:
+        os.replace(paths.tmp, paths.out)
+        os.remove(paths.partial)
+    sync.sleeping_barrier(comm)
+    return Outcome("complete", paths.out, int(summary.get("exit_code", 0)), summary)
+
+
+def _check_inputs(ctx, spec, ledger) -> None:
+    """Collective: a resume must read the same inputs as the interrupted run (content hashes)."""
+    changed = ledger.changed_inputs(ctx.digests)
+    if changed:
+        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+        errors.agree(f"{ledger.path}: the data of {', '.join(changed[:3])}{more} changed since the "
+                     "interrupted run; its results would mix old and new data: start over with --force",
+                     comm=ctx.comm)  # fmt: skip
+
+
+def _profiler(on: bool):
+    if not on:
+        return None
+    import cProfile
+
+    prof = cProfile.Profile()
+    prof.enable()
+    return prof
