@@ -112,6 +112,15 @@ def main(argv=None) -> int:
         hint = f" ({partial} exists: the run was interrupted; finish it with --resume)" if os.path.exists(partial) else ""
         print(f"mpiapp report: {a.file}: no such file{hint}", file=sys.stderr)
         return 2
+    from .io.results import read_attrs
+
+    if read_attrs(a.file).get("job") == "optbench":  # the benchmark's own reader (no job module imported)
+        from .engines.optbench import report as optbench_report
+
+        print(optbench_report.text(a.file))
+        for f in optbench_report.plot(a.file, a.plot) if a.plot else []:
+            print(f"wrote {f}")
+        return 0
     print(file_summary(a.file, a.top))
     if a.plot:
         for f in plot(a.file, a.plot, a.top):

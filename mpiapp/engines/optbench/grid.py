@@ -27,7 +27,7 @@ class BenchParams:
     step_scales: tuple = (1.0,)
     batch_sizes: tuple = (0, 64)
     repeats: int = 3
-    max_iters: int = 1000
+    max_iters: int = 500
     max_epochs: int = 0
     checkpoints: int = 60
     stop_rel: float = 1e-10

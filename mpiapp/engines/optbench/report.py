@@ -26,7 +26,7 @@ def _tables(path):
     from mpiapp.io.results import read_attrs, read_table
 
     a = read_attrs(path)
-    t = {name: read_table(path, name) for name in ("cells", "curves", "summary", "profile")}
+    t = {name: read_table(path, name) for name in ("cells", "curves", "summary", "perf_profile")}
     return a, t
 
 
@@ -158,7 +158,7 @@ def _ttt(plt, g, t, out_dir) -> str:
 
 
 def _profile(plt, t, out_dir) -> str:
-    pr = t["profile"]
+    pr = t["perf_profile"]
     targets = sorted(set(pr["target"].tolist()), reverse=True)
     batches = sorted(set(pr["batch"].tolist()))
     fig, axes = plt.subplots(len(targets), len(batches), figsize=(6.5 * len(batches), 4.2 * len(targets)),
