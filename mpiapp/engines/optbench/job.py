@@ -24,7 +24,7 @@ from .engine import CURVE_COLUMNS, KEY_COLUMNS, Workspace, cell_columns
 from .grid import KEY_NAMES, BenchParams
 
 #: (n, d) of the real problems after the split (train rows; d with the intercept), for cost estimates
-SIZES = {"digits": (1438, 62), "breast_cancer": (455, 31), "diabetes": (354, 11), "mnist5k": (4000, 785),
+SIZES = {"digits": (1438, 62), "breast_cancer": (455, 31), "diabetes": (354, 11), "mnist5k": (4000, 663),
          "california": (16512, 9), "mnist": (48000, 785), "finance": (21379, 11)}
 
 
