@@ -2,7 +2,8 @@
 
 key = SHA-256 of (the cell, every parameter that changes its result, the problem's data
 fingerprint, the code version, the environment fingerprint). Code version: a hash of this
-engine's source files and the package version, so an edited optimizer never reads old results.
+engine's result-bearing source files (not summaries or figures) and the package version, so an
+edited optimizer never reads old results.
 Environment: Python, NumPy and torch versions, CPU model, machine, thread count and GPU name —
 times measured elsewhere are not reused here. Only cells whose status is in cell.CACHEABLE are
 stored: a failed, diverged or parity-failed cell is always run again. Files are written under a
@@ -29,12 +30,17 @@ RESULT_FIELDS = ("max_iters", "max_epochs", "checkpoints", "stop_rel", "diverge_
 CURVE_FIELDS = ("time", "iteration", "epoch", "subopt", "grad_norm", "test_loss")
 
 
+#: engine modules that do not change a cell's result (summaries, figures, the job's plumbing)
+NOT_RESULT_CODE = {"summary.py", "report.py", "job.py", "stats.py", "__init__.py"}
+
+
 @functools.lru_cache(maxsize=1)
 def code_version() -> str:
+    """Hash of the package version and every engine source that can change a cell's result."""
     from mpiapp import __version__
 
     h = hashlib.sha256(str(__version__).encode())
-    for f in sorted(Path(__file__).parent.glob("*.py")):
+    for f in sorted(p for p in Path(__file__).parent.glob("*.py") if p.name not in NOT_RESULT_CODE):
         h.update(f.name.encode())
         h.update(f.read_bytes())
     return h.hexdigest()[:16]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import backends, memory, parity, recorder, theory
+from . import memory, parity, recorder, theory
 from .grid import BenchParams, Cell, batch_seed, steps, w0
 
 #: status codes stored in the cells table

@@ -220,9 +220,10 @@ def format_summary(s: dict, path: str) -> str:
     """End-of-run lines printed by rank 0."""
     sc = s.get("status_counts", {})
     lines = [f"optbench complete: {path}",
-             f"  cells {s.get('cells')} ({s.get('cached')} from the cache {s.get('cache_dir')}); " +
+             f"  cells {s.get('cells')} ({s.get('cached')} from the cache {s.get('cache_dir')}); status: " +
              ", ".join(f"{k} {v}" for k, v in sc.items() if v),
-             f"  summaries: {s.get('markdown')} and {s.get('json')}; figures: python -m mpiapp.report {path} --plot DIR",
+             f"  summaries: {s.get('markdown')} and {s.get('json')}; "
+             f"figures: python -m mpiapp.report {path} --plot DIR",
              f"  wall {s.get('wall_s', 0):.1f} s"]  # fmt: skip
     for c in s.get("claims", []):
         lines.append(f"  claim check {c['problem']} {c['optimizer']}/{c['backend']}: target {c['target']:g} "

@@ -69,7 +69,7 @@ def plot(path: str, out_dir: str) -> list[str]:
     os.makedirs(out_dir, exist_ok=True)
     written = [_curves(plt, g, t, out_dir, ip) for ip in sorted(set(t["cells"]["problem"].tolist()))]
     written.append(_ttt(plt, g, t, out_dir))
-    written.append(_profile(plt, t, out_dir))
+    written.append(_profile(plt, g, t, out_dir))
     written.append(_memory(plt, g, t, out_dir))
     return written
 
@@ -157,7 +157,7 @@ def _ttt(plt, g, t, out_dir) -> str:
     return f
 
 
-def _profile(plt, t, out_dir) -> str:
+def _profile(plt, g, t, out_dir) -> str:
     pr = t["perf_profile"]
     targets = sorted(set(pr["target"].tolist()), reverse=True)
     batches = sorted(set(pr["batch"].tolist()))
@@ -174,7 +174,9 @@ def _profile(plt, t, out_dir) -> str:
             ax.set_ylim(-0.02, 1.02)
             ax.set_xlabel("τ (time / best time on the problem)")
             ax.set_ylabel("share of problems solved within τ")
-            ax.set_title(f"performance profile, target {tg:g}", fontsize=9)
+            bs = int(g["batch_sizes"][int(b)])
+            mode = "full batch" if bs <= 0 else f"mini-batch {bs}"
+            ax.set_title(f"performance profile (median time), target {tg:g}, {mode}", fontsize=9)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
     fig.tight_layout()

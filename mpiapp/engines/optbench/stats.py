@@ -44,9 +44,9 @@ def performance_profile(t: np.ndarray, taus: np.ndarray) -> np.ndarray:
 
 def default_taus(t: np.ndarray, points: int = 60) -> np.ndarray:
     """1 .. the largest finite ratio (at least 10), geometric: the x axis of a profile."""
-    t = np.where(np.isfinite(t), t, np.nan)
-    best = np.nanmin(t, axis=1, keepdims=True) if np.isfinite(t).any() else np.ones((t.shape[0], 1))
+    t = np.where(np.isfinite(t), t, np.inf)
+    best = t.min(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        r = t / best
+        r = np.where(np.isfinite(best), t / best, np.nan)
     top = np.nanmax(r[np.isfinite(r)]) if np.isfinite(r).any() else 10.0
     return np.geomspace(1.0, max(10.0, float(top) * 1.05), points)
