@@ -127,6 +127,7 @@ class TorchBackend:
             raise BackendUnavailable(f"torch: not installed ({exc})") from None
         self.torch = self.xp = torch
         cuda = torch.cuda.is_available() if use_cuda is None else use_cuda
+        self.device_index = device
         self.device = f"cuda:{device}" if cuda else "cpu"
 
     def put(self, a):
