@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+
+#: job -> the engine module that reports its files (`text(path) -> str`, `plot(path, dir) -> [files]`);
+#: a file without a `job` attribute, or of the score job, is reported here
+JOB_REPORTS = {
+    "optbench": "mpiapp.engines.optbench.report",
+}
 
 PIV = range(6)
 
@@ -95,10 +102,12 @@ def check_results_file(path: str) -> dict:
             except Exception:  # a file being written, or damaged
                 progress = ""
             out = path[: -len(".partial")] if path.endswith(".partial") else "OUT"
-            raise ReportError(f"{path}: an unfinished scan (status {status or 'unknown'}; "
-                              f"{progress}no report until it completes); finish it with "
-                              f"`python -m mpiapp.score --resume --out {out}` and the same config")
-        missing = [g for g in ("patterns", "symbols", "windows") if g not in f]
+            job = attrs.get("job", "score")
+            raise ReportError(f"{path}: an unfinished {'scan' if job == 'score' else job + ' run'} (status "
+                              f"{status or 'unknown'}; {progress}no report until it completes); finish it "
+                              f"with `python -m mpiapp.{job} --resume --out {out}` and the same config")
+        tables = ("patterns", "symbols", "windows") if attrs.get("job", "score") == "score" else ("profile",)
+        missing = [g for g in tables if g not in f]
         if missing or "config" not in attrs:
             what = ", ".join(missing) + (" tables" if missing else "")
             what = what or "config attribute"
@@ -184,8 +193,9 @@ def main(argv=None) -> int:
     from .io.validate import DataError
 
     try:
-        check_results_file(a.file)
-        text = file_summary(a.file, a.top)
+        job = check_results_file(a.file).get("job", "score")
+        own = importlib.import_module(JOB_REPORTS[job]) if job in JOB_REPORTS else None
+        text = own.text(a.file) if own is not None else file_summary(a.file, a.top)
     except ReportError as exc:
         print(f"mpiapp report: {exc}", file=sys.stderr)
         return 2
@@ -195,7 +205,7 @@ def main(argv=None) -> int:
     print(text)
     if a.plot:
         try:
-            for f in plot(a.file, a.plot, a.top):
+            for f in own.plot(a.file, a.plot) if own is not None else plot(a.file, a.plot, a.top):
                 print(f"wrote {f}")
         except (ReportError, ConfigError, SourceError, DataError) as exc:
             print(f"mpiapp report: --plot: {exc}", file=sys.stderr)
