@@ -29,6 +29,8 @@ class JobInfo:
 #: job name -> what it is; each is a module mpiapp.<job> with main(argv) -> int
 JOBS = {
     "score": JobInfo("Elliott-wave impulse scan over many symbols and windows", mpi=True, resume=True, gpu=True),
+    "train": JobInfo("per-symbol models (LightGBM, XGBoost, random forest, torch MLP), purged walk-forward CV",
+                     mpi=True, resume=True, gpu=True),
     "optbench": JobInfo("first-order optimizer benchmark grid with exact optima, timing and memory", mpi=True,
                         resume=True, gpu=True),
     "report": JobInfo("summary, top patterns, profile and charts from a results file"),

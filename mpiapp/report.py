@@ -9,6 +9,7 @@ import sys
 #: job -> the engine module that reports its files (`text(path) -> str`, `plot(path, dir) -> [files]`);
 #: a file without a `job` attribute, or of the score job, is reported here
 JOB_REPORTS = {
+    "train": "mpiapp.engines.train.report",
     "optbench": "mpiapp.engines.optbench.report",
 }
 
@@ -177,7 +178,7 @@ def plot(path: str, out_dir: str, top_n: int = 10) -> list[str]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m mpiapp.report", description=__doc__)
-    ap.add_argument("file", help="a results file written by mpiapp.score")
+    ap.add_argument("file", help="a results file written by mpiapp.score or mpiapp.train")
     ap.add_argument("--top", type=int, default=10, metavar="N", help="patterns to list and plot")
     ap.add_argument("--plot", metavar="DIR", help="write one PNG per top pattern into DIR")
     a = ap.parse_args(argv)

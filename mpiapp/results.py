@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .io.results import decode_text, read_attrs, read_table
 
-__all__ = ["load", "load_table", "attrs"]
+__all__ = ["load", "load_table", "load_model", "attrs"]
 
 
 def _text(v):
@@ -27,8 +27,11 @@ def load_table(path, name: str):
     return pd.DataFrame({k: _text(v) for k, v in t.items()})
 
 
-def load(path):
-    """Patterns, one row per unique pattern per symbol, sorted by symbol then score (§5 order).
+def load(path, table: str | None = None):
+    """One table as a DataFrame: `table`, or by default the metrics of a train file and, for a score
+    file, the patterns below.
+
+    Score patterns, one row per unique pattern per symbol, sorted by symbol then score (§5 order).
 
     Columns: symbol (name), direction (+1 bullish / -1 bearish), t0..t5 (bar indices into the
     symbol's series), d0..d5 (timestamps), p0..p5, score, F, T, A, C, r2..r5, window (first window
@@ -36,6 +39,8 @@ def load(path):
     """
     import pandas as pd
 
+    if table is not None or read_attrs(path).get("job") == "train":
+        return load_table(path, table or "metrics")
     pats = load_table(path, "patterns")
     names = load_table(path, "symbols")["name"].to_numpy()
     pats.insert(0, "symbol_id", pats.pop("symbol"))
@@ -47,3 +52,11 @@ def load(path):
 
 def attrs(path) -> dict:
     return read_attrs(path)
+
+
+def load_model(path, symbol: str, family: str, fold: int):
+    """A model of a train file (symbol name, family lgbm|xgb|rf|mlp, fold) with predict(X); see
+    mpiapp.engines.train.models.load_model."""
+    from .engines.train.models import load_model as _load_model
+
+    return _load_model(path, symbol, family, fold)

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from . import data, optbench, output, runtime, scan, work
+from . import data, optbench, output, runtime, scan, train, work
 from .keys import INT_LIMIT, Key  # noqa: F401  (INT_LIMIT: part of the public face)
 
 #: a config file larger than this is not a config (a data file given by mistake)
@@ -41,7 +41,7 @@ class ConfigError(ValueError):
 
 
 #: The sections, in the order the reference lists them: shared ones first, then one per job.
-SECTIONS = (runtime, work, output, data, scan, optbench)
+SECTIONS = (runtime, work, output, data, scan, train, optbench)
 SCHEMA: tuple[Key, ...] = tuple(k for section in SECTIONS for k in section.KEYS)
 
 #: Keys that moved: old path -> new path (an old key in a file or --set is an error naming the new one).
@@ -247,6 +247,9 @@ def _check_cross(cfg: Section) -> None:
     total = s.weight_fib + s.weight_time + s.weight_alternation + s.weight_channel
     if total <= 0:
         raise ConfigError("scan.weight_*: the four score weights must not all be 0")
+    hidden = cfg.train.mlp.hidden
+    if not hidden or not all(isinstance(h, int) and not isinstance(h, bool) and 1 <= h <= 65536 for h in hidden):
+        raise ConfigError(f"train.mlp.hidden = {hidden!r}: expected a non-empty list of widths in [1, 65536]")
 
 
 def output_path(cfg, job: str) -> str:

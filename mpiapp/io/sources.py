@@ -2,7 +2,8 @@
 
 Specs (``data.source``):
 
-    builtin:NAME[,NAME…]   real series shipped inside installed packages (see BUILTIN); builtin:all
+    builtin:NAME[,NAME…]   real series shipped inside installed packages (see BUILTIN); builtin:all;
+                           builtin:sp500stocks (20 stocks, skfolio)
     csv:DIR                one CSV file per symbol (*.csv, *.csv.gz); the file stem is the symbol
     parquet:DIR            one Parquet file per symbol (*.parquet, *.pq)
     hdf5:FILE              one group per symbol, or a packed table (layouts: docs/data.md, convert.py)
@@ -198,6 +199,15 @@ BUILTIN: dict[str, tuple] = {
 }
 #: builtin:all — every builtin series long enough for the default 500-bar window.
 BUILTIN_ALL = ("sp500", "nasdaq", "wti", "vix", "goog", "eurusd")
+
+#: builtin:sp500stocks — a second universe: 20 S&P 500 stocks from one file of the skfolio package,
+#: daily adjusted closes (close only), 1990-01-02 .. 2022-12-28; each is also builtin:<ticker>.
+SP500_STOCKS = ("AAPL", "AMD", "BAC", "BBY", "CVX", "GE", "HD", "JNJ", "JPM", "KO", "LLY", "MRK", "MSFT",
+                "PEP", "PFE", "PG", "RRC", "UNH", "WMT", "XOM")
+for _t in SP500_STOCKS:
+    BUILTIN[_t.lower()] = (_t, "skfolio", "datasets/data/sp500_dataset.csv.gz",
+                           "skfolio.datasets:load_sp500_dataset", {_t: "Close"},
+                           f"{_t}, daily adjusted close only, 1990-01-02 .. 2022-12-28 (skfolio S&P 500 data set)")
 
 
 def _package_dir(pkg: str) -> Path | None:
@@ -863,11 +873,13 @@ def open_source(spec: str, *, seed: int = 0, skip_bad: bool = False, min_bars: i
             key = part.strip().lower()
             if key == "all":
                 keys.extend(BUILTIN_ALL)
+            elif key == "sp500stocks":
+                keys.extend(t.lower() for t in SP500_STOCKS)
             elif key in BUILTIN:
                 keys.append(key)
             else:
                 raise SourceError(f"data source {spec!r}: no builtin series {part.strip()!r}; "
-                                  f"choose from all, {', '.join(BUILTIN)}")
+                                  f"choose from all, sp500stocks, {', '.join(BUILTIN)}")
         return BuiltinSource(spec, sorted(set(keys)), **kw)
     if kind == "csv":
         return CSVSource(spec, arg, **kw)

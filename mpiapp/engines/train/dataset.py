@@ -1,0 +1,53 @@
+"""One symbol's samples: price features (+ scan features) -> warm-up dropped -> folds.
+
+Feature ids are positions in ALL_FEATURES (the union over series kinds), so importances of symbols
+with and without High/Low or volume share one id space.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .cv import Fold, make_folds
+from .features import Dataset, build_dataset, feature_names, price_features
+from .scanfeat import SCAN_FEATURES, scan_features
+
+ALL_FEATURES = tuple(feature_names(True, True)) + SCAN_FEATURES
+
+
+@dataclass(frozen=True)
+class SymbolData:
+    """ds: the samples; feature_ids: (f,) int32 ids into ALL_FEATURES; folds: from make_folds;
+    time: (n_bars,) int64 timestamps of the series."""
+
+    ds: Dataset
+    feature_ids: np.ndarray
+    folds: list
+    time: np.ndarray
+
+
+def symbol_data(series, params, scan=None) -> SymbolData:
+    """Features, targets and folds of one Series (mpiapp.io.series.Series).
+
+    scan: None, or (known_bar, score, direction) arrays of this symbol's patterns (scanfeat).
+    Raises cv.FoldError when the series is too short for the folds.
+    """
+    vol = series.volume
+    X, names = price_features(series.close, series.high if series.has_ohlc else None,
+                              series.low if series.has_ohlc else None, vol)  # fmt: skip
+    if scan is not None:
+        S = scan_features(len(series), *scan, lookback=params.scan_lookback)
+        X = np.concatenate([X, S], axis=1)
+        names = list(names) + list(SCAN_FEATURES)
+    ds = build_dataset(X, names, series.close, params.horizon)
+    folds = make_folds(ds.bars, params.horizon, params.cv)
+    ids = np.array([ALL_FEATURES.index(n) for n in names], dtype=np.int32)
+    return SymbolData(ds=ds, feature_ids=ids, folds=folds, time=np.asarray(series.time, dtype=np.int64))
+
+
+def fold_arrays(sd: SymbolData, fold: Fold):
+    """(X_train, y_train, X_test, y_test, test_bars) of one fold."""
+    d = sd.ds
+    return d.X[fold.train], d.y[fold.train], d.X[fold.test], d.y[fold.test], d.bars[fold.test]

@@ -1,0 +1,235 @@
+"""The train job on the work layer: units are (symbol, family, fold); the rest is the layer's.
+
+What is train-specific here, and only this: checking the families' libraries and choosing their
+threads and device before any compute; planning units from the symbol index (costed by training
+samples x rounds); symbols too short for the folds planned as one skip unit each; features and folds
+per symbol (cached on the rank); one model per unit, a model that raises recorded as a failed unit
+(train.on_error=record) or ending the job (abort); and finalize (final.py): metrics and baselines from
+the out-of-fold predictions, the models, the `symbols`, `features`, `skipped` and `failures` tables.
+
+Exit codes (besides the layer's 0 / 1 / 2 / 75): 3 = complete file, but some units failed
+(train.on_error=record); the failures table says which and why.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...runtime import errors
+from ...work import JobSpec, Plan, Unit
+from . import families as fam
+from .cv import FoldError, min_samples
+from .dataset import symbol_data
+from .features import warmup_bars
+from .params import TrainParams
+from .unit import KEY, RAW_TABLES, failure_rows, skip_rows, train_unit
+
+EXIT_UNITS_FAILED = 3
+SKIP = -1  # family and fold of a symbol's skip unit
+
+
+def short_reason(n_bars: int, params: TrainParams) -> str | None:
+    """Why a symbol of n_bars is too short to train on, or None."""
+    need = min_samples(params.cv, params.horizon)
+    samples = n_bars - warmup_bars() - params.horizon
+    if n_bars < params.min_bars:
+        return f"{n_bars} bars < train.min_bars = {params.min_bars}"
+    if samples < need:
+        return (f"{n_bars} bars give {max(samples, 0)} samples after the {warmup_bars()}-bar warm-up and the "
+                f"{params.horizon}-bar horizon; {params.cv.scheme} with train.cv.n_folds = {params.cv.n_folds} "
+                f"and train.cv.min_train = {params.cv.min_train} needs at least {need}")
+    return None
+
+
+def unit_cost(n_bars: int, params: TrainParams, family: str, fold: int) -> float:
+    """Relative cost for the static plan: training samples of the fold x the family's work per sample."""
+    m = max(1, n_bars - warmup_bars() - params.horizon)
+    k = params.cv.n_folds
+    if params.cv.scheme == "walk_forward":
+        train = m * (fold + 1) / (k + 1)
+        if params.cv.window == "rolling":
+            train = min(train, params.cv.train_bars)
+    else:
+        train = m * (k - 1) / k
+    p = params.params[family]
+    work = {"lgbm": p.get("n_estimators", 1), "xgb": p.get("n_estimators", 1), "rf": p.get("n_estimators", 1),
+            "mlp": 4 * p.get("epochs", 1)}[family]
+    return float(train * work + m)
+
+
+def make_units(index, params: TrainParams) -> tuple[list, dict]:
+    """Units in (symbol, family, fold) order, and {symbol id: reason} of the symbols planned as skips."""
+    units, skips = [], {}
+    for s, (_, n_bars) in enumerate(index):
+        why = short_reason(n_bars, params)
+        if why is not None:
+            skips[s] = why
+            units.append(Unit(len(units), 0.0, (s, SKIP, SKIP)))
+            continue
+        for f in params.families:
+            for k in range(params.cv.n_folds):
+                units.append(Unit(len(units), unit_cost(n_bars, params, f, k), (s, fam.FAMILIES[f][0], k)))
+    return units, skips
+
+
+def resolve_device(requested: str, families) -> str:
+    """cpu or cuda for xgb and mlp: auto = cuda when torch sees a GPU (only asked when mlp or xgb run).
+
+    Raises errors.JobError for train.device=cuda without a usable GPU."""
+    if requested == "cpu" or not {"xgb", "mlp"} & set(families):
+        return "cpu"
+    gpu = False
+    try:
+        import torch
+
+        gpu = bool(torch.cuda.is_available())
+    except ImportError:
+        pass
+    if requested == "cuda" and not gpu:
+        raise errors.JobError("train.device=cuda but no usable GPU (torch.cuda.is_available() is False)")
+    return "cuda" if gpu else "cpu"
+
+
+def _import_libraries(families) -> None:
+    """Import the families' libraries now: after the thread plan set OMP_NUM_THREADS, before enforce()."""
+    if {"lgbm", "rf"} & set(families):
+        import lightgbm  # noqa: F401
+    if "xgb" in families:
+        import xgboost  # noqa: F401
+    if "mlp" in families:
+        import torch  # noqa: F401
+
+
+def _read_scan(path: str) -> dict:
+    """{symbol name: (known_bar, score, direction)} from a score results file (patterns + symbols)."""
+    from ...io.results import read_table
+    from .scanfeat import symbol_patterns
+
+    pats = read_table(path, "patterns")
+    names = [n.decode() for n in read_table(path, "symbols")["name"]]
+    symbol_patterns(pats, 0)  # raises KeyError naming known_bar when the file predates it
+    return {nm: symbol_patterns(pats, i) for i, nm in enumerate(names)}
+
+
+def build(ctx) -> JobSpec:
+    """Collective: the train job's spec. Every rank checks the libraries, opens the source, reads the
+    scan file. Raises errors.JobError (exit 2, every rank) for a missing library (naming what to
+    install), train.device=cuda without a GPU, a bad data source or scan file."""
+    cfg = ctx.cfg
+    params = TrainParams.from_config(cfg.train)
+    with errors.agreement(ctx.comm):
+        miss = fam.missing_libraries(params.families)
+        if miss:
+            raise errors.JobError("missing model libraries: " + "; ".join(miss))
+    _import_libraries(params.families)
+    ctx.rt.enforce()
+    threads = params.model_threads(ctx.rt.thread_plan.threads)
+    device = None
+    with errors.agreement(ctx.comm):
+        device = resolve_device(params.device, params.families)
+    from .omp import mixed_warning, openmp_runtimes
+
+    omp = openmp_runtimes()
+    warn = mixed_warning(omp)
+    if ctx.rank == 0:
+        ctx.log.info("OpenMP runtimes loaded: %s", ", ".join(f"{r['family']} {r['filepath']}" for r in omp) or "none")
+        if warn:
+            ctx.log.warning(warn)
+    from ...io import sources
+
+    src = scan = None
+    with errors.agreement(ctx.comm):
+        d = cfg.data
+        src = sources.open_source(d.source, seed=d.seed, skip_bad=d.skip_bad_symbols, min_bars=1,
+                                  synthetic_bars=d.synthetic_bars, plant_rate=d.synthetic_plant_rate,
+                                  noise=d.synthetic_noise)  # fmt: skip
+        if cfg.train.scan_file:
+            try:
+                scan = _read_scan(cfg.train.scan_file)
+            except KeyError as exc:
+                raise errors.JobError(f"--scan {cfg.train.scan_file}: {exc.args[0]}") from None
+    ctx.backend = f"{'+'.join(params.families)} on {device}, {threads} thread(s) per model"
+    job = _TrainJob(params, src, scan, threads, device, omp)
+    return JobSpec(name="train", key_columns=KEY, tables=RAW_TABLES, plan=job.plan, prepare=job.prepare,
+                   run_unit=job.run_unit, finalize=job.finalize, release=job.release,
+                   resume_sections=("data", "train"), counters=("models", "failed"))  # fmt: skip
+
+
+class _TrainJob:
+    def __init__(self, params, src, scan, threads, device, omp):
+        self.params, self.src, self.scan = params, src, scan
+        self.threads, self.device, self.omp = threads, device, omp
+        self.store = None
+        self.data: dict = {}
+
+    # rank 0 only
+    def plan(self, ctx) -> Plan:
+        with ctx.timers.phase("read"):
+            index = self.src.index()
+        if not index:
+            raise errors.JobError(f"{ctx.cfg.data.source}: no symbols to train on")
+        units, skips = make_units(index, self.params)
+        inputs = self.src.input_paths() if hasattr(self.src, "input_paths") else []
+        if ctx.cfg.train.scan_file:
+            inputs = list(inputs) + [ctx.cfg.train.scan_file]
+        return Plan(units, info=(index, skips, list(self.src.skipped)), inputs=inputs)
+
+    def prepare(self, ctx, mine) -> None:
+        from ...io.store import SymbolStore
+
+        index, skips, _ = ctx.info
+        self.store = SymbolStore(self.src, index, skip_bad=ctx.cfg.data.skip_bad_symbols,
+                                 shared=ctx.cfg.work.shared_memory, timers=ctx.timers, comm=ctx.comm)  # fmt: skip
+        self.store.preload(None if mine is None else {u.key[0] for u in mine if u.key[1] != SKIP})
+        digests = self.store.digest_all() if ctx.resuming else dict(self.store.digests)
+        for name, d in digests.items():
+            ctx.record_input(name, d)
+
+    def _symbol(self, s: int, series):
+        """SymbolData of symbol s (cached on this rank), or the FoldError text."""
+        if s not in self.data:
+            scan = None
+            if self.scan is not None:
+                empty = (np.empty(0, np.int64), np.empty(0), np.empty(0))
+                scan = self.scan.get(series.symbol, empty)
+            try:
+                self.data[s] = symbol_data(series, self.params, scan)
+            except FoldError as exc:
+                self.data[s] = f"too short for the folds: {exc}"
+        return self.data[s]
+
+    def run_unit(self, unit, ctx) -> dict:
+        s, fid, k = unit.key
+        index, skips, _ = ctx.info
+        if fid == SKIP:
+            return skip_rows(s, skips[s])
+        series = self.store.get(s)
+        if series is None:  # bad data, skipped by the store (data.skip_bad_symbols)
+            return skip_rows(s, self.store.skipped.get(s, "skipped"))
+        if series.symbol in self.store.digests:
+            ctx.record_input(series.symbol, self.store.digests[series.symbol])
+        with ctx.timers.phase("features"):
+            sd = self._symbol(s, series)
+        if isinstance(sd, str):
+            return skip_rows(s, sd)
+        try:
+            rows = train_unit(sd, unit.key, series.symbol, self.params, self.threads, self.device)
+        except Exception as exc:  # a model that raises: record (the job goes on) or abort
+            if self.params.on_error == "abort":
+                raise
+            ctx.log.warning("unit %s %s fold %d failed: %s: %s", series.symbol, fam.FAMILY_BY_ID[fid], k,
+                            type(exc).__name__, exc)  # fmt: skip
+            ctx.timers.count("failed")
+            return failure_rows(unit.key, exc)
+        ctx.timers.count("models")
+        return rows
+
+    def release(self, ctx) -> None:
+        self.store.release()
+        self.data.clear()
+
+    def finalize(self, fin) -> dict:
+        from .final_job import finalize
+
+        return finalize(fin, self.params, self.store.skipped_all(), self.threads, self.device, self.omp)
+

@@ -1,0 +1,114 @@
+"""The torch MLP family: a small fully connected network on standardised features.
+
+Architecture: Linear(f, h1) -> ReLU -> ... -> Linear(h_last, 1). Inputs are standardised with the
+training mean and standard deviation (stored with the weights); for regression the target is
+divided by its training standard deviation (also stored) and predictions scaled back. Loss: mean
+squared error (regression) or binary cross-entropy on the logit (classification, P(up) =
+sigmoid). Optimiser: Adam (Kingma and Ba 2015) with weight decay, mini-batches in a seeded order;
+no DataLoader (no worker processes: no fork after MPI is initialised).
+
+The state_dict plus the scaling tensors are written with torch.save and read with
+`torch.load(..., weights_only=True)`: tensors only, never a pickled object.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+
+def _net(torch, n_in: int, hidden):
+    layers, prev = [], n_in
+    for h in hidden:
+        layers += [torch.nn.Linear(prev, int(h)), torch.nn.ReLU()]
+        prev = int(h)
+    layers.append(torch.nn.Linear(prev, 1))
+    return torch.nn.Sequential(*layers)
+
+
+class MLPModel:
+    def __init__(self, net, x_mean, x_std, y_scale, task, device="cpu"):
+        self.net, self.x_mean, self.x_std, self.y_scale = net, x_mean, x_std, y_scale
+        self.task, self.device = task, device
+
+    def predict(self, X):
+        import torch
+
+        x = torch.as_tensor(np.asarray(X, dtype=np.float32), device=self.device)
+        with torch.no_grad():
+            z = self.net((x - self.x_mean) / self.x_std).squeeze(1)
+            out = torch.sigmoid(z) if self.task == "classification" else z * self.y_scale
+        return out.double().cpu().numpy()
+
+    def gain(self):
+        return np.full(int(self.x_mean.shape[0]), np.nan)
+
+    def state(self) -> dict:
+        sd = {f"net.{k}": v.detach().cpu() for k, v in self.net.state_dict().items()}
+        sd.update({"x_mean": self.x_mean.cpu(), "x_std": self.x_std.cpu(), "y_scale": self.y_scale.cpu()})
+        return sd
+
+    def blob(self) -> bytes:
+        import torch
+
+        buf = io.BytesIO()
+        torch.save(self.state(), buf)
+        return buf.getvalue()
+
+
+def fit_mlp(spec, X, y) -> MLPModel:
+    """Train on X (m, f), y (m,) with spec.params keys hidden (list of widths), epochs, batch_size,
+    learning_rate, weight_decay; spec.threads torch threads; spec.seed seeds init and batch order."""
+    import torch
+
+    p = spec.params
+    torch.set_num_threads(int(spec.threads))
+    dev = torch.device(spec.device)
+    gen = torch.Generator().manual_seed(int(spec.seed))
+    x = torch.as_tensor(np.asarray(X, dtype=np.float32))
+    mean = x.mean(0)
+    std = x.std(0)
+    std = torch.where(std > 0, std, torch.ones_like(std))
+    if spec.task == "classification":
+        t = torch.as_tensor((np.asarray(y) > 0).astype(np.float32))
+        y_scale = torch.tensor(1.0)
+        loss_fn = torch.nn.BCEWithLogitsLoss()
+    else:
+        yt = np.asarray(y, dtype=np.float64)
+        s = float(yt.std()) or 1.0
+        t = torch.as_tensor((yt / s).astype(np.float32))
+        y_scale = torch.tensor(s, dtype=torch.float32)
+        loss_fn = torch.nn.MSELoss()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(spec.seed))
+        net = _net(torch, x.shape[1], p["hidden"])
+    net = net.to(dev)
+    xs, t = ((x - mean) / std).to(dev), t.to(dev)
+    opt = torch.optim.Adam(net.parameters(), lr=float(p["learning_rate"]), weight_decay=float(p["weight_decay"]))
+    m, bs = x.shape[0], int(p["batch_size"])
+    for _ in range(int(p["epochs"])):
+        perm = torch.randperm(m, generator=gen).to(dev)
+        for i in range(0, m, bs):
+            idx = perm[i : i + bs]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(net(xs[idx]).squeeze(1), t[idx])
+            loss.backward()
+            opt.step()
+    net.eval()
+    return MLPModel(net, mean.to(dev), std.to(dev), y_scale.to(dev), spec.task, dev)
+
+
+def load_mlp(blob: bytes, task: str) -> MLPModel:
+    """The model stored by MLPModel.blob(), read with weights_only=True, on the CPU."""
+    import torch
+
+    sd = torch.load(io.BytesIO(bytes(blob)), map_location="cpu", weights_only=True)
+    net_sd = {k[4:]: v for k, v in sd.items() if k.startswith("net.")}
+    # widths from the weight shapes: layers 0, 2, 4, ... are Linear
+    idx = sorted({int(k.split(".")[0]) for k in net_sd})
+    hidden = [int(net_sd[f"{i}.weight"].shape[0]) for i in idx[:-1]]
+    net = _net(torch, int(net_sd[f"{idx[0]}.weight"].shape[1]), hidden)
+    net.load_state_dict(net_sd)
+    net.eval()
+    return MLPModel(net, sd["x_mean"], sd["x_std"], sd["y_scale"], task)
