@@ -8,7 +8,7 @@ KEYS = (
         "builtin:NAME|all, csv:DIR, parquet:DIR, hdf5:FILE or synthetic:N"),
     Key("data.skip_bad_symbols", bool, False,
         "skip (and record) symbols that fail validation instead of stopping the job"),
-    Key("data.seed", int, 0, "seed of the synthetic universe", lo=0, hi=(1 << 32) - 1),
+    Key("data.seed", int, 0, "seed of the synthetic universe", lo=0),
     Key("data.synthetic_bars", int, 2000, "bars per synthetic symbol", lo=10, hi=10_000_000),
     Key("data.synthetic_plant_rate", float, 1.0,
         "planted impulses per 1,000 synthetic bars", lo=0.0, hi=100.0),
