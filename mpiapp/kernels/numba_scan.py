@@ -232,8 +232,12 @@ def start_table(t, kind, price, ws, we, skip, n_starts, bull, bear):
 
 @njit(parallel=True, cache=True)
 def enumerate_count(q_piv, q_d, q_tmax, q_wlo, q_nb, hist_off, hist, t, p, seg_hi, seg_lo, up_to,
-                    r4, e0, step, valid_n):
-    """Pass 1: per start slot, binned event counts (then summed up over bins) and valid count."""
+                    r4, e0, step, cap, valid_n, visited_n, saturated):
+    """Pass 1: per start slot, binned event counts (then summed up over bins) and valid count.
+
+    cap: the window budget. The search from one start stops at its (cap+1)-th complete candidate
+    (the reference stops a window there, so no window needs more from one start); such a slot is
+    `saturated` and its bins are incomplete. visited_n: complete candidates per slot (<= cap)."""
     nQ = q_piv.shape[0]
     npiv = t.shape[0]
     di = np.empty((0, 6), dtype=np.int64)
@@ -242,9 +246,11 @@ def enumerate_count(q_piv, q_d, q_tmax, q_wlo, q_nb, hist_off, hist, t, p, seg_h
         nb = q_nb[k]
         base = hist_off[k]
         nvis, nval, hit = _dfs(q_piv[k], q_d[k], t, p, seg_hi, seg_lo, npiv, q_tmax[k], up_to, r4,
-                               hist, base, nb, e0, step, q_wlo[k], _I(-1), _B(False), di, ds,
+                               hist, base, nb, e0, step, q_wlo[k], cap, _B(False), di, ds,
                                base, _B(False), 0.0, 0.0, 0.0, 0.0, 0.0)
         valid_n[k] = nval
+        visited_n[k] = nvis
+        saturated[k] = hit
         for c in range(NCODE):
             acc = 0
             for b in range(nb):
@@ -253,15 +259,16 @@ def enumerate_count(q_piv, q_d, q_tmax, q_wlo, q_nb, hist_off, hist, t, p, seg_h
 
 
 @njit(parallel=True, cache=True)
-def enumerate_fill(q_piv, q_d, q_tmax, t, p, seg_hi, seg_lo, up_to, r4, valid_off, out_idx,
+def enumerate_fill(q_piv, q_d, q_tmax, t, p, seg_hi, seg_lo, up_to, r4, cap, valid_off, out_idx,
                    out_S, do_score, tol, wF, wT, wA, wC):
-    """Pass 2: write each start slot's valid candidates (DFS order) and, if do_score, their S."""
+    """Pass 2: write each start slot's valid candidates (DFS order) and, if do_score, their S;
+    the same search as pass 1, stopped at the same point (cap)."""
     nQ = q_piv.shape[0]
     npiv = t.shape[0]
     for k in prange(nQ):
         h = np.zeros(NCODE, dtype=np.int64)
         _dfs(q_piv[k], q_d[k], t, p, seg_hi, seg_lo, npiv, q_tmax[k], up_to, r4, h, _I(0), _I(1),
-             t[npiv - 1], _I(1), _I(0), _I(-1), _B(True), out_idx, out_S, valid_off[k], do_score,
+             t[npiv - 1], _I(1), _I(0), cap, _B(True), out_idx, out_S, valid_off[k], do_score,
              tol, wF, wT, wA, wC)
 
 
@@ -298,25 +305,30 @@ def _better(ra, rb, cand_S, cand_idx, t):
 
 
 @njit(parallel=True, cache=True)
-def assign(w_glob, we, skip, starts, slot_of_piv, q_wlo, q_nb, hist_off, hist, valid_off,
-           cand_idx, cand_S, t, budget, top_k, stats, truncated, top):
-    """Per window: counters from the bins, the budget check, and the top-k merge."""
+def assign(w_glob, we, skip, starts, slot_of_piv, q_wlo, q_nb, hist_off, hist, saturated,
+           valid_off, cand_idx, cand_S, t, budget, top_k, stats, truncated, top):
+    """Per window: counters from the bins, the budget check, and the top-k merge. A window over
+    budget, or using a saturated start (incomplete bins), gets truncated = True here: the caller
+    re-runs it with the budgeted per-window search."""
     nW = w_glob.shape[0]
     nS = starts.shape[1]
     for w in prange(nW):
         if skip[w]:
             continue
+        sat = False
         for r in range(nS):
             q = starts[w, r]
             if q < 0:
                 continue
             k = slot_of_piv[q]
+            if saturated[k]:
+                sat = True
             bi = w_glob[w] - q_wlo[k]
             nb = q_nb[k]
             base = hist_off[k]
             for c in range(NCODE):
                 stats[w, c] += hist[base + c * nb + bi]
-        if stats[w, VISITED] > budget:
+        if sat or stats[w, VISITED] > budget:
             truncated[w] = True
             continue
         buf = np.empty(nS * top_k, dtype=np.int64)
@@ -414,13 +426,20 @@ def plan_starts(starts, w_glob, kind, glob_ends):
 
 
 def scan_windows(t, kind, price, seg_hi, seg_lo, glob_starts, window_bars, step, w0, w1, skip, *,
-                 directions, n_starts, up_to, budget, top_k, rule_r4, tol, weights, scorer=None):
+                 directions, n_starts, up_to, budget, top_k, rule_r4, tol, weights, scorer=None,
+                 info=None):
     """Scan windows w0..w1-1 of one symbol (glob_starts: all its window starts).
 
     skip: bool per scanned window (pre-filter). scorer: None (S computed in the Numba search) or
     a callable idx (N, 6) -> S (N,) used on batches of candidates (the array-module path).
     Returns (stats (nW, 7) int64, truncated (nW,) bool, top (nW, top_k) candidate rows or -1,
     cand_idx (M, 6) int64 pivot indices of the candidate rows).
+    info: None, or a dict that receives the work done: start_slots (distinct start pivots searched
+    once), shared_visited (complete candidates reached by those shared searches; at most
+    start_slots * budget), saturated_starts (starts with more than `budget` candidates),
+    candidate_rows (valid candidates held in memory), direct_windows (windows re-run with the
+    budgeted per-window search), direct_visited (complete candidates those reached; at most
+    direct_windows * budget).
     """
     wF, wT, wA, wC = (float(x) for x in weights)
     t = np.ascontiguousarray(t, dtype=np.int64)
@@ -443,31 +462,41 @@ def scan_windows(t, kind, price, seg_hi, seg_lo, glob_starts, window_bars, step,
     e0 = int(glob_ends[0])
     hist_off = np.concatenate(([0], np.cumsum(NCODE * q_nb))).astype(np.int64)
     hist = np.zeros(int(hist_off[-1]), dtype=np.int64)
-    valid_n = np.zeros(q_piv.shape[0], dtype=np.int64)
+    nQ = q_piv.shape[0]
+    valid_n = np.zeros(nQ, dtype=np.int64)
+    visited_n = np.zeros(nQ, dtype=np.int64)
+    saturated = np.zeros(nQ, dtype=np.bool_)
+    cap = int(budget)
     enumerate_count(q_piv, q_d, q_tmax, q_wlo, q_nb, hist_off, hist, t, price, seg_hi, seg_lo,
-                    up_to, rule_r4, e0, step, valid_n)
+                    up_to, rule_r4, e0, step, cap, valid_n, visited_n, saturated)
     valid_off = np.concatenate(([0], np.cumsum(valid_n))).astype(np.int64)
     M = int(valid_off[-1])
     cand_idx = np.empty((M, 6), dtype=np.int64)
     cand_S = np.zeros(M, dtype=np.float64)
-    enumerate_fill(q_piv, q_d, q_tmax, t, price, seg_hi, seg_lo, up_to, rule_r4, valid_off,
+    enumerate_fill(q_piv, q_d, q_tmax, t, price, seg_hi, seg_lo, up_to, rule_r4, cap, valid_off,
                    cand_idx, cand_S, scorer is None, tol, wF, wT, wA, wC)
     if scorer is not None and M:
         cand_S = np.ascontiguousarray(scorer(cand_idx), dtype=np.float64)
     sort_segments(valid_off, cand_idx, cand_S)
-    assign(w_glob, we, skip, starts, slot, q_wlo, q_nb, hist_off[:-1], hist, valid_off, cand_idx,
-           cand_S, t, budget, top_k, stats, truncated, top)
+    assign(w_glob, we, skip, starts, slot, q_wlo, q_nb, hist_off[:-1], hist, saturated, valid_off,
+           cand_idx, cand_S, t, budget, top_k, stats, truncated, top)
     # windows over budget: the per-window search in the fixed order, stopped by the budget
     extra = []
     nrows = M
+    n_direct = direct_visited = 0
     for w in np.flatnonzero(truncated):
-        cap = int(min(budget, stats[w, VALID]))
+        # valid candidates of the budgeted search: at most budget (and at most the window's valid
+        # count when its bins are complete)
+        used = slot[starts[w][starts[w] >= 0]]
+        rows = int(budget) if saturated[used].any() else int(min(budget, stats[w, VALID]))
         stats[w] = 0
         h, hit, idx, S = window_direct(starts[w], t, price, kind, seg_hi, seg_lo, int(we[w]),
-                                       up_to, rule_r4, budget, cap, scorer is None, tol, wF, wT,
+                                       up_to, rule_r4, budget, rows, scorer is None, tol, wF, wT,
                                        wA, wC)
         stats[w] = h
         truncated[w] = hit
+        n_direct += 1
+        direct_visited += int(h[VISITED])
         if idx.shape[0] and scorer is not None:
             S = np.asarray(scorer(idx), dtype=np.float64)
         tt = t[idx]
@@ -478,6 +507,10 @@ def scan_windows(t, kind, price, seg_hi, seg_lo, glob_starts, window_bars, step,
         nrows += order.shape[0]
     if extra:
         cand_idx = np.concatenate([cand_idx] + extra)
+    if info is not None:
+        info.update(start_slots=int(nQ), shared_visited=int(visited_n.sum()),
+                    saturated_starts=int(saturated.sum()), candidate_rows=int(nrows),
+                    direct_windows=int(n_direct), direct_visited=int(direct_visited))
     return stats, truncated, top, cand_idx
 
 
@@ -488,6 +521,6 @@ def score_final(p6, t6, tol, weights) -> np.ndarray:
                          np.ascontiguousarray(t6, dtype=np.int64), tol, wF, wT, wA, wC)
 
 
-def zigzag(high, low, mode, pct, thr, out_t, out_kind):
+def zigzag(high, low, mode, pct, thr, out_t, out_kind, out_known):
     """zigzag_core compiled (same arguments)."""
-    return zigzag_nb(high, low, mode, pct, thr, out_t, out_kind)
+    return zigzag_nb(high, low, mode, pct, thr, out_t, out_kind, out_known)

@@ -41,12 +41,15 @@ def symbol_pivots(high, low, close, params: ScanParams, backend: str) -> _pv.Piv
 
 
 def scan_symbol(series, params: ScanParams, backend: str | None = None,
-                window_range: tuple[int, int] | None = None) -> SymbolScan:
+                window_range: tuple[int, int] | None = None, info: dict | None = None) -> SymbolScan:
     """Scan windows w0..w1-1 (default: all) of one symbol.
 
     backend: None -> params.backend; "auto", "numpy", "numba", "cupy" (or "xp-numpy": the cupy
     code path on numpy). Pivots are computed on the whole series, so the result for a window never
     depends on window_range; merge() of pieces equals the whole scan.
+    info: None, or a dict that receives the search's work counters (numba / xp backends: see
+    mpiapp.kernels.numba_scan.scan_windows; numpy: direct_windows and direct_visited).
+    Raises ValueError for a window_range outside the symbol's windows.
     """
     name, _ = resolve_backend(backend or params.backend)
     high, low, close = _bars(series)
@@ -69,6 +72,9 @@ def scan_symbol(series, params: ScanParams, backend: str | None = None,
     if name == "numpy":
         stats, trunc, top, cand = _ref.scan_windows(high, low, piv.t, piv.kind, piv.price, gs, wb,
                                                     w0, w1, skip, **kw)
+        if info is not None:
+            info.update(direct_windows=int((~skip).sum()),
+                        direct_visited=int(stats[:, _ref.VISITED].sum()))
     else:
         seg_hi, seg_lo = _pv.segment_extremes(high, low, piv.t)
         if name == "numba":
@@ -80,7 +86,8 @@ def scan_symbol(series, params: ScanParams, backend: str | None = None,
 
             extra = dict(xp=array_module(name), batch=params.gpu_batch_size)
         stats, trunc, top, cand = mod.scan_windows(piv.t, piv.kind, piv.price, seg_hi, seg_lo, gs,
-                                                   wb, params.step, w0, w1, skip, **kw, **extra)
+                                                   wb, params.step, w0, w1, skip, **kw, **extra,
+                                                   info=info)
     windows = {
         "window": np.arange(w0, w1, dtype=np.int64),
         "start_bar": ws.astype(np.int64),
@@ -95,7 +102,7 @@ def scan_symbol(series, params: ScanParams, backend: str | None = None,
     patterns = _patterns(top, cand, windows, piv, params, name)
     return SymbolScan(symbol=series.symbol, n_bars=n, n_windows=nwin, backend=name,
                       windows=windows, patterns=patterns,
-                      pivots={"t": piv.t, "kind": piv.kind, "price": piv.price})
+                      pivots={"t": piv.t, "kind": piv.kind, "price": piv.price, "known": piv.known})
 
 
 def _terms(name, p6, t6, params) -> np.ndarray:
@@ -141,4 +148,5 @@ def _patterns(top, cand, windows, piv, params, name) -> dict:
     pat["window"] = first
     pat["n_windows"] = count
     pat["truncated"] = windows["truncated"][first - w0]
+    pat["known_bar"] = piv.known[uniq[:, 5]].astype(np.int64)
     return sort_patterns(pat)

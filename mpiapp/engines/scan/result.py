@@ -17,7 +17,7 @@ WINDOW_FIELDS = (("window", np.int64), ("start_bar", np.int64), ("end_bar", np.i
 PATTERN_FIELDS = (("direction", np.int8),) + tuple((f"t{k}", np.int64) for k in range(6)) + tuple(
     (f"p{k}", np.float64) for k in range(6)) + tuple(
     (n, np.float64) for n in ("score", "F", "T", "A", "C", "r2", "r3", "r4", "r5")) + (
-    ("window", np.int64), ("n_windows", np.int64), ("truncated", np.bool_))
+    ("window", np.int64), ("n_windows", np.int64), ("truncated", np.bool_), ("known_bar", np.int64))
 
 
 def empty_table(spec, n=0) -> dict:
@@ -47,7 +47,9 @@ class SymbolScan:
       end_bar is exclusive.
     patterns: dict of columns (PATTERN_FIELDS), one row per distinct pattern chosen by at least
       one window's top-k, in §5 order; score is S; window / n_windows: the lowest window index that
-      chose it and how many windows did; truncated: that first window's flag.
+      chose it and how many windows did; truncated: that first window's flag; known_bar: the bar at
+      which p5 was confirmed by the zig-zag (the first bar j such that the zig-zag run on bars
+      0..j alone has p5 as a pivot; always > t5; docs/scan.md "When a pattern is known").
     pivots: the symbol's pivot sequence (t, kind, price), always of the whole series.
     """
 
