@@ -7,6 +7,7 @@ import numpy as np
 from ...kernels import pivots as _pv
 from ...kernels import reference as _ref
 from ...kernels import score as _score
+from ...kernels import swing as _swing
 from ...kernels import windows as _win
 from .backends import array_module, resolve_backend
 from .params import ScanParams
@@ -40,6 +41,16 @@ def symbol_pivots(high, low, close, params: ScanParams, backend: str) -> _pv.Piv
                       atr_period=params.atr_period, atr_multiple=params.atr_multiple, core=core)
 
 
+def symbol_swings(high, low, piv: _pv.Pivots, backend: str) -> np.ndarray:
+    """The swing that ended at each pivot (mpiapp.kernels.swing), identical in every backend."""
+    core = _swing.swing_core
+    if backend != "numpy":
+        from ...kernels import numba_scan
+
+        core = numba_scan.swing_nb
+    return _swing.swings(high, low, piv.t, piv.kind, core=core)
+
+
 def scan_symbol(series, params: ScanParams, backend: str | None = None,
                 window_range: tuple[int, int] | None = None, info: dict | None = None) -> SymbolScan:
     """Scan windows w0..w1-1 (default: all) of one symbol.
@@ -69,6 +80,7 @@ def scan_symbol(series, params: ScanParams, backend: str | None = None,
     else:
         skip = np.zeros(w1 - w0, dtype=bool)
     kw = params.kernel_args()
+    kw["swing"] = symbol_swings(high, low, piv, name)
     if name == "numpy":
         stats, trunc, top, cand = _ref.scan_windows(high, low, piv.t, piv.kind, piv.price, gs, wb,
                                                     w0, w1, skip, **kw)
