@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 
 import numba
 import numpy as np
@@ -283,33 +284,42 @@ def enumerate_count(q_piv, q_d, q_tmax, q_wlo, q_nb, hist_off, hist, swing, rho,
 @njit(parallel=True, cache=True)
 def enumerate_fill(q_piv, q_d, q_tmax, swing, rho, t, p, seg_hi, seg_lo, up_to, r4, cap, valid_off,
                    out_idx, out_S, do_score, tol, wF, wT, wA, wC):
-    """Pass 2: write each start slot's valid candidates (DFS order) and, if do_score, their S;
-    the same search as pass 1, stopped at the same point (cap)."""
+    """Pass 2: write each start slot's valid candidates (DFS order) and, if do_score, their S,
+    then order the slot's rows (_sort_segment); the same search as pass 1, stopped at the same
+    point (cap). Slots without valid candidates are not searched again."""
     nQ = q_piv.shape[0]
     npiv = t.shape[0]
     for k in prange(nQ):
+        if valid_off[k + 1] == valid_off[k]:
+            continue
         h = np.zeros(NCODE, dtype=np.int64)
         q = q_piv[k]
         _dfs(q, q_d[k], swing[q], rho, t, p, seg_hi, seg_lo, npiv, q_tmax[k], up_to, r4, h, _I(0),
              _I(1), t[npiv - 1], _I(1), _I(0), cap, _B(True), out_idx, out_S, valid_off[k],
              do_score, tol, wF, wT, wA, wC)
+        if do_score:
+            _sort_segment(valid_off[k], valid_off[k + 1], out_idx, out_S)
+
+
+@njit(cache=True)
+def _sort_segment(a, b, cand_idx, cand_S):
+    """Order rows a..b-1 by S descending, keeping DFS (= pivot index) order on ties."""
+    if b - a < 2:
+        return
+    o = np.argsort(-cand_S[a:b], kind="mergesort")
+    ti = cand_idx[a:b].copy()
+    ts = cand_S[a:b].copy()
+    for r in range(b - a):
+        cand_idx[a + r] = ti[o[r]]
+        cand_S[a + r] = ts[o[r]]
 
 
 @njit(parallel=True, cache=True)
 def sort_segments(valid_off, cand_idx, cand_S):
-    """Order each slot's candidates by S descending, keeping DFS (= pivot index) order on ties."""
+    """_sort_segment of every slot (the array-module path, where S comes after the fill)."""
     nQ = valid_off.shape[0] - 1
     for k in prange(nQ):
-        a = valid_off[k]
-        b = valid_off[k + 1]
-        if b - a < 2:
-            continue
-        o = np.argsort(-cand_S[a:b], kind="mergesort")
-        ti = cand_idx[a:b].copy()
-        ts = cand_S[a:b].copy()
-        for r in range(b - a):
-            cand_idx[a + r] = ti[o[r]]
-            cand_S[a + r] = ts[o[r]]
+        _sort_segment(valid_off[k], valid_off[k + 1], cand_idx, cand_S)
 
 
 @njit(cache=True)
@@ -362,7 +372,7 @@ def assign(w_glob, we, skip, starts, slot_of_piv, q_wlo, q_nb, hist_off, hist, s
                 continue
             k = slot_of_piv[q]
             got = 0
-            for row in range(valid_off[k], valid_off[k + 1]):
+            for row in range(valid_off[k], valid_off[k + 1]):  # none: no iteration
                 if t[cand_idx[row, 5]] <= we[w]:
                     buf[nbuf] = row
                     nbuf += 1
@@ -467,6 +477,20 @@ def plan_all_starts(t, kind, bull, bear, ws, we, skip, w_glob, glob_ends):
             (q_whi - q_wlo + 1).astype(np.int64), glob_ends[q_whi].astype(np.int64), slot)
 
 
+class _Clock:
+    """Adds the seconds since the previous call to info[name] (nothing when info is None)."""
+
+    def __init__(self, info):
+        self.info = info
+        self.t = time.perf_counter()
+
+    def __call__(self, name):
+        if self.info is not None:
+            now = time.perf_counter()
+            self.info[name] = self.info.get(name, 0.0) + now - self.t
+            self.t = now
+
+
 def scan_windows(t, kind, price, seg_hi, seg_lo, glob_starts, window_bars, step, w0, w1, skip, *,
                  swing, directions, n_starts, start_ratio, up_to, budget, top_k, rule_r4, tol,
                  weights, scorer=None, info=None):
@@ -484,7 +508,8 @@ def scan_windows(t, kind, price, seg_hi, seg_lo, glob_starts, window_bars, step,
     start_slots * budget), saturated_starts (starts with more than `budget` candidates),
     candidate_rows (valid candidates held in memory), direct_windows (windows re-run with the
     budgeted per-window search), direct_visited (complete candidates those reached; at most
-    direct_windows * budget).
+    direct_windows * budget), and seconds per phase: t_plan (start table and plan), t_count,
+    t_fill, t_sort, t_assign, t_direct (summed over calls).
     """
     wF, wT, wA, wC = (float(x) for x in weights)
     t = np.ascontiguousarray(t, dtype=np.int64)
@@ -502,6 +527,7 @@ def scan_windows(t, kind, price, seg_hi, seg_lo, glob_starts, window_bars, step,
     top = np.full((nW, top_k), -1, dtype=np.int64)
     if nW == 0:
         return stats, truncated, top, np.empty((0, 6), dtype=np.int64)
+    clock = _Clock(info)
     bull, bear = 1 in directions, -1 in directions
     swing = np.ascontiguousarray(swing, dtype=np.float64)
     rho = float(start_ratio)
@@ -517,6 +543,7 @@ def scan_windows(t, kind, price, seg_hi, seg_lo, glob_starts, window_bars, step,
                                                                 w_glob, glob_ends)
     else:
         q_piv, q_d, q_wlo, q_nb, q_tmax, slot = plan_starts(starts, w_glob, kind, glob_ends)
+    clock("t_plan")
     e0 = int(glob_ends[0])
     hist_off = np.concatenate(([0], np.cumsum(NCODE * q_nb))).astype(np.int64)
     hist = np.zeros(int(hist_off[-1]), dtype=np.int64)
@@ -527,17 +554,21 @@ def scan_windows(t, kind, price, seg_hi, seg_lo, glob_starts, window_bars, step,
     cap = int(budget)
     enumerate_count(q_piv, q_d, q_tmax, q_wlo, q_nb, hist_off, hist, swing, rho, t, price, seg_hi,
                     seg_lo, up_to, rule_r4, e0, step, cap, valid_n, visited_n, saturated)
+    clock("t_count")
     valid_off = np.concatenate(([0], np.cumsum(valid_n))).astype(np.int64)
     M = int(valid_off[-1])
     cand_idx = np.empty((M, 6), dtype=np.int64)
     cand_S = np.zeros(M, dtype=np.float64)
     enumerate_fill(q_piv, q_d, q_tmax, swing, rho, t, price, seg_hi, seg_lo, up_to, rule_r4, cap,
                    valid_off, cand_idx, cand_S, scorer is None, tol, wF, wT, wA, wC)
+    clock("t_fill")
     if scorer is not None and M:
         cand_S = np.ascontiguousarray(scorer(cand_idx), dtype=np.float64)
-    sort_segments(valid_off, cand_idx, cand_S)
+        sort_segments(valid_off, cand_idx, cand_S)
+    clock("t_sort")
     assign(w_glob, we, skip, starts, slot, q_wlo, q_nb, hist_off[:-1], hist, saturated, valid_off,
            cand_idx, cand_S, t, budget, top_k, stats, truncated, top)
+    clock("t_assign")
     # windows over budget: the per-window search in the fixed order, stopped by the budget
     extra = []
     nrows = M
@@ -565,6 +596,7 @@ def scan_windows(t, kind, price, seg_hi, seg_lo, glob_starts, window_bars, step,
         nrows += order.shape[0]
     if extra:
         cand_idx = np.concatenate([cand_idx] + extra)
+    clock("t_direct")
     if info is not None:
         info.update(start_slots=int(nQ), shared_visited=int(visited_n.sum()),
                     saturated_starts=int(saturated.sum()), candidate_rows=int(nrows),

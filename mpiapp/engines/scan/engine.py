@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 
 import numpy as np
 
@@ -64,7 +65,8 @@ def scan_symbol(series, params: ScanParams, backend: str | None = None,
     depends on window_range; merge() of pieces equals the whole scan. With params.null_samples > 0
     the patterns get p-values against surrogates of the whole series (engines/scan/null.py).
     info: None, or a dict that receives the search's work counters (numba / xp backends: see
-    mpiapp.kernels.numba_scan.scan_windows; numpy: direct_windows and direct_visited) and, with the
+    mpiapp.kernels.numba_scan.scan_windows; numpy: direct_windows and direct_visited), seconds in
+    t_prepare (pivots, swings, pre-filter), t_search (the kernel), t_patterns (the table), and, with the
     null on, null_s (seconds spent drawing and scanning surrogates here; 0 when cached) and
     null_scans (surrogates scanned here).
     Raises ValueError for a window_range outside the symbol's windows.
@@ -118,6 +120,7 @@ def _scan_bars(high, low, close, params, name, w0, w1, info):
     pivots, per window the largest null statistic among its top-k (-inf: none), per window the
     statistic of its best pattern (NaN: none))."""
     n = high.shape[0]
+    t0 = time.perf_counter()
     gs = window_starts(n, params)
     piv = symbol_pivots(high, low, close, params, name)
     ws = gs[w0:w1]
@@ -130,6 +133,7 @@ def _scan_bars(high, low, close, params, name, w0, w1, info):
         skip = np.zeros(w1 - w0, dtype=bool)
     kw = params.kernel_args()
     kw["swing"] = symbol_swings(high, low, piv, name)
+    t1 = time.perf_counter()
     if name == "numpy":
         stats, trunc, top, cand = _ref.scan_windows(high, low, piv.t, piv.kind, piv.price, gs, wb,
                                                     w0, w1, skip, **kw)
@@ -159,7 +163,12 @@ def _scan_bars(high, low, close, params, name, w0, w1, info):
     for k, s in enumerate(_ref.STATS):
         windows[s] = stats[:, k].astype(np.int64)
     windows["kept"] = (top >= 0).sum(axis=1).astype(np.int64)
+    t2 = time.perf_counter()
     pat, best_s, top_q, best_q = _patterns(top, cand, windows, piv, params, name, close)
+    if info is not None:
+        for k, v in (("t_prepare", t1 - t0), ("t_search", t2 - t1),
+                     ("t_patterns", time.perf_counter() - t2)):
+            info[k] = info.get(k, 0.0) + v
     windows["best_score"] = best_s
     windows["best_p_value"] = np.full(w1 - w0, np.nan)
     windows = {f: windows[f].astype(dt) for f, dt in WINDOW_FIELDS}
@@ -194,9 +203,11 @@ def _patterns(top, cand, windows, piv, params, name, close):
     wi, rank = np.nonzero(top >= 0)
     if wi.size == 0:
         return empty_table(PATTERN_FIELDS), best_s, top_q, best_q
-    keys = cand[top[wi, rank]]
-    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
-    inv = inv.reshape(-1)
+    # distinct candidate rows first (1-D, cheap), then distinct pivot tuples among those (rows
+    # re-found by the per-window search can repeat a tuple)
+    urow, inv1 = np.unique(top[wi, rank], return_inverse=True)
+    uniq, inv2 = np.unique(cand[urow], axis=0, return_inverse=True)
+    inv = inv2.reshape(-1)[inv1.reshape(-1)]
     wglob = windows["window"][wi]
     first = np.full(uniq.shape[0], np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(first, inv, wglob)
