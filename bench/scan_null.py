@@ -25,7 +25,7 @@ import numpy as np
 
 from mpiapp import config
 from mpiapp.engines.scan import ScanParams, scan_symbol
-from mpiapp.engines.scan.accuracy import LAYOUTS, found
+from mpiapp.engines.scan.accuracy import LAYOUTS
 from mpiapp.io import synthetic
 from mpiapp.io.series import Series
 
