@@ -16,7 +16,20 @@ JOB_REPORTS = {
 PIV = range(6)
 
 
-def file_summary(path: str, top_n: int = 10) -> str:
+def top_patterns(pats, top_n: int, max_p: float | None = None, path: str = ""):
+    """The `top_n` best patterns (S descending, then t0), only those with p_value <= max_p if given.
+
+    Raises ReportError when max_p is asked of a file scanned without a null (scan.null_samples = 0).
+    """
+    if max_p is not None:
+        if "p_value" not in pats or not pats["p_value"].notna().any():
+            raise ReportError(f"{path}: no p-values in this file (it was scanned with scan.null_samples = 0); "
+                              "scan again with --set scan.null_samples=20 to filter by --max-p")
+        pats = pats[pats["p_value"] <= max_p]
+    return pats.sort_values(["score", "t0"], ascending=[False, True], kind="stable").head(top_n)
+
+
+def file_summary(path: str, top_n: int = 10, max_p: float | None = None) -> str:
     import numpy as np
 
     from . import results
@@ -42,9 +55,10 @@ def file_summary(path: str, top_n: int = 10) -> str:
     for _, r in sym[sym["skipped_reason"] != ""].iterrows():
         lines.append(f"  skipped {r['name']}: {r['skipped_reason']}")
     if len(pats):
-        top = pats.sort_values(["score", "t0"], ascending=[False, True], kind="stable").head(top_n)
+        top = top_patterns(pats, top_n, max_p, path)
         rows = [dict(r, name=r["symbol"], d0=str(r["d0"].date()), d5=str(r["d5"].date())) for _, r in top.iterrows()]
-        lines += ["", f"top {len(rows)} patterns:"] + top_lines(rows)
+        which = f" with p <= {max_p:g}" if max_p is not None else ""
+        lines += ["", f"top {len(rows)} patterns{which}:"] + top_lines(rows)
     if len(prof):
         lines += ["", "profile (per rank):", table(prof.to_dict("records"))]
     return "\n".join(lines)
@@ -116,7 +130,7 @@ def check_results_file(path: str) -> dict:
     return attrs
 
 
-def plot(path: str, out_dir: str, top_n: int = 10) -> list[str]:
+def plot(path: str, out_dir: str, top_n: int = 10, max_p: float | None = None) -> list[str]:
     """One PNG per top pattern: High/Low band and close, pivots 0-5, channel lines, score terms."""
     import os
 
@@ -131,8 +145,7 @@ def plot(path: str, out_dir: str, top_n: int = 10) -> list[str]:
 
     cfg = config.loads(results.attrs(path)["config"], origin=f"{path} (attribute config)")
     src = sources.open_from_config(cfg)
-    pats = results.load(path)
-    top = pats.sort_values(["score", "t0"], ascending=[False, True], kind="stable").head(top_n)
+    top = top_patterns(results.load(path), top_n, max_p, path)
     os.makedirs(out_dir, exist_ok=True)
     root = os.path.realpath(out_dir)
     written = []
@@ -181,6 +194,8 @@ def main(argv=None) -> int:
     ap.add_argument("file", help="a results file written by mpiapp.score or mpiapp.train")
     ap.add_argument("--top", type=int, default=10, metavar="N", help="patterns to list and plot")
     ap.add_argument("--plot", metavar="DIR", help="write one PNG per top pattern into DIR")
+    ap.add_argument("--max-p", type=float, metavar="P",
+                    help="scan files: only patterns whose p-value (scan.null_samples > 0) is at most P")
     a = ap.parse_args(argv)
     import os
 
@@ -196,7 +211,7 @@ def main(argv=None) -> int:
     try:
         job = check_results_file(a.file).get("job", "score")
         own = importlib.import_module(JOB_REPORTS[job]) if job in JOB_REPORTS else None
-        text = own.text(a.file) if own is not None else file_summary(a.file, a.top)
+        text = own.text(a.file) if own is not None else file_summary(a.file, a.top, a.max_p)
     except ReportError as exc:
         print(f"mpiapp report: {exc}", file=sys.stderr)
         return 2
@@ -206,7 +221,7 @@ def main(argv=None) -> int:
     print(text)
     if a.plot:
         try:
-            for f in own.plot(a.file, a.plot) if own is not None else plot(a.file, a.plot, a.top):
+            for f in own.plot(a.file, a.plot) if own is not None else plot(a.file, a.plot, a.top, a.max_p):
                 print(f"wrote {f}")
         except (ReportError, ConfigError, SourceError, DataError) as exc:
             print(f"mpiapp report: --plot: {exc}", file=sys.stderr)

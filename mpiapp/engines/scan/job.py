@@ -33,16 +33,22 @@ def make_units(index, params, unit_windows: int) -> list[Unit]:
     """Cut every symbol into window ranges of at most `unit_windows` windows (deterministic).
 
     index: [(name, bars)]; a unit's key is (symbol id, first window, end window) and its cost the
-    windows x bars it scans (pivot counts are unknown before the data is read).
+    windows x bars it scans (pivot counts are unknown before the data is read). With the null on
+    (scan.null_samples > 0) a symbol is one unit costing (1 + null_samples) scans: its surrogates are
+    drawn and scanned once, by the rank that scans the symbol.
     """
     from . import window_starts
 
     units = []
     for s, (_, n_bars) in enumerate(index):
         n_win = len(window_starts(n_bars, params))
-        for w0 in range(0, n_win, unit_windows):
-            w1 = min(w0 + unit_windows, n_win)
-            units.append(Unit(len(units), float((w1 - w0) * params.window_bars), (s, w0, w1)))
+        step = max(n_win, 1) if params.null_samples > 0 else unit_windows
+        for w0 in range(0, n_win, step):
+            w1 = min(w0 + step, n_win)
+            cost = float((w1 - w0) * params.window_bars)
+            if params.null_samples > 0:
+                cost = float(n_bars) * (1 + params.null_samples)
+            units.append(Unit(len(units), cost, (s, w0, w1)))
     return units
 
 
@@ -75,7 +81,8 @@ def build(ctx) -> JobSpec:
     return JobSpec(name="score", key_columns=KEY_COLUMNS,
                    tables={"patterns": PATTERN_COLUMNS, "windows": WINDOW_COLUMNS},
                    plan=job.plan, prepare=job.prepare, run_unit=job.run_unit, finalize=job.finalize,
-                   release=job.release, resume_sections=("data", "scan"), counters=("candidates",))  # fmt: skip
+                   release=job.release, resume_sections=("data", "scan"),
+                   counters=("candidates", "null_scans"))  # fmt: skip
 
 
 class _ScanJob:
@@ -115,9 +122,13 @@ class _ScanJob:
             return {}
         if series.symbol in self.store.digests:  # read on this rank (perhaps just now, on claim)
             ctx.record_input(series.symbol, self.store.digests[series.symbol])
-        res = scan_symbol(series, self.params, backend=self.backend, window_range=(w0, w1))
+        info = {}
+        res = scan_symbol(series, self.params, backend=self.backend, window_range=(w0, w1), info=info)
         p, w = _rows(res, s, series)
         ctx.timers.count("candidates", int(np.sum(w["visited"])))
+        if self.params.null_samples > 0:  # the significance's own cost, apart in the profile
+            ctx.timers.add("null", float(info.get("null_s", 0.0)))
+            ctx.timers.count("null_scans", int(info.get("null_scans", 0)))
         return {"patterns": p, "windows": w}
 
     def release(self, ctx) -> None:
