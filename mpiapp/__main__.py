@@ -29,6 +29,8 @@ class JobInfo:
 #: job name -> what it is; each is a module mpiapp.<job> with main(argv) -> int
 JOBS = {
     "score": JobInfo("Elliott-wave impulse scan over many symbols and windows", mpi=True, resume=True, gpu=True),
+    "hpo": JobInfo("Optuna search over MPI: rank 0 owns the study, groups of ranks evaluate trials", mpi=True,
+                   resume=True),
     "report": JobInfo("summary, top patterns, profile and charts from a results file"),
     "info": JobInfo("versions, MPI, parallel HDF5, threads and GPUs of every rank", mpi=True),
     "config": JobInfo("print the effective configuration, or the key reference"),

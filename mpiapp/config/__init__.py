@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from . import data, output, runtime, scan, work
+from . import data, hpo, output, runtime, scan, work
 from .keys import Key
 
 #: Where the presets live: inside the package (mpiapp/configs), so a non-editable install finds
@@ -32,7 +32,7 @@ class ConfigError(ValueError):
 
 
 #: The sections, in the order the reference lists them: shared ones first, then one per job.
-SECTIONS = (runtime, work, output, data, scan)
+SECTIONS = (runtime, work, output, data, scan, hpo)
 SCHEMA: tuple[Key, ...] = tuple(k for section in SECTIONS for k in section.KEYS)
 
 #: Keys that moved: old path -> new path (an old key in a file or --set is an error naming the new one).

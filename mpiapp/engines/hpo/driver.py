@@ -1,0 +1,278 @@
+"""The study loop: rank 0 asks and tells, groups of ranks evaluate, nobody idles.
+
+Why not the work layer's loop: it commits finished units collectively (every rank at once), which is
+a batch barrier — a search's trials end at uneven times and a group that finishes must get its next
+trial at once. So the loop is here, over the point-to-point protocol in runtime/trials.py, and the
+durable record is the Optuna journal itself (every ask, report and tell is a journal record), not a
+.partial file.
+
+Roles:
+- rank 0, main thread (`Owner`): the only code that touches the study. It polls for messages and
+  answers each as it comes: a report gets the pruning decision, a result is told and the group gets
+  its next trial (async mode) — no group waits for another.
+- rank 0, a second thread (`LocalLeader`): rank 0's own group evaluates trials too, handed over by
+  in-process queues; rank 0 is never a pure dispatcher. The owner sleeps between polls (0.2-5 ms), so
+  it takes little from the evaluating thread.
+- other group leaders (`remote_leader`) and group members (`member`): wait for work, evaluate, send
+  the result.
+
+Modes: async (a trial per free group, constant_liar when several run at once) and reproducible
+(batches of hpo.batch_size trials, numbered in ask order, each sent to group i mod n, told in trial
+order once the whole batch is in; intermediate values are held back until then and pruning looks only
+at trials told before the batch, so decisions do not depend on which group ran faster).
+"""
+
+from __future__ import annotations
+
+import copy
+import queue
+import threading
+import time
+from collections import deque
+
+import numpy as np
+
+from ...runtime import signals
+from ...runtime import trials as proto
+from . import space as _space
+from . import study as _study
+from .evaluate import Result, Work, evaluate
+
+
+def trial_seed(study_seed: int, number: int) -> int:
+    """A trial's seed: from the study seed and the trial number only (never the rank)."""
+    return int(np.random.SeedSequence([int(study_seed), int(number)]).generate_state(1)[0])
+
+
+class AbortSearch(RuntimeError):
+    """hpo.on_trial_error=abort: a trial raised; the job ends (exit 1) after telling it FAIL."""
+
+
+class Evaluator:
+    """What every evaluating rank holds: the objective, its heavy state (loaded once), the groups."""
+
+    def __init__(self, objective, state, cfg, groups, timers):
+        self.objective, self.state, self.cfg, self.groups, self.timers = objective, state, cfg, groups, timers
+        self.trials = 0
+
+    def run(self, work: Work, decide) -> Result | None:
+        t0 = time.perf_counter()
+        res = evaluate(self.objective, work, self.groups, self.state, self.cfg, decide)
+        self.timers.add("busy", time.perf_counter() - t0)
+        self.trials += 1
+        return res
+
+
+def member(ev: Evaluator) -> None:
+    """A non-leader rank of a group: evaluate what the leader broadcasts until it says stop."""
+    while True:
+        with ev.timers.phase("wait"):
+            work = proto.group_bcast(ev.groups)
+        if work is None:
+            return
+        ev.run(work, None)
+
+
+def remote_leader(ev: Evaluator) -> None:
+    """The leader of a group other than rank 0's: work from rank 0, evaluate, result back."""
+    g = ev.groups
+
+    def decide(number, step, value):
+        proto.to_owner(g, (number, step, value), proto.TAG_REPORT)
+        with ev.timers.phase("wait"):
+            return proto.from_owner(g, proto.TAG_DECISION)
+
+    while True:
+        with ev.timers.phase("wait"):
+            work = proto.from_owner(g, proto.TAG_WORK)
+        proto.group_bcast(g, work)
+        if work is None:
+            return
+        proto.to_owner(g, ev.run(work, decide), proto.TAG_RESULT)
+
+
+class LocalLeader:
+    """Rank 0's own group, evaluated in a thread; talks to the owner through two queues."""
+
+    def __init__(self, ev: Evaluator):
+        self.ev = ev
+        self.inbox: queue.Queue = queue.Queue()
+        self.outbox: queue.Queue = queue.Queue()
+        self.decisions: queue.Queue = queue.Queue()
+        self.thread = threading.Thread(target=self._loop, name="rank0-evaluator", daemon=True)
+        self.thread.start()
+
+    def _decide(self, number, step, value):
+        self.outbox.put((proto.TAG_REPORT, (number, step, value)))
+        return self.decisions.get()
+
+    def _loop(self):
+        while True:
+            work = self.inbox.get()
+            proto.group_bcast(self.ev.groups, work)
+            if work is None:
+                return
+            self.outbox.put((proto.TAG_RESULT, self.ev.run(work, self._decide)))
+
+
+class Owner:
+    """Rank 0's study loop (main thread). `run()` returns when hpo.trials count, or on a stop signal."""
+
+    def __init__(self, study, params, cfg, groups, local: LocalLeader, timers, log):
+        self.study, self.params, self.cfg, self.h = study, params, cfg, cfg.hpo
+        self.groups, self.local, self.timers, self.log = groups, local, timers, log
+        self.mail = proto.Mailbox(groups)
+        self.busy: dict[int, int] = {}  # group -> trial number in flight
+        self.trials: dict = {}  # trial number -> optuna Trial, not yet told
+        self.queued = {g: deque() for g in range(groups.n)}  # reproducible: trials assigned, not sent
+        self.held: dict[int, Result] = {}  # reproducible: results waiting for their batch
+        self.reports: dict[int, list] = {}  # reproducible: intermediate values held back
+        self.counted = _study.counts(study)
+        self.stopped = 0
+        self.overhead_s = 0.0
+
+    # --- the loop ------------------------------------------------------------------------------
+    def run(self) -> int:
+        """Returns the stop signal that ended the search early (0: all trials done)."""
+        delay = 0.0002
+        while True:
+            t0 = time.perf_counter()
+            sig = signals.requested()
+            if sig and not self.stopped:
+                self._stop(sig)
+            if not self.stopped:
+                self._assign()
+            self.overhead_s += time.perf_counter() - t0
+            if not self.busy:
+                break
+            if self._handle_one():
+                delay = 0.0002
+            else:
+                time.sleep(delay)
+                delay = min(delay * 2, 0.005)
+        for g in range(self.groups.n):
+            self._send(g, None)
+        self.mail.close()
+        self.local.thread.join()
+        return self.stopped
+
+    def _handle_one(self) -> bool:
+        msg = None
+        try:
+            tag, body = self.local.outbox.get_nowait()
+            msg = (0, tag, body)
+        except queue.Empty:
+            msg = self.mail.poll()
+        if msg is None:
+            return False
+        t0 = time.perf_counter()
+        src, tag, body = msg
+        if tag == proto.TAG_REPORT:
+            decision = self._decide(*body)
+            if src == 0:
+                self.local.decisions.put(decision)
+            else:
+                self.mail.post(decision, src, proto.TAG_DECISION)
+        elif tag == proto.TAG_RESULT:
+            self._finished(body)
+        self.overhead_s += time.perf_counter() - t0
+        return True
+
+    def _send(self, g: int, work) -> None:
+        if g == 0:
+            self.local.inbox.put(work)
+        else:
+            self.mail.post(work, self.groups.leader_of(g), proto.TAG_WORK)
+
+    # --- handing out trials ---------------------------------------------------------------------
+    def _ask(self) -> Work:
+        trial = self.study.ask()
+        params = _space.suggest(trial, self.params)
+        self.trials[trial.number] = trial
+        return Work(trial.number, params, trial_seed(self.h.seed, trial.number), self.h.trial_timeout_s)
+
+    def _assign(self) -> None:
+        idle = [g for g in range(self.groups.n) if g not in self.busy]
+        if self.h.mode == "async":
+            for g in idle:
+                if self.counted + len(self.busy) >= self.h.trials:
+                    return
+                work = self._ask()
+                self.busy[g] = work.number
+                self._send(g, work)
+            return
+        if not self.busy and not any(self.queued.values()) and not self.held:
+            n = min(self.h.batch_size, self.h.trials - self.counted)
+            for i in range(n):
+                self.queued[i % self.groups.n].append(self._ask())
+        for g in idle:
+            if self.queued[g]:
+                work = self.queued[g].popleft()
+                self.busy[g] = work.number
+                self._send(g, work)
+
+    # --- reports and results --------------------------------------------------------------------
+    def _decide(self, number: int, step: int, value: float) -> str:
+        if self.stopped or number not in self.trials:
+            return "stop"
+        trial = self.trials[number]
+        if self.h.mode == "async":
+            trial.report(value, step)
+            return "prune" if trial.should_prune() else "go"
+        held = self.reports.setdefault(number, [])
+        held.append((step, value))
+        frozen = copy.copy(self.study._storage.get_trial(trial._trial_id))  # the study before the batch
+        frozen.intermediate_values = dict(held)
+        return "prune" if self.study.pruner.prune(self.study, frozen) else "go"
+
+    def _finished(self, res: Result) -> None:
+        self.busy.pop(res.group, None)
+        if res.number not in self.trials:  # told already (interrupted by a stop): discard
+            return
+        if self.h.mode == "async":
+            self._tell(res)
+            return
+        self.held[res.number] = res
+        if not self.busy and not any(self.queued.values()):
+            for number in sorted(self.held):
+                self._tell(self.held.pop(number))
+
+    def _tell(self, res: Result) -> None:
+        from optuna.trial import TrialState
+
+        trial = self.trials.pop(res.number)
+        for step, value in self.reports.pop(res.number, []):
+            trial.report(value, step)
+        info = {"group": res.group, "duration_s": round(res.duration_s, 6), "steps": res.steps,
+                "pruned_step": res.pruned_step}  # fmt: skip
+        trial.set_user_attr("mpiapp", info)
+        if res.state == "complete":
+            self.study.tell(trial, list(res.values) if len(res.values) > 1 else res.values[0])
+        elif res.state == "pruned":
+            self.study.tell(trial, state=TrialState.PRUNED)
+        elif res.state == "stopped":
+            _study.fail(self.study, trial, "interrupted", "abandoned by a stop signal", requeue=True)
+            return
+        else:
+            _study.fail(self.study, trial, res.reason, res.error)
+            self.log.warning("trial %d FAIL (%s): %s", res.number, res.reason,
+                             (res.error.strip().splitlines() or [""])[-1])  # fmt: skip
+            if res.reason == "error" and self.h.on_trial_error == "abort":
+                self.counted += 1
+                raise AbortSearch(f"trial {res.number} raised (hpo.on_trial_error=abort):\n{res.error}")
+        self.counted += 1
+
+    def _stop(self, sig: int) -> None:
+        """A stop signal: trials in flight (or waiting in a batch) FAIL as interrupted, their parameters
+        queued for the resume; finished batch results are told. The journal is consistent from here."""
+        self.stopped = sig
+        for g in self.queued:
+            self.queued[g].clear()
+        for number in sorted(self.held):
+            self._tell(self.held.pop(number))
+        for number in sorted(self.trials):
+            trial = self.trials.pop(number)
+            self.reports.pop(number, None)
+            _study.fail(self.study, trial, "interrupted", f"abandoned on {signals.name(sig)}", requeue=True)
+        self.log.warning("stopped by %s: trials in flight marked interrupted; waiting for the groups",
+                         signals.name(sig))  # fmt: skip
