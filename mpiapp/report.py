@@ -101,7 +101,7 @@ def plot(path: str, out_dir: str, top_n: int = 10) -> list[str]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m mpiapp.report", description=__doc__)
-    ap.add_argument("file", help="a results file written by mpiapp.score")
+    ap.add_argument("file", help="a results file written by mpiapp.score or mpiapp.hpo")
     ap.add_argument("--top", type=int, default=10, metavar="N", help="patterns to list and plot")
     ap.add_argument("--plot", metavar="DIR", help="write one PNG per top pattern into DIR")
     a = ap.parse_args(argv)
@@ -112,6 +112,12 @@ def main(argv=None) -> int:
         hint = f" ({partial} exists: the run was interrupted; finish it with --resume)" if os.path.exists(partial) else ""
         print(f"mpiapp report: {a.file}: no such file{hint}", file=sys.stderr)
         return 2
+    from .io.results import read_attrs
+
+    if read_attrs(a.file).get("job") == "hpo":  # a search: its own tables and Optuna's charts
+        from .engines.hpo import report as hpo_report
+
+        return hpo_report.main(a.file, a.plot, a.top)
     print(file_summary(a.file, a.top))
     if a.plot:
         for f in plot(a.file, a.plot, a.top):
