@@ -25,7 +25,9 @@ at trials told before the batch, so decisions do not depend on which group ran f
 from __future__ import annotations
 
 import copy
+import os
 import queue
+import sys
 import threading
 import time
 from collections import deque
@@ -42,6 +44,9 @@ from .evaluate import Result, Work, evaluate
 def trial_seed(study_seed: int, number: int) -> int:
     """A trial's seed: from the study seed and the trial number only (never the rank)."""
     return int(np.random.SeedSequence([int(study_seed), int(number)]).generate_state(1)[0])
+
+
+SWITCH_S = 0.0005  # rank 0's GIL switch interval while it both owns the study and evaluates
 
 
 class AbortSearch(RuntimeError):
@@ -100,6 +105,9 @@ class LocalLeader:
         self.outbox: queue.Queue = queue.Queue()
         self.decisions: queue.Queue = queue.Queue()
         self.thread = threading.Thread(target=self._loop, name="rank0-evaluator", daemon=True)
+        # the owner thread's every file write gives up the GIL; at Python's default 5 ms switch interval
+        # it would then wait up to 5 ms for a CPU-bound objective to hand it back
+        sys.setswitchinterval(float(os.environ.get("MPIAPP_HPO_SWITCH_S", SWITCH_S)))
         self.thread.start()
 
     def _decide(self, number, step, value):

@@ -101,6 +101,8 @@ def _run(ctx, files: Files, resume: bool, t_start: float):
             study = _open_study(ctx, objective, params, files, resume, groups)
     ev = driver.Evaluator(objective, state, cfg, groups, ctx.timers)
     stopped, overhead = 0, 0.0
+    sync.sleeping_barrier(ctx.comm)  # the loop starts together: its length is every rank's loop_s
+    t_loop = time.perf_counter()
     if ctx.rank == 0:
         owner = driver.Owner(study, params, cfg, groups, driver.LocalLeader(ev), ctx.timers, ctx.log)
         stopped = owner.run()
@@ -110,8 +112,9 @@ def _run(ctx, files: Files, resume: bool, t_start: float):
         driver.remote_leader(ev)
     else:
         driver.member(ev)
+    loop_s = time.perf_counter() - t_loop
     stopped = sync.bcast(stopped, comm=ctx.comm)
-    row = output.profile_row(ctx.rank, ctx.timers, ev.trials, overhead, time.time() - t_start)
+    row = output.profile_row(ctx.rank, ctx.timers, ev.trials, overhead, loop_s)
     rows = sync.gather(row, comm=ctx.comm)
     groups.free()
     if stopped:

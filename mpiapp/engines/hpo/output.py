@@ -6,7 +6,8 @@ column `p.NAME` per parameter of the space (float; categorical values as text; N
 parameter did not apply), steps (values reported), pruned_step (-1: not pruned), duration_s (wall
 seconds of the evaluation), group (the group of ranks that ran it; -1: unknown), failure (error,
 nonfinite, timeout, lost, interrupted or empty), error (the last line of the traceback).
-`profile`: one row per rank (trials evaluated, busy / wait seconds, rank 0's overhead).
+`profile`: one row per rank (trials evaluated, busy / wait seconds, rank 0's overhead, the loop's
+wall seconds).
 Attributes: provenance (config, version, ranks, hosts, times) and the study's summary.
 """
 
@@ -86,7 +87,7 @@ def write_results(path: str, study, params, objective, attrs: dict, profile: lis
     f.create_table("trials", cols, rows_hint=max(1, len(rows["number"])))
     f.append("trials", rows)
     pcols = [("rank", "i4"), ("host", "S64"), ("trials", "i8"), ("busy_s", "f8"), ("wait_s", "f8"),
-             ("overhead_s", "f8"), ("wall_s", "f8"), ("peak_rss_mb", "f8")]  # fmt: skip
+             ("overhead_s", "f8"), ("loop_s", "f8"), ("peak_rss_mb", "f8")]  # fmt: skip
     f.create_table("profile", pcols, rows_hint=len(profile))
     f.append("profile", {c: np.array([r[c].encode() if c == "host" else r[c] for r in profile], dtype=dt)
                          for c, dt in pcols})  # fmt: skip
@@ -95,9 +96,12 @@ def write_results(path: str, study, params, objective, attrs: dict, profile: lis
     os.replace(tmp, path)
 
 
-def profile_row(rank: int, timers, trials: int, overhead_s: float, wall_s: float) -> dict:
+def profile_row(rank: int, timers, trials: int, overhead_s: float, loop_s: float) -> dict:
+    """One rank's profile: trials it evaluated (as leader or member), busy_s (evaluating), wait_s (waiting
+    for work or a decision), overhead_s (rank 0: asking, telling, answering reports), loop_s (the study
+    loop's wall seconds, the same start on every rank)."""
     return {"rank": rank, "host": _comm.hostname(), "trials": trials, "busy_s": timers.seconds.get("busy", 0.0),
-            "wait_s": timers.seconds.get("wait", 0.0), "overhead_s": overhead_s, "wall_s": wall_s,
+            "wait_s": timers.seconds.get("wait", 0.0), "overhead_s": overhead_s, "loop_s": loop_s,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}  # fmt: skip
 
 
