@@ -11,6 +11,9 @@ journal with Optuna itself for every run. Busy share: each rank's seconds evalua
 loop's wall seconds (profile table). Rank 0's overhead: its seconds asking, telling and answering,
 as a share of the loop. Reference: two processes running `study.optimize` on one study in one
 JournalFileBackend file (Optuna's documented way to use several processes), 100 trials each.
+"-n 2 prefetch 1": hpo.prefetch=1 (each group holds its next trial while it computes). Each variant
+runs --repeats times, interleaved, and the median is reported: the machines are shared and their
+load moves between runs.
 
 --pruning: the scan objective (steps = symbols) with hpo.pruner=median against none, three study
 seeds each at -n 2; reports the step evaluations (symbol scans) each needed and the best values.
@@ -79,14 +82,15 @@ def rate(journal: str, study: str) -> tuple[float, int]:
     return len(t) / span, len(t)
 
 
-def run_hpo(n: int, out: str, trials: int, sampler: str) -> dict:
+def run_hpo(n: int, out: str, trials: int, sampler: str, prefetch: int = 0) -> dict:
     space = out + ".space.yaml"
     import yaml
 
     with open(space, "w") as f:
         yaml.safe_dump(SPACE, f)
     cmd = ["mpiexec", "-n", str(n), "--bind-to", "none", sys.executable, "-m", "mpiapp.hpo", "--force", "--out", out,
-           "--objective", "bench/hpo_scaling.py:objective", "--space", space, "--trials", str(trials), "--set", f"hpo.sampler={sampler}"]  # fmt: skip
+           "--objective", "bench/hpo_scaling.py:objective", "--space", space, "--trials", str(trials), "--set", f"hpo.sampler={sampler}",
+           "--set", f"hpo.prefetch={prefetch}"]  # fmt: skip
     p = subprocess.run(cmd, env=ENV, cwd=ROOT, capture_output=True, text=True)
     if p.returncode != 0:
         sys.exit(f"failed: {' '.join(cmd)}\n{p.stdout}\n{p.stderr}")
@@ -98,8 +102,8 @@ def run_hpo(n: int, out: str, trials: int, sampler: str) -> dict:
             "overhead": float(prof["overhead_s"][0] / prof["loop_s"][0])}  # fmt: skip
 
 
-def run_reference(tmp: str, trials: int, sampler: str, procs: int = 2) -> dict:
-    journal = os.path.join(tmp, f"ref_{sampler}.journal")
+def run_reference(tmp: str, trials: int, sampler: str, procs: int = 2, tag=0) -> dict:
+    journal = os.path.join(tmp, f"ref_{sampler}_{tag}.journal")
     smp = ("optuna.samplers.TPESampler(seed=0, constant_liar=True)" if sampler == "tpe" else
            "optuna.samplers.RandomSampler(seed=None)")  # fmt: skip
     code = REFERENCE.format(root=ROOT, journal=journal, sampler=smp, n=trials // procs)
@@ -144,6 +148,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--trials", type=int, default=200)
     ap.add_argument("--samplers", nargs="+", default=["tpe", "random"], choices=("tpe", "random"))
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--pruning", action="store_true")
     ap.add_argument("--pruning-trials", type=int, default=30)
     a = ap.parse_args()
@@ -151,20 +156,31 @@ def main():
     print(f"{os.cpu_count()} CPUs, load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory() as tmp:
         for sampler in a.samplers if a.trials else ():
-            r1 = run_hpo(1, os.path.join(tmp, f"n1_{sampler}.h5"), a.trials, sampler)
-            r2 = run_hpo(2, os.path.join(tmp, f"n2_{sampler}.h5"), a.trials, sampler)
-            ref = run_reference(tmp, a.trials, sampler)
+            runs: dict = {k: [] for k in ("n1", "n2", "n2p", "ref")}
+            for i in range(a.repeats):  # interleaved, so a change in the machine's load hits every variant
+                runs["n1"].append(run_hpo(1, os.path.join(tmp, f"n1_{sampler}_{i}.h5"), a.trials, sampler))
+                runs["n2"].append(run_hpo(2, os.path.join(tmp, f"n2_{sampler}_{i}.h5"), a.trials, sampler))
+                runs["n2p"].append(run_hpo(2, os.path.join(tmp, f"n2p_{sampler}_{i}.h5"), a.trials, sampler, 1))
+                runs["ref"].append(run_reference(tmp, a.trials, sampler, tag=i))
+            med = {k: sorted(v, key=lambda r: r["tps"])[len(v) // 2] for k, v in runs.items()}
             print(f"{a.trials} trials, CPU-bound objective (10-60 ms), sampler {sampler}, seed 0, no pruning; "
-                  "trials/s from the journal")  # fmt: skip
-            print(f"  -n 1 async      {r1['tps']:7.2f} trials/s   busy share {r1['busy'][0]:.1%}   "
-                  f"rank 0 overhead {r1['overhead']:.1%}")  # fmt: skip
-            print(f"  -n 2 async      {r2['tps']:7.2f} trials/s   busy share "
-                  + " ".join(f"rank {i} {b:.1%}" for i, b in enumerate(r2["busy"]))
-                  + f"   rank 0 overhead {r2['overhead']:.1%}")  # fmt: skip
-            print(f"  reference       {ref['tps']:7.2f} trials/s   (2 processes, study.optimize, one journal file)")
-            print(f"  1 -> 2 ranks: {r2['tps'] / r1['tps']:.2f}x (goal >= 1.9)   -n 2 vs reference: "
-                  f"{r2['tps'] / ref['tps']:.2f}x (goal >= 1)   busy share >= 95 % on every rank: "
-                  f"{bool(min(r2['busy']) >= 0.95)}\n")  # fmt: skip
+                  f"trials/s from the journal, median of {a.repeats} interleaved runs (all runs in brackets)")  # fmt: skip
+            names = {"n1": "-n 1 async", "n2": "-n 2 async", "n2p": "-n 2 prefetch 1",
+                     "ref": "reference"}  # fmt: skip
+            for k, r in med.items():
+                every = " ".join(f"{x['tps']:.1f}" for x in runs[k])
+                line = f"  {names[k]:<16} {r['tps']:7.2f} trials/s [{every}]"
+                if k != "ref":
+                    line += ("   busy share " + " ".join(f"rank {i} {b:.1%}" for i, b in enumerate(r["busy"]))
+                             + f"   rank 0 owner CPU {r['overhead']:.1%}")  # fmt: skip
+                else:
+                    line += "   (2 processes, study.optimize, one journal file)"
+                print(line)
+            for k in ("n2", "n2p"):
+                print(f"  {names[k]}: 1 -> 2 ranks {med[k]['tps'] / med['n1']['tps']:.2f}x (goal >= 1.9)   vs reference "
+                      f"{med[k]['tps'] / med['ref']['tps']:.2f}x (goal >= 1)   busy share >= 95 % on every rank: "
+                      f"{bool(min(med[k]['busy']) >= 0.95)}")  # fmt: skip
+            print()
         if a.pruning:
             pruning(tmp, a.pruning_trials)
     print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")

@@ -55,7 +55,7 @@ def test_reproducible_mode_gives_the_same_trials_at_1_2_and_4_ranks(tmp_path):
 
 def test_async_search_runs_every_trial_once_rank0_evaluates_and_report_draws(tmp_path):
     out = tmp_path / "a.h5"
-    r = hpo(2, out, "--objective", f"{OBJ}:quad", "--trials", "10")
+    r = hpo(2, out, "--objective", f"{OBJ}:quad", "--trials", "10", "--set", "hpo.prefetch=1")
     assert r.returncode == 0, r.output
     trials = load(tmp_path / "a.journal").get_trials()
     assert [t.number for t in trials] == list(range(10))
@@ -114,10 +114,12 @@ def test_a_trial_over_its_time_limit_fails_as_a_timeout(tmp_path):
     assert all(len(t.intermediate_values) < 5 for t in trials)  # stopped before its last step
 
 
-def test_sigterm_stops_consistently_and_a_resume_at_another_rank_count_finishes(tmp_path):
+@pytest.mark.parametrize("prefetch", [0, 1])
+def test_sigterm_stops_consistently_and_a_resume_at_another_rank_count_finishes(tmp_path, prefetch):
     out = tmp_path / "s.h5"
     job = Background(mpiexec_cmd(2, PY, "-m", "mpiapp.hpo", "--out", str(out), "--objective", f"{OBJ}:slow",
-                                 "--trials", "8"), env={"HPO_TEST_SLOW_S": "0.2"})  # fmt: skip
+                                 "--trials", "8", "--set", f"hpo.prefetch={prefetch}"),
+                     env={"HPO_TEST_SLOW_S": "0.2"})  # fmt: skip
     job.wait_for("TRIAL", 3, timeout=120)
     os.kill(job.pid, signal.SIGTERM)
     code, _, err = job.wait(timeout=60)

@@ -21,6 +21,9 @@ KEYS = (
     Key("hpo.ranks_per_trial", int, 1,
         "ranks in a group evaluating one trial together (they share its samples); must divide the "
         "rank count", lo=1, hi=1 << 20),
+    Key("hpo.prefetch", int, 0, "async mode: trials queued at each group beyond the one it evaluates, so a "
+        "group that finishes starts the next at once instead of waiting for rank 0 to tell and ask (the "
+        "sampler then asks it before the last results are told)", lo=0, hi=8),
     Key("hpo.batch_size", int, 4, "trials per batch in reproducible mode (independent of the rank count)",
         lo=1, hi=1 << 20),
     Key("hpo.sampler", str, "tpe", "tpe (seeded; constant_liar when trials run concurrently), random, "

@@ -25,6 +25,7 @@ at trials told before the batch, so decisions do not depend on which group ran f
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import queue
 import sys
@@ -47,6 +48,7 @@ def trial_seed(study_seed: int, number: int) -> int:
 
 
 SWITCH_S = 0.0005  # rank 0's GIL switch interval while it both owns the study and evaluates
+POLL_MIN_S, POLL_MAX_S = 0.0002, 0.002  # the owner's sleep between looks for other groups' messages
 
 
 class AbortSearch(RuntimeError):
@@ -61,6 +63,8 @@ class Evaluator:
         self.trials = 0
 
     def run(self, work: Work, decide) -> Result | None:
+        if work.skip:  # a stop came before it started: not evaluated
+            return Result(work.number, "stopped", group=self.groups.index) if self.groups.leader else None
         t0 = time.perf_counter()
         res = evaluate(self.objective, work, self.groups, self.state, self.cfg, decide)
         self.timers.add("busy", time.perf_counter() - t0)
@@ -89,11 +93,18 @@ def remote_leader(ev: Evaluator) -> None:
 
     while True:
         with ev.timers.phase("wait"):
-            work = proto.from_owner(g, proto.TAG_WORK)
+            work = _skip_if_stopping(proto.from_owner(g, proto.TAG_WORK))
         proto.group_bcast(g, work)
         if work is None:
             return
         proto.to_owner(g, ev.run(work, decide), proto.TAG_RESULT)
+
+
+def _skip_if_stopping(work):
+    """A queued trial that has not started when a stop signal came is handed back unevaluated."""
+    if work is not None and signals.requested():
+        return dataclasses.replace(work, skip=True)
+    return work
 
 
 class LocalLeader:
@@ -116,7 +127,7 @@ class LocalLeader:
 
     def _loop(self):
         while True:
-            work = self.inbox.get()
+            work = _skip_if_stopping(self.inbox.get())
             proto.group_bcast(self.ev.groups, work)
             if work is None:
                 return
@@ -130,7 +141,8 @@ class Owner:
         self.study, self.params, self.cfg, self.h = study, params, cfg, cfg.hpo
         self.groups, self.local, self.timers, self.log = groups, local, timers, log
         self.mail = proto.Mailbox(groups)
-        self.busy: dict[int, int] = {}  # group -> trial number in flight
+        self.busy: dict[int, int] = {}  # group -> trials sent to it and not yet back
+        self.slots = 1 + (self.h.prefetch if self.h.mode == "async" else 0)  # trials a group may hold
         self.trials: dict = {}  # trial number -> optuna Trial, not yet told
         self.queued = {g: deque() for g in range(groups.n)}  # reproducible: trials assigned, not sent
         self.held: dict[int, Result] = {}  # reproducible: results waiting for their batch
@@ -141,39 +153,52 @@ class Owner:
 
     # --- the loop ------------------------------------------------------------------------------
     def run(self) -> int:
-        """Returns the stop signal that ended the search early (0: all trials done)."""
-        delay = 0.0002
+        """Returns the stop signal that ended the search early (0: all trials done).
+
+        overhead_s: CPU seconds of this (owner) thread — asking, telling, answering, polling — not the
+        wall time it spent waiting for the GIL while rank 0's own trial computed.
+        """
+        delay, local = POLL_MIN_S, None
+        cpu0 = time.thread_time()
         while True:
-            t0 = time.perf_counter()
             sig = signals.requested()
             if sig and not self.stopped:
                 self._stop(sig)
             if not self.stopped:
                 self._assign()
-            self.overhead_s += time.perf_counter() - t0
             if not self.busy:
                 break
-            if self._handle_one():
-                delay = 0.0002
+            if self._handle_one(local):
+                delay = POLL_MIN_S
+            elif self.groups.n == 1:  # only rank 0's own group: nothing to poll for
+                try:
+                    local = self.local.outbox.get(timeout=0.05)  # wakes to see a stop signal too
+                    continue
+                except queue.Empty:
+                    pass
             else:
-                time.sleep(delay)
-                delay = min(delay * 2, 0.005)
+                try:  # sleeps, but wakes at once when rank 0's own trial reports or ends
+                    local = self.local.outbox.get(timeout=delay)
+                    continue
+                except queue.Empty:
+                    delay = min(delay * 2, POLL_MAX_S)
+            local = None
         for g in range(self.groups.n):
             self._send(g, None)
         self.mail.close()
         self.local.thread.join()
+        self.overhead_s = time.thread_time() - cpu0
         return self.stopped
 
-    def _handle_one(self) -> bool:
-        msg = None
-        try:
-            tag, body = self.local.outbox.get_nowait()
-            msg = (0, tag, body)
-        except queue.Empty:
-            msg = self.mail.poll()
+    def _handle_one(self, local) -> bool:
+        if local is None:
+            try:
+                local = self.local.outbox.get_nowait()
+            except queue.Empty:
+                pass
+        msg = (0, *local) if local is not None else self.mail.poll()
         if msg is None:
             return False
-        t0 = time.perf_counter()
         src, tag, body = msg
         if tag == proto.TAG_REPORT:
             decision = self._decide(*body)
@@ -183,7 +208,6 @@ class Owner:
                 self.mail.post(decision, src, proto.TAG_DECISION)
         elif tag == proto.TAG_RESULT:
             self._finished(body)
-        self.overhead_s += time.perf_counter() - t0
         return True
 
     def _send(self, g: int, work) -> None:
@@ -199,25 +223,26 @@ class Owner:
         self.trials[trial.number] = trial
         return Work(trial.number, params, trial_seed(self.h.seed, trial.number), self.h.trial_timeout_s)
 
+    def _give(self, g: int, work: Work) -> None:
+        self.busy[g] = self.busy.get(g, 0) + 1
+        self._send(g, work)
+
     def _assign(self) -> None:
-        idle = [g for g in range(self.groups.n) if g not in self.busy]
-        if self.h.mode == "async":
-            for g in idle:
-                if self.counted + len(self.busy) >= self.h.trials:
-                    return
-                work = self._ask()
-                self.busy[g] = work.number
-                self._send(g, work)
+        if self.h.mode == "async":  # every group gets one trial before any gets a second (prefetch)
+            for level in range(1, self.slots + 1):
+                for g in range(self.groups.n):
+                    if self.busy.get(g, 0) < level:
+                        if self.counted + sum(self.busy.values()) >= self.h.trials:
+                            return
+                        self._give(g, self._ask())
             return
         if not self.busy and not any(self.queued.values()) and not self.held:
             n = min(self.h.batch_size, self.h.trials - self.counted)
             for i in range(n):
                 self.queued[i % self.groups.n].append(self._ask())
-        for g in idle:
-            if self.queued[g]:
-                work = self.queued[g].popleft()
-                self.busy[g] = work.number
-                self._send(g, work)
+        for g in range(self.groups.n):
+            if self.queued[g] and not self.busy.get(g):
+                self._give(g, self.queued[g].popleft())
 
     # --- reports and results --------------------------------------------------------------------
     def _decide(self, number: int, step: int, value: float) -> str:
@@ -234,7 +259,9 @@ class Owner:
         return "prune" if self.study.pruner.prune(self.study, frozen) else "go"
 
     def _finished(self, res: Result) -> None:
-        self.busy.pop(res.group, None)
+        self.busy[res.group] -= 1
+        if not self.busy[res.group]:
+            del self.busy[res.group]
         if res.number not in self.trials:  # told already (interrupted by a stop): discard
             return
         if self.h.mode == "async":

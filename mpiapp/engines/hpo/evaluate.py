@@ -52,12 +52,13 @@ class SampleError(Exception):
 @dataclass
 class Work:
     """A trial handed to a group: number, params {name: value}, seed (from the study seed and the
-    trial number), timeout_s (0 = none)."""
+    trial number), timeout_s (0 = none); skip: hand it back unevaluated (a stop came first)."""
 
     number: int
     params: dict
     seed: int
     timeout_s: float = 0.0
+    skip: bool = False
 
 
 @dataclass

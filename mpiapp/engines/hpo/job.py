@@ -54,7 +54,7 @@ def check_files(files: Files, force: bool, resume: bool) -> str | None:
     return None
 
 
-def run(ctx, force: bool, resume: bool) -> tuple[int, dict]:
+def run(ctx, force: bool, resume: bool, profile: bool = False) -> tuple[int, dict]:
     """Collective: the whole search. Returns (exit code, summary on rank 0).
 
     Raises errors.JobError (every rank, exit 2) for a refused output, an unknown objective, a bad
@@ -69,7 +69,7 @@ def run(ctx, force: bool, resume: bool) -> tuple[int, dict]:
                 _raise(check_path(files.out) or lock.acquire() or check_files(files, force, resume))
                 if force and os.path.exists(files.journal):
                     os.remove(files.journal)  # ours: the journal of an earlier search on this output
-        return _run(ctx, files, resume, t_start)
+        return _run(ctx, files, resume, t_start, profile)
     finally:
         lock.release()
 
@@ -79,7 +79,7 @@ def _raise(problem):
         raise errors.JobError(problem)
 
 
-def _run(ctx, files: Files, resume: bool, t_start: float):
+def _run(ctx, files: Files, resume: bool, t_start: float, profile: bool):
     cfg, h = ctx.cfg, ctx.cfg.hpo
     objective = params = groups = state = None
     with errors.agreement(ctx.comm):
@@ -103,6 +103,7 @@ def _run(ctx, files: Files, resume: bool, t_start: float):
     stopped, overhead = 0, 0.0
     sync.sleeping_barrier(ctx.comm)  # the loop starts together: its length is every rank's loop_s
     t_loop = time.perf_counter()
+    prof = _profiler(profile)
     if ctx.rank == 0:
         owner = driver.Owner(study, params, cfg, groups, driver.LocalLeader(ev), ctx.timers, ctx.log)
         stopped = owner.run()
@@ -113,6 +114,9 @@ def _run(ctx, files: Files, resume: bool, t_start: float):
     else:
         driver.member(ev)
     loop_s = time.perf_counter() - t_loop
+    if prof is not None:
+        prof.disable()
+        prof.dump_stats(f"{files.out}.rank{ctx.rank}.prof")
     stopped = sync.bcast(stopped, comm=ctx.comm)
     row = output.profile_row(ctx.rank, ctx.timers, ev.trials, overhead, loop_s)
     rows = sync.gather(row, comm=ctx.comm)
@@ -126,6 +130,16 @@ def _run(ctx, files: Files, resume: bool, t_start: float):
     if ctx.rank == 0:
         summary = _finish(ctx, study, objective, params, files, rows, t_start)
     return 0, summary
+
+
+def _profiler(on: bool):
+    if not on:
+        return None
+    import cProfile
+
+    prof = cProfile.Profile()
+    prof.enable()
+    return prof
 
 
 def _check_threads(ctx) -> None:

@@ -98,7 +98,8 @@ def write_results(path: str, study, params, objective, attrs: dict, profile: lis
 
 def profile_row(rank: int, timers, trials: int, overhead_s: float, loop_s: float) -> dict:
     """One rank's profile: trials it evaluated (as leader or member), busy_s (evaluating), wait_s (waiting
-    for work or a decision), overhead_s (rank 0: asking, telling, answering reports), loop_s (the study
+    for work or a decision), overhead_s (rank 0: CPU seconds of its owner thread
+    asking, telling, answering reports, polling), loop_s (the study
     loop's wall seconds, the same start on every rank)."""
     return {"rank": rank, "host": _comm.hostname(), "trials": trials, "busy_s": timers.seconds.get("busy", 0.0),
             "wait_s": timers.seconds.get("wait", 0.0), "overhead_s": overhead_s, "loop_s": loop_s,
