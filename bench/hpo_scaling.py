@@ -114,10 +114,11 @@ def run_reference(tmp: str, trials: int, sampler: str, procs: int = 2, tag=0) ->
     return {"tps": tps, "done": done}
 
 
-def pruning(tmp: str, trials: int) -> None:
+def pruning(tmp: str, trials: int, warmup: int) -> None:
     from mpiapp.io.results import read_table
 
-    print(f"\npruning (scan objective, {trials} trials, 8 symbols = 8 steps, -n 2, seeds 0-2):")
+    print(f"\npruning (scan objective, {trials} trials, 8 symbols = 8 steps, median pruner after 5 trials and "
+          f"{warmup} warm-up steps, -n 2, seeds 0-2):")  # fmt: skip
     print(f"  {'pruner':<8} {'seed':>4} {'steps':>6} {'pruned':>6} {'best':>8}")
     total = {}
     for pruner in ("none", "median"):
@@ -125,7 +126,8 @@ def pruning(tmp: str, trials: int) -> None:
             out = os.path.join(tmp, f"p_{pruner}_{seed}.h5")
             cmd = ["mpiexec", "-n", "2", "--bind-to", "none", sys.executable, "-m", "mpiapp.hpo", "--force",
                    "--out", out, "--objective", "scan", "--trials", str(trials), "--set", f"hpo.pruner={pruner}",
-                   "--set", f"hpo.seed={seed}", "--set", "hpo.scan_symbols=8", "--set", "hpo.pruner_startup_trials=5"]  # fmt: skip
+                   "--set", f"hpo.seed={seed}", "--set", "hpo.scan_symbols=8", "--set", "hpo.pruner_startup_trials=5",
+                   "--set", f"hpo.pruner_warmup_steps={warmup}"]  # fmt: skip
             p = subprocess.run(cmd, env=ENV, cwd=ROOT, capture_output=True, text=True)
             if p.returncode != 0:
                 sys.exit(f"failed: {' '.join(cmd)}\n{p.stderr}")
@@ -150,7 +152,8 @@ def main():
     ap.add_argument("--samplers", nargs="+", default=["tpe", "random"], choices=("tpe", "random"))
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--pruning", action="store_true")
-    ap.add_argument("--pruning-trials", type=int, default=30)
+    ap.add_argument("--pruning-trials", type=int, default=60)
+    ap.add_argument("--warmup", type=int, default=1, help="hpo.pruner_warmup_steps of the pruned runs")
     a = ap.parse_args()
     t0 = time.perf_counter()
     print(f"{os.cpu_count()} CPUs, load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
@@ -182,7 +185,7 @@ def main():
                       f"{bool(min(med[k]['busy']) >= 0.95)}")  # fmt: skip
             print()
         if a.pruning:
-            pruning(tmp, a.pruning_trials)
+            pruning(tmp, a.pruning_trials, a.warmup)
     print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"({time.perf_counter() - t0:.0f} s)  rerun: python bench/hpo_scaling.py " + " ".join(sys.argv[1:]))
 

@@ -175,8 +175,9 @@ def test_a_killed_rank_fails_the_job_and_resume_reruns_its_lost_trial(tmp_path, 
     assert not [t for t in trials if t.state.name == "RUNNING"]
 
 
-def test_sample_parallel_groups_prune_at_the_same_step_on_every_rank(tmp_path):
-    r = hpo(4, tmp_path / "g.h5", "--objective", f"{OBJ}:stepped", "--trials", "10", "--set", "hpo.ranks_per_trial=2",
+@pytest.mark.parametrize("n", [2, 4])  # one group (rank 0's thread and rank 1), or two groups of two
+def test_sample_parallel_groups_prune_at_the_same_step_on_every_rank(tmp_path, n):
+    r = hpo(n, tmp_path / "g.h5", "--objective", f"{OBJ}:stepped", "--trials", "10", "--set", "hpo.ranks_per_trial=2",
             "--set", "hpo.pruner=median", "--set", "hpo.pruner_startup_trials=2", "--set", "hpo.sampler=random")  # fmt: skip
     assert r.returncode == 0, r.output
     ends: dict = {}

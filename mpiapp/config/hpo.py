@@ -32,6 +32,8 @@ KEYS = (
         "none or median)", choices=("none", "median", "successive_halving", "hyperband")),
     Key("hpo.pruner_startup_trials", int, 5, "median pruner: trials completed before any is pruned",
         lo=0, hi=1 << 20),
+    Key("hpo.pruner_warmup_steps", int, 0, "median pruner: steps a trial reports before it can be pruned",
+        lo=0, hi=1 << 20),
     Key("hpo.on_trial_error", str, "fail",
         "an objective that raises: fail = that trial FAILs (traceback stored), the search goes on; "
         "abort = the job stops with exit 1", choices=("fail", "abort")),

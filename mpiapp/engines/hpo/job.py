@@ -89,9 +89,10 @@ def _run(ctx, files: Files, resume: bool, t_start: float, profile: bool):
         params = _space.load(h.space) if h.space else objective.space
         if not params:
             raise ValueError(f"objective {h.objective} has no default space: give --space FILE")
-        groups = proto.Groups(h.ranks_per_trial, comm=ctx.comm)
+    with errors.agreement(ctx.comm):  # collective: entered only once every rank has its objective
         if h.ranks_per_trial > 1:
             _check_threads(ctx)
+        groups = proto.Groups(h.ranks_per_trial, comm=ctx.comm)
     with errors.agreement(ctx.comm):
         state = objective.setup(cfg) if objective.setup is not None else None
     ctx.rt.enforce()

@@ -135,7 +135,8 @@ def pruner(cfg, n_values: int):
         raise ValueError(f"hpo.pruner={h.pruner} decides from trials still running, which differ with the rank "
                          "count: in hpo.mode=reproducible use none or median")  # fmt: skip
     if h.pruner == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=h.pruner_startup_trials)
+        return optuna.pruners.MedianPruner(n_startup_trials=h.pruner_startup_trials,
+                                           n_warmup_steps=h.pruner_warmup_steps)
     if h.pruner == "successive_halving":
         return optuna.pruners.SuccessiveHalvingPruner()
     return optuna.pruners.HyperbandPruner()
