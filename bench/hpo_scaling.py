@@ -153,7 +153,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--pruning", action="store_true")
     ap.add_argument("--pruning-trials", type=int, default=60)
-    ap.add_argument("--warmup", type=int, default=1, help="hpo.pruner_warmup_steps of the pruned runs")
+    ap.add_argument("--warmup", type=int, default=0, help="hpo.pruner_warmup_steps of the pruned runs")
     a = ap.parse_args()
     t0 = time.perf_counter()
     print(f"{os.cpu_count()} CPUs, load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
