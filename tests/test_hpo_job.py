@@ -197,6 +197,19 @@ def test_sample_parallel_groups_prune_at_the_same_step_on_every_rank(tmp_path, n
         assert {at for _, at in ends[t.number]} == {max(t.intermediate_values)} and max(t.intermediate_values) < 5
 
 
+def test_a_rank_that_leaves_its_group_fails_the_trial_without_a_hang(tmp_path):
+    r = hpo(2, tmp_path / "l.h5", "--objective", f"{OBJ}:lopsided", "--trials", "4", "--set", "hpo.ranks_per_trial=2",
+            timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.output
+    trials = load(tmp_path / "l.journal").get_trials()
+    assert [t.state.name for t in trials] == ["FAIL"] * 4
+    for t in trials:
+        tb = t.user_attrs["mpiapp_traceback"]
+        who = t.number % 2
+        assert f"rank-dependent failure on group rank {who}" in tb and f"[group rank {who}]" in tb, tb
+        assert "Traceback" in tb
+
+
 def test_scan_objective_best_yaml_runs_the_score_job(tmp_path):
     r = hpo(2, tmp_path / "s.h5", "--objective", "scan", "--trials", "3", "--set", "hpo.scan_symbols=1",
             "--set", "hpo.scan_bars=600", "--set", "scan.window_bars=300")  # fmt: skip

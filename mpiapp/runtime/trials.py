@@ -115,19 +115,29 @@ def group_bcast(groups: Groups, obj=None):
     return grp.recv(source=0, tag=TAG_GROUP)
 
 
-def group_gather(groups: Groups, obj):
-    """Every group rank's `obj` in group-rank order on the leader (None elsewhere)."""
-    grp = groups.group
-    if groups.k == 1:
-        return [obj]
-    if not groups.leader:
-        grp.send(obj, dest=0, tag=TAG_GROUP + 1)
-        return None
-    out = [obj]
-    for r in range(1, groups.k):
-        _sleeping_probe(grp, r, TAG_GROUP + 1)
-        out.append(grp.recv(source=r, tag=TAG_GROUP + 1))
-    return out
+TAG_TRIAL = TAG_GROUP + 1  # the exchanges inside one trial (one message each way per exchange)
+
+
+def tell_leader(groups: Groups, msg) -> None:
+    """A group member's message to its leader."""
+    groups.group.send(msg, dest=0, tag=TAG_TRIAL)
+
+
+def hear_leader(groups: Groups):
+    """A group member's wait for its leader's next message (sleeping)."""
+    _sleeping_probe(groups.group, 0, TAG_TRIAL)
+    return groups.group.recv(source=0, tag=TAG_TRIAL)
+
+
+def tell_member(groups: Groups, r: int, msg) -> None:
+    """The leader's message to group rank r."""
+    groups.group.send(msg, dest=r, tag=TAG_TRIAL)
+
+
+def hear_member(groups: Groups, r: int):
+    """The leader's wait for group rank r's next message (sleeping)."""
+    _sleeping_probe(groups.group, r, TAG_TRIAL)
+    return groups.group.recv(source=r, tag=TAG_TRIAL)
 
 
 def self_comm():

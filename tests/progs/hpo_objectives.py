@@ -62,3 +62,14 @@ def stepped(params, ctx):
     finally:
         print(f"END rank={r} n={ctx.number} at={step}", flush=True)
     return total / n
+
+
+def lopsided(params, ctx):
+    """One rank of the group raises outside ctx.map (which one depends on the trial number); the other
+    goes on mapping and reporting. The group must end the trial together, with that rank's traceback."""
+    for step in range(4):
+        if step == 1 and ctx.rank == ctx.number % ctx.size:
+            raise RuntimeError(f"rank-dependent failure on group rank {ctx.rank}")
+        vals = ctx.map(lambda s: _value(params, ctx.seed + s), range(3))
+        ctx.report(sum(vals), step)
+    return sum(vals)

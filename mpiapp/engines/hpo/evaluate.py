@@ -89,13 +89,15 @@ class TrialContext:
         self.state, self.cfg = state, cfg
         self.rank, self.size = groups.group_rank, groups.k
         self._groups, self._decide = groups, decide
+        self._sync = _GroupSync(groups)
         self._t0 = time.perf_counter()
         self._timeout = work.timeout_s
         self.reports: list = []
 
     def map(self, fn, items) -> list:
         """[fn(item) for item in items], shared among the group's ranks; values in item order on every
-        rank. Raises SampleError (on every rank) if `fn` raised on any."""
+        rank. Raises SampleError (on every rank) if `fn` raised on any, or if a rank of the group left
+        the trial (it raised outside `map`)."""
         items = list(items)
         mine, err = {}, ""
         for i in range(self.rank, len(items), self.size):
@@ -104,30 +106,45 @@ class TrialContext:
             except Exception:
                 err = traceback.format_exc()
                 break
-        parts = proto.group_gather(self._groups, (mine, err))
-        merged = None
-        if parts is not None:
-            errs = [e for _, e in parts if e]
-            merged = ("", errs[0]) if errs else ([v for d, _ in parts for v in d.items()], "")
-        merged = proto.group_bcast(self._groups, merged)
-        if merged[1]:
-            raise SampleError(merged[1])
-        return [v for _, v in sorted(merged[0])]
+        if self.size == 1:
+            if err:
+                raise SampleError(err)
+            return [mine[i] for i in range(len(items))]
+        if not self._groups.leader:
+            return self._member_wait(("map", mine, err))
+        msgs, problem = self._sync.collect("map")
+        errs = [(0, err)] + [(r, m[2]) for r, m in msgs.items()]
+        problem = problem or next((f"[group rank {r}]\n{e}" for r, e in errs if e), "")
+        if problem:
+            self._sync.answer(msgs, ("abort", problem))
+            raise SampleError(problem)
+        merged = dict(mine)
+        for m in msgs.values():
+            merged.update(m[1])
+        values = [merged[i] for i in range(len(items))]
+        self._sync.answer(msgs, ("map", values))
+        return values
 
     def report(self, value: float, step: int) -> None:
         """An intermediate value at `step` (call on every group rank with the same value).
 
         Raises Pruned, TimedOut or Stopped on every rank of the group when the owner's decision (or
-        the clock, or a stop signal) ends the trial here.
+        the clock, or a stop signal) ends the trial here; SampleError when a rank of the group left
+        the trial.
         """
         value = float(value)
-        decision = None
-        if self._groups.leader:
+        if self.size > 1 and not self._groups.leader:
+            decision = self._member_wait(("report",))
+        else:
+            msgs, problem = self._sync.collect("report") if self.size > 1 else ({}, "")
+            if problem:
+                self._sync.answer(msgs, ("abort", problem))
+                raise SampleError(problem)
             if self._timeout and time.perf_counter() - self._t0 > self._timeout:
                 decision = "timeout"
             else:
                 decision = self._decide(self.number, int(step), value)
-        decision = proto.group_bcast(self._groups, decision)
+            self._sync.answer(msgs, ("decision", decision))
         self.reports.append((int(step), value))
         if decision == "prune":
             raise Pruned(f"pruned at step {step}")
@@ -135,6 +152,68 @@ class TrialContext:
             raise TimedOut(f"over hpo.trial_timeout_s={self._timeout:g} at step {step}")
         if decision == "stop":
             raise Stopped("stop signal")
+
+    def _member_wait(self, msg):
+        proto.tell_leader(self._groups, msg)
+        answer = proto.hear_leader(self._groups)
+        if answer[0] == "abort":
+            raise SampleError(answer[1])
+        return answer[1]
+
+
+class _GroupSync:
+    """The leader's view of one trial's exchanges with its group: who has left the trial, and how.
+
+    Every exchange (`map`, `report`, the end) takes one message from each member still in the trial.
+    A member that raised outside `map` sends its end ("done") instead; the leader then answers every
+    waiting member "abort", so each rank leaves the trial by its own exception and no rank waits for
+    one that has gone: a group never hangs on a rank-dependent failure.
+    """
+
+    def __init__(self, groups):
+        self.g = groups
+        self.done: dict = {}  # group rank -> its outcome
+
+    def _left(self, r: int, kind: str) -> str:
+        out = self.done[r]
+        if out[0] == "error":
+            return f"[group rank {r}]\n{out[1]}"
+        return (f"group rank {r} ended the trial ({out[0]}) while group rank 0 called ctx.{kind}: every rank "
+                "of a group must run the same steps")  # fmt: skip
+
+    def collect(self, kind: str) -> tuple[dict, str]:
+        """One message from each member still in the trial: ({rank: message} of those waiting for an
+        answer, the problem that ends the exchange or '')."""
+        msgs, problem = {}, ""
+        for r in range(1, self.g.k):
+            if r not in self.done:
+                m = proto.hear_member(self.g, r)
+                if m[0] == "done":
+                    self.done[r] = m[1]
+                else:
+                    msgs[r] = m
+                    if m[0] != kind and not problem:
+                        problem = (f"group rank {r} called ctx.{m[0]} while group rank 0 called ctx.{kind}: every "
+                                   "rank of a group must run the same steps")  # fmt: skip
+            if r in self.done and not problem:
+                problem = self._left(r, kind)
+        return msgs, problem
+
+    def answer(self, msgs: dict, reply) -> None:
+        for r in msgs:
+            proto.tell_member(self.g, r, reply)
+
+    def finish(self, own: tuple) -> list:
+        """The leader's end of the trial: every member's outcome, in group-rank order."""
+        for r in range(1, self.g.k):
+            while r not in self.done:
+                m = proto.hear_member(self.g, r)
+                if m[0] == "done":
+                    self.done[r] = m[1]
+                else:  # still in the trial the leader has left
+                    proto.tell_member(self.g, r, ("abort", f"group rank 0 ended the trial ({own[0]}) while group "
+                                                          f"rank {r} called ctx.{m[0]}"))  # fmt: skip
+        return [own] + [self.done[r] for r in range(1, self.g.k)]
 
 
 def evaluate(objective, work: Work, groups, state, cfg, decide) -> Result | None:
@@ -159,19 +238,22 @@ def evaluate(objective, work: Work, groups, state, cfg, decide) -> Result | None
     except Exception:
         outcome = ("error", traceback.format_exc())
     duration = time.perf_counter() - t0
-    outcomes = proto.group_gather(groups, outcome)
     if not groups.leader:
+        proto.tell_leader(groups, ("done", outcome))
         return None
+    outcomes = ctx._sync.finish(outcome)
     return _result(work, outcomes, ctx.reports, duration, groups.index, objective.n_values)
 
 
 def _result(work, outcomes, reports, duration, group, n_values) -> Result:
     base = dict(number=work.number, steps=len(reports), duration_s=duration, group=group, reports=reports)
     errs = [(r, text) for r, (kind, text) in enumerate(outcomes) if kind == "error"]
-    if errs:
-        rank, text = errs[0]
-        head = f"[group {group}, group rank {rank}]\n" if len(outcomes) > 1 else ""
-        return Result(state="fail", reason="error", error=(head + text)[-TRACEBACK_CHARS:], **base)
+    if errs:  # the root cause: a text that names its rank already (passed on by the others), else the first
+        named = [t for _, t in errs if t.startswith("[group rank")]
+        rank, text = (None, named[0]) if named else errs[0]
+        if len(outcomes) > 1:
+            text = f"[group {group}] " + (text if rank is None else f"[group rank {rank}]\n{text}")
+        return Result(state="fail", reason="error", error=text[-TRACEBACK_CHARS:], **base)
     kind, payload = outcomes[0]
     if kind == "stopped":
         return Result(state="stopped", **base)
