@@ -214,6 +214,28 @@ def test_a_rank_that_leaves_its_group_fails_the_trial_without_a_hang(tmp_path):
         assert "Traceback" in tb
 
 
+def test_nsga2_two_values_and_the_grid_sampler(tmp_path):
+    r = hpo(2, tmp_path / "m.h5", "--objective", "tests/progs/hpo_pair.py:pair", "--trials", "8",
+            "--set", "hpo.sampler=nsga2")  # fmt: skip
+    assert r.returncode == 0, r.output
+    study = load(tmp_path / "m.journal")
+    assert [d.name for d in study.directions] == ["MINIMIZE", "MAXIMIZE"]
+    trials = study.get_trials()
+    assert len(trials) == 8 and all(t.state.name == "COMPLETE" and len(t.values) == 2 for t in trials)
+    with h5py.File(tmp_path / "m.h5", "r") as f:
+        assert [list(p) for p in zip(f["trials/value"][:], f["trials/value_1"][:])] == [t.values for t in trials]
+    front = {t.number for t in study.best_trials}
+    head = (tmp_path / "m.best.yaml").read_text().splitlines()[0]
+    assert int(head.split(", trial ")[1].split(",")[0]) in front
+    space = tmp_path / "grid.yaml"
+    space.write_text("a: {type: int, low: 1, high: 3}\nb: {type: categorical, choices: [x, y]}\n")
+    r = hpo(1, tmp_path / "g.h5", "--objective", f"{OBJ}:gridded", "--space", str(space), "--trials", "6",
+            "--set", "hpo.sampler=grid")  # fmt: skip
+    assert r.returncode == 0, r.output
+    seen = sorted((t.params["a"], t.params["b"]) for t in load(tmp_path / "g.journal").get_trials())
+    assert seen == [(a, b) for a in (1, 2, 3) for b in ("x", "y")]
+
+
 def test_scan_objective_best_yaml_runs_the_score_job(tmp_path):
     r = hpo(2, tmp_path / "s.h5", "--objective", "scan", "--trials", "3", "--set", "hpo.scan_symbols=1",
             "--set", "hpo.scan_bars=600", "--set", "scan.window_bars=300")  # fmt: skip
@@ -239,6 +261,9 @@ def test_scan_objective_best_yaml_runs_the_score_job(tmp_path):
     (["--objective", f"{OBJ}:quad", "--set", "hpo.mode=reproducible", "--set", "hpo.pruner=hyperband"],
      "in hpo.mode=reproducible use none or median"),
     (["--objective", f"{OBJ}:quad", "--resume"], "no journal"),
+    (["--objective", "tests/progs/hpo_pair.py:pair", "--set", "hpo.sampler=nsga2", "--set", "hpo.pruner=median"],
+     "pruning needs one objective value"),
+    (["--objective", f"{OBJ}:quad", "--set", "hpo.sampler=cmaes"], "needs the cmaes package"),
 ])  # fmt: skip
 def test_bad_requests_exit_2_on_every_rank_before_any_trial(tmp_path, args, words):
     r = hpo(2, tmp_path / "b.h5", *args, timeout=120)

@@ -73,3 +73,8 @@ def lopsided(params, ctx):
         vals = ctx.map(lambda s: _value(params, ctx.seed + s), range(3))
         ctx.report(sum(vals), step)
     return sum(vals)
+
+
+def gridded(params, ctx):
+    """For a grid space {a: int, b: categorical}: a value from both."""
+    return params["a"] + (0.5 if params["b"] == "y" else 0.0)

@@ -228,6 +228,8 @@ class Owner:
         self._send(g, work)
 
     def _assign(self) -> None:
+        if _study.exhausted(self.study):  # the sampler has nothing left to ask (a finished grid)
+            return
         if self.h.mode == "async":  # every group gets one trial before any gets a second (prefetch)
             for level in range(1, self.slots + 1):
                 for g in range(self.groups.n):
@@ -282,9 +284,9 @@ class Owner:
                 "pruned_step": res.pruned_step}  # fmt: skip
         trial.set_user_attr("mpiapp", info)
         if res.state == "complete":
-            self.study.tell(trial, list(res.values) if len(res.values) > 1 else res.values[0])
+            _study.tell(self.study, trial, list(res.values) if len(res.values) > 1 else res.values[0])
         elif res.state == "pruned":
-            self.study.tell(trial, state=TrialState.PRUNED)
+            _study.tell(self.study, trial, state=TrialState.PRUNED)
         elif res.state == "stopped":
             _study.fail(self.study, trial, "interrupted", "abandoned by a stop signal", requeue=True)
             return

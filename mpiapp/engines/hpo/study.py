@@ -164,9 +164,24 @@ def fail(study, trial, reason: str, text: str = "", requeue: bool = False) -> No
     if text:
         trial.set_user_attr(TRACEBACK, text)
     params = dict(trial.params)
-    study.tell(trial, state=TrialState.FAIL)
+    tell(study, trial, state=TrialState.FAIL)
     if requeue:
         study.enqueue_trial(params, user_attrs={"mpiapp_retry_of": trial.number})
+
+
+def tell(study, trial, values=None, state=None) -> None:
+    """study.tell, where a sampler asking to stop the study (the grid sampler, once every point of its
+    grid was tried) only marks it: `exhausted(study)` is then True and no more trials are asked."""
+    try:
+        study.tell(trial, values, state=state)
+    except RuntimeError as exc:
+        if "Study.stop" not in str(exc):  # Optuna raises this outside study.optimize; the tell is stored
+            raise
+        study._mpiapp_exhausted = True
+
+
+def exhausted(study) -> bool:
+    return bool(getattr(study, "_mpiapp_exhausted", False))
 
 
 def mark_lost(study) -> list[int]:
