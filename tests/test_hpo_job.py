@@ -146,6 +146,21 @@ def test_sigterm_stops_consistently_and_a_resume_at_another_rank_count_finishes(
     assert all(t.params in done_params for t in interrupted)  # their parameters were asked again
 
 
+def test_a_stop_signal_that_reaches_one_rank_only_stops_every_rank(tmp_path):
+    out = tmp_path / "u.h5"
+    job = Background(mpiexec_cmd(2, PY, "-m", "mpiapp.hpo", "--out", str(out), "--objective", f"{OBJ}:slow",
+                                 "--trials", "8"), env={"HPO_TEST_SLOW_S": "0.2"})  # fmt: skip
+    job.wait_for("TRIAL rank=1", 1, timeout=120)
+    rank1 = [int(x.split("pid=")[1].split()[0]) for x in job.out if x.startswith("TRIAL rank=1")][0]
+    os.kill(rank1, signal.SIGUSR1)
+    code, _, err = job.wait(timeout=60)
+    assert code == 75, (code, err)
+    assert "stopped by SIGUSR1" in err
+    trials = load(tmp_path / "u.journal").get_trials()
+    assert not [t for t in trials if t.state.name == "RUNNING"]
+    assert len([t for t in trials if t.state.name == "COMPLETE"]) < 8
+
+
 @pytest.mark.parametrize("victim_rank", [0, 1])
 def test_a_killed_rank_fails_the_job_and_resume_reruns_its_lost_trial(tmp_path, victim_rank):
     """SIGKILL of rank 0 (the study owner) leaves its trials RUNNING: the resume marks them lost. SIGKILL of

@@ -63,8 +63,10 @@ class Evaluator:
         self.trials = 0
 
     def run(self, work: Work, decide) -> Result | None:
-        if work.skip:  # a stop came before it started: not evaluated
-            return Result(work.number, "stopped", group=self.groups.index) if self.groups.leader else None
+        if work.skip:  # a stop came before it started: not evaluated (reason: the signal, for rank 0)
+            if not self.groups.leader:
+                return None
+            return Result(work.number, "stopped", reason=str(signals.requested()), group=self.groups.index)
         t0 = time.perf_counter()
         res = evaluate(self.objective, work, self.groups, self.state, self.cfg, decide)
         self.timers.add("busy", time.perf_counter() - t0)
@@ -261,6 +263,8 @@ class Owner:
         return "prune" if self.study.pruner.prune(self.study, frozen) else "go"
 
     def _finished(self, res: Result) -> None:
+        if res.state == "stopped" and res.reason.isdigit() and not self.stopped:
+            signals.adopt(int(res.reason))  # a signal only that group's rank got: every rank stops
         self.busy[res.group] -= 1
         if not self.busy[res.group]:
             del self.busy[res.group]

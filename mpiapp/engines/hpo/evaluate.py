@@ -24,6 +24,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 
+from ...runtime import signals
 from ...runtime import trials as proto
 
 TRACEBACK_CHARS = 8000  # most characters of a remote traceback kept in the study
@@ -142,6 +143,8 @@ class TrialContext:
                 raise SampleError(problem)
             if self._timeout and time.perf_counter() - self._t0 > self._timeout:
                 decision = "timeout"
+            elif signals.requested():  # this rank got a stop signal (perhaps rank 0 did not)
+                decision = "stop"
             else:
                 decision = self._decide(self.number, int(step), value)
             self._sync.answer(msgs, ("decision", decision))
@@ -255,8 +258,8 @@ def _result(work, outcomes, reports, duration, group, n_values) -> Result:
             text = f"[group {group}] " + (text if rank is None else f"[group rank {rank}]\n{text}")
         return Result(state="fail", reason="error", error=text[-TRACEBACK_CHARS:], **base)
     kind, payload = outcomes[0]
-    if kind == "stopped":
-        return Result(state="stopped", **base)
+    if kind == "stopped":  # reason: the signal, so rank 0 stops too if only this group's ranks got it
+        return Result(state="stopped", reason=str(signals.requested() or ""), **base)
     if kind == "timeout":
         return Result(state="fail", reason="timeout", error=payload, **base)
     if kind == "pruned":
