@@ -197,10 +197,11 @@ def test_a_killed_rank_fails_the_job_and_resume_reruns_its_lost_trial(tmp_path, 
 @pytest.mark.parametrize("n", [2, 4])  # one group (rank 0's thread and rank 1), or two groups of two
 def test_sample_parallel_groups_prune_at_the_same_step_on_every_rank(tmp_path, n):
     r = hpo(n, tmp_path / "g.h5", "--objective", f"{OBJ}:stepped", "--trials", "10", "--set", "hpo.ranks_per_trial=2",
-            "--set", "hpo.pruner=median", "--set", "hpo.pruner_startup_trials=2", "--set", "hpo.sampler=random")  # fmt: skip
+            "--set", "hpo.pruner=median", "--set", "hpo.pruner_startup_trials=2", "--set", "hpo.sampler=random",
+            env={"HPO_TEST_LOG": str(tmp_path)})  # fmt: skip
     assert r.returncode == 0, r.output
     ends: dict = {}
-    for line in r.stdout.splitlines():
+    for line in "".join(p.read_text() for p in tmp_path.glob("rank*.log")).splitlines():
         if line.startswith("END "):
             f = dict(kv.split("=") for kv in line.split()[1:])
             ends.setdefault(int(f["n"]), []).append((int(f["rank"]), int(f["at"])))

@@ -3,8 +3,8 @@
 quad      a seeded quadratic in x (and y when kind=b); milliseconds; steps reported
 flaky     raises for x > 0.6, returns NaN for x < -0.7, else like quad
 slow      like quad, but sleeps `SLOW_S` per step (5 steps) and prints `TRIAL rank=R pid=P n=N` first
-stepped   group objective: each step maps 4 samples over the group, every rank prints
-          `STEP rank=R n=N step=S` before reporting and `END rank=R n=N at=S` when the trial ends
+stepped   group objective: each step maps 4 samples over the group; every rank appends
+          `END rank=R n=N at=S` to $HPO_TEST_LOG/rankR.log when the trial ends
 """
 
 import math
@@ -57,10 +57,10 @@ def stepped(params, ctx):
         for step in range(6):
             vals = ctx.map(lambda s: _value(params, ctx.seed + s), range(4 * step, 4 * step + 4))
             total, n = total + sum(vals), n + len(vals)
-            print(f"STEP rank={r} n={ctx.number} step={step}", flush=True)
             ctx.report(total / n + (5 - step) * 0.05, step)
-    finally:
-        print(f"END rank={r} n={ctx.number} at={step}", flush=True)
+    finally:  # one file per rank: mpiexec may interleave the ranks' stdout mid-line
+        with open(os.path.join(os.environ["HPO_TEST_LOG"], f"rank{r}.log"), "a") as f:
+            f.write(f"END rank={r} n={ctx.number} at={step}\n")
     return total / n
 
 
