@@ -89,8 +89,8 @@ def run_hpo(n: int, out: str, trials: int, sampler: str, prefetch: int = 0) -> d
     with open(space, "w") as f:
         yaml.safe_dump(SPACE, f)
     cmd = ["mpiexec", "-n", str(n), "--bind-to", "none", sys.executable, "-m", "mpiapp.hpo", "--force", "--out", out,
-           "--objective", "bench/hpo_scaling.py:objective", "--space", space, "--trials", str(trials), "--set", f"hpo.sampler={sampler}",
-           "--set", f"hpo.prefetch={prefetch}"]  # fmt: skip
+           "--objective", "bench/hpo_scaling.py:objective", "--space", space, "--trials", str(trials),
+           "--set", f"hpo.sampler={sampler}", "--set", f"hpo.prefetch={prefetch}"]  # fmt: skip
     p = subprocess.run(cmd, env=ENV, cwd=ROOT, capture_output=True, text=True)
     if p.returncode != 0:
         sys.exit(f"failed: {' '.join(cmd)}\n{p.stdout}\n{p.stderr}")
@@ -167,7 +167,8 @@ def main():
                 runs["ref"].append(run_reference(tmp, a.trials, sampler, tag=i))
             med = {k: sorted(v, key=lambda r: r["tps"])[len(v) // 2] for k, v in runs.items()}
             print(f"{a.trials} trials, CPU-bound objective (10-60 ms), sampler {sampler}, seed 0, no pruning; "
-                  f"trials/s from the journal, median of {a.repeats} interleaved runs (all runs in brackets)")  # fmt: skip
+                  f"trials/s from the journal, median of {a.repeats} interleaved runs "
+                  "(all runs in brackets)")  # fmt: skip
             names = {"n1": "-n 1 async", "n2": "-n 2 async", "n2p": "-n 2 prefetch 1",
                      "ref": "reference"}  # fmt: skip
             for k, r in med.items():
@@ -180,8 +181,8 @@ def main():
                     line += "   (2 processes, study.optimize, one journal file)"
                 print(line)
             for k in ("n2", "n2p"):
-                print(f"  {names[k]}: 1 -> 2 ranks {med[k]['tps'] / med['n1']['tps']:.2f}x (goal >= 1.9)   vs reference "
-                      f"{med[k]['tps'] / med['ref']['tps']:.2f}x (goal >= 1)   busy share >= 95 % on every rank: "
+                print(f"  {names[k]}: 1 -> 2 ranks {med[k]['tps'] / med['n1']['tps']:.2f}x (goal >= 1.9)   "
+                      f"vs reference {med[k]['tps'] / med['ref']['tps']:.2f}x (goal >= 1)   busy share >= 95 % on every rank: "
                       f"{bool(min(med[k]['busy']) >= 0.95)}")  # fmt: skip
             print()
         if a.pruning:

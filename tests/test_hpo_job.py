@@ -7,7 +7,6 @@ results file with h5py, never through the code under test. Objectives: tests/pro
 import json
 import os
 import signal
-import time
 
 import h5py
 import pytest
@@ -133,11 +132,15 @@ def test_sigterm_stops_consistently_and_a_resume_at_another_rank_count_finishes(
     assert not [t for t in before if t.state.name == "RUNNING"]
     interrupted = [t for t in before if t.user_attrs.get("mpiapp_failure") == "interrupted"]
     assert interrupted and not out.exists()
+    assert os.path.exists(f"{out}.partial")  # marks it unfinished (the launch kit's requeue resumes it)
+    plain = hpo(1, out, "--objective", f"{OBJ}:slow", "--trials", "8", timeout=120)
+    assert plain.returncode == 2 and "use --resume to continue it" in plain.stderr, plain.output
     with open(journal, "ab") as f:  # a record cut short, as by a kill mid-write
         f.write(b'{"op_code":6,"worker_id":"x","trial_id"')
     r = hpo(1, out, "--objective", f"{OBJ}:slow", "--trials", "8", "--resume", env={"HPO_TEST_SLOW_S": "0.02"})
     assert r.returncode == 0, r.output
     assert "cut short" in r.stderr
+    assert out.exists() and not os.path.exists(f"{out}.partial")
     after = load(journal).get_trials()
     assert sum(t.state.name == "COMPLETE" for t in after) == 8
     assert not [t for t in after if t.state.name in ("RUNNING", "WAITING")]

@@ -27,11 +27,20 @@ from .objectives import load as load_objective
 
 @dataclass(frozen=True)
 class Files:
-    """out: results/hpo.h5; journal: the Optuna journal; best: the best-parameters YAML."""
+    """out: results/hpo.h5; journal: the Optuna journal; best: the best-parameters YAML.
+
+    `partial` (OUT.partial) marks an unfinished search, as it does for the work-layer jobs: a small
+    text file naming the journal, made when a search starts and removed when it completes, so the
+    launch kit's requeue (which resumes when OUT.partial exists) and `report` treat a search alike.
+    """
 
     out: str
     journal: str
     best: str
+
+    @property
+    def partial(self) -> str:
+        return self.out + ".partial"
 
     @classmethod
     def from_config(cls, cfg) -> "Files":
@@ -47,6 +56,9 @@ def check_files(files: Files, force: bool, resume: bool) -> str | None:
             f"--resume: no journal {files.journal} to resume from (start without --resume)")
     if force:
         return None
+    if os.path.exists(files.partial):
+        return (f"{files.partial} exists: a search on this output is unfinished: use --resume to continue it or "
+                "--force to start over")  # fmt: skip
     for p, what in ((files.out, "results file"), (files.journal, "journal")):
         if os.path.exists(p):
             return (f"{p} exists (the {what} of an earlier search): use --resume to continue it, --force to "
@@ -69,9 +81,17 @@ def run(ctx, force: bool, resume: bool, profile: bool = False) -> tuple[int, dic
                 _raise(check_path(files.out) or lock.acquire() or check_files(files, force, resume))
                 if force and os.path.exists(files.journal):
                     os.remove(files.journal)  # ours: the journal of an earlier search on this output
+                _mark_unfinished(files)
         return _run(ctx, files, resume, t_start, profile)
     finally:
         lock.release()
+
+
+def _mark_unfinished(files: Files) -> None:
+    folder = os.path.dirname(os.path.abspath(files.partial))
+    os.makedirs(folder, exist_ok=True)
+    with open(files.partial, "w") as f:
+        f.write(f"an unfinished mpiapp search; its study is in {os.path.abspath(files.journal)}: rerun with --resume\n")
 
 
 def _raise(problem):
@@ -191,7 +211,9 @@ def _finish(ctx, study, objective, params, files: Files, rows, t_start) -> dict:
     h = ctx.cfg.hpo
     best = output.best_yaml(study, objective, files.best, h.objective)
     complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
-    best_value = (list(study.best_trials[0].values) if objective.n_values > 1 else study.best_value) if complete else None
+    best_value = None
+    if complete:
+        best_value = list(study.best_trials[0].values) if objective.n_values > 1 else study.best_value
     states: dict = {}
     for t in study.get_trials(deepcopy=False):
         states[t.state.name] = states.get(t.state.name, 0) + 1
@@ -202,5 +224,6 @@ def _finish(ctx, study, objective, params, files: Files, rows, t_start) -> dict:
              "target": objective.target or ""}  # fmt: skip
     attrs = output.provenance(ctx.cfg, ctx.size, [r["host"] for r in rows], t_start, extra)
     output.write_results(files.out, study, params, objective, attrs, rows)
+    os.remove(files.partial)
     return {"files": files, "states": states, "best_value": best_value, "best": best, "profile": rows,
             "wall_s": time.time() - t_start}  # fmt: skip
