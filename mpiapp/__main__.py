@@ -33,6 +33,8 @@ JOBS = {
                      mpi=True, resume=True, gpu=True),
     "optbench": JobInfo("first-order optimizer benchmark grid with exact optima, timing and memory", mpi=True,
                         resume=True, gpu=True),
+    "hpo": JobInfo("Optuna search over MPI: rank 0 owns the study, groups of ranks evaluate trials", mpi=True,
+                   resume=True),
     "report": JobInfo("summary, top patterns, profile and charts from a results file"),
     "info": JobInfo("versions, MPI, parallel HDF5, threads and GPUs of every rank", mpi=True),
     "config": JobInfo("print the effective configuration, or the key reference"),

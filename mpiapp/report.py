@@ -11,6 +11,7 @@ import sys
 JOB_REPORTS = {
     "train": "mpiapp.engines.train.report",
     "optbench": "mpiapp.engines.optbench.report",
+    "hpo": "mpiapp.engines.hpo.report",
 }
 
 PIV = range(6)
@@ -191,7 +192,7 @@ def plot(path: str, out_dir: str, top_n: int = 10, max_p: float | None = None) -
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m mpiapp.report", description=__doc__)
-    ap.add_argument("file", help="a results file written by mpiapp.score or mpiapp.train")
+    ap.add_argument("file", help="a results file written by any mpiapp job (score, train, optbench, hpo)")
     ap.add_argument("--top", type=int, default=10, metavar="N", help="patterns to list and plot")
     ap.add_argument("--plot", metavar="DIR", help="write one PNG per top pattern into DIR")
     ap.add_argument("--max-p", type=float, metavar="P",

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from . import data, optbench, output, runtime, scan, train, work
+from . import data, hpo, optbench, output, runtime, scan, train, work
 from .keys import INT_LIMIT, Key  # noqa: F401  (INT_LIMIT: part of the public face)
 
 #: a config file larger than this is not a config (a data file given by mistake)
@@ -41,7 +41,7 @@ class ConfigError(ValueError):
 
 
 #: The sections, in the order the reference lists them: shared ones first, then one per job.
-SECTIONS = (runtime, work, output, data, scan, train, optbench)
+SECTIONS = (runtime, work, output, data, scan, train, optbench, hpo)
 SCHEMA: tuple[Key, ...] = tuple(k for section in SECTIONS for k in section.KEYS)
 
 #: Keys that moved: old path -> new path (an old key in a file or --set is an error naming the new one).
