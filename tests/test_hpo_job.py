@@ -217,7 +217,8 @@ def test_sample_parallel_groups_prune_at_the_same_step_on_every_rank(tmp_path, n
         assert ranks == [2 * g, 2 * g + 1]  # both ranks of its group evaluated it
         assert len({at for _, at in ends[t.number]}) == 1  # and stopped at the same step
     for t in pruned:
-        assert {at for _, at in ends[t.number]} == {max(t.intermediate_values)} and max(t.intermediate_values) < 5
+        # every rank stopped at the step the pruner decided on (the last step, 5, is possible too)
+        assert {at for _, at in ends[t.number]} == {max(t.intermediate_values)}
 
 
 def test_a_rank_that_leaves_its_group_fails_the_trial_without_a_hang(tmp_path):
