@@ -199,6 +199,9 @@ def main(argv=None) -> int:
                     help="scan files: only patterns whose p-value (scan.null_samples > 0) is at most P")
     a = ap.parse_args(argv)
     import os
+    import signal
+
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `report FILE | head` ends quietly, like any filter
 
     if not os.path.exists(a.file):
         partial = a.file + ".partial"
