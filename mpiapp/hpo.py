@@ -22,38 +22,26 @@ from __future__ import annotations
 
 import sys
 
-#: flag -> config key
-FLAGS = {"objective": "hpo.objective", "space": "hpo.space", "trials": "hpo.trials", "study": "hpo.study",
-         "out": "output.path"}
+#: the search's own flags -> config keys (besides --config/--set/--out/--resume/--force/--profile)
+FLAGS = {"objective": "hpo.objective", "space": "hpo.space", "trials": "hpo.trials", "study": "hpo.study"}
 
 
 def parse(argv=None):
-    """The search's flags (the work-layer jobs' --data/--partition/--progress do not apply to it)."""
-    import argparse
+    """The search's flags (the work loop's --data/--partition/--progress do not apply to it)."""
+    from . import cli
 
-    ap = argparse.ArgumentParser(prog="python -m mpiapp.hpo", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    ap = cli.parser("hpo", __doc__, work_flags=False)
     ap.add_argument("--objective", metavar="NAME", help="scan, train, optbench, demo or MODULE:FUNCTION")
     ap.add_argument("--space", metavar="FILE", help="search space YAML (default: the objective's own)")
     ap.add_argument("--trials", type=int, metavar="N", help="hpo.trials: trials that end with a result")
     ap.add_argument("--study", metavar="NAME", help="hpo.study: the study's name in the journal")
-    ap.add_argument("--config", action="append", default=[], metavar="FILE",
-                    help="YAML config or preset name; repeatable")  # fmt: skip
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-                    help="override one key, e.g. --set hpo.pruner=median (see docs/config.md)")  # fmt: skip
-    ap.add_argument("--out", metavar="FILE", help="output.path (default results/hpo.h5; the journal and the best "
-                    "parameters go next to it)")  # fmt: skip
-    g = ap.add_mutually_exclusive_group()
-    g.add_argument("--resume", action="store_true", help="continue the study in the journal (any rank count)")
-    g.add_argument("--force", action="store_true", help="start over: replace the journal and results file")
-    ap.add_argument("--profile", action="store_true", help="also write a cProfile file per rank (FILE.rankN.prof)")
     return ap.parse_args(argv)
 
 
 def _overrides(args) -> list[str]:
-    out = list(args.overrides)
-    out += [f"{key}={getattr(args, flag)}" for flag, key in FLAGS.items() if getattr(args, flag) is not None]
-    return out
+    from . import cli
+
+    return cli.overrides_from(args, FLAGS)
 
 
 def _show(summary: dict) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .io.results import decode_text, read_attrs, read_table
+from .io.results import read_attrs, read_table
 
 __all__ = ["load", "load_table", "load_model", "attrs"]
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from ... import config
 from ...runtime import errors, signals, sync
+from ...runtime.profile import cprofile
 from ...runtime import trials as proto
 from ...work.output import OutputLock, Paths, check_path
 from . import driver, output
@@ -124,7 +125,7 @@ def _run(ctx, files: Files, resume: bool, t_start: float, profile: bool):
     stopped, overhead = 0, 0.0
     sync.sleeping_barrier(ctx.comm)  # the loop starts together: its length is every rank's loop_s
     t_loop = time.perf_counter()
-    prof = _profiler(profile)
+    prof = cprofile(profile)
     if ctx.rank == 0:
         owner = driver.Owner(study, params, cfg, groups, driver.LocalLeader(ev), ctx.timers, ctx.log)
         stopped = owner.run()
@@ -151,16 +152,6 @@ def _run(ctx, files: Files, resume: bool, t_start: float, profile: bool):
     if ctx.rank == 0:
         summary = _finish(ctx, study, objective, params, files, rows, t_start)
     return 0, summary
-
-
-def _profiler(on: bool):
-    if not on:
-        return None
-    import cProfile
-
-    prof = cProfile.Profile()
-    prof.enable()
-    return prof
 
 
 def _check_threads(ctx) -> None:
