@@ -101,6 +101,18 @@ def main():
                   f"{r['windows'] / r['job_wall']:,.0f} windows/s   imbalance {imbalance(r['busy']):.3f}   "
                   f"write {max(r['write']):.2f} s ({max(r['write']) / r['job_wall']:.1%})")
         print(f"  speedup 1 -> 2 ranks at this scale: {ra['job_wall'] / rb['job_wall']:.2f}x")
+        # the same workload with the default start rule (every pivot, start_swing_ratio)
+        dflt = [x for x in big if x != "scan.max_start_points=8"]
+        dflt = [x for i, x in enumerate(dflt) if not (x == "--set" and i + 1 < len(dflt) and dflt[i + 1] == "--set")]
+        dflt += ["--set", "scan.max_start_points=0"]
+        rd2 = job(2, out, dflt)
+        rd1 = job(1, out, dflt)
+        print("  same, every pivot a start (default start rule):")
+        for name, r, ref in (("-n 2", rd2, rb), ("-n 1", rd1, ra)):
+            print(f"  {name}: wall {r['wall']:.1f} s (job {r['job_wall']:.1f} s), "
+                  f"{r['job_wall'] / ref['job_wall']:.2f}x the 8-start run   peak RSS "
+                  + " ".join(f"{x:.0f} MB" for x in r["rss"]))
+        print(f"  speedup 1 -> 2 ranks, every pivot a start: {rd1['job_wall'] / rd2['job_wall']:.2f}x")
     shutil.rmtree(tmp, ignore_errors=True)
     print("rerun: python bench/scan_scaling.py " + " ".join(sys.argv[1:]))
 

@@ -16,25 +16,30 @@ FLAG_KEYS = {"data": "data.source", "out": "output.path", "partition": "work.par
              "progress": "work.progress"}  # fmt: skip
 
 
-def parser(job: str, doc: str) -> argparse.ArgumentParser:
-    """The shared flags of a work-layer job; add the job's own to the returned parser."""
+def parser(job: str, doc: str, work_flags: bool = True) -> argparse.ArgumentParser:
+    """The shared flags of a job; add the job's own to the returned parser.
+
+    work_flags: also --data, --partition and --progress (jobs whose units the work loop hands out).
+    """
     ap = argparse.ArgumentParser(prog=f"python -m mpiapp.{job}", description=doc,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     ap.add_argument("--config", action="append", default=[], metavar="FILE",
                     help="YAML config or preset name (default, high_perf, speed, laptop); repeatable")  # fmt: skip
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                     help="override one key, e.g. --set scan.up_to=4 (see docs/config.md)")  # fmt: skip
-    ap.add_argument("--data", metavar="SOURCE", help="data.source: builtin:all, csv:DIR, parquet:DIR, "
-                    "hdf5:FILE, synthetic:N")  # fmt: skip
+    if work_flags:
+        ap.add_argument("--data", metavar="SOURCE", help="data.source: builtin:all, csv:DIR, parquet:DIR, "
+                        "hdf5:FILE, synthetic:N")  # fmt: skip
     ap.add_argument("--out", metavar="FILE", help=f"output.path (default results/{job}.h5)")
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--resume", action="store_true", help="continue FILE.partial from an interrupted run")
     g.add_argument("--force", action="store_true", help="replace an existing results file")
-    ap.add_argument("--partition", choices=("static", "dynamic"), help="work.partition")
-    ap.add_argument("--progress", dest="progress", action="store_const", const="on",
-                    help="progress bar on rank 0 (default: only when stderr is a terminal); the last of "
-                    "--progress / --no-progress wins")  # fmt: skip
-    ap.add_argument("--no-progress", dest="progress", action="store_const", const="off", help="no progress bar")
+    if work_flags:
+        ap.add_argument("--partition", choices=("static", "dynamic"), help="work.partition")
+        ap.add_argument("--progress", dest="progress", action="store_const", const="on",
+                        help="progress bar on rank 0 (default: only when stderr is a terminal); the last of "
+                        "--progress / --no-progress wins")  # fmt: skip
+        ap.add_argument("--no-progress", dest="progress", action="store_const", const="off", help="no progress bar")
     ap.add_argument("--profile", action="store_true", help="also write a cProfile file per rank (FILE.rankN.prof)")
     return ap
 

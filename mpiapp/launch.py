@@ -15,6 +15,9 @@ Every sbatch script asks for `--signal=USR1@SECONDS` and `--requeue`: the ranks 
 before the time limit, commit their finished work and exit 75; the script then requeues the job,
 and the requeued run finds OUT.partial and continues it with --resume.
 
+The lead must fit the time limit: an explicit --signal-seconds not shorter than --time is refused
+(exit 2); the default 300 s is shortened to half of a --time under 10 minutes, with a note.
+
 Impossible layouts are refused (exit 2) with the numbers that do not fit: ranks x threads per node
 more than the cores of a node, more GPU ranks than GPUs.
 """
@@ -28,6 +31,7 @@ import sys
 TEMPLATES = ("single-node", "multi-node", "gpu", "array", "local")
 PROFILES = ("single-node", "ethernet", "ib-ucx")
 DEFAULT_CORES = 64  # a cluster node when neither --cores-per-node nor sinfo says otherwise
+DEFAULT_SIGNAL_S = 300  # the preemption warning's lead before the time limit
 
 
 class LayoutError(ValueError):
@@ -101,9 +105,10 @@ def parse(argv=None) -> argparse.Namespace:
     g.add_argument(
         "--signal-seconds",
         type=int,
-        default=300,
+        default=None,
         metavar="S",
-        help="SIGUSR1 this long before the time limit (default %(default)s; +-60 s)",
+        help=f"SIGUSR1 this long before the time limit (default {DEFAULT_SIGNAL_S}, shortened to "
+        "half the limit for a shorter --time; Slurm may deliver it up to 60 s late)",
     )
     g.add_argument("--max-requeues", type=int, default=20, metavar="K", help="requeue at most K times")
     g.add_argument("--log-dir", default="", metavar="DIR", help="where %%x-%%j.out/.err go (default: here)")
@@ -227,6 +232,56 @@ def layout(a, template: str, cfg_threads: int = 0, note=print) -> dict:
     return {"nodes": a.nodes, "ranks_per_node": rpn, "threads": threads, "cores": cores, "gpus": gpus}
 
 
+# --- time limit and the warning signal -------------------------------------------------------------
+def time_limit_seconds(text: str) -> int | None:
+    """Slurm's --time forms -> seconds (None for UNLIMITED/infinite): M, M:S, H:M:S, D-H, D-H:M,
+    D-H:M:S. Raises LayoutError for anything else."""
+    import re
+
+    s = str(text).strip()
+    if s.lower() in ("unlimited", "infinite", "-1"):
+        return None
+    m = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", s)
+    if not m:
+        raise LayoutError(f"--time {text!r}: not a Slurm time limit (MM, MM:SS, HH:MM:SS, D-HH, "
+                          "D-HH:MM or D-HH:MM:SS)")
+    d, a, b, c = (int(x) if x is not None else None for x in m.groups())
+    if d is None:
+        if b is None:  # minutes
+            secs = a * 60
+        elif c is None:  # minutes:seconds
+            secs = a * 60 + b
+        else:  # hours:minutes:seconds
+            secs = a * 3600 + b * 60 + c
+    else:  # days-hours[:minutes[:seconds]]
+        secs = d * 86400 + a * 3600 + (b or 0) * 60 + (c or 0)
+    if secs <= 0:
+        raise LayoutError(f"--time {text!r}: the time limit must be positive")
+    return secs
+
+
+def signal_lead(a, note=print) -> int:
+    """Seconds of warning before the time limit. An explicit --signal-seconds that is not shorter
+    than the limit is refused; the default 300 s is shortened to half of a shorter limit (with a
+    note), so the warning never comes before the job has started working."""
+    limit = time_limit_seconds(a.time)
+    if a.signal_seconds is not None:
+        if a.signal_seconds < 0:
+            raise LayoutError(f"--signal-seconds {a.signal_seconds}: must be 0 or more")
+        if limit is not None and a.signal_seconds >= limit:
+            raise LayoutError(
+                f"--signal-seconds {a.signal_seconds} is not shorter than --time {a.time} "
+                f"({limit} s): the warning would come before the job starts; give a lead below "
+                f"{limit} s or a longer --time")
+        return a.signal_seconds
+    if limit is not None and DEFAULT_SIGNAL_S * 2 > limit:
+        lead = max(1, limit // 2)
+        note(f"note: --time {a.time} is shorter than twice the default {DEFAULT_SIGNAL_S} s "
+             f"warning: SIGUSR1 comes {lead} s before the limit (--signal-seconds to choose)")
+        return lead
+    return DEFAULT_SIGNAL_S
+
+
 # --- rendering ------------------------------------------------------------------------------------
 def _root():
     from pathlib import Path
@@ -293,6 +348,7 @@ def render(a, argv=()) -> tuple[str, str, str]:
     cfg = config.load(a.config)
     notes = []
     lay = layout(a, template, cfg.runtime.threads_per_rank, note=notes.append)
+    lead = signal_lead(a, note=notes.append) if template != "local" else DEFAULT_SIGNAL_S
     launcher = a.launcher or ("mpirun" if template == "local" else "srun")
     if template == "local" and launcher != "mpirun":
         raise LayoutError("the local template runs mpirun (srun needs an sbatch template)")
@@ -335,7 +391,7 @@ def render(a, argv=()) -> tuple[str, str, str]:
         launcher_block = _fill("templates/parts/srun.sh", srun_mpi=a.srun_mpi,
                                cpu_bind="verbose,cores" if a.report_bindings else "cores",
                                gpu=" --gpus-per-task=1" if template == "gpu" else "")  # fmt: skip
-        signal = f"USR1@{a.signal_seconds}"  # every task of the srun step
+        signal = f"USR1@{lead}"  # every task of the srun step
     else:
         forward = ["MPIAPP_THREADS", "PYTHONUNBUFFERED"]
         forward += [v for v in _exported(profile_text) if not v.startswith("OMPI_")]  # mpirun passes OMPI_*
@@ -349,7 +405,7 @@ def render(a, argv=()) -> tuple[str, str, str]:
         launcher_block = _fill("templates/parts/mpirun.sh", signal_note=note,
                                report=" --report-bindings" if a.report_bindings else "",
                                forward=" ".join(f"-x {v}" for v in forward))  # fmt: skip
-        signal = f"B:USR1@{a.signal_seconds}"  # the batch shell, which forwards it
+        signal = f"B:USR1@{lead}"  # the batch shell, which forwards it
 
     # resume after a stop, and what the script does with the exit status
     if resumable:

@@ -3,12 +3,34 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+
+#: job -> the engine module that reports its files (`text(path) -> str`, `plot(path, dir) -> [files]`);
+#: a file without a `job` attribute, or of the score job, is reported here
+JOB_REPORTS = {
+    "train": "mpiapp.engines.train.report",
+    "optbench": "mpiapp.engines.optbench.report",
+    "hpo": "mpiapp.engines.hpo.report",
+}
 
 PIV = range(6)
 
 
-def file_summary(path: str, top_n: int = 10) -> str:
+def top_patterns(pats, top_n: int, max_p: float | None = None, path: str = ""):
+    """The `top_n` best patterns (S descending, then t0), only those with p_value <= max_p if given.
+
+    Raises ReportError when max_p is asked of a file scanned without a null (scan.null_samples = 0).
+    """
+    if max_p is not None:
+        if "p_value" not in pats or not pats["p_value"].notna().any():
+            raise ReportError(f"{path}: no p-values in this file (it was scanned with scan.null_samples = 0); "
+                              "scan again with --set scan.null_samples=20 to filter by --max-p")
+        pats = pats[pats["p_value"] <= max_p]
+    return pats.sort_values(["score", "t0"], ascending=[False, True], kind="stable").head(top_n)
+
+
+def file_summary(path: str, top_n: int = 10, max_p: float | None = None) -> str:
     import numpy as np
 
     from . import results
@@ -34,15 +56,82 @@ def file_summary(path: str, top_n: int = 10) -> str:
     for _, r in sym[sym["skipped_reason"] != ""].iterrows():
         lines.append(f"  skipped {r['name']}: {r['skipped_reason']}")
     if len(pats):
-        top = pats.sort_values(["score", "t0"], ascending=[False, True], kind="stable").head(top_n)
+        top = top_patterns(pats, top_n, max_p, path)
         rows = [dict(r, name=r["symbol"], d0=str(r["d0"].date()), d5=str(r["d5"].date())) for _, r in top.iterrows()]
-        lines += ["", f"top {len(rows)} patterns:"] + top_lines(rows)
+        which = f" with p <= {max_p:g}" if max_p is not None else ""
+        lines += ["", f"top {len(rows)} patterns{which}:"] + top_lines(rows)
     if len(prof):
         lines += ["", "profile (per rank):", table(prof.to_dict("records"))]
     return "\n".join(lines)
 
 
-def plot(path: str, out_dir: str, top_n: int = 10) -> list[str]:
+class ReportError(ValueError):
+    """The file cannot be reported on (not HDF5, not a results file, an unfinished run); the
+    message is one line naming the file."""
+
+
+#: the longest symbol text in a chart file name / title (the full name stays in the results file)
+NAME_CHARS = 40
+
+
+def safe_name(symbol: str) -> str:
+    """A symbol as a file-name part: letters, digits, '.', '-', '_' only (any other character,
+    '/' included, becomes '_'; no leading '.'), at most NAME_CHARS characters; a name that had
+    to change gets a short hash of the original, so two symbols never share a chart file."""
+    import hashlib
+    import re
+
+    s = str(symbol)
+    clean = re.sub(r"[^\w.\-]", "_", s, flags=re.UNICODE).lstrip(".") or "_"
+    if clean == s and len(clean) <= NAME_CHARS:
+        return clean
+    digest = hashlib.sha1(s.encode("utf-8", errors="replace")).hexdigest()[:8]
+    return f"{clean[:NAME_CHARS]}-{digest}"
+
+
+def short_name(symbol: str) -> str:
+    s = str(symbol)
+    return s if len(s) <= NAME_CHARS else s[: NAME_CHARS - 1] + "…"
+
+
+def check_results_file(path: str) -> dict:
+    """The attributes of a finished results file, or ReportError with one line saying why not."""
+    import os
+
+    if os.path.isdir(path):
+        raise ReportError(f"{path}: is a folder, not a results file")
+    try:
+        import h5py
+
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise ReportError(f"{path}: not an HDF5 file ({str(exc).split('(')[0].strip()})") from None
+    with f:
+        attrs = {k: (v.decode("utf-8", errors="replace") if isinstance(v, bytes) else v)
+                 for k, v in f.attrs.items()}
+        status = attrs.get("status")
+        if (status is not None and status != "complete") or "_state" in f:
+            try:
+                done = int((f["_state"][:, 0] == 1).sum())
+                total = int(f["_state"].shape[0])
+                progress = f"{done} of {total} work units committed, "
+            except Exception:  # a file being written, or damaged
+                progress = ""
+            out = path[: -len(".partial")] if path.endswith(".partial") else "OUT"
+            job = attrs.get("job", "score")
+            raise ReportError(f"{path}: an unfinished {'scan' if job == 'score' else job + ' run'} (status "
+                              f"{status or 'unknown'}; {progress}no report until it completes); finish it "
+                              f"with `python -m mpiapp.{job} --resume --out {out}` and the same config")
+        tables = ("patterns", "symbols", "windows") if attrs.get("job", "score") == "score" else ("profile",)
+        missing = [g for g in tables if g not in f]
+        if missing or "config" not in attrs:
+            what = ", ".join(missing) + (" tables" if missing else "")
+            what = what or "config attribute"
+            raise ReportError(f"{path}: not an mpiapp results file (no {what})")
+    return attrs
+
+
+def plot(path: str, out_dir: str, top_n: int = 10, max_p: float | None = None) -> list[str]:
     """One PNG per top pattern: High/Low band and close, pivots 0-5, channel lines, score terms."""
     import os
 
@@ -57,9 +146,9 @@ def plot(path: str, out_dir: str, top_n: int = 10) -> list[str]:
 
     cfg = config.loads(results.attrs(path)["config"], origin=f"{path} (attribute config)")
     src = sources.open_from_config(cfg)
-    pats = results.load(path)
-    top = pats.sort_values(["score", "t0"], ascending=[False, True], kind="stable").head(top_n)
+    top = top_patterns(results.load(path), top_n, max_p, path)
     os.makedirs(out_dir, exist_ok=True)
+    root = os.path.realpath(out_dir)
     written = []
     cache = {}
     for rank_i, (_, r) in enumerate(top.iterrows(), 1):
@@ -87,12 +176,14 @@ def plot(path: str, out_dir: str, top_n: int = 10) -> list[str]:
         ax.plot(s.dates[tt], p[2] + slope * (tt - t[2]), "--", color="gray", lw=1, label="channel 2-4")
         ax.plot(s.dates[tt], p[3] + slope * (tt - t[3]), ":", color="gray", lw=1, label="parallel through 3")
         kind = "bullish" if r["direction"] > 0 else "bearish"
-        ax.set_title(f"#{rank_i} {name} {kind} impulse  S={r['score']:.3f}  F={r['F']:.2f} T={r['T']:.2f} "
+        ax.set_title(f"#{rank_i} {short_name(name)} {kind} impulse  S={r['score']:.3f}  F={r['F']:.2f} T={r['T']:.2f} "
                      f"A={r['A']:.2f} C={r['C']:.2f}  (chosen by {int(r['n_windows'])} windows)", fontsize=10)  # fmt: skip
         ax.legend(loc="best", fontsize=8)
         ax.grid(alpha=0.3)
         fig.autofmt_xdate()
-        f = os.path.join(out_dir, f"top{rank_i:02d}_{name}_{kind}.png")
+        f = os.path.join(out_dir, f"top{rank_i:02d}_{safe_name(name)}_{kind}.png")
+        if os.path.dirname(os.path.realpath(f)) != root:  # never outside DIR, whatever the name
+            raise ReportError(f"chart file name {f!r} leaves {out_dir}")
         fig.savefig(f, bbox_inches="tight")
         plt.close(fig)
         written.append(f)
@@ -101,27 +192,48 @@ def plot(path: str, out_dir: str, top_n: int = 10) -> list[str]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m mpiapp.report", description=__doc__)
-    ap.add_argument("file", help="a results file written by mpiapp.score or mpiapp.train")
+    ap.add_argument("file", help="a results file written by any mpiapp job (score, train, optbench, hpo)")
     ap.add_argument("--top", type=int, default=10, metavar="N", help="patterns to list and plot")
     ap.add_argument("--plot", metavar="DIR", help="write one PNG per top pattern into DIR")
+    ap.add_argument("--max-p", type=float, metavar="P",
+                    help="scan files: only patterns whose p-value (scan.null_samples > 0) is at most P")
     a = ap.parse_args(argv)
     import os
+    import signal
+
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `report FILE | head` ends quietly, like any filter
 
     if not os.path.exists(a.file):
         partial = a.file + ".partial"
         hint = f" ({partial} exists: the run was interrupted; finish it with --resume)" if os.path.exists(partial) else ""
         print(f"mpiapp report: {a.file}: no such file{hint}", file=sys.stderr)
         return 2
-    from .io.results import read_attrs
+    from .config import ConfigError
+    from .io.sources import SourceError
+    from .io.validate import DataError
 
-    if read_attrs(a.file).get("job") == "train":  # per-family IC, baselines, fold diagram
-        from .engines.train.report import report_file
-
-        return report_file(a.file, a.plot)
-    print(file_summary(a.file, a.top))
+    try:
+        job = check_results_file(a.file).get("job", "score")
+        own = importlib.import_module(JOB_REPORTS[job]) if job in JOB_REPORTS else None
+        text = own.text(a.file) if own is not None else file_summary(a.file, a.top, a.max_p)
+    except ReportError as exc:
+        print(f"mpiapp report: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, KeyError, ValueError) as exc:  # a damaged file
+        print(f"mpiapp report: {a.file}: cannot read as a results file: {exc}", file=sys.stderr)
+        return 2
+    print(text)
     if a.plot:
-        for f in plot(a.file, a.plot, a.top):
-            print(f"wrote {f}")
+        try:
+            for f in own.plot(a.file, a.plot) if own is not None else plot(a.file, a.plot, a.top, a.max_p):
+                print(f"wrote {f}")
+        except (ReportError, ConfigError, SourceError, DataError) as exc:
+            print(f"mpiapp report: --plot: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            print(f"mpiapp report: --plot {a.plot}: {exc.strerror or exc}"
+                  f"{': ' + str(exc.filename) if getattr(exc, 'filename', None) else ''}", file=sys.stderr)
+            return 2
     return 0
 
 

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
-from .io.results import decode_text, read_attrs, read_table
+from .io.results import read_attrs, read_table
 
 __all__ = ["load", "load_table", "load_model", "attrs"]
+
+
+def _text(v):
+    """A column of stored strings (fixed-width bytes, or variable-length bytes/str) as str,
+    decoded as UTF-8; an undecodable byte becomes U+FFFD instead of failing the whole read."""
+    import numpy as np
+
+    if v.dtype.kind == "S":
+        return np.char.decode(v, "utf-8", errors="replace").astype(object)
+    if v.dtype.kind == "O":
+        return np.array([x.decode("utf-8", errors="replace") if isinstance(x, bytes) else str(x)
+                         for x in v], dtype=object)
+    return v
 
 
 def load_table(path, name: str):
     import pandas as pd
 
     t = read_table(path, name)
-    return pd.DataFrame({k: (decode_text(v) if v.dtype.kind == "S" else v) for k, v in t.items()})
+    return pd.DataFrame({k: _text(v) for k, v in t.items()})
 
 
 def load(path, table: str | None = None):

@@ -20,6 +20,9 @@ collect_ignore = [] if os.environ.get("MPIAPP_UNDER_MPIEXEC") else ["mpi"]
 
 def mpi_env(extra=None) -> dict:
     env = dict(os.environ)
+    # scripts run as files (tests/progs/*.py) import mpiapp from this checkout, not from wherever
+    # the package happens to be installed
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     env.update(
         OMPI_ALLOW_RUN_AS_ROOT="1",
         OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
@@ -29,6 +32,8 @@ def mpi_env(extra=None) -> dict:
         PRTE_MCA_rmaps_default_mapping_policy=":oversubscribe",
         PYTHONUNBUFFERED="1",
         MPIAPP_UNDER_MPIEXEC="1",
+        # programs under tests/progs import this checkout's package, whatever is installed
+        PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]),
     )
     env.update(extra or {})
     return env

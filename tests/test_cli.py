@@ -12,7 +12,7 @@ HEAVY = ("torch", "cupy", "lightgbm", "xgboost", "optuna", "numba", "h5py", "mpi
 
 
 @pytest.mark.parametrize("argv", [["-m", "mpiapp", "--help"], ["-m", "mpiapp", "info", "--help"], ["-m", "mpiapp.score", "--help"], ["-m", "mpiapp.report", "--help"],
-                                  ["-m", "mpiapp.info", "--help"], ["-m", "mpiapp.launch", "--help"], ["-m", "mpiapp.config", "--help"]])  # fmt: skip
+                                  ["-m", "mpiapp.info", "--help"], ["-m", "mpiapp.launch", "--help"], ["-m", "mpiapp.config", "--help"], ["-m", "mpiapp.hpo", "--help"]])  # fmt: skip
 def test_help_is_fast_and_light(argv):
     probe = (
         "import runpy, sys; sys.argv = {argv!r};\n"

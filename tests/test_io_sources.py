@@ -242,3 +242,30 @@ def test_loads_are_fresh_writable_arrays(spec):
     keep = a.close[0]
     a.close[0] = -1.0
     assert src.load(name).close[0] == keep
+
+
+# ---- the converter never removes what it was given (issue 14, kind 2) ----------------------------
+
+def test_convert_refuses_to_write_over_its_input(tmp_path, capsys):
+    (tmp_path / "csv").mkdir()
+    make_csv_universe(tmp_path / "csv")
+    h5 = tmp_path / "prices.h5"
+    assert convert_main([f"csv:{tmp_path / 'csv'}", str(h5)]) == 0
+    before = h5.read_bytes()
+    capsys.readouterr()
+    # the output is the HDF5 input itself (also with --force), or a CSV file of the input folder
+    for argv in ([f"hdf5:{h5}", str(h5)], [f"hdf5:{h5}", str(h5), "--force"],
+                 [f"csv:{tmp_path / 'csv'}", str(tmp_path / "csv" / "AAA.csv"), "--force"]):
+        assert convert_main(argv) == 2
+        assert "the output is an input" in capsys.readouterr().err
+    assert h5.read_bytes() == before and (tmp_path / "csv" / "AAA.csv").read_text().startswith("Date")
+    # an existing output needs --force; someone else's OUT.partial is never touched
+    assert convert_main([f"hdf5:{h5}", str(tmp_path / "copy.h5")]) == 0
+    assert convert_main([f"hdf5:{h5}", str(tmp_path / "copy.h5")]) == 2
+    assert "exists: choose another path, or --force" in capsys.readouterr().err
+    (tmp_path / "other.h5.partial").write_text("a user's file")
+    assert convert_main([f"hdf5:{h5}", str(tmp_path / "other.h5"), "--force"]) == 2
+    assert "other.h5.partial exists" in capsys.readouterr().err
+    assert (tmp_path / "other.h5.partial").read_text() == "a user's file"
+    assert convert_main([f"hdf5:{h5}", str(tmp_path / "no" / "such" / "x.h5")]) == 2
+    assert "does not exist" in capsys.readouterr().err

@@ -436,3 +436,38 @@ def test_every_registered_job_renders_from_the_registry(capsys):
             assert "OUT=" not in s, job
     assert launch.main(["--job", "report", "--cores-per-node", "8", "--dry-run"]) == 2
     assert "--job 'report': not one of" in capsys.readouterr().err
+
+
+# --- the warning signal must fit the time limit (issue 14, kind 6) ---------------------------------
+def test_short_time_limit_shortens_the_default_signal_lead(capsys):
+    """The handed case: --time 00:01:00 with the default 300 s lead rendered USR1@300, a warning
+    that comes before the job starts. The default lead is now half of such a short limit."""
+    rc = launch.main(["--dry-run", "--cores-per-node", "64", "-N", "1", "-n", "2", "--time", "00:01:00"])
+    out, err = capsys.readouterr()
+    assert rc == 0
+    assert "#SBATCH --signal=USR1@30\n" in out and "USR1@300" not in out
+    assert "--time 00:01:00 is shorter than twice the default 300 s warning" in err
+
+
+def test_every_slurm_time_form_gets_a_lead_inside_the_limit(capsys):
+    """Constructed: the other forms Slurm accepts (minutes, M:S, D-H:M, unlimited) are read as
+    Slurm reads them, and the lead always lies inside the limit (300 s where it fits)."""
+    for time, lead in (("5", 150), ("2:00", 60), ("0-0:04", 120), ("9:00", 270), ("10:00", 300),
+                       ("1-00", 300), ("UNLIMITED", 300)):
+        out = render(["--cores-per-node", "64", "--time", time], capsys)
+        assert f"#SBATCH --signal=USR1@{lead}\n" in out and f"#SBATCH --time={time}\n" in out, time
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--time", "00:01:00", "--signal-seconds", "300"],
+     "--signal-seconds 300 is not shorter than --time 00:01:00 (60 s)"),
+    (["--time", "2", "--signal-seconds", "120", "--launcher", "mpirun"],
+     "--signal-seconds 120 is not shorter than --time 2 (120 s)"),
+    (["--time", "1h"], "--time '1h': not a Slurm time limit"),
+    (["--time", "00:00:00"], "the time limit must be positive"),
+    (["--signal-seconds", "-5"], "--signal-seconds -5: must be 0 or more"),
+])  # fmt: skip
+def test_a_lead_that_does_not_fit_is_refused(args, message, capsys):
+    assert launch.main(["--dry-run", "--cores-per-node", "8", *args]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and captured.out == ""

@@ -124,7 +124,7 @@ def test_merge_of_window_ranges_equals_whole(backend):
     # a piece scanned alone reports exactly its windows, as in the whole scan
     a, b = cuts[1], cuts[2]
     for col, v in parts[1].windows.items():
-        assert np.array_equal(v, whole.windows[col][a:b])
+        assert np.array_equal(v, whole.windows[col][a:b], equal_nan=v.dtype.kind == "f"), col
     with pytest.raises(ValueError, match="overlap"):
         merge([parts[0], parts[0]])
 
@@ -178,7 +178,8 @@ def test_params_from_config():
     cfg = config.load()
     p = ScanParams.from_config(cfg.scan)
     assert p == ScanParams()
-    assert p.directions == (1, -1) and p.n_starts == 3 and p.step == 10
+    assert p.directions == (1, -1) and p.n_starts == 0 and p.step == 10  # 0: every pivot starts
+    assert p.kernel_args()["start_ratio"] == 0.382
     assert p.weights == (0.4, 0.2, 0.2, 0.2)
     cfg = config.load(overrides=["scan.up_to=4", "scan.scan_pattern_types=[bearish, bullish]",
                                  "scan.enable_multi_start=false", "scan.weight_fib=0.8"])

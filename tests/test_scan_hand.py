@@ -39,7 +39,10 @@ S_IDEAL = 0.4 * F_IDEAL + 0.2 * T_IDEAL + 0.2 * A_IDEAL + 0.2 * C_IDEAL  # = 0.8
 
 
 def scan(points, backend, **kw):
+    """Scan with the start rule off unless a case sets it (the cases below were worked out for
+    the search itself; the start rule has its own cases at the end)."""
     s = path_series(points)
+    kw.setdefault("start_swing_ratio", 0.0)
     return scan_symbol(s, one_window(len(s), pivot_pct=0.02, **kw), backend)
 
 
@@ -166,7 +169,8 @@ def test_poor_impulse_clamped_terms(backend):
     #    C = clamp(1 - 1.145, 0, 1) = 0
     pts = [(0, 100), (4, 110), (8, 108), (12, 140), (30, 135), (50, 150), (56, 140)]
     s = path_series(pts)
-    r = scan_symbol(s, one_window(len(s), pivot_pct=0.01, scan_pattern_types=["bullish"], up_to=0),
+    r = scan_symbol(s, one_window(len(s), pivot_pct=0.01, scan_pattern_types=["bullish"], up_to=0,
+                                         start_swing_ratio=0.0),
                     backend)
     assert r.pivots["t"].tolist() == [0, 4, 8, 12, 30, 50]
     # start 2 (108): 2,3,4 (R1 135 > 108), 5 (R4a 150 > 140), then no pivot. start 4: nothing.
@@ -295,3 +299,46 @@ def test_window_starts_by_hand():
     assert window_starts(1010, three).tolist() == [770, 790, 810]
     # shorter than one window: none
     assert window_starts(199, p).tolist() == []
+
+
+# ------------------------------------------------------------------------------------------------
+# The start rule (docs/scan.md "Start points"): the swing that ended at p0 must be at least
+# start_swing_ratio x L1. Swings in IDEAL (close-only, so High = Low = the path):
+#   pivot 0 (100 @ 0): nothing before it -> no earlier bar below 100 -> swing = inf.
+#   pivot 2 (108 @ 16): last bar below 108 before bar 16 is bar 3 (106; bar 4 is exactly 108, not
+#     below); the highest price of bars 4..15 is 120 (bar 10) -> swing = 12.
+#   pivot 4 (128 @ 34): bars 16..30 rise 108 -> 140 by 32/14 per bar; bar 24 = 126.29 < 128, bar 25 =
+#     128.57 -> last bar below is 24; the highest of bars 25..33 is 140 (bar 30) -> swing = 12.
+# Bullish search, up_to = 2 (start 0 as in test_ideal_bullish_impulse: ext 1, visited 1, valid 1):
+#   start 2: wave 1 to pivot 3 (140, L1 = 32) and to pivot 5 (148, L1 = 40).
+#   start 4: wave 1 to pivot 5 (148, L1 = 20); then no pivot 6.
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("ratio,rejected", [
+    (0.0, 0),     # no rule
+    (0.382, 2),   # start 2: 12 < 0.382*32 = 12.22 and < 0.382*40 = 15.28; start 4: 12 >= 7.64
+    (0.7, 3),     # start 4 too: 12 < 0.7*20 = 14
+    (0.375, 1),   # start 2 to pivot 3: 12 >= 0.375*32 = 12 (equality passes); to 5: 12 < 15
+])
+def test_start_rule_counts_rejected_wave1_ends(backend, ratio, rejected):
+    r = scan(IDEAL, backend, scan_pattern_types=["bullish"], up_to=2, start_swing_ratio=ratio)
+    assert stats_of(r) == stats(ext=1, start=rejected, visited=1, valid=1, kept=1)
+    assert len(r) == 1 and bars_of(r, 0) == (0, 10, 16, 30, 34, 44)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_start_rule_admits_a_late_start_after_a_larger_swing(backend):
+    # A decline to 80 first (bars 0-10), a rally to 130 (bar 24), then a pullback to 104 (bar 34)
+    # and from there the IDEAL impulse scaled by 1.04: 104, 124.8, 112.32, 145.6, 133.12, 153.92.
+    # Bar 0 is a high pivot (the path falls from it); the window's lowest low is 80 (bar 10), so the
+    # impulse's p0 (104) is the second lowest: "the single most extreme pivot" misses it. Its
+    # swing: last bar below
+    # 104 is bar 29 (the 130 -> 104 pullback is 2.6 per bar: bar 29 = 117; the rally 80 -> 130 is
+    # 50/14 per bar: bar 17 = 105, bar 16 = 101.43 < 104 -> last bar below 104 is 16); the highest
+    # of bars 17..33 is 130 -> swing 26 >= 0.382 * L1 = 0.382 * 20.8 = 7.9: admitted.
+    pts = [(0, 100), (10, 80), (24, 130), (34, 104), (44, 124.8), (50, 112.32), (64, 145.6),
+           (68, 133.12), (78, 153.92), (84, 135.2)]
+    r2 = scan(pts, backend, scan_pattern_types=["bullish"], up_to=2, max_start_points=1,
+              start_swing_ratio=0.382)
+    assert (34, 44, 50, 64, 68, 78) not in [bars_of(r2, i) for i in range(len(r2))]
+    r = scan(pts, backend, scan_pattern_types=["bullish"], up_to=2, start_swing_ratio=0.382)
+    assert (34, 44, 50, 64, 68, 78) in [bars_of(r, i) for i in range(len(r))]

@@ -48,14 +48,14 @@ def one_window(n, **kw) -> ScanParams:
 
 
 def stats_of(scan, w=0) -> dict:
-    keys = ("rejected_extreme", "rejected_r1", "rejected_r2", "rejected_r3", "rejected_r4",
+    keys = ("rejected_extreme", "rejected_start", "rejected_r1", "rejected_r2", "rejected_r3", "rejected_r4",
             "visited", "valid", "kept")
     return {k: int(scan.windows[k][w]) for k in keys}
 
 
-def stats(ext=0, r1=0, r2=0, r3=0, r4=0, visited=0, valid=0, kept=0):
+def stats(ext=0, r1=0, r2=0, r3=0, r4=0, visited=0, valid=0, kept=0, start=0):
     """Expected window counters (short names)."""
-    return dict(rejected_extreme=ext, rejected_r1=r1, rejected_r2=r2, rejected_r3=r3,
+    return dict(rejected_extreme=ext, rejected_start=start, rejected_r1=r1, rejected_r2=r2, rejected_r3=r3,
                 rejected_r4=r4, visited=visited, valid=valid, kept=kept)
 
 

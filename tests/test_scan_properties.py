@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from mpiapp.kernels import numba_scan, xp_scan
 from mpiapp.kernels import pivots as pv
 from mpiapp.kernels import reference as ref
+from mpiapp.kernels import swing as sw
 from mpiapp.kernels import windows as win
 
 SETTINGS = settings(max_examples=100, deadline=None, derandomize=True,
@@ -74,8 +75,27 @@ def brute_score(p, t, tol, w):
     return w[0] * F + w[1] * T + w[2] * A + w[3] * C
 
 
-def brute_window(high, low, pt, pk, pp, ws, we, dirs, K, up_to, r4, tol, w):
-    """(Counter of counters, {bars tuple: S} of valid candidates) for bars [ws, we]."""
+def brute_swing(high, low, pt, pk, i):
+    """The move that ended at pivot i, from the most extreme price since the market was last
+    beyond it (docs/scan.md "Start points"); inf when no earlier bar is beyond it."""
+    t, p = int(pt[i]), pp_of(high, low, pt, pk, i)
+    beyond = [b for b in range(t) if (low[b] < p if pk[i] < 0 else high[b] > p)]
+    if not beyond:
+        return np.inf
+    between = range(beyond[-1] + 1, t)
+    if not between:
+        return 0.0
+    return max(high[b] for b in between) - p if pk[i] < 0 else p - min(low[b] for b in between)
+
+
+def pp_of(high, low, pt, pk, i):
+    return high[pt[i]] if pk[i] > 0 else low[pt[i]]
+
+
+def brute_window(high, low, pt, pk, pp, ws, we, dirs, K, up_to, r4, tol, w, rho=0.0):
+    """(Counter of counters, {bars tuple: S} of valid candidates) for bars [ws, we]. Starts: every
+    pivot of the right kind in the window (K = 0) or the K most extreme; start rule with ratio
+    rho at p1."""
     inwin = [i for i in range(len(pt)) if ws <= pt[i] <= we]
     cnt = Counter()
     valid = {}
@@ -90,6 +110,8 @@ def brute_window(high, low, pt, pk, pp, ws, we, dirs, K, up_to, r4, tol, w):
     def pruned_by(seq, d):  # rule deciding a partial sequence of len(seq)-1 waves, if any
         m = len(seq) - 1
         p = [pp[i] for i in seq]
+        if m == 1 and not brute_swing(high, low, pt, pk, seq[0]) >= rho * abs(p[1] - p[0]):
+            return "rejected_start"
         if m == 2 and not d * (p[2] - p[0]) > 0:
             return "rejected_r1"
         if m == 3 and r4 and not d * (p[3] - p[1]) > 0:
@@ -99,7 +121,8 @@ def brute_window(high, low, pt, pk, pp, ws, we, dirs, K, up_to, r4, tol, w):
         return None
 
     for d in dirs:
-        starts = sorted((i for i in inwin if pk[i] == -d), key=lambda i: (d * pp[i], pt[i]))[:K]
+        starts = sorted((i for i in inwin if pk[i] == -d), key=lambda i: (d * pp[i], pt[i]))
+        starts = starts[:K] if K else starts
         for q in starts:
             for nw in range(1, 6):
                 for gaps in itertools.product(range(up_to + 1), repeat=nw):
@@ -169,9 +192,10 @@ def test_pivots_alternate_and_are_extremes(data, mode, pct, per, mult):
 # ---- the search ---------------------------------------------------------------------------------
 @SETTINGS
 @given(data=st.data(), pct=st.sampled_from([0.01, 0.02, 0.04]), up_to=st.integers(0, 3),
-       K=st.integers(1, 4), top_k=st.integers(1, 5), r4=st.booleans(),
-       dirs=st.sampled_from([(1, -1), (1,), (-1,)]), overlap=st.sampled_from([0.0, 0.5, 0.9]))
-def test_search_matches_brute_force(data, pct, up_to, K, top_k, r4, dirs, overlap):
+       K=st.integers(0, 4), top_k=st.integers(1, 5), r4=st.booleans(),
+       dirs=st.sampled_from([(1, -1), (1,), (-1,)]), overlap=st.sampled_from([0.0, 0.5, 0.9]),
+       rho=st.sampled_from([0.0, 0.382, 1.0]))
+def test_search_matches_brute_force(data, pct, up_to, K, top_k, r4, dirs, overlap, rho):
     high, low, close = data.draw(bars())
     n = len(close)
     wb = n - data.draw(st.integers(0, n // 2))
@@ -182,7 +206,7 @@ def test_search_matches_brute_force(data, pct, up_to, K, top_k, r4, dirs, overla
     nW = len(gs)
     tol, w = 0.05, (0.4, 0.2, 0.2, 0.2)
     kw = dict(directions=dirs, n_starts=K, up_to=up_to, budget=10**9, top_k=top_k, rule_r4=r4,
-              tol=tol, weights=w)
+              tol=tol, weights=w, start_ratio=rho, swing=sw.swings(high, low, pt, pk))
     skip = np.zeros(nW, dtype=bool)
     seg_hi, seg_lo = pv.segment_extremes(high, low, pt)
     res = {
@@ -195,7 +219,8 @@ def test_search_matches_brute_force(data, pct, up_to, K, top_k, r4, dirs, overla
         assert not trunc.any()
         for k in range(nW):
             ws = int(gs[k])
-            cnt, valid = brute_window(high, low, pt, pk, pp, ws, ws + wb - 1, dirs, K, up_to, r4, tol, w)
+            cnt, valid = brute_window(high, low, pt, pk, pp, ws, ws + wb - 1, dirs, K, up_to, r4, tol,
+                                      w, rho)
             assert dict(zip(ref.STATS, stats[k].tolist())) == {s: cnt.get(s, 0) for s in ref.STATS}, name
             rows = [r for r in top[k] if r >= 0]
             got = [tuple(int(pt[i]) for i in cand[r]) for r in rows]
@@ -236,8 +261,8 @@ def test_budget_same_in_all_backends(data, budget, up_to):
     nW = len(gs)
     skip = np.zeros(nW, dtype=bool)
     seg_hi, seg_lo = pv.segment_extremes(high, low, pt)
-    kw = dict(directions=(1, -1), n_starts=3, up_to=up_to, top_k=3, rule_r4=True, tol=0.05,
-              weights=(0.4, 0.2, 0.2, 0.2))
+    kw = dict(directions=(1, -1), n_starts=0, up_to=up_to, top_k=3, rule_r4=True, tol=0.05,
+              weights=(0.4, 0.2, 0.2, 0.2), start_ratio=0.382, swing=sw.swings(high, low, pt, pk))
     full = ref.scan_windows(high, low, pt, pk, pp, gs, wb, 0, nW, skip, budget=10**9, **kw)
     a = ref.scan_windows(high, low, pt, pk, pp, gs, wb, 0, nW, skip, budget=budget, **kw)
     b = numba_scan.scan_windows(pt, pk, pp, seg_hi, seg_lo, gs, wb, step, 0, nW, skip,
@@ -248,3 +273,14 @@ def test_budget_same_in_all_backends(data, budget, up_to):
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
     for k in range(nW):
         assert [tuple(a[3][r]) for r in a[2][k] if r >= 0] == [tuple(b[3][r]) for r in b[2][k] if r >= 0]
+
+
+@SETTINGS
+@given(data=st.data(), pct=st.sampled_from([0.01, 0.03]))
+def test_swing_into_each_pivot_matches_brute_force(data, pct):
+    high, low, close = data.draw(bars(10, 120))
+    piv = pv.pivots(high, low, close, mode="percent", pct=pct)
+    a = sw.swings(high, low, piv.t, piv.kind)
+    b = sw.swings(high, low, piv.t, piv.kind, core=numba_scan.swing_nb)
+    expect = [brute_swing(high, low, piv.t, piv.kind, i) for i in range(len(piv))]
+    assert a.tolist() == expect and b.tolist() == expect

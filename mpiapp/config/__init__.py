@@ -5,6 +5,11 @@ so validation, the reference table (docs/config.md) and the defaults can never d
 unknown key is an error that names the nearest valid key (or, for a key that moved, its new place).
 Files are read with `yaml.safe_load` only.
 
+Values that could only give a wrong result are refused (ConfigError, exit 2 in every job): NaN and
+infinities for float keys; an int key without its own upper bound stays within INT_LIMIT (1e18, what
+int64 kernels and columns hold with room to spare). A config path that is a folder, binary, not
+UTF-8 or larger than 1 MiB is one error line, never a traceback.
+
 The schema is split by section, one module each: runtime, work, output and data are shared by every
 job; each job has its own (scan, ...). This module assembles them and loads configurations.
 """
@@ -13,14 +18,18 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from . import data, output, runtime, scan, train, work
-from .keys import Key
+from . import data, hpo, optbench, output, runtime, scan, train, work
+from .keys import INT_LIMIT, Key  # noqa: F401  (INT_LIMIT: part of the public face)
+
+#: a config file larger than this is not a config (a data file given by mistake)
+MAX_CONFIG_BYTES = 1 << 20
 
 #: Where the presets live: inside the package (mpiapp/configs), so a non-editable install finds
 #: `--config high_perf` too; a checkout's top-level configs/ is a link to it.
@@ -32,7 +41,7 @@ class ConfigError(ValueError):
 
 
 #: The sections, in the order the reference lists them: shared ones first, then one per job.
-SECTIONS = (runtime, work, output, data, scan, train)
+SECTIONS = (runtime, work, output, data, scan, train, optbench, hpo)
 SCHEMA: tuple[Key, ...] = tuple(k for section in SECTIONS for k in section.KEYS)
 
 #: Keys that moved: old path -> new path (an old key in a file or --set is an error naming the new one).
@@ -119,7 +128,10 @@ def coerce(key: Key, value, origin: str):
         except yaml.YAMLError as exc:
             raise ConfigError(f"{where}: cannot parse {value!r}: {exc}") from None
     if key.type is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            raise ConfigError(f"{where} = {value!r} is out of range; expected {key.allowed()}") from None
     ok = isinstance(value, key.type) and not (key.type in (int, float) and isinstance(value, bool))
     if not ok:
         raise ConfigError(f"{where} = {value!r} has type {type(value).__name__}; expected {key.allowed()}")
@@ -129,19 +141,51 @@ def coerce(key: Key, value, origin: str):
         bad = [v for v in value if v not in key.item_choices]
         if bad or not value:
             raise ConfigError(f"{where} = {value!r} is not allowed; expected {key.allowed()} (non-empty)")
-    if (key.lo is not None and value < key.lo) or (key.hi is not None and value > key.hi):
+    if key.type is float and not math.isfinite(value):
+        raise ConfigError(f"{where} = {value!r} is not a finite number; expected {key.allowed()}")
+    lo, hi = key.bounds()
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise ConfigError(f"{where} = {value!r} is out of range; expected {key.allowed()}")
+    if key.type is str and "\0" in value:
+        raise ConfigError(f"{where}: the value holds a NUL character")
     return value
 
 
 def _resolve_file(name: str | os.PathLike) -> Path:
-    p = Path(name)
-    if p.exists():
+    try:
+        p = Path(name)
+        exists = p.exists()
+    except (ValueError, OSError) as exc:  # a NUL in the name, a name too long
+        raise ConfigError(f"config file {str(name)!r}: {exc}") from None
+    if exists:
+        if p.is_dir():
+            raise ConfigError(f"config file {name}: is a folder, not a YAML file")
         return p
     for cand in (PRESET_DIR / name, PRESET_DIR / f"{name}.yaml"):
         if cand.exists():
             return cand
     raise ConfigError(f"config file not found: {name} (presets: {', '.join(presets())})")
+
+
+def _read_text(path: Path) -> str:
+    """A config file's text: UTF-8, no NUL bytes, at most MAX_CONFIG_BYTES; else ConfigError."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {path}: larger than {MAX_CONFIG_BYTES >> 20} MiB; "
+                          "not a YAML config")
+    if b"\0" in data:
+        at = data.index(b"\0")
+        raise ConfigError(f"config file {path}: not a text file (NUL byte at byte {at}); "
+                          "expected YAML")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path}: not UTF-8 text (byte {exc.start}); expected "
+                          "YAML") from None
 
 
 def presets() -> list[str]:
@@ -153,7 +197,7 @@ def load(files=(), overrides=(), env=None) -> Section:
     flat = _flatten(defaults())
     for f in files or ():
         path = _resolve_file(f)
-        _apply_yaml(flat, path.read_text(), str(path))
+        _apply_yaml(flat, _read_text(path), str(path))
     env = os.environ if env is None else env
     for var, k in ENV_MIRRORS.items():
         if env.get(var, "") != "":

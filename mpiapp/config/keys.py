@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-INT64_MAX = (1 << 63) - 1
+#: the largest magnitude of an int key without an explicit bound (int64 holds 9.2e18)
+INT_LIMIT = 10**18
 
 
 @dataclass(frozen=True)
@@ -30,11 +31,20 @@ class Key:
         if self.item_choices is not None:
             return "a list drawn from " + ", ".join(map(repr, self.item_choices))
         tname = _type_name(self.type)
-        if self.lo is not None or self.hi is not None:
-            lo = "-inf" if self.lo is None else self.lo
-            hi = "inf" if self.hi is None else self.hi
+        lo, hi = self.bounds()
+        if lo is not None or hi is not None:
+            lo = "-inf" if lo is None else lo
+            hi = "inf" if hi is None else hi
             return f"{tname} in [{lo}, {hi}]"
         return tname + (" or null" if self.nullable else "")
+
+    def bounds(self) -> tuple:
+        """(lo, hi) as checked: an int key without its own bounds stays within INT_LIMIT (what
+        the kernels and HDF5 int64 columns hold, with room for arithmetic)."""
+        if self.type is int:
+            return (-INT_LIMIT if self.lo is None else self.lo,
+                    INT_LIMIT if self.hi is None else self.hi)
+        return self.lo, self.hi
 
 
 def _type_name(t) -> str:

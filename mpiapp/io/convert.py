@@ -6,7 +6,9 @@
 
 Every symbol is loaded and validated first (a bad one stops the conversion with its DataError, or
 is skipped and listed with --skip-bad). The file is written under OUT.partial and renamed at the
-end, so OUT is either complete or absent. Arrays are stored exactly (time int64 ns, prices
+end, so OUT is either complete or absent. Nothing given is overwritten: an existing OUT needs
+--force, an OUT (or OUT.partial) that is an input file is always refused, and an existing
+OUT.partial (another conversion, or one that was killed) is left alone and refused. Arrays are stored exactly (time int64 ns, prices
 float64): reading OUT back gives bit-identical Series.
 """
 
@@ -32,8 +34,10 @@ def write_hdf5(source: Source, out: str, *, packed: bool = False) -> dict:
     names = [name for name, _ in source.index()]
     tmp = out + ".partial"
     count = bars = 0
+    created = False
     try:
-        with h5py.File(tmp, "w") as f:
+        with h5py.File(tmp, "x") as f:  # "x": never truncate a file that is already there
+            created = True
             f.attrs["mpiapp_layout"] = "packed" if packed else "groups"
             f.attrs["mpiapp_format_version"] = FORMAT_VERSION
             f.attrs["source"] = source.spec
@@ -82,9 +86,47 @@ def write_hdf5(source: Source, out: str, *, packed: bool = False) -> dict:
                 g.create_dataset("has_volume", data=np.array(has_volume, dtype=bool))
         os.replace(tmp, out)
     finally:
-        if os.path.exists(tmp):
+        if created and os.path.exists(tmp):  # only the file this call made
             os.remove(tmp)
     return {"symbols": count, "bars": bars, "skipped": list(source.skipped)}
+
+
+def _inputs(source: Source) -> list[str]:
+    """The files a source reads (an HDF5 file, the files of a csv/parquet folder)."""
+    paths = getattr(source, "_paths", None)
+    if paths:
+        return list(paths.values())
+    path = getattr(source, "path", None)
+    return [path] if path else []
+
+
+def _same(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_output(source: Source, out: str, force: bool) -> str | None:
+    """Why OUT may not be written (one line), or None."""
+    if not out:
+        return "the output path is empty"
+    for path in (out, out + ".partial"):
+        if any(_same(path, i) for i in _inputs(source)):
+            return f"{path} is an input of {source.spec}: the output is an input; choose another path"
+    if os.path.isdir(out):
+        return f"{out} is a folder; give a file path"
+    if os.path.exists(out + ".partial"):
+        return (f"{out}.partial exists (another conversion writing it, or one that was killed): "
+                "remove it or choose another path")
+    if os.path.exists(out) and not force:
+        return f"{out} exists: choose another path, or --force to replace it"
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder):
+        return f"{out}: folder {folder} does not exist"
+    if not os.access(folder, os.W_OK):
+        return f"{out}: folder {folder} is not writable"
+    return None
 
 
 def main(argv=None) -> int:
@@ -97,16 +139,28 @@ def main(argv=None) -> int:
                     "per symbol)")
     ap.add_argument("--skip-bad", action="store_true", help="skip (and list) invalid symbols")
     ap.add_argument("--min-bars", type=int, default=1, help="minimum bars per symbol (default 1)")
+    ap.add_argument("--force", action="store_true", help="replace an existing OUT (never an input)")
+    ap.add_argument("--date-format", default="auto", metavar="F", help="dates in text files: auto, "
+                    "dayfirst, monthfirst or a strftime format (data.date_format; docs/data.md)")
+    ap.add_argument("--drop-empty-rows", action="store_true", help="drop rows with no price at all "
+                    "(data.drop_empty_rows)")
     ap.add_argument("--seed", type=int, default=0, help="synthetic: seed")
     ap.add_argument("--bars", type=int, default=2000, help="synthetic: bars per symbol")
     a = ap.parse_args(argv)
     try:
         src = open_source(a.source, skip_bad=a.skip_bad, min_bars=a.min_bars, seed=a.seed,
-                          synthetic_bars=a.bars)
+                          synthetic_bars=a.bars, date_format=a.date_format,
+                          drop_empty_rows=a.drop_empty_rows)
         with src:
+            problem = check_output(src, a.out, a.force)
+            if problem:
+                raise SourceError(problem)
             res = write_hdf5(src, a.out, packed=a.packed)
     except (DataError, SourceError) as exc:
         print(f"mpiapp.io.convert: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"mpiapp.io.convert: cannot write {a.out}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     for name, reason in res["skipped"]:
         print(f"skipped {name}: {reason}", file=sys.stderr)

@@ -146,7 +146,7 @@ class ResultsFile:
                     ds = g[c]
                     ds.resize((total,))
                     if parts:
-                        ds[base:total] = np.concatenate(parts).astype(ds.dtype, copy=False)
+                        ds[base:total] = np.concatenate(parts).astype(ds.dtype)  # a copy keeps the UTF-8 marking
         return mine
 
     def create_array(self, name: str, shape: tuple, dtype, chunk: int = 4096) -> None:

@@ -25,6 +25,7 @@ class Series:
     origin: str  # file path or builtin name, for error messages
     has_ohlc: bool = True
     volume: np.ndarray | None = None
+    dropped_rows: int = 0  # input rows with no price at all, dropped (data.drop_empty_rows)
 
     def __len__(self) -> int:
         return int(self.time.shape[0])

@@ -16,8 +16,9 @@ to plan; every rank calls ``load(name)`` for its own symbols only (any subset, a
 symbol deterministic). ``load`` validates (validate.py) and raises DataError; with ``skip_bad`` the
 failure is also recorded in ``skipped`` and the symbol disappears from later ``index()`` calls, and
 ``try_load`` returns None instead of raising. ``index(full=True)`` loads and validates everything
-(exact, not cheap). Problems visible cheaply (missing columns, empty file, too few bars) are caught
-by ``index()`` already.
+(exact, not cheap); so is ``index()`` with drop_empty_rows (data.drop_empty_rows), as dropped rows
+are known only by reading. Problems visible cheaply (missing columns, empty file, too few bars) are
+caught by ``index()`` already.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import csv
 import gzip
 import io
 import os
+import zlib
 from functools import lru_cache
 from pathlib import Path
 
@@ -33,8 +35,11 @@ import numpy as np
 
 from . import synthetic as _syn
 from .series import Series
-from .validate import (RULE_COLUMNS, RULE_EMPTY, RULE_READABLE, DataError, check_arrays,
-                       frame_to_series, resolve_columns, too_few_bars)
+from .validate import ALIASES as _ALIASES
+from .validate import (RULE_COLUMNS, RULE_EMPTY, RULE_FINITE, RULE_LENGTHS, RULE_READABLE,
+                       RULE_TIME_PARSE, DataError,
+                       check_arrays, check_date_format, frame_to_series, norm, resolve_columns,
+                       too_few_bars)
 
 
 class SourceError(ValueError):
@@ -47,10 +52,18 @@ class Source:
 
     kind = "?"
 
-    def __init__(self, spec: str, *, skip_bad: bool = False, min_bars: int = 1):
+    def __init__(self, spec: str, *, skip_bad: bool = False, min_bars: int = 1,
+                 date_format: str = "auto", drop_empty_rows: bool = False):
         self.spec = spec
         self.skip_bad = bool(skip_bad)
         self.min_bars = int(min_bars)
+        try:
+            self.date_format = check_date_format(date_format)
+        except ValueError as exc:
+            raise SourceError(f"{spec}: {exc}") from None
+        self.drop_empty_rows = bool(drop_empty_rows)
+        #: symbol -> input rows dropped for having no price (data.drop_empty_rows), once loaded
+        self.dropped: dict[str, int] = {}
         self.skipped: list[tuple[str, str]] = []
         self.errors: dict[str, DataError] = {}
         self._counts: dict[str, int] = {}
@@ -82,7 +95,8 @@ class Source:
                 if full and name not in self._full:
                     self._counts[name] = len(self.load(name))
                 elif name not in self._counts:
-                    n = self._count(name)
+                    # rows dropped for having no price are known only by reading: exact count
+                    n = len(self._read(name, 1)) if self.drop_empty_rows else self._count(name)
                     if n < self.min_bars:
                         raise too_few_bars(n, self.min_bars, file=self._file(name), symbol=name)
                     self._counts[name] = n
@@ -104,6 +118,8 @@ class Source:
             raise
         self._counts[name] = len(s)
         self._full.add(name)
+        if s.dropped_rows:
+            self.dropped[name] = s.dropped_rows
         return s
 
     def try_load(self, name: str) -> Series | None:
@@ -231,8 +247,10 @@ def _builtin_frame(key: str):
     df = df.rename(columns=renames)
     for col in df.columns:
         df[col] = pd.to_numeric(df[col], errors="coerce")
-    df = df[df["Close"].notna()]
-    return df.reset_index()
+    before = len(df)
+    df = df[df["Close"].notna()].reset_index()
+    df.attrs["dropped_rows"] = before - len(df)
+    return df
 
 
 class BuiltinSource(Source):
@@ -274,12 +292,16 @@ def _fresh(s: Series) -> Series:
     else:
         h = lo = c = o
     return Series(s.symbol, s.time.copy(), o, h, lo, c, s.origin, s.has_ohlc,
-                  None if s.volume is None else s.volume.copy())
+                  None if s.volume is None else s.volume.copy(), s.dropped_rows)
 
 
 @lru_cache(maxsize=None)
 def _builtin_cached(key: str) -> Series:
-    s = frame_to_series(_builtin_frame(key), symbol=BUILTIN[key][0], origin=f"builtin:{key}")
+    import dataclasses
+
+    df = _builtin_frame(key)
+    s = frame_to_series(df, symbol=BUILTIN[key][0], origin=f"builtin:{key}")
+    s = dataclasses.replace(s, dropped_rows=int(df.attrs.get("dropped_rows", 0)))
     for a in (s.time, s.open, s.high, s.low, s.close, s.volume):
         if a is not None:
             a.setflags(write=False)
@@ -325,6 +347,71 @@ class _FolderSource(Source):
     def _file(self, name):
         return self._paths[name]
 
+    def _regular(self, name) -> str:
+        """The symbol's path, if it is a regular file (a folder, a pipe or a device named like a
+        data file is a DataError, before anything opens it and waits)."""
+        path = self._paths[name]
+        if not os.path.isfile(path):
+            what = "a folder" if os.path.isdir(path) else "missing" if not os.path.lexists(path) \
+                else "not a regular file (a pipe, device or broken link)"
+            raise DataError(f"is {what}, not a data file" if what != "missing" else
+                            "the file has gone", file=path, symbol=name, rule=RULE_READABLE,
+                            where="file")
+        return path
+
+
+#: a CSV line longer than this is not a price row (a binary file, a file without line ends)
+MAX_LINE = 1 << 20
+#: bytes of the start of a CSV file checked for NUL bytes (a binary or UTF-16 file) before reading
+HEAD_BYTES = 1 << 16
+
+
+ALIASES_TIME = _ALIASES["time"]
+
+
+class _CSVHead:
+    """What the first lines of a CSV file say: separator, column names, how many header lines
+    (1, or 2-3 for the multi-row header recent yfinance writes) and their line numbers."""
+
+    def __init__(self, sep, columns, skip, ticker=None):
+        self.sep, self.columns, self.skip, self.ticker = sep, columns, skip, ticker
+
+
+def _split(line: bytes, sep: str | None = None):
+    text = line.decode("utf-8-sig", errors="replace").rstrip("\r\n")
+    sep = sep or _sniff_sep(text)
+    return sep, [c.strip() for c in next(csv.reader(io.StringIO(text), delimiter=sep), [])]
+
+
+def _multiheader(lines, path, name):
+    """yfinance >= 0.2.51 saves `Price,Close,High,...` / `Ticker,AAPL,AAPL,...` / `Date,,,...`:
+    the column names are the first row, the second names the ticker of each column, the third
+    (optional) names the index. Returns a _CSVHead, or None for an ordinary one-row header."""
+    if len(lines) < 2:
+        return None
+    sep, first = _split(lines[0][1])
+    if not first or norm(first[0]) != "price":
+        return None
+    _, second = _split(lines[1][1], sep)
+    if not second or norm(second[0]) != "ticker":
+        return None
+    tickers = sorted({c for c in second[1:] if c})
+    if len(tickers) > 1:
+        raise DataError(f"a multi-row header (yfinance: Price / Ticker rows) with {len(tickers)} "
+                        f"tickers ({', '.join(tickers[:5])}{' …' if len(tickers) > 5 else ''}); "
+                        "save one ticker per file", file=path, symbol=name, rule=RULE_COLUMNS,
+                        where="header")
+    skip = [lines[1][0]]
+    index_name = "Date"
+    if len(lines) > 2:
+        _, third = _split(lines[2][1], sep)
+        if third and third[0] and not any(third[1:]) and \
+                norm(third[0]) in {k for g in ALIASES_TIME for k in g}:
+            skip.append(lines[2][0])
+            index_name = third[0]
+    columns = [index_name] + first[1:]
+    return _CSVHead(sep, columns, skip, tickers[0] if tickers else None)
+
 
 class CSVSource(_FolderSource):
     kind = "csv"
@@ -333,49 +420,106 @@ class CSVSource(_FolderSource):
     def _open(self, path, mode="rb"):
         return gzip.open(path, mode) if path.lower().endswith(".gz") else open(path, mode)
 
+    def _lines(self, fh, path, name):
+        """(line number, bytes) of each line, at most MAX_LINE bytes read at a time: a file that
+        is one huge line, or binary, costs bounded memory and gets a DataError."""
+        no = 0
+        while True:
+            line = fh.readline(MAX_LINE + 1)
+            if not line:
+                return
+            if b"\0" in line:
+                raise DataError(f"not a text file: a NUL byte in line {no + 1} (a binary file, or "
+                                "UTF-16 text: save it as UTF-8 CSV)", file=path, symbol=name,
+                                rule=RULE_READABLE, where="file")
+            if len(line) > MAX_LINE:
+                raise DataError(f"line {no + 1} is longer than {MAX_LINE >> 20} MiB: not a CSV "
+                                "price file", file=path, symbol=name, rule=RULE_READABLE,
+                                where="file")
+            yield no, line
+            no += 1
+
+    def _guarded(self, path, name, work):
+        """Run work(); a read error of the file (truncated gzip, I/O error) is a DataError."""
+        try:
+            return work()
+        except DataError:
+            raise
+        except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
+            what = "a truncated or corrupt gzip file" if path.lower().endswith(".gz") and \
+                not isinstance(exc, UnicodeDecodeError) else "cannot read"
+            raise DataError(f"{what}: {str(exc).strip() or type(exc).__name__}", file=path,
+                            symbol=name, rule=RULE_READABLE, where="file") from None
+
+    def _head(self, path, name) -> _CSVHead | None:
+        """The header of the file, reading only its first lines (bounded). None: empty file."""
+        self._regular(name)
+
+        def work():
+            with self._open(path) as fh:
+                start = fh.read(HEAD_BYTES)
+                if b"\0" in start:
+                    k = start.index(b"\0")
+                    raise DataError(f"not a text file: a NUL byte at byte {k} (a binary file, or "
+                                    "UTF-16 text: save it as UTF-8 CSV)", file=path, symbol=name,
+                                    rule=RULE_READABLE, where="file")
+                fh.seek(0)
+                lines = []
+                for no, line in self._lines(fh, path, name):
+                    if line.strip():
+                        lines.append((no, line))
+                        if len(lines) == 3:
+                            break
+                return lines
+        lines = self._guarded(path, name, work)
+        if not lines:
+            return None
+        multi = _multiheader(lines, path, name)
+        if multi is not None:
+            return multi
+        sep, cols = _split(lines[0][1])
+        return _CSVHead(sep, cols, [])
+
     def _count(self, name):
         path = self._paths[name]
-        try:
-            with self._open(path) as fh:
-                header, n = None, 0
-                for line in fh:
-                    if not line.strip():
-                        continue
-                    if header is None:
-                        header = line
-                    else:
-                        n += 1
-        except OSError as exc:
-            raise DataError(f"cannot read: {exc}", file=path, symbol=name, rule=RULE_READABLE,
-                            where="file") from None
-        if header is None:
+        head = self._head(path, name)
+        if head is None:
             raise DataError("the file is empty", file=path, symbol=name, rule=RULE_EMPTY,
                             where="file")
-        text = header.decode("utf-8-sig", errors="replace").rstrip("\r\n")
-        cols = next(csv.reader(io.StringIO(text), delimiter=_sniff_sep(text)))
-        return _checked_count([c.strip() for c in cols], n, path, name)
+
+        def work():
+            n = 0
+            with self._open(path) as fh:
+                for _, line in self._lines(fh, path, name):
+                    if line.strip():
+                        n += 1
+            return n
+        n = self._guarded(path, name, work) - 1 - len(head.skip)
+        return _checked_count(head.columns, n, path, name)
 
     def _read(self, name, min_bars):
         import pandas as pd
 
         path = self._paths[name]
+        head = self._head(path, name)
+        if head is None:
+            raise DataError("the file is empty", file=path, symbol=name, rule=RULE_EMPTY,
+                            where="file")
         try:
-            with self._open(path) as fh:
-                first = b""
-                for line in fh:
-                    if line.strip():
-                        first = line
-                        break
-            sep = _sniff_sep(first.decode("utf-8-sig", errors="replace"))
-            df = pd.read_csv(path, sep=sep, skipinitialspace=True, encoding="utf-8-sig")
+            df = pd.read_csv(path, sep=head.sep, skipinitialspace=True, encoding="utf-8-sig",
+                             skiprows=head.skip or None)
         except pd.errors.EmptyDataError:
             raise DataError("the file is empty", file=path, symbol=name, rule=RULE_EMPTY,
                             where="file") from None
-        except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as exc:
+        except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError, zlib.error,
+                ValueError) as exc:
             raise DataError(f"not a readable CSV file: {str(exc).strip()}", file=path, symbol=name,
                             rule=RULE_READABLE, where="file") from None
+        if head.skip:
+            df.columns = head.columns[:len(df.columns)] + list(df.columns[len(head.columns):])
         df.columns = [str(c).strip() for c in df.columns]
-        return frame_to_series(df, symbol=name, origin=path, min_bars=min_bars)
+        return frame_to_series(df, symbol=name, origin=path, min_bars=min_bars,
+                               date_format=self.date_format, drop_empty_rows=self.drop_empty_rows)
 
 
 def _checked_count(cols, n, path, name) -> int:
@@ -393,7 +537,7 @@ class ParquetSource(_FolderSource):
     suffixes = (".parquet", ".pq")
 
     def _count(self, name):
-        path = self._paths[name]
+        path = self._regular(name)
         try:
             import pyarrow.parquet as pq
 
@@ -416,13 +560,14 @@ class ParquetSource(_FolderSource):
     def _read(self, name, min_bars):
         import pandas as pd
 
-        path = self._paths[name]
+        path = self._regular(name)
         try:
             df = pd.read_parquet(path)
         except Exception as exc:
             raise DataError(f"not a readable Parquet file: {exc}", file=path, symbol=name,
                             rule=RULE_READABLE, where="file") from None
-        return frame_to_series(df, symbol=name, origin=path, min_bars=min_bars)
+        return frame_to_series(df, symbol=name, origin=path, min_bars=min_bars,
+                               date_format=self.date_format, drop_empty_rows=self.drop_empty_rows)
 
 
 # ==================================================================================================
@@ -505,8 +650,79 @@ class HDF5Source(Source):
     def _file(self, name):
         return self.path
 
+    def _dataset(self, g, key, name, where):
+        """A dataset of a symbol, checked before reading: a 1-D dataset (not a group, a scalar, a
+        broken link). Problems are DataErrors naming the file, symbol and dataset."""
+        import h5py
+
+        try:
+            ds = g[key]
+        except Exception as exc:  # a dangling link, an unreadable object header
+            raise DataError(f"cannot open dataset {where}/{key}: {exc}", file=self.path,
+                            symbol=name, rule=RULE_READABLE, where=f"dataset {where}/{key}") from None
+        if not isinstance(ds, h5py.Dataset):
+            raise DataError(f"{where}/{key} is a {type(ds).__name__.lower()}, not a dataset",
+                            file=self.path, symbol=name, rule=RULE_COLUMNS,
+                            where=f"dataset {where}/{key}")
+        if ds.ndim != 1:
+            raise DataError(f"{where}/{key} has shape {ds.shape}; expected one value per bar",
+                            file=self.path, symbol=name, rule=RULE_LENGTHS,
+                            where=f"dataset {where}/{key}")
+        return ds
+
+    def _values(self, ds, name, key, sel=slice(None)):
+        """Read a dataset (selection sel); a corrupt chunk or filter error is a DataError."""
+        try:
+            return ds[sel]
+        except Exception as exc:  # h5py raises OSError, ValueError, TypeError, RuntimeError
+            raise DataError(f"cannot read dataset {ds.name}: {str(exc).strip()} (a corrupt or "
+                            "truncated file?)", file=self.path, symbol=name, rule=RULE_READABLE,
+                            where=f"dataset {ds.name}") from None
+
+    def _time_ns(self, t, ds, name):
+        """time as int64 ns. A `units` attribute on the dataset (or `time_units` on the file) of
+        s, ms, us or ns is honoured. Without one, ns is assumed, except where every value read as
+        ns falls before 1973-03-03 and the magnitude rule of epoch numbers in CSV files (s, ms,
+        us) gives dates from 1973-03-03 to 2262: then that unit is used (files written with
+        pandas >= 3 hold microseconds), never a series silently read 1,000x off in 1970."""
+        unit = ds.attrs.get("units", ds.attrs.get("unit", self._f().attrs.get("time_units")))
+        if isinstance(unit, bytes):
+            unit = unit.decode("utf-8", errors="replace")
+        if unit is not None:
+            word = str(unit).strip().split(" ")[0].lower().replace("µ", "u")
+            scale = {"ns": 1, "us": 1000, "ms": 10**6, "s": 10**9}.get(word)
+            if scale is None:
+                raise DataError(f"{ds.name} has units {str(unit)!r}; expected s, ms, us or ns "
+                                "(since 1970-01-01 UTC)", file=self.path, symbol=name,
+                                rule=RULE_TIME_PARSE, where=f"dataset {ds.name}")
+            t = np.asarray(t)
+            if scale != 1 and t.dtype.kind in "iu" and t.size:
+                lim = np.iinfo(np.int64).max // scale
+                big = np.flatnonzero(np.abs(t.astype(np.float64)) > lim)
+                if big.size:
+                    raise DataError(f"time {int(t[big[0]])} {word} is outside the range of "
+                                    "timestamps (1677-09-21 .. 2262-04-11)", file=self.path,
+                                    symbol=name, rule=RULE_TIME_PARSE, row=int(big[0]))
+                t = t.astype(np.int64) * scale
+            return t
+        t = np.asarray(t)
+        if t.dtype.kind in "iu" and t.size and 0 < int(t.max()) < 10**17:
+            from .validate import _epoch_unit
+
+            alt = _epoch_unit(t.astype(np.float64))
+            scale = {"s": 10**9, "ms": 10**6, "us": 1000, "ns": 1}[alt]
+            lo, hi = int(t.min()), int(t.max())
+            if scale != 1 and 10**17 <= lo * scale and hi * scale < np.iinfo(np.int64).max:
+                return t.astype(np.int64) * scale
+        return t
+
     def _group_columns(self, name):
+        import h5py
+
         g = self._f()[name]
+        if not isinstance(g, h5py.Group):
+            raise DataError(f"/{name} is not a group", file=self.path, symbol=name,
+                            rule=RULE_COLUMNS, where="layout")
         have = [k for k in ("time", "open", "high", "low", "close", "volume") if k in g]
         resolve_columns(have, file=self.path, symbol=name)
         return g
@@ -515,7 +731,8 @@ class HDF5Source(Source):
         if self.layout == "packed":
             i = self._row[name]
             return int(self._offsets[i + 1] - self._offsets[i])
-        return int(self._group_columns(name)["time"].shape[0])
+        g = self._group_columns(name)
+        return int(self._dataset(g, "time", name, f"/{name}").shape[0])
 
     def _read(self, name, min_bars):
         f = self._f()
@@ -523,26 +740,50 @@ class HDF5Source(Source):
             g = f["packed"]
             i = self._row[name]
             a, b = int(self._offsets[i]), int(self._offsets[i + 1])
-            has_ohlc = bool(g["has_ohlc"][i]) if "has_ohlc" in g else all(
+            sel, where = slice(a, b), "/packed"
+            flags = {k: self._values(self._dataset(g, k, name, where), name, k, i)
+                     for k in ("has_ohlc", "has_volume") if k in g}
+            has_ohlc = bool(flags["has_ohlc"]) if "has_ohlc" in flags else all(
                 k in g for k in ("open", "high", "low"))
-            cols = {k: g[k][a:b] for k in ("time", "open", "high", "low", "close")
-                    if k in g and (has_ohlc or k in ("time", "close"))}
-            volume = None
-            if "volume" in g and (bool(g["has_volume"][i]) if "has_volume" in g else True):
-                volume = g["volume"][a:b]
+            want_volume = "volume" in g and bool(flags.get("has_volume", True))
         else:
             g = self._group_columns(name)
+            sel, where = slice(None), f"/{name}"
             has_ohlc = all(k in g for k in ("open", "high", "low"))
             has_ohlc = bool(g.attrs.get("has_ohlc", has_ohlc))
-            cols = {k: g[k][()] for k in ("time", "open", "high", "low", "close")
-                    if k in g and (has_ohlc or k in ("time", "close"))}
-            volume = g["volume"][()] if "volume" in g else None
+            want_volume = "volume" in g
+        keys = [k for k in ("time", "open", "high", "low", "close")
+                if k in g and (has_ohlc or k in ("time", "close"))]
+        dsets = {k: self._dataset(g, k, name, where) for k in keys}
+        if want_volume:
+            dsets["volume"] = self._dataset(g, "volume", name, where)
+        for k, ds in dsets.items():  # the type, before any data is read
+            kind = ds.dtype.kind
+            if k == "time" and kind not in "iu":
+                raise DataError(f"{where}/time has dtype {ds.dtype}; expected int64 nanoseconds "
+                                "since the epoch", file=self.path, symbol=name,
+                                rule=RULE_TIME_PARSE, where=f"dataset {where}/time")
+            if k != "time" and kind not in "iuf":
+                what = {"b": "True/False values", "S": "text", "U": "text", "O": "text or objects",
+                        "V": "compound records", "c": "complex numbers"}.get(kind, "not numbers")
+                raise DataError(f"{where}/{k} holds {what} (dtype {ds.dtype}); expected numbers",
+                                file=self.path, symbol=name, rule=RULE_FINITE,
+                                where=f"dataset {where}/{k}")
+        n_time = dsets["time"].shape[0] if self.layout != "packed" else b - a
+        for k, ds in dsets.items():
+            if self.layout != "packed" and ds.shape[0] != n_time:
+                raise DataError(f"{where}/{k} has {ds.shape[0]} rows but time has {n_time}",
+                                file=self.path, symbol=name, rule=RULE_LENGTHS,
+                                where=f"dataset {where}/{k}")
+        cols = {k: self._values(ds, name, k, sel) for k, ds in dsets.items()}
+        cols["time"] = self._time_ns(cols["time"], dsets["time"], name)
+        volume = cols.pop("volume", None)
         if has_ohlc and not all(k in cols for k in ("open", "high", "low")):
             raise DataError("has_ohlc is set but open/high/low datasets are missing",
                             file=self.path, symbol=name, rule=RULE_COLUMNS, where="header")
         return check_arrays(name, self.path, cols["time"], cols.get("open"), cols.get("high"),
                             cols.get("low"), cols["close"], volume=volume, has_ohlc=has_ohlc,
-                            min_bars=min_bars)
+                            min_bars=min_bars, drop_empty=self.drop_empty_rows)
 
     def describe(self):
         return super().describe() + f" ({self.layout} layout)"
@@ -605,19 +846,23 @@ KINDS = ("builtin", "csv", "parquet", "hdf5", "synthetic")
 
 
 def open_source(spec: str, *, seed: int = 0, skip_bad: bool = False, min_bars: int = 1,
-                synthetic_bars: int = 2000, plant_rate: float = 1.0, noise: float = 0.1) -> Source:
-    """A Source for a spec string (see the module docstring). Raises SourceError for a bad spec."""
+                synthetic_bars: int = 2000, plant_rate: float = 1.0, noise: float = 0.1,
+                date_format: str = "auto", drop_empty_rows: bool = False) -> Source:
+    """A Source for a spec string (see the module docstring). Raises SourceError for a bad spec.
+
+    date_format (data.date_format) and drop_empty_rows (data.drop_empty_rows): see docs/data.md.
+    """
     spec = str(spec).strip()
     kind, sep, arg = spec.partition(":")
-    kw = {"skip_bad": skip_bad, "min_bars": min_bars}
+    kw = {"skip_bad": skip_bad, "min_bars": min_bars, "date_format": date_format,
+          "drop_empty_rows": drop_empty_rows}
     if not sep or kind not in KINDS:
         p = Path(spec)
         if p.is_dir():
             has_csv = any(e.lower().endswith((".csv", ".csv.gz")) for e in os.listdir(p))
-            return open_source(("csv:" if has_csv else "parquet:") + spec, seed=seed,
-                               skip_bad=skip_bad, min_bars=min_bars)
+            return open_source(("csv:" if has_csv else "parquet:") + spec, seed=seed, **kw)
         if p.is_file() and p.suffix.lower() in (".h5", ".hdf5", ".he5"):
-            return open_source("hdf5:" + spec, skip_bad=skip_bad, min_bars=min_bars)
+            return open_source("hdf5:" + spec, **kw)
         raise SourceError(f"data source {spec!r}: expected builtin:NAME|all, csv:DIR, parquet:DIR, "
                           "hdf5:FILE or synthetic:N (or an existing folder / .h5 file)")
     if not arg:
@@ -658,4 +903,5 @@ def open_from_config(cfg) -> Source:
     d = cfg.data
     return open_source(d.source, seed=d.seed, skip_bad=d.skip_bad_symbols,
                        min_bars=cfg.scan.window_bars, synthetic_bars=d.synthetic_bars,
-                       plant_rate=d.synthetic_plant_rate, noise=d.synthetic_noise)
+                       plant_rate=d.synthetic_plant_rate, noise=d.synthetic_noise,
+                       date_format=d.date_format, drop_empty_rows=d.drop_empty_rows)

@@ -47,6 +47,7 @@ class SymbolStore:
         self.cache: dict[int, Series] = {}
         self.skipped: dict[int, str] = {}
         self.digests: dict[str, str] = {}
+        self.dropped: dict[int, int] = {}  # input rows with no price, dropped (data.drop_empty_rows)
         self.shared = None
         self.meta: dict[int, tuple] = {}
 
@@ -62,6 +63,8 @@ class SymbolStore:
                 self.skipped[s] = str(exc)
                 return None, None
         self.digests[name] = digest(ser)
+        if ser.dropped_rows:
+            self.dropped[s] = int(ser.dropped_rows)
         return ser, None
 
     def preload(self, needed) -> None:
@@ -110,7 +113,8 @@ class SymbolStore:
         self._check(problems)
         arrays = {s: {f: getattr(ser, f) for f in FIELDS + (("volume",) if ser.volume is not None else ())}
                   for s, ser in loaded.items()}  # fmt: skip
-        for d in sync.allgather({s: (ser.symbol, ser.origin, ser.has_ohlc) for s, ser in loaded.items()}, comm=node):
+        meta = {s: (ser.symbol, ser.origin, ser.has_ohlc, ser.dropped_rows) for s, ser in loaded.items()}
+        for d in sync.allgather(meta, comm=node):
             self.meta.update(d)
         self.shared = NodeArrays(arrays, node)
         for d in sync.allgather(self.skipped, comm=node):
@@ -141,9 +145,9 @@ class SymbolStore:
             return None
         if self.shared is not None:
             v = self.shared[s]
-            name, origin, has_ohlc = self.meta[s]
+            name, origin, has_ohlc, dropped = self.meta[s]
             return Series(name, v["time"], v["open"], v["high"], v["low"], v["close"], origin, has_ohlc,
-                          v.get("volume"))  # fmt: skip
+                          v.get("volume"), dropped)  # fmt: skip
         if s not in self.cache:
             ser, err = self._load(s)
             if err:
@@ -158,6 +162,13 @@ class SymbolStore:
         if self.shared is not None:
             self.shared.free()
             self.shared = None
+
+    def dropped_all(self) -> dict:
+        """Collective: every rank's dropped-row counts {id: rows} (symbols with none are left out)."""
+        merged = {}
+        for d in sync.allgather(self.dropped, comm=self.comm):
+            merged.update(d)
+        return merged
 
     def skipped_all(self) -> dict:
         """Collective: every rank's skipped symbols {id: reason}."""

@@ -178,14 +178,112 @@ def _epoch_unit(values: np.ndarray) -> str:
     return "s" if m < 1e11 else "ms" if m < 1e14 else "us" if m < 1e17 else "ns"
 
 
-def parse_times(raw, *, file: str, symbol: str, column: str = "Date") -> np.ndarray:
-    """Raw timestamps (pandas Series / array of str, datetime, int or float) -> int64 ns (UTC)."""
+#: numeric day/month/year dates: 01/02/2000, 1.2.2000, 01-02-00 (either order of day and month)
+_DM_RE = r"^\s*(\d{1,2})([/.\-])(\d{1,2})\2(\d{4}|\d{2})(?!\d)"
+DATE_FORMATS = ("auto", "dayfirst", "monthfirst")  # or a strftime format such as %d.%m.%Y
+_FORMAT_HINT = ("set data.date_format to dayfirst, monthfirst or a format such as %d/%m/%Y")
+
+
+def check_date_format(value: str) -> str:
+    """data.date_format: auto, dayfirst, monthfirst or a strftime format (with at least one %)."""
+    v = str(value).strip()
+    if v.lower() in DATE_FORMATS:
+        return v.lower()
+    if "%" in v:
+        return v
+    raise ValueError(f"data.date_format = {value!r}: expected auto, dayfirst, monthfirst or a "
+                     "strftime format such as %d.%m.%Y")
+
+
+def _day_month_order(s, *, file: str, symbol: str, column: str, setting: str) -> bool | None:
+    """For string dates written D/M/Y or M/D/Y (any of / . - as separator): True for day first,
+    False for month first, None when no row has that form. Never guesses: a row with a first field
+    above 12 means day first, a second field above 12 means month first; both in one column, or
+    neither where the two orders give different dates, is refused (unless data.date_format says)."""
+    m = s.astype("string").str.extract(_DM_RE)
+    hit = m[0].notna().to_numpy()
+    if not hit.any():
+        return None
+    rows = np.flatnonzero(hit)
+    a = m[0].to_numpy()[hit].astype(np.int64)
+    b = m[2].to_numpy()[hit].astype(np.int64)
+    day_rows, month_rows = rows[a > 12], rows[b > 12]
+
+    def err(detail, i):
+        return DataError(detail, file=file, symbol=symbol, rule=RULE_TIME_PARSE, row=int(i),
+                         timestamp=str(s.iloc[i]))
+
+    if setting == "dayfirst":
+        if month_rows.size:
+            raise err(f"{column} {str(s.iloc[month_rows[0]])!r} is not day/month/year "
+                      f"(data.date_format = dayfirst){_more(month_rows.size - 1)}", month_rows[0])
+        return True
+    if setting == "monthfirst":
+        if day_rows.size:
+            raise err(f"{column} {str(s.iloc[day_rows[0]])!r} is not month/day/year "
+                      f"(data.date_format = monthfirst){_more(day_rows.size - 1)}", day_rows[0])
+        return False
+    if day_rows.size and month_rows.size:
+        i, j = int(day_rows[0]), int(month_rows[0])
+        raise err(f"{column} mixes day-first dates ({str(s.iloc[i])!r}, row {i}) and month-first "
+                  f"dates ({str(s.iloc[j])!r}, row {j}); {_FORMAT_HINT}", max(i, j))
+    if day_rows.size:
+        return True
+    if month_rows.size:
+        return False
+    amb = rows[a != b]
+    if amb.size == 0:  # 01/01, 02/02, ...: both orders give the same dates
+        return False
+    i = int(amb[0])
+    raise err(f"{column} {str(s.iloc[i])!r} is ambiguous: day/month/year or month/day/year, and no "
+              f"row has a day above 12 to tell; {_FORMAT_HINT}", i)
+
+
+#: the range a timestamp in nanoseconds holds
+_TS_MIN, _TS_MAX = "1677-09-21 00:12:43.145224193", "2262-04-11 23:47:16.854775807"
+
+
+def _out_of_range(value) -> bool:
+    """A value that is a timestamp, but outside what int64 nanoseconds hold."""
+    import pandas as pd
+
+    try:
+        t = pd.Timestamp(value)
+    except (pd.errors.OutOfBoundsDatetime, OverflowError):
+        return True
+    except (ValueError, TypeError):
+        return False
+    if t is pd.NaT:
+        return False
+    if t.tzinfo is not None:
+        t = t.tz_convert("UTC").tz_localize(None)
+    return not (pd.Timestamp(_TS_MIN) <= t <= pd.Timestamp(_TS_MAX))
+
+
+def _range_error(column, value, *, file, symbol, row, more=0) -> DataError:
+    return DataError(f"{column} {str(value)!r} is outside the range of timestamps "
+                     f"({_TS_MIN[:10]} .. {_TS_MAX[:10]}){_more(more)}", file=file, symbol=symbol,
+                     rule=RULE_TIME_PARSE, row=row, timestamp=str(value))
+
+
+def parse_times(raw, *, file: str, symbol: str, column: str = "Date",
+                date_format: str = "auto") -> np.ndarray:
+    """Raw timestamps (pandas Series / array of str, datetime, int or float) -> int64 ns (UTC).
+
+    date_format (data.date_format): auto (infer; numeric day/month dates decided by the data, an
+    ambiguous column refused), dayfirst, monthfirst, or a strftime format for string dates.
+    """
     import pandas as pd
 
     s = pd.Series(raw).reset_index(drop=True)
+    fmt_used = None
     if isinstance(s.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(s.dtype):
         parsed = s
-    elif pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+    elif pd.api.types.is_bool_dtype(s.dtype):
+        raise DataError(f"{column} {str(s.iloc[0])!r} is not a timestamp (a column of True/False)",
+                        file=file, symbol=symbol, rule=RULE_TIME_PARSE, row=0,
+                        timestamp=str(s.iloc[0]))
+    elif pd.api.types.is_numeric_dtype(s.dtype):
         vals = s.to_numpy(dtype="float64", na_value=np.nan)
         finite = vals[np.isfinite(vals)]
         if finite.size and np.all(finite == np.round(finite)) and finite.min() >= 1e7 \
@@ -195,21 +293,46 @@ def parse_times(raw, *, file: str, symbol: str, column: str = "Date") -> np.ndar
             parsed = pd.to_datetime(txt, format="%Y%m%d", errors="coerce", utc=True)
         else:
             unit = _epoch_unit(finite)
-            parsed = pd.to_datetime(s, unit=unit, errors="coerce", utc=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    parsed = pd.to_datetime(s, unit=unit, errors="coerce", utc=True)
+                except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime):
+                    parsed = pd.Series([pd.NaT] * len(s), dtype="datetime64[ns, UTC]")
+                    for i, v in enumerate(vals):
+                        try:
+                            parsed.iloc[i] = pd.to_datetime(v, unit=unit, utc=True)
+                        except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime):
+                            if np.isfinite(v):
+                                raise _range_error(column, s.iloc[i], file=file, symbol=symbol,
+                                                   row=i) from None
+            lost = np.flatnonzero(parsed.isna().to_numpy() & np.isfinite(vals))
+            if lost.size:  # a finite number that is no timestamp: beyond the range
+                raise _range_error(column, s.iloc[int(lost[0])], file=file, symbol=symbol,
+                                   row=int(lost[0]), more=lost.size - 1)
+    elif date_format not in DATE_FORMATS:  # an explicit strftime format
+        fmt_used = date_format
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            parsed = pd.to_datetime(s.astype("string"), utc=True, format=date_format,
+                                    errors="coerce")
     else:
+        dayfirst = _day_month_order(s, file=file, symbol=symbol, column=column,
+                                    setting=date_format) or False
         parsed = None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             for fmt in (None, "ISO8601"):
                 try:
-                    parsed = pd.to_datetime(s, utc=True, format=fmt)
+                    parsed = pd.to_datetime(s, utc=True, format=fmt, dayfirst=dayfirst)
                     break
                 except (ValueError, TypeError, OverflowError):
                     continue
             if parsed is None:
-                parsed = pd.to_datetime(s, utc=True, errors="coerce")
+                parsed = pd.to_datetime(s, utc=True, errors="coerce", dayfirst=dayfirst)
                 if not parsed.isna().any():  # pragma: no cover - mixed formats, all parse alone
-                    parsed = pd.to_datetime(s, utc=True, errors="coerce", format="mixed")
+                    parsed = pd.to_datetime(s, utc=True, errors="coerce", format="mixed",
+                                            dayfirst=dayfirst)
     if parsed.isna().any():
         bad = np.flatnonzero(parsed.isna().to_numpy())
         i = int(bad[0])
@@ -218,20 +341,34 @@ def parse_times(raw, *, file: str, symbol: str, column: str = "Date") -> np.ndar
         if pd.isna(value) or str(value).strip() == "":
             detail = f"{column} is missing{more}"
             shown = "missing"
+        elif fmt_used is None and _out_of_range(value):
+            raise _range_error(column, value, file=file, symbol=symbol, row=i, more=bad.size - 1)
         else:
-            detail = f"{column} {str(value)!r} does not parse as a timestamp{more}"
+            hint = f" with data.date_format = {fmt_used!r}" if fmt_used else ""
+            detail = f"{column} {str(value)!r} does not parse as a timestamp{hint}{more}"
             shown = str(value)
         raise DataError(detail, file=file, symbol=symbol, rule=RULE_TIME_PARSE, row=i,
                         timestamp=shown)
     idx = pd.DatetimeIndex(parsed)
     if idx.tz is not None:
         idx = idx.tz_convert("UTC").tz_localize(None)
-    return np.asarray(idx.as_unit("ns").asi8, dtype=np.int64)
+    try:
+        ns = idx.as_unit("ns")
+    except (pd.errors.OutOfBoundsDatetime, OverflowError):
+        out = np.flatnonzero((idx < pd.Timestamp(_TS_MIN)) | (idx > pd.Timestamp(_TS_MAX)))
+        i = int(out[0]) if out.size else 0
+        raise _range_error(column, s.iloc[i], file=file, symbol=symbol, row=i,
+                           more=out.size - 1) from None
+    return np.asarray(ns.asi8, dtype=np.int64)
 
 
 # --------------------------------------------------------------------------------------------------
 # Prices
 # --------------------------------------------------------------------------------------------------
+
+#: texts that mean "no value" in a price column (pandas reads most of these as NaN already)
+MISSING_TEXT = ("nan", "na", "n/a", "null", "none", "#n/a", "-")
+
 
 def parse_prices(raw, *, file: str, symbol: str, column: str, times: np.ndarray | None = None
                  ) -> np.ndarray:
@@ -239,19 +376,70 @@ def parse_prices(raw, *, file: str, symbol: str, column: str, times: np.ndarray 
     import pandas as pd
 
     s = pd.Series(raw).reset_index(drop=True)
-    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
-        return s.to_numpy(dtype=np.float64, na_value=np.nan)
-    num = pd.to_numeric(s, errors="coerce")
-    out = num.to_numpy(dtype=np.float64, na_value=np.nan)
-    bad = np.flatnonzero(np.isnan(out) & s.notna().to_numpy()
-                         & (s.astype(str).str.strip() != "").to_numpy()
-                         & ~s.astype(str).str.strip().str.lower().isin(["nan", "na", "n/a"]).to_numpy())
+    if pd.api.types.is_bool_dtype(s.dtype):  # True/False are not prices (numpy would say 1.0/0.0)
+        bad = np.flatnonzero(s.notna().to_numpy())
+        out = None
+    elif pd.api.types.is_numeric_dtype(s.dtype):
+        if np.iscomplexobj(s.to_numpy()):
+            bad = np.arange(len(s))
+        else:
+            return s.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        is_bool = s.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(dtype=bool)
+        num = pd.to_numeric(s.where(~is_bool), errors="coerce")
+        out = num.to_numpy(dtype=np.float64, na_value=np.nan)
+        text = s.astype(str).str.strip()
+        bad = np.flatnonzero(is_bool | (np.isnan(out) & s.notna().to_numpy()
+                                        & (text != "").to_numpy()
+                                        & ~text.str.lower().isin(MISSING_TEXT).to_numpy()))
     if bad.size:
         i = int(bad[0])
         more = _more(bad.size - 1)
         raise DataError(f"{column} {str(s.iloc[i])!r} is not a number{more}", file=file,
                         symbol=symbol, rule=RULE_FINITE, row=i,
                         timestamp=None if times is None else fmt_time(times[i]))
+    return out
+
+
+#: a number with a decimal comma (12,5; 1.234,5) / with thousands commas (1,234.5)
+_EU_NUMBER = r"[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+)(?:,\d+)?"
+_US_NUMBER = r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
+
+
+def separated_numbers(raw, *, file: str, symbol: str, column: str, times=None, strict=True):
+    """A text column of numbers written with a decimal comma (European: 1.234,56 or 12,5) or with
+    thousands commas (1,234.56), as plain number text; any other column unchanged. Decided per
+    column: when every comma could be either (1,234 with no other hint) the column is refused
+    (strict) or left as it is; never a silent 1,234 -> 1.234."""
+    import pandas as pd
+
+    s = pd.Series(raw).reset_index(drop=True)
+    if not (s.dtype == object or isinstance(s.dtype, pd.StringDtype)):
+        return s
+    text = s.astype("string").str.strip()
+    missing = (s.isna() | (text == "") | text.str.lower().isin(MISSING_TEXT)).to_numpy(dtype=bool)
+    vals = text[~missing]
+    if vals.empty or not vals.str.contains(",", regex=False).any():
+        return s
+    eu = bool(vals.str.fullmatch(_EU_NUMBER).all())
+    us = bool(vals.str.fullmatch(_US_NUMBER).all())
+    if eu and us:
+        if not strict:
+            return s
+        i = int(np.flatnonzero(~missing & text.str.contains(",", regex=False).fillna(False)
+                               .to_numpy(dtype=bool))[0])
+        raise DataError(f"{column} {str(s.iloc[i])!r} is ambiguous: a decimal comma or a thousands "
+                        "separator (no value in the column tells which); write decimals with a "
+                        "point", file=file, symbol=symbol, rule=RULE_FINITE, row=i,
+                        timestamp=None if times is None else fmt_time(times[i]))
+    if eu:
+        conv = vals.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+    elif us:
+        conv = vals.str.replace(",", "", regex=False)
+    else:
+        return s
+    out = s.astype(object).copy()
+    out[~missing] = conv.astype(object).to_numpy()
     return out
 
 
@@ -264,42 +452,91 @@ def _num(x: float) -> str:
     return repr(float(x))
 
 
+def _price_array(name: str, a, *, file: str, symbol: str) -> np.ndarray:
+    """A price column as float64; anything but real numbers (text, True/False, compound records,
+    complex numbers) is refused with a DataError, not converted."""
+    a = np.asarray(a)
+    if a.dtype.kind not in "iuf":
+        what = {"b": "True/False values", "S": "text", "U": "text", "O": "objects (text?)",
+                "V": "compound records", "c": "complex numbers"}.get(a.dtype.kind, "not numbers")
+        raise DataError(f"{name} holds {what} (dtype {a.dtype}); expected numbers", file=file,
+                        symbol=symbol, rule=RULE_FINITE, where=f"{name} column")
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def empty_rows(*prices) -> np.ndarray:
+    """Rows where every given price column is missing (NaN): the rows data.drop_empty_rows drops."""
+    mask = None
+    for a in prices:
+        if a is not None:
+            m = np.isnan(np.asarray(a, dtype=np.float64))
+            mask = m if mask is None else mask & m
+    return np.zeros(0, dtype=bool) if mask is None else mask
+
+
 def check_arrays(symbol: str, origin: str, time, open_, high, low, close, *, volume=None,
-                 has_ohlc: bool = True, min_bars: int = 1, row_offset: int = 0) -> Series:
+                 has_ohlc: bool = True, min_bars: int = 1, row_offset: int = 0,
+                 rows: np.ndarray | None = None, drop_empty: bool = False,
+                 dropped: int = 0) -> Series:
     """Check parsed arrays against the rules; return the Series or raise DataError.
 
-    time: int64 ns. Prices: float64 (anything numeric is converted). For has_ohlc False only close
-    is used (open = high = low = close).
+    time: int64 ns. Prices: float64 (integer and float arrays are converted; text, booleans and
+    records are refused). For has_ohlc False only close is used (open = high = low = close).
+    rows: the input row of each array element (for messages, after rows were dropped);
+    drop_empty: drop rows whose prices are all missing first (data.drop_empty_rows), counted in
+    Series.dropped_rows (plus ``dropped`` already dropped by the caller).
     """
     file = origin
-    time = np.ascontiguousarray(time)
-    if not np.issubdtype(time.dtype, np.integer):
+    time = np.asarray(time)
+    if time.dtype.kind not in "iu":
         raise DataError(f"time has dtype {time.dtype}; expected int64 nanoseconds since the epoch",
                         file=file, symbol=symbol, rule=RULE_TIME_PARSE, where="time column")
-    time = time.astype(np.int64, copy=False)
-    close = np.ascontiguousarray(close, dtype=np.float64)
+    if time.dtype.kind == "u" and time.size and int(time.max()) > np.iinfo(np.int64).max:
+        raise DataError("time holds values beyond int64 nanoseconds", file=file, symbol=symbol,
+                        rule=RULE_TIME_PARSE, where="time column")
+    time = np.ascontiguousarray(time, dtype=np.int64)
+    close = _price_array("Close", close, file=file, symbol=symbol)
     if has_ohlc:
-        cols = {"Open": np.ascontiguousarray(open_, dtype=np.float64),
-                "High": np.ascontiguousarray(high, dtype=np.float64),
-                "Low": np.ascontiguousarray(low, dtype=np.float64), "Close": close}
+        cols = {"Open": _price_array("Open", open_, file=file, symbol=symbol),
+                "High": _price_array("High", high, file=file, symbol=symbol),
+                "Low": _price_array("Low", low, file=file, symbol=symbol), "Close": close}
     else:
         cols = {"Close": close}
+    if time.ndim != 1:
+        raise DataError(f"time has shape {time.shape}; expected one value per bar", file=file,
+                        symbol=symbol, rule=RULE_LENGTHS, where="columns")
     n = time.shape[0]
     for name, a in cols.items():
         if a.shape != (n,):
             raise DataError(f"{name} has shape {a.shape} but time has {n} rows", file=file,
                             symbol=symbol, rule=RULE_LENGTHS, where="columns")
     if volume is not None:
-        volume = np.ascontiguousarray(volume, dtype=np.float64)
+        volume = np.asarray(volume)
+        try:
+            volume = np.ascontiguousarray(volume, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise DataError(f"Volume has dtype {volume.dtype}; expected numbers", file=file,
+                            symbol=symbol, rule=RULE_LENGTHS, where="Volume column") from None
         if volume.shape != (n,):
             raise DataError(f"Volume has shape {volume.shape} but time has {n} rows", file=file,
                             symbol=symbol, rule=RULE_LENGTHS, where="columns")
+    if rows is None:
+        rows = np.arange(n, dtype=np.int64) + row_offset
+    if drop_empty:
+        keep = ~empty_rows(*cols.values())
+        if not keep.all():
+            dropped += int((~keep).sum())
+            time, rows = time[keep], rows[keep]
+            cols = {k: a[keep] for k, a in cols.items()}
+            close = cols["Close"]
+            volume = None if volume is None else volume[keep]
+            n = time.shape[0]
 
-    def fail(rule, rows, detail_of):
-        i = int(rows[0])
-        more = _more(rows.size - 1)
+    def fail(rule, bad, detail_of):
+        i = int(bad[0])
+        more = _more(bad.size - 1)
         raise DataError(detail_of(i) + more, file=file, symbol=symbol, rule=rule,
-                        row=i + row_offset, timestamp=fmt_time(time[i]))
+                        row=int(rows[i]), timestamp=fmt_time(time[i]))
 
     if n == 0:
         raise DataError("no bars", file=file, symbol=symbol, rule=RULE_EMPTY, where="file")
@@ -309,10 +546,10 @@ def check_arrays(symbol: str, origin: str, time, open_, high, low, close, *, vol
         i = int(back[0]) + 1
         if d[i - 1] < 0:
             fail(RULE_SORTED, np.flatnonzero(d < 0) + 1,
-                 lambda i: f"timestamp {fmt_time(time[i])} is earlier than row {i - 1 + row_offset} "
+                 lambda i: f"timestamp {fmt_time(time[i])} is earlier than row {rows[i - 1]} "
                            f"({fmt_time(time[i - 1])})")
         fail(RULE_UNIQUE, np.flatnonzero(d == 0) + 1,
-             lambda i: f"timestamp {fmt_time(time[i])} repeats row {i - 1 + row_offset}")
+             lambda i: f"timestamp {fmt_time(time[i])} repeats row {rows[i - 1]}")
     # finite, then positive: report the earliest row over all columns
     for rule, bad_of, say in (
             (RULE_FINITE, lambda a: ~np.isfinite(a),
@@ -321,20 +558,20 @@ def check_arrays(symbol: str, origin: str, time, open_, high, low, close, *, vol
         mask = np.zeros(n, dtype=bool)
         for a in cols.values():
             mask |= bad_of(a)
-        rows = np.flatnonzero(mask)
-        if rows.size:
+        bad = np.flatnonzero(mask)
+        if bad.size:
             def detail(i, bad_of=bad_of, say=say):
                 return "; ".join(say(name, a[i]) for name, a in cols.items() if bad_of(a[i:i + 1])[0])
-            fail(rule, rows, detail)
+            fail(rule, bad, detail)
     if has_ohlc:
         o, h, l, c = cols["Open"], cols["High"], cols["Low"], close
-        rows = np.flatnonzero(h < np.maximum(o, c))
-        if rows.size:
-            fail(RULE_HIGH, rows, lambda i: f"High {_num(h[i])} < "
+        bad = np.flatnonzero(h < np.maximum(o, c))
+        if bad.size:
+            fail(RULE_HIGH, bad, lambda i: f"High {_num(h[i])} < "
                  + (f"Close {_num(c[i])}" if c[i] >= o[i] else f"Open {_num(o[i])}"))
-        rows = np.flatnonzero(l > np.minimum(o, c))
-        if rows.size:
-            fail(RULE_LOW, rows, lambda i: f"Low {_num(l[i])} > "
+        bad = np.flatnonzero(l > np.minimum(o, c))
+        if bad.size:
+            fail(RULE_LOW, bad, lambda i: f"Low {_num(l[i])} > "
                  + (f"Close {_num(c[i])}" if c[i] <= o[i] else f"Open {_num(o[i])}"))
     if n < min_bars:
         raise DataError(f"{n} bars ({fmt_time(time[0])} .. {fmt_time(time[-1])}), fewer than "
@@ -342,8 +579,8 @@ def check_arrays(symbol: str, origin: str, time, open_, high, low, close, *, vol
                         symbol=symbol, rule=RULE_MIN_BARS, where="whole series")
     if has_ohlc:
         return Series(symbol, time, cols["Open"], cols["High"], cols["Low"], close, origin, True,
-                      volume)
-    return Series(symbol, time, close, close, close, close, origin, False, volume)
+                      volume, dropped)
+    return Series(symbol, time, close, close, close, close, origin, False, volume, dropped)
 
 
 def too_few_bars(n: int, min_bars: int, *, file: str, symbol: str) -> DataError:
@@ -353,9 +590,15 @@ def too_few_bars(n: int, min_bars: int, *, file: str, symbol: str) -> DataError:
                      where="whole series")
 
 
-def frame_to_series(df, *, symbol: str, origin: str, min_bars: int = 1) -> Series:
+def frame_to_series(df, *, symbol: str, origin: str, min_bars: int = 1, date_format: str = "auto",
+                    drop_empty_rows: bool = False) -> Series:
     """A pandas DataFrame as read from a file (any column spelling; a datetime index is taken as the
-    time column when no time column exists) -> validated Series."""
+    time column when no time column exists) -> validated Series.
+
+    drop_empty_rows (data.drop_empty_rows): rows with no price at all (every price cell empty, NaN
+    or a word such as null) are dropped first and counted in Series.dropped_rows; messages still
+    give the row numbers of the input.
+    """
     import pandas as pd
 
     if not any(norm(c) in {k for g in ALIASES["time"] for k in g} for c in df.columns) and (
@@ -365,18 +608,47 @@ def frame_to_series(df, *, symbol: str, origin: str, min_bars: int = 1) -> Serie
     if len(df) == 0:
         raise DataError("no bars (header only)", file=origin, symbol=symbol, rule=RULE_EMPTY,
                         where="file")
+    rows = np.arange(len(df), dtype=np.int64)
+    dropped = 0
+    if drop_empty_rows:
+        empty = np.ones(len(df), dtype=bool)
+        for r in ("open", "high", "low", "close"):
+            if r in roles:
+                col = df[roles[r]]
+                text = col.astype(str).str.strip().str.lower()
+                empty &= (col.isna() | (text == "") | text.isin(MISSING_TEXT)).to_numpy()
+        if empty.any():
+            dropped = int(empty.sum())
+            df, rows = df.loc[~empty], rows[~empty]
+            if len(df) == 0:
+                raise DataError(f"no bars: all {dropped} rows have no price (data.drop_empty_rows)",
+                                file=origin, symbol=symbol, rule=RULE_EMPTY, where="file")
     tcol = df[roles["time"]]
     tname = str(roles["time"]) or "Date"
     if "clock" in roles:
         tcol = tcol.astype(str).str.strip() + " " + df[roles["clock"]].astype(str).str.strip()
         tname = f"{roles['time']} + {roles['clock']}"
-    time = parse_times(tcol, file=origin, symbol=symbol, column=tname)
-    price = {r: parse_prices(df[roles[r]], file=origin, symbol=symbol, column=DISPLAY[r], times=time)
-             for r in ("open", "high", "low", "close") if r in roles}
+    try:
+        time = parse_times(tcol, file=origin, symbol=symbol, column=tname, date_format=date_format)
+        price = {r: parse_prices(separated_numbers(df[roles[r]], file=origin, symbol=symbol,
+                                                   column=DISPLAY[r], times=time),
+                                 file=origin, symbol=symbol, column=DISPLAY[r], times=time)
+                 for r in ("open", "high", "low", "close") if r in roles}
+    except DataError as err:
+        if dropped and err.row is not None:  # the input's row number, not the position after drops
+            raise _at_row(err, int(rows[err.row])) from None
+        raise
     volume = None
     if "volume" in roles:
-        volume = pd.to_numeric(df[roles["volume"]], errors="coerce").to_numpy(
-            dtype=np.float64, na_value=np.nan)
+        vol = separated_numbers(df[roles["volume"]], file=origin, symbol=symbol, column="Volume",
+                                strict=False)
+        volume = pd.to_numeric(vol, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     has_ohlc = "open" in price
     return check_arrays(symbol, origin, time, price.get("open"), price.get("high"), price.get("low"),
-                        price["close"], volume=volume, has_ohlc=has_ohlc, min_bars=min_bars)
+                        price["close"], volume=volume, has_ohlc=has_ohlc, min_bars=min_bars,
+                        rows=rows, dropped=dropped)
+
+
+def _at_row(err: DataError, row: int) -> DataError:
+    return DataError(err.detail, file=err.file, symbol=err.symbol, rule=err.rule, row=row,
+                     timestamp=err.timestamp)

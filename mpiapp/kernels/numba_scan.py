@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 
 import numba
 import numpy as np
@@ -33,16 +34,17 @@ from numba import njit, prange
 
 from . import pivots as _pivots
 from . import score as _score
+from . import swing as _swing
 
 
 def _cache_dir() -> str:
     """Where Numba caches these kernels: a folder named by a hash of their sources (this file,
-    pivots.py, score.py). Numba only invalidates a cached function when its *own* file changes,
+    pivots.py, score.py, swing.py). Numba only invalidates a cached function when its *own* file changes,
     not when a function it calls from another file does; a per-source-hash folder makes any edit
     or upgrade of the three files recompile. Base: $NUMBA_CACHE_DIR, else the package's
     __pycache__, else ~/.cache/mpiapp."""
     h = hashlib.sha256()
-    for f in (_pivots.__file__, _score.__file__, __file__):
+    for f in (_pivots.__file__, _score.__file__, _swing.__file__, __file__):
         with open(f, "rb") as fh:
             h.update(fh.read())
     name = "mpiapp-numba-" + h.hexdigest()[:16]
@@ -66,9 +68,10 @@ numba.config.CACHE_DIR = _cache_dir()  # read by njit(cache=True) at decoration;
 
 zigzag_nb = njit(cache=True)(_pivots.zigzag_core)
 score_nb = njit(cache=True)(_score.score_terms)
+swing_nb = njit(cache=True)(_swing.swing_core)
 
-EXT, R1, R2, R3, R4, VISITED, VALID = range(7)
-NCODE = 7
+EXT, START, R1, R2, R3, R4, VISITED, VALID = range(8)  # reference.STATS order
+NCODE = 8
 
 
 @njit(cache=True, inline="always")
@@ -84,9 +87,10 @@ def _bin(tj, e0, step, wlo):
 
 
 @njit(cache=True)
-def _dfs(q, d, t, p, seg_hi, seg_lo, jend, tmax, up_to, r4, hist, hbase, hnb, e0, step, wlo,
-         budget, fill, out_idx, out_S, pos, do_score, tol, wF, wT, wA, wC):
-    """Depth-first search from start pivot q in direction d.
+def _dfs(q, d, sw, rho, t, p, seg_hi, seg_lo, jend, tmax, up_to, r4, hist, hbase, hnb, e0, step,
+         wlo, budget, fill, out_idx, out_S, pos, do_score, tol, wF, wT, wA, wC):
+    """Depth-first search from start pivot q in direction d; sw: the swing that ended at q, rho:
+    the start ratio (wave 1 ends with L1 > sw / rho are rejected by the start rule).
 
     Wave ends are pivots j < jend with t[j] <= tmax. Events go to hist[hbase + code*hnb + bin].
     budget < 0: unlimited; else the (budget+1)-th complete candidate stops the search (hit=True).
@@ -136,7 +140,11 @@ def _dfs(q, d, t, p, seg_hi, seg_lo, jend, tmax, up_to, r4, hist, hbase, hnb, e0
             hist[hbase + EXT * hnb + _bin(tj, e0, step, wlo)] += 1
             continue
         idx[depth] = j
-        if depth == 2:
+        if depth == 1:
+            if not sw >= rho * abs(p[j] - p[q]):
+                hist[hbase + START * hnb + _bin(tj, e0, step, wlo)] += 1
+                continue
+        elif depth == 2:
             if not fd * (p[j] - p[idx[0]]) > 0.0:
                 hist[hbase + R1 * hnb + _bin(tj, e0, step, wlo)] += 1
                 continue
@@ -191,17 +199,27 @@ _B = np.bool_
 
 
 @njit(parallel=True, cache=True)
-def start_table(t, kind, price, ws, we, skip, n_starts, bull, bear):
-    """(nW, 2*n_starts) start pivots per window in the fixed order (rank by rank, bullish first);
-    -1 where a slot is empty. Bullish starts: lowest lows; bearish: highest highs; ties: earlier."""
+def start_table(t, kind, price, ws, we, skip, n_starts, bull, bear, width):
+    """(nW, width) start pivots per window in bar order, -1 after the last. n_starts 0: every pivot
+    of an allowed kind in the window (lows: bullish, highs: bearish); n_starts > 0: the n_starts
+    most extreme per direction (lowest lows, highest highs; equal prices: earlier bar first)."""
     nW = ws.shape[0]
+    out = np.full((nW, width), -1, dtype=np.int64)
     K = n_starts
-    out = np.full((nW, 2 * K), -1, dtype=np.int64)
     for w in prange(nW):
         if skip[w]:
             continue
         a = np.searchsorted(t, ws[w], side="left")
         b = np.searchsorted(t, we[w], side="right")
+        if K == 0:
+            m = 0
+            for i in range(a, b):
+                if (kind[i] < 0 and bull) or (kind[i] > 0 and bear):
+                    out[w, m] = i
+                    m += 1
+            continue
+        sel = np.full(2 * K, -1, dtype=np.int64)
+        ns = 0
         for di in range(2):
             d = 1 if di == 0 else -1
             if (d == 1 and not bull) or (d == -1 and not bear):
@@ -226,14 +244,22 @@ def start_table(t, kind, price, ws, we, skip, n_starts, bull, bear):
                 if nb < K:
                     nb += 1
             for r in range(nb):
-                out[w, 2 * r + di] = best[r]
+                sel[ns] = best[r]
+                ns += 1
+        srt = np.sort(sel[:ns])
+        for r in range(ns):
+            out[w, r] = srt[r]
     return out
 
 
 @njit(parallel=True, cache=True)
-def enumerate_count(q_piv, q_d, q_tmax, q_wlo, q_nb, hist_off, hist, t, p, seg_hi, seg_lo, up_to,
-                    r4, e0, step, valid_n):
-    """Pass 1: per start slot, binned event counts (then summed up over bins) and valid count."""
+def enumerate_count(q_piv, q_d, q_tmax, q_wlo, q_nb, hist_off, hist, swing, rho, t, p, seg_hi,
+                    seg_lo, up_to, r4, e0, step, cap, valid_n, visited_n, saturated):
+    """Pass 1: per start slot, binned event counts (then summed up over bins) and valid count.
+
+    cap: the window budget. The search from one start stops at its (cap+1)-th complete candidate
+    (the reference stops a window there, so no window needs more from one start); such a slot is
+    `saturated` and its bins are incomplete. visited_n: complete candidates per slot (<= cap)."""
     nQ = q_piv.shape[0]
     npiv = t.shape[0]
     di = np.empty((0, 6), dtype=np.int64)
@@ -241,10 +267,13 @@ def enumerate_count(q_piv, q_d, q_tmax, q_wlo, q_nb, hist_off, hist, t, p, seg_h
     for k in prange(nQ):
         nb = q_nb[k]
         base = hist_off[k]
-        nvis, nval, hit = _dfs(q_piv[k], q_d[k], t, p, seg_hi, seg_lo, npiv, q_tmax[k], up_to, r4,
-                               hist, base, nb, e0, step, q_wlo[k], _I(-1), _B(False), di, ds,
-                               base, _B(False), 0.0, 0.0, 0.0, 0.0, 0.0)
+        q = q_piv[k]
+        nvis, nval, hit = _dfs(q, q_d[k], swing[q], rho, t, p, seg_hi, seg_lo, npiv, q_tmax[k],
+                               up_to, r4, hist, base, nb, e0, step, q_wlo[k], cap, _B(False), di,
+                               ds, base, _B(False), 0.0, 0.0, 0.0, 0.0, 0.0)
         valid_n[k] = nval
+        visited_n[k] = nvis
+        saturated[k] = hit
         for c in range(NCODE):
             acc = 0
             for b in range(nb):
@@ -253,33 +282,44 @@ def enumerate_count(q_piv, q_d, q_tmax, q_wlo, q_nb, hist_off, hist, t, p, seg_h
 
 
 @njit(parallel=True, cache=True)
-def enumerate_fill(q_piv, q_d, q_tmax, t, p, seg_hi, seg_lo, up_to, r4, valid_off, out_idx,
-                   out_S, do_score, tol, wF, wT, wA, wC):
-    """Pass 2: write each start slot's valid candidates (DFS order) and, if do_score, their S."""
+def enumerate_fill(q_piv, q_d, q_tmax, swing, rho, t, p, seg_hi, seg_lo, up_to, r4, cap, valid_off,
+                   out_idx, out_S, do_score, tol, wF, wT, wA, wC):
+    """Pass 2: write each start slot's valid candidates (DFS order) and, if do_score, their S,
+    then order the slot's rows (_sort_segment); the same search as pass 1, stopped at the same
+    point (cap). Slots without valid candidates are not searched again."""
     nQ = q_piv.shape[0]
     npiv = t.shape[0]
     for k in prange(nQ):
+        if valid_off[k + 1] == valid_off[k]:
+            continue
         h = np.zeros(NCODE, dtype=np.int64)
-        _dfs(q_piv[k], q_d[k], t, p, seg_hi, seg_lo, npiv, q_tmax[k], up_to, r4, h, _I(0), _I(1),
-             t[npiv - 1], _I(1), _I(0), _I(-1), _B(True), out_idx, out_S, valid_off[k], do_score,
-             tol, wF, wT, wA, wC)
+        q = q_piv[k]
+        _dfs(q, q_d[k], swing[q], rho, t, p, seg_hi, seg_lo, npiv, q_tmax[k], up_to, r4, h, _I(0),
+             _I(1), t[npiv - 1], _I(1), _I(0), cap, _B(True), out_idx, out_S, valid_off[k],
+             do_score, tol, wF, wT, wA, wC)
+        if do_score:
+            _sort_segment(valid_off[k], valid_off[k + 1], out_idx, out_S)
+
+
+@njit(cache=True)
+def _sort_segment(a, b, cand_idx, cand_S):
+    """Order rows a..b-1 by S descending, keeping DFS (= pivot index) order on ties."""
+    if b - a < 2:
+        return
+    o = np.argsort(-cand_S[a:b], kind="mergesort")
+    ti = cand_idx[a:b].copy()
+    ts = cand_S[a:b].copy()
+    for r in range(b - a):
+        cand_idx[a + r] = ti[o[r]]
+        cand_S[a + r] = ts[o[r]]
 
 
 @njit(parallel=True, cache=True)
 def sort_segments(valid_off, cand_idx, cand_S):
-    """Order each slot's candidates by S descending, keeping DFS (= pivot index) order on ties."""
+    """_sort_segment of every slot (the array-module path, where S comes after the fill)."""
     nQ = valid_off.shape[0] - 1
     for k in prange(nQ):
-        a = valid_off[k]
-        b = valid_off[k + 1]
-        if b - a < 2:
-            continue
-        o = np.argsort(-cand_S[a:b], kind="mergesort")
-        ti = cand_idx[a:b].copy()
-        ts = cand_S[a:b].copy()
-        for r in range(b - a):
-            cand_idx[a + r] = ti[o[r]]
-            cand_S[a + r] = ts[o[r]]
+        _sort_segment(valid_off[k], valid_off[k + 1], cand_idx, cand_S)
 
 
 @njit(cache=True)
@@ -298,25 +338,30 @@ def _better(ra, rb, cand_S, cand_idx, t):
 
 
 @njit(parallel=True, cache=True)
-def assign(w_glob, we, skip, starts, slot_of_piv, q_wlo, q_nb, hist_off, hist, valid_off,
-           cand_idx, cand_S, t, budget, top_k, stats, truncated, top):
-    """Per window: counters from the bins, the budget check, and the top-k merge."""
+def assign(w_glob, we, skip, starts, slot_of_piv, q_wlo, q_nb, hist_off, hist, saturated,
+           valid_off, cand_idx, cand_S, t, budget, top_k, stats, truncated, top):
+    """Per window: counters from the bins, the budget check, and the top-k merge. A window over
+    budget, or using a saturated start (incomplete bins), gets truncated = True here: the caller
+    re-runs it with the budgeted per-window search."""
     nW = w_glob.shape[0]
     nS = starts.shape[1]
     for w in prange(nW):
         if skip[w]:
             continue
+        sat = False
         for r in range(nS):
             q = starts[w, r]
             if q < 0:
                 continue
             k = slot_of_piv[q]
+            if saturated[k]:
+                sat = True
             bi = w_glob[w] - q_wlo[k]
             nb = q_nb[k]
             base = hist_off[k]
             for c in range(NCODE):
                 stats[w, c] += hist[base + c * nb + bi]
-        if stats[w, VISITED] > budget:
+        if sat or stats[w, VISITED] > budget:
             truncated[w] = True
             continue
         buf = np.empty(nS * top_k, dtype=np.int64)
@@ -327,7 +372,7 @@ def assign(w_glob, we, skip, starts, slot_of_piv, q_wlo, q_nb, hist_off, hist, v
                 continue
             k = slot_of_piv[q]
             got = 0
-            for row in range(valid_off[k], valid_off[k + 1]):
+            for row in range(valid_off[k], valid_off[k + 1]):  # none: no iteration
                 if t[cand_idx[row, 5]] <= we[w]:
                     buf[nbuf] = row
                     nbuf += 1
@@ -348,11 +393,11 @@ def assign(w_glob, we, skip, starts, slot_of_piv, q_wlo, q_nb, hist_off, hist, v
 
 
 @njit(cache=True)
-def window_direct(starts_row, t, p, kind, seg_hi, seg_lo, we, up_to, r4, budget, cap, do_score,
-                  tol, wF, wT, wA, wC):
+def window_direct(starts_row, swing, rho, t, p, kind, seg_hi, seg_lo, we, up_to, r4, budget, cap,
+                  do_score, tol, wF, wT, wA, wC):
     """The reference's per-window search with the budget (used for windows over budget).
 
-    Returns (stats[7], truncated, valid idx (n, 6), S (n,))."""
+    Returns (stats[NCODE], truncated, valid idx (n, 6), S (n,))."""
     jend = np.searchsorted(t, we, side="right")
     h = np.zeros(NCODE, dtype=np.int64)
     out_idx = np.empty((cap, 6), dtype=np.int64)
@@ -365,9 +410,9 @@ def window_direct(starts_row, t, p, kind, seg_hi, seg_lo, we, up_to, r4, budget,
         if q < 0:
             continue
         d = -np.int64(kind[q])
-        nvis, nval, hit = _dfs(q, d, t, p, seg_hi, seg_lo, jend, we, up_to, r4, h, _I(0), _I(1),
-                               we, _I(1), _I(0), budget - nvis_all, _B(True), out_idx, out_S,
-                               nval_all, do_score, tol, wF, wT, wA, wC)
+        nvis, nval, hit = _dfs(q, d, swing[q], rho, t, p, seg_hi, seg_lo, jend, we, up_to, r4, h,
+                               _I(0), _I(1), we, _I(1), _I(0), budget - nvis_all, _B(True),
+                               out_idx, out_S, nval_all, do_score, tol, wF, wT, wA, wC)
         nvis_all += nvis
         nval_all += nval
         if hit:
@@ -413,14 +458,58 @@ def plan_starts(starts, w_glob, kind, glob_ends):
     return q_piv.astype(np.int64), q_d, q_wlo, q_nb, np.asarray(q_tmax, dtype=np.int64), slot
 
 
+def plan_all_starts(t, kind, bull, bear, ws, we, skip, w_glob, glob_ends):
+    """plan_starts when every pivot is a start (n_starts 0), without the table: a pivot of an
+    allowed kind is used by the non-skipped windows whose bars hold it. Same return values."""
+    keep = ~skip
+    wsk, wek, wg = ws[keep], we[keep], w_glob[keep]
+    allowed = ((kind < 0) & bull) | ((kind > 0) & bear)
+    q = np.flatnonzero(allowed)
+    lo = np.searchsorted(wek, t[q], side="left")  # first kept window ending at or after t_q
+    hi = np.searchsorted(wsk, t[q], side="right") - 1  # last kept window starting at or before
+    used = lo <= hi
+    q, lo, hi = q[used], lo[used], hi[used]
+    q_wlo = wg[lo]
+    q_whi = wg[hi]
+    slot = np.full(kind.shape[0], -1, dtype=np.int64)
+    slot[q] = np.arange(q.shape[0])
+    return (q.astype(np.int64), -kind[q].astype(np.int64), q_wlo.astype(np.int64),
+            (q_whi - q_wlo + 1).astype(np.int64), glob_ends[q_whi].astype(np.int64), slot)
+
+
+class _Clock:
+    """Adds the seconds since the previous call to info[name] (nothing when info is None)."""
+
+    def __init__(self, info):
+        self.info = info
+        self.t = time.perf_counter()
+
+    def __call__(self, name):
+        if self.info is not None:
+            now = time.perf_counter()
+            self.info[name] = self.info.get(name, 0.0) + now - self.t
+            self.t = now
+
+
 def scan_windows(t, kind, price, seg_hi, seg_lo, glob_starts, window_bars, step, w0, w1, skip, *,
-                 directions, n_starts, up_to, budget, top_k, rule_r4, tol, weights, scorer=None):
+                 swing, directions, n_starts, start_ratio, up_to, budget, top_k, rule_r4, tol,
+                 weights, scorer=None, info=None):
     """Scan windows w0..w1-1 of one symbol (glob_starts: all its window starts).
+
+    swing: (n_pivots,) the swing that ended at each pivot (kernels.swing); start_ratio: the start
+    rule's ratio; n_starts: 0 (every pivot a start) or the most extreme n_starts per direction.
 
     skip: bool per scanned window (pre-filter). scorer: None (S computed in the Numba search) or
     a callable idx (N, 6) -> S (N,) used on batches of candidates (the array-module path).
-    Returns (stats (nW, 7) int64, truncated (nW,) bool, top (nW, top_k) candidate rows or -1,
+    Returns (stats (nW, NCODE) int64 in reference.STATS order, truncated (nW,) bool, top (nW, top_k) candidate rows or -1,
     cand_idx (M, 6) int64 pivot indices of the candidate rows).
+    info: None, or a dict that receives the work done: start_slots (distinct start pivots searched
+    once), shared_visited (complete candidates reached by those shared searches; at most
+    start_slots * budget), saturated_starts (starts with more than `budget` candidates),
+    candidate_rows (valid candidates held in memory), direct_windows (windows re-run with the
+    budgeted per-window search), direct_visited (complete candidates those reached; at most
+    direct_windows * budget), and seconds per phase: t_plan (start table and plan), t_count,
+    t_fill, t_sort, t_assign, t_direct (summed over calls).
     """
     wF, wT, wA, wC = (float(x) for x in weights)
     t = np.ascontiguousarray(t, dtype=np.int64)
@@ -438,36 +527,65 @@ def scan_windows(t, kind, price, seg_hi, seg_lo, glob_starts, window_bars, step,
     top = np.full((nW, top_k), -1, dtype=np.int64)
     if nW == 0:
         return stats, truncated, top, np.empty((0, 6), dtype=np.int64)
-    starts = start_table(t, kind, price, ws, we, skip, n_starts, 1 in directions, -1 in directions)
-    q_piv, q_d, q_wlo, q_nb, q_tmax, slot = plan_starts(starts, w_glob, kind, glob_ends)
+    clock = _Clock(info)
+    bull, bear = 1 in directions, -1 in directions
+    swing = np.ascontiguousarray(swing, dtype=np.float64)
+    rho = float(start_ratio)
+    if n_starts == 0:
+        a = np.searchsorted(t, ws, side="left")
+        b = np.searchsorted(t, we, side="right")
+        width = max(1, int((b - a).max()))
+    else:
+        width = 2 * int(n_starts)
+    starts = start_table(t, kind, price, ws, we, skip, int(n_starts), bull, bear, width)
+    if n_starts == 0:
+        q_piv, q_d, q_wlo, q_nb, q_tmax, slot = plan_all_starts(t, kind, bull, bear, ws, we, skip,
+                                                                w_glob, glob_ends)
+    else:
+        q_piv, q_d, q_wlo, q_nb, q_tmax, slot = plan_starts(starts, w_glob, kind, glob_ends)
+    clock("t_plan")
     e0 = int(glob_ends[0])
     hist_off = np.concatenate(([0], np.cumsum(NCODE * q_nb))).astype(np.int64)
     hist = np.zeros(int(hist_off[-1]), dtype=np.int64)
-    valid_n = np.zeros(q_piv.shape[0], dtype=np.int64)
-    enumerate_count(q_piv, q_d, q_tmax, q_wlo, q_nb, hist_off, hist, t, price, seg_hi, seg_lo,
-                    up_to, rule_r4, e0, step, valid_n)
+    nQ = q_piv.shape[0]
+    valid_n = np.zeros(nQ, dtype=np.int64)
+    visited_n = np.zeros(nQ, dtype=np.int64)
+    saturated = np.zeros(nQ, dtype=np.bool_)
+    cap = int(budget)
+    enumerate_count(q_piv, q_d, q_tmax, q_wlo, q_nb, hist_off, hist, swing, rho, t, price, seg_hi,
+                    seg_lo, up_to, rule_r4, e0, step, cap, valid_n, visited_n, saturated)
+    clock("t_count")
     valid_off = np.concatenate(([0], np.cumsum(valid_n))).astype(np.int64)
     M = int(valid_off[-1])
     cand_idx = np.empty((M, 6), dtype=np.int64)
     cand_S = np.zeros(M, dtype=np.float64)
-    enumerate_fill(q_piv, q_d, q_tmax, t, price, seg_hi, seg_lo, up_to, rule_r4, valid_off,
-                   cand_idx, cand_S, scorer is None, tol, wF, wT, wA, wC)
+    enumerate_fill(q_piv, q_d, q_tmax, swing, rho, t, price, seg_hi, seg_lo, up_to, rule_r4, cap,
+                   valid_off, cand_idx, cand_S, scorer is None, tol, wF, wT, wA, wC)
+    clock("t_fill")
     if scorer is not None and M:
         cand_S = np.ascontiguousarray(scorer(cand_idx), dtype=np.float64)
-    sort_segments(valid_off, cand_idx, cand_S)
-    assign(w_glob, we, skip, starts, slot, q_wlo, q_nb, hist_off[:-1], hist, valid_off, cand_idx,
-           cand_S, t, budget, top_k, stats, truncated, top)
+        sort_segments(valid_off, cand_idx, cand_S)
+    clock("t_sort")
+    assign(w_glob, we, skip, starts, slot, q_wlo, q_nb, hist_off[:-1], hist, saturated, valid_off,
+           cand_idx, cand_S, t, budget, top_k, stats, truncated, top)
+    clock("t_assign")
     # windows over budget: the per-window search in the fixed order, stopped by the budget
     extra = []
     nrows = M
+    n_direct = direct_visited = 0
     for w in np.flatnonzero(truncated):
-        cap = int(min(budget, stats[w, VALID]))
+        # valid candidates of the budgeted search: at most budget (and at most the window's valid
+        # count when its bins are complete)
+        used = slot[starts[w][starts[w] >= 0]]
+        rows = int(budget) if saturated[used].any() else int(min(budget, stats[w, VALID]))
         stats[w] = 0
-        h, hit, idx, S = window_direct(starts[w], t, price, kind, seg_hi, seg_lo, int(we[w]),
-                                       up_to, rule_r4, budget, cap, scorer is None, tol, wF, wT,
-                                       wA, wC)
+        h, hit, idx, S = window_direct(starts[w], swing, rho, t, price, kind, seg_hi, seg_lo,
+                                       int(we[w]), up_to, rule_r4, budget, rows, scorer is None,
+                                       tol, wF, wT, wA, wC)
         stats[w] = h
         truncated[w] = hit
+        n_direct += 1
+        direct_visited += int(h[VISITED])
         if idx.shape[0] and scorer is not None:
             S = np.asarray(scorer(idx), dtype=np.float64)
         tt = t[idx]
@@ -478,6 +596,11 @@ def scan_windows(t, kind, price, seg_hi, seg_lo, glob_starts, window_bars, step,
         nrows += order.shape[0]
     if extra:
         cand_idx = np.concatenate([cand_idx] + extra)
+    clock("t_direct")
+    if info is not None:
+        info.update(start_slots=int(nQ), shared_visited=int(visited_n.sum()),
+                    saturated_starts=int(saturated.sum()), candidate_rows=int(nrows),
+                    direct_windows=int(n_direct), direct_visited=int(direct_visited))
     return stats, truncated, top, cand_idx
 
 
@@ -488,6 +611,6 @@ def score_final(p6, t6, tol, weights) -> np.ndarray:
                          np.ascontiguousarray(t6, dtype=np.int64), tol, wF, wT, wA, wC)
 
 
-def zigzag(high, low, mode, pct, thr, out_t, out_kind):
+def zigzag(high, low, mode, pct, thr, out_t, out_kind, out_known):
     """zigzag_core compiled (same arguments)."""
-    return zigzag_nb(high, low, mode, pct, thr, out_t, out_kind)
+    return zigzag_nb(high, low, mode, pct, thr, out_t, out_kind, out_known)

@@ -58,12 +58,15 @@ def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int) -> np
     return out
 
 
-def zigzag_core(high, low, mode, pct, thr, out_t, out_kind):
-    """Fill out_t / out_kind with the confirmed pivots; return their count.
+def zigzag_core(high, low, mode, pct, thr, out_t, out_kind, out_known):
+    """Fill out_t / out_kind / out_known with the confirmed pivots; return their count.
 
     high, low: float64 bars; mode: MODE_PERCENT or MODE_ATR; pct: the percent threshold (fraction);
-    thr: per-bar absolute threshold (m * ATR) used in ATR mode; out_t (int64), out_kind (int8): at
-    least len(high) long. Scalar code only (compiled unchanged by Numba).
+    thr: per-bar absolute threshold (m * ATR) used in ATR mode; out_t (int64), out_kind (int8),
+    out_known (int64): at least len(high) long. out_known[k] is the bar j at which pivot k was
+    confirmed: the zig-zag run on bars 0..j alone already returns pivot k, on bars 0..j-1 it does
+    not (the algorithm is online: it reads bar j only at step j and never revises a pivot); always
+    out_known[k] > out_t[k]. Scalar code only (compiled unchanged by Numba).
     """
     n = high.shape[0]
     if n < 2:
@@ -109,12 +112,14 @@ def zigzag_core(high, low, mode, pct, thr, out_t, out_kind):
                 if lo_i < h:  # the low came first: pivot low, now rising
                     out_t[npiv] = lo_i
                     out_kind[npiv] = -1
+                    out_known[npiv] = j
                     npiv += 1
                     last = L
                     trend = 1
                 else:  # the high came first: pivot high, now falling
                     out_t[npiv] = h
                     out_kind[npiv] = 1
+                    out_known[npiv] = j
                     npiv += 1
                     last = H
                     trend = -1
@@ -136,6 +141,7 @@ def zigzag_core(high, low, mode, pct, thr, out_t, out_kind):
             if (mn <= need and mn < H) or mn < last:
                 out_t[npiv] = h
                 out_kind[npiv] = 1
+                out_known[npiv] = j
                 npiv += 1
                 last = H
                 trend = -1
@@ -165,6 +171,7 @@ def zigzag_core(high, low, mode, pct, thr, out_t, out_kind):
         if (mx >= need and mx > L) or mx > last:
             out_t[npiv] = lo_i
             out_kind[npiv] = -1
+            out_known[npiv] = j
             npiv += 1
             last = L
             trend = 1
@@ -186,6 +193,7 @@ class Pivots:
     t: np.ndarray  # int64, strictly increasing bar indices
     kind: np.ndarray  # int8, strictly alternating +1 / -1
     price: np.ndarray  # float64: high[t] for highs, low[t] for lows
+    known: np.ndarray  # int64: the bar at which each pivot was confirmed (zigzag_core), > t
 
     def __len__(self) -> int:
         return int(self.t.shape[0])
@@ -210,11 +218,13 @@ def pivots(high, low, close, *, mode="percent", pct=0.03, atr_period=14, atr_mul
     n = high.shape[0]
     out_t = np.empty(max(n, 1), dtype=np.int64)
     out_k = np.empty(max(n, 1), dtype=np.int8)
-    k = int(core(high, low, m, p, thr, out_t, out_k))
+    out_j = np.empty(max(n, 1), dtype=np.int64)
+    k = int(core(high, low, m, p, thr, out_t, out_k, out_j))
     t = out_t[:k].copy()
     kind = out_k[:k].copy()
     price = np.where(kind == HIGH, high[t], low[t]) if k else np.empty(0, dtype=np.float64)
-    return Pivots(t=t, kind=kind, price=np.ascontiguousarray(price, dtype=np.float64))
+    return Pivots(t=t, kind=kind, price=np.ascontiguousarray(price, dtype=np.float64),
+                  known=out_j[:k].copy())
 
 
 def segment_extremes(high, low, t) -> tuple[np.ndarray, np.ndarray]:

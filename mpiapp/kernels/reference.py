@@ -4,17 +4,21 @@ This is the implementation the tests trust; the Numba and array-module backends 
 integer outputs exactly. It is deliberately direct: one window at a time, wave ends checked against
 the bars themselves, a depth-first search in the fixed order that also defines the budget.
 
-Fixed order (also the budget order): the window's start points are taken rank by rank (most
-extreme first), bullish before bearish at each rank; from one start, candidates come in depth-first
-order with the skip count s of wave 1, then wave 2, ... ascending (i.e. lexicographic order of the
-pivot indices). Each complete six-pivot sequence reached counts as one *visited* candidate; the
+Start points: every pivot of the right kind in the window (lows for bullish, highs for bearish),
+or with n_starts > 0 only the n_starts most extreme per direction (windows.start_points). Start
+rule, checked at p1 (docs/scan.md "Start points"): the swing that ended at p0 (kernels.swing) must
+be at least start_ratio * L1, L1 = |p1 - p0|.
+
+Fixed order (also the budget order): the window's start points in bar order (each searched in its
+own direction); from one start, candidates come in depth-first order with the skip count s of wave
+1, then wave 2, ... ascending (i.e. lexicographic order of the pivot indices). Each complete six-pivot sequence reached counts as one *visited* candidate; the
 (max_combinations + 1)-th one is not examined: it sets the window's `truncated` flag and ends the
 window's search. Everything counted before that point is reported.
 
 Pruning and counting: extending a partial sequence by one wave end is *rejected by the extreme
 condition* when that end is not the extreme of the bars the wave spans (counted once per rejected
 end pivot). A partial sequence is pruned, and counted for the rule that pruned it, as soon as a rule
-can be decided: R1 at p2, R4 (p3 vs p1, when R4 is on) at p3, R3 at p4; at p5 the complete
+can be decided: the start rule at p1, R1 at p2, R4 (p3 vs p1, when R4 is on) at p3, R3 at p4; at p5 the complete
 candidate counts as visited and then R2, then R4 (p5 vs p3) are checked. `valid` counts the visited
 candidates that passed every rule; they are scored and ranked (S desc, t0 asc, then pivot bars).
 """
@@ -27,8 +31,9 @@ from .score import score_terms
 from .windows import start_points
 
 #: per-window counters, in the order every backend reports them
-STATS = ("rejected_extreme", "rejected_r1", "rejected_r2", "rejected_r3", "rejected_r4", "visited", "valid")
-EXT, R1, R2, R3, R4, VISITED, VALID = range(7)
+STATS = ("rejected_extreme", "rejected_start", "rejected_r1", "rejected_r2", "rejected_r3",
+         "rejected_r4", "visited", "valid")
+EXT, START, R1, R2, R3, R4, VISITED, VALID = range(8)
 
 
 class _BudgetHit(Exception):
@@ -36,25 +41,22 @@ class _BudgetHit(Exception):
 
 
 def window_start_order(piv_t, piv_kind, piv_price, ws, we, directions, n_starts):
-    """[(d, start pivot index)] in the fixed order: rank by rank, bullish (+1) before bearish."""
-    per_d = {d: start_points(piv_t, piv_kind, piv_price, ws, we, d, n_starts) for d in directions}
-    order = []
-    for r in range(n_starts):
-        for d in (1, -1):
-            if d in per_d and r < len(per_d[d]):
-                order.append((d, per_d[d][r]))
-    return order
+    """[(d, start pivot index)] in the fixed order: bar order (n_starts 0: every pivot)."""
+    order = [(d, q) for d in directions
+             for q in start_points(piv_t, piv_kind, piv_price, ws, we, d, n_starts)]
+    return sorted(order, key=lambda dq: dq[1])
 
 
-def scan_window(high, low, piv_t, piv_kind, piv_price, ws, we, *, directions=(1, -1), n_starts=3,
-                up_to=2, budget=100_000, top_k=5, rule_r4=True, tol=0.05,
-                weights=(0.4, 0.2, 0.2, 0.2)):
-    """Scan bars [ws, we] (inclusive) of one symbol whose pivots are (piv_t, piv_kind, piv_price).
+def scan_window(high, low, piv_t, piv_kind, piv_price, ws, we, *, swing, directions=(1, -1),
+                n_starts=0, start_ratio=0.382, up_to=2, budget=100_000, top_k=5, rule_r4=True,
+                tol=0.05, weights=(0.4, 0.2, 0.2, 0.2)):
+    """Scan bars [ws, we] (inclusive) of one symbol whose pivots are (piv_t, piv_kind, piv_price);
+    swing: the swing ending at each pivot (kernels.swing.swings).
 
-    Returns (stats: int64[7] in STATS order, truncated: bool, top: list of (S, idx) best first,
+    Returns (stats: int64[8] in STATS order, truncated: bool, top: list of (S, idx) best first,
     idx a tuple of six pivot indices).
     """
-    stats = np.zeros(7, dtype=np.int64)
+    stats = np.zeros(len(STATS), dtype=np.int64)
     kept = []  # (S, idx)
     b = int(np.searchsorted(piv_t, we, side="right"))  # pivots with index < b end inside the window
     wF, wT, wA, wC = weights
@@ -67,9 +69,11 @@ def scan_window(high, low, piv_t, piv_kind, piv_price, ws, we, *, directions=(1,
         return piv_price[j] <= low[bars].min()
 
     def rule_at(seq, d):
-        """Rule (1..4) that prunes this partial sequence now, else 0 (depths 2, 3, 4)."""
+        """Rule (START, R1..R4) that prunes this partial sequence now, else 0 (depths 1-4)."""
         p = [piv_price[i] for i in seq]
         depth = len(seq) - 1
+        if depth == 1 and not swing[seq[0]] >= start_ratio * abs(p[1] - p[0]):
+            return START
         if depth == 2 and not d * (p[2] - p[0]) > 0:
             return R1
         if depth == 3 and rule_r4 and not d * (p[3] - p[1]) > 0:
@@ -126,11 +130,11 @@ def scan_window(high, low, piv_t, piv_kind, piv_price, ws, we, *, directions=(1,
     return stats, state["truncated"], kept[:top_k]
 
 
-def scan_windows(high, low, t, kind, price, glob_starts, window_bars, w0, w1, skip, *,
-                 directions, n_starts, up_to, budget, top_k, rule_r4, tol, weights):
+def scan_windows(high, low, t, kind, price, glob_starts, window_bars, w0, w1, skip, *, swing,
+                 directions, n_starts, start_ratio, up_to, budget, top_k, rule_r4, tol, weights):
     """scan_window over windows w0..w1-1; same return form as numba_scan.scan_windows."""
     nW = w1 - w0
-    stats = np.zeros((nW, 7), dtype=np.int64)
+    stats = np.zeros((nW, len(STATS)), dtype=np.int64)
     truncated = np.zeros(nW, dtype=bool)
     top = np.full((nW, top_k), -1, dtype=np.int64)
     rows: dict = {}
@@ -138,8 +142,9 @@ def scan_windows(high, low, t, kind, price, glob_starts, window_bars, w0, w1, sk
         if skip[k]:
             continue
         ws = int(glob_starts[w0 + k])
-        st, tr, best = scan_window(high, low, t, kind, price, ws, ws + window_bars - 1,
-                                   directions=directions, n_starts=n_starts, up_to=up_to,
+        st, tr, best = scan_window(high, low, t, kind, price, ws, ws + window_bars - 1, swing=swing,
+                                   directions=directions, n_starts=n_starts,
+                                   start_ratio=start_ratio, up_to=up_to,
                                    budget=budget, top_k=top_k, rule_r4=rule_r4, tol=tol,
                                    weights=weights)
         stats[k] = st

@@ -73,13 +73,15 @@ def flat_mask(vol, rng, npiv, min_vol, min_range, min_pivots) -> np.ndarray:
 
 
 def start_points(piv_t, piv_kind, piv_price, ws: int, we: int, d: int, k: int) -> list[int]:
-    """Pivot indices of the k most extreme start pivots of direction d in bars [ws, we].
+    """Pivot indices of the start pivots of direction d in bars [ws, we], in bar order.
 
-    Bullish (d=+1) starts are lows, lowest first; bearish (d=-1) starts are highs, highest first;
-    equal prices: earlier bar first.
+    Bullish (d=+1) starts are lows, bearish (d=-1) highs. k = 0: all of them; k > 0: the k most
+    extreme (lowest lows / highest highs; equal prices: earlier bar first).
     """
     a = int(np.searchsorted(piv_t, ws, side="left"))
     b = int(np.searchsorted(piv_t, we, side="right"))
     cand = [i for i in range(a, b) if piv_kind[i] == -d]
-    cand.sort(key=lambda i: (d * piv_price[i], piv_t[i]))
-    return cand[:k]
+    if k > 0:
+        cand.sort(key=lambda i: (d * piv_price[i], piv_t[i]))
+        cand = sorted(cand[:k])
+    return cand

@@ -65,3 +65,14 @@ def table(rows: list[dict], busy_key: str = "busy_s") -> str:
 
         lines.append(f"load imbalance ({busy_key} max/mean): {imbalance(busy):.3f}")
     return "\n".join(lines)
+
+
+def cprofile(on: bool):
+    """A running cProfile.Profile when `on` (the caller disables it and dumps the stats), else None."""
+    if not on:
+        return None
+    import cProfile
+
+    prof = cProfile.Profile()
+    prof.enable()
+    return prof

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..io import results as rio
-from ..runtime import errors, signals, sync
+from ..runtime import errors, profile, signals, sync
 from . import loop, provenance, sources
 from .finalize import Finalize
 from .ledger import Ledger
@@ -120,7 +120,7 @@ def _run(spec, ctx, opts, paths, t_start) -> Outcome:
         todo = first
 
     progress = loop.Progress(opts.progress, len(done), len(done) - len(todo), spec.name, comm, rank)
-    prof = _profiler(opts.profile)
+    prof = profile.cprofile(opts.profile)
     stats = loop.run(ctx, spec, source, ledger, progress, rounds=opts.rounds is not None)
     if prof is not None:
         prof.disable()
@@ -162,13 +162,3 @@ def _check_inputs(ctx, spec, ledger) -> None:
         errors.agree(f"{ledger.path}: the data of {', '.join(changed[:3])}{more} changed since the "
                      "interrupted run; its results would mix old and new data: start over with --force",
                      comm=ctx.comm)  # fmt: skip
-
-
-def _profiler(on: bool):
-    if not on:
-        return None
-    import cProfile
-
-    prof = cProfile.Profile()
-    prof.enable()
-    return prof

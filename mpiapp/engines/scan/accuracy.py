@@ -1,16 +1,20 @@
-"""Accuracy of the scan on the synthetic generator's planted impulses (bench/scan_accuracy.py).
+"""Accuracy of the scan on the synthetic generators' planted impulses (bench/scan_accuracy.py).
 
 recall: a planted impulse is found when a pattern of its direction with each of the six pivot
 bars within `tolerance` bars of the planted ones is in the top-k of some window that contains it.
 false alarms: patterns scoring above `threshold` per 1,000 bars of pure random walk (plant rate 0).
+layout: "guarded" (mpiapp.io.synthetic: p0 beyond the extreme of the 500 bars before it) or "late"
+(mpiapp.io.synthetic_late: a larger swing before each impulse, the last impulse at the series end).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ...io import synthetic
+from ...io import synthetic, synthetic_late
 from .engine import scan_symbol
+
+LAYOUTS = {"guarded": synthetic.generate, "late": synthetic_late.generate}
 
 
 def found(patterns: dict, impulse, tolerance: int = 2) -> bool:
@@ -19,11 +23,16 @@ def found(patterns: dict, impulse, tolerance: int = 2) -> bool:
     return bool(np.any(near & (patterns["direction"] == impulse.direction)))
 
 
-def recall(params, seed, n_symbols, n_bars, plant_rate, noise, backend="numba") -> tuple[int, int]:
-    """(found, planted) over a synthetic universe."""
+def recall(params, seed, n_symbols, n_bars, plant_rate, noise, backend="numba",
+           layout="guarded", last_only=False) -> tuple[int, int]:
+    """(found, planted) over a synthetic universe; last_only: count only each symbol's last
+    planted impulse (the latest one). Raises KeyError for an unknown layout."""
+    gen = LAYOUTS[layout]
     hits = total = 0
     for i in range(n_symbols):
-        s, truth = synthetic.generate(seed, i, n_bars, plant_rate, noise, n_symbols)
+        s, truth = gen(seed, i, n_bars, plant_rate, noise, n_symbols)
+        if last_only:
+            truth = truth[-1:]
         pats = scan_symbol(s, params, backend).patterns
         total += len(truth)
         hits += sum(found(pats, imp) for imp in truth)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import time
+
 import numpy as np
 
 from ...kernels import pivots as _pv
 from ...kernels import reference as _ref
 from ...kernels import score as _score
+from ...kernels import strength as _strength
+from ...kernels import swing as _swing
+from . import null as _null
 from ...kernels import windows as _win
 from .backends import array_module, resolve_backend
 from .params import ScanParams
@@ -40,22 +46,82 @@ def symbol_pivots(high, low, close, params: ScanParams, backend: str) -> _pv.Piv
                       atr_period=params.atr_period, atr_multiple=params.atr_multiple, core=core)
 
 
+def symbol_swings(high, low, piv: _pv.Pivots, backend: str) -> np.ndarray:
+    """The swing that ended at each pivot (mpiapp.kernels.swing), identical in every backend."""
+    core = _swing.swing_core
+    if backend != "numpy":
+        from ...kernels import numba_scan
+
+        core = numba_scan.swing_nb
+    return _swing.swings(high, low, piv.t, piv.kind, core=core)
+
+
 def scan_symbol(series, params: ScanParams, backend: str | None = None,
-                window_range: tuple[int, int] | None = None) -> SymbolScan:
+                window_range: tuple[int, int] | None = None, info: dict | None = None) -> SymbolScan:
     """Scan windows w0..w1-1 (default: all) of one symbol.
 
     backend: None -> params.backend; "auto", "numpy", "numba", "cupy" (or "xp-numpy": the cupy
     code path on numpy). Pivots are computed on the whole series, so the result for a window never
-    depends on window_range; merge() of pieces equals the whole scan.
+    depends on window_range; merge() of pieces equals the whole scan. With params.null_samples > 0
+    the patterns get p-values against surrogates of the whole series (engines/scan/null.py).
+    info: None, or a dict that receives the search's work counters (numba / xp backends: see
+    mpiapp.kernels.numba_scan.scan_windows; numpy: direct_windows and direct_visited), seconds in
+    t_prepare (pivots, swings, pre-filter), t_search (the kernel), t_patterns (the table), and, with the
+    null on, null_s (seconds spent drawing and scanning surrogates here; 0 when cached) and
+    null_scans (surrogates scanned here).
+    Raises ValueError for a window_range outside the symbol's windows.
     """
     name, _ = resolve_backend(backend or params.backend)
     high, low, close = _bars(series)
     n = high.shape[0]
-    gs = window_starts(n, params)
-    nwin = int(gs.shape[0])
+    nwin = int(window_starts(n, params).shape[0])
     w0, w1 = (0, nwin) if window_range is None else (int(window_range[0]), int(window_range[1]))
     if not (0 <= w0 <= w1 <= nwin):
         raise ValueError(f"{series.symbol}: window_range ({w0}, {w1}) outside the symbol's {nwin} windows")
+    windows, pat, piv, top_q, best_q = _scan_bars(high, low, close, params, name, w0, w1, info)
+    if params.null_samples > 0:
+        null, secs = _null.CACHE.get(_null_key(series.symbol, high, low, close, params, name),
+                                     lambda: _null_sample(series.symbol, high, low, close, params,
+                                                          name))
+        pat["p_value"] = _null.p_values(_null.statistic(params.null_statistic, pat["score"],
+                                                         pat["efficiency"]), null)
+        windows["best_p_value"] = _null.p_values(best_q, null)
+        if info is not None:
+            info["null_s"] = info.get("null_s", 0.0) + secs
+            info["null_scans"] = info.get("null_scans", 0) + (params.null_samples if secs else 0)
+    patterns = sort_patterns(pat) if pat["score"].shape[0] else pat
+    return SymbolScan(symbol=series.symbol, n_bars=n, n_windows=nwin, backend=name,
+                      windows=windows, patterns=patterns,
+                      pivots={"t": piv.t, "kind": piv.kind, "price": piv.price, "known": piv.known})
+
+
+def _null_key(symbol, high, low, close, params, name):
+    h = hashlib.sha256()
+    for a in (high, low, close):
+        h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+    return (symbol, h.hexdigest(), params, name)
+
+
+def _null_sample(symbol, high, low, close, params, name) -> np.ndarray:
+    """Sorted null values: per window of each surrogate, its largest statistic (-inf: none)."""
+    nwin = int(window_starts(high.shape[0], params).shape[0])
+    vals = []
+    for h, lo, c in _null.surrogates(symbol, high, low, close, params.null_samples,
+                                     params.null_block_bars, params.null_seed):
+        if high is low:  # close-only series stay close-only
+            h = lo = c
+        _, _, _, top_q, _ = _scan_bars(h, lo, c, params, name, 0, nwin, None)
+        vals.append(top_q)
+    return np.sort(np.concatenate(vals)) if vals else np.empty(0)
+
+
+def _scan_bars(high, low, close, params, name, w0, w1, info):
+    """The scan of windows w0..w1-1 of one bar series: (windows table, unsorted patterns table,
+    pivots, per window the largest null statistic among its top-k (-inf: none), per window the
+    statistic of its best pattern (NaN: none))."""
+    n = high.shape[0]
+    t0 = time.perf_counter()
+    gs = window_starts(n, params)
     piv = symbol_pivots(high, low, close, params, name)
     ws = gs[w0:w1]
     wb = params.window_bars
@@ -66,9 +132,14 @@ def scan_symbol(series, params: ScanParams, backend: str | None = None,
     else:
         skip = np.zeros(w1 - w0, dtype=bool)
     kw = params.kernel_args()
+    kw["swing"] = symbol_swings(high, low, piv, name)
+    t1 = time.perf_counter()
     if name == "numpy":
         stats, trunc, top, cand = _ref.scan_windows(high, low, piv.t, piv.kind, piv.price, gs, wb,
                                                     w0, w1, skip, **kw)
+        if info is not None:
+            info.update(direct_windows=int((~skip).sum()),
+                        direct_visited=int(stats[:, _ref.VISITED].sum()))
     else:
         seg_hi, seg_lo = _pv.segment_extremes(high, low, piv.t)
         if name == "numba":
@@ -80,7 +151,8 @@ def scan_symbol(series, params: ScanParams, backend: str | None = None,
 
             extra = dict(xp=array_module(name), batch=params.gpu_batch_size)
         stats, trunc, top, cand = mod.scan_windows(piv.t, piv.kind, piv.price, seg_hi, seg_lo, gs,
-                                                   wb, params.step, w0, w1, skip, **kw, **extra)
+                                                   wb, params.step, w0, w1, skip, **kw, **extra,
+                                                   info=info)
     windows = {
         "window": np.arange(w0, w1, dtype=np.int64),
         "start_bar": ws.astype(np.int64),
@@ -91,11 +163,16 @@ def scan_symbol(series, params: ScanParams, backend: str | None = None,
     for k, s in enumerate(_ref.STATS):
         windows[s] = stats[:, k].astype(np.int64)
     windows["kept"] = (top >= 0).sum(axis=1).astype(np.int64)
+    t2 = time.perf_counter()
+    pat, best_s, top_q, best_q = _patterns(top, cand, windows, piv, params, name, close)
+    if info is not None:
+        for k, v in (("t_prepare", t1 - t0), ("t_search", t2 - t1),
+                     ("t_patterns", time.perf_counter() - t2)):
+            info[k] = info.get(k, 0.0) + v
+    windows["best_score"] = best_s
+    windows["best_p_value"] = np.full(w1 - w0, np.nan)
     windows = {f: windows[f].astype(dt) for f, dt in WINDOW_FIELDS}
-    patterns = _patterns(top, cand, windows, piv, params, name)
-    return SymbolScan(symbol=series.symbol, n_bars=n, n_windows=nwin, backend=name,
-                      windows=windows, patterns=patterns,
-                      pivots={"t": piv.t, "kind": piv.kind, "price": piv.price})
+    return windows, pat, piv, top_q, best_q
 
 
 def _terms(name, p6, t6, params) -> np.ndarray:
@@ -116,13 +193,21 @@ def _terms(name, p6, t6, params) -> np.ndarray:
     return sc.terms(rows)
 
 
-def _patterns(top, cand, windows, piv, params, name) -> dict:
+def _patterns(top, cand, windows, piv, params, name, close):
+    """(unsorted patterns table, per window: S of its best pattern (NaN: none), the largest null
+    statistic among its top-k (-inf: none), the statistic of its best pattern (NaN: none))."""
+    nW = top.shape[0]
+    best_s = np.full(nW, np.nan)
+    top_q = np.full(nW, -np.inf)
+    best_q = np.full(nW, np.nan)
     wi, rank = np.nonzero(top >= 0)
     if wi.size == 0:
-        return empty_table(PATTERN_FIELDS)
-    keys = cand[top[wi, rank]]
-    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
-    inv = inv.reshape(-1)
+        return empty_table(PATTERN_FIELDS), best_s, top_q, best_q
+    # distinct candidate rows first (1-D, cheap), then distinct pivot tuples among those (rows
+    # re-found by the per-window search can repeat a tuple)
+    urow, inv1 = np.unique(top[wi, rank], return_inverse=True)
+    uniq, inv2 = np.unique(cand[urow], axis=0, return_inverse=True)
+    inv = inv2.reshape(-1)[inv1.reshape(-1)]
     wglob = windows["window"][wi]
     first = np.full(uniq.shape[0], np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(first, inv, wglob)
@@ -141,4 +226,13 @@ def _patterns(top, cand, windows, piv, params, name) -> dict:
     pat["window"] = first
     pat["n_windows"] = count
     pat["truncated"] = windows["truncated"][first - w0]
-    return sort_patterns(pat)
+    pat["known_bar"] = piv.known[uniq[:, 5]].astype(np.int64)
+    pat["efficiency"] = _strength.wave_efficiency(close, t6)
+    pat["p_value"] = np.full(uniq.shape[0], np.nan)
+    q = _null.statistic(params.null_statistic, pat["score"], pat["efficiency"])
+    np.maximum.at(top_q, wi, q[inv])
+    r0 = rank == 0
+    best_s[wi[r0]] = pat["score"][inv[r0]]
+    best_q[wi[r0]] = q[inv[r0]]
+    pat = {f: pat[f].astype(dt) for f, dt in PATTERN_FIELDS}
+    return pat, best_s, top_q, best_q

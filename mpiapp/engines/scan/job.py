@@ -33,16 +33,22 @@ def make_units(index, params, unit_windows: int) -> list[Unit]:
     """Cut every symbol into window ranges of at most `unit_windows` windows (deterministic).
 
     index: [(name, bars)]; a unit's key is (symbol id, first window, end window) and its cost the
-    windows x bars it scans (pivot counts are unknown before the data is read).
+    windows x bars it scans (pivot counts are unknown before the data is read). With the null on
+    (scan.null_samples > 0) a symbol is one unit costing (1 + null_samples) scans: its surrogates are
+    drawn and scanned once, by the rank that scans the symbol.
     """
     from . import window_starts
 
     units = []
     for s, (_, n_bars) in enumerate(index):
         n_win = len(window_starts(n_bars, params))
-        for w0 in range(0, n_win, unit_windows):
-            w1 = min(w0 + unit_windows, n_win)
-            units.append(Unit(len(units), float((w1 - w0) * params.window_bars), (s, w0, w1)))
+        step = max(n_win, 1) if params.null_samples > 0 else unit_windows
+        for w0 in range(0, n_win, step):
+            w1 = min(w0 + step, n_win)
+            cost = float((w1 - w0) * params.window_bars)
+            if params.null_samples > 0:
+                cost = float(n_bars) * (1 + params.null_samples)
+            units.append(Unit(len(units), cost, (s, w0, w1)))
     return units
 
 
@@ -75,7 +81,8 @@ def build(ctx) -> JobSpec:
     return JobSpec(name="score", key_columns=KEY_COLUMNS,
                    tables={"patterns": PATTERN_COLUMNS, "windows": WINDOW_COLUMNS},
                    plan=job.plan, prepare=job.prepare, run_unit=job.run_unit, finalize=job.finalize,
-                   release=job.release, resume_sections=("data", "scan"), counters=("candidates",))  # fmt: skip
+                   release=job.release, resume_sections=("data", "scan"),
+                   counters=("candidates", "null_scans"))  # fmt: skip
 
 
 class _ScanJob:
@@ -115,16 +122,20 @@ class _ScanJob:
             return {}
         if series.symbol in self.store.digests:  # read on this rank (perhaps just now, on claim)
             ctx.record_input(series.symbol, self.store.digests[series.symbol])
-        res = scan_symbol(series, self.params, backend=self.backend, window_range=(w0, w1))
+        info = {}
+        res = scan_symbol(series, self.params, backend=self.backend, window_range=(w0, w1), info=info)
         p, w = _rows(res, s, series)
         ctx.timers.count("candidates", int(np.sum(w["visited"])))
+        if self.params.null_samples > 0:  # the significance's own cost, apart in the profile
+            ctx.timers.add("null", float(info.get("null_s", 0.0)))
+            ctx.timers.count("null_scans", int(info.get("null_scans", 0)))
         return {"patterns": p, "windows": w}
 
     def release(self, ctx) -> None:
         self.store.release()
 
     def finalize(self, fin) -> dict:
-        return finalize(fin, self.store.skipped_all())
+        return finalize(fin, self.store.skipped_all(), self.store.dropped_all())
 
 
 def _rows(res, symbol: int, series) -> tuple[dict, dict]:
@@ -181,8 +192,10 @@ def contiguous_blocks(weights, parts: int) -> list[int]:
     return bounds
 
 
-def finalize(fin, skipped: dict) -> dict:
+def finalize(fin, skipped: dict, dropped: dict) -> dict:
     """Collective: the final patterns, windows and symbols tables, and the summary (rank 0).
+
+    skipped: {symbol id: reason}; dropped: {symbol id: input rows dropped for having no price}.
 
     Each rank takes a contiguous block of symbols (balanced by rows), so rank order is symbol order in
     the final tables; in gather mode rank 0 takes them all.
@@ -216,7 +229,8 @@ def finalize(fin, skipped: dict) -> dict:
 
     name_len = max(8, max(len(nm.encode()) for nm, _ in listed))
     reason_len = min(max([8] + [len(r.encode()) for r in skipped.values()]), 1024)
-    sym_cols = [("name", f"S{name_len}"), ("bars", "i8"), ("windows", "i4"), ("skipped_reason", f"S{reason_len}")]
+    sym_cols = [("name", f"S{name_len}"), ("bars", "i8"), ("dropped_rows", "i8"), ("windows", "i4"),
+                ("skipped_reason", f"S{reason_len}")]  # fmt: skip
     sym = {}
     if rank == 0:
         n_win = np.bincount(u["symbol"], weights=u["w1"] - u["w0"], minlength=n_sym).astype(np.int32)
@@ -225,6 +239,7 @@ def finalize(fin, skipped: dict) -> dict:
         sym = {
             "name": np.array([nm.encode() for nm, _ in listed], dtype=f"S{name_len}"),
             "bars": np.array([n for _, n in listed], dtype=np.int64),
+            "dropped_rows": np.array([dropped.get(s, 0) for s in range(n_sym)], dtype=np.int64),
             "windows": n_win,
             "skipped_reason": np.array([_cut(skipped.get(s, ""), reason_len) for s in range(n_sym)],
                                        dtype=f"S{reason_len}"),  # fmt: skip

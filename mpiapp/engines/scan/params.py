@@ -32,6 +32,11 @@ class ScanParams:
     up_to: int = _default("up_to")
     enable_multi_start: bool = _default("enable_multi_start")
     max_start_points: int = _default("max_start_points")
+    start_swing_ratio: float = _default("start_swing_ratio")
+    null_samples: int = _default("null_samples")
+    null_block_bars: float = _default("null_block_bars")
+    null_seed: int = _default("null_seed")
+    null_statistic: str = _default("null_statistic")
     max_combinations: int = _default("max_combinations")
     top_k: int = _default("top_k")
     rule_no_truncation: bool = _default("rule_no_truncation")
@@ -70,7 +75,8 @@ class ScanParams:
 
     @property
     def n_starts(self) -> int:
-        """Start points per window and direction."""
+        """Start points per window and direction: 0 = every pivot of the right kind; else the
+        n most extreme (1 when enable_multi_start is false)."""
         return self.max_start_points if self.enable_multi_start else 1
 
     @property
@@ -89,6 +95,8 @@ class ScanParams:
 
     def kernel_args(self) -> dict:
         """Keyword arguments of the kernels' scan_windows."""
-        return dict(directions=self.directions, n_starts=self.n_starts, up_to=self.up_to,
-                    budget=self.max_combinations, top_k=self.top_k,
+        # the budget is an int64 in the kernels; 2**62 candidates are beyond any search
+        return dict(directions=self.directions, n_starts=self.n_starts,
+                    start_ratio=float(self.start_swing_ratio), up_to=self.up_to,
+                    budget=min(int(self.max_combinations), 2**62), top_k=self.top_k,
                     rule_r4=self.rule_no_truncation, tol=self.fib_tolerance, weights=self.weights)

@@ -11,13 +11,15 @@ from ...kernels.reference import STATS
 #: windows table columns (end_bar is exclusive: the window is bars start_bar .. end_bar - 1)
 WINDOW_FIELDS = (("window", np.int64), ("start_bar", np.int64), ("end_bar", np.int64),
                  ("skipped_flat", np.bool_), ("truncated", np.bool_)) + tuple(
-    (s, np.int64) for s in STATS) + (("kept", np.int64),)
+    (s, np.int64) for s in STATS) + (("kept", np.int64), ("best_score", np.float64),
+                                     ("best_p_value", np.float64))
 
 #: patterns table columns
 PATTERN_FIELDS = (("direction", np.int8),) + tuple((f"t{k}", np.int64) for k in range(6)) + tuple(
     (f"p{k}", np.float64) for k in range(6)) + tuple(
     (n, np.float64) for n in ("score", "F", "T", "A", "C", "r2", "r3", "r4", "r5")) + (
-    ("window", np.int64), ("n_windows", np.int64), ("truncated", np.bool_))
+    ("window", np.int64), ("n_windows", np.int64), ("truncated", np.bool_), ("known_bar", np.int64),
+    ("efficiency", np.float64), ("p_value", np.float64))
 
 
 def empty_table(spec, n=0) -> dict:
@@ -47,7 +49,13 @@ class SymbolScan:
       end_bar is exclusive.
     patterns: dict of columns (PATTERN_FIELDS), one row per distinct pattern chosen by at least
       one window's top-k, in §5 order; score is S; window / n_windows: the lowest window index that
-      chose it and how many windows did; truncated: that first window's flag.
+      chose it and how many windows did; truncated: that first window's flag; known_bar: the bar at
+      which p5 was confirmed by the zig-zag (the first bar j such that the zig-zag run on bars
+      0..j alone has p5 as a pivot; always > t5; docs/scan.md "When a pattern is known");
+      efficiency: mean efficiency ratio of the five waves (kernels/strength.py); p_value: the
+      pattern's empirical p-value (engines/scan/null.py; NaN when scan.null_samples is 0).
+      windows also carry best_score (S of the window's best pattern; NaN: none) and best_p_value
+      (that pattern's p-value; NaN: none, or the null is off).
     pivots: the symbol's pivot sequence (t, kind, price), always of the whole series.
     """
 
@@ -76,7 +84,7 @@ class SymbolScan:
                 if a[k].shape != b[k].shape:
                     return False
                 if a[k].dtype.kind == "f":
-                    if not np.allclose(a[k], b[k], rtol=rtol, atol=0.0):
+                    if not np.allclose(a[k], b[k], rtol=rtol, atol=0.0, equal_nan=True):
                         return False
                 elif not np.array_equal(a[k], b[k]):
                     return False

@@ -189,20 +189,24 @@ def run_summary(s: dict, path: str) -> str:
 TABLES = ("metrics", "baselines", "symbols", "folds", "skipped", "failures", "profile")
 
 
-def report_file(path: str, plot_dir: str | None = None, out=print) -> int:
-    """`python -m mpiapp.report FILE [--plot DIR]` for a train results file: text, then charts."""
+def text(path: str) -> str:
+    """What `python -m mpiapp.report FILE` prints for a train results file."""
+    from ...io.results import read_attrs, read_table
+
+    return summary_text({t: read_table(path, t) for t in TABLES}, read_attrs(path), path)
+
+
+def plot(path: str, plot_dir: str) -> list[str]:
+    """`--plot DIR`: IC per symbol per family, and the fold diagram of the first three symbols."""
+    import yaml
+
     from ...io.results import read_attrs, read_table
 
     attrs = read_attrs(path)
     tables = {t: read_table(path, t) for t in TABLES}
-    out(summary_text(tables, attrs, path))
-    if plot_dir:
-        import yaml
-
-        cfg = yaml.safe_load(attrs.get("config", "")) or {}
-        cv = cfg.get("train", {}).get("cv", {})
-        out(f"wrote {plot_ic(tables, plot_dir)}")
-        syms = sorted(set(tables["folds"]["symbol"].tolist()))
-        for s in syms[:3]:
-            out(f"wrote {plot_folds(tables, plot_dir, s, int(attrs.get('horizon', 5)), int(cv.get('embargo_bars', 0)))}")
-    return 0
+    cfg = yaml.safe_load(attrs.get("config", "")) or {}
+    cv = cfg.get("train", {}).get("cv", {})
+    written = [plot_ic(tables, plot_dir)]
+    for s in sorted(set(tables["folds"]["symbol"].tolist()))[:3]:
+        written.append(plot_folds(tables, plot_dir, s, int(attrs.get("horizon", 5)), int(cv.get("embargo_bars", 0))))
+    return written

@@ -1,0 +1,55 @@
+"""`hpo.*`: the Optuna search (`python -m mpiapp.hpo`): objective, study, parallel mode, failures."""
+
+from .keys import Key
+
+# fmt: off
+KEYS = (
+    Key("hpo.objective", str, "scan",
+        "what is tuned: scan, train, optbench, demo (a seeded test function) or MODULE:FUNCTION"),
+    Key("hpo.space", str, None, "search space YAML file; null = the objective's default space",
+        nullable=True),
+    Key("hpo.trials", int, 20, "trials that end with a result (complete, pruned or failed by the "
+        "objective); lost and interrupted trials do not count, their parameters are asked again",
+        lo=1, hi=10_000_000),
+    Key("hpo.study", str, "mpiapp", "study name inside the journal"),
+    Key("hpo.seed", int, 0, "study seed: the sampler's seed, and each trial's seed (seed, trial number)",
+        lo=0, hi=(1 << 32) - 1),
+    Key("hpo.mode", str, "async",
+        "async: a group gets its next trial as soon as it finishes; reproducible: batches of "
+        "hpo.batch_size trials told in trial-number order (same trials at any rank count)",
+        choices=("async", "reproducible")),
+    Key("hpo.ranks_per_trial", int, 1,
+        "ranks in a group evaluating one trial together (they share its samples); must divide the "
+        "rank count", lo=1, hi=1 << 20),
+    Key("hpo.prefetch", int, 0, "async mode: trials queued at each group beyond the one it evaluates, so a "
+        "group that finishes starts the next at once instead of waiting for rank 0 to tell and ask (the "
+        "sampler then asks it before the last results are told)", lo=0, hi=8),
+    Key("hpo.batch_size", int, 4, "trials per batch in reproducible mode (independent of the rank count)",
+        lo=1, hi=1 << 20),
+    Key("hpo.sampler", str, "tpe", "tpe (seeded; constant_liar when trials run concurrently), random, "
+        "grid, cmaes, nsga2 (two objectives)", choices=("tpe", "random", "grid", "cmaes", "nsga2")),
+    Key("hpo.pruner", str, "none", "none, median, successive_halving or hyperband (reproducible mode: "
+        "none or median)", choices=("none", "median", "successive_halving", "hyperband")),
+    Key("hpo.pruner_startup_trials", int, 5, "median pruner: trials completed before any is pruned",
+        lo=0, hi=1 << 20),
+    Key("hpo.pruner_warmup_steps", int, 0, "median pruner: steps a trial reports before it can be pruned",
+        lo=0, hi=1 << 20),
+    Key("hpo.on_trial_error", str, "fail",
+        "an objective that raises: fail = that trial FAILs (traceback stored), the search goes on; "
+        "abort = the job stops with exit 1", choices=("fail", "abort")),
+    Key("hpo.trial_timeout_s", float, 0.0,
+        "a trial running longer FAILs as a timeout (checked at each reported step and when it returns); "
+        "0 = no limit", lo=0.0, hi=1e9),
+    Key("hpo.journal", str, None, "Optuna journal file; null = the results file's path with .journal "
+        "instead of .h5", nullable=True),
+    Key("hpo.journal_sync_s", float, 1.0, "fsync the journal at most every this many seconds (a killed "
+        "process loses nothing; a machine crash the last seconds); 0 = after every record", lo=0.0, hi=3600.0),
+    Key("hpo.direction", str, "auto", "single-value objectives: auto = the objective's own (user "
+        "functions: DIRECTIONS, else minimize)", choices=("auto", "minimize", "maximize")),
+    Key("hpo.scan_symbols", int, 4, "scan objective: planted synthetic symbols (and as many random walks)",
+        lo=1, hi=100_000),
+    Key("hpo.scan_bars", int, 1200, "scan objective: bars per synthetic symbol", lo=100, hi=10_000_000),
+    Key("hpo.scan_false_alarm_weight", float, 0.1,
+        "scan objective: value = recall - weight x false alarms per 1,000 random-walk bars", lo=0.0),
+)
+# fmt: on

@@ -1,0 +1,115 @@
+"""Objectives by name: each one a default search space, an evaluate function, and where its best
+parameters go.
+
+    scan               scan parameters -> recall on a planted synthetic universe minus false alarms
+                       on random walks (engines/hpo/scan_objective.py); best YAML: `scan:` section
+    train, optbench    need their jobs (separate issues); until they are installed, naming them is a
+                       clear exit 2 — they plug in by adding a loader to LOADERS
+    demo               a seeded, CPU-bound quadratic with steps (tests, benchmark, first try)
+    MODULE:FUNCTION    a user's `function(params, ctx)`; module-level SPACE (a space mapping) and
+                       DIRECTIONS (e.g. ("minimize",)) are optional; FILE.py:FUNCTION works too
+
+Heavy state (data, features) comes from `setup(cfg)`, called once per rank before the first trial;
+its result is `ctx.state` in every trial that rank evaluates.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from . import space as _space
+
+
+class ObjectiveError(ValueError):
+    """An objective that cannot be used (unknown name, not installed, bad module); exit 2."""
+
+
+@dataclass(frozen=True)
+class Objective:
+    """name; space: default parameters (space.Param tuple); evaluate(params, ctx) -> value(s);
+    directions: 'minimize'/'maximize' per value; target: the config section its parameters belong to
+    (the best-parameters YAML is then a config file of that job), None for a user function;
+    setup(cfg) -> state: heavy per-rank data, once."""
+
+    name: str
+    space: tuple
+    evaluate: Callable
+    directions: tuple = ("minimize",)
+    target: str | None = None
+    setup: Callable[[Any], Any] | None = None
+
+    @property
+    def n_values(self) -> int:
+        return len(self.directions)
+
+
+def _scan() -> Objective:
+    from . import scan_objective
+
+    return scan_objective.objective()
+
+
+def _demo() -> Objective:
+    from . import demo
+
+    return demo.objective()
+
+
+def _needs_job(job: str) -> Callable[[], Objective]:
+    def load() -> Objective:
+        try:
+            mod = importlib.import_module(f"mpiapp.engines.{job}.hpo_objective")
+        except ImportError:
+            raise ObjectiveError(f"objective {job} needs the {job} job (not installed in this version)") from None
+        return mod.objective()
+
+    return load
+
+
+#: objective name -> loader (called on every rank; imports only what that objective needs)
+LOADERS: dict[str, Callable[[], Objective]] = {
+    "scan": _scan, "train": _needs_job("train"), "optbench": _needs_job("optbench"), "demo": _demo,
+}
+
+
+def load(name: str) -> Objective:
+    """The objective called `name` (a registered one, or MODULE:FUNCTION). Raises ObjectiveError."""
+    if name in LOADERS:
+        return LOADERS[name]()
+    if ":" not in name:
+        raise ObjectiveError(f"unknown objective {name!r}: use one of {', '.join(LOADERS)} or MODULE:FUNCTION")
+    return user(name)
+
+
+def user(spec: str) -> Objective:
+    """MODULE:FUNCTION (or FILE.py:FUNCTION). Raises ObjectiveError naming what is missing."""
+    modname, _, fname = spec.rpartition(":")
+    try:
+        if modname.endswith(".py"):
+            s = importlib.util.spec_from_file_location(os.path.basename(modname)[:-3], modname)
+            if s is None or not os.path.exists(modname):
+                raise ImportError(f"no file {modname}")
+            mod = importlib.util.module_from_spec(s)
+            s.loader.exec_module(mod)
+        else:
+            if os.getcwd() not in sys.path:
+                sys.path.insert(0, os.getcwd())
+            mod = importlib.import_module(modname)
+    except ImportError as exc:
+        raise ObjectiveError(f"objective {spec}: cannot import {modname}: {exc}") from None
+    fn = getattr(mod, fname, None)
+    if not callable(fn):
+        raise ObjectiveError(f"objective {spec}: {modname} has no function {fname!r}")
+    sp = getattr(mod, "SPACE", None)
+    params = _space.parse(sp, f"{modname}.SPACE") if sp is not None else ()
+    directions = tuple(getattr(mod, "DIRECTIONS", ("minimize",)))
+    bad = [d for d in directions if d not in ("minimize", "maximize")] or not directions
+    if bad:
+        raise ObjectiveError(f"objective {spec}: DIRECTIONS must be minimize/maximize, not {directions}")
+    setup = getattr(mod, "setup", None)
+    return Objective(spec, params, fn, directions, None, setup if callable(setup) else None)

@@ -1,0 +1,146 @@
+"""What a finished search leaves besides its journal: results/hpo.h5 and the best-parameters YAML.
+
+`trials` table, one row per trial of the study, in trial-number order: number, state (COMPLETE,
+PRUNED, FAIL, ...), value (and value_1 with two objectives; NaN where none), params (JSON text), one
+column `p.NAME` per parameter of the space (float; categorical values as text; NaN / empty where the
+parameter did not apply), steps (values reported), pruned_step (-1: not pruned), duration_s (wall
+seconds of the evaluation), group (the group of ranks that ran it; -1: unknown), failure (error,
+nonfinite, timeout, lost, interrupted or empty), error (the last line of the traceback).
+`profile`: one row per rank (trials evaluated, busy / wait seconds, rank 0's overhead, the loop's
+wall seconds).
+Attributes: provenance (config, version, ranks, hosts, times) and the study's summary.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import resource
+import time
+
+import numpy as np
+
+from ... import __version__, config
+from ...io import results as rio
+from ...runtime import comm as _comm
+from ...runtime import trials as proto
+from . import study as _study
+
+
+def _text(values, floor: int = 8) -> np.ndarray:
+    enc = [v.encode("utf-8") for v in values]
+    width = max([floor] + [len(b) for b in enc])
+    return np.array(enc, dtype=f"S{width}")
+
+
+def trial_rows(trials, params, n_values: int) -> tuple[list, dict]:
+    """(columns, rows) of the `trials` table from Optuna FrozenTrials."""
+    rows: dict = {c: [] for c in ("number", "state", "params", "steps", "pruned_step", "duration_s", "group",
+                                  "failure", "error")}  # fmt: skip
+    for k in range(n_values):
+        rows["value" if k == 0 else f"value_{k}"] = []
+    for p in params:
+        rows[f"p.{p.name}"] = []
+    for t in trials:
+        info = t.user_attrs.get("mpiapp", {})
+        rows["number"].append(t.number)
+        rows["state"].append(t.state.name)
+        vals = list(t.values) if t.values else []
+        if t.state.name == "PRUNED" and not vals and t.intermediate_values:
+            vals = [t.intermediate_values[max(t.intermediate_values)]]
+        for k in range(n_values):
+            rows["value" if k == 0 else f"value_{k}"].append(vals[k] if k < len(vals) else math.nan)
+        rows["params"].append(json.dumps(t.params, sort_keys=True))
+        for p in params:
+            v = t.params.get(p.name)
+            rows[f"p.{p.name}"].append(("" if v is None else str(v)) if p.type == "categorical" else
+                                       (math.nan if v is None else float(v)))  # fmt: skip
+        rows["steps"].append(info.get("steps", len(t.intermediate_values)))
+        rows["pruned_step"].append(info.get("pruned_step", -1))
+        rows["duration_s"].append(info.get("duration_s", math.nan))
+        rows["group"].append(info.get("group", -1))
+        rows["failure"].append(t.user_attrs.get(_study.FAILURE, ""))
+        tb = t.user_attrs.get(_study.TRACEBACK, "").strip().splitlines()
+        rows["error"].append(tb[-1][:500] if tb else "")
+    cols, out = [], {}
+    for c, v in rows.items():
+        if c in ("state", "params", "failure", "error") or (c.startswith("p.") and v and isinstance(v[0], str)):
+            arr = _text(v)
+        elif c in ("number", "steps", "pruned_step", "group"):
+            arr = np.array(v, dtype=np.int64 if c == "number" else np.int32)
+        else:
+            arr = np.array(v, dtype=np.float64)
+        if c.startswith("p.") and not v:
+            arr = np.array([], dtype=np.float64)
+        cols.append((c, arr.dtype.str if arr.dtype.kind != "S" else f"S{arr.dtype.itemsize}"))
+        out[c] = arr
+    return cols, out
+
+
+def write_results(path: str, study, params, objective, attrs: dict, profile: list) -> None:
+    """Rank 0 alone: the trials and profile tables and attributes, in PATH.tmp renamed to PATH."""
+    tmp = path + ".tmp"
+    f = rio.ResultsFile(tmp, "gather", comm=proto.self_comm(), create=True,
+                        note="the search's tables are small: rank 0 writes them alone")  # fmt: skip
+    cols, rows = trial_rows(study.get_trials(deepcopy=False), params, objective.n_values)
+    f.create_table("trials", cols, rows_hint=max(1, len(rows["number"])))
+    f.append("trials", rows)
+    pcols = [("rank", "i4"), ("host", "S64"), ("trials", "i8"), ("busy_s", "f8"), ("wait_s", "f8"),
+             ("overhead_s", "f8"), ("loop_s", "f8"), ("peak_rss_mb", "f8")]  # fmt: skip
+    f.create_table("profile", pcols, rows_hint=len(profile))
+    f.append("profile", {c: np.array([r[c].encode() if c == "host" else r[c] for r in profile], dtype=dt)
+                         for c, dt in pcols})  # fmt: skip
+    f.set_attrs(attrs)
+    f.close()
+    os.replace(tmp, path)
+
+
+def profile_row(rank: int, timers, trials: int, overhead_s: float, loop_s: float) -> dict:
+    """One rank's profile: trials it evaluated (as leader or member), busy_s (evaluating), wait_s (waiting
+    for work or a decision), overhead_s (rank 0: CPU seconds of its owner thread
+    asking, telling, answering reports, polling), loop_s (the study
+    loop's wall seconds, the same start on every rank)."""
+    return {"rank": rank, "host": _comm.hostname(), "trials": trials, "busy_s": timers.seconds.get("busy", 0.0),
+            "wait_s": timers.seconds.get("wait", 0.0), "overhead_s": overhead_s, "loop_s": loop_s,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}  # fmt: skip
+
+
+def provenance(cfg, size: int, hosts, t_start: float, extra: dict) -> dict:
+    lib = _comm.library()
+    return {"config": config.dump(cfg), "mpiapp_version": __version__, "job": "hpo",
+            "mpi_library": lib["library_version"], "mpi_vendor": f"{lib['vendor']} {lib['vendor_version']}",
+            "ranks": size, "hosts": ",".join(sorted(set(hosts))), "status": "complete", "hdf5_mode": "gather",
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t_start)),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "wall_s": time.time() - t_start, **extra}  # fmt: skip
+
+
+def best_yaml(study, objective, path: str, source: str) -> dict | None:
+    """Write the best trial's parameters as a config file (nested at the dots of their names); the
+    parameters it holds, or None when no trial completed. With two objectives: the first trial of the
+    Pareto front (the others are listed in comments)."""
+    import yaml
+
+    done = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    if not done:
+        return None
+    best = study.best_trials if objective.n_values > 1 else [study.best_trial]
+    tree: dict = {}
+    for name, value in sorted(best[0].params.items()):
+        node = tree
+        *parents, leaf = name.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    head = [f"# best parameters of study {study.study_name!r} ({source}), trial {best[0].number}, "
+            f"value(s) {list(best[0].values)}"]  # fmt: skip
+    if objective.target:
+        head.append(f"# use: python -m mpiapp.{'score' if objective.target == 'scan' else objective.target} "
+                    f"--config {path}")  # fmt: skip
+    for t in best[1:]:
+        head.append(f"# also on the Pareto front: trial {t.number} values {list(t.values)} params {t.params}")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path + ".tmp", "w") as f:
+        f.write("\n".join(head) + "\n" + yaml.safe_dump(tree, sort_keys=True))
+    os.replace(path + ".tmp", path)
+    return best[0].params
