@@ -26,21 +26,16 @@ def _cut(text: str, nbytes: int) -> bytes:
     return str(text).encode()[:nbytes].decode("utf-8", errors="ignore").encode()
 
 
-def _models(u: dict, raw_bytes: np.ndarray, failed: set) -> tuple[dict, dict]:
-    """(models index, model_bytes) in key order from the raw bytes read in ascending unit-row order."""
-    n = len(u["symbol"])
-    starts, counts = np.asarray(u["models_start"]), np.asarray(u["models_count"])
-    order = np.argsort(starts, kind="stable")
-    offset = np.zeros(n, dtype=np.int64)
-    pos = 0
-    for i in order:  # where each unit's bytes sit in raw_bytes (rows come in ascending start order)
-        offset[i] = pos
-        pos += int(counts[i])
-    keep = [i for i in range(n) if counts[i] > 0 and (int(u["symbol"][i]), int(u["family"][i]), int(u["fold"][i])) not in failed]
+def _models(fin, u: dict, failed: set) -> tuple[dict, dict]:
+    """(models index, model_bytes) in key order; each unit's bytes read on their own (one contiguous
+    range each: no per-byte index arrays for hundreds of MB of models)."""
+    counts = np.asarray(u["models_count"])
+    keep = [i for i in range(len(counts)) if counts[i] > 0 and
+            (int(u["symbol"][i]), int(u["family"][i]), int(u["fold"][i])) not in failed]  # fmt: skip
     keep.sort(key=lambda i: (int(u["symbol"][i]), int(u["family"][i]), int(u["fold"][i])))
     parts, rows, at = [], {c: [] for c, _ in MODEL_COLUMNS}, 0
     for i in keep:
-        parts.append(raw_bytes[offset[i] : offset[i] + counts[i]])
+        parts.append(fin.read("models", [i])["byte"])
         for c in ("symbol", "family", "fold"):
             rows[c].append(int(u[c][i]))
         rows["start"].append(at)
@@ -59,7 +54,14 @@ def _dedup_skips(sk: dict) -> dict:
 
 
 def finalize(fin, params, store_skips: dict, threads: int, device: str, omp: list) -> dict:
-    """Collective: write the final tables; returns the summary (rank 0) with exit_code 3 if units failed."""
+    """Collective: write the final tables; returns the summary (rank 0) with exit_code 3 if units failed.
+
+    Timed as the profile's finalize_s (part of write_s, which also holds the commits)."""
+    with fin.ctx.timers.phase("finalize"):
+        return _finalize(fin, params, threads, device, omp)
+
+
+def _finalize(fin, params, threads: int, device: str, omp: list) -> dict:
     ctx = fin.ctx
     index, plan_skips, index_skips = ctx.info
     listed = list(index) + [(name, 0) for name, _ in index_skips]
@@ -68,7 +70,7 @@ def finalize(fin, params, store_skips: dict, threads: int, device: str, omp: lis
     if ctx.rank == 0:
         u = fin.units
         uids = np.arange(len(u["symbol"]))
-        raw = {name: fin.read(name, uids) for name in RAW_TABLES}
+        raw = {name: fin.read(name, uids) for name in RAW_TABLES if name != "models"}
         fails = sort_rows(raw["failures"], ["symbol", "family", "fold"])
         failed = set(zip(fails["symbol"].tolist(), fails["family"].tolist(), fails["fold"].tolist()))
         pred = sort_rows(raw["predictions"], ["symbol", "family", "fold", "bar"])
@@ -89,7 +91,7 @@ def finalize(fin, params, store_skips: dict, threads: int, device: str, omp: lis
         t["baselines"] = baselines_table(pred, folds, params.proba) if len(pred["symbol"]) else {}
         t["folds"] = folds
         t["importances"] = sort_rows(raw["importances"], ["symbol", "family", "fold", "feature"])
-        t["models"], t["model_bytes"] = _models(u, raw["models"]["byte"], failed)
+        t["models"], t["model_bytes"] = _models(fin, u, failed)
         t["skipped"] = skipped
         t["failures"] = fails
         summary = {"symbols": len(listed), "skipped": len(skipped["symbol"]), "failed": len(fails["symbol"]),

@@ -158,7 +158,9 @@ def plot_folds(tables: dict, out_dir: str, symbol: int, horizon: int, embargo: i
     ax.set_title(f"{who}: folds (label horizon {horizon}, embargo {embargo}); one row per fold")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, f"folds_{who}.png")
+    import re
+
+    path = os.path.join(out_dir, "folds_" + re.sub(r"[^A-Za-z0-9_.-]", "_", who) + ".png")  # a file name, whatever the symbol
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
     return path
@@ -189,24 +191,29 @@ def run_summary(s: dict, path: str) -> str:
 TABLES = ("metrics", "baselines", "symbols", "folds", "skipped", "failures", "profile")
 
 
+def _tables(path: str) -> dict:
+    from ...io.results import read_table
+
+    return {t: read_table(path, t) for t in TABLES}
+
+
 def text(path: str) -> str:
-    """What `python -m mpiapp.report FILE` prints for a train results file."""
-    from ...io.results import read_attrs, read_table
+    """`python -m mpiapp.report FILE` for a train results file (mpiapp.report.JOB_REPORTS)."""
+    from ...io.results import read_attrs
 
-    return summary_text({t: read_table(path, t) for t in TABLES}, read_attrs(path), path)
+    return summary_text(_tables(path), read_attrs(path), path)
 
 
-def plot(path: str, plot_dir: str) -> list[str]:
-    """`--plot DIR`: IC per symbol per family, and the fold diagram of the first three symbols."""
+def plot(path: str, out_dir: str) -> list[str]:
+    """`--plot DIR`: IC per symbol and family, and the fold diagram of the first three symbols."""
     import yaml
 
-    from ...io.results import read_attrs, read_table
+    from ...io.results import read_attrs
 
     attrs = read_attrs(path)
-    tables = {t: read_table(path, t) for t in TABLES}
-    cfg = yaml.safe_load(attrs.get("config", "")) or {}
-    cv = cfg.get("train", {}).get("cv", {})
-    written = [plot_ic(tables, plot_dir)]
+    tables = _tables(path)
+    cv = (yaml.safe_load(attrs.get("config", "")) or {}).get("train", {}).get("cv", {})
+    files = [plot_ic(tables, out_dir)]
     for s in sorted(set(tables["folds"]["symbol"].tolist()))[:3]:
-        written.append(plot_folds(tables, plot_dir, s, int(attrs.get("horizon", 5)), int(cv.get("embargo_bars", 0))))
-    return written
+        files.append(plot_folds(tables, out_dir, s, int(attrs.get("horizon", 5)), int(cv.get("embargo_bars", 0))))
+    return files
