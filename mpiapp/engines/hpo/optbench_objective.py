@@ -64,9 +64,10 @@ def _threads() -> int:
 
 def setup(cfg) -> dict:
     """Per rank, once: the problem, the numpy backend and its copy of the data. Raises ValueError
-    (exit 2 on every rank) for an unknown problem or a target below optbench.stop_rel's reach."""
+    (exit 2 on every rank) for an unknown problem or a bad optbench.* value."""
     from ..optbench import backends, problems
     from ..optbench.grid import BenchParams
+    from ..optbench.job import check
 
     h = cfg.hpo
     base = BenchParams.from_section(cfg.optbench)
@@ -76,8 +77,9 @@ def setup(cfg) -> dict:
                             checkpoints=min(100_000, max(base.checkpoints, 8 * base.max_iters)),
                             parity_steps=0, cache=False)  # fmt: skip
     try:
+        check(p)  # the optbench job's own checks of the grid (problem name, betas, step scales)
         prob = problems.build(h.optbench_problem, p.build_options(None, _threads()))
-    except problems.ProblemError as exc:
+    except ValueError as exc:  # ProblemError is one
         raise ValueError(f"optbench objective: {exc}") from None
     be = backends.make("numpy")
     return {"params": p, "problem": prob, "backend": be, "data": be.data(prob)}
