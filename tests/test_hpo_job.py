@@ -274,8 +274,11 @@ def test_scan_objective_best_yaml_runs_the_score_job(tmp_path):
 
 
 @pytest.mark.parametrize("args,words", [
-    (["--objective", "train"], "objective train needs the train job (not installed in this version)"),
-    (["--objective", "optbench"], "objective optbench needs the optbench job"),
+    (["--objective", "train", "--set", "data.source=synthetic:1", "--set", "data.synthetic_bars=400"],
+     "train objective: no symbol of synthetic:1 has enough bars for the folds"),
+    (["--objective", "train", "--set", "hpo.train_metric=rmse", "--set", "train.task=classification"],
+     "hpo.train_metric=rmse needs train.task=regression"),
+    (["--objective", "optbench", "--set", "hpo.optbench_problem=nosuch"], "optbench objective: "),
     (["--objective", "nosuch"], "unknown objective 'nosuch'"),
     (["--objective", f"{OBJ}:quad", "--set", "hpo.ranks_per_trial=3"], "must divide the number of ranks (2)"),
     (["--objective", f"{OBJ}:quad", "--set", "hpo.mode=reproducible", "--set", "hpo.pruner=hyperband"],

@@ -154,6 +154,7 @@ def test_report_writes_the_figures(reference, tmp_path):
     (["--problems", "california", "--data-dir", "/nonexistent"], "california_housing.csv"),
     (["--backends", "numpy,cupy"], "CuPy sees no GPU"),
     (["--set", "optbench.targets=[0.5, 2]"], "optbench.targets"),
+    (["--set", "optbench.adam_betas=[0.9]"], "optbench.adam_betas = [0.9]: expected two numbers"),
 ])
 def test_bad_grid_is_exit_2_with_a_message(tmp_path, args, message):
     if "cupy" in args[1]:

@@ -194,3 +194,19 @@ def test_cupy_parity_with_numpy(k1e3):
         trajs = [parity.trajectory(be, be.data(k1e3), opt, hp, w0_for(k1e3), 20)
                  for be in (backends.make("numpy"), backends.make("cupy"))]
         assert parity.deviation(*trajs) <= parity.TOLERANCE
+
+
+def test_configured_momentum_and_betas_replace_the_theory_values_and_change_the_cache_key(k1e3):
+    from mpiapp.engines.optbench import cache, cell, grid
+
+    p = grid.BenchParams(problems=("lsq-k1e3-d100",), optimizers=("nesterov", "adam", "sgd"))
+    cs = grid.cells(p)
+    nest, adam, sgd = (next(c for c in cs if c.optimizer == o) for o in ("nesterov", "adam", "sgd"))
+    theory_m = cell.hyper_for(p, nest, k1e3).momentum
+    q = grid.BenchParams(**{**p.__dict__, "momentum": 0.5, "adam_betas": (0.8, 0.99)})
+    assert cell.hyper_for(q, nest, k1e3).momentum == 0.5 != theory_m
+    assert cell.hyper_for(q, adam, k1e3).betas == (0.8, 0.99)
+    assert cell.hyper_for(p, adam, k1e3).betas == (0.9, 0.999)
+    assert cell.hyper_for(q, sgd, k1e3) == cell.hyper_for(p, sgd, k1e3)  # sgd has neither
+    env = {"threads": 1}
+    assert cache.cell_key(p, nest, "d", env) != cache.cell_key(q, nest, "d", env)

@@ -51,5 +51,21 @@ KEYS = (
     Key("hpo.scan_bars", int, 1200, "scan objective: bars per synthetic symbol", lo=100, hi=10_000_000),
     Key("hpo.scan_false_alarm_weight", float, 0.1,
         "scan objective: value = recall - weight x false alarms per 1,000 random-walk bars", lo=0.0),
+    Key("hpo.train_family", str, "lgbm", "train objective: the model family tuned (its train.<family>.* keys)",
+        choices=("lgbm", "xgb", "rf", "mlp")),
+    Key("hpo.train_metric", str, "ic", "train objective: ic = mean out-of-fold Spearman IC over folds and "
+        "symbols (maximise); rmse = mean out-of-fold RMSE (minimise)", choices=("ic", "rmse")),
+    Key("hpo.train_symbols", int, 2, "train objective: the first this many symbols of data.source (with enough "
+        "bars for the folds)", lo=1, hi=100_000),
+    Key("hpo.train_bars", int, 1500, "train objective: the last this many bars of each symbol; 0 = all",
+        lo=0, hi=1 << 40),
+    Key("hpo.optbench_problem", str, "lsq-k1e3-d100", "optbench objective: the problem (an optbench.problems "
+        "name)"),
+    Key("hpo.optbench_optimizer", str, "momentum", "optbench objective: the optimizer tuned (sgd, momentum, "
+        "nesterov: step scale and momentum; adam, adamw: learning rate and betas)",
+        choices=("sgd", "momentum", "nesterov", "adam", "adamw")),
+    Key("hpo.optbench_target", float, 1e-6, "optbench objective: value = iterations to this relative "
+        "suboptimality (median over optbench.repeats seeds, full batch, numpy); a miss counts 2 x "
+        "optbench.max_iters", lo=1e-15, hi=1.0),
 )
 # fmt: on

@@ -48,5 +48,8 @@ KEYS = (
     Key("optbench.cache_dir", str, "", "cell cache folder; empty = OUTPUT.cache next to the results file"),
     Key("optbench.data_dir", str, "",
         "folder of optional data files (california_housing.csv, mnist.npz); empty = none"),
+    Key("optbench.momentum", float, None, "heavy-ball / Nesterov momentum; null = the theory value for the "
+        "problem's kappa", nullable=True, lo=0.0, hi=0.9999),
+    Key("optbench.adam_betas", list, [0.9, 0.999], "Adam / AdamW (beta1, beta2)"),
 )
 # fmt: on

@@ -104,10 +104,10 @@ def _run(ctx, files: Files, resume: bool, t_start: float, profile: bool):
     cfg, h = ctx.cfg, ctx.cfg.hpo
     objective = params = groups = state = None
     with errors.agreement(ctx.comm):
-        objective = load_objective(h.objective)
+        objective = load_objective(h.objective).for_config(cfg)
         if h.direction != "auto" and objective.n_values == 1:
             objective = type(objective)(**{**objective.__dict__, "directions": (h.direction,)})
-        params = _space.load(h.space) if h.space else objective.space
+        params = _space.load(h.space) if h.space else objective.default_space(cfg)
         if not params:
             raise ValueError(f"objective {h.objective} has no default space: give --space FILE")
     with errors.agreement(ctx.comm):  # collective: entered only once every rank has its objective
@@ -200,7 +200,7 @@ def _open_study(ctx, objective, params, files: Files, resume: bool, groups):
 
 def _finish(ctx, study, objective, params, files: Files, rows, t_start) -> dict:
     h = ctx.cfg.hpo
-    best = output.best_yaml(study, objective, files.best, h.objective)
+    best = output.best_yaml(study, objective, files.best, h.objective, ctx.cfg)
     complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
     best_value = None
     if complete:

@@ -3,8 +3,11 @@ parameters go.
 
     scan               scan parameters -> recall on a planted synthetic universe minus false alarms
                        on random walks (engines/hpo/scan_objective.py); best YAML: `scan:` section
-    train, optbench    need their jobs (separate issues); until they are installed, naming them is a
-                       clear exit 2 — they plug in by adding a loader to LOADERS
+    train              a family's train.<family>.* parameters -> mean out-of-fold IC (or RMSE) of purged
+                       walk-forward CV on a few symbols (engines/hpo/train_objective.py); best YAML:
+                       `train:` section (`python -m mpiapp.train --config`)
+    optbench           an optimizer's step / momentum / betas -> iterations to a target on one problem
+                       (engines/hpo/optbench_objective.py); best YAML: `optbench:` section
     demo               a seeded, CPU-bound quadratic with steps (tests, benchmark, first try)
     MODULE:FUNCTION    a user's `function(params, ctx)`; module-level SPACE (a space mapping) and
                        DIRECTIONS (e.g. ("minimize",)) are optional; FILE.py:FUNCTION works too
@@ -15,6 +18,7 @@ its result is `ctx.state` in every trial that rank evaluates.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.util
 import os
@@ -32,16 +36,30 @@ class ObjectiveError(ValueError):
 @dataclass(frozen=True)
 class Objective:
     """name; space: default parameters (space.Param tuple); evaluate(params, ctx) -> value(s);
-    directions: 'minimize'/'maximize' per value; target: the config section its parameters belong to
+    directions: 'minimize'/'maximize' per value (or a function of the config giving them); target:
+    the config section its parameters belong to
     (the best-parameters YAML is then a config file of that job), None for a user function;
-    setup(cfg) -> state: heavy per-rank data, once."""
+    setup(cfg) -> state: heavy per-rank data, once; space may also be a function space(cfg) -> tuple
+    (a default space that depends on the config, e.g. the optimizer tuned); best_config(params, cfg)
+    -> {dotted config key: value}: what the best-parameters YAML holds (default: the parameters)."""
 
     name: str
-    space: tuple
+    space: Any
     evaluate: Callable
     directions: tuple = ("minimize",)
     target: str | None = None
     setup: Callable[[Any], Any] | None = None
+    best_config: Callable[[dict, Any], dict] | None = None
+
+    def default_space(self, cfg) -> tuple:
+        return self.space(cfg) if callable(self.space) else self.space
+
+    def for_config(self, cfg) -> "Objective":
+        """This objective with directions given as a function of the config (e.g. the metric chosen)
+        resolved to a tuple."""
+        if not callable(self.directions):
+            return self
+        return dataclasses.replace(self, directions=tuple(self.directions(cfg)))
 
     @property
     def n_values(self) -> int:
@@ -60,20 +78,21 @@ def _demo() -> Objective:
     return demo.objective()
 
 
-def _needs_job(job: str) -> Callable[[], Objective]:
-    def load() -> Objective:
-        try:
-            mod = importlib.import_module(f"mpiapp.engines.{job}.hpo_objective")
-        except ImportError:
-            raise ObjectiveError(f"objective {job} needs the {job} job (not installed in this version)") from None
-        return mod.objective()
+def _train() -> Objective:
+    from . import train_objective
 
-    return load
+    return train_objective.objective()
+
+
+def _optbench() -> Objective:
+    from . import optbench_objective
+
+    return optbench_objective.objective()
 
 
 #: objective name -> loader (called on every rank; imports only what that objective needs)
 LOADERS: dict[str, Callable[[], Objective]] = {
-    "scan": _scan, "train": _needs_job("train"), "optbench": _needs_job("optbench"), "demo": _demo,
+    "scan": _scan, "train": _train, "optbench": _optbench, "demo": _demo,
 }
 
 

@@ -115,7 +115,7 @@ def provenance(cfg, size: int, hosts, t_start: float, extra: dict) -> dict:
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "wall_s": time.time() - t_start, **extra}  # fmt: skip
 
 
-def best_yaml(study, objective, path: str, source: str) -> dict | None:
+def best_yaml(study, objective, path: str, source: str, cfg=None) -> dict | None:
     """Write the best trial's parameters as a config file (nested at the dots of their names); the
     parameters it holds, or None when no trial completed. With two objectives: the first trial of the
     Pareto front (the others are listed in comments)."""
@@ -126,7 +126,10 @@ def best_yaml(study, objective, path: str, source: str) -> dict | None:
         return None
     best = study.best_trials if objective.n_values > 1 else [study.best_trial]
     tree: dict = {}
-    for name, value in sorted(best[0].params.items()):
+    keys = dict(best[0].params)
+    if objective.best_config is not None:  # the target job's keys (e.g. a step scale as a one-item grid)
+        keys = objective.best_config(keys, cfg)
+    for name, value in sorted(keys.items()):
         node = tree
         *parents, leaf = name.split(".")
         for p in parents:

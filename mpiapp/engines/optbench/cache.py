@@ -26,7 +26,7 @@ from .recorder import Curve
 #: BenchParams fields that change a cell's result (the grid lists and I/O places do not)
 RESULT_FIELDS = ("max_iters", "max_epochs", "checkpoints", "stop_rel", "diverge_factor", "targets", "adam_lr",
                  "adamw_weight_decay", "seed", "rows_ratio", "informative", "noise", "l2", "qr_max_dim",
-                 "finance_lags", "parity_steps", "memory_steps")
+                 "finance_lags", "parity_steps", "memory_steps", "momentum", "adam_betas")
 CURVE_FIELDS = ("time", "iteration", "epoch", "subopt", "grad_norm", "test_loss")
 
 

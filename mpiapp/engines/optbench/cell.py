@@ -8,6 +8,7 @@ Expected failures (a backend error, a diverged run) become a status, never an ex
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import traceback
 from dataclasses import dataclass, field
@@ -33,9 +34,16 @@ class CellResult:
 
 
 def hyper_for(p: BenchParams, cell: Cell, prob) -> theory.Hyper:
-    """Theory hyper-parameters of a cell; mini-batch steps use L(b) (theory.smoothness)."""
+    """Theory hyper-parameters of a cell; mini-batch steps use L(b) (theory.smoothness). A set
+    optbench.momentum replaces the theory momentum of heavy ball and Nesterov; optbench.adam_betas
+    are Adam's and AdamW's betas."""
     L = theory.smoothness(prob.L, prob.L_max, prob.n, cell.batch)
-    return theory.hyper(cell.optimizer, L, prob.mu, cell.step_scale, p.adam_lr, p.adamw_weight_decay)
+    hp = theory.hyper(cell.optimizer, L, prob.mu, cell.step_scale, p.adam_lr, p.adamw_weight_decay)
+    if p.momentum is not None and cell.optimizer in ("momentum", "nesterov"):
+        hp = dataclasses.replace(hp, momentum=float(p.momentum))
+    if cell.optimizer in ("adam", "adamw"):
+        hp = dataclasses.replace(hp, betas=tuple(float(b) for b in p.adam_betas))
+    return hp
 
 
 def problem_scalars(prob) -> dict:

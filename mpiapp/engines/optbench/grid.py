@@ -48,6 +48,8 @@ class BenchParams:
     cache: bool = True
     cache_dir: str = ""
     data_dir: str = ""
+    momentum: float | None = None
+    adam_betas: tuple = (0.9, 0.999)
 
     @classmethod
     def from_section(cls, sec) -> "BenchParams":

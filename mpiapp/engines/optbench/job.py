@@ -53,6 +53,9 @@ def check(p: BenchParams) -> None:
         if bad or not vals:
             raise ValueError(f"optbench.{key} = {list(vals)}: bad value(s) {bad} (step_scales > 0, batch_sizes "
                              "integers >= 0 with 0 = full batch, targets in (0, 1); non-empty)")
+    b = p.adam_betas
+    if len(b) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1 for v in b):
+        raise ValueError(f"optbench.adam_betas = {list(b)}: expected two numbers in [0, 1) (beta1, beta2)")
 
 
 def out_path(cfg) -> str:
