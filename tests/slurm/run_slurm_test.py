@@ -92,7 +92,7 @@ def same_tables(a, b) -> None:
     for t in a:
         check(a[t].keys() == b[t].keys(), f"table {t}: columns differ")
         for c in a[t]:
-            check(np.array_equal(a[t][c], b[t][c]), f"table {t} column {c} differs")
+            check(np.array_equal(a[t][c], b[t][c], equal_nan=a[t][c].dtype.kind == "f"), f"table {t} column {c} differs")
 
 
 def wait_for(cond, timeout: float, what: str, every: float = 0.2):
