@@ -120,10 +120,7 @@ def _curves(plt, g, t, out_dir, ip) -> str:
             ax.set_title(f"{mode}: against {xl.split(' ')[0]}", fontsize=9)
         row[0].legend(fontsize=7, ncol=2, loc="lower left")
     fig.suptitle(f"{name}  (κ = L/μ = {kappa:.3g}; seed 0; line style = backend, color = optimizer)")
-    f = os.path.join(out_dir, f"curves_{name}.png")
-    fig.savefig(f, bbox_inches="tight")
-    plt.close(fig)
-    return f
+    return _save(plt, fig, out_dir, f"curves_{name}.png")
 
 
 def _ttt(plt, g, t, out_dir) -> str:
@@ -151,7 +148,12 @@ def _ttt(plt, g, t, out_dir) -> str:
         ax.set_yticks(range(len(labels)), labels, fontsize=7)
         ax.set_title(f"median time to relative suboptimality {tg:g} (∞ = missed)", fontsize=9)
         fig.colorbar(im, ax=ax, label="log10 seconds")
-    f = os.path.join(out_dir, "time_to_target.png")
+    return _save(plt, fig, out_dir, "time_to_target.png")
+
+
+def _save(plt, fig, out_dir: str, name: str) -> str:
+    """Write `fig` as out_dir/name, close it, return the path."""
+    f = os.path.join(out_dir, name)
     fig.savefig(f, bbox_inches="tight")
     plt.close(fig)
     return f
@@ -180,10 +182,7 @@ def _profile(plt, g, t, out_dir) -> str:
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
     fig.tight_layout()
-    f = os.path.join(out_dir, "profile.png")
-    fig.savefig(f, bbox_inches="tight")
-    plt.close(fig)
-    return f
+    return _save(plt, fig, out_dir, "profile.png")
 
 
 def _memory(plt, g, t, out_dir) -> str:
@@ -218,7 +217,4 @@ def _memory(plt, g, t, out_dir) -> str:
     a2.grid(alpha=0.3, axis="y")
     fig.suptitle(f"memory, measured apart from timing (peak RSS of a rank: {col('rss').max() / 2**20:.0f} MB, "
                  "mostly the interpreter, torch and the data)")
-    f = os.path.join(out_dir, "memory.png")
-    fig.savefig(f, bbox_inches="tight")
-    plt.close(fig)
-    return f
+    return _save(plt, fig, out_dir, "memory.png")
