@@ -35,6 +35,8 @@ JOBS = {
                         resume=True, gpu=True),
     "hpo": JobInfo("Optuna search over MPI: rank 0 owns the study, groups of ranks evaluate trials", mpi=True,
                    resume=True),
+    "ddp": JobInfo("one global torch model trained data-parallel (DDP over gloo/nccl) on every symbol's "
+                   "features", mpi=True, resume=True, gpu=True),
     "report": JobInfo("summary, top patterns, profile and charts from a results file"),
     "info": JobInfo("versions, MPI, parallel HDF5, threads and GPUs of every rank", mpi=True),
     "config": JobInfo("print the effective configuration, or the key reference"),

@@ -12,6 +12,7 @@ JOB_REPORTS = {
     "train": "mpiapp.engines.train.report",
     "optbench": "mpiapp.engines.optbench.report",
     "hpo": "mpiapp.engines.hpo.report",
+    "ddp": "mpiapp.engines.ddp.report",
 }
 
 PIV = range(6)

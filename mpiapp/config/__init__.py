@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from . import data, hpo, optbench, output, runtime, scan, train, work
+from . import data, ddp, hpo, optbench, output, runtime, scan, train, work
 from .keys import INT_LIMIT, Key  # noqa: F401  (INT_LIMIT: part of the public face)
 
 #: a config file larger than this is not a config (a data file given by mistake)
@@ -41,7 +41,7 @@ class ConfigError(ValueError):
 
 
 #: The sections, in the order the reference lists them: shared ones first, then one per job.
-SECTIONS = (runtime, work, output, data, scan, train, optbench, hpo)
+SECTIONS = (runtime, work, output, data, scan, train, optbench, hpo, ddp)
 SCHEMA: tuple[Key, ...] = tuple(k for section in SECTIONS for k in section.KEYS)
 
 #: Keys that moved: old path -> new path (an old key in a file or --set is an error naming the new one).
@@ -250,6 +250,31 @@ def _check_cross(cfg: Section) -> None:
     hidden = cfg.train.mlp.hidden
     if not hidden or not all(isinstance(h, int) and not isinstance(h, bool) and 1 <= h <= 65536 for h in hidden):
         raise ConfigError(f"train.mlp.hidden = {hidden!r}: expected a non-empty list of widths in [1, 65536]")
+    _check_ddp(cfg.ddp)
+
+
+def _check_ddp(d) -> None:
+    import datetime
+
+    if not d.hidden or not all(isinstance(h, int) and not isinstance(h, bool) and 1 <= h <= 65536 for h in d.hidden):
+        raise ConfigError(f"ddp.hidden = {d.hidden!r}: expected a non-empty list of widths in [1, 65536]")
+    dates = {}
+    for k in ("validation_from", "test_from"):
+        v = d[k]
+        if v is not None:
+            try:
+                dates[k] = datetime.date.fromisoformat(str(v))
+            except ValueError:
+                raise ConfigError(f"ddp.{k} = {v!r}: expected a date YYYY-MM-DD or null") from None
+    if len(dates) == 2 and dates["validation_from"] >= dates["test_from"]:
+        raise ConfigError(f"ddp.validation_from = {d.validation_from} must come before ddp.test_from = "
+                          f"{d.test_from}")
+    if d.validation_share + d.test_share >= 0.9:
+        raise ConfigError(f"ddp.validation_share + ddp.test_share = {d.validation_share + d.test_share:g}: "
+                          "leaves less than 10 % of the samples to train on")
+    if d.batch_size < d.accumulation_steps:
+        raise ConfigError(f"ddp.batch_size = {d.batch_size} < ddp.accumulation_steps = {d.accumulation_steps}: "
+                          "every micro-batch needs a sample")
 
 
 def output_path(cfg, job: str) -> str:

@@ -162,6 +162,35 @@ class ResultsFile:
             ds = self.f[name]
             ds.resize((rows,) + ds.shape[1:])
 
+    def append_array(self, name: str, values) -> int:
+        """Collective: append this rank's rows (2-D, may have 0 rows) to array `name`, after the rows
+        of the ranks before it. Returns the global index of this rank's first row."""
+        values = np.asarray(values)
+        n = int(values.shape[0])
+        counts = self.comm.allgather(n)
+        base = None
+        if self.rank == 0:
+            base = int(self.f[name].shape[0])
+        base = self.comm.bcast(base, root=0)
+        mine, total = base + sum(counts[: self.rank]), base + sum(counts)
+        if self.mode == "mpio":
+            ds = self.f[name]
+            ds.resize((total,) + ds.shape[1:])
+            with ds.collective:
+                if n:
+                    ds[mine : mine + n] = values.astype(ds.dtype, copy=False)
+                else:
+                    _write_nothing(ds)
+        else:
+            pieces = self.comm.gather(values if n else None, root=0)
+            if self.rank == 0:
+                ds = self.f[name]
+                ds.resize((total,) + ds.shape[1:])
+                parts = [p for p in pieces if p is not None]
+                if parts:
+                    ds[base:total] = np.concatenate(parts).astype(ds.dtype, copy=False)
+        return mine
+
     def set_rows(self, name: str, index, values) -> None:
         """Rank 0 only (independent write, no metadata change): array rows `index` := `values`.
 

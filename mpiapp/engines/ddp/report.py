@@ -1,0 +1,103 @@
+"""What `python -m mpiapp.report results/ddp.h5 [--plot DIR]` shows for a ddp run.
+
+Text: provenance (ranks, backend, precision and why, feature store, split dates), the per-epoch
+table (train / validation / test loss, IC and hit rate beside the baselines, samples/s), the best
+epoch, and the per-rank time split (compute, gradient all-reduce, data read, ...). Charts (PNG):
+the loss per step with the per-epoch validation and test losses, and the throughput per epoch.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+
+def run_summary(s: dict) -> str:
+    """The lines printed at the end of a complete run (rank 0)."""
+    b = s.get("best", {})
+    lines = [f"ddp complete: {s['path']}",
+             f"  {s['steps']} steps, {s['epochs']} epoch(s){' (stopped early)' if s['stopped_early'] else ''}, "
+             f"{s['backend']}, {s['precision']} ({s['precision_why']}), {s['threads']} thread(s) per rank",
+             f"  best epoch {s['best_epoch']}: validation loss {b.get('validation_loss', float('nan')):.4f} "
+             f"(baseline {b.get('validation_base_loss', float('nan')):.4f}), test loss "
+             f"{b.get('test_loss', float('nan')):.4f} (baseline {b.get('test_base_loss', float('nan')):.4f}), "
+             f"test IC {b.get('test_ic', float('nan')):+.4f}, test hit rate {b.get('test_hit_rate', float('nan')):.3f} "
+             f"(baseline {b.get('test_base_hit_rate', float('nan')):.3f})",
+             f"  feature store: {s['store']}"]  # fmt: skip
+    if s.get("skipped_steps"):
+        lines.append(f"  fp16: {s['skipped_steps']} step(s) skipped by the gradient scaler (overflow)")
+    return "\n".join(lines)
+
+
+def text(path: str) -> str:
+    from ...io.results import read_attrs, read_table
+
+    a = read_attrs(path)
+    e = read_table(path, "epochs")
+    p = read_table(path, "profile")
+    lines = [f"{path}: {a.get('status')} ddp run, mpiapp {a.get('mpiapp_version')}, {a.get('ranks')} rank(s) on "
+             f"{a.get('hosts')}, {a.get('backend')}, {a.get('precision')} ({a.get('precision_why')}), "
+             f"{a.get('threads_per_rank')} thread(s) per rank",
+             f"  model {a.get('model')}, horizon {a.get('horizon')} bars, feature store {a.get('feature_store')}",
+             f"  split: train < {a.get('validation_from')} <= validation < {a.get('test_from')} <= test "
+             f"(purged at each cut); samples {a.get('train_samples')} / {a.get('validation_samples')} / "
+             f"{a.get('test_samples')}",
+             f"  {a.get('steps')} steps; best epoch {a.get('best_epoch')}"
+             f"{' (stopped early)' if a.get('stopped_early') else ''}; fp16 skipped steps {a.get('skipped_steps')}",
+             "", "epochs (loss in units of the training y variance; base = training-mean forecast, majority sign):",
+             f"  {'epoch':>5} {'train':>8} {'valid':>8} {'(base)':>8} {'test':>8} {'(base)':>8} {'val IC':>8} "
+             f"{'test IC':>8} {'test hit':>8} {'(base)':>8} {'samples/s':>10}"]  # fmt: skip
+    for i in range(len(e["epoch"])):
+        lines.append(f"  {int(e['epoch'][i]):>5} {e['train_loss'][i]:>8.4f} {e['validation_loss'][i]:>8.4f} "
+                     f"{e['validation_base_loss'][i]:>8.4f} {e['test_loss'][i]:>8.4f} {e['test_base_loss'][i]:>8.4f} "
+                     f"{e['validation_ic'][i]:>+8.4f} {e['test_ic'][i]:>+8.4f} {e['test_hit_rate'][i]:>8.3f} "
+                     f"{e['test_base_hit_rate'][i]:>8.3f} {e['samples_per_s'][i]:>10.0f}")  # fmt: skip
+    lines += ["", "per rank (seconds): compute = forward + backward without the gradient all-reduce",
+              f"  {'rank':>4} {'samples':>9} {'compute':>8} {'allreduce':>9} {'read':>7} {'optim':>7} {'eval':>7} "
+              f"{'ckpt':>6} {'features':>8} {'train':>7} {'peak MB':>8}"]  # fmt: skip
+    for i in range(len(p["rank"])):
+        lines.append(f"  {int(p['rank'][i]):>4} {int(p['samples'][i]):>9} {p['compute_s'][i]:>8.2f} "
+                     f"{p['allreduce_s'][i]:>9.2f} {p['read_s'][i]:>7.2f} {p['optimizer_s'][i]:>7.2f} "
+                     f"{p['evaluate_s'][i]:>7.2f} {p['checkpoint_s'][i]:>6.2f} {p['features_s'][i]:>8.2f} "
+                     f"{p['train_s'][i]:>7.2f} {p['peak_rss_mb'][i]:>8.0f}")  # fmt: skip
+    return "\n".join(lines)
+
+
+def plot(path: str, out_dir: str) -> list[str]:
+    """loss.png (loss per step, validation / test loss per epoch) and throughput.png; returns paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ...io.results import read_table
+
+    os.makedirs(out_dir, exist_ok=True)
+    s = read_table(path, "steps")
+    e = read_table(path, "epochs")
+    # the step at which each epoch ended: its last step
+    ends = np.array([s["step"][s["epoch"] == k].max() if np.any(s["epoch"] == k) else np.nan for k in e["epoch"]])
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    ax.plot(s["step"], s["loss"], lw=0.6, alpha=0.6, label="train (per step)")
+    ax.plot(ends, e["train_loss"], "o-", label="train (epoch mean)")
+    ax.plot(ends, e["validation_loss"], "s-", label="validation")
+    ax.plot(ends, e["test_loss"], "^-", label="test")
+    ax.axhline(float(np.nanmean(e["validation_base_loss"])), ls="--", c="grey", lw=0.8, label="validation baseline")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("MSE / var(y train)")
+    ax.set_title(os.path.basename(path) + ": loss")
+    ax.legend(fontsize=8)
+    out = [os.path.join(out_dir, "loss.png"), os.path.join(out_dir, "throughput.png")]
+    fig.tight_layout()
+    fig.savefig(out[0], dpi=110)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.bar(e["epoch"], e["samples_per_s"])
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training samples / s")
+    ax.set_title("throughput")
+    fig.tight_layout()
+    fig.savefig(out[1], dpi=110)
+    plt.close(fig)
+    return out

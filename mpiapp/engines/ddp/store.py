@@ -1,0 +1,275 @@
+"""The feature store: every symbol's features and targets in one HDF5 file, split by date.
+
+Why a store and not features built in the training loop: a data-parallel step needs samples of
+every symbol at once; building them per step would repeat the work on every rank every epoch, and
+holding them all in memory caps the data at one rank's RAM. The store is built once by a
+distributed phase on the work layer (units = symbols; resumable; written collectively) and read in
+chunks by the training phase. It is reused when it exists for the same data, horizon and split.
+
+Layout (`ddp.features_path`, default results/ddp_features.h5):
+  X          (rows, F) float32, chunked by rows: the close-only price features of the train job
+             (engines/train/features.py: no look-ahead), rows in symbol then bar order;
+  rows       table: symbol (i4), bar (i8), time (i8, ns), label_end (i8, ns: time of bar + horizon),
+             y (f4: forward log return over `horizon` bars);
+  symbols    table: symbol, name, first_row, n_rows, and per split (train, validation, test) the
+             global row range [lo, hi) of its samples, purged (rows in no split);
+  skipped    table: symbols with too few bars, and why;
+  attributes features (JSON names), horizon, validation_from, test_from (dates), identity (JSON of
+             what the store depends on), plus the work layer's provenance.
+
+Close-only features for every symbol: a pooled model needs one feature set, and several sources
+(and builtin series) carry no High/Low or volume.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from ...runtime import errors, sync
+from ...runtime.partition import contiguous_blocks
+from ...work import JobSpec, Plan, Unit
+from ..train.features import feature_names, price_features, targets, warmup_bars
+from . import split as _split
+
+FEATURES = tuple(feature_names(False, False))
+FORMAT = 1  # bump when the layout or the features change: an older store is rebuilt
+MESSAGE_BYTES = 240
+ROW_COLUMNS = [("symbol", "i4"), ("bar", "i8"), ("time", "i8"), ("label_end", "i8"), ("y", "f4")]
+RAW_TABLES = {
+    "rows": ROW_COLUMNS + [(f"x{i}", "f4") for i in range(len(FEATURES))],
+    "skipped": [("symbol", "i4"), ("reason", f"S{MESSAGE_BYTES}")],
+}
+
+
+def default_path(params) -> str:
+    return params.features_path or "results/ddp_features.h5"
+
+
+def identity(cfg, params) -> dict:
+    """What a store depends on: the data section, the horizon and split, the feature layout."""
+    return {"format": FORMAT, "features": list(FEATURES), "data": {k: cfg.data[k] for k in sorted(cfg.data)},
+            **params.store_identity()}  # fmt: skip
+
+
+def symbol_rows(series, horizon: int) -> dict:
+    """The raw rows of one series: every bar with all features finite and a known label."""
+    X, names = price_features(series.close)
+    assert tuple(names) == FEATURES
+    y = targets(series.close, horizon)
+    keep = np.all(np.isfinite(X), axis=1) & np.isfinite(y)
+    bars = np.flatnonzero(keep).astype(np.int64)
+    t = np.asarray(series.time, dtype=np.int64)
+    rows = {"bar": bars, "time": t[bars], "label_end": t[bars + horizon], "y": y[bars].astype(np.float32)}
+    for i in range(len(FEATURES)):
+        rows[f"x{i}"] = X[bars, i].astype(np.float32)
+    return rows
+
+
+def too_short(n_bars: int, horizon: int) -> str | None:
+    need = warmup_bars() + horizon + 2
+    if n_bars < need:
+        return f"{n_bars} bars: needs at least {need} (the {warmup_bars()}-bar feature warm-up and the {horizon}-bar horizon)"
+    return None
+
+
+def build(ctx, params) -> JobSpec:
+    """Collective: the feature-store phase as a work-layer job. Raises errors.JobError (exit 2, every
+    rank) for a bad data source."""
+    from ...io import sources
+
+    cfg = ctx.cfg
+    src = None
+    with errors.agreement(ctx.comm):
+        d = cfg.data
+        src = sources.open_source(d.source, seed=d.seed, skip_bad=d.skip_bad_symbols, min_bars=1,
+                                  synthetic_bars=d.synthetic_bars, plant_rate=d.synthetic_plant_rate,
+                                  noise=d.synthetic_noise, date_format=d.date_format,
+                                  drop_empty_rows=d.drop_empty_rows)  # fmt: skip
+    job = _StoreJob(params, src, identity(cfg, params))
+    return JobSpec(name="ddp_features", key_columns=[("symbol", "i4")], tables=RAW_TABLES, plan=job.plan,
+                   prepare=job.prepare, run_unit=job.run_unit, finalize=job.finalize, release=job.release,
+                   resume_sections=("data", "ddp"), counters=("symbols",))  # fmt: skip
+
+
+class _StoreJob:
+    def __init__(self, params, src, ident):
+        self.params, self.src, self.ident = params, src, ident
+        self.store = None
+
+    def plan(self, ctx) -> Plan:
+        index = self.src.index()
+        if not index:
+            raise errors.JobError(f"{ctx.cfg.data.source}: no symbols")
+        units = [Unit(s, float(n), (s,)) for s, (_, n) in enumerate(index)]
+        inputs = self.src.input_paths() if hasattr(self.src, "input_paths") else []
+        return Plan(units, info=(index, list(self.src.skipped)), inputs=inputs)
+
+    def prepare(self, ctx, mine) -> None:
+        from ...io.store import SymbolStore
+
+        index, _ = ctx.info
+        self.store = SymbolStore(self.src, index, skip_bad=ctx.cfg.data.skip_bad_symbols,
+                                 shared=ctx.cfg.work.shared_memory, timers=ctx.timers, comm=ctx.comm)  # fmt: skip
+        self.store.preload(None if mine is None else {u.key[0] for u in mine})
+        for name, d in (self.store.digest_all() if ctx.resuming else dict(self.store.digests)).items():
+            ctx.record_input(name, d)
+
+    def run_unit(self, unit, ctx) -> dict:
+        (s,) = unit.key
+        index, _ = ctx.info
+        series = self.store.get(s)
+        if series is None:
+            return _skip(s, self.store.skipped.get(s, "skipped"))
+        why = too_short(len(series), self.params.horizon)
+        if why:
+            return _skip(s, why)
+        rows = symbol_rows(series, self.params.horizon)
+        rows["symbol"] = np.full(rows["bar"].shape[0], s, dtype=np.int32)
+        ctx.timers.count("symbols")
+        return {"rows": {c: np.asarray(rows[c], dtype=dt) for c, dt in RAW_TABLES["rows"]}}
+
+    def release(self, ctx) -> None:
+        self.store.release()
+
+    def finalize(self, fin) -> dict:
+        return finalize(fin, self.params, self.ident, self.store.skipped_all())
+
+
+def _skip(s: int, reason: str) -> dict:
+    b = str(reason).encode()[:MESSAGE_BYTES].decode("utf-8", "ignore").encode()
+    return {"skipped": {"symbol": np.array([s], dtype="i4"), "reason": np.array([b], dtype=f"S{MESSAGE_BYTES}")}}
+
+
+def finalize(fin, params, ident: dict, store_skips: dict) -> dict:
+    """Collective: X, rows, symbols and skipped of the store; the split computed from every rank's
+    samples. Raises errors.JobError (exit 2) when no symbol has samples or a split is empty."""
+    ctx = fin.ctx
+    rank, size = ctx.rank, ctx.size
+    index, index_skips = ctx.info
+    n_sym = len(index)
+    u = fin.units
+    per_sym = np.bincount(u["symbol"], weights=u["rows_count"], minlength=n_sym)
+    bounds = contiguous_blocks(per_sym, size) if fin.parallel else [0] + [n_sym] * size
+    lo, hi = (bounds[rank], bounds[rank + 1]) if (fin.parallel or rank == 0) else (0, 0)
+    mine = np.flatnonzero((u["symbol"] >= lo) & (u["symbol"] < hi))
+    rows = fin.read("rows", mine) if len(mine) and fin.can_read else None
+    if rows is None or len(rows["symbol"]) == 0:
+        rows = {c: np.empty(0, dtype=dt) for c, dt in RAW_TABLES["rows"]}
+    order = np.lexsort((rows["bar"], rows["symbol"]))
+    rows = {c: v[order] for c, v in rows.items()}
+    n = int(rows["symbol"].shape[0])
+
+    # the split: a day histogram of every rank's samples
+    day = _split.days(rows["time"])
+    first = sync.allgather(int(day.min()) if n else None, comm=ctx.comm)
+    last = sync.allgather(int(day.max()) if n else None, comm=ctx.comm)
+    first = [x for x in first if x is not None]
+    with errors.agreement(ctx.comm):
+        if not first:
+            raise errors.JobError(f"{ctx.cfg.data.source}: no symbol has samples (see the skipped table)")
+    d0, d1 = min(first), max(x for x in last if x is not None)
+    hist = sync.allreduce_sum(np.bincount(day - d0, minlength=d1 - d0 + 1) if n else
+                              np.zeros(d1 - d0 + 1, dtype=np.int64), comm=ctx.comm)  # fmt: skip
+    cuts = None
+    with errors.agreement(ctx.comm):
+        try:
+            cuts = _split.cut_days(d0, hist, params)
+        except ValueError as exc:
+            raise errors.JobError(f"ddp split: {exc}") from None
+    v_day, t_day = cuts
+
+    counts = sync.allgather(n, comm=ctx.comm)
+    base = sum(counts[:rank])
+    sym_ids = np.arange(lo, hi, dtype=np.int64)
+    sym = {c: np.zeros(len(sym_ids), dtype=np.int64) for c in ("first_row", "n_rows", "train_lo", "train_hi",
+                                                               "validation_lo", "validation_hi", "test_lo",
+                                                               "test_hi", "purged")}  # fmt: skip
+    starts = np.searchsorted(rows["symbol"], sym_ids, side="left")
+    ends = np.searchsorted(rows["symbol"], sym_ids, side="right")
+    for i, (a, b) in enumerate(zip(starts, ends)):
+        first_row = base + int(a)
+        sym["first_row"][i], sym["n_rows"][i] = first_row, int(b - a)
+        r = _split.symbol_ranges(rows["time"][a:b], rows["label_end"][a:b], v_day, t_day)
+        for s in _split.SPLITS:
+            sym[f"{s}_lo"][i] = first_row + r[s][0]
+            sym[f"{s}_hi"][i] = first_row + r[s][1]
+        sym["purged"][i] = r["purged"]
+
+    with ctx.timers.phase("write"):
+        X = np.stack([rows[f"x{i}"] for i in range(len(FEATURES))], axis=1) if n else \
+            np.zeros((0, len(FEATURES)), dtype=np.float32)
+        total = sum(counts)
+        fin.out.create_array("X", (0, len(FEATURES)), np.float32, chunk=max(1, min(total, 8192)))
+        fin.out.append_array("X", X)
+        fin.write("rows", ROW_COLUMNS, {c: rows[c] for c, _ in ROW_COLUMNS})
+        names = [nm for nm, _ in index]
+        name_len = max(8, max(len(nm.encode()) for nm in names))
+        cols = [("symbol", "i4"), ("name", f"S{name_len}")] + [(c, "i8") for c in sym]
+        mine_sym = {"symbol": sym_ids.astype(np.int32),
+                    "name": np.array([names[s].encode() for s in sym_ids], dtype=f"S{name_len}"), **sym}
+        fin.write("symbols", cols, mine_sym)
+        skips = fin.read("skipped", np.flatnonzero(u["skipped_count"] > 0)) if (rank == 0 and fin.can_read) else None
+        sk = {"symbol": np.empty(0, "i4"), "reason": np.empty(0, f"S{MESSAGE_BYTES}")}
+        if rank == 0:
+            extra = [(i, r) for i, r in store_skips.items() if skips is None or i not in set(skips["symbol"])]
+            items = ([] if skips is None else list(zip(skips["symbol"], skips["reason"]))) + \
+                [(i, str(r).encode()[:MESSAGE_BYTES]) for i, r in extra] + \
+                [(-1, f"{nm}: {r}".encode()[:MESSAGE_BYTES]) for nm, r in index_skips]
+            if items:
+                sk = {"symbol": np.array([i for i, _ in items], dtype="i4"),
+                      "reason": np.array([r for _, r in items], dtype=f"S{MESSAGE_BYTES}")}
+        fin.write("skipped", [("symbol", "i4"), ("reason", f"S{MESSAGE_BYTES}")], sk)
+    fin.attrs(features=json.dumps(list(FEATURES)), horizon=int(params.horizon),
+              validation_from=_split.date_of_day(v_day), test_from=_split.date_of_day(t_day),
+              identity=json.dumps(ident, sort_keys=True), n_rows=int(sum(counts)))  # fmt: skip
+    return {"rows": int(sum(counts)), "validation_from": _split.date_of_day(v_day),
+            "test_from": _split.date_of_day(t_day)}
+
+
+# --- reading ---------------------------------------------------------------------------------------------
+class StoreInfo:
+    """What the training phase needs from a finished store (read on every rank, O(symbols))."""
+
+    def __init__(self, path: str):
+        import h5py
+
+        self.path = path
+        with h5py.File(path, "r") as f:
+            a = f.attrs
+            self.features = json.loads(_text(a["features"]))
+            self.identity = json.loads(_text(a["identity"]))
+            self.validation_from = _text(a["validation_from"])
+            self.test_from = _text(a["test_from"])
+            self.horizon = int(a["horizon"])
+            self.n_rows = int(f["X"].shape[0])
+            g = f["symbols"]
+            self.symbols = {c: g[c][:] for c in g.keys()}
+
+    def split_ranges(self, split: str, window: int) -> tuple[np.ndarray, np.ndarray]:
+        """(lo, hi) global rows of `split` per symbol, narrowed so each sample has `window - 1` rows of
+        its own symbol before it."""
+        s = self.symbols
+        lo = np.maximum(s[f"{split}_lo"], s["first_row"] + window - 1)
+        return lo, np.maximum(s[f"{split}_hi"], lo)
+
+
+def _text(v) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def reusable(path: str, ident: dict) -> str | None:
+    """None when the store at `path` can be reused for `ident`; else why not (it exists but differs).
+    Raises FileNotFoundError when there is no store."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(path)
+    try:
+        have = StoreInfo(path).identity
+    except Exception as exc:  # noqa: BLE001  (a damaged or foreign file: say so)
+        return f"{path} is not a readable feature store ({type(exc).__name__}: {exc})"
+    if have == json.loads(json.dumps(ident, sort_keys=True)):
+        return None
+    diff = sorted(k for k in set(have) | set(ident) if have.get(k) != ident.get(k))
+    return f"{path} was built with other {', '.join(diff)}"
