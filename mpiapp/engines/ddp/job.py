@@ -25,11 +25,14 @@ from . import store as _store
 from .params import DDPParams
 
 
-def _policy(paths: Paths, store_partial: str, force: bool, resume: bool) -> str | None:
-    """Refuse / --force / --resume for the training output — pure. The checkpoint is PATH.partial; a
-    resume may also continue an interrupted feature store."""
+def _policy(paths: Paths, store: str, force: bool, resume: bool) -> str | None:
+    """Refuse / --force / --resume for the training output — reads only. The checkpoint is PATH.partial;
+    a resume may also continue an interrupted feature store, or start training on a complete store
+    (a stop that came after the store was built and before the first checkpoint)."""
     if resume:
-        if os.path.exists(paths.partial) or os.path.exists(store_partial):
+        if os.path.exists(paths.partial) or os.path.exists(store + ".partial"):
+            return None
+        if os.path.exists(store) and not os.path.exists(paths.out):
             return None
         if os.path.exists(paths.out):
             return f"{paths.out} is already complete: nothing to resume (use --force to run again)"
@@ -72,7 +75,7 @@ def run(ctx, opts: RunOptions) -> tuple[int, dict]:
                 same = os.path.abspath(spath) == os.path.abspath(paths.out)
                 problem = ("ddp.features_path and the output are the same file" if same else None) or \
                     check_path(paths.out) or check_path(spath) or lock.acquire() or \
-                    _policy(paths, spath + ".partial", opts.force, opts.resume)
+                    _policy(paths, spath, opts.force, opts.resume)
                 if problem:
                     raise errors.JobError(problem)
                 action = store_action(spath, _store.identity(cfg, params), opts.force, opts.resume)

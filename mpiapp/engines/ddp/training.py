@@ -17,7 +17,8 @@ import numpy as np
 from ... import __version__, config
 from ...io import results as rio
 from ...runtime import comm as _comm
-from ...runtime import errors, signals, sync, torch_dist
+from ...runtime import errors, profile, signals, sync, torch_dist
+from ...runtime.profile import Timers
 from ...runtime.trials import self_comm
 from .store import StoreInfo
 
@@ -45,6 +46,8 @@ def train(ctx, params, store_path: str, paths, opts) -> tuple[int, dict]:
     from .trainer import Trainer
 
     threads = _threads(ctx, params, torch)
+    features_s = ctx.timers.seconds.get("features", 0.0)
+    ctx.rt.timers = Timers()  # the profile of training alone (the store phase read with the same names)
     group = None
     with errors.agreement(ctx.comm):
         try:
@@ -65,7 +68,11 @@ def train(ctx, params, store_path: str, paths, opts) -> tuple[int, dict]:
             ctx.log.info("training %s on %d rank(s), %s, %s (%s), %d thread(s) per rank; %d training samples, "
                          "%d steps per epoch", params.model, group.size, group.backend, tr.precision,
                          tr.precision_why, threads, tr.n_train, tr.steps_per_epoch)  # fmt: skip
+        prof = profile.cprofile(opts.profile)
         status, summary = tr.run(paths.partial)
+        if prof is not None:
+            prof.disable()
+            prof.dump_stats(f"{paths.out}.rank{ctx.rank}.prof")
         ctx.timers.add("train", time.perf_counter() - t0)
         if status == "interrupted":
             stop = sync.any_signal(ctx.comm)
@@ -75,7 +82,7 @@ def train(ctx, params, store_path: str, paths, opts) -> tuple[int, dict]:
             tr.close()
             return signals.EXIT_RESUMABLE, summary
         row = tr.profile_row()
-        row.update(host=_comm.hostname(), features_s=ctx.timers.seconds.get("features", 0.0),
+        row.update(host=_comm.hostname(), features_s=features_s,
                    train_s=ctx.timers.seconds.get("train", 0.0))  # fmt: skip
         rows = sync.gather(row, comm=ctx.comm)
         if ctx.rank == 0:
