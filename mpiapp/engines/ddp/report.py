@@ -16,6 +16,7 @@ import numpy as np
 def run_summary(s: dict) -> str:
     """The lines printed at the end of a complete run (rank 0)."""
     b = s.get("best", {})
+    skipped = f", {s['skipped']} skipped: see its skipped table" if s.get("skipped") else ""
     lines = [f"ddp complete: {s['path']}",
              f"  {s['steps']} steps, {s['epochs']} epoch(s){' (stopped early)' if s['stopped_early'] else ''}, "
              f"{s['backend']}, {s['precision']} ({s['precision_why']}), {s['threads']} thread(s) per rank",
@@ -24,7 +25,7 @@ def run_summary(s: dict) -> str:
              f"{b.get('test_loss', float('nan')):.4f} (baseline {b.get('test_base_loss', float('nan')):.4f}), "
              f"test IC {b.get('test_ic', float('nan')):+.4f}, test hit rate {b.get('test_hit_rate', float('nan')):.3f} "
              f"(baseline {b.get('test_base_hit_rate', float('nan')):.3f})",
-             f"  feature store: {s['store']}"]  # fmt: skip
+             f"  feature store: {s['store']} ({s['symbols']} symbols with samples{skipped})"]  # fmt: skip
     if s.get("skipped_steps"):
         lines.append(f"  fp16: {s['skipped_steps']} step(s) skipped by the gradient scaler (overflow)")
     return "\n".join(lines)

@@ -90,7 +90,9 @@ def train(ctx, params, store_path: str, paths, opts) -> tuple[int, dict]:
             os.remove(paths.partial)
         sync.sleeping_barrier(ctx.comm)
         tr.close()
-        summary.update(path=paths.out, profile=rows, store=store_path, backend=group.backend, threads=threads)
+        n_rows = info.symbols["n_rows"]
+        summary.update(path=paths.out, profile=rows, store=store_path, backend=group.backend, threads=threads,
+                       symbols=int((n_rows > 0).sum()), skipped=int((n_rows == 0).sum()))  # fmt: skip
         return 0, summary
     finally:
         torch_dist.close()
