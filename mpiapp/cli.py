@@ -54,22 +54,31 @@ def overrides_from(args, extra_flags: dict | None = None) -> list[str]:
     return out
 
 
-def main(job: str, args, build, show=None, extra_flags: dict | None = None, rounds=None) -> int:
-    """Run a work-layer job from parsed `args`; returns the exit code.
-
-    build(ctx) -> JobSpec: collective, may raise errors.JobError; show(outcome): prints the summary
-    (rank 0, complete runs only); rounds: a feed function for units fed in rounds (work.sources.Rounds).
-    """
+def load_config(job: str, args, extra_flags: dict | None = None):
+    """Install the stop-signal handlers, then load the configuration of `args`; None (after printing
+    the one-line error) when it is invalid — the caller exits 2."""
     from .runtime import signals
 
     signals.install()  # from the first moment: a stop before the loop still ends resumably (75)
     from . import config
 
     try:
-        cfg = config.load(args.config, overrides_from(args, extra_flags))
+        return config.load(args.config, overrides_from(args, extra_flags))
     except config.ConfigError as exc:
         print(f"mpiapp {job}: config error: {exc}", file=sys.stderr)
+        return None
+
+
+def main(job: str, args, build, show=None, extra_flags: dict | None = None, rounds=None) -> int:
+    """Run a work-layer job from parsed `args`; returns the exit code.
+
+    build(ctx) -> JobSpec: collective, may raise errors.JobError; show(outcome): prints the summary
+    (rank 0, complete runs only); rounds: a feed function for units fed in rounds (work.sources.Rounds).
+    """
+    cfg = load_config(job, args, extra_flags)
+    if cfg is None:
         return 2
+    from . import config
     from .runtime import errors, start
     from .work import Context, RunOptions, run_job
 

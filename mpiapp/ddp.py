@@ -63,18 +63,12 @@ def load_model(path: str):
 
 def main(argv=None) -> int:
     args = parse(argv)
-    from .runtime import signals
-
-    signals.install()
-    from . import config
-
-    try:
-        cfg = config.load(args.config, cli.overrides_from(args, {"model": "ddp.model", "epochs": "ddp.epochs"}))
-    except config.ConfigError as exc:
-        print(f"mpiapp ddp: config error: {exc}", file=sys.stderr)
+    cfg = cli.load_config("ddp", args, {"model": "ddp.model", "epochs": "ddp.epochs"})
+    if cfg is None:
         return 2
+    from . import config
     from .engines.ddp import job
-    from .runtime import errors, start
+    from .runtime import errors, signals, start
     from .work import Context, RunOptions
 
     rt = start(cfg)

@@ -20,30 +20,19 @@ import os
 
 from ...runtime import errors, signals, sync
 from ...work import RunOptions, run_job
-from ...work.output import OutputLock, Paths, check_path
+from ...work.output import OutputLock, Paths, check_path, check_policy
 from . import store as _store
 from .params import DDPParams
 
 
 def _policy(paths: Paths, store: str, force: bool, resume: bool) -> str | None:
-    """Refuse / --force / --resume for the training output — reads only. The checkpoint is PATH.partial;
-    a resume may also continue an interrupted feature store, or start training on a complete store
-    (a stop that came after the store was built and before the first checkpoint)."""
-    if resume:
-        if os.path.exists(paths.partial) or os.path.exists(store + ".partial"):
+    """Refuse / --force / --resume for the training output — reads only. The checkpoint is PATH.partial
+    (work.output's policy); a resume may also continue an interrupted feature store, or start training
+    on a complete store (a stop that came after the store was built, before the first checkpoint)."""
+    if resume and not os.path.exists(paths.partial) and not os.path.exists(paths.out):
+        if os.path.exists(store + ".partial") or os.path.exists(store):
             return None
-        if os.path.exists(store) and not os.path.exists(paths.out):
-            return None
-        if os.path.exists(paths.out):
-            return f"{paths.out} is already complete: nothing to resume (use --force to run again)"
-        return f"--resume: no checkpoint {paths.partial} to resume from (start without --resume)"
-    if force:
-        return None
-    if os.path.exists(paths.out):
-        return f"{paths.out} exists: refusing to overwrite it (use --force to replace it, or --out another file)"
-    if os.path.exists(paths.partial):
-        return f"{paths.partial} is the checkpoint of an interrupted run: use --resume to continue it or --force to start over"
-    return None
+    return check_policy(paths, force, resume)
 
 
 def store_action(path: str, ident: dict, force: bool, resume: bool) -> tuple[str, str | None]:
