@@ -145,6 +145,10 @@ class Owner:
         self.mail = proto.Mailbox(groups)
         self.busy: dict[int, int] = {}  # group -> trials sent to it and not yet back
         self.slots = 1 + (self.h.prefetch if self.h.mode == "async" else 0)  # trials a group may hold
+        # async: trials asked before any group needs one (the grid sampler's last points must not be
+        # asked twice, so it asks on demand)
+        self.ahead = self.h.ask_ahead if self.h.mode == "async" and self.h.sampler != "grid" else 0
+        self.ready: deque = deque()  # async: asked ahead, not yet handed to a group
         self.trials: dict = {}  # trial number -> optuna Trial, not yet told
         self.queued = {g: deque() for g in range(groups.n)}  # reproducible: trials assigned, not sent
         self.held: dict[int, Result] = {}  # reproducible: results waiting for their batch
@@ -229,16 +233,23 @@ class Owner:
         self.busy[g] = self.busy.get(g, 0) + 1
         self._send(g, work)
 
-    def _assign(self) -> None:
+    def _assign(self, ask: bool = True) -> None:
+        """Hands trials to groups with a free slot; `ask=False`: only trials already asked ahead (a
+        group that finished gets its next trial before its result is told)."""
         if _study.exhausted(self.study):  # the sampler has nothing left to ask (a finished grid)
             return
         if self.h.mode == "async":  # every group gets one trial before any gets a second (prefetch)
             for level in range(1, self.slots + 1):
                 for g in range(self.groups.n):
                     if self.busy.get(g, 0) < level:
-                        if self.counted + sum(self.busy.values()) >= self.h.trials:
-                            return
-                        self._give(g, self._ask())
+                        if self.ready:
+                            self._give(g, self.ready.popleft())
+                        elif ask and self._room():
+                            self._give(g, self._ask())
+                        else:
+                            break
+            while ask and len(self.ready) < self.ahead and self._room():  # while the groups compute
+                self.ready.append(self._ask())
             return
         if not self.busy and not any(self.queued.values()) and not self.held:
             n = min(self.h.batch_size, self.h.trials - self.counted)
@@ -247,6 +258,10 @@ class Owner:
         for g in range(self.groups.n):
             if self.queued[g] and not self.busy.get(g):
                 self._give(g, self.queued[g].popleft())
+
+    def _room(self) -> bool:
+        """True while the trials asked and not yet told leave room under hpo.trials for another."""
+        return self.counted + sum(self.busy.values()) + len(self.ready) < self.h.trials
 
     # --- reports and results --------------------------------------------------------------------
     def _decide(self, number: int, step: int, value: float) -> str:
@@ -271,6 +286,8 @@ class Owner:
         if res.number not in self.trials:  # told already (interrupted by a stop): discard
             return
         if self.h.mode == "async":
+            if not signals.requested():  # its next trial first, if one was asked ahead; then the tell
+                self._assign(ask=False)
             self._tell(res)
             return
         self.held[res.number] = res
@@ -307,6 +324,7 @@ class Owner:
         """A stop signal: trials in flight (or waiting in a batch) FAIL as interrupted, their parameters
         queued for the resume; finished batch results are told. The journal is consistent from here."""
         self.stopped = sig
+        self.ready.clear()  # asked ahead: in self.trials, so failed as interrupted and queued below
         for g in self.queued:
             self.queued[g].clear()
         for number in sorted(self.held):
