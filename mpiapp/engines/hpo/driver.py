@@ -145,9 +145,10 @@ class Owner:
         self.mail = proto.Mailbox(groups)
         self.busy: dict[int, int] = {}  # group -> trials sent to it and not yet back
         self.slots = 1 + (self.h.prefetch if self.h.mode == "async" else 0)  # trials a group may hold
-        # async: trials asked before any group needs one (the grid sampler's last points must not be
+        # async: trials asked ahead for the other groups (the grid sampler's last points must not be
         # asked twice, so it asks on demand)
-        self.ahead = self.h.ask_ahead if self.h.mode == "async" and self.h.sampler != "grid" else 0
+        grid = self.h.sampler == "grid"
+        self.ahead = self.h.ask_ahead * (groups.n - 1) if self.h.mode == "async" and not grid else 0
         self.ready: deque = deque()  # async: asked ahead, not yet handed to a group
         self.trials: dict = {}  # trial number -> optuna Trial, not yet told
         self.queued = {g: deque() for g in range(groups.n)}  # reproducible: trials assigned, not sent
@@ -235,21 +236,28 @@ class Owner:
 
     def _assign(self, ask: bool = True) -> None:
         """Hands trials to groups with a free slot; `ask=False`: only trials already asked ahead (a
-        group that finished gets its next trial before its result is told)."""
+        group that finished gets its next trial before its result is told).
+
+        Asking ahead (async, hpo.ask_ahead per other group): the pool is filled when rank 0's own
+        group needs its next trial — the moment rank 0's evaluator is idle — so the sampler's asks
+        do not run beside rank 0's objective (one core, one GIL: there they slow it more than they
+        cost); another group that finishes takes a pooled trial at once, or asks when the pool is
+        empty. Rank 0's group always gets a fresh ask."""
         if _study.exhausted(self.study):  # the sampler has nothing left to ask (a finished grid)
             return
         if self.h.mode == "async":  # every group gets one trial before any gets a second (prefetch)
+            order = [*range(1, self.groups.n), 0]  # the others first: rank 0's own start ends the burst
             for level in range(1, self.slots + 1):
-                for g in range(self.groups.n):
-                    if self.busy.get(g, 0) < level:
-                        if self.ready:
-                            self._give(g, self.ready.popleft())
-                        elif ask and self._room():
-                            self._give(g, self._ask())
-                        else:
-                            break
-            while ask and len(self.ready) < self.ahead and self._room():  # while the groups compute
-                self.ready.append(self._ask())
+                for g in order:
+                    if self.busy.get(g, 0) >= level:
+                        continue
+                    if g and self.ready:
+                        self._give(g, self.ready.popleft())
+                    elif ask and self._room():
+                        if not g:  # rank 0 is idle: fill the pool first, leaving its own trial room
+                            while len(self.ready) < self.ahead and self._room(keep=1):
+                                self.ready.append(self._ask())
+                        self._give(g, self._ask())
             return
         if not self.busy and not any(self.queued.values()) and not self.held:
             n = min(self.h.batch_size, self.h.trials - self.counted)
@@ -259,9 +267,10 @@ class Owner:
             if self.queued[g] and not self.busy.get(g):
                 self._give(g, self.queued[g].popleft())
 
-    def _room(self) -> bool:
-        """True while the trials asked and not yet told leave room under hpo.trials for another."""
-        return self.counted + sum(self.busy.values()) + len(self.ready) < self.h.trials
+    def _room(self, keep: int = 0) -> bool:
+        """True while the trials asked and not yet told leave room under hpo.trials for another
+        (and `keep` more)."""
+        return self.counted + sum(self.busy.values()) + len(self.ready) + keep < self.h.trials
 
     # --- reports and results --------------------------------------------------------------------
     def _decide(self, number: int, step: int, value: float) -> str:
@@ -286,7 +295,7 @@ class Owner:
         if res.number not in self.trials:  # told already (interrupted by a stop): discard
             return
         if self.h.mode == "async":
-            if not signals.requested():  # its next trial first, if one was asked ahead; then the tell
+            if res.group and not signals.requested():  # its next trial first, if one was asked ahead
                 self._assign(ask=False)
             self._tell(res)
             return

@@ -174,8 +174,7 @@ def _open_study(ctx, objective, params, files: Files, resume: bool, groups):
         if cut:
             ctx.log.warning("%s: dropped a last record cut short (%d bytes) by a kill mid-write", files.journal, cut)
     storage, backend = _study.storage(files.journal, h.journal_sync_s)
-    # constant_liar when a trial is asked while another runs: several groups, or asked ahead / prefetched
-    concurrent = (groups.n > 1 or h.ask_ahead > 0 or h.prefetch > 0) if h.mode == "async" else h.batch_size > 1
+    concurrent = groups.n > 1 if h.mode == "async" else h.batch_size > 1
     done = 0
     if resume:
         try:
