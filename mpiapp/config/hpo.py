@@ -24,7 +24,7 @@ KEYS = (
     Key("hpo.prefetch", int, 0, "async mode: trials queued at each group beyond the one it evaluates, so a "
         "group that finishes starts the next at once instead of waiting for rank 0 to tell and ask (the "
         "sampler then asks it before the last results are told)", lo=0, hi=8),
-    Key("hpo.ask_ahead", int, 1, "async mode: trials rank 0 keeps asked per other group; it asks them "
+    Key("hpo.ask_ahead", int, 0, "async mode: trials rank 0 keeps asked per other group; it asks them "
         "while its own group is between trials, and a group that finishes takes one at once instead of "
         "waiting for a tell and an ask (0 = ask when a group finishes; the grid sampler always does)",
         lo=0, hi=64),
