@@ -1,22 +1,29 @@
 """Throughput of the MPI search against Optuna's own several-process recipe, measured in one run.
 
-    python bench/hpo_scaling.py                    # 200 trials at -n 1, -n 2 (async), and the reference,
-                                                   # with TPE and with the random sampler
-    python bench/hpo_scaling.py --pruning          # also: fold evaluations saved by pruning (scan objective)
+    python bench/hpo_scaling.py --samplers tpe     # 200 trials: -n 1, -n 2 (async), -n 2 asking ahead,
+    python bench/hpo_scaling.py --samplers random  # and the reference; 5 interleaved repeats
+    python bench/hpo_scaling.py --pruning --trials 0   # fold evaluations saved by pruning (scan objective;
+                                                       # the train objective: bench/hpo_pruning.py)
 
 Objective (`objective` below): CPU-bound numpy work whose size grows with |x| (about 10 to 60 ms a
-trial on the project's machines; sorts, not sleeps), TPE, seed 0, no pruning. Trials/s is the number
-of trials divided by the span from the first trial's start to the last trial's end, read from the
-journal with Optuna itself for every run. Busy share: each rank's seconds evaluating / the study
-loop's wall seconds (profile table). Rank 0's overhead: its seconds asking, telling and answering,
-as a share of the loop. Reference: two processes running `study.optimize` on one study in one
-JournalFileBackend file (Optuna's documented way to use several processes), 100 trials each.
-"-n 2 prefetch 1": hpo.prefetch=1 (each group holds its next trial while it computes). Each variant
-runs --repeats times, interleaved, and the median is reported: the machines are shared and their
-load moves between runs.
+trial on the project's machines; sorts, not sleeps), seed 0, no pruning. Trials/s is the number of
+trials divided by the span from the first trial's start to the last trial's end, read from the journal
+with Optuna itself for every run. Busy share: each rank's seconds evaluating / the study loop's wall
+seconds (profile table). Rank 0's overhead: its owner thread's CPU seconds (asking, telling,
+answering) as a share of the loop. Reference: two processes running `study.optimize` on one study in
+one JournalFileBackend file (Optuna's documented way to use several processes), 100 trials each.
+Variants: "-n 1" and "-n 2" at the defaults (hpo.ask_ahead=0: rank 0 tells and asks when a group
+finishes), "-n 2 ask 1" with hpo.ask_ahead=1 (rank 0 keeps one trial asked for the other group, asked
+while its own group is between trials).
 
---pruning: the scan objective (steps = symbols) with hpo.pruner=median against none, three study
-seeds each at -n 2; reports the step evaluations (symbol scans) each needed and the best values.
+Ranks are bound one to a core (`--bind core`, the default: adding a rank adds a core, as on a cluster
+node; rank 0's owner thread shares its rank's core), or not bound (`--bind none`; then -n 1 may run its
+asks on the second core). The reference's two processes are not bound.
+
+Noise: the machines are shared and their load moves. Each variant runs --repeats times; in repeat i
+the variants run in an order rotated by i (so no variant always runs first or after the same one);
+ratios are taken within a repeat (runs minutes apart never share a ratio) and the median over repeats
+is reported beside the ratio of the medians; the 1-minute load average before each run is printed.
 """
 
 from __future__ import annotations
@@ -82,15 +89,16 @@ def rate(journal: str, study: str) -> tuple[float, int]:
     return len(t) / span, len(t)
 
 
-def run_hpo(n: int, out: str, trials: int, sampler: str, prefetch: int = 0) -> dict:
+def run_hpo(n: int, out: str, trials: int, sampler: str, ahead: int = 0, bind: str = "core") -> dict:
     space = out + ".space.yaml"
     import yaml
 
     with open(space, "w") as f:
         yaml.safe_dump(SPACE, f)
-    cmd = ["mpiexec", "-n", str(n), "--bind-to", "none", sys.executable, "-m", "mpiapp.hpo", "--force", "--out", out,
+    cmd = ["mpiexec", "-n", str(n), "--bind-to", bind, sys.executable, "-m", "mpiapp.hpo", "--force", "--out", out,
            "--objective", "bench/hpo_scaling.py:objective", "--space", space, "--trials", str(trials),
-           "--set", f"hpo.sampler={sampler}", "--set", f"hpo.prefetch={prefetch}"]  # fmt: skip
+           "--set", f"hpo.sampler={sampler}", "--set", f"hpo.ask_ahead={ahead}"]  # fmt: skip
+    load = os.getloadavg()[0]
     p = subprocess.run(cmd, env=ENV, cwd=ROOT, capture_output=True, text=True)
     if p.returncode != 0:
         sys.exit(f"failed: {' '.join(cmd)}\n{p.stdout}\n{p.stderr}")
@@ -98,7 +106,7 @@ def run_hpo(n: int, out: str, trials: int, sampler: str, prefetch: int = 0) -> d
 
     prof = read_table(out, "profile")
     tps, done = rate(out[:-3] + ".journal", "mpiapp")
-    return {"tps": tps, "done": done, "busy": prof["busy_s"] / prof["loop_s"],
+    return {"tps": tps, "done": done, "busy": prof["busy_s"] / prof["loop_s"], "load": load,
             "overhead": float(prof["overhead_s"][0] / prof["loop_s"][0])}  # fmt: skip
 
 
@@ -107,11 +115,12 @@ def run_reference(tmp: str, trials: int, sampler: str, procs: int = 2, tag=0) ->
     smp = ("optuna.samplers.TPESampler(seed=0, constant_liar=True)" if sampler == "tpe" else
            "optuna.samplers.RandomSampler(seed=None)")  # fmt: skip
     code = REFERENCE.format(root=ROOT, journal=journal, sampler=smp, n=trials // procs)
+    load = os.getloadavg()[0]
     ps = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT) for _ in range(procs)]
     if any(p.wait() != 0 for p in ps):
         sys.exit("the reference run failed")
     tps, done = rate(journal, "ref")
-    return {"tps": tps, "done": done}
+    return {"tps": tps, "done": done, "load": load}
 
 
 def pruning(tmp: str, trials: int, warmup: int) -> None:
@@ -146,11 +155,54 @@ def pruning(tmp: str, trials: int, warmup: int) -> None:
           f"search: {abs(np.mean(b_med) - np.mean(b_none)) <= max(np.std(b_none), 1e-12) * 2}")  # fmt: skip
 
 
+NAMES = {"n1": "-n 1", "n2": "-n 2", "n2a1": "-n 2 ask 1", "ref": "reference"}
+
+
+def scaling(tmp: str, a, sampler: str) -> None:
+    runs: dict = {k: [] for k in NAMES}
+    for i in range(a.repeats):
+        order = list(NAMES)[i % len(NAMES):] + list(NAMES)[: i % len(NAMES)]  # rotated: no fixed position
+        for k in order:
+            out = os.path.join(tmp, f"{k}_{sampler}_{i}.h5")
+            if k == "ref":
+                runs[k].append(run_reference(tmp, a.trials, sampler, tag=i))
+            else:
+                runs[k].append(run_hpo(2 if k.startswith("n2") else 1, out, a.trials, sampler,
+                                       1 if k == "n2a1" else 0, a.bind))  # fmt: skip
+    med = {k: sorted(v, key=lambda r: r["tps"])[len(v) // 2] for k, v in runs.items()}
+    print(f"{a.trials} trials, CPU-bound objective (10-60 ms), sampler {sampler}, seed 0, no pruning, ranks bound "
+          f"to {a.bind}; trials/s from the journal, median of {a.repeats} repeats (every run in brackets, "
+          "with the 1-minute load average before it)")  # fmt: skip
+    for k, r in med.items():
+        every = " ".join(f"{x['tps']:.1f}@{x['load']:.1f}" for x in runs[k])
+        line = f"  {NAMES[k]:<11} {r['tps']:7.2f} trials/s [{every}]"
+        if k != "ref":
+            line += ("  busy " + " ".join(f"r{i} {b:.1%}" for i, b in enumerate(r["busy"]))
+                     + f"  owner CPU {r['overhead']:.1%}")  # fmt: skip
+        else:
+            line += "  (2 processes, study.optimize, one journal file)"
+        print(line)
+
+    def paired(x, y):
+        q = [p["tps"] / b["tps"] for p, b in zip(runs[x], runs[y])]
+        return np.median(q), " ".join(f"{v:.2f}" for v in q)
+
+    for k in ("n2", "n2a1"):
+        busy = min(b for r in runs[k] for b in r["busy"])
+        mb = min(med[k]["busy"])
+        (s1, e1), (s2, e2) = paired(k, "n1"), paired(k, "ref")
+        print(f"  {NAMES[k]}: 1 -> 2 ranks {s1:.2f}x median of repeats [{e1}], {med[k]['tps'] / med['n1']['tps']:.2f}x "
+              f"ratio of medians (goal >= 1.9); vs reference {s2:.2f}x [{e2}] (goal >= 1); busy share of the "
+              f"median run's ranks >= 95 %: {mb >= 0.95} (lowest rank of any run {busy:.1%})")  # fmt: skip
+    print()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--trials", type=int, default=200)
     ap.add_argument("--samplers", nargs="+", default=["tpe", "random"], choices=("tpe", "random"))
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--bind", default="core", choices=("core", "none"), help="mpiexec --bind-to")
     ap.add_argument("--pruning", action="store_true")
     ap.add_argument("--pruning-trials", type=int, default=60)
     ap.add_argument("--warmup", type=int, default=0, help="hpo.pruner_warmup_steps of the pruned runs")
@@ -159,32 +211,7 @@ def main():
     print(f"{os.cpu_count()} CPUs, load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory() as tmp:
         for sampler in a.samplers if a.trials else ():
-            runs: dict = {k: [] for k in ("n1", "n2", "n2p", "ref")}
-            for i in range(a.repeats):  # interleaved, so a change in the machine's load hits every variant
-                runs["n1"].append(run_hpo(1, os.path.join(tmp, f"n1_{sampler}_{i}.h5"), a.trials, sampler))
-                runs["n2"].append(run_hpo(2, os.path.join(tmp, f"n2_{sampler}_{i}.h5"), a.trials, sampler))
-                runs["n2p"].append(run_hpo(2, os.path.join(tmp, f"n2p_{sampler}_{i}.h5"), a.trials, sampler, 1))
-                runs["ref"].append(run_reference(tmp, a.trials, sampler, tag=i))
-            med = {k: sorted(v, key=lambda r: r["tps"])[len(v) // 2] for k, v in runs.items()}
-            print(f"{a.trials} trials, CPU-bound objective (10-60 ms), sampler {sampler}, seed 0, no pruning; "
-                  f"trials/s from the journal, median of {a.repeats} interleaved runs "
-                  "(all runs in brackets)")  # fmt: skip
-            names = {"n1": "-n 1 async", "n2": "-n 2 async", "n2p": "-n 2 prefetch 1",
-                     "ref": "reference"}  # fmt: skip
-            for k, r in med.items():
-                every = " ".join(f"{x['tps']:.1f}" for x in runs[k])
-                line = f"  {names[k]:<16} {r['tps']:7.2f} trials/s [{every}]"
-                if k != "ref":
-                    line += ("   busy share " + " ".join(f"rank {i} {b:.1%}" for i, b in enumerate(r["busy"]))
-                             + f"   rank 0 owner CPU {r['overhead']:.1%}")  # fmt: skip
-                else:
-                    line += "   (2 processes, study.optimize, one journal file)"
-                print(line)
-            for k in ("n2", "n2p"):
-                print(f"  {names[k]}: 1 -> 2 ranks {med[k]['tps'] / med['n1']['tps']:.2f}x (goal >= 1.9)   "
-                      f"vs reference {med[k]['tps'] / med['ref']['tps']:.2f}x (goal >= 1)   busy share >= 95 % on every rank: "
-                      f"{bool(min(med[k]['busy']) >= 0.95)}")  # fmt: skip
-            print()
+            scaling(tmp, a, sampler)
         if a.pruning:
             pruning(tmp, a.pruning_trials, a.warmup)
     print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")

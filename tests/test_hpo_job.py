@@ -76,6 +76,21 @@ def test_async_search_runs_every_trial_once_rank0_evaluates_and_report_draws(tmp
     assert "trials 10: complete 10" in rep.stdout
 
 
+@pytest.mark.parametrize("ahead", [0, 1])
+def test_ask_ahead_hands_the_other_group_a_trial_asked_before_its_last_result_was_told(tmp_path, ahead):
+    """hpo.ask_ahead at -n 2: some of group 1's trials were asked (datetime_start) before group 1's
+    previous trial was told (datetime_complete); with 0, none. Every trial once, none left RUNNING."""
+    r = hpo(2, tmp_path / "k.h5", "--objective", f"{OBJ}:slow", "--trials", "10", "--set", f"hpo.ask_ahead={ahead}",
+            env={"HPO_TEST_SLOW_S": "0.02"})  # fmt: skip
+    assert r.returncode == 0, r.output
+    trials = load(tmp_path / "k.journal").get_trials()
+    assert [t.number for t in trials] == list(range(10))
+    assert all(t.state.name == "COMPLETE" for t in trials)
+    g1 = [t for t in trials if t.user_attrs["mpiapp"]["group"] == 1]
+    early = [b.datetime_start < a.datetime_complete for a, b in zip(g1, g1[1:])]
+    assert len(early) >= 2 and any(early) == bool(ahead), early
+
+
 def test_failing_and_nonfinite_trials_fail_with_their_reason_and_the_search_completes(tmp_path):
     r = hpo(2, tmp_path / "f.h5", "--objective", f"{OBJ}:flaky", "--trials", "16", "--set", "hpo.sampler=random")
     assert r.returncode == 0, r.output
@@ -113,11 +128,13 @@ def test_a_trial_over_its_time_limit_fails_as_a_timeout(tmp_path):
     assert all(len(t.intermediate_values) < 5 for t in trials)  # stopped before its last step
 
 
-@pytest.mark.parametrize("sig,prefetch", [(signal.SIGTERM, 0), (signal.SIGTERM, 1), (signal.SIGUSR1, 0)])
-def test_sigterm_stops_consistently_and_a_resume_at_another_rank_count_finishes(tmp_path, sig, prefetch):
+@pytest.mark.parametrize("sig,prefetch,ahead", [(signal.SIGTERM, 0, 1), (signal.SIGTERM, 1, 0), (signal.SIGTERM, 0, 3),
+                                               (signal.SIGUSR1, 0, 1)])  # fmt: skip
+def test_sigterm_stops_consistently_and_a_resume_at_another_rank_count_finishes(tmp_path, sig, prefetch, ahead):
     out = tmp_path / "s.h5"
     job = Background(mpiexec_cmd(2, PY, "-m", "mpiapp.hpo", "--out", str(out), "--objective", f"{OBJ}:slow",
-                                 "--trials", "8", "--set", f"hpo.prefetch={prefetch}"),
+                                 "--trials", "8", "--set", f"hpo.prefetch={prefetch}",
+                                 "--set", f"hpo.ask_ahead={ahead}"),
                      env={"HPO_TEST_SLOW_S": "0.2"})  # fmt: skip
     job.wait_for("TRIAL", 3, timeout=120)
     os.kill(job.pid, sig)

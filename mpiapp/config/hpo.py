@@ -24,6 +24,10 @@ KEYS = (
     Key("hpo.prefetch", int, 0, "async mode: trials queued at each group beyond the one it evaluates, so a "
         "group that finishes starts the next at once instead of waiting for rank 0 to tell and ask (the "
         "sampler then asks it before the last results are told)", lo=0, hi=8),
+    Key("hpo.ask_ahead", int, 0, "async mode: trials rank 0 keeps asked per other group; it asks them "
+        "while its own group is between trials, and a group that finishes takes one at once instead of "
+        "waiting for a tell and an ask (0 = ask when a group finishes; the grid sampler always does)",
+        lo=0, hi=64),
     Key("hpo.batch_size", int, 4, "trials per batch in reproducible mode (independent of the rank count)",
         lo=1, hi=1 << 20),
     Key("hpo.sampler", str, "tpe", "tpe (seeded; constant_liar when trials run concurrently), random, "

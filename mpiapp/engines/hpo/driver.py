@@ -145,6 +145,11 @@ class Owner:
         self.mail = proto.Mailbox(groups)
         self.busy: dict[int, int] = {}  # group -> trials sent to it and not yet back
         self.slots = 1 + (self.h.prefetch if self.h.mode == "async" else 0)  # trials a group may hold
+        # async: trials asked ahead for the other groups (the grid sampler's last points must not be
+        # asked twice, so it asks on demand)
+        grid = self.h.sampler == "grid"
+        self.ahead = self.h.ask_ahead * (groups.n - 1) if self.h.mode == "async" and not grid else 0
+        self.ready: deque = deque()  # async: asked ahead, not yet handed to a group
         self.trials: dict = {}  # trial number -> optuna Trial, not yet told
         self.queued = {g: deque() for g in range(groups.n)}  # reproducible: trials assigned, not sent
         self.held: dict[int, Result] = {}  # reproducible: results waiting for their batch
@@ -229,15 +234,29 @@ class Owner:
         self.busy[g] = self.busy.get(g, 0) + 1
         self._send(g, work)
 
-    def _assign(self) -> None:
+    def _assign(self, ask: bool = True) -> None:
+        """Hands trials to groups with a free slot; `ask=False`: only trials already asked ahead (a
+        group that finished gets its next trial before its result is told).
+
+        Asking ahead (async, hpo.ask_ahead per other group): the pool is filled when rank 0's own
+        group needs its next trial — the moment rank 0's evaluator is idle — so the sampler's asks
+        do not run beside rank 0's objective (one core, one GIL: there they slow it more than they
+        cost); another group that finishes takes a pooled trial at once, or asks when the pool is
+        empty. Rank 0's group always gets a fresh ask."""
         if _study.exhausted(self.study):  # the sampler has nothing left to ask (a finished grid)
             return
         if self.h.mode == "async":  # every group gets one trial before any gets a second (prefetch)
+            order = [*range(1, self.groups.n), 0]  # the others first: rank 0's own start ends the burst
             for level in range(1, self.slots + 1):
-                for g in range(self.groups.n):
-                    if self.busy.get(g, 0) < level:
-                        if self.counted + sum(self.busy.values()) >= self.h.trials:
-                            return
+                for g in order:
+                    if self.busy.get(g, 0) >= level:
+                        continue
+                    if g and self.ready:
+                        self._give(g, self.ready.popleft())
+                    elif ask and self._room():
+                        if not g:  # rank 0 is idle: fill the pool first, leaving its own trial room
+                            while len(self.ready) < self.ahead and self._room(keep=1):
+                                self.ready.append(self._ask())
                         self._give(g, self._ask())
             return
         if not self.busy and not any(self.queued.values()) and not self.held:
@@ -247,6 +266,11 @@ class Owner:
         for g in range(self.groups.n):
             if self.queued[g] and not self.busy.get(g):
                 self._give(g, self.queued[g].popleft())
+
+    def _room(self, keep: int = 0) -> bool:
+        """True while the trials asked and not yet told leave room under hpo.trials for another
+        (and `keep` more)."""
+        return self.counted + sum(self.busy.values()) + len(self.ready) + keep < self.h.trials
 
     # --- reports and results --------------------------------------------------------------------
     def _decide(self, number: int, step: int, value: float) -> str:
@@ -271,6 +295,8 @@ class Owner:
         if res.number not in self.trials:  # told already (interrupted by a stop): discard
             return
         if self.h.mode == "async":
+            if res.group and not signals.requested():  # its next trial first, if one was asked ahead
+                self._assign(ask=False)
             self._tell(res)
             return
         self.held[res.number] = res
@@ -307,6 +333,7 @@ class Owner:
         """A stop signal: trials in flight (or waiting in a batch) FAIL as interrupted, their parameters
         queued for the resume; finished batch results are told. The journal is consistent from here."""
         self.stopped = sig
+        self.ready.clear()  # asked ahead: in self.trials, so failed as interrupted and queued below
         for g in self.queued:
             self.queued[g].clear()
         for number in sorted(self.held):
