@@ -149,10 +149,14 @@ class ResultsFile:
                         ds[base:total] = np.concatenate(parts).astype(ds.dtype)  # a copy keeps the UTF-8 marking
         return mine
 
-    def create_array(self, name: str, shape: tuple, dtype, chunk: int = 4096) -> None:
-        """Collective: a 2-D array (filled with zeros), chunked by rows, that can grow in rows."""
+    def create_array(self, name: str, shape: tuple, dtype, chunk: int = 4096, rows_hint: int | None = None) -> None:
+        """Collective: a 2-D array (filled with zeros), chunked by rows, that can grow in rows.
+
+        Chunks hold at most `chunk` rows, and no more than the rows it will hold (`rows_hint`, else its
+        initial rows; at least 1).
+        """
         if self.f is not None:
-            rows = max(1, min(max(shape[0], 1), chunk))
+            rows = max(1, min(max(shape[0] if rows_hint is None else rows_hint, 1), chunk))
             self.f.create_dataset(name, shape=shape, maxshape=(None,) + tuple(shape[1:]), dtype=np.dtype(dtype),
                                   chunks=(rows,) + tuple(shape[1:]), fillvalue=0)  # fmt: skip
 

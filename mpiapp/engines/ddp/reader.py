@@ -5,7 +5,8 @@ different moments) and reads contiguous row ranges only: a shuffle block of the 
 (order.py) is a run of consecutive samples, so it is one read per symbol it touches, plus the
 `window - 1` rows before it that a sequence model looks back on. Blocks are kept in a small
 least-recently-used cache (a block shared by two global batches is read once), whose size in rows
-never exceeds `ddp.buffer_rows`.
+never exceeds `ddp.buffer_rows`; besides it, HDF5 keeps a fixed chunk cache per dataset
+(CHUNK_CACHE_BYTES), independent of the data size.
 
 A sample is a window of feature rows, shape (window, F) (window = 1 for the MLP), and its target y.
 """
@@ -16,6 +17,9 @@ from collections import OrderedDict
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+
+#: HDF5's chunk cache per dataset (its default is 1 MiB): recently read chunks of X and y stay in memory
+CHUNK_CACHE_BYTES = 4 << 20
 
 
 class StoreReader:
@@ -28,7 +32,7 @@ class StoreReader:
     def __init__(self, path: str, index, window: int, block: int, buffer_rows: int, timers=None):
         import h5py
 
-        self.f = h5py.File(path, "r")
+        self.f = h5py.File(path, "r", rdcc_nbytes=CHUNK_CACHE_BYTES)
         self.X = self.f["X"]
         self.y = self.f["rows"]["y"]
         self.index, self.window, self.block = index, int(window), int(block)

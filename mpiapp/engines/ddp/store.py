@@ -35,8 +35,10 @@ from ..train.features import feature_names, price_features, targets, warmup_bars
 from . import split as _split
 
 FEATURES = tuple(feature_names(False, False))
-FORMAT = 1  # bump when the layout or the features change: an older store is rebuilt
+FORMAT = 2  # bump when the layout or the features change: an older store is rebuilt
 MESSAGE_BYTES = 240
+#: rows per HDF5 chunk of X: a shuffle block's read touches one or two chunks of ~40 KB (10 features)
+CHUNK_ROWS = 1024
 ROW_COLUMNS = [("symbol", "i4"), ("bar", "i8"), ("time", "i8"), ("label_end", "i8"), ("y", "f4")]
 RAW_TABLES = {
     "rows": ROW_COLUMNS + [(f"x{i}", "f4") for i in range(len(FEATURES))],
@@ -202,7 +204,7 @@ def finalize(fin, params, ident: dict, store_skips: dict) -> dict:
         X = np.stack([rows[f"x{i}"] for i in range(len(FEATURES))], axis=1) if n else \
             np.zeros((0, len(FEATURES)), dtype=np.float32)
         total = sum(counts)
-        fin.out.create_array("X", (0, len(FEATURES)), np.float32, chunk=max(1, min(total, 8192)))
+        fin.out.create_array("X", (0, len(FEATURES)), np.float32, chunk=CHUNK_ROWS, rows_hint=total)
         fin.out.append_array("X", X)
         fin.write("rows", ROW_COLUMNS, {c: rows[c] for c, _ in ROW_COLUMNS})
         names = [nm for nm, _ in index]
