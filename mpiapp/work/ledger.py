@@ -112,12 +112,15 @@ class Ledger:
 
     # --- commit -----------------------------------------------------------------------------
     def commit(self, finished, rank: int) -> None:
-        """Collective: raw rows of this rank's finished units [(uid, {table: rows})], then their records."""
+        """Collective: raw rows of this rank's finished units [(uid, {table: rows})], then their records.
+
+        The datasets are resized together; each rank writes its rows independently (rows are small
+        and frequent here: a collective write per column made every rank wait on the slowest)."""
         cols = self.spec.tables
         starts = {}
         for t in self.tables:
             rows = _cat([r.get(t) for _, r in finished], cols[t])
-            starts[t] = self.wf.append(f"_{t}", rows)
+            starts[t] = self.wf.append(f"_{t}", rows, collective=False)
         state = np.zeros((len(finished), len(self.state_columns)), dtype=np.int64)
         offsets = dict.fromkeys(self.tables, 0)
         for i, (_, r) in enumerate(finished):
@@ -145,9 +148,10 @@ class Ledger:
             names = sorted(new_inputs)
             width = max(len(n.encode()) for n in names)
             self.wf.append("_inputs", {"name": np.array([n.encode() for n in names], dtype=f"S{max(width, 1)}"),
-                                       "digest": np.array([new_inputs[n].encode() for n in names], dtype="S64")})
+                                       "digest": np.array([new_inputs[n].encode() for n in names], dtype="S64")},
+                           collective=False)  # fmt: skip
         else:
-            self.wf.append("_inputs", {})
+            self.wf.append("_inputs", {}, collective=False)
         self.wf.flush()
 
     def note_digests(self, digests: dict) -> None:
