@@ -112,15 +112,12 @@ class Ledger:
 
     # --- commit -----------------------------------------------------------------------------
     def commit(self, finished, rank: int) -> None:
-        """Collective: raw rows of this rank's finished units [(uid, {table: rows})], then their records.
-
-        The datasets are resized together; each rank writes its rows independently (rows are small
-        and frequent here: a collective write per column made every rank wait on the slowest)."""
+        """Collective: raw rows of this rank's finished units [(uid, {table: rows})], then their records."""
         cols = self.spec.tables
         starts = {}
         for t in self.tables:
             rows = _cat([r.get(t) for _, r in finished], cols[t])
-            starts[t] = self.wf.append(f"_{t}", rows, collective=False)
+            starts[t] = self.wf.append(f"_{t}", rows)
         state = np.zeros((len(finished), len(self.state_columns)), dtype=np.int64)
         offsets = dict.fromkeys(self.tables, 0)
         for i, (_, r) in enumerate(finished):
@@ -148,10 +145,9 @@ class Ledger:
             names = sorted(new_inputs)
             width = max(len(n.encode()) for n in names)
             self.wf.append("_inputs", {"name": np.array([n.encode() for n in names], dtype=f"S{max(width, 1)}"),
-                                       "digest": np.array([new_inputs[n].encode() for n in names], dtype="S64")},
-                           collective=False)  # fmt: skip
+                                       "digest": np.array([new_inputs[n].encode() for n in names], dtype="S64")})
         else:
-            self.wf.append("_inputs", {}, collective=False)
+            self.wf.append("_inputs", {})
         self.wf.flush()
 
     def note_digests(self, digests: dict) -> None:
