@@ -32,8 +32,8 @@ class Finalize:
         return self.ledger.can_read()
 
     def block(self, weights) -> tuple[int, int]:
-        """This rank's contiguous block [lo, hi) of items 0..len(weights)-1 (e.g. symbols), balanced by
-        weight (e.g. raw rows), so that rank order is item order in the final tables.
+        """This rank's contiguous block [lo, hi) of items 0..len(weights)-1 (a job's groups of units),
+        balanced by weight (e.g. raw rows), so that rank order is item order in the final tables.
 
         Parallel mode: every rank gets about 1/size of the weight; gather mode: rank 0 takes them all
         (the others get an empty block). Every rank must pass the same weights.
