@@ -178,20 +178,6 @@ def _cat(pieces, columns) -> dict:
     return {c: np.concatenate([p[c] for p in pieces]).astype(dt, copy=False) for c, dt in columns}
 
 
-def contiguous_blocks(weights, parts: int) -> list[int]:
-    """Symbol boundaries so that each of `parts` consecutive blocks holds about 1/parts of the weight."""
-    w = np.asarray(weights, dtype=np.float64)
-    cum = np.concatenate(([0.0], np.cumsum(w)))
-    total = cum[-1]
-    bounds = [0]
-    for r in range(1, parts):
-        bounds.append(int(np.searchsorted(cum, total * r / parts, side="left")) if total > 0 else
-                      (len(w) * r) // parts)  # fmt: skip
-        bounds[-1] = max(bounds[-1], bounds[-2])
-    bounds.append(len(w))
-    return bounds
-
-
 def finalize(fin, skipped: dict, dropped: dict) -> dict:
     """Collective: the final patterns, windows and symbols tables, and the summary (rank 0).
 
@@ -202,7 +188,7 @@ def finalize(fin, skipped: dict, dropped: dict) -> dict:
     """
     ctx = fin.ctx
     cfg = ctx.cfg
-    rank, size = ctx.rank, ctx.size
+    rank = ctx.rank
     index, index_skips = ctx.info
     # index-time skips get rows after the indexed symbols (their ids are not used by any unit)
     listed = index + [(name, 0) for name, _ in index_skips]
@@ -211,11 +197,7 @@ def finalize(fin, skipped: dict, dropped: dict) -> dict:
     u = fin.units
     n_sym = len(listed)
     rows_per_sym = np.bincount(u["symbol"], weights=u["patterns_count"] + u["windows_count"], minlength=n_sym)
-    if fin.parallel:
-        bounds = contiguous_blocks(rows_per_sym, size)
-        lo, hi = bounds[rank], bounds[rank + 1]
-    else:
-        lo, hi = (0, n_sym) if rank == 0 else (0, 0)
+    lo, hi = fin.block(rows_per_sym)
     mine = np.flatnonzero((u["symbol"] >= lo) & (u["symbol"] < hi))
     pats, wins = [], []
     if fin.can_read and (fin.parallel or rank == 0):
