@@ -15,6 +15,8 @@ from ...work import JobSpec, Plan, Unit
 from .result import PATTERN_FIELDS, WINDOW_FIELDS, dedup_patterns
 
 PIVOTS = range(6)
+#: the arrays of a symbol the scan reads (open and volume are dropped once read and hashed)
+SCAN_FIELDS = ("time", "high", "low", "close")
 
 
 def _disk(dt) -> str:
@@ -107,7 +109,8 @@ class _ScanJob:
 
         index = ctx.info[0]
         self.store = SymbolStore(self.src, index, skip_bad=ctx.cfg.data.skip_bad_symbols,
-                                 shared=ctx.cfg.work.shared_memory, timers=ctx.timers, comm=ctx.comm)  # fmt: skip
+                                 shared=ctx.cfg.work.shared_memory, timers=ctx.timers, comm=ctx.comm,
+                                 fields=SCAN_FIELDS)  # fmt: skip
         self.store.preload(None if mine is None else {u.key[0] for u in mine})
         digests = self.store.digest_all() if ctx.resuming else dict(self.store.digests)
         for name, d in digests.items():
