@@ -1,24 +1,34 @@
 """Per-symbol LightGBM training four ways, side by side in one run (issue 9, item 9).
 
     python bench/train_scaling.py                      # 200 synthetic symbols x 5,000 bars, 5 folds
-    python bench/train_scaling.py --symbols 20 --bars 2000   # a quick look
+    python bench/train_scaling.py --symbols 40         # a quicker look
+    python bench/train_scaling.py --repeat 3           # medians of 3 rounds (cases interleaved)
 
 (a) status quo: a plain loop over symbols in one process, LightGBM with its default threads
 (b) usual proposal: ProcessPoolExecutor over symbols, as many workers as cores, default threads
-    (spawned workers: forked ones can hang once the parent has used OpenMP)
-(c) mpiexec -n 1 python -m mpiapp.train (the rank's thread plan: all cores, here 2 threads)
-(d) mpiexec -n 2 python -m mpiapp.train (1 thread per rank)
+    (spawned workers)
+(c) mpiexec -n 1 python -m mpiapp.train, runtime.threads_per_rank = cores (2 here)
+(d) mpiexec -n 2 python -m mpiapp.train, runtime.threads_per_rank = cores / 2 (1 here)
 
-(a) and (b) do the same work as a train unit (features, folds, fit, out-of-fold predict) but write
-nothing; (c) and (d) are the real job, results file included. Reports wall time of each, the ratios,
-load imbalance (busy max/mean across ranks or workers) and peak RSS per rank / worker.
+Every case runs in its own fresh process tree: (a) and (b) in a child Python process (the bench
+process itself never loads LightGBM: an OpenMP pool left in it would spin beside the next case), (c)
+and (d) under mpiexec. Wall time is measured around the child, so all four include interpreter
+start-up and imports. (a) and (b) do the same work as a train unit (features, folds, fit, out-of-fold
+predict) but write nothing; (c) and (d) are the real job, results file included. The thread count of
+every case is printed: for (a) and (b) what OpenMP reports inside the child (threadpoolctl; with
+OMP_NUM_THREADS removed from their environment, so that "default" means the library's default), for
+(c) and (d) the rank's thread budget and the per-model count recorded in the results file.
+Reports wall time of each, the ratios, load imbalance (busy max/mean across ranks or workers), peak
+RSS per rank / worker, and the load average before each case (the machine may be shared).
 Goals: (d) >= 1.8x (a), (d) at least as fast as (b), imbalance <= 1.05.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
+import statistics
 import os
 import resource
 import subprocess
@@ -71,34 +81,59 @@ def _names(a) -> list[str]:
     return [n for n, _ in open_source(f"synthetic:{a.symbols}", synthetic_bars=a.bars).index()]
 
 
+def _omp_threads() -> int:
+    """OpenMP threads a parallel region of this process would use (after LightGBM is loaded)."""
+    import importlib
+
+    importlib.import_module("lightgbm")  # loads its OpenMP runtime
+    from threadpoolctl import threadpool_info
+
+    return max([i["num_threads"] for i in threadpool_info() if i.get("user_api") == "openmp"] or [1])
+
+
 def sequential(a) -> dict:
     t0 = time.perf_counter()
     busy, rss = 0.0, 0.0
     for n in _names(a):
         b, r = _symbol_work(n, overrides(a), True)
         busy, rss = busy + b, max(rss, r)
-    return {"wall": time.perf_counter() - t0, "busy": [busy], "rss": [rss]}
+    return {"wall_in": time.perf_counter() - t0, "busy": [busy], "rss": [rss], "procs": 1, "threads": _omp_threads()}
 
 
 def _pool_task(args):
     name, sets = args
-    return os.getpid(), _symbol_work(name, sets, True)
+    return os.getpid(), _symbol_work(name, sets, True), _omp_threads()
 
 
 def pool(a) -> dict:
     from concurrent.futures import ProcessPoolExecutor
 
     t0 = time.perf_counter()
-    per = {}
-    # spawn, not fork: this process already ran LightGBM in (a), and a child forked from a process
-    # whose GNU OpenMP pool exists can hang in its first parallel region
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=ctx) as ex:
-        for pid, (b, r) in ex.map(_pool_task, [(n, overrides(a)) for n in _names(a)]):
+    per, threads = {}, set()
+    workers = len(os.sched_getaffinity(0))
+    ctx = multiprocessing.get_context("spawn")  # a fresh interpreter per worker, as with forkserver
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
+        for pid, (b, r), t in ex.map(_pool_task, [(n, overrides(a)) for n in _names(a)]):
             busy, rss = per.get(pid, (0.0, 0.0))
             per[pid] = (busy + b, max(rss, r))
-    return {"wall": time.perf_counter() - t0, "busy": [v[0] for v in per.values()],
-            "rss": [v[1] for v in per.values()]}
+            threads.add(t)
+    return {"wall_in": time.perf_counter() - t0, "busy": [v[0] for v in per.values()],
+            "rss": [v[1] for v in per.values()], "procs": workers, "threads": max(threads)}
+
+
+def child(a, case: str) -> dict:
+    """Run (a) or (b) in a child Python process; its result, with the wall time seen from here."""
+    env = {k: v for k, v in ENV.items() if k != "OMP_NUM_THREADS"}
+    cmd = [sys.executable, os.path.abspath(__file__), "--case", case, "--symbols", str(a.symbols), "--bars",
+           str(a.bars), "--folds", str(a.folds)]  # fmt: skip
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if p.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    r["wall"] = wall
+    return r
 
 
 def mpi(a, n: int, threads: int) -> dict:
@@ -110,15 +145,28 @@ def mpi(a, n: int, threads: int) -> dict:
     wall = time.perf_counter() - t0
     if p.returncode != 0:
         sys.exit(f"failed: {' '.join(cmd)}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
-    from mpiapp.io.results import read_table
+    from mpiapp.io.results import read_attrs, read_table
 
     prof = read_table(out, "profile")
-    return {"wall": wall, "busy": list(prof["busy_s"]), "rss": list(prof["peak_rss_mb"]), "profile": prof}
+    at = read_attrs(out)
+    return {"wall": wall, "busy": list(prof["busy_s"]), "rss": list(prof["peak_rss_mb"]), "profile": prof,
+            "procs": n, "threads": int(at["threads_per_rank"]), "threads_per_model": int(at["threads_per_model"]),
+            "job_wall": float(at["wall_s"])}  # fmt: skip
 
 
 def imbalance(busy) -> float:
     m = sum(busy) / len(busy)
     return max(busy) / m if m > 0 else 1.0
+
+
+def _line(label: str, r: dict) -> str:
+    threads = f"{r['procs']} x {r['threads']} thread(s)"
+    extra = ""
+    if "job_wall" in r:
+        threads += f" (per model {r['threads_per_model']})"
+        extra = f"   start-up+exit {r['wall'] - r['job_wall']:.1f} s"
+    return (f"{label:<34} {threads:<30} wall {r['wall']:8.2f} s   imbalance {imbalance(r['busy']):.3f}   "
+            f"peak RSS MB {', '.join(f'{x:.0f}' for x in r['rss'])}{extra}")
 
 
 def main() -> int:
@@ -127,46 +175,64 @@ def main() -> int:
     ap.add_argument("--bars", type=int, default=5000)
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--only", default="abcd", help="which of a, b, c, d to run")
+    ap.add_argument("--repeat", type=int, default=1, help="rounds of all cases (interleaved); medians reported")
     ap.add_argument("--omp-wait-policy", choices=("unset", "passive", "active"), default="unset",
                     help="OMP_WAIT_POLICY for all four (set before any OpenMP library loads); on a machine "
                     "shared with other jobs, spinning OpenMP threads (the GNU default) can be 10x slower")  # fmt: skip
+    ap.add_argument("--case", choices=("a", "b"), help=argparse.SUPPRESS)  # internal: run one case here
     a = ap.parse_args()
+    if a.case:
+        print(json.dumps(sequential(a) if a.case == "a" else pool(a)))
+        return 0
     if a.omp_wait_policy != "unset":
         os.environ["OMP_WAIT_POLICY"] = ENV["OMP_WAIT_POLICY"] = a.omp_wait_policy.upper()
     cores = len(os.sched_getaffinity(0))
     print(f"{a.symbols} synthetic symbols x {a.bars} bars, LightGBM, {a.folds} folds; {cores} cores; "
-          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}; load average {os.getloadavg()[0]:.1f}")
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}; OMP_NUM_THREADS for (a)/(b): unset, "
+          f"for (c)/(d): the rank's budget; load average {_load()}")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         a.tmp = tmp
-        runs = {}
-        todo = {"a": ("(a) sequential loop, default threads", lambda: sequential(a)),
-                "b": (f"(b) ProcessPoolExecutor x {os.cpu_count()}, default threads", lambda: pool(a)),
-                "c": ("(c) mpiexec -n 1, 2 threads", lambda: mpi(a, 1, 2)),
-                "d": ("(d) mpiexec -n 2, 1 thread each", lambda: mpi(a, 2, 1))}
-        for k in a.only:
-            label, fn = todo[k]
-            r = fn()
-            runs[k] = r
-            print(f"{label:<45} wall {r['wall']:8.2f} s   imbalance {imbalance(r['busy']):.3f}   peak RSS MB "
-                  f"{', '.join(f'{x:.0f}' for x in r['rss'])}", flush=True)
+        runs: dict = {k: [] for k in a.only}
+        todo = {"a": ("(a) sequential loop, default", lambda: child(a, "a")),
+                "b": ("(b) ProcessPoolExecutor, default", lambda: child(a, "b")),
+                "c": ("(c) mpiexec -n 1", lambda: mpi(a, 1, cores)),
+                "d": ("(d) mpiexec -n 2", lambda: mpi(a, 2, max(1, cores // 2)))}
+        for rnd in range(a.repeat):
+            for k in a.only:
+                label, fn = todo[k]
+                load = _load()
+                r = fn()
+                runs[k].append(r)
+                print(f"{_line(label, r)}   load before {load}" + (f"   round {rnd + 1}" if a.repeat > 1 else ""),
+                      flush=True)  # fmt: skip
+    wall = {k: statistics.median(r["wall"] for r in v) for k, v in runs.items()}
+    if a.repeat > 1:
+        print("medians: " + "   ".join(f"({k}) {w:.2f} s" for k, w in wall.items()))
     if "a" in runs and "d" in runs:
-        s = runs["a"]["wall"] / runs["d"]["wall"]
+        s = wall["a"] / wall["d"]
         print(f"(d) vs (a): {s:.2f}x   goal >= 1.8x   {'met' if s >= 1.8 else 'MISSED'}")
     if "b" in runs and "d" in runs:
-        s = runs["b"]["wall"] / runs["d"]["wall"]
+        s = wall["b"] / wall["d"]
         print(f"(d) vs (b): {s:.2f}x   goal >= 1.0x   {'met' if s >= 1.0 else 'MISSED'}")
     if "c" in runs and "d" in runs:
-        print(f"(d) vs (c): {runs['c']['wall'] / runs['d']['wall']:.2f}x")
-    if "d" in runs:
-        imb = imbalance(runs["d"]["busy"])
-        print(f"(d) load imbalance {imb:.3f}   goal <= 1.05   {'met' if imb <= 1.05 else 'MISSED'}")
-        from mpiapp.runtime.profile import table
+        print(f"(d) vs (c): {wall['c'] / wall['d']:.2f}x")
+    from mpiapp.runtime.profile import table
 
-        prof = runs["d"]["profile"]
-        rows = [{k: (v[i].decode() if isinstance(v[i], bytes) else v[i].item()) for k, v in prof.items()}
-                for i in range(len(prof["busy_s"]))]
-        print("(d) profile:\n" + table(rows))
+    if "d" in runs:
+        imb = statistics.median(imbalance(r["busy"]) for r in runs["d"])
+        print(f"(d) load imbalance {imb:.3f}   goal <= 1.05   {'met' if imb <= 1.05 else 'MISSED'}")
+    for k in ("c", "d"):
+        if k in runs:
+            prof = runs[k][-1]["profile"]
+            rows = [{c: (v[i].decode() if isinstance(v[i], bytes) else v[i].item()) for c, v in prof.items()}
+                    for i in range(len(prof["busy_s"]))]
+            print(f"({k}) profile (last round):\n" + table(rows))
+    print(f"load average at the end {_load()}")
     return 0
+
+
+def _load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 if __name__ == "__main__":

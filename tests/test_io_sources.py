@@ -64,6 +64,61 @@ def test_builtin_matches_the_packages_loaders():
     assert np.array_equal(ref.index.as_unit("ns").asi8, s.time)
 
 
+@pytest.mark.parametrize("key", ["sp500", "wti", "eurusd", "jpm", "btcusd"])
+def test_builtin_cache_equals_a_fresh_parse(key, tmp_path, monkeypatch):
+    """The parsed arrays kept on disk come back identical (OHLCV, close-only, hourly, one column of a
+    shared file), without pandas; a damaged cache file is parsed again and replaced."""
+    from mpiapp.io import sources as S
+
+    monkeypatch.setattr(S, "_cache_dirs", lambda: [tmp_path])
+    fields = ("time", "open", "high", "low", "close", "volume", "symbol", "origin", "has_ohlc", "dropped_rows")
+
+    def fresh():
+        S._builtin_cached.cache_clear()
+        return S._builtin_cached(key)
+
+    parsed = fresh()  # miss: parsed through pandas, then written
+    files = list(tmp_path.glob(f"builtin-{key}-*.npz"))
+    assert len(files) == 1
+    monkeypatch.setattr(S, "_builtin_frame", lambda k: pytest.fail("parsed again despite the cache"))
+    cached = fresh()
+    for f in fields:
+        a, b = getattr(parsed, f), getattr(cached, f)
+        if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+            assert a is not None and b is not None and a.dtype == b.dtype and np.array_equal(a, b), f
+            assert not b.flags.writeable
+        else:
+            assert a == b, f
+    assert S._fresh(cached).close.flags.writeable  # handed out as writable copies, as before
+
+    files[0].write_bytes(b"not an npz file")
+    monkeypatch.undo()
+    monkeypatch.setattr(S, "_cache_dirs", lambda: [tmp_path])
+    again = fresh()
+    assert np.array_equal(again.close, parsed.close)
+    assert files[0].stat().st_size > 100  # replaced by a good copy
+    S._builtin_cached.cache_clear()
+
+
+def test_builtin_cache_key_follows_the_data_file(tmp_path, monkeypatch):
+    from mpiapp.io import sources as S
+
+    data = tmp_path / "x.csv"
+    data.write_text("a")
+    first = S._cache_name("x", data)
+    data.write_text("ab")
+    assert S._cache_name("x", data) != first
+
+
+def test_builtin_from_cache_imports_no_pandas():
+    code = ("import sys; from mpiapp.io import open_source; s = open_source('builtin:all', min_bars=500); "
+            "[s.load(n) for n, _ in s.index()]")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)  # fills the cache if empty
+    check = code + "; assert 'pandas' not in sys.modules, 'pandas imported'"
+    r = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+
+
 def test_builtin_list_and_errors():
     src = open_source("builtin:goog,vix")
     assert src.names() == ["GOOG", "VIX"]

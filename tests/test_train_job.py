@@ -166,6 +166,46 @@ def test_a_model_that_raises_is_recorded_and_the_job_goes_on(reference, data, tm
     assert len(t["models"]["symbol"]) == len(reference[1]["models"]["symbol"]) - 1
 
 
+@pytest.fixture(scope="module")
+def one_thread(data, tmp_path_factory):
+    """-n 1 with one thread per model, a failed unit (CCC xgb fold 1) and a skipped symbol (SHORT)."""
+    out = tmp_path_factory.mktemp("one") / "one.h5"
+    r = train(1, out, data, "--families", "lgbm,xgb", *ONE, prog=FAULT, env=FAIL_CCC)
+    assert r.returncode == 3, r.output
+    return out
+
+
+ONE = ["--set", "train.threads_per_model=1"]
+FAIL_CCC = {"FAULT_KIND": "raise", "FAULT_SYMBOL": "CCC", "FAULT_FAMILY": "xgb", "FAULT_FOLD": "1"}
+EVERY = ("symbols", "features", "predictions", "metrics", "baselines", "folds", "importances", "models",
+         "model_bytes", "skipped", "failures")
+
+
+@pytest.mark.parametrize("n,hdf5_mpi", [(3, "auto"), (3, "off")])
+def test_every_final_table_is_identical_when_ranks_finalize_their_own_symbols(one_thread, data, tmp_path, n,
+                                                                              hdf5_mpi):
+    """Each rank finalizes a block of symbols (mpio) or rank 0 all (gather): every table, the model
+    index and bytes included, is the same as at -n 1 (one thread per model: the LightGBM model text
+    records its thread count), and the exit code is 3 from whichever rank holds the failure."""
+    from mpiapp.io.results import read_table
+
+    out = tmp_path / "r.h5"
+    r = train(n, out, data, "--families", "lgbm,xgb", *ONE, "--set", f"output.hdf5_mpi={hdf5_mpi}", prog=FAULT,
+              env=FAIL_CCC)  # fmt: skip
+    assert r.returncode == 3, r.output
+    assert "failed: CCC xgb fold 1" in r.stdout, r.output
+    for t in EVERY:
+        a, b = read_table(one_thread, t), read_table(out, t)
+        assert a.keys() == b.keys(), t
+        for c in a:
+            assert np.array_equal(a[c], b[c], equal_nan=a[c].dtype.kind == "f"), f"{t}.{c} differs"
+    m = read_table(out, "models")
+    assert m["start"][0] == 0 and np.array_equal(m["start"][1:], np.cumsum(m["count"])[:-1])
+    assert m["start"][-1] + m["count"][-1] == len(read_table(out, "model_bytes")["byte"])
+    prof = read_table(out, "profile")
+    assert len(prof["rank"]) == n and np.all(prof["finalize_s"] > 0)
+
+
 def _fold_rows(reference, s, f, k):
     p = reference[1]["predictions"]
     return int(np.sum((p["symbol"] == s) & (p["family"] == f) & (p["fold"] == k)))

@@ -107,3 +107,20 @@ def test_sigkill_of_one_rank_ends_the_job_and_resume_completes(tmp_path):
     r = squares(4, out, "--resume")
     assert r.returncode == 0, r.output
     check(out, resumed=True)
+
+
+def test_contiguous_blocks_cover_every_item_once_balanced_by_weight():
+    from mpiapp.work.finalize import contiguous_blocks
+
+    w = [5, 5, 5, 5, 0, 0]  # two trailing items without rows (e.g. symbols skipped at the index)
+    assert contiguous_blocks(w, 2) == [0, 2, 6]
+    assert contiguous_blocks(w, 4) == [0, 1, 2, 3, 6]
+    b = contiguous_blocks([1, 1, 10], 3)
+    assert b[0] == 0 and b[-1] == 3 and all(x <= y for x, y in zip(b, b[1:]))
+    assert contiguous_blocks([3, 3], 4)[-1] == 2 and contiguous_blocks([], 3) == [0, 0, 0, 0]
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        w = rng.integers(1, 100, rng.integers(20, 200))
+        b = contiguous_blocks(w, 4)
+        share = [w[x:y].sum() / w.sum() for x, y in zip(b, b[1:])]
+        assert max(share) <= 0.25 + w.max() / w.sum()  # one item's weight at most over the even share

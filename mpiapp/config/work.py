@@ -9,8 +9,9 @@ KEYS = (
         choices=("static", "dynamic")),
     Key("work.plan_strategy", str, "lpt", "static plan: lpt (cost-balanced), block or cyclic",
         choices=("lpt", "block", "cyclic")),
-    Key("work.unit_size", int, 100,
-        "work per unit, in the job's own measure (score: windows per unit; longer symbols are split)",
+    Key("work.unit_size", int, 500,
+        "work per unit, in the job's own measure (score: windows per unit; longer symbols are split; "
+        "each piece repeats the symbol's pivots and the start searches it shares with its neighbour)",
         lo=1, hi=1 << 31),
     Key("work.shared_memory", bool, True,
         "input arrays once per node in an MPI-3 shared-memory window, not once per rank"),

@@ -13,7 +13,9 @@ class Series:
 
     time is int64 nanoseconds since the epoch (datetime64[ns] viewed as int64), strictly increasing.
     open/high/low/close are float64, finite and positive. Close-only sources set open = high = low =
-    close and has_ohlc = False, so pivots fall back to the close.
+    close and has_ohlc = False, so pivots fall back to the close. A job's symbol store
+    (io.store.SymbolStore, its `fields`) may hand out a series without the arrays the job does not
+    read: those are None.
     """
 
     symbol: str

@@ -229,9 +229,8 @@ def _builtin_frame(key: str):
     import pandas as pd
 
     symbol, pkg, rel, loader, renames, _ = BUILTIN[key]
-    base = _package_dir(pkg)
-    path = base / rel if base is not None else None
-    if path is not None and path.is_file():
+    path = _builtin_path(key)
+    if path is not None:
         df = pd.read_csv(path, index_col=0)
         df.index.name = df.index.name or "Date"
     else:
@@ -299,13 +298,104 @@ def _fresh(s: Series) -> Series:
 def _builtin_cached(key: str) -> Series:
     import dataclasses
 
-    df = _builtin_frame(key)
-    s = frame_to_series(df, symbol=BUILTIN[key][0], origin=f"builtin:{key}")
-    s = dataclasses.replace(s, dropped_rows=int(df.attrs.get("dropped_rows", 0)))
+    path = _builtin_path(key)
+    s = _cache_read(key, path) if path is not None else None
+    if s is None:
+        df = _builtin_frame(key)
+        s = frame_to_series(df, symbol=BUILTIN[key][0], origin=f"builtin:{key}")
+        s = dataclasses.replace(s, dropped_rows=int(df.attrs.get("dropped_rows", 0)))
+        if path is not None:
+            _cache_write(key, path, s)
     for a in (s.time, s.open, s.high, s.low, s.close, s.volume):
         if a is not None:
             a.setflags(write=False)
     return s
+
+
+def _builtin_path(key: str) -> Path | None:
+    """The package file a builtin series is parsed from (None: only the package's loader has it)."""
+    _, pkg, rel, *_ = BUILTIN[key]
+    base = _package_dir(pkg)
+    path = base / rel if base is not None else None
+    return path if path is not None and path.is_file() else None
+
+
+# --- parsed builtin series, cached on disk ----------------------------------------------------------
+# Why: parsing a builtin file means importing pandas and reading text (about 1 s per process, on every
+# rank that reads one), for data that never changes. The validated arrays are kept in an .npz file,
+# in the package's __pycache__ folder (as Numba keeps its compiled kernels), else ~/.cache/mpiapp;
+# its name carries a hash of the data file's path, size and mtime and of the parsing code's files,
+# so a changed package or parser is parsed again. Nothing is cached where neither folder is writable;
+# an unreadable cache file is parsed again and replaced.
+_CACHE_VERSION = 1
+_PARSER_FILES = (Path(__file__), Path(__file__).with_name("validate.py"), Path(__file__).with_name("series.py"))
+
+
+def _cache_dirs() -> list[Path]:
+    home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return [Path(__file__).with_name("__pycache__"), Path(home) / "mpiapp"]
+
+
+def _cache_name(key: str, path: Path) -> str:
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=10)
+    for f in (path,) + _PARSER_FILES:
+        st = f.stat()
+        h.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    h.update(f"{_CACHE_VERSION}|{np.__version__}".encode())
+    return f"builtin-{key}-{h.hexdigest()}.npz"
+
+
+def _cache_read(key: str, path: Path) -> Series | None:
+    try:
+        name = _cache_name(key, path)
+    except OSError:
+        return None
+    for d in _cache_dirs():
+        f = d / name
+        if not f.is_file():
+            continue
+        try:
+            with np.load(f, allow_pickle=False) as z:
+                a = {k: z[k] for k in z.files}
+            has_ohlc = bool(a["has_ohlc"])
+            c = a["close"]
+            o, h, lo = (a["open"], a["high"], a["low"]) if has_ohlc else (c, c, c)
+            return Series(str(a["symbol"]), a["time"], o, h, lo, c, f"builtin:{key}", has_ohlc,
+                          a["volume"] if "volume" in a else None, int(a["dropped_rows"]))  # fmt: skip
+        except Exception:  # a truncated or foreign file: parse again (and replace it)
+            continue
+    return None
+
+
+def _cache_write(key: str, path: Path, s: Series) -> None:
+    import tempfile
+
+    try:
+        name = _cache_name(key, path)
+    except OSError:
+        return
+    arrays = {"time": s.time, "close": s.close, "symbol": np.array(s.symbol),
+              "has_ohlc": np.array(s.has_ohlc), "dropped_rows": np.array(s.dropped_rows, dtype=np.int64)}
+    if s.has_ohlc:
+        arrays.update(open=s.open, high=s.high, low=s.low)
+    if s.volume is not None:
+        arrays["volume"] = s.volume
+    for d in _cache_dirs():
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=d, prefix=f".{name}.", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    np.savez(fh, **arrays)
+                os.replace(tmp, d / name)  # atomic: a concurrent reader sees the old file or the new
+            except BaseException:
+                os.unlink(tmp)
+                raise
+            return
+        except OSError:
+            continue
 
 
 # ==================================================================================================

@@ -11,6 +11,7 @@ the interrupted run and refuses changed data.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import numpy as np
@@ -38,11 +39,18 @@ class SymbolStore:
     """Symbols of `index` ([(name, bars)], the same on every rank) from an opened source.
 
     skip_bad: a symbol failing validation is skipped and recorded (`skipped`) instead of ending the
-    job; shared: node-shared arrays; timers: a runtime Timers (time spent reading counts as "read").
+    job; shared: node-shared arrays; timers: a runtime Timers (time spent reading counts as "read");
+    fields: the Series arrays the job reads (names of FIELDS and "volume"; None: all). The others are
+    dropped once a symbol is read and hashed: `get` gives them as None (close-only series keep
+    open = high = low = close when asked for).
     """
 
-    def __init__(self, src, index, *, skip_bad: bool, shared: bool, timers, comm=None):
+    def __init__(self, src, index, *, skip_bad: bool, shared: bool, timers, comm=None, fields=None):
         self.src, self.index, self.skip_bad, self.shared_on = src, index, skip_bad, shared
+        self.fields = tuple(FIELDS + ("volume",) if fields is None else fields)
+        unknown = set(self.fields) - set(FIELDS + ("volume",))
+        if unknown or "time" not in self.fields:
+            raise ValueError(f"SymbolStore fields {self.fields}: need 'time', and only names of {FIELDS + ('volume',)}")
         self.timers, self.comm = timers, comm_mod.world(comm)
         self.cache: dict[int, Series] = {}
         self.skipped: dict[int, str] = {}
@@ -65,7 +73,16 @@ class SymbolStore:
         self.digests[name] = digest(ser)
         if ser.dropped_rows:
             self.dropped[s] = int(ser.dropped_rows)
-        return ser, None
+        return self._trim(ser), None
+
+    def _trim(self, ser: Series) -> Series:
+        """The series with the arrays the job does not read set to None (memory: open and volume
+        are a third of an OHLCV symbol, unread by the scan)."""
+        drop = {f: None for f in ("open", "high", "low", "close", "volume") if f not in self.fields}
+        return dataclasses.replace(ser, **drop) if drop else ser
+
+    def _arrays(self, ser: Series) -> dict:
+        return {f: getattr(ser, f) for f in self.fields if getattr(ser, f) is not None}
 
     def preload(self, needed) -> None:
         """Collective: read and validate the symbols this rank needs (ids; None: any, as when units
@@ -97,26 +114,43 @@ class SymbolStore:
         self._check(problems)
 
     def _preload_shared(self, needed) -> None:
-        from ..runtime.shm import NodeArrays
+        from ..runtime.shm import NodeArrays, padded
 
         node = comm_mod.node_comm(self.comm)
         want = sorted(set().union(*sync.allgather(set(needed) if needed is not None else {-1}, comm=node)))
         if -1 in want:
             want = list(range(len(self.index)))
-        problems, loaded = [], {}
-        for s in want[node.Get_rank() :: node.Get_size()]:
-            ser, err = self._load(s)
-            if err:
-                problems.append(err)
-            elif ser is not None:
-                loaded[s] = ser
-        self._check(problems)
-        arrays = {s: {f: getattr(ser, f) for f in FIELDS + (("volume",) if ser.volume is not None else ())}
-                  for s, ser in loaded.items()}  # fmt: skip
-        meta = {s: (ser.symbol, ser.origin, ser.has_ohlc, ser.dropped_rows) for s, ser in loaded.items()}
-        for d in sync.allgather(meta, comm=node):
+        mine = want[node.Get_rank() :: node.Get_size()]
+        # Slots sized from the index's bar counts (time int64, prices float64: 8 bytes a bar each), so
+        # each symbol goes into the window as soon as it is read and its private copy is dropped. A
+        # symbol that does not fit its slot (its bar count differs from the index's) waits for a
+        # second window of exactly its size.
+        main = NodeArrays(node=node, reserve={s: len(self.fields) * padded(8 * int(self.index[s][1]))
+                                              for s in mine})  # fmt: skip
+        windows = [main]
+        problems, spill = [], {}
+        try:
+            for s in mine:
+                ser, err = self._load(s)
+                if err:
+                    problems.append(err)
+                elif ser is not None:
+                    self.meta[s] = (ser.symbol, ser.origin, ser.has_ohlc, ser.dropped_rows)
+                    arrays = self._arrays(ser)
+                    if not main.put(s, arrays):
+                        spill[s] = arrays
+                    del ser, arrays
+            self._check(problems)
+        except errors.JobError:
+            main.free()
+            raise
+        main.share()
+        if node.allreduce(len(spill)):
+            windows.append(NodeArrays(spill, node))
+        del spill
+        self.shared = windows
+        for d in sync.allgather(self.meta, comm=node):
             self.meta.update(d)
-        self.shared = NodeArrays(arrays, node)
         for d in sync.allgather(self.skipped, comm=node):
             self.skipped.update(d)
 
@@ -144,10 +178,12 @@ class SymbolStore:
         if s in self.skipped:
             return None
         if self.shared is not None:
-            v = self.shared[s]
+            v = next((w[s] for w in self.shared if s in w), None)
+            if v is None:
+                raise KeyError(f"symbol {s} was not loaded on this node")
             name, origin, has_ohlc, dropped = self.meta[s]
-            return Series(name, v["time"], v["open"], v["high"], v["low"], v["close"], origin, has_ohlc,
-                          v.get("volume"), dropped)  # fmt: skip
+            return Series(name, v["time"], v.get("open"), v.get("high"), v.get("low"), v.get("close"), origin,
+                          has_ohlc, v.get("volume"), dropped)  # fmt: skip
         if s not in self.cache:
             ser, err = self._load(s)
             if err:
@@ -160,7 +196,8 @@ class SymbolStore:
     def release(self) -> None:
         """Collective when shared: free the node's shared-memory window."""
         if self.shared is not None:
-            self.shared.free()
+            for w in self.shared:
+                w.free()
             self.shared = None
 
     def dropped_all(self) -> dict:

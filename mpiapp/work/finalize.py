@@ -31,6 +31,25 @@ class Finalize:
     def can_read(self) -> bool:
         return self.ledger.can_read()
 
+    def block(self, weights) -> tuple[int, int]:
+        """This rank's contiguous block [lo, hi) of items 0..len(weights)-1 (a job's groups of units),
+        balanced by weight (e.g. raw rows), so that rank order is item order in the final tables.
+
+        Parallel mode: every rank gets about 1/size of the weight; gather mode: rank 0 takes them all
+        (the others get an empty block). Every rank must pass the same weights.
+        """
+        n = len(weights)
+        if not self.parallel:
+            return (0, n) if self.ctx.rank == 0 else (0, 0)
+        bounds = contiguous_blocks(weights, self.ctx.size)
+        return bounds[self.ctx.rank], bounds[self.ctx.rank + 1]
+
+    def offset(self, n: int) -> int:
+        """Collective: the sum of `n` over the ranks before this one (e.g. where this rank's bytes
+        start in a table written in rank order)."""
+        counts = sync.allgather(int(n), comm=self.ctx.comm)
+        return int(sum(counts[: self.ctx.rank]))
+
     def read(self, table: str, uids) -> dict:
         """Raw rows of units `uids` in table `table`, in ascending row order (this rank only)."""
         uids = np.asarray(uids, dtype=np.int64)
@@ -53,3 +72,18 @@ class Finalize:
 
     def close(self) -> None:
         self.out.close()
+
+
+def contiguous_blocks(weights, parts: int) -> list[int]:
+    """Boundaries (parts + 1 of them, 0 first, len(weights) last) of `parts` consecutive blocks that
+    each hold about 1/parts of the total weight; items of weight 0 at the end fall in the last block."""
+    w = np.asarray(weights, dtype=np.float64)
+    cum = np.concatenate(([0.0], np.cumsum(w)))
+    total = cum[-1]
+    bounds = [0]
+    for r in range(1, parts):
+        bounds.append(int(np.searchsorted(cum, total * r / parts, side="left")) if total > 0 else
+                      (len(w) * r) // parts)  # fmt: skip
+        bounds[-1] = max(bounds[-1], bounds[-2])
+    bounds.append(len(w))
+    return bounds

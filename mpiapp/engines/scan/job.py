@@ -15,6 +15,8 @@ from ...work import JobSpec, Plan, Unit
 from .result import PATTERN_FIELDS, WINDOW_FIELDS, dedup_patterns
 
 PIVOTS = range(6)
+#: the arrays of a symbol the scan reads (open and volume are dropped once read and hashed)
+SCAN_FIELDS = ("time", "high", "low", "close")
 
 
 def _disk(dt) -> str:
@@ -107,7 +109,8 @@ class _ScanJob:
 
         index = ctx.info[0]
         self.store = SymbolStore(self.src, index, skip_bad=ctx.cfg.data.skip_bad_symbols,
-                                 shared=ctx.cfg.work.shared_memory, timers=ctx.timers, comm=ctx.comm)  # fmt: skip
+                                 shared=ctx.cfg.work.shared_memory, timers=ctx.timers, comm=ctx.comm,
+                                 fields=SCAN_FIELDS)  # fmt: skip
         self.store.preload(None if mine is None else {u.key[0] for u in mine})
         digests = self.store.digest_all() if ctx.resuming else dict(self.store.digests)
         for name, d in digests.items():
@@ -178,20 +181,6 @@ def _cat(pieces, columns) -> dict:
     return {c: np.concatenate([p[c] for p in pieces]).astype(dt, copy=False) for c, dt in columns}
 
 
-def contiguous_blocks(weights, parts: int) -> list[int]:
-    """Symbol boundaries so that each of `parts` consecutive blocks holds about 1/parts of the weight."""
-    w = np.asarray(weights, dtype=np.float64)
-    cum = np.concatenate(([0.0], np.cumsum(w)))
-    total = cum[-1]
-    bounds = [0]
-    for r in range(1, parts):
-        bounds.append(int(np.searchsorted(cum, total * r / parts, side="left")) if total > 0 else
-                      (len(w) * r) // parts)  # fmt: skip
-        bounds[-1] = max(bounds[-1], bounds[-2])
-    bounds.append(len(w))
-    return bounds
-
-
 def finalize(fin, skipped: dict, dropped: dict) -> dict:
     """Collective: the final patterns, windows and symbols tables, and the summary (rank 0).
 
@@ -202,7 +191,7 @@ def finalize(fin, skipped: dict, dropped: dict) -> dict:
     """
     ctx = fin.ctx
     cfg = ctx.cfg
-    rank, size = ctx.rank, ctx.size
+    rank = ctx.rank
     index, index_skips = ctx.info
     # index-time skips get rows after the indexed symbols (their ids are not used by any unit)
     listed = index + [(name, 0) for name, _ in index_skips]
@@ -211,11 +200,7 @@ def finalize(fin, skipped: dict, dropped: dict) -> dict:
     u = fin.units
     n_sym = len(listed)
     rows_per_sym = np.bincount(u["symbol"], weights=u["patterns_count"] + u["windows_count"], minlength=n_sym)
-    if fin.parallel:
-        bounds = contiguous_blocks(rows_per_sym, size)
-        lo, hi = bounds[rank], bounds[rank + 1]
-    else:
-        lo, hi = (0, n_sym) if rank == 0 else (0, 0)
+    lo, hi = fin.block(rows_per_sym)
     mine = np.flatnonzero((u["symbol"] >= lo) & (u["symbol"] < hi))
     pats, wins = [], []
     if fin.can_read and (fin.parallel or rank == 0):

@@ -1,7 +1,10 @@
 """Finalize of the train job: raw per-unit rows (the .partial file) -> the tables of results/train.h5.
 
-Rank 0 reads every unit's rows, sorts them by key and computes metrics and baselines from the
-out-of-fold predictions (final.py); the other ranks take part in the collective writes with no rows.
+Each rank takes a contiguous block of symbols balanced by raw rows (work.Finalize.block), reads its
+units' rows, sorts them by key, computes metrics and baselines from the out-of-fold predictions
+(final.py) and writes its rows in rank order, so rank order is symbol order and the tables are the
+same at any rank count; no rank holds the whole predictions table. In gather mode (serial HDF5) rank
+0 takes every symbol and the others write no rows.
 Final tables: symbols, features, predictions, metrics, baselines, folds, importances, models (index:
 symbol, family, fold, start, count into model_bytes), model_bytes (u1), skipped, failures.
 """
@@ -12,9 +15,10 @@ import json
 
 import numpy as np
 
+from ...runtime import sync
 from . import families as fam
 from .dataset import ALL_FEATURES
-from .final import BASELINE_COLUMNS, METRIC_COLUMNS, baselines_table, metrics_table, sort_rows
+from .final import ALL_FOLDS, BASELINE_COLUMNS, METRIC_COLUMNS, baselines_table, metrics_table, sort_rows
 from .unit import KEY, MESSAGE_BYTES, RAW_TABLES
 
 MODEL_COLUMNS = KEY + [("start", "i8"), ("count", "i8")]
@@ -26,14 +30,16 @@ def _cut(text: str, nbytes: int) -> bytes:
     return str(text).encode()[:nbytes].decode("utf-8", errors="ignore").encode()
 
 
-def _models(fin, u: dict, failed: set) -> tuple[dict, dict]:
-    """(models index, model_bytes) in key order; each unit's bytes read on their own (one contiguous
-    range each: no per-byte index arrays for hundreds of MB of models)."""
+def _models(fin, u: dict, mine, failed: set) -> tuple[dict, dict]:
+    """(models index, model_bytes) of units `mine` in key order; `start` counts from this rank's first
+    byte in the final table (the bytes of the ranks before it come first). Each unit's bytes are read on
+    their own (one contiguous range each: no per-byte index arrays for hundreds of MB of models)."""
     counts = np.asarray(u["models_count"])
-    keep = [i for i in range(len(counts)) if counts[i] > 0 and
+    keep = [int(i) for i in mine if counts[i] > 0 and
             (int(u["symbol"][i]), int(u["family"][i]), int(u["fold"][i])) not in failed]  # fmt: skip
     keep.sort(key=lambda i: (int(u["symbol"][i]), int(u["family"][i]), int(u["fold"][i])))
-    parts, rows, at = [], {c: [] for c, _ in MODEL_COLUMNS}, 0
+    at = fin.offset(int(counts[keep].sum()) if keep else 0)
+    parts, rows = [], {c: [] for c, _ in MODEL_COLUMNS}
     for i in keep:
         parts.append(fin.read("models", [i])["byte"])
         for c in ("symbol", "family", "fold"):
@@ -61,49 +67,47 @@ def finalize(fin, params, store_skips: dict, threads: int, device: str, omp: lis
         return _finalize(fin, params, threads, device, omp)
 
 
+def _weights(u: dict, n_symbols: int) -> np.ndarray:
+    """Raw rows per symbol (model bytes counted as 8-byte rows): what a rank's finalize block costs."""
+    rows = u["predictions_count"] + u["folds_count"] + u["importances_count"] + u["models_count"] / 8.0
+    return np.bincount(np.asarray(u["symbol"], dtype=np.int64), weights=rows, minlength=n_symbols)
+
+
 def _finalize(fin, params, threads: int, device: str, omp: list) -> dict:
     ctx = fin.ctx
+    comm = ctx.comm
     index, plan_skips, index_skips = ctx.info
     listed = list(index) + [(name, 0) for name, _ in index_skips]
-    t = {}
-    summary = {}
-    if ctx.rank == 0:
-        u = fin.units
-        uids = np.arange(len(u["symbol"]))
-        raw = {name: fin.read(name, uids) for name in RAW_TABLES if name != "models"}
-        fails = sort_rows(raw["failures"], ["symbol", "family", "fold"])
-        failed = set(zip(fails["symbol"].tolist(), fails["family"].tolist(), fails["fold"].tolist()))
-        pred = sort_rows(raw["predictions"], ["symbol", "family", "fold", "bar"])
-        folds = sort_rows(raw["folds"], ["symbol", "family", "fold"])
-        skipped = _dedup_skips(raw["skipped"])
-        for i, (_, reason) in enumerate(index_skips):  # rejected by the index (data.skip_bad_symbols)
+    u = fin.units
+    lo, hi = fin.block(_weights(u, len(listed)))
+    mine = np.flatnonzero((u["symbol"] >= lo) & (u["symbol"] < hi))
+    raw = {name: (fin.read(name, mine) if fin.can_read else {c: np.zeros(0, dt) for c, dt in cols})
+           for name, cols in RAW_TABLES.items() if name != "models"}  # fmt: skip
+    fails = sort_rows(raw["failures"], ["symbol", "family", "fold"])
+    failed = set(zip(fails["symbol"].tolist(), fails["family"].tolist(), fails["fold"].tolist()))
+    pred = sort_rows(raw["predictions"], ["symbol", "family", "fold", "bar"])
+    folds = sort_rows(raw["folds"], ["symbol", "family", "fold"])
+    skipped = _dedup_skips(raw["skipped"])
+    for i, (_, reason) in enumerate(index_skips):  # rejected by the index (data.skip_bad_symbols)
+        if lo <= len(index) + i < hi:
             skipped["symbol"] = np.append(skipped["symbol"], np.int32(len(index) + i))
             skipped["reason"] = np.append(skipped["reason"], np.array([_cut(reason, MESSAGE_BYTES)]))
-        reasons = dict(zip(skipped["symbol"].tolist(), skipped["reason"].tolist()))
-        t["symbols"] = {"name": np.array([_cut(n, 32) for n, _ in listed], dtype="S32"),
-                        "bars": np.array([b for _, b in listed], dtype="i8"),
-                        "skipped_reason": np.array([reasons.get(s, b"") for s in range(len(listed))],
-                                                   dtype=f"S{MESSAGE_BYTES}")}  # fmt: skip
+    reasons = dict(zip(skipped["symbol"].tolist(), skipped["reason"].tolist()))
+    t = {}
+    t["symbols"] = {"name": np.array([_cut(n, 32) for n, _ in listed[lo:hi]], dtype="S32"),
+                    "bars": np.array([b for _, b in listed[lo:hi]], dtype="i8"),
+                    "skipped_reason": np.array([reasons.get(s, b"") for s in range(lo, hi)], dtype=f"S{MESSAGE_BYTES}")}
+    if ctx.rank == 0:
         t["features"] = {"feature": np.arange(len(ALL_FEATURES), dtype="i4"),
                          "name": np.array([n.encode() for n in ALL_FEATURES], dtype="S24")}
-        t["predictions"] = pred
-        t["metrics"] = metrics_table(pred, folds, params.proba) if len(pred["symbol"]) else {}
-        t["baselines"] = baselines_table(pred, folds, params.proba) if len(pred["symbol"]) else {}
-        t["folds"] = folds
-        t["importances"] = sort_rows(raw["importances"], ["symbol", "family", "fold", "feature"])
-        t["models"], t["model_bytes"] = _models(fin, u, failed)
-        t["skipped"] = skipped
-        t["failures"] = fails
-        summary = {"symbols": len(listed), "skipped": len(skipped["symbol"]), "failed": len(fails["symbol"]),
-                   "models": len(t["models"]["symbol"]), "predictions": len(pred["symbol"])}
-        if len(pred["symbol"]):
-            from .report import family_summary
-
-            summary["families"] = family_summary(t["metrics"], t["baselines"], params.proba)
-        summary["failures"] = [(listed[int(s)][0], fam.FAMILY_BY_ID.get(int(f), "?"), int(k), m.decode())
-                               for s, f, k, m in zip(fails["symbol"], fails["family"], fails["fold"], fails["message"])]
-        if len(fails["symbol"]):
-            summary["exit_code"] = 3
+    t["predictions"] = pred
+    t["metrics"] = metrics_table(pred, folds, params.proba) if len(pred["symbol"]) else {}
+    t["baselines"] = baselines_table(pred, folds, params.proba) if len(pred["symbol"]) else {}
+    t["folds"] = folds
+    t["importances"] = sort_rows(raw["importances"], ["symbol", "family", "fold", "feature"])
+    t["models"], t["model_bytes"] = _models(fin, u, mine, failed)
+    t["skipped"] = skipped
+    t["failures"] = fails
     schemas = {"symbols": SYMBOL_COLUMNS, "features": FEATURE_COLUMNS, "predictions": RAW_TABLES["predictions"],
                "metrics": METRIC_COLUMNS, "baselines": BASELINE_COLUMNS, "folds": RAW_TABLES["folds"],
                "importances": RAW_TABLES["importances"], "models": MODEL_COLUMNS,
@@ -115,4 +119,35 @@ def _finalize(fin, params, threads: int, device: str, omp: list) -> dict:
               families=",".join(params.families), threads_per_model=threads, device=device,
               model_formats=json.dumps({f: fam.FAMILIES[f][3] for f in params.families}),
               openmp_runtimes=", ".join(f"{r['family']} {r['filepath']}" for r in omp) or "none")  # fmt: skip
+    return _summary(t, listed, params, comm)
+
+
+def _summary(t: dict, listed: list, params, comm) -> dict:
+    """Collective: the run's summary on rank 0 (each rank holds only its block of the tables); the
+    exit code (3 when units failed) on every rank."""
+    metrics, base = t["metrics"], t["baselines"]
+    allm = metrics["fold"] == ALL_FOLDS if metrics else None
+    allb = base["fold"] == ALL_FOLDS if base else None
+    fails = t["failures"]
+    mine = {"skipped": len(t["skipped"]["symbol"]), "models": len(t["models"]["symbol"]),
+            "predictions": len(t["predictions"]["symbol"]),
+            "metrics": {c: v[allm] for c, v in metrics.items()} if metrics else None,
+            "baselines": {c: v[allb] for c, v in base.items()} if base else None,
+            "failures": [(listed[int(s)][0], fam.FAMILY_BY_ID.get(int(f), "?"), int(k), m.decode())
+                         for s, f, k, m in zip(fails["symbol"], fails["family"], fails["fold"], fails["message"])]}
+    n_failed = sync.allreduce_sum(len(mine["failures"]), comm=comm)
+    every = sync.gather(mine, comm=comm)
+    summary = {"exit_code": 3} if n_failed else {}
+    if every is None:
+        return summary
+    summary.update(symbols=len(listed), skipped=sum(e["skipped"] for e in every), failed=n_failed,
+                   models=sum(e["models"] for e in every), predictions=sum(e["predictions"] for e in every),
+                   failures=sum((e["failures"] for e in every), []))  # fmt: skip
+    ms = [e["metrics"] for e in every if e["metrics"] is not None]
+    bs = [e["baselines"] for e in every if e["baselines"] is not None]
+    if ms and bs:
+        from .report import family_summary
+
+        cat = lambda parts: {c: np.concatenate([p[c] for p in parts]) for c in parts[0]}  # noqa: E731
+        summary["families"] = family_summary(cat(ms), cat(bs), params.proba)
     return summary
