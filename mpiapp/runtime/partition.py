@@ -67,16 +67,3 @@ def scatter_plan(costs, strategy: str = "lpt", comm=None, root: int = 0) -> np.n
     plans = plan(costs, comm.Get_size(), strategy) if comm.Get_rank() == root else None
     return comm.scatter(plans, root=root)
 
-
-def contiguous_blocks(weights, parts: int) -> list[int]:
-    """Boundaries b[0] = 0 <= ... <= b[parts] = len(weights) cutting items into `parts` consecutive
-    blocks of about equal total weight (block i = items b[i]..b[i+1]-1). Pure."""
-    w = np.asarray(weights, dtype=np.float64)
-    cum = np.concatenate(([0.0], np.cumsum(w)))
-    total = cum[-1]
-    bounds = [0]
-    for r in range(1, parts):
-        b = int(np.searchsorted(cum, total * r / parts, side="left")) if total > 0 else (len(w) * r) // parts
-        bounds.append(max(b, bounds[-1]))
-    bounds.append(len(w))
-    return bounds

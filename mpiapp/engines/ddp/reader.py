@@ -84,16 +84,16 @@ class StoreReader:
     def samples(self, ids) -> tuple[np.ndarray, np.ndarray]:
         """Windows (len(ids), window, F) and targets of sample ids (any order; blocks read whole)."""
         ids = np.asarray(ids, dtype=np.int64)
-        F = self.X.shape[1]
-        xb = np.empty((ids.shape[0], self.window, F), dtype=np.float32)
-        yb = np.empty(ids.shape[0], dtype=np.float32)
         blocks = ids // self.block
-        for j in np.unique(blocks):
-            sel = np.flatnonzero(blocks == j)
-            x, y = self._block(int(j))
-            off = ids[sel] - int(j) * self.block
-            xb[sel], yb[sel] = x[off], y[off]
-        return xb, yb
+        uniq, inv = np.unique(blocks, return_inverse=True)
+        parts = [self._block(int(j)) for j in uniq]
+        if len(parts) == 1:
+            x, y = parts[0]
+        else:
+            x, y = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        starts = np.cumsum([0] + [p[1].shape[0] for p in parts[:-1]])
+        at = starts[inv.reshape(-1)] + (ids - blocks * self.block)
+        return x[at], y[at]
 
     def chunks(self, s0: int, s1: int):
         """Samples [s0, s1) in order, as (windows, y) pieces of at most buffer_rows rows each."""

@@ -29,7 +29,6 @@ import os
 import numpy as np
 
 from ...runtime import errors, sync
-from ...runtime.partition import contiguous_blocks
 from ...work import JobSpec, Plan, Unit
 from ..train.features import feature_names, price_features, targets, warmup_bars
 from . import split as _split
@@ -149,13 +148,12 @@ def finalize(fin, params, ident: dict, store_skips: dict) -> dict:
     """Collective: X, rows, symbols and skipped of the store; the split computed from every rank's
     samples. Raises errors.JobError (exit 2) when no symbol has samples or a split is empty."""
     ctx = fin.ctx
-    rank, size = ctx.rank, ctx.size
+    rank = ctx.rank
     index, index_skips = ctx.info
     n_sym = len(index)
     u = fin.units
     per_sym = np.bincount(u["symbol"], weights=u["rows_count"], minlength=n_sym)
-    bounds = contiguous_blocks(per_sym, size) if fin.parallel else [0] + [n_sym] * size
-    lo, hi = (bounds[rank], bounds[rank + 1]) if (fin.parallel or rank == 0) else (0, 0)
+    lo, hi = fin.block(per_sym)
     mine = np.flatnonzero((u["symbol"] >= lo) & (u["symbol"] < hi))
     rows = fin.read("rows", mine) if len(mine) and fin.can_read else None
     if rows is None or len(rows["symbol"]) == 0:
@@ -183,8 +181,8 @@ def finalize(fin, params, ident: dict, store_skips: dict) -> dict:
             raise errors.JobError(f"ddp split: {exc}") from None
     v_day, t_day = cuts
 
-    counts = sync.allgather(n, comm=ctx.comm)
-    base = sum(counts[:rank])
+    base = fin.offset(n)
+    total = sync.allreduce_sum(n, comm=ctx.comm)
     sym_ids = np.arange(lo, hi, dtype=np.int64)
     sym = {c: np.zeros(len(sym_ids), dtype=np.int64) for c in ("first_row", "n_rows", "train_lo", "train_hi",
                                                                "validation_lo", "validation_hi", "test_lo",
@@ -203,7 +201,6 @@ def finalize(fin, params, ident: dict, store_skips: dict) -> dict:
     with ctx.timers.phase("write"):
         X = np.stack([rows[f"x{i}"] for i in range(len(FEATURES))], axis=1) if n else \
             np.zeros((0, len(FEATURES)), dtype=np.float32)
-        total = sum(counts)
         fin.out.create_array("X", (0, len(FEATURES)), np.float32, chunk=CHUNK_ROWS, rows_hint=total)
         fin.out.append_array("X", X)
         fin.write("rows", ROW_COLUMNS, {c: rows[c] for c, _ in ROW_COLUMNS})
@@ -226,8 +223,8 @@ def finalize(fin, params, ident: dict, store_skips: dict) -> dict:
         fin.write("skipped", [("symbol", "i4"), ("reason", f"S{MESSAGE_BYTES}")], sk)
     fin.attrs(features=json.dumps(list(FEATURES)), horizon=int(params.horizon),
               validation_from=_split.date_of_day(v_day), test_from=_split.date_of_day(t_day),
-              identity=json.dumps(ident, sort_keys=True), n_rows=int(sum(counts)))  # fmt: skip
-    return {"rows": int(sum(counts)), "validation_from": _split.date_of_day(v_day),
+              identity=json.dumps(ident, sort_keys=True), n_rows=int(total))  # fmt: skip
+    return {"rows": int(total), "validation_from": _split.date_of_day(v_day),
             "test_from": _split.date_of_day(t_day)}
 
 
