@@ -2,6 +2,7 @@
 
     python bench/ddp_scaling.py                         # 60 synthetic symbols x 3,000 bars, 300 steps
     python bench/ddp_scaling.py --symbols 20 --steps 100     # a quick look
+    python bench/ddp_scaling.py --model tcn --batch 2048 --steps 60 --no-memory   # compute-bound steps
 
 Same global batch (ddp.batch_size) in every case, the same steps (ddp.max_steps), the MLP unless
 --model says otherwise; one feature store built first and reused by every case:
@@ -43,6 +44,8 @@ def job(n: int, out: str, store: str, a, *extra) -> dict:
            "--set", f"ddp.features_path={store}", "--set", f"ddp.batch_size={a.batch}", "--set",
            f"ddp.max_steps={a.steps}", "--set", "ddp.epochs=1000", "--set", "ddp.checkpoint_steps=0",
            "--set", f"ddp.model={a.model}", "--set", "ddp.patience=0", "--force", "--no-progress", *extra]  # fmt: skip
+    for kv in a.sets:
+        cmd += ["--set", kv]
     r = subprocess.run(cmd, env=env(), capture_output=True, text=True)
     if r.returncode != 0:
         raise SystemExit(f"failed ({r.returncode}): {' '.join(cmd)}\n{r.stdout}\n{r.stderr}")
@@ -64,6 +67,9 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=512)
     ap.add_argument("--model", default="mlp", choices=("mlp", "tcn", "gru"))
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--no-memory", action="store_true", help="skip (e), the 4x store")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="sets",
+                    help="passed to every case, e.g. --set ddp.cpu_allreduce=gloo")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="ddp_bench_")
     store = os.path.join(tmp, "features.h5")
@@ -94,6 +100,9 @@ def main() -> int:
     print(f"all-reduce share of the step at 2 ranks: {share:.1%} (median over ranks and repeats)")
     print(f"bf16 / fp32 at 1 rank x 2 threads: {med['d 1 rank x 2 threads bf16'] / med['c 1 rank x 2 threads']:.3f}")
 
+    if a.no_memory:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return 0
     # (e) memory with a store 4x larger (4x the symbols)
     big = argparse.Namespace(**{**vars(a), "symbols": 4 * a.symbols})
     store4 = os.path.join(tmp, "features4.h5")

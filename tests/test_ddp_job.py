@@ -63,10 +63,12 @@ def straight(store, tmp_path_factory):
 
 
 def test_equivalence_across_rank_counts_and_accumulation(store, straight, tmp_path):
-    """N steps with global batch B: 1 rank x B, 2 ranks x B/2, 4 ranks x B/4, and 1 rank with 2
-    micro-batches of B/2 give the same parameters (fp32; the gradient sums differ in order only)."""
+    """N steps with global batch B: 1 rank x B, 2 ranks x B/2 (gradients all-reduced over MPI, and over
+    gloo), 4 ranks x B/4, and 1 rank with 2 micro-batches of B/2 give the same parameters (fp32; the
+    gradient sums differ in order only)."""
     runs = {"n2": weights(straight)}
-    for name, n, extra in (("n1", 1, []), ("n4", 4, []), ("n1acc2", 1, ["--set", "ddp.accumulation_steps=2"])):
+    for name, n, extra in (("n1", 1, []), ("n4", 4, []), ("n1acc2", 1, ["--set", "ddp.accumulation_steps=2"]),
+                           ("n2gloo", 2, ["--set", "ddp.cpu_allreduce=gloo"])):  # fmt: skip
         out = tmp_path / f"{name}.h5"
         r = ddp(n, out, store, "--set", "ddp.max_steps=12", *extra)
         assert r.returncode == 0, r.output

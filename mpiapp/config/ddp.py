@@ -54,6 +54,9 @@ KEYS = (
     # --- processes and devices -----------------------------------------------------------------------
     Key("ddp.backend", str, "auto", "torch.distributed backend: auto = nccl when every rank has a GPU, else "
         "gloo", choices=("auto", "gloo", "nccl")),
+    Key("ddp.cpu_allreduce", str, "mpi", "CPU ranks: the gradient all-reduce over MPI (shared memory in a node, "
+        "the cluster's fabric between nodes: what mpiexec set up) or over gloo's TCP; GPUs always use nccl",
+        choices=("mpi", "gloo")),
     Key("ddp.device", str, "auto", "auto = cuda when every rank has a GPU (node-local rank modulo visible "
         "GPUs), else cpu", choices=("auto", "cpu", "cuda")),
     Key("ddp.threads", int, 0, "torch intra-op threads per rank; 0 = the rank's budget from the thread plan",

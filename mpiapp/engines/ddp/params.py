@@ -33,6 +33,7 @@ class DDPParams:
     shuffle_block: int
     buffer_rows: int
     backend: str
+    cpu_allreduce: str
     device: str
     threads: int
     timeout_s: float

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import threading
 import time
 
 import numpy as np
@@ -42,25 +43,32 @@ class NonFinite(errors.JobError):
 
 
 class CommTimer:
-    """State of `timed_allreduce`: the world size and the seconds spent in gradient all-reduces."""
+    """State of the timed all-reduce hooks: the world size, the seconds spent in gradient all-reduces,
+    and whether MPI carries them (else gloo)."""
 
-    def __init__(self, size: int):
+    def __init__(self, size: int, use_mpi: bool):
         self.size = size
         self.seconds = 0.0
+        self.use_mpi = use_mpi
 
 
 def timed_allreduce(state: CommTimer, bucket):
-    """A DDP communication hook (CPU / gloo): all-reduce one gradient bucket, average it, time it.
+    """A DDP communication hook for CPU ranks: all-reduce one gradient bucket, average it, time it.
 
-    Blocking per bucket (no overlap with the backward pass): on CPU ranks with one or two compute
-    threads there is little to overlap with, and the wait is then measured exactly.
+    Over MPI (ddp.cpu_allreduce=mpi: an in-place MPI_Allreduce on the bucket's memory, from the thread
+    that runs backward — the main thread on CPU, checked) or gloo. Blocking per bucket (no overlap with
+    the backward pass): on CPU ranks with one or two compute threads there is little to overlap with,
+    and the wait is then measured exactly.
     """
     import torch
     import torch.distributed as dist
 
     t = time.perf_counter()
     buf = bucket.buffer()
-    dist.all_reduce(buf)
+    if state.use_mpi and threading.current_thread() is threading.main_thread():
+        torch_dist.sum_inplace(buf.numpy())
+    else:
+        dist.all_reduce(buf)
     buf.div_(state.size)
     state.seconds += time.perf_counter() - t
     fut = torch.futures.Future()
@@ -144,7 +152,7 @@ class Trainer:
         self.model = DDP(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.comm_timer = None
         if self.device.type == "cpu":
-            self.comm_timer = CommTimer(self.size)
+            self.comm_timer = CommTimer(self.size, p.cpu_allreduce == "mpi")
             self.model.register_comm_hook(self.comm_timer, timed_allreduce)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=p.learning_rate, weight_decay=p.weight_decay)
         self.total_steps = self.steps_per_epoch * p.epochs
