@@ -1,11 +1,12 @@
-"""The ddp job's data-parallel scaling on CPUs (gloo), side by side in one run (issue 10, item 9).
+"""The ddp job's data-parallel scaling on CPUs, side by side in one run (issue 10, item 9).
 
     python bench/ddp_scaling.py                         # 60 synthetic symbols x 3,000 bars, 300 steps
     python bench/ddp_scaling.py --symbols 20 --steps 100     # a quick look
     python bench/ddp_scaling.py --model tcn --batch 2048 --steps 60 --no-memory   # compute-bound steps
 
 Same global batch (ddp.batch_size) in every case, the same steps (ddp.max_steps), the MLP unless
---model says otherwise; one feature store built first and reused by every case:
+--model says otherwise, gradients all-reduced as the job does by default (MPI on CPU ranks;
+--set ddp.cpu_allreduce=gloo for gloo); one feature store built first and reused by every case:
   (a) mpiexec -n 1, 1 thread       (b) mpiexec -n 2, 1 thread each       (c) mpiexec -n 1, 2 threads
   (d) bf16 autocast against fp32 at (c)
   (e) peak RSS per rank at -n 2 with a feature store of S rows and one of 4 S rows
