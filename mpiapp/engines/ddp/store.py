@@ -84,11 +84,7 @@ def build(ctx, params) -> JobSpec:
     cfg = ctx.cfg
     src = None
     with errors.agreement(ctx.comm):
-        d = cfg.data
-        src = sources.open_source(d.source, seed=d.seed, skip_bad=d.skip_bad_symbols, min_bars=1,
-                                  synthetic_bars=d.synthetic_bars, plant_rate=d.synthetic_plant_rate,
-                                  noise=d.synthetic_noise, date_format=d.date_format,
-                                  drop_empty_rows=d.drop_empty_rows)  # fmt: skip
+        src = sources.open_from_config(cfg, min_bars=1)
     job = _StoreJob(params, src, identity(cfg, params))
     return JobSpec(name="ddp_features", key_columns=[("symbol", "i4")], tables=RAW_TABLES, plan=job.plan,
                    prepare=job.prepare, run_unit=job.run_unit, finalize=job.finalize, release=job.release,

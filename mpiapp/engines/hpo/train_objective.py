@@ -115,10 +115,7 @@ def setup(cfg) -> dict:
     params = dataclasses.replace(base, families=(family,), params={family: family_params(cfg.train, family)})
     _import_libraries([family])  # after the thread plan set OMP_NUM_THREADS; the job enforces it next
     device = resolve_device(params.device, [family])
-    src = sources.open_source(d.source, seed=d.seed, skip_bad=d.skip_bad_symbols, min_bars=1,
-                              synthetic_bars=d.synthetic_bars, plant_rate=d.synthetic_plant_rate,
-                              noise=d.synthetic_noise, date_format=d.date_format,
-                              drop_empty_rows=d.drop_empty_rows)  # fmt: skip
+    src = sources.open_from_config(cfg, min_bars=1)
     symbols = []
     for name, n_bars in src.index():
         if len(symbols) == h.train_symbols:

@@ -139,10 +139,7 @@ def build(ctx) -> JobSpec:
 
     src = scan = None
     with errors.agreement(ctx.comm):
-        d = cfg.data
-        src = sources.open_source(d.source, seed=d.seed, skip_bad=d.skip_bad_symbols, min_bars=1,
-                                  synthetic_bars=d.synthetic_bars, plant_rate=d.synthetic_plant_rate,
-                                  noise=d.synthetic_noise)  # fmt: skip
+        src = sources.open_from_config(cfg, min_bars=1)
         if cfg.train.scan_file:
             try:
                 scan = _read_scan(cfg.train.scan_file)
