@@ -299,6 +299,9 @@ class Trainer:
             st["epoch_seconds"] += time.perf_counter() - t0
             self._end_epoch(e)
             self.save(ckpt_path)
+        if st["step"] > 0:  # resumed from a stop at the very last step: its epoch still needs its end
+            self._end_epoch(st["epoch"])
+            self.save(ckpt_path)
         return "complete", self.summary()
 
     def _end_epoch(self, e: int) -> None:
