@@ -112,7 +112,7 @@ def test_safe_name_of_long_and_escaping_symbols():
 def test_report_on_an_unfinished_run_says_how_to_resume(tmp_path):
     """The handed case: `mpiapp.report OUT.partial` of a run that failed part-way."""
     out = tmp_path / "r.h5"
-    r = score("synthetic:6", out, "--set", "data.synthetic_bars=900", prog=FAULT,
+    r = score("synthetic:6", out, "--set", "data.synthetic_bars=900", "--set", "work.unit_size=100", prog=FAULT,
               env={"FAULT_KIND": "raise", "FAULT_RANK": "1", "FAULT_AFTER": "3",
                    "PYTHONPATH": str(ROOT)})  # this checkout's mpiapp, not an installed one
     assert r.returncode != 0 and os.path.exists(f"{out}.partial"), r.output

@@ -64,7 +64,10 @@ info = {}
 r = scan_symbol(s, stair_params(), sys.argv[2], info=info)
 info["patterns"] = len(r)
 info["truncated"] = int(r.windows["truncated"].sum())
-info["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# this process's own high-water mark (VmHWM starts afresh at exec; ru_maxrss would carry the
+# peak of the process that spawned it, e.g. a pytest process grown large by earlier tests)
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")]
+info["peak_rss_mb"] = (int(hwm[0].split()[1]) if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024
 print(json.dumps(info))
 """
 
