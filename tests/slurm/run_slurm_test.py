@@ -224,7 +224,9 @@ def srun_step(slurm: LocalSlurm, name: str, *cmd, watch: str | None = None, time
     jobids: set = set()
     while p.poll() is None and time.monotonic() - t0 < timeout:
         for pid, t in slurm.tasks(MPIAPP_STEP=marker).items():
-            if "SLURM_PROCID" in t["env"]:  # a task, not srun itself
+            # a task, not srun itself, nor a short-lived child a task spawned while importing (h5py's
+            # import runs `uname -p` through platform.processor(); it inherits the task's environment)
+            if "SLURM_PROCID" in t["env"] and t["cmdline"].startswith(sys.executable):
                 tasks[pid] = t["cmdline"]
                 jobids.add(t["env"].get("SLURM_JOB_ID"))
         time.sleep(0.1)
