@@ -31,11 +31,11 @@ import numpy as np
 from ...runtime import errors, sync
 from ...work import JobSpec, Plan, Unit
 from ..train.features import feature_names, price_features, targets, warmup_bars
+from ..train.unit import MESSAGE_BYTES, skip_rows
 from . import split as _split
 
 FEATURES = tuple(feature_names(False, False))
 FORMAT = 2  # bump when the layout or the features change: an older store is rebuilt
-MESSAGE_BYTES = 240
 #: rows per HDF5 chunk of X: a shuffle block's read touches one or two chunks of ~40 KB (10 features)
 CHUNK_ROWS = 1024
 ROW_COLUMNS = [("symbol", "i4"), ("bar", "i8"), ("time", "i8"), ("label_end", "i8"), ("y", "f4")]
@@ -119,10 +119,10 @@ class _StoreJob:
         index, _ = ctx.info
         series = self.store.get(s)
         if series is None:
-            return _skip(s, self.store.skipped.get(s, "skipped"))
+            return skip_rows(s, self.store.skipped.get(s, "skipped"))
         why = too_short(len(series), self.params.horizon)
         if why:
-            return _skip(s, why)
+            return skip_rows(s, why)
         rows = symbol_rows(series, self.params.horizon)
         rows["symbol"] = np.full(rows["bar"].shape[0], s, dtype=np.int32)
         ctx.timers.count("symbols")
@@ -133,11 +133,6 @@ class _StoreJob:
 
     def finalize(self, fin) -> dict:
         return finalize(fin, self.params, self.ident, self.store.skipped_all())
-
-
-def _skip(s: int, reason: str) -> dict:
-    b = str(reason).encode()[:MESSAGE_BYTES].decode("utf-8", "ignore").encode()
-    return {"skipped": {"symbol": np.array([s], dtype="i4"), "reason": np.array([b], dtype=f"S{MESSAGE_BYTES}")}}
 
 
 def finalize(fin, params, ident: dict, store_skips: dict) -> dict:
