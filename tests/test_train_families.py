@@ -1,6 +1,8 @@
 """Model families: explicit threads, seeds from the unit, safe formats that load back to the same model."""
 
 import io
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -127,3 +129,23 @@ def test_openmp_runtimes_and_the_mixed_warning():
     import lightgbm  # noqa: F401  (loads libgomp)
 
     assert any(r["family"] == "GNU" for r in openmp_runtimes())
+
+
+def test_job_import_of_the_tree_libraries_leaves_out_the_sklearn_glue():
+    # in a fresh interpreter: the job's import of lightgbm and xgboost loads neither scikit-learn nor
+    # pandas nor scipy.stats, and both stay importable afterwards (the block lasts the import only)
+    prog = (
+        "import sys\n"
+        "from mpiapp.engines.train.job import _import_libraries\n"
+        "_import_libraries(['lgbm', 'xgb'])\n"
+        "heavy = sorted(m for m in ('sklearn', 'pandas', 'scipy.stats', 'dask') if m in sys.modules)\n"
+        "import lightgbm, xgboost, numpy as np\n"
+        "assert not lightgbm.compat.SKLEARN_INSTALLED, 'lightgbm saw scikit-learn'\n"
+        "b = lightgbm.train({'verbosity': -1, 'num_threads': 1}, lightgbm.Dataset(np.arange(200.0).reshape(100, 2),"
+        " label=np.arange(100.0)), 3)\n"
+        "import sklearn, pandas\n"
+        "print('heavy', heavy, 'ok', b.num_trees(), sys.modules['sklearn'] is not None)\n"
+    )
+    p = subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.strip().splitlines()[-1] == "heavy [] ok 3 True"

@@ -91,11 +91,15 @@ def resolve_device(requested: str, families) -> str:
 
 
 def _import_libraries(families) -> None:
-    """Import the families' libraries now: after the thread plan set OMP_NUM_THREADS, before enforce()."""
+    """Import the families' libraries now: after the thread plan set OMP_NUM_THREADS, before enforce().
+
+    The tree libraries come without their scikit-learn / pandas glue (libs.lean_import: 2 s a rank)."""
+    from .libs import lean_import
+
     if {"lgbm", "rf"} & set(families):
-        import lightgbm  # noqa: F401
+        lean_import("lightgbm")
     if "xgb" in families:
-        import xgboost  # noqa: F401
+        lean_import("xgboost")
     if "mlp" in families:
         import torch  # noqa: F401
 
