@@ -1,6 +1,6 @@
 """Throughput of the MPI search against Optuna's own several-process recipe, measured in one run.
 
-    python bench/hpo_scaling.py --samplers tpe     # 200 trials: -n 1, -n 2 (async), -n 2 asking ahead,
+    python bench/hpo_scaling.py --samplers tpe     # 200 trials: -n 1, -n 2 (async), -n 2 prefetch 0,
     python bench/hpo_scaling.py --samplers random  # and the reference; 5 interleaved repeats
     python bench/hpo_scaling.py --pruning --trials 0   # fold evaluations saved by pruning (scan objective;
                                                        # the train objective: bench/hpo_pruning.py)
@@ -12,9 +12,9 @@ with Optuna itself for every run. Busy share: each rank's seconds evaluating / t
 seconds (profile table). Rank 0's overhead: its owner thread's CPU seconds (asking, telling,
 answering) as a share of the loop. Reference: two processes running `study.optimize` on one study in
 one JournalFileBackend file (Optuna's documented way to use several processes), 100 trials each.
-Variants: "-n 1" and "-n 2" at the defaults (hpo.ask_ahead=0: rank 0 tells and asks when a group
-finishes), "-n 2 ask 1" with hpo.ask_ahead=1 (rank 0 keeps one trial asked for the other group, asked
-while its own group is between trials).
+Variants: "-n 1" and "-n 2" at the defaults (hpo.prefetch=1: a group other than rank 0's holds its
+next trial while it computes; hpo.ask_ahead=0), "-n 2 prefetch 0" (rank 0 hears the result, tells and
+asks before the group gets its next trial).
 
 Ranks are bound one to a core (`--bind core`, the default: adding a rank adds a core, as on a cluster
 node; rank 0's owner thread shares its rank's core), or not bound (`--bind none`; then -n 1 may run its
@@ -89,7 +89,7 @@ def rate(journal: str, study: str) -> tuple[float, int]:
     return len(t) / span, len(t)
 
 
-def run_hpo(n: int, out: str, trials: int, sampler: str, ahead: int = 0, bind: str = "core") -> dict:
+def run_hpo(n: int, out: str, trials: int, sampler: str, sets: tuple = (), bind: str = "core") -> dict:
     space = out + ".space.yaml"
     import yaml
 
@@ -97,7 +97,7 @@ def run_hpo(n: int, out: str, trials: int, sampler: str, ahead: int = 0, bind: s
         yaml.safe_dump(SPACE, f)
     cmd = ["mpiexec", "-n", str(n), "--bind-to", bind, sys.executable, "-m", "mpiapp.hpo", "--force", "--out", out,
            "--objective", "bench/hpo_scaling.py:objective", "--space", space, "--trials", str(trials),
-           "--set", f"hpo.sampler={sampler}", "--set", f"hpo.ask_ahead={ahead}"]  # fmt: skip
+           "--set", f"hpo.sampler={sampler}"] + [x for kv in sets for x in ("--set", kv)]  # fmt: skip
     load = os.getloadavg()[0]
     p = subprocess.run(cmd, env=ENV, cwd=ROOT, capture_output=True, text=True)
     if p.returncode != 0:
@@ -155,7 +155,8 @@ def pruning(tmp: str, trials: int, warmup: int) -> None:
           f"search: {abs(np.mean(b_med) - np.mean(b_none)) <= max(np.std(b_none), 1e-12) * 2}")  # fmt: skip
 
 
-NAMES = {"n1": "-n 1", "n2": "-n 2", "n2a1": "-n 2 ask 1", "ref": "reference"}
+NAMES = {"n1": "-n 1", "n2": "-n 2", "n2p0": "-n 2 prefetch 0", "ref": "reference"}
+SETS = {"n1": (), "n2": (), "n2p0": ("hpo.prefetch=0",)}
 
 
 def scaling(tmp: str, a, sampler: str) -> None:
@@ -167,15 +168,14 @@ def scaling(tmp: str, a, sampler: str) -> None:
             if k == "ref":
                 runs[k].append(run_reference(tmp, a.trials, sampler, tag=i))
             else:
-                runs[k].append(run_hpo(2 if k.startswith("n2") else 1, out, a.trials, sampler,
-                                       1 if k == "n2a1" else 0, a.bind))  # fmt: skip
+                runs[k].append(run_hpo(2 if k.startswith("n2") else 1, out, a.trials, sampler, SETS[k], a.bind))
     med = {k: sorted(v, key=lambda r: r["tps"])[len(v) // 2] for k, v in runs.items()}
     print(f"{a.trials} trials, CPU-bound objective (10-60 ms), sampler {sampler}, seed 0, no pruning, ranks bound "
           f"to {a.bind}; trials/s from the journal, median of {a.repeats} repeats (every run in brackets, "
           "with the 1-minute load average before it)")  # fmt: skip
     for k, r in med.items():
         every = " ".join(f"{x['tps']:.1f}@{x['load']:.1f}" for x in runs[k])
-        line = f"  {NAMES[k]:<11} {r['tps']:7.2f} trials/s [{every}]"
+        line = f"  {NAMES[k]:<15} {r['tps']:7.2f} trials/s [{every}]"
         if k != "ref":
             line += ("  busy " + " ".join(f"r{i} {b:.1%}" for i, b in enumerate(r["busy"]))
                      + f"  owner CPU {r['overhead']:.1%}")  # fmt: skip
@@ -187,7 +187,7 @@ def scaling(tmp: str, a, sampler: str) -> None:
         q = [p["tps"] / b["tps"] for p, b in zip(runs[x], runs[y])]
         return np.median(q), " ".join(f"{v:.2f}" for v in q)
 
-    for k in ("n2", "n2a1"):
+    for k in ("n2", "n2p0"):
         busy = min(b for r in runs[k] for b in r["busy"])
         mb = min(med[k]["busy"])
         (s1, e1), (s2, e2) = paired(k, "n1"), paired(k, "ref")

@@ -60,6 +60,12 @@ def test_async_search_runs_every_trial_once_rank0_evaluates_and_report_draws(tmp
     assert [t.number for t in trials] == list(range(10))
     assert all(t.state.name == "COMPLETE" for t in trials)
     assert {t.user_attrs["mpiapp"]["group"] for t in trials} == {0, 1}
+    # prefetch: group 1 holds its next trial while it computes (asked before the previous was told);
+    # rank 0's own group is never prefetched (each trial asked after its previous one was told)
+    by = {g: sorted((t for t in trials if t.user_attrs["mpiapp"]["group"] == g), key=lambda t: t.number)
+          for g in (0, 1)}  # fmt: skip
+    assert any(b.datetime_start < a.datetime_complete for a, b in zip(by[1], by[1][1:]))
+    assert all(b.datetime_start >= a.datetime_complete for a, b in zip(by[0], by[0][1:]))
     with h5py.File(out, "r") as f:
         assert list(f["trials/number"][:]) == list(range(10))
         assert [json.loads(p) for p in f["trials/params"][:]] == [t.params for t in trials]
@@ -78,10 +84,10 @@ def test_async_search_runs_every_trial_once_rank0_evaluates_and_report_draws(tmp
 
 @pytest.mark.parametrize("ahead", [0, 1])
 def test_ask_ahead_hands_the_other_group_a_trial_asked_before_its_last_result_was_told(tmp_path, ahead):
-    """hpo.ask_ahead at -n 2: some of group 1's trials were asked (datetime_start) before group 1's
+    """hpo.ask_ahead at -n 2 (prefetch off): some of group 1's trials were asked (datetime_start) before group 1's
     previous trial was told (datetime_complete); with 0, none. Every trial once, none left RUNNING."""
     r = hpo(2, tmp_path / "k.h5", "--objective", f"{OBJ}:slow", "--trials", "10", "--set", f"hpo.ask_ahead={ahead}",
-            env={"HPO_TEST_SLOW_S": "0.02"})  # fmt: skip
+            "--set", "hpo.prefetch=0", env={"HPO_TEST_SLOW_S": "0.02"})  # fmt: skip
     assert r.returncode == 0, r.output
     trials = load(tmp_path / "k.journal").get_trials()
     assert [t.number for t in trials] == list(range(10))

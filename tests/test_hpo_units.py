@@ -67,3 +67,33 @@ def test_trial_seed_depends_on_study_seed_and_number_only():
     seeds = {trial_seed(0, n) for n in range(100)}
     assert len(seeds) == 100
     assert trial_seed(0, 5) == trial_seed(0, 5) != trial_seed(1, 5)
+
+
+def test_journal_backend_reads_its_own_records_from_memory_and_the_file_agrees(tmp_path):
+    # rank 0's backend serves its own appends from memory: what the study sees must be what a fresh
+    # Optuna backend reads from the file, for a new journal and for one resumed with records in it
+    optuna = pytest.importorskip("optuna")
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    path = str(tmp_path / "s.journal")
+
+    def view(trials):
+        return [(t.number, t.state.name, t.params, t.values, t.user_attrs) for t in trials]
+
+    found = []
+    for resume, seed in ((False, 0), (True, 1)):
+        storage, backend = study.storage(path)
+        s = optuna.create_study(storage=storage, study_name="s", load_if_exists=resume,
+                                sampler=optuna.samplers.RandomSampler(seed=seed))  # fmt: skip
+        for _ in range(5):
+            t = s.ask()
+            t.set_user_attr("k", t.number)
+            s.tell(t, t.suggest_float("x", -1.0, 1.0) ** 2)
+        t = s.ask()  # left running
+        backend.sync()
+        fresh = optuna.load_study(study_name="s", storage=JournalStorage(JournalFileBackend(path)))
+        assert view(s.get_trials()) == view(fresh.get_trials())
+        assert len(fresh.get_trials()) == (12 if resume else 6)
+        found.append(backend.n_file)
+    assert found[0] == 0 and found[1] > 6  # the resumed backend read the first run's records from the file

@@ -238,6 +238,12 @@ class Owner:
         """Hands trials to groups with a free slot; `ask=False`: only trials already asked ahead (a
         group that finished gets its next trial before its result is told).
 
+        Prefetch (async, hpo.prefetch): every group but rank 0's holds its next trial while it
+        computes, so it starts again without waiting for rank 0 to hear its result, tell and ask.
+        Rank 0's own group is not prefetched: its next trial would be asked beside its own objective,
+        on the same core — at -n 1 that made TPE searches 8 % slower — while asked between its trials
+        it costs the same core time without the contention.
+
         Asking ahead (async, hpo.ask_ahead per other group): the pool is filled when rank 0's own
         group needs its next trial — the moment rank 0's evaluator is idle — so the sampler's asks
         do not run beside rank 0's objective (one core, one GIL: there they slow it more than they
@@ -249,7 +255,7 @@ class Owner:
             order = [*range(1, self.groups.n), 0]  # the others first: rank 0's own start ends the burst
             for level in range(1, self.slots + 1):
                 for g in order:
-                    if self.busy.get(g, 0) >= level:
+                    if self.busy.get(g, 0) >= level or (level > 1 and not g):  # rank 0: no prefetch
                         continue
                     if g and self.ready:
                         self._give(g, self.ready.popleft())
