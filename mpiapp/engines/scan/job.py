@@ -70,8 +70,10 @@ def build(ctx) -> JobSpec:
             backend, _ = resolve_backend(cfg.scan.backend)
         except RuntimeError as exc:  # scan.backend=cupy without a usable GPU
             raise errors.JobError(str(exc)) from None
-    if backend == "numba":
-        import numba  # noqa: F401  (after the thread plan set NUMBA_NUM_THREADS)
+    if backend == "numba":  # after the thread plan set NUMBA_NUM_THREADS; without its scipy BLAS probe
+        from ...runtime.lean import NUMBA_EXTRAS, import_without
+
+        import_without("numba.np.arraymath", NUMBA_EXTRAS)
     ctx.rt.enforce()
     ctx.backend = backend
     from ...io import sources

@@ -93,13 +93,13 @@ def resolve_device(requested: str, families) -> str:
 def _import_libraries(families) -> None:
     """Import the families' libraries now: after the thread plan set OMP_NUM_THREADS, before enforce().
 
-    The tree libraries come without their scikit-learn / pandas glue (libs.lean_import: 2 s a rank)."""
-    from .libs import lean_import
+    The tree libraries come without their scikit-learn / pandas glue (runtime.lean: 2 s a rank)."""
+    from ...runtime.lean import TREE_EXTRAS, import_without
 
     if {"lgbm", "rf"} & set(families):
-        lean_import("lightgbm")
+        import_without("lightgbm", TREE_EXTRAS)
     if "xgb" in families:
-        lean_import("xgboost")
+        import_without("xgboost", TREE_EXTRAS)
     if "mlp" in families:
         import torch  # noqa: F401
 
