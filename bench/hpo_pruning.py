@@ -1,6 +1,7 @@
 """Does pruning pay on the `train` objective? Fold evaluations saved, and the best value it still finds.
 
     python bench/hpo_pruning.py                      # 30 trials x 4 seeds, none / median / SHA / hyperband
+    python bench/hpo_pruning.py --pruners none median --seeds 0 1 2 3 4 5 6 7   # the goal's figure
     python bench/hpo_pruning.py --folds 10 --warmup 2 --pruners none median
 
 Why a benchmark of its own: the goal (issue 11, item 8) is two-sided — pruning must save >= 40 % of the
@@ -90,11 +91,11 @@ def main():
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
     ap.add_argument("--pruners", nargs="+", default=list(PRUNERS), choices=list(PRUNERS))
     ap.add_argument("--ranks", type=int, default=2)
-    ap.add_argument("--symbols", type=int, default=2, help="hpo.train_symbols")
+    ap.add_argument("--symbols", type=int, default=4, help="hpo.train_symbols")
     ap.add_argument("--bars", type=int, default=1500, help="hpo.train_bars")
     ap.add_argument("--folds", type=int, default=5, help="train.cv.n_folds (= steps)")
     ap.add_argument("--startup", type=int, default=5, help="median pruner: hpo.pruner_startup_trials")
-    ap.add_argument("--warmup", type=int, default=1, help="median pruner: hpo.pruner_warmup_steps")
+    ap.add_argument("--warmup", type=int, default=0, help="median pruner: hpo.pruner_warmup_steps")
     a = ap.parse_args()
     if "none" not in a.pruners:
         a.pruners = ["none", *a.pruners]
