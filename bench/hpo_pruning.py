@@ -94,7 +94,7 @@ def main():
     ap.add_argument("--symbols", type=int, default=4, help="hpo.train_symbols")
     ap.add_argument("--bars", type=int, default=1500, help="hpo.train_bars")
     ap.add_argument("--folds", type=int, default=5, help="train.cv.n_folds (= steps)")
-    ap.add_argument("--startup", type=int, default=5, help="median pruner: hpo.pruner_startup_trials")
+    ap.add_argument("--startup", type=int, default=3, help="median pruner: hpo.pruner_startup_trials")
     ap.add_argument("--warmup", type=int, default=0, help="median pruner: hpo.pruner_warmup_steps")
     a = ap.parse_args()
     if "none" not in a.pruners:
