@@ -69,11 +69,13 @@ def load_config(job: str, args, extra_flags: dict | None = None):
         return None
 
 
-def main(job: str, args, build, show=None, extra_flags: dict | None = None, rounds=None) -> int:
+def main(job: str, args, build, show=None, extra_flags: dict | None = None, rounds=None,
+         serial_phases: bool = False) -> int:
     """Run a work-layer job from parsed `args`; returns the exit code.
 
     build(ctx) -> JobSpec: collective, may raise errors.JobError; show(outcome): prints the summary
     (rank 0, complete runs only); rounds: a feed function for units fed in rounds (work.sources.Rounds).
+    serial_phases: see runtime.start (the scan's threaded kernels run between serial phases).
     """
     cfg = load_config(job, args, extra_flags)
     if cfg is None:
@@ -82,7 +84,7 @@ def main(job: str, args, build, show=None, extra_flags: dict | None = None, roun
     from .runtime import errors, start
     from .work import Context, RunOptions, run_job
 
-    rt = start(cfg)
+    rt = start(cfg, serial_phases=serial_phases)
     ctx = Context(cfg, rt)
     progress = {"on": True, "off": False}.get(cfg.work.progress, sys.stderr.isatty())
     opts = RunOptions(out=config.output_path(cfg, job), force=args.force, resume=args.resume,

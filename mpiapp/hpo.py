@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     from .runtime import errors, start
     from .work import Context
 
-    rt = start(cfg)
+    rt = start(cfg, serial_phases=cfg.hpo.objective == "scan")  # the scan objective runs the scan's kernels
     ctx = Context(cfg, rt)
     try:
         code, summary = job.run(ctx, force=args.force, resume=args.resume, profile=args.profile)

@@ -32,7 +32,7 @@ def _show(outcome) -> None:
 
 
 def main(argv=None) -> int:
-    return cli.main("score", parse(argv), _build, _show)
+    return cli.main("score", parse(argv), _build, _show, serial_phases=True)
 
 
 if __name__ == "__main__":

@@ -82,6 +82,18 @@ def test_async_search_runs_every_trial_once_rank0_evaluates_and_report_draws(tmp
     assert "trials 10: complete 10" in rep.stdout
 
 
+def test_random_sampler_prefetches_rank0s_own_group_too(tmp_path):
+    """With the random sampler (an ask costs ~0.1 ms) rank 0's group holds its next trial too: some of
+    group 0's trials were asked before its previous trial was told."""
+    r = hpo(2, tmp_path / "p.h5", "--objective", f"{OBJ}:slow", "--trials", "10", "--set", "hpo.sampler=random",
+            env={"HPO_TEST_SLOW_S": "0.02"})  # fmt: skip
+    assert r.returncode == 0, r.output
+    trials = load(tmp_path / "p.journal").get_trials()
+    assert [t.number for t in trials] == list(range(10)) and all(t.state.name == "COMPLETE" for t in trials)
+    g0 = sorted((t for t in trials if t.user_attrs["mpiapp"]["group"] == 0), key=lambda t: t.number)
+    assert any(b.datetime_start < a.datetime_complete for a, b in zip(g0, g0[1:]))
+
+
 @pytest.mark.parametrize("ahead", [0, 1])
 def test_ask_ahead_hands_the_other_group_a_trial_asked_before_its_last_result_was_told(tmp_path, ahead):
     """hpo.ask_ahead at -n 2 (prefetch off): some of group 1's trials were asked (datetime_start) before group 1's

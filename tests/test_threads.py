@@ -70,3 +70,19 @@ def test_env_is_set_before_import_and_numba_left_alone_after():
             sys.modules["numba"] = had
         else:
             sys.modules.pop("numba", None)
+
+
+def test_wait_policy_is_passive_for_the_scan_and_oversubscribed_nodes_only():
+    from mpiapp.runtime.threads import apply_env, compute_plan, wait_policy
+
+    assert wait_policy("auto", True, False) == "PASSIVE"  # the scan: kernels between serial phases
+    assert wait_policy("auto", False, True) == "PASSIVE"  # more ranks than CPUs on the node
+    assert wait_policy("auto", False, False) is None  # train, ddp on dedicated cores: library default
+    assert wait_policy("active", True, True) == "ACTIVE" and wait_policy("passive", False, False) == "PASSIVE"
+    p = compute_plan((0, 1), [(0, 1)], 0)
+    env = {}
+    apply_env(p, None, env=env, wait=None)
+    assert "OMP_WAIT_POLICY" not in env
+    env = {"OMP_WAIT_POLICY": "ACTIVE"}  # the user's choice wins
+    apply_env(p, None, env=env, wait="PASSIVE")
+    assert env["OMP_WAIT_POLICY"] == "ACTIVE"

@@ -21,11 +21,12 @@ KEYS = (
     Key("hpo.ranks_per_trial", int, 1,
         "ranks in a group evaluating one trial together (they share its samples); must divide the "
         "rank count", lo=1, hi=1 << 20),
-    Key("hpo.prefetch", int, 1, "async mode: trials queued at each group other than rank 0's beyond the one "
-        "it evaluates, so a group that finishes starts the next at once instead of waiting for rank 0 to "
-        "hear it, tell and ask (the sampler then asks it before the last results are told; 0 = hand a "
-        "group its next trial when it finishes, which suits trials of minutes: no trial waits queued at "
-        "a busy group at the end of the search)", lo=0, hi=8),
+    Key("hpo.prefetch", int, 1, "async mode: trials queued at each group beyond the one it evaluates "
+        "(rank 0's group only with the random sampler, whose asks cost nothing), so a group that "
+        "finishes starts the next at once instead of waiting for rank 0 to hear it, tell and ask (the "
+        "sampler then asks it before the last results are told; 0 = hand a group its next trial when it "
+        "finishes, which suits trials of minutes: no trial waits queued at a busy group at the end)",
+        lo=0, hi=8),
     Key("hpo.ask_ahead", int, 0, "async mode: trials rank 0 keeps asked per other group; it asks them "
         "while its own group is between trials, and a group that finishes takes one at once instead of "
         "waiting for a tell and an ask (0 = ask when a group finishes; the grid sampler always does)",

@@ -33,8 +33,11 @@ class Runtime:
         return seen
 
 
-def start(cfg, comm=None) -> Runtime:
-    """Initialise MPI (thread level from the config), error handling, logging and the thread plan."""
+def start(cfg, comm=None, serial_phases: bool = False) -> Runtime:
+    """Initialise MPI (thread level from the config), error handling, logging and the thread plan.
+
+    serial_phases: the job's threaded kernels run between serial phases of the same rank (the scan);
+    with runtime.omp_wait_policy=auto its idle OpenMP threads then sleep at once (threads.wait_policy)."""
     rc = cfg.runtime
     comm_mod.mpi(rc.mpi_thread_level)
     errors.install()
@@ -42,7 +45,8 @@ def start(cfg, comm=None) -> Runtime:
     rank, size = c.Get_rank(), c.Get_size()
     logger = log.setup(rank, size, rc.log_level, rc.log_all_ranks)
     plan = threads.plan(rc.threads_per_rank, comm=c)
-    threads.apply_env(plan, rc.numba_threading_layer)
+    wait = threads.wait_policy(rc.omp_wait_policy, serial_phases, plan.oversubscribed)
+    threads.apply_env(plan, rc.numba_threading_layer, wait=wait)
     for w in plan.warnings:
         if plan.local_rank == 0 or "bound" in w:
             logger.warning(w)

@@ -142,8 +142,25 @@ def plan(requested: int = 0, comm=None) -> ThreadPlan:
         node.Free()
 
 
-def apply_env(p: ThreadPlan, threading_layer: str | None = None, env=None) -> None:
-    """Set the thread variables libraries read at import (call before importing numba/torch)."""
+def wait_policy(setting: str, kernels_between_serial_phases: bool, oversubscribed: bool) -> str | None:
+    """OMP_WAIT_POLICY for a job (runtime.omp_wait_policy); None leaves the OpenMP library's default.
+
+    auto: PASSIVE when the job's threaded kernels run between serial phases of the same rank (the
+    scan: Numba's 4–5 parallel regions per symbol with Python in between — spinning threads took 3x
+    the CPU per symbol under load) or when the node is oversubscribed (spinning threads steal the
+    cores of other ranks: a 2-thread LightGBM fit 11x slower at load 14); otherwise the library's
+    default, which spins briefly before sleeping: a LightGBM fit has many short parallel regions, and
+    on dedicated cores waking sleeping threads for each made 2-thread fits 2.5x slower (200 symbols x
+    5 folds at -n 1 on 2 cores: 274 s passive against 108 s for the same fits spinning)."""
+    if setting != "auto":
+        return setting.upper()
+    return "PASSIVE" if kernels_between_serial_phases or oversubscribed else None
+
+
+def apply_env(p: ThreadPlan, threading_layer: str | None = None, env=None, wait: str | None = "PASSIVE") -> None:
+    """Set the thread variables libraries read at import (call before importing numba/torch).
+
+    wait: OMP_WAIT_POLICY to set unless the environment has one (None: leave the library's default)."""
     env = os.environ if env is None else env
     for var in THREAD_ENV:
         if var == "NUMBA_NUM_THREADS" and "numba" in sys.modules:
@@ -153,9 +170,8 @@ def apply_env(p: ThreadPlan, threading_layer: str | None = None, env=None) -> No
         env[var] = str(p.threads)
     if threading_layer and threading_layer != "default":
         env["NUMBA_THREADING_LAYER"] = threading_layer
-    # idle OpenMP threads sleep instead of spinning: a spinning pool steals the cores of the other
-    # ranks and of the rank's own serial phases (measured: 3x the CPU time per symbol under load)
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if wait:  # see wait_policy(); a user's OMP_WAIT_POLICY wins
+        env.setdefault("OMP_WAIT_POLICY", wait)
 
 
 _limits = None  # keeps threadpoolctl's limits alive for the process
