@@ -258,7 +258,7 @@ class LocalSlurm:
 
     def tasks(self, **env: str) -> dict[int, dict]:
         """Live (not zombie) processes of this cluster whose environment has every KEY=VALUE in `env`:
-        {pid: {"cmdline": str, "env": {...}}}. A marker variable given to srun reaches srun and its
+        {pid: {"cmdline": str, "env": {...}, "ppid": int}}. A marker variable given to srun reaches srun and its
         tasks; the tasks are the ones with SLURM_PROCID (and SLURM_JOB_ID) in "env"."""
         want = [f"{k}={v}".encode() for k, v in env.items()] + [f"SLURM_CONF={self.conf}".encode()]
         found = {}
@@ -275,7 +275,7 @@ class LocalSlurm:
             except OSError:
                 continue
             e = dict(i.decode(errors="replace").split("=", 1) for i in items if b"=" in i)
-            found[int(d)] = {"cmdline": cmd, "env": e}
+            found[int(d)] = {"cmdline": cmd, "env": e, "ppid": _ppid(int(d))}
         return found
 
     def stop(self) -> None:
@@ -315,6 +315,15 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def _ppid(pid: int) -> int:
+    """The parent pid from /proc/PID/stat (field 4, after the parenthesised name); -1 if gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return int(f.read().rsplit(b")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
 
 
 def _cmd_mentions(pid: int, text: str) -> bool:

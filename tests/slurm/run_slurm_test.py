@@ -221,15 +221,19 @@ def srun_step(slurm: LocalSlurm, name: str, *cmd, watch: str | None = None, time
     for t in pumps:
         t.start()
     tasks: dict = {}
+    parents: dict = {}
     jobids: set = set()
     while p.poll() is None and time.monotonic() - t0 < timeout:
         for pid, t in slurm.tasks(MPIAPP_STEP=marker).items():
             # a task, not srun itself, nor a short-lived child a task spawned while importing (h5py's
-            # import runs `uname -p` through platform.processor(); it inherits the task's environment)
+            # import runs `uname -p` through platform.processor(); it inherits the task's environment,
+            # and between fork and exec it even shows the task's own command line)
             if "SLURM_PROCID" in t["env"] and t["cmdline"].startswith(sys.executable):
                 tasks[pid] = t["cmdline"]
+                parents[pid] = t["ppid"]
                 jobids.add(t["env"].get("SLURM_JOB_ID"))
         time.sleep(0.1)
+    tasks = {pid: c for pid, c in tasks.items() if parents[pid] not in tasks}  # a task's child is no task
     t_end = time.monotonic()
     timed_out = p.poll() is None
     if timed_out:  # the failure under test: the step hangs. End it, then report what it printed
