@@ -227,6 +227,9 @@ def test_a_killed_rank_fails_the_job_and_resume_reruns_its_lost_trial(tmp_path, 
     assert gone
     for t in gone:
         again = [u for u in trials if u.user_attrs.get("mpiapp_retry_of") == t.number]
+        if "not all drawn" in t.user_attrs.get("mpiapp_traceback", ""):  # killed mid-ask: nothing to re-run
+            assert again == [] and victim_rank == 0
+            continue
         assert len(again) == 1 and again[0].params == t.params and again[0].state.name == "COMPLETE"
     assert sum(t.state.name == "COMPLETE" for t in trials) == 6
     assert not [t for t in trials if t.state.name == "RUNNING"]

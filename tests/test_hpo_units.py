@@ -97,3 +97,24 @@ def test_journal_backend_reads_its_own_records_from_memory_and_the_file_agrees(t
         assert len(fresh.get_trials()) == (12 if resume else 6)
         found.append(backend.n_file)
     assert found[0] == 0 and found[1] > 6  # the resumed backend read the first run's records from the file
+
+
+def test_a_trial_lost_while_being_asked_is_not_queued_again(tmp_path):
+    # rank 0 killed between a trial's parameter records: its partial parameters are not re-run (the
+    # sampler would complete them with new draws); a trial with all its parameters is queued again
+    optuna = pytest.importorskip("optuna")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    params = space.parse({"x": {"type": "float", "low": 0.0, "high": 1.0},
+                          "y": {"type": "float", "low": 0.0, "high": 1.0}})  # fmt: skip
+    storage, _ = study.storage(str(tmp_path / "j.journal"))
+    s = optuna.create_study(storage=storage, study_name="s")
+    whole, part = s.ask(), s.ask()
+    space.suggest(whole, params)
+    part.suggest_float("x", 0.0, 1.0)  # killed before y was drawn
+    assert study.mark_lost(s, params) == [whole.number, part.number]
+    by = {t.number: t for t in s.get_trials()}
+    assert by[part.number].state.name == by[whole.number].state.name == "FAIL"
+    retries = [t for t in by.values() if t.user_attrs.get("mpiapp_retry_of") is not None]
+    assert [t.user_attrs["mpiapp_retry_of"] for t in retries] == [whole.number]
+    assert retries[0].system_attrs["fixed_params"] == by[whole.number].params and retries[0].state.name == "WAITING"
+    assert study.counts(s) == 0  # neither counts toward hpo.trials

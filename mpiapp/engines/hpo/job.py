@@ -190,7 +190,7 @@ def _open_study(ctx, objective, params, files: Files, resume: bool, groups):
         raise ValueError(f"--resume: study {h.study!r} optimises {study.directions}, not {objective.directions}")
     study._mpiapp_backend = backend
     if resume:
-        lost = _study.mark_lost(study)
+        lost = _study.mark_lost(study, params)
         if lost:
             ctx.log.warning("trials %s were left RUNNING by the interrupted run: marked FAIL (lost), their "
                             "parameters will be asked again", lost)  # fmt: skip

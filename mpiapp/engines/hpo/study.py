@@ -215,14 +215,25 @@ def exhausted(study) -> bool:
     return bool(getattr(study, "_mpiapp_exhausted", False))
 
 
-def mark_lost(study) -> list[int]:
-    """Trials left RUNNING by a crashed run -> FAIL ("lost"), parameters queued again; their numbers."""
+def mark_lost(study, space_params=()) -> list[int]:
+    """Trials left RUNNING by a crashed run -> FAIL ("lost"), parameters queued again; their numbers.
+
+    space_params: the search space (space.Param tuple). A trial whose parameters are not all in the
+    journal — rank 0 was killed while asking it (each parameter is a record of its own) — was never
+    evaluated: it is failed without queueing its partial parameters (the sampler would complete them
+    with new draws, a different trial under the old one's name)."""
     import optuna
     from optuna.trial import TrialState
+
+    from . import space
 
     lost = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         trial = optuna.trial.Trial(study, t._trial_id)
-        fail(study, trial, "lost", "the rank evaluating it ended before it finished (a crash or a kill)", True)
+        whole = all(p.name in t.params for p in space.active(space_params, t.params))
+        if whole:
+            fail(study, trial, "lost", "the rank evaluating it ended before it finished (a crash or a kill)", True)
+        else:
+            fail(study, trial, "lost", "rank 0 ended while asking it (its parameters were not all drawn)")
         lost.append(t.number)
     return lost
