@@ -65,7 +65,10 @@ def load_config(job: str, args, extra_flags: dict | None = None):
     try:
         return config.load(args.config, overrides_from(args, extra_flags))
     except config.ConfigError as exc:
-        print(f"mpiapp {job}: config error: {exc}", file=sys.stderr)
+        from .runtime.comm import launcher_rank
+
+        if launcher_rank() == 0:  # every rank exits 2; one of them says why
+            print(f"mpiapp {job}: config error: {exc}", file=sys.stderr)
         return None
 
 

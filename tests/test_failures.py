@@ -1,9 +1,11 @@
 """Failure paths of the runtime, each provoked in a real mpiexec (or singleton) subprocess."""
 
+import os
+
 import h5py
 import pytest
 
-from conftest import PY, ROOT, leftovers, mpiexec_cmd, run
+from conftest import PY, ROOT, leftovers, mpi_env, mpiexec_cmd, run
 
 PROG = str(ROOT / "tests" / "progs" / "fail.py")
 
@@ -34,3 +36,26 @@ def test_no_failure_means_exit_zero(tmp_path):
     r = run(mpiexec_cmd(2, PY, PROG, "-1", str(tmp_path)), timeout=60)
     assert r.returncode == 0, r.output
     assert r.stdout.count("finished") == 2
+
+
+def test_a_config_error_is_said_once_not_once_per_rank(tmp_path):
+    r = run(mpiexec_cmd(2, PY, "-m", "mpiapp.score", "--set", "scan.top_k=-3", "--out", str(tmp_path / "x.h5")),
+            timeout=120)  # fmt: skip
+    assert r.returncode == 2, r.output
+    lines = [x for x in r.stderr.splitlines() if "config error" in x]
+    assert len(lines) == 1 and "scan.top_k" in lines[0], r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "x.h5").exists()
+
+
+def test_an_interpreter_without_mpi4py_gets_one_line_and_exit_2(tmp_path):
+    # an mpi4py that cannot be imported first on the path: what a Python without it does
+    fake = tmp_path / "shadow" / "mpi4py"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('No module named mpi4py (test shadow)')\n")
+    env = mpi_env()
+    env["PYTHONPATH"] = f"{tmp_path / 'shadow'}{os.pathsep}{ROOT}"
+    r = run(mpiexec_cmd(2, PY, "-m", "mpiapp.score", "--out", str(tmp_path / "x.h5")), timeout=120, env=env)
+    assert r.returncode == 2, r.output
+    lines = [x for x in r.stderr.splitlines() if "mpi4py is not importable" in x]
+    assert len(lines) == 1 and ".venv/bin/python" in lines[0], r.stderr
+    assert "Traceback" not in r.stderr

@@ -8,6 +8,7 @@ duplicate of COMM_WORLD, see comm.py).
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass, field
 
 from . import comm as comm_mod
@@ -39,7 +40,12 @@ def start(cfg, comm=None, serial_phases: bool = False) -> Runtime:
     serial_phases: the job's threaded kernels run between serial phases of the same rank (the scan);
     with runtime.omp_wait_policy=auto its idle OpenMP threads then sleep at once (threads.wait_policy)."""
     rc = cfg.runtime
-    comm_mod.mpi(rc.mpi_thread_level)
+    try:
+        comm_mod.mpi(rc.mpi_thread_level)
+    except ImportError as exc:  # no mpi4py in this interpreter: a setup error, said once, exit 2
+        if comm_mod.launcher_rank() == 0:
+            print(f"mpiapp: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     errors.install()
     c = comm_mod.world(comm)
     rank, size = c.Get_rank(), c.Get_size()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 
 _MPI = None
 _WORLD_DUP = None
@@ -24,7 +25,11 @@ def mpi(thread_level: str | None = None):
     """
     global _MPI
     if _MPI is None:
-        import mpi4py
+        try:
+            import mpi4py
+        except ImportError as exc:
+            raise ImportError(f"mpi4py is not importable in this Python ({sys.executable}: {exc}); run "
+                              "./setup.sh and start jobs with .venv/bin/python (or activate .venv)") from None
 
         level = thread_level or os.environ.get("MPIAPP_MPI_THREAD_LEVEL") or "funneled"
         if level not in THREAD_LEVELS:
@@ -35,6 +40,20 @@ def mpi(thread_level: str | None = None):
 
         _MPI = MPI
     return _MPI
+
+
+#: where launchers put a process's rank before MPI is initialised (Open MPI, PMIx, MPICH/PMI, Slurm)
+_LAUNCHER_RANK = ("OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID")
+
+
+def launcher_rank() -> int:
+    """This process's rank as its launcher announced it in the environment, for what must be said
+    once before MPI exists (a config error, a missing mpi4py); 0 when no launcher set one."""
+    for var in _LAUNCHER_RANK:
+        v = os.environ.get(var, "")
+        if v.isdigit():
+            return int(v)
+    return 0
 
 
 def world(comm=None):
