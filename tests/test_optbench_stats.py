@@ -62,3 +62,15 @@ def test_cache_round_trip_is_exact(tmp_path):
 def test_environment_fingerprint_names_what_timing_depends_on():
     fp = cache.env_fingerprint(backends.make("numpy"), 3)
     assert fp["threads"] == 3 and fp["backend"] == "numpy" and fp["device"] == "cpu" and fp["numpy"] == np.__version__
+
+
+def test_the_printed_claim_check_states_the_claim_and_its_verdict():
+    from mpiapp.engines.optbench.job import format_summary
+
+    runs = [{"problem": "lsq-k1e6-d100", "optimizer": o, "backend": "numpy", "step_scale": 1.0, "target": 1e-6,
+             "reached": o == "adam", "final_rel_med": 0.5 if o == "sgd" else 1e-7} for o in ("sgd", "adam")]  # fmt: skip
+    text = format_summary({"claims": runs, "status_counts": {}}, "x.h5")
+    assert 'claim check, "SGD fails to converge at kappa = 1e6 within its budget while Adam does": shown' in text
+    assert "lsq-k1e6-d100 sgd/numpy step scale 1: target 1e-06 missed" in text
+    runs[0]["reached"] = True
+    assert '": refuted' in format_summary({"claims": runs, "status_counts": {}}, "x.h5")

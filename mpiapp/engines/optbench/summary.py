@@ -172,6 +172,17 @@ def claim_sgd_adam(p, summ: dict) -> list[dict]:
     return out
 
 
+CLAIM = "SGD fails to converge at kappa = 1e6 within its budget while Adam does"
+
+
+def claim_verdict(claims: list[dict]) -> str:
+    """shown: SGD misses the target with every step tried while Adam reaches it with at least one;
+    refuted: both ran and that is not so; not tested: one of them did not run."""
+    sgd = [c["reached"] for c in claims if c["optimizer"] == "sgd"]
+    adam = [c["reached"] for c in claims if c["optimizer"] == "adam"]
+    return "shown" if sgd and adam and not any(sgd) and any(adam) else "refuted" if sgd and adam else "not tested"
+
+
 def _fmt_t(v: float) -> str:
     return "∞" if not math.isfinite(v) else (f"{v * 1e3:.3g} ms" if v < 1 else f"{v:.3g} s")
 
@@ -216,18 +227,14 @@ def markdown(p, summ: dict, probs: list[dict], claims: list[dict], meta: dict) -
         L.append(f"| {lab} | {r['state_multiple']:.3g} | {STATE_MULTIPLE[opt]} | {r['peak_rss_max'] / 2**20:.1f} | "
                  f"{'n/a' if tm < 0 else f'{tm / 2**20:.2f}'} | {r['parity_dev_max']:.1e} |")
     if claims:
-        L += ["", "## Claim check: \"SGD fails to converge at kappa = 1e6 within its budget while Adam does\"", "",
+        L += ["", f"## Claim check: \"{CLAIM}\"", "",
               "| problem | optimizer | backend | step scale | target | reached (median) | seeds that reached | "
               "iterations (median) | final rel. subopt (median) |", "|---|---|---|---|---|---|---|---|---|"]
         for c in claims:
             L.append(f"| {c['problem']} | {c['optimizer']} | {c['backend']} | {c['step_scale']:g} | {c['target']:g} | "
                      f"{c['reached']} | {c['hits']}/{c['seeds']} | {_fmt_i(c['iters_to_target_med'])} | "
                      f"{c['final_rel_med']:.3g} |")
-        sgd = [c["reached"] for c in claims if c["optimizer"] == "sgd"]
-        adam = [c["reached"] for c in claims if c["optimizer"] == "adam"]
-        # shown: SGD misses with every step tried while Adam reaches with at least one
-        verdict = ("shown" if sgd and adam and not any(sgd) and any(adam)
-                   else "refuted" if sgd and adam else "not tested")
+        verdict = claim_verdict(claims)
         L += ["", f"Verdict at this budget ({p.max_iters} steps, Adam lr {p.adam_lr:g} x step scale; target reached "
               f"means the median seed's curve touched it, see the final value for whether it stayed): **{verdict}**."]
     return "\n".join(L) + "\n"
