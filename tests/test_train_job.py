@@ -89,6 +89,7 @@ def test_same_predictions_and_metrics_at_any_rank_count(reference, data, tmp_pat
     r = train(n, out, data, "--partition", partition)
     assert r.returncode == 0, r.output
     assert_same(reference[1], tables(out))
+    assert "  skipped: SHORT: " in r.stdout, r.stdout  # the summary names the skipped symbol, from any rank's block
 
 
 def test_reference_file_contents(reference):

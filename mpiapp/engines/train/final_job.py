@@ -129,7 +129,9 @@ def _summary(t: dict, listed: list, params, comm) -> dict:
     allm = metrics["fold"] == ALL_FOLDS if metrics else None
     allb = base["fold"] == ALL_FOLDS if base else None
     fails = t["failures"]
-    mine = {"skipped": len(t["skipped"]["symbol"]), "models": len(t["models"]["symbol"]),
+    sk = t["skipped"]
+    mine = {"skipped": len(sk["symbol"]), "models": len(t["models"]["symbol"]),
+            "skips": [(listed[int(i)][0], r.decode(errors="replace")) for i, r in zip(sk["symbol"][:10], sk["reason"][:10])],
             "predictions": len(t["predictions"]["symbol"]),
             "metrics": {c: v[allm] for c, v in metrics.items()} if metrics else None,
             "baselines": {c: v[allb] for c, v in base.items()} if base else None,
@@ -142,7 +144,7 @@ def _summary(t: dict, listed: list, params, comm) -> dict:
         return summary
     summary.update(symbols=len(listed), skipped=sum(e["skipped"] for e in every), failed=n_failed,
                    models=sum(e["models"] for e in every), predictions=sum(e["predictions"] for e in every),
-                   failures=sum((e["failures"] for e in every), []))  # fmt: skip
+                   failures=sum((e["failures"] for e in every), []), skips=sum((e["skips"] for e in every), []))  # fmt: skip
     ms = [e["metrics"] for e in every if e["metrics"] is not None]
     bs = [e["baselines"] for e in every if e["baselines"] is not None]
     if ms and bs:

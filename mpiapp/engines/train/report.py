@@ -178,8 +178,12 @@ def run_summary(s: dict, path: str) -> str:
         for r in fams:
             lines.append(f"  {r['family']:<7} {r['symbols']:>7} {r['ic_mean']:>8.4f} {r['ic_t']:>7.2f} "
                          f"{r['beat_share']:>14.0%}")
+        lines.append("  (beat hist-mean: share of symbols whose out-of-fold RMSE — log loss for classification — is "
+                     "below the historical-mean forecast's)")
     for sym, family, fold, msg in s.get("failures", [])[:10]:
         lines.append(f"  failed: {sym} {family} fold {fold}: {msg}")
+    for sym, reason in s.get("skips", [])[:10]:
+        lines.append(f"  skipped: {sym}: {reason}")
     prof = s.get("profile") or []
     if prof:
         from ...runtime.profile import table
