@@ -7,8 +7,8 @@ PROG = r"""
 import sys
 lean = sys.argv[1] == "lean"
 if lean:
-    from mpiapp.runtime.lean import NUMBA_EXTRAS, import_without
-    import_without("numba.np.arraymath", NUMBA_EXTRAS)
+    from mpiapp.runtime.lean import import_numba_kernels
+    import_numba_kernels()
 import numpy as np
 from mpiapp import config
 from mpiapp.engines.scan import ScanParams, scan_symbol

@@ -41,3 +41,9 @@ def import_without(name: str, optional: tuple):
         for m in blocked:
             if m in sys.modules and sys.modules[m] is None:
                 del sys.modules[m]
+
+
+def import_numba_kernels():
+    """Numba, with its CPU target's array maths loaded without the scipy BLAS probe (NUMBA_EXTRAS);
+    call after the thread plan set NUMBA_NUM_THREADS. Returns numba.np.arraymath."""
+    return import_without("numba.np.arraymath", NUMBA_EXTRAS)

@@ -9,8 +9,8 @@ Every wait here sleeps between probes (50 µs growing to 1 ms): an idle rank mus
 that a computing rank needs (a blocking MPI receive busy-polls in Open MPI), and the answer to a
 result must be seen soon after it comes — the sleep in progress when it arrives is latency added to
 every trial. Measured with 25 ms trials at -n 2: a 0.2 → 5 ms schedule cost the remote group 12.6 ms
-per trial (64 % busy); a wait of this schedule costs ~1,000 wake-ups a second, ~1 % of a core. Messages are small
-Python objects (trial number, parameters, a value, a traceback text).
+per trial (64 % busy); a wait of this schedule costs ~1,000 wake-ups a second, ~1 % of a core.
+Messages are small Python objects (trial number, parameters, a value, a traceback text).
 
 Groups: the world is split (`comm.Split`) into consecutive groups of `k` ranks; group g holds world
 ranks g*k .. g*k+k-1 and its leader is world rank g*k. Rank 0 leads group 0 and owns the study; it

@@ -35,9 +35,9 @@ def setup(cfg) -> dict:
 
     backend, _ = resolve_backend(cfg.scan.backend)
     if backend == "numba":  # after the thread plan set NUMBA_NUM_THREADS; without its scipy BLAS probe
-        from ...runtime.lean import NUMBA_EXTRAS, import_without
+        from ...runtime.lean import import_numba_kernels
 
-        import_without("numba.np.arraymath", NUMBA_EXTRAS)
+        import_numba_kernels()
     d, h = cfg.data, cfg.hpo
     planted = [synthetic.generate(d.seed, i, h.scan_bars, d.synthetic_plant_rate, d.synthetic_noise,
                                   h.scan_symbols) for i in range(h.scan_symbols)]  # fmt: skip

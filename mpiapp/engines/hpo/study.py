@@ -84,19 +84,18 @@ def _backend(path: str, sync_s: float):
         mine: list  # JSON text of the records this process appended since
         f = None
 
-        def _start(self) -> None:
-            if self.n_file is None:
-                self.n_file = sum(1 for _ in JournalFileBackend.read_logs(self, 0))
-                self.mine = []
-
         def read_logs(self, log_number_from: int):
-            self._start()
+            if self.n_file is None:  # the first look (Optuna's storage reads from 0 when it opens)
+                found = list(JournalFileBackend.read_logs(self, 0))
+                self.n_file, self.mine = len(found), []
+                return found[log_number_from:]
             if log_number_from < self.n_file:  # the file holds everything (our appends are flushed)
                 return list(JournalFileBackend.read_logs(self, log_number_from))
             return [json.loads(t) for t in self.mine[log_number_from - self.n_file:]]
 
         def append_logs(self, logs) -> None:
-            self._start()
+            if self.n_file is None:
+                self.read_logs(0)
             lines = [json.dumps(x, separators=(",", ":")) for x in logs]
             if self.f is None:
                 self.f = open(self._file_path, "ab")
@@ -111,12 +110,6 @@ def _backend(path: str, sync_s: float):
         def sync(self) -> None:
             if self.f is not None:
                 os.fsync(self.f.fileno())
-
-        def close(self) -> None:
-            if self.f is not None:
-                os.fsync(self.f.fileno())
-                self.f.close()
-                self.f = None
 
     return _Backend(path, lock_obj=_no_lock())
 
@@ -215,7 +208,7 @@ def exhausted(study) -> bool:
     return bool(getattr(study, "_mpiapp_exhausted", False))
 
 
-def mark_lost(study, space_params=()) -> list[int]:
+def mark_lost(study, space_params) -> list[int]:
     """Trials left RUNNING by a crashed run -> FAIL ("lost"), parameters queued again; their numbers.
 
     space_params: the search space (space.Param tuple). A trial whose parameters are not all in the

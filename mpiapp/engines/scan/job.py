@@ -71,9 +71,9 @@ def build(ctx) -> JobSpec:
         except RuntimeError as exc:  # scan.backend=cupy without a usable GPU
             raise errors.JobError(str(exc)) from None
     if backend == "numba":  # after the thread plan set NUMBA_NUM_THREADS; without its scipy BLAS probe
-        from ...runtime.lean import NUMBA_EXTRAS, import_without
+        from ...runtime.lean import import_numba_kernels
 
-        import_without("numba.np.arraymath", NUMBA_EXTRAS)
+        import_numba_kernels()
     ctx.rt.enforce()
     ctx.backend = backend
     from ...io import sources
