@@ -7,12 +7,14 @@ Plan (DESIGN §5 "Where the time goes"): a candidate's validity and score do not
 window, only whether it lies inside it and starts at one of the window's start points. So
 
 1. `start_table` - each window's start points in the fixed order (prange over windows);
-2. `enumerate_count` - one depth-first search per distinct start pivot q (prange over q), bounded
-   by the end of the last window that uses q; every event (extreme-condition rejection, rule
-   rejection, visited, valid) is binned by the first window whose end covers its last bar, and
-   the bins are summed up, so a window's counters are a sum of one number per start point;
-3. `enumerate_fill` - the same search again, writing the valid candidates (and their S) of each q;
-   `sort_segments` orders each q's candidates by (S desc, pivot indices asc);
+2. `enumerate_count` - one depth-first search per distinct start pivot q (prange over chunks of
+   q), bounded by the end of the last window that uses q; every event (extreme-condition
+   rejection, rule rejection, visited, valid) is binned by the first window whose end covers its
+   last bar, and the bins are summed up, so a window's counters are a sum of one number per start
+   point; the valid candidates (and their S) go to a per-chunk arena while it has room;
+3. `enumerate_fill` - each q's candidates into their final rows, copied from the arena (or, for
+   the few q whose rows did not fit, from the same search again), ordered by (S desc, pivot
+   indices asc);
 4. `assign` - per window (prange): counters from the bins; if the window has more visited
    candidates than the budget it is marked for `window_direct`, the per-window search of the
    reference with the budget applied in the fixed order; otherwise its top-k is merged from the
@@ -72,6 +74,11 @@ swing_nb = njit(cache=True)(_swing.swing_core)
 
 EXT, START, R1, R2, R3, R4, VISITED, VALID = range(8)  # reference.STATS order
 NCODE = 8
+#: pass 1 (enumerate_count) keeps the valid candidates of its slots in an arena of chunks of this
+#: many rows (about 56 bytes each), this many chunks per thread; a slot whose rows do not fit in
+#: what is left of its chunk is searched again by pass 2 (results never depend on these)
+ARENA_ROWS_PER_CHUNK = 4096
+ARENA_CHUNKS_PER_THREAD = 4
 
 
 @njit(cache=True, inline="always")
@@ -87,14 +94,15 @@ def _bin(tj, e0, step, wlo):
 
 
 @njit(cache=True)
-def _dfs(q, d, sw, rho, t, p, seg_hi, seg_lo, jend, tmax, up_to, r4, hist, hbase, hnb, e0, step,
+def _dfs(q, d, sw, rho, t, p, seg_hi, seg_lo, jend, tmax, up_to, r4, hist, hbase, e0, step,
          wlo, budget, fill, out_idx, out_S, pos, do_score, tol, wF, wT, wA, wC):
     """Depth-first search from start pivot q in direction d; sw: the swing that ended at q, rho:
     the start ratio (wave 1 ends with L1 > sw / rho are rejected by the start rule).
 
-    Wave ends are pivots j < jend with t[j] <= tmax. Events go to hist[hbase + code*hnb + bin].
+    Wave ends are pivots j < jend with t[j] <= tmax. Events go to hist[hbase + bin*NCODE + code].
     budget < 0: unlimited; else the (budget+1)-th complete candidate stops the search (hit=True).
-    fill: write valid candidates to out_idx[pos + n] (and S to out_S when do_score).
+    fill: write valid candidates to out_idx[pos + n] (and S to out_S when do_score) while they fit
+    in out_idx (rows beyond its end are counted, not written).
     Returns (visited, valid, hit).
     """
     idx = np.empty(6, dtype=np.int64)
@@ -137,24 +145,24 @@ def _dfs(q, d, sw, rho, t, p, seg_hi, seg_lo, jend, tmax, up_to, r4, hist, hbase
             ext[depth] = e
             ok = p[j] <= e
         if not ok:
-            hist[hbase + EXT * hnb + _bin(tj, e0, step, wlo)] += 1
+            hist[hbase + _bin(tj, e0, step, wlo) * NCODE + EXT] += 1
             continue
         idx[depth] = j
         if depth == 1:
             if not sw >= rho * abs(p[j] - p[q]):
-                hist[hbase + START * hnb + _bin(tj, e0, step, wlo)] += 1
+                hist[hbase + _bin(tj, e0, step, wlo) * NCODE + START] += 1
                 continue
         elif depth == 2:
             if not fd * (p[j] - p[idx[0]]) > 0.0:
-                hist[hbase + R1 * hnb + _bin(tj, e0, step, wlo)] += 1
+                hist[hbase + _bin(tj, e0, step, wlo) * NCODE + R1] += 1
                 continue
         elif depth == 3:
             if r4 and not fd * (p[j] - p[idx[1]]) > 0.0:
-                hist[hbase + R4 * hnb + _bin(tj, e0, step, wlo)] += 1
+                hist[hbase + _bin(tj, e0, step, wlo) * NCODE + R4] += 1
                 continue
         elif depth == 4:
             if not fd * (p[j] - p[idx[1]]) > 0.0:
-                hist[hbase + R3 * hnb + _bin(tj, e0, step, wlo)] += 1
+                hist[hbase + _bin(tj, e0, step, wlo) * NCODE + R3] += 1
                 continue
         if depth < 5:
             depth += 1
@@ -165,7 +173,7 @@ def _dfs(q, d, sw, rho, t, p, seg_hi, seg_lo, jend, tmax, up_to, r4, hist, hbase
             return nvis, nval, True
         nvis += 1
         bn = _bin(tj, e0, step, wlo)
-        hist[hbase + VISITED * hnb + bn] += 1
+        hist[hbase + bn * NCODE + VISITED] += 1
         p0 = p[idx[0]]
         p1 = p[idx[1]]
         p2 = p[idx[2]]
@@ -176,13 +184,13 @@ def _dfs(q, d, sw, rho, t, p, seg_hi, seg_lo, jend, tmax, up_to, r4, hist, hbase
         L3 = abs(p3 - p2)
         L5 = abs(p5 - p4)
         if L3 < min(L1, L5):
-            hist[hbase + R2 * hnb + bn] += 1
+            hist[hbase + bn * NCODE + R2] += 1
             continue
         if r4 and not fd * (p5 - p3) > 0.0:
-            hist[hbase + R4 * hnb + bn] += 1
+            hist[hbase + bn * NCODE + R4] += 1
             continue
-        hist[hbase + VALID * hnb + bn] += 1
-        if fill:
+        hist[hbase + bn * NCODE + VALID] += 1
+        if fill and pos + nval < out_idx.shape[0]:
             r = pos + nval
             for k in range(6):
                 out_idx[r, k] = idx[k]
@@ -254,51 +262,75 @@ def start_table(t, kind, price, ws, we, skip, n_starts, bull, bear, width):
 
 @njit(parallel=True, cache=True)
 def enumerate_count(q_piv, q_d, q_tmax, q_wlo, q_nb, hist_off, hist, swing, rho, t, p, seg_hi,
-                    seg_lo, up_to, r4, e0, step, cap, valid_n, visited_n, saturated):
-    """Pass 1: per start slot, binned event counts (then summed up over bins) and valid count.
+                    seg_lo, up_to, r4, e0, step, cap, valid_n, visited_n, saturated, n_chunks,
+                    arena_idx, arena_S, row_at, do_score, tol, wF, wT, wA, wC):
+    """Pass 1: per start slot, binned event counts (then summed up over bins), valid count, and
+    the valid candidates themselves where they fit.
 
     cap: the window budget. The search from one start stops at its (cap+1)-th complete candidate
     (the reference stops a window there, so no window needs more from one start); such a slot is
-    `saturated` and its bins are incomplete. visited_n: complete candidates per slot (<= cap)."""
+    `saturated` and its bins are incomplete. visited_n: complete candidates per slot (<= cap).
+    The slots are cut into n_chunks contiguous chunks (prange over chunks), chunk c owning the
+    arena rows [c*A/n_chunks, (c+1)*A/n_chunks) of arena_idx (A, 6) / arena_S (A,): its slots'
+    candidates (DFS order; S when do_score) go there one slot after another; row_at[k] is slot k's
+    first arena row, or -1 when its rows did not fit (enumerate_fill searches it again)."""
     nQ = q_piv.shape[0]
     npiv = t.shape[0]
-    di = np.empty((0, 6), dtype=np.int64)
-    ds = np.empty(0, dtype=np.float64)
-    for k in prange(nQ):
-        nb = q_nb[k]
-        base = hist_off[k]
-        q = q_piv[k]
-        nvis, nval, hit = _dfs(q, q_d[k], swing[q], rho, t, p, seg_hi, seg_lo, npiv, q_tmax[k],
-                               up_to, r4, hist, base, nb, e0, step, q_wlo[k], cap, _B(False), di,
-                               ds, base, _B(False), 0.0, 0.0, 0.0, 0.0, 0.0)
-        valid_n[k] = nval
-        visited_n[k] = nvis
-        saturated[k] = hit
-        for c in range(NCODE):
-            acc = 0
-            for b in range(nb):
-                acc += hist[base + c * nb + b]
-                hist[base + c * nb + b] = acc
+    A = arena_idx.shape[0]
+    for c in prange(n_chunks):
+        a0 = c * A // n_chunks
+        a1 = (c + 1) * A // n_chunks
+        out_i = arena_idx[a0:a1]
+        out_s = arena_S[a0:a1]
+        pos = 0
+        for k in range(c * nQ // n_chunks, (c + 1) * nQ // n_chunks):
+            nb = q_nb[k]
+            base = hist_off[k]
+            q = q_piv[k]
+            nvis, nval, hit = _dfs(q, q_d[k], swing[q], rho, t, p, seg_hi, seg_lo, npiv, q_tmax[k],
+                                   up_to, r4, hist, base, e0, step, q_wlo[k], cap, _B(True), out_i,
+                                   out_s, pos, do_score, tol, wF, wT, wA, wC)
+            valid_n[k] = nval
+            visited_n[k] = nvis
+            saturated[k] = hit
+            if pos + nval <= a1 - a0:
+                row_at[k] = a0 + pos
+                pos += nval
+            else:
+                row_at[k] = -1
+            for b in range(1, nb):  # running sums over bins (hist: bin-major, NCODE codes a bin)
+                for i in range(NCODE):
+                    hist[base + b * NCODE + i] += hist[base + (b - 1) * NCODE + i]
 
 
 @njit(parallel=True, cache=True)
 def enumerate_fill(q_piv, q_d, q_tmax, swing, rho, t, p, seg_hi, seg_lo, up_to, r4, cap, valid_off,
-                   out_idx, out_S, do_score, tol, wF, wT, wA, wC):
-    """Pass 2: write each start slot's valid candidates (DFS order) and, if do_score, their S,
-    then order the slot's rows (_sort_segment); the same search as pass 1, stopped at the same
-    point (cap). Slots without valid candidates are not searched again."""
+                   row_at, arena_idx, arena_S, out_idx, out_S, do_score, tol, wF, wT, wA, wC):
+    """Pass 2: each start slot's valid candidates (DFS order) and, if do_score, their S into rows
+    valid_off[k]..valid_off[k+1]-1 - copied from pass 1's arena, or, for a slot whose rows did not
+    fit there (row_at -1), from the same search again, stopped at the same point (cap) - then
+    ordered (_sort_segment)."""
     nQ = q_piv.shape[0]
     npiv = t.shape[0]
     for k in prange(nQ):
-        if valid_off[k + 1] == valid_off[k]:
+        lo = valid_off[k]
+        n = valid_off[k + 1] - lo
+        if n == 0:
             continue
-        h = np.zeros(NCODE, dtype=np.int64)
-        q = q_piv[k]
-        _dfs(q, q_d[k], swing[q], rho, t, p, seg_hi, seg_lo, npiv, q_tmax[k], up_to, r4, h, _I(0),
-             _I(1), t[npiv - 1], _I(1), _I(0), cap, _B(True), out_idx, out_S, valid_off[k],
-             do_score, tol, wF, wT, wA, wC)
+        src = row_at[k]
+        if src >= 0:
+            for r in range(n):
+                for i in range(6):
+                    out_idx[lo + r, i] = arena_idx[src + r, i]
+                out_S[lo + r] = arena_S[src + r]
+        else:
+            h = np.zeros(NCODE, dtype=np.int64)
+            q = q_piv[k]
+            _dfs(q, q_d[k], swing[q], rho, t, p, seg_hi, seg_lo, npiv, q_tmax[k], up_to, r4, h,
+                 _I(0), t[npiv - 1], _I(1), _I(0), cap, _B(True), out_idx, out_S, lo, do_score,
+                 tol, wF, wT, wA, wC)
         if do_score:
-            _sort_segment(valid_off[k], valid_off[k + 1], out_idx, out_S)
+            _sort_segment(lo, lo + n, out_idx, out_S)
 
 
 @njit(cache=True)
@@ -342,54 +374,59 @@ def assign(w_glob, we, skip, starts, slot_of_piv, q_wlo, q_nb, hist_off, hist, s
            valid_off, cand_idx, cand_S, t, budget, top_k, stats, truncated, top):
     """Per window: counters from the bins, the budget check, and the top-k merge. A window over
     budget, or using a saturated start (incomplete bins), gets truncated = True here: the caller
-    re-runs it with the budgeted per-window search."""
+    re-runs it with the budgeted per-window search.
+
+    The merge keeps a running top-k, best first. Each start's rows are in rank order (S desc, then
+    pivot bars ascending: _sort_segment keeps the search's lexicographic order on ties, and every row
+    of a start shares p0), so the first row inside the window that does not enter a full top-k ends
+    that start's rows, as does any row (inside or not) whose S is below the k-th's: none after it
+    can enter."""
     nW = w_glob.shape[0]
     nS = starts.shape[1]
     for w in prange(nW):
         if skip[w]:
             continue
         sat = False
+        acc = np.zeros(NCODE, dtype=np.int64)
         for r in range(nS):
             q = starts[w, r]
             if q < 0:
-                continue
+                break
             k = slot_of_piv[q]
             if saturated[k]:
                 sat = True
-            bi = w_glob[w] - q_wlo[k]
-            nb = q_nb[k]
-            base = hist_off[k]
+            at = hist_off[k] + (w_glob[w] - q_wlo[k]) * NCODE
             for c in range(NCODE):
-                stats[w, c] += hist[base + c * nb + bi]
-        if sat or stats[w, VISITED] > budget:
+                acc[c] += hist[at + c]
+        for c in range(NCODE):
+            stats[w, c] = acc[c]
+        if sat or acc[VISITED] > budget:
             truncated[w] = True
             continue
-        buf = np.empty(nS * top_k, dtype=np.int64)
-        nbuf = 0
+        sel = np.empty(top_k, dtype=np.int64)
+        nsel = 0
+        wend = we[w]
         for r in range(nS):
             q = starts[w, r]
             if q < 0:
-                continue
+                break
             k = slot_of_piv[q]
-            got = 0
             for row in range(valid_off[k], valid_off[k + 1]):  # none: no iteration
-                if t[cand_idx[row, 5]] <= we[w]:
-                    buf[nbuf] = row
-                    nbuf += 1
-                    got += 1
-                    if got == top_k:
-                        break
-        # selection of the top_k best rows of buf, in order
-        nsel = min(top_k, nbuf)
+                if nsel == top_k and cand_S[row] < cand_S[sel[top_k - 1]]:
+                    break  # this row and every later one (S descending) ranks below the top-k
+                if t[cand_idx[row, 5]] > wend:
+                    continue
+                if nsel == top_k and not _better(row, sel[nsel - 1], cand_S, cand_idx, t):
+                    break
+                pos = nsel if nsel < top_k else top_k - 1
+                while pos > 0 and _better(row, sel[pos - 1], cand_S, cand_idx, t):
+                    sel[pos] = sel[pos - 1]
+                    pos -= 1
+                sel[pos] = row
+                if nsel < top_k:
+                    nsel += 1
         for m in range(nsel):
-            bestm = m
-            for u in range(m + 1, nbuf):
-                if _better(buf[u], buf[bestm], cand_S, cand_idx, t):
-                    bestm = u
-            tmp = buf[m]
-            buf[m] = buf[bestm]
-            buf[bestm] = tmp
-            top[w, m] = buf[m]
+            top[w, m] = sel[m]
 
 
 @njit(cache=True)
@@ -411,7 +448,7 @@ def window_direct(starts_row, swing, rho, t, p, kind, seg_hi, seg_lo, we, up_to,
             continue
         d = -np.int64(kind[q])
         nvis, nval, hit = _dfs(q, d, swing[q], rho, t, p, seg_hi, seg_lo, jend, we, up_to, r4, h,
-                               _I(0), _I(1), we, _I(1), _I(0), budget - nvis_all, _B(True),
+                               _I(0), we, _I(1), _I(0), budget - nvis_all, _B(True),
                                out_idx, out_S, nval_all, do_score, tol, wF, wT, wA, wC)
         nvis_all += nvis
         nval_all += nval
@@ -505,7 +542,8 @@ def scan_windows(t, kind, price, seg_hi, seg_lo, glob_starts, window_bars, step,
     cand_idx (M, 6) int64 pivot indices of the candidate rows).
     info: None, or a dict that receives the work done: start_slots (distinct start pivots searched
     once), shared_visited (complete candidates reached by those shared searches; at most
-    start_slots * budget), saturated_starts (starts with more than `budget` candidates),
+    start_slots * budget), searched_again (starts whose candidates did not fit pass 1's arena),
+    saturated_starts (starts with more than `budget` candidates),
     candidate_rows (valid candidates held in memory), direct_windows (windows re-run with the
     budgeted per-window search), direct_visited (complete candidates those reached; at most
     direct_windows * budget), and seconds per phase: t_plan (start table and plan), t_count,
@@ -552,15 +590,22 @@ def scan_windows(t, kind, price, seg_hi, seg_lo, glob_starts, window_bars, step,
     visited_n = np.zeros(nQ, dtype=np.int64)
     saturated = np.zeros(nQ, dtype=np.bool_)
     cap = int(budget)
+    n_chunks = max(1, min(nQ, ARENA_CHUNKS_PER_THREAD * numba.get_num_threads()))
+    arena_idx = np.empty((n_chunks * ARENA_ROWS_PER_CHUNK, 6), dtype=np.int64)
+    arena_S = np.empty(n_chunks * ARENA_ROWS_PER_CHUNK, dtype=np.float64)
+    row_at = np.empty(nQ, dtype=np.int64)
     enumerate_count(q_piv, q_d, q_tmax, q_wlo, q_nb, hist_off, hist, swing, rho, t, price, seg_hi,
-                    seg_lo, up_to, rule_r4, e0, step, cap, valid_n, visited_n, saturated)
+                    seg_lo, up_to, rule_r4, e0, step, cap, valid_n, visited_n, saturated, n_chunks,
+                    arena_idx, arena_S, row_at, scorer is None, tol, wF, wT, wA, wC)
     clock("t_count")
     valid_off = np.concatenate(([0], np.cumsum(valid_n))).astype(np.int64)
     M = int(valid_off[-1])
     cand_idx = np.empty((M, 6), dtype=np.int64)
     cand_S = np.zeros(M, dtype=np.float64)
     enumerate_fill(q_piv, q_d, q_tmax, swing, rho, t, price, seg_hi, seg_lo, up_to, rule_r4, cap,
-                   valid_off, cand_idx, cand_S, scorer is None, tol, wF, wT, wA, wC)
+                   valid_off, row_at, arena_idx, arena_S, cand_idx, cand_S, scorer is None, tol,
+                   wF, wT, wA, wC)
+    del arena_idx, arena_S
     clock("t_fill")
     if scorer is not None and M:
         cand_S = np.ascontiguousarray(scorer(cand_idx), dtype=np.float64)
@@ -599,6 +644,7 @@ def scan_windows(t, kind, price, seg_hi, seg_lo, glob_starts, window_bars, step,
     clock("t_direct")
     if info is not None:
         info.update(start_slots=int(nQ), shared_visited=int(visited_n.sum()),
+                    searched_again=int(((row_at < 0) & (valid_n > 0)).sum()),
                     saturated_starts=int(saturated.sum()), candidate_rows=int(nrows),
                     direct_windows=int(n_direct), direct_visited=int(direct_visited))
     return stats, truncated, top, cand_idx
