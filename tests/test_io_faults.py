@@ -369,9 +369,9 @@ def test_hdf5_bad_cases(tmp_path, name, says):
     assert str(s.dates[0])[:10] == "2000-01-03" and str(s.dates[-1])[:10] == "2002-04-19"
 
 
-def _corrupt_first_chunk(path, dataset):
+def _corrupt_first_chunk(path, dataset, chunk=0):
     with h5py.File(path, "r") as f:
-        info = f[dataset].id.get_chunk_info(0)
+        info = f[dataset].id.get_chunk_info(chunk)
     with open(path, "r+b") as fh:
         fh.seek(info.byte_offset + 10)
         fh.write(b"\x00\xff" * 16)
@@ -422,6 +422,22 @@ def test_other_broken_hdf5_datasets(tmp_path):
     _corrupt_first_chunk(p, "packed/time")
     err = load_err(f"hdf5:{p}", "A")
     assert "cannot read dataset /packed/time" in str(err) and err.symbol == "A"
+
+    # packed columns are read many symbols at a time: a corrupt chunk in B's rows is B's fault
+    # (reading A first, then B), and A reads right
+    p2 = tmp_path / "p2.h5"
+    with h5py.File(p2, "w") as f:
+        g = f.create_group("packed")
+        g["symbols"] = np.array([b"A", b"B"])
+        g["offsets"] = np.array([0, 20, 40])
+        g.create_dataset("time", data=np.concatenate([t, t]), chunks=(20,), compression="gzip")
+        g["close"] = np.concatenate([c, c])
+    _corrupt_first_chunk(p2, "packed/time", chunk=1)
+    src = open_source(f"hdf5:{p2}")
+    assert np.array_equal(src.load("A").time, t)
+    with pytest.raises(DataError) as ei:
+        src.load("B")
+    assert "cannot read dataset /packed/time" in str(ei.value) and ei.value.symbol == "B"
 
 
 def test_dates_out_of_range_case(tmp_path):

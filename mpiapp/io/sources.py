@@ -664,6 +664,10 @@ class ParquetSource(_FolderSource):
 # hdf5
 # ==================================================================================================
 
+#: a packed HDF5 file is read in blocks of at least this many rows per column (HDF5Source._packed_values)
+PACKED_BLOCK_ROWS = 1 << 18
+
+
 class HDF5Source(Source):
     """Layouts (docs/data.md):
 
@@ -683,6 +687,7 @@ class HDF5Source(Source):
         if not os.path.isfile(path):
             raise SourceError(f"{spec}: file {path!r} not found")
         self._h5 = None
+        self._units = {}  # time dataset -> its units attribute (_time_ns)
         f = self._f()
         self.layout = "packed" if "packed" in f else "groups"
         if self.layout == "packed":
@@ -702,6 +707,8 @@ class HDF5Source(Source):
                 raise SourceError(f"{spec}: /packed/symbols repeats a name")
             self._row = {s: i for i, s in enumerate(syms)}
             self._offsets = offsets
+            self._blocks = {}  # column -> (first row, end row, values): see _packed_values
+            self._checked = {}  # column -> its dataset, once checked (_packed_dataset)
         else:
             import h5py
 
@@ -769,13 +776,55 @@ class HDF5Source(Source):
                             "truncated file?)", file=self.path, symbol=name, rule=RULE_READABLE,
                             where=f"dataset {ds.name}") from None
 
+    def _packed_dataset(self, g, key, name):
+        """_dataset and the type check of a packed column, done once per file (the columns are
+        shared by every symbol); a failure names the symbol being read and is not remembered."""
+        ds = self._checked.get(key)
+        if ds is None:
+            ds = self._dataset(g, key, name, "/packed")
+            if key not in ("has_ohlc", "has_volume"):
+                self._check_type(ds, key, name, "/packed")
+            self._checked[key] = ds
+        return ds
+
+    def _packed_values(self, ds, name, key, a, b):
+        """Rows a..b-1 of a packed column, read PACKED_BLOCK_ROWS rows at a time: symbols are read
+        in file order, and one h5py read per symbol and column costs more than the data (about
+        0.5 ms each). A block that fails to read is retried as the symbol's own rows, so a corrupt
+        chunk is named for the symbol whose rows hold it."""
+        blk = self._blocks.get(key)
+        if blk is None or not (blk[0] <= a and b <= blk[1]):
+            hi = min(int(ds.shape[0]), max(b, a + PACKED_BLOCK_ROWS))
+            try:
+                vals = ds[a:hi]
+            except Exception:
+                return self._values(ds, name, key, slice(a, b))
+            blk = self._blocks[key] = (a, hi, vals)
+        return blk[2][a - blk[0]: b - blk[0]].copy()
+
+    def _check_type(self, ds, k, name, where):
+        """The dtype of a column, before any data is read."""
+        kind = ds.dtype.kind
+        if k == "time" and kind not in "iu":
+            raise DataError(f"{where}/time has dtype {ds.dtype}; expected int64 nanoseconds "
+                            "since the epoch", file=self.path, symbol=name,
+                            rule=RULE_TIME_PARSE, where=f"dataset {where}/time")
+        if k != "time" and kind not in "iuf":
+            what = {"b": "True/False values", "S": "text", "U": "text", "O": "text or objects",
+                    "V": "compound records", "c": "complex numbers"}.get(kind, "not numbers")
+            raise DataError(f"{where}/{k} holds {what} (dtype {ds.dtype}); expected numbers",
+                            file=self.path, symbol=name, rule=RULE_FINITE,
+                            where=f"dataset {where}/{k}")
+
     def _time_ns(self, t, ds, name):
         """time as int64 ns. A `units` attribute on the dataset (or `time_units` on the file) of
         s, ms, us or ns is honoured. Without one, ns is assumed, except where every value read as
         ns falls before 1973-03-03 and the magnitude rule of epoch numbers in CSV files (s, ms,
         us) gives dates from 1973-03-03 to 2262: then that unit is used (files written with
         pandas >= 3 hold microseconds), never a series silently read 1,000x off in 1970."""
-        unit = ds.attrs.get("units", ds.attrs.get("unit", self._f().attrs.get("time_units")))
+        if ds.name not in self._units:  # a packed file's time column serves every symbol
+            self._units[ds.name] = ds.attrs.get("units", ds.attrs.get("unit", self._f().attrs.get("time_units")))
+        unit = self._units[ds.name]
         if isinstance(unit, bytes):
             unit = unit.decode("utf-8", errors="replace")
         if unit is not None:
@@ -831,7 +880,7 @@ class HDF5Source(Source):
             i = self._row[name]
             a, b = int(self._offsets[i]), int(self._offsets[i + 1])
             sel, where = slice(a, b), "/packed"
-            flags = {k: self._values(self._dataset(g, k, name, where), name, k, i)
+            flags = {k: self._packed_values(self._packed_dataset(g, k, name), name, k, i, i + 1)[0]
                      for k in ("has_ohlc", "has_volume") if k in g}
             has_ohlc = bool(flags["has_ohlc"]) if "has_ohlc" in flags else all(
                 k in g for k in ("open", "high", "low"))
@@ -844,28 +893,24 @@ class HDF5Source(Source):
             want_volume = "volume" in g
         keys = [k for k in ("time", "open", "high", "low", "close")
                 if k in g and (has_ohlc or k in ("time", "close"))]
-        dsets = {k: self._dataset(g, k, name, where) for k in keys}
-        if want_volume:
-            dsets["volume"] = self._dataset(g, "volume", name, where)
-        for k, ds in dsets.items():  # the type, before any data is read
-            kind = ds.dtype.kind
-            if k == "time" and kind not in "iu":
-                raise DataError(f"{where}/time has dtype {ds.dtype}; expected int64 nanoseconds "
-                                "since the epoch", file=self.path, symbol=name,
-                                rule=RULE_TIME_PARSE, where=f"dataset {where}/time")
-            if k != "time" and kind not in "iuf":
-                what = {"b": "True/False values", "S": "text", "U": "text", "O": "text or objects",
-                        "V": "compound records", "c": "complex numbers"}.get(kind, "not numbers")
-                raise DataError(f"{where}/{k} holds {what} (dtype {ds.dtype}); expected numbers",
-                                file=self.path, symbol=name, rule=RULE_FINITE,
-                                where=f"dataset {where}/{k}")
-        n_time = dsets["time"].shape[0] if self.layout != "packed" else b - a
-        for k, ds in dsets.items():
-            if self.layout != "packed" and ds.shape[0] != n_time:
-                raise DataError(f"{where}/{k} has {ds.shape[0]} rows but time has {n_time}",
-                                file=self.path, symbol=name, rule=RULE_LENGTHS,
-                                where=f"dataset {where}/{k}")
-        cols = {k: self._values(ds, name, k, sel) for k, ds in dsets.items()}
+        if self.layout == "packed":
+            dsets = {k: self._packed_dataset(g, k, name) for k in keys}
+            if want_volume:
+                dsets["volume"] = self._packed_dataset(g, "volume", name)
+            cols = {k: self._packed_values(ds, name, k, a, b) for k, ds in dsets.items()}
+        else:
+            dsets = {k: self._dataset(g, k, name, where) for k in keys}
+            if want_volume:
+                dsets["volume"] = self._dataset(g, "volume", name, where)
+            for k, ds in dsets.items():  # the type, before any data is read
+                self._check_type(ds, k, name, where)
+            n_time = dsets["time"].shape[0]
+            for k, ds in dsets.items():
+                if ds.shape[0] != n_time:
+                    raise DataError(f"{where}/{k} has {ds.shape[0]} rows but time has {n_time}",
+                                    file=self.path, symbol=name, rule=RULE_LENGTHS,
+                                    where=f"dataset {where}/{k}")
+            cols = {k: self._values(ds, name, k, sel) for k, ds in dsets.items()}
         cols["time"] = self._time_ns(cols["time"], dsets["time"], name)
         volume = cols.pop("volume", None)
         if has_ohlc and not all(k in cols for k in ("open", "high", "low")):
