@@ -4,8 +4,10 @@ Why: some libraries import every optional integration that happens to be install
 `import lightgbm` and `import xgboost` pull in scikit-learn, pandas and dask for their scikit-learn
 estimators and DataFrame input (2.0 of the 2.5 s the import costs here, scipy.stats alone 1.0 s);
 Numba's CPU target imports `scipy.linalg` the first time a compiled function is loaded, to find out
-whether `np.dot` & co. can use BLAS (0.25–0.45 s). Every rank pays this at every start, and the jobs
-use none of it: they hand NumPy arrays to the Booster API, and the scan kernels do no linear algebra.
+whether `np.dot` & co. can use BLAS (0.25–0.45 s), and its typing context imports `cffi` (with
+pycparser and its regular expressions: 0.3 s) to type CFFI functions. Every rank pays this at every start, and the jobs
+use none of it: they hand NumPy arrays to the Booster API, and the scan kernels do no linear algebra
+and call no CFFI function.
 
 `import_without(name, optional)` makes the `optional` modules unimportable for the duration of the
 import only (a `None` entry in `sys.modules` makes `import x` raise ImportError, which is how these
@@ -22,8 +24,9 @@ import sys
 
 #: what the tree libraries (lightgbm, xgboost) probe for at import and the jobs never use
 TREE_EXTRAS = ("sklearn", "pandas", "dask", "pyarrow", "datatable", "cffi", "graphviz", "matplotlib")
-#: what Numba's CPU target imports to look for BLAS (numba.np.arraymath); the scan does no linear algebra
-NUMBA_EXTRAS = ("scipy",)
+#: what Numba imports at its first compiled-function load: scipy to look for BLAS (numba.np.arraymath),
+#: cffi to type CFFI functions (numba.core.typing.cffi_utils); the scan needs neither
+NUMBA_EXTRAS = ("scipy", "cffi")
 
 
 def import_without(name: str, optional: tuple):
@@ -44,6 +47,7 @@ def import_without(name: str, optional: tuple):
 
 
 def import_numba_kernels():
-    """Numba, with its CPU target's array maths loaded without the scipy BLAS probe (NUMBA_EXTRAS);
-    call after the thread plan set NUMBA_NUM_THREADS. Returns numba.np.arraymath."""
+    """Numba, with its CPU target's array maths and its CFFI typing loaded without scipy and cffi
+    (NUMBA_EXTRAS); call after the thread plan set NUMBA_NUM_THREADS. Returns numba.np.arraymath."""
+    import_without("numba.core.typing.cffi_utils", NUMBA_EXTRAS)
     return import_without("numba.np.arraymath", NUMBA_EXTRAS)
