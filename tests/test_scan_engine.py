@@ -231,3 +231,20 @@ def test_scan_params_are_exactly_the_scan_section_of_the_schema():
 
     assert {f.name for f in fields(ScanParams)} == {k.split(".", 1)[1] for k in config.KEYS if k.startswith("scan.")}
     assert ScanParams() == ScanParams.from_config(config.load().scan)
+
+
+@pytest.mark.parametrize("high", [600, 5000])
+def test_distinct_tuples_equal_numpy_unique_by_rows(high):
+    """The one-key dedup of kept candidates (pivot indices < 1024 fit six in 63 bits) and its
+    fallback for longer series give np.unique(axis=0)'s rows, order and inverse."""
+    from mpiapp.engines.scan.engine import _distinct_tuples
+
+    rng = np.random.default_rng(high)
+    cand = np.sort(rng.integers(0, high, (400, 6)), axis=1)
+    cand[-1, 5] = high - 1
+    rows = rng.integers(0, 400, 3000)
+    rows[:50] = rows[50:100]  # repeats
+    cand[7] = cand[8]  # two rows, one tuple
+    uniq, inv = _distinct_tuples(cand, rows)
+    want, winv = np.unique(cand[rows], axis=0, return_inverse=True)
+    assert np.array_equal(uniq, want) and np.array_equal(inv, winv.reshape(-1))

@@ -193,6 +193,24 @@ def _terms(name, p6, t6, params) -> np.ndarray:
     return sc.terms(rows)
 
 
+def _distinct_tuples(cand, rows):
+    """(the distinct pivot tuples among cand[rows], lexicographic (u, 6); for each of rows, the
+    index of its tuple) - np.unique(cand[rows], axis=0, return_inverse=True), computed on one
+    int64 key per tuple when the six pivot indices fit in 63 bits (sorting records is slow)."""
+    bits = int(cand.max()).bit_length() if cand.size else 1
+    if 6 * bits > 63:
+        urow, inv1 = np.unique(rows, return_inverse=True)
+        uniq, inv2 = np.unique(cand[urow], axis=0, return_inverse=True)
+        return uniq, inv2.reshape(-1)[inv1.reshape(-1)]
+    sel = cand[rows]
+    key = sel[:, 0].copy()
+    for k in range(1, 6):
+        key <<= bits
+        key |= sel[:, k]
+    _, first, inv = np.unique(key, return_index=True, return_inverse=True)
+    return sel[first], inv.reshape(-1)
+
+
 def _patterns(top, cand, windows, piv, params, name, close):
     """(unsorted patterns table, per window: S of its best pattern (NaN: none), the largest null
     statistic among its top-k (-inf: none), the statistic of its best pattern (NaN: none))."""
@@ -203,11 +221,9 @@ def _patterns(top, cand, windows, piv, params, name, close):
     wi, rank = np.nonzero(top >= 0)
     if wi.size == 0:
         return empty_table(PATTERN_FIELDS), best_s, top_q, best_q
-    # distinct candidate rows first (1-D, cheap), then distinct pivot tuples among those (rows
-    # re-found by the per-window search can repeat a tuple)
-    urow, inv1 = np.unique(top[wi, rank], return_inverse=True)
-    uniq, inv2 = np.unique(cand[urow], axis=0, return_inverse=True)
-    inv = inv2.reshape(-1)[inv1.reshape(-1)]
+    # distinct pivot tuples of the kept rows (rows re-found by the per-window search can repeat
+    # a tuple), in lexicographic order
+    uniq, inv = _distinct_tuples(cand, top[wi, rank])
     wglob = windows["window"][wi]
     first = np.full(uniq.shape[0], np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(first, inv, wglob)
