@@ -52,13 +52,16 @@ def reference(tmp_path_factory):
     return out, t
 
 
-@pytest.mark.parametrize("n,partition,backend", [
-    (2, "static", "numba"), (3, "dynamic", "numpy"), (3, "static", "numba"), (4, "static", "numpy"),
-    (4, "dynamic", "numba"), (1, "dynamic", "numba"), (2, "dynamic", "numpy"),
+@pytest.mark.parametrize("n,partition,backend,at_once", [
+    (2, "static", "numba", 0), (3, "dynamic", "numpy", 0), (3, "static", "numba", 0), (4, "static", "numpy", 0),
+    (4, "dynamic", "numba", 0), (1, "dynamic", "numba", 0), (2, "dynamic", "numpy", 0),
+    (1, "static", "numba", 1), (1, "static", "numba", 2), (2, "dynamic", "numba", 3),
 ])  # fmt: skip
-def test_same_tables_at_any_scale(reference, tmp_path, n, partition, backend):
+def test_same_tables_at_any_scale(reference, tmp_path, n, partition, backend, at_once):
+    """at_once: work.units_at_once (0: auto, which at -n 1 on two cores runs 2 units in threads)."""
     out = tmp_path / "r.h5"
-    r = score(n, out, "--set", f"scan.backend={backend}", "--partition", partition)
+    r = score(n, out, "--set", f"scan.backend={backend}", "--partition", partition,
+              "--set", f"work.units_at_once={at_once}")
     assert r.returncode == 0, r.output
     assert not os.path.exists(f"{out}.partial")
     assert_same_tables(reference[1], tables(out))
@@ -112,6 +115,40 @@ def test_a_rank_that_raises_leaves_a_resumable_file(reference, tmp_path):
     assert "[mpiapp rank 1/4] RuntimeError: injected failure in unit 4 on rank 1" in r.stderr, r.output
     assert os.path.exists(f"{out}.partial") and not os.path.exists(out)
     assert leftovers(r.pgid) == []
+    r2 = score(2, out, "--resume")
+    assert r2.returncode == 0, r2.output
+    assert_same_tables(reference[1], tables(out))
+
+
+def test_a_unit_that_raises_in_a_worker_thread_ends_the_job(reference, tmp_path):
+    """-n 1 with two units at once: the unit's exception reaches the main thread, the job aborts
+    with its traceback, the .partial file resumes to the same tables."""
+    out = tmp_path / "r.h5"
+    r = score(1, out, "--set", "work.units_at_once=2", prog=FAULT, timeout=90,
+              env={"FAULT_KIND": "raise", "FAULT_RANK": "0", "FAULT_AFTER": "5"})
+    assert r.returncode not in (0, 75)
+    assert "[mpiapp rank 0/1] RuntimeError: injected failure in unit" in r.stderr, r.output
+    assert os.path.exists(f"{out}.partial") and not os.path.exists(out)
+    assert leftovers(r.pgid) == []
+    r2 = score(1, out, "--resume", "--set", "work.units_at_once=2")
+    assert r2.returncode == 0, r2.output
+    assert_same_tables(reference[1], tables(out))
+
+
+def test_a_stop_signal_with_units_in_threads_commits_them_and_resumes(reference, tmp_path):
+    out = tmp_path / "r.h5"
+    job = _Job(1, out, {"FAULT_KIND": "slow", "FAULT_SLEEP": "0.15"}, "--set", "work.units_at_once=2")
+    pids = job.wait_for_units(3)
+    os.kill(job.pid, signal.SIGUSR1)
+    code, out_s, err_s = job.wait(timeout=60)
+    assert code == 75, (code, err_s)
+    assert err_s.count("stopped by SIGUSR1") == 1 and "rerun with --resume" in err_s, err_s
+    assert all(_exited(p) for p in pids)
+    import h5py
+
+    with h5py.File(f"{out}.partial", "r") as f:
+        done = f["_state"][()][:, 0]  # the ledger's state rows: "done" first
+    assert 0 < int(np.sum(done)) < len(done), "stopped part way, with committed units"
     r2 = score(2, out, "--resume")
     assert r2.returncode == 0, r2.output
     assert_same_tables(reference[1], tables(out))

@@ -665,7 +665,7 @@ class ParquetSource(_FolderSource):
 # ==================================================================================================
 
 #: a packed HDF5 file is read in blocks of at least this many rows per column (HDF5Source._packed_values)
-PACKED_BLOCK_ROWS = 1 << 18
+PACKED_BLOCK_ROWS = 1 << 16
 
 
 class HDF5Source(Source):

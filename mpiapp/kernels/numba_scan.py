@@ -68,9 +68,9 @@ def _cache_dir() -> str:
 _saved_cache_dir = numba.config.CACHE_DIR
 numba.config.CACHE_DIR = _cache_dir()  # read by njit(cache=True) at decoration; restored below
 
-zigzag_nb = njit(cache=True)(_pivots.zigzag_core)
-score_nb = njit(cache=True)(_score.score_terms)
-swing_nb = njit(cache=True)(_swing.swing_core)
+zigzag_nb = njit(nogil=True, cache=True)(_pivots.zigzag_core)
+score_nb = njit(nogil=True, cache=True)(_score.score_terms)
+swing_nb = njit(nogil=True, cache=True)(_swing.swing_core)
 
 EXT, START, R1, R2, R3, R4, VISITED, VALID = range(8)  # reference.STATS order
 NCODE = 8
@@ -81,7 +81,7 @@ ARENA_ROWS_PER_CHUNK = 4096
 ARENA_CHUNKS_PER_THREAD = 4
 
 
-@njit(cache=True, inline="always")
+@njit(nogil=True, cache=True, inline="always")
 def _bin(tj, e0, step, wlo):
     if tj <= e0:
         w = 0
@@ -93,7 +93,7 @@ def _bin(tj, e0, step, wlo):
     return b
 
 
-@njit(cache=True)
+@njit(nogil=True, cache=True)
 def _dfs(q, d, sw, rho, t, p, seg_hi, seg_lo, jend, tmax, up_to, r4, hist, hbase, e0, step,
          wlo, budget, fill, out_idx, out_S, pos, do_score, tol, wF, wT, wA, wC):
     """Depth-first search from start pivot q in direction d; sw: the swing that ended at q, rho:
@@ -206,7 +206,7 @@ _I = np.int64
 _B = np.bool_
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, nogil=True, cache=True)
 def start_table(t, kind, price, ws, we, skip, n_starts, bull, bear, width):
     """(nW, width) start pivots per window in bar order, -1 after the last. n_starts 0: every pivot
     of an allowed kind in the window (lows: bullish, highs: bearish); n_starts > 0: the n_starts
@@ -260,7 +260,7 @@ def start_table(t, kind, price, ws, we, skip, n_starts, bull, bear, width):
     return out
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, nogil=True, cache=True)
 def enumerate_count(q_piv, q_d, q_tmax, q_wlo, q_nb, hist_off, hist, swing, rho, t, p, seg_hi,
                     seg_lo, up_to, r4, e0, step, cap, valid_n, visited_n, saturated, n_chunks,
                     arena_idx, arena_S, row_at, do_score, tol, wF, wT, wA, wC):
@@ -270,8 +270,9 @@ def enumerate_count(q_piv, q_d, q_tmax, q_wlo, q_nb, hist_off, hist, swing, rho,
     cap: the window budget. The search from one start stops at its (cap+1)-th complete candidate
     (the reference stops a window there, so no window needs more from one start); such a slot is
     `saturated` and its bins are incomplete. visited_n: complete candidates per slot (<= cap).
-    The slots are cut into n_chunks contiguous chunks (prange over chunks), chunk c owning the
-    arena rows [c*A/n_chunks, (c+1)*A/n_chunks) of arena_idx (A, 6) / arena_S (A,): its slots'
+    The slots are dealt to n_chunks chunks (slot k to chunk k mod n_chunks: the costly starts,
+    a few in every hundred, spread over the threads; prange over chunks), chunk c owning the arena
+    rows [c*A/n_chunks, (c+1)*A/n_chunks) of arena_idx (A, 6) / arena_S (A,): its slots'
     candidates (DFS order; S when do_score) go there one slot after another; row_at[k] is slot k's
     first arena row, or -1 when its rows did not fit (enumerate_fill searches it again)."""
     nQ = q_piv.shape[0]
@@ -283,7 +284,7 @@ def enumerate_count(q_piv, q_d, q_tmax, q_wlo, q_nb, hist_off, hist, swing, rho,
         out_i = arena_idx[a0:a1]
         out_s = arena_S[a0:a1]
         pos = 0
-        for k in range(c * nQ // n_chunks, (c + 1) * nQ // n_chunks):
+        for k in range(c, nQ, n_chunks):
             nb = q_nb[k]
             base = hist_off[k]
             q = q_piv[k]
@@ -303,7 +304,7 @@ def enumerate_count(q_piv, q_d, q_tmax, q_wlo, q_nb, hist_off, hist, swing, rho,
                     hist[base + b * NCODE + i] += hist[base + (b - 1) * NCODE + i]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, nogil=True, cache=True)
 def enumerate_fill(q_piv, q_d, q_tmax, swing, rho, t, p, seg_hi, seg_lo, up_to, r4, cap, valid_off,
                    row_at, arena_idx, arena_S, out_idx, out_S, do_score, tol, wF, wT, wA, wC):
     """Pass 2: each start slot's valid candidates (DFS order) and, if do_score, their S into rows
@@ -333,7 +334,7 @@ def enumerate_fill(q_piv, q_d, q_tmax, swing, rho, t, p, seg_hi, seg_lo, up_to, 
             _sort_segment(lo, lo + n, out_idx, out_S)
 
 
-@njit(cache=True)
+@njit(nogil=True, cache=True)
 def _sort_segment(a, b, cand_idx, cand_S):
     """Order rows a..b-1 by S descending, keeping DFS (= pivot index) order on ties."""
     if b - a < 2:
@@ -346,7 +347,7 @@ def _sort_segment(a, b, cand_idx, cand_S):
         cand_S[a + r] = ts[o[r]]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, nogil=True, cache=True)
 def sort_segments(valid_off, cand_idx, cand_S):
     """_sort_segment of every slot (the array-module path, where S comes after the fill)."""
     nQ = valid_off.shape[0] - 1
@@ -354,7 +355,7 @@ def sort_segments(valid_off, cand_idx, cand_S):
         _sort_segment(valid_off[k], valid_off[k + 1], cand_idx, cand_S)
 
 
-@njit(cache=True)
+@njit(nogil=True, cache=True)
 def _better(ra, rb, cand_S, cand_idx, t):
     """Candidate row ra ranks before row rb: S desc, then pivot bars ascending."""
     sa = cand_S[ra]
@@ -369,7 +370,7 @@ def _better(ra, rb, cand_S, cand_idx, t):
     return False
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, nogil=True, cache=True)
 def assign(w_glob, we, skip, starts, slot_of_piv, q_wlo, q_nb, hist_off, hist, saturated,
            valid_off, cand_idx, cand_S, t, budget, top_k, stats, truncated, top):
     """Per window: counters from the bins, the budget check, and the top-k merge. A window over
@@ -429,7 +430,7 @@ def assign(w_glob, we, skip, starts, slot_of_piv, q_wlo, q_nb, hist_off, hist, s
             top[w, m] = sel[m]
 
 
-@njit(cache=True)
+@njit(nogil=True, cache=True)
 def window_direct(starts_row, swing, rho, t, p, kind, seg_hi, seg_lo, we, up_to, r4, budget, cap,
                   do_score, tol, wF, wT, wA, wC):
     """The reference's per-window search with the budget (used for windows over budget).
@@ -457,7 +458,7 @@ def window_direct(starts_row, swing, rho, t, p, kind, seg_hi, seg_lo, we, up_to,
     return h, hit, out_idx[:nval_all], out_S[:nval_all]
 
 
-@njit(cache=True)
+@njit(nogil=True, cache=True)
 def score_rows_nb(p6, t6, tol, wF, wT, wA, wC):
     """score_terms over rows: p6 (N, 6) float64, t6 (N, 6) int64 -> (N, 9) in TERMS order."""
     n = p6.shape[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import defaultdict
 from contextlib import contextmanager
@@ -10,12 +11,14 @@ from . import comm as _comm
 
 
 class Timers:
-    """Accumulating wall-clock timers: `with timers.phase("read"): ...`."""
+    """Accumulating wall-clock timers: `with timers.phase("read"): ...`. Thread-safe: units run in
+    worker threads (work.loop) add to the same timers; their seconds add up across threads."""
 
     def __init__(self):
         self.seconds: dict[str, float] = defaultdict(float)
         self.calls: dict[str, int] = defaultdict(int)
         self.counters: dict[str, float] = defaultdict(float)
+        self._lock = threading.Lock()
 
     @contextmanager
     def phase(self, name: str):
@@ -23,15 +26,16 @@ class Timers:
         try:
             yield
         finally:
-            self.seconds[name] += time.perf_counter() - t0
-            self.calls[name] += 1
+            self.add(name, time.perf_counter() - t0)
 
     def add(self, name: str, seconds: float) -> None:
-        self.seconds[name] += seconds
-        self.calls[name] += 1
+        with self._lock:
+            self.seconds[name] += seconds
+            self.calls[name] += 1
 
     def count(self, name: str, amount: float = 1) -> None:
-        self.counters[name] += amount
+        with self._lock:
+            self.counters[name] += amount
 
     def row(self) -> dict:
         row = {f"{k}_s": v for k, v in self.seconds.items()}

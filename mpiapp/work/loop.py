@@ -1,15 +1,23 @@
-"""The claim–run–commit loop every job runs: one unit at a time, a collective commit now and then.
+"""The claim–run–commit loop every job runs: a unit at a time (or a few, in threads), a collective
+commit now and then.
 
 Why commits are collective and timed: rows of many ranks go into one file, each rank after the ranks before it,
 and a stop must lose at most `work.commit_interval_s` of work. Between commits no rank waits for
 another; at a commit an idle rank sleeps (runtime.sync.sleeping_barrier) instead of spinning. A stop
 signal (SIGTERM/SIGUSR1) on any rank is adopted by all at the next commit, and the loop ends there.
+
+Why units in threads: a job whose unit is threaded kernels between serial Python steps keeps
+only one core busy in the serial parts; with `JobSpec.units_at_once` > 1 a rank runs that many
+units at once, each in a worker thread (its kernels release the GIL), and the main thread alone
+claims, commits and talks MPI. Rows are committed in claim order, so the file is the same.
 """
 
 from __future__ import annotations
 
+import collections
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from ..runtime import signals, sync
 from ..runtime.dynamic import SharedCounter
@@ -47,52 +55,80 @@ class Progress:
             self.bar.close()
 
 
-def run(ctx, spec, source, ledger, progress: Progress, rounds: bool = False) -> dict:
+def run(ctx, spec, source, ledger, progress: Progress, rounds: bool = False, units_left: int = 0) -> dict:
     """Collective: run this rank's units from `source`, committing to `ledger`; returns its stats.
 
     Ends when no rank has units left (after the last round, for a Rounds source) or at the commit
-    after a stop signal. stats: {"units": units this rank ran}.
+    after a stop signal. A commit waits for the units running on this rank, so every unit claimed
+    is committed. stats: {"units": units this rank ran}. The "busy" timer is the wall time with at
+    least one unit running. units_left: units of the job not yet done (for `spec.units_at_once`).
     """
     comm, rank, timers = ctx.comm, ctx.rank, ctx.timers
     interval = ctx.cfg.work.commit_interval_s
+    at_once = 1
+    if not rounds and spec.units_at_once is not None:
+        mine = source.mine()
+        per_rank = len(mine) if mine is not None else -(-units_left // ctx.size)
+        at_once = max(1, int(spec.units_at_once(ctx, per_rank)))
+    pool = ThreadPoolExecutor(at_once, thread_name_prefix="unit") if at_once > 1 else None
+    running = collections.deque()  # (unit, future or None), in claim order
     pending, this_round = [], []
     stats = {"units": 0}
     local_done = False
+    busy_since = [None]
     next_commit = time.perf_counter() + interval
-    while True:
-        unit = None
-        if not local_done and not signals.requested():
-            unit = source.next()
-            local_done = unit is None
-        if unit is not None:
-            with timers.phase("busy"):
-                rows = spec.run_unit(unit, ctx) or {}
-            stats["units"] += 1
-            pending.append((unit.uid, rows))
-            if rounds:
-                this_round.append((unit, rows))
-            if ctx.digests:
-                ledger.note_digests(ctx.digests)
-                ctx.digests.clear()
-            progress.one_done()
-        if unit is None or signals.requested() or time.perf_counter() >= next_commit:
-            with timers.phase("wait"):
-                sync.sleeping_barrier(comm, on_wait=progress.refresh)
-            with timers.phase("write"):
-                ledger.commit(pending, rank)
-            pending = []
-            more, stop = sync.agree_to_continue(not local_done, comm)
-            if stop:
-                break
-            if not more:
-                if not rounds:
+
+    def finish_one():
+        unit, fut = running.popleft()
+        rows = (fut.result() if fut is not None else spec.run_unit(unit, ctx)) or {}
+        if not running:
+            timers.add("busy", time.perf_counter() - busy_since[0])
+            busy_since[0] = None
+        stats["units"] += 1
+        pending.append((unit.uid, rows))
+        if rounds:
+            this_round.append((unit, rows))
+        if ctx.digests:  # popped one by one: a worker thread may be adding its own
+            ledger.note_digests({k: ctx.digests.pop(k) for k in list(ctx.digests)})
+        progress.one_done()
+
+    ok = False
+    try:
+        while True:
+            while not local_done and not signals.requested() and len(running) < at_once:
+                unit = source.next()
+                local_done = unit is None
+                if unit is None:
                     break
-                new = source.advance(this_round)
-                this_round = []
-                if not new:
+                if busy_since[0] is None:
+                    busy_since[0] = time.perf_counter()
+                running.append((unit, pool.submit(spec.run_unit, unit, ctx) if pool else None))
+            if running:
+                finish_one()
+            if local_done or signals.requested() or time.perf_counter() >= next_commit:
+                while running:
+                    finish_one()
+                with timers.phase("wait"):
+                    sync.sleeping_barrier(comm, on_wait=progress.refresh)
+                with timers.phase("write"):
+                    ledger.commit(pending, rank)
+                pending = []
+                more, stop = sync.agree_to_continue(not local_done, comm)
+                if stop:
                     break
-                ledger.add_units(new)
-                progress.grow(len(new))
-                local_done = False
-            next_commit = time.perf_counter() + interval
+                if not more:
+                    if not rounds:
+                        break
+                    new = source.advance(this_round)
+                    this_round = []
+                    if not new:
+                        break
+                    ledger.add_units(new)
+                    progress.grow(len(new))
+                    local_done = False
+                next_commit = time.perf_counter() + interval
+        ok = True
+    finally:
+        if pool is not None:  # after a failure the job aborts: do not wait for the other units
+            pool.shutdown(wait=ok, cancel_futures=True)
     return stats

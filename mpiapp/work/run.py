@@ -121,7 +121,7 @@ def _run(spec, ctx, opts, paths, t_start) -> Outcome:
 
     progress = loop.Progress(opts.progress, len(done), len(done) - len(todo), spec.name, comm, rank)
     prof = profile.cprofile(opts.profile)
-    stats = loop.run(ctx, spec, source, ledger, progress, rounds=opts.rounds is not None)
+    stats = loop.run(ctx, spec, source, ledger, progress, rounds=opts.rounds is not None, units_left=len(todo))
     if prof is not None:
         prof.disable()
         prof.dump_stats(f"{paths.out}.rank{rank}.prof")

@@ -54,7 +54,10 @@ class JobSpec:
       (bad input) are agreed and end every rank with exit 2;
     release(ctx): collective, after the last unit (free shared memory);
     resume_sections: config sections that must be unchanged for --resume;
-    counters: names of `ctx.timers.count(...)` counters that become profile columns.
+    counters: names of `ctx.timers.count(...)` counters that become profile columns;
+    units_at_once(ctx, units_per_rank) -> int: how many units a rank runs at once, each in a worker
+      thread (None: one at a time, in the main thread). A job that says more than 1 promises a
+      run_unit that is thread-safe and makes no MPI call; rows are still committed in claim order.
     """
 
     name: str
@@ -67,6 +70,7 @@ class JobSpec:
     release: Callable | None = None
     resume_sections: tuple = ("data",)
     counters: tuple = ()
+    units_at_once: Callable | None = None
 
 
 @dataclass

@@ -86,13 +86,28 @@ def build(ctx) -> JobSpec:
                    tables={"patterns": PATTERN_COLUMNS, "windows": WINDOW_COLUMNS},
                    plan=job.plan, prepare=job.prepare, run_unit=job.run_unit, finalize=job.finalize,
                    release=job.release, resume_sections=("data", "scan"),
-                   counters=("candidates", "null_scans"))  # fmt: skip
+                   counters=("candidates", "null_scans"), units_at_once=job.units_at_once)  # fmt: skip
 
 
 class _ScanJob:
     def __init__(self, params, backend, src):
         self.params, self.backend, self.src = params, backend, src
         self.store = None
+        self.kernel_threads = 0  # > 0: units run in worker threads, kernels at this many threads
+
+    def units_at_once(self, ctx, per_rank: int) -> int:
+        """work.units_at_once, resolved: units in worker threads only on the numba backend (its
+        kernels release the GIL) with a thread-safe Numba threading layer (omp, tbb), and by
+        default only with at least 2 units per thread (else one unit at a time, threads in the
+        kernels). Each worker's kernels run at threads // units threads."""
+        threads = ctx.rt.thread_plan.threads
+        n = ctx.cfg.work.units_at_once
+        if self.backend != "numba" or ctx.cfg.runtime.numba_threading_layer not in ("omp", "tbb"):
+            n = 1
+        elif n == 0:
+            n = threads if threads > 1 and per_rank >= 2 * threads else 1
+        self.kernel_threads = max(1, threads // n) if n > 1 else 0
+        return n
 
     # rank 0 only
     def plan(self, ctx) -> Plan:
@@ -122,6 +137,10 @@ class _ScanJob:
         from . import scan_symbol  # looked up at call time (tests inject faults here)
 
         s, w0, w1 = unit.key
+        if self.kernel_threads:  # a worker thread (work.loop): Numba's thread count is per thread
+            import numba
+
+            numba.set_num_threads(self.kernel_threads)
         series = self.store.get(s)
         if series is None:  # skipped symbol: the unit is done with nothing in it
             return {}

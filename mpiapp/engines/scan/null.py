@@ -22,6 +22,7 @@ candidates a window holds.
 
 from __future__ import annotations
 
+import threading
 import time
 import zlib
 
@@ -67,15 +68,18 @@ class NullCache:
     def __init__(self, size: int = 4):
         self.size = size
         self._d: dict = {}
+        self._lock = threading.Lock()  # units of a rank may run in threads (work.loop)
 
     def get(self, key, make):
-        if key in self._d:
-            return self._d[key], 0.0
+        with self._lock:
+            if key in self._d:
+                return self._d[key], 0.0
         t0 = time.perf_counter()
         val = make()
-        if len(self._d) >= self.size:
-            self._d.pop(next(iter(self._d)))
-        self._d[key] = val
+        with self._lock:
+            if key not in self._d and len(self._d) >= self.size:
+                self._d.pop(next(iter(self._d)))
+            self._d[key] = val
         return val, time.perf_counter() - t0
 
 
