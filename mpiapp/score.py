@@ -10,8 +10,6 @@ configuration (nothing computed); 75 stopped by SIGTERM/SIGUSR1 (resumable with 
 
 from __future__ import annotations
 
-import sys
-
 from . import cli
 
 
@@ -36,4 +34,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from .runtime.comm import exit_process
+
+    exit_process(main())

@@ -45,3 +45,19 @@ def test_every_listed_job_has_a_module_with_main():
 
     for job in JOBS:
         assert callable(importlib.import_module(f"mpiapp.{job}").main), job
+
+
+def test_exit_process_flushes_runs_atexit_and_keeps_the_code():
+    """The jobs' fast exit (runtime.comm.exit_process) skips only the interpreter's teardown: piped
+    output arrives, atexit handlers run, MPI is finalised, the exit code is the job's."""
+    prog = ("import atexit, sys\n"
+            "from mpiapp.runtime import comm\n"
+            "MPI = comm.mpi()\n"
+            "atexit.register(lambda: print('atexit ran', MPI.Is_finalized()))\n"
+            "print('summary', end=' ')\n"
+            "sys.stderr.write('to stderr')\n"
+            "comm.exit_process(75)\n"
+            "print('never')\n")
+    r = subprocess.run([PY, "-c", prog], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 75, r.stderr
+    assert r.stdout == "summary atexit ran False\n" and r.stderr == "to stderr"

@@ -82,24 +82,22 @@ ARENA_CHUNKS_PER_THREAD = 4
 
 
 @njit(nogil=True, cache=True, inline="always")
-def _bin(tj, e0, step, wlo):
-    if tj <= e0:
-        w = 0
-    else:
-        w = (tj - e0 + step - 1) // step
-    b = w - wlo
+def _bin(j, pbin, wlo):
+    """Bin of an event whose last pivot is j: its first window (pbin[j]) relative to wlo, at least 0."""
+    b = pbin[j] - wlo
     if b < 0:
         b = 0
     return b
 
 
 @njit(nogil=True, cache=True)
-def _dfs(q, d, sw, rho, t, p, seg_hi, seg_lo, jend, tmax, up_to, r4, hist, hbase, e0, step,
-         wlo, budget, fill, out_idx, out_S, pos, do_score, tol, wF, wT, wA, wC):
+def _dfs(q, d, sw, rho, t, p, seg_hi, seg_lo, jend, tmax, up_to, r4, hist, hbase, pbin, wlo,
+         budget, fill, out_idx, out_S, pos, do_score, tol, wF, wT, wA, wC):
     """Depth-first search from start pivot q in direction d; sw: the swing that ended at q, rho:
     the start ratio (wave 1 ends with L1 > sw / rho are rejected by the start rule).
 
-    Wave ends are pivots j < jend with t[j] <= tmax. Events go to hist[hbase + bin*NCODE + code].
+    Wave ends are pivots j < jend with t[j] <= tmax. Events go to hist[hbase + bin*NCODE + code],
+    bin = max(pbin[j] - wlo, 0) for the event's last pivot j (pbin: each pivot's first window).
     budget < 0: unlimited; else the (budget+1)-th complete candidate stops the search (hit=True).
     fill: write valid candidates to out_idx[pos + n] (and S to out_S when do_score) while they fit
     in out_idx (rows beyond its end are counted, not written).
@@ -145,24 +143,24 @@ def _dfs(q, d, sw, rho, t, p, seg_hi, seg_lo, jend, tmax, up_to, r4, hist, hbase
             ext[depth] = e
             ok = p[j] <= e
         if not ok:
-            hist[hbase + _bin(tj, e0, step, wlo) * NCODE + EXT] += 1
+            hist[hbase + _bin(j, pbin, wlo) * NCODE + EXT] += 1
             continue
         idx[depth] = j
         if depth == 1:
             if not sw >= rho * abs(p[j] - p[q]):
-                hist[hbase + _bin(tj, e0, step, wlo) * NCODE + START] += 1
+                hist[hbase + _bin(j, pbin, wlo) * NCODE + START] += 1
                 continue
         elif depth == 2:
             if not fd * (p[j] - p[idx[0]]) > 0.0:
-                hist[hbase + _bin(tj, e0, step, wlo) * NCODE + R1] += 1
+                hist[hbase + _bin(j, pbin, wlo) * NCODE + R1] += 1
                 continue
         elif depth == 3:
             if r4 and not fd * (p[j] - p[idx[1]]) > 0.0:
-                hist[hbase + _bin(tj, e0, step, wlo) * NCODE + R4] += 1
+                hist[hbase + _bin(j, pbin, wlo) * NCODE + R4] += 1
                 continue
         elif depth == 4:
             if not fd * (p[j] - p[idx[1]]) > 0.0:
-                hist[hbase + _bin(tj, e0, step, wlo) * NCODE + R3] += 1
+                hist[hbase + _bin(j, pbin, wlo) * NCODE + R3] += 1
                 continue
         if depth < 5:
             depth += 1
@@ -172,7 +170,7 @@ def _dfs(q, d, sw, rho, t, p, seg_hi, seg_lo, jend, tmax, up_to, r4, hist, hbase
         if budget >= 0 and nvis >= budget:
             return nvis, nval, True
         nvis += 1
-        bn = _bin(tj, e0, step, wlo)
+        bn = _bin(j, pbin, wlo)
         hist[hbase + bn * NCODE + VISITED] += 1
         p0 = p[idx[0]]
         p1 = p[idx[1]]
@@ -262,7 +260,7 @@ def start_table(t, kind, price, ws, we, skip, n_starts, bull, bear, width):
 
 @njit(parallel=True, nogil=True, cache=True)
 def enumerate_count(q_piv, q_d, q_tmax, q_wlo, q_nb, hist_off, hist, swing, rho, t, p, seg_hi,
-                    seg_lo, up_to, r4, e0, step, cap, valid_n, visited_n, saturated, n_chunks,
+                    seg_lo, up_to, r4, pbin, cap, valid_n, visited_n, saturated, n_chunks,
                     arena_idx, arena_S, row_at, do_score, tol, wF, wT, wA, wC):
     """Pass 1: per start slot, binned event counts (then summed up over bins), valid count, and
     the valid candidates themselves where they fit.
@@ -289,7 +287,7 @@ def enumerate_count(q_piv, q_d, q_tmax, q_wlo, q_nb, hist_off, hist, swing, rho,
             base = hist_off[k]
             q = q_piv[k]
             nvis, nval, hit = _dfs(q, q_d[k], swing[q], rho, t, p, seg_hi, seg_lo, npiv, q_tmax[k],
-                                   up_to, r4, hist, base, e0, step, q_wlo[k], cap, _B(True), out_i,
+                                   up_to, r4, hist, base, pbin, q_wlo[k], cap, _B(True), out_i,
                                    out_s, pos, do_score, tol, wF, wT, wA, wC)
             valid_n[k] = nval
             visited_n[k] = nvis
@@ -313,6 +311,7 @@ def enumerate_fill(q_piv, q_d, q_tmax, swing, rho, t, p, seg_hi, seg_lo, up_to, 
     ordered (_sort_segment)."""
     nQ = q_piv.shape[0]
     npiv = t.shape[0]
+    bin0 = np.zeros(npiv, dtype=np.int64)  # one bin: the counts are not wanted here
     for k in prange(nQ):
         lo = valid_off[k]
         n = valid_off[k + 1] - lo
@@ -328,8 +327,8 @@ def enumerate_fill(q_piv, q_d, q_tmax, swing, rho, t, p, seg_hi, seg_lo, up_to, 
             h = np.zeros(NCODE, dtype=np.int64)
             q = q_piv[k]
             _dfs(q, q_d[k], swing[q], rho, t, p, seg_hi, seg_lo, npiv, q_tmax[k], up_to, r4, h,
-                 _I(0), t[npiv - 1], _I(1), _I(0), cap, _B(True), out_idx, out_S, lo, do_score,
-                 tol, wF, wT, wA, wC)
+                 _I(0), bin0, _I(0), cap, _B(True), out_idx, out_S, lo, do_score, tol, wF, wT, wA,
+                 wC)
         if do_score:
             _sort_segment(lo, lo + n, out_idx, out_S)
 
@@ -438,6 +437,7 @@ def window_direct(starts_row, swing, rho, t, p, kind, seg_hi, seg_lo, we, up_to,
     Returns (stats[NCODE], truncated, valid idx (n, 6), S (n,))."""
     jend = np.searchsorted(t, we, side="right")
     h = np.zeros(NCODE, dtype=np.int64)
+    bin0 = np.zeros(t.shape[0], dtype=np.int64)  # one bin: the window's own counts
     out_idx = np.empty((cap, 6), dtype=np.int64)
     out_S = np.zeros(cap, dtype=np.float64)
     nvis_all = 0
@@ -449,7 +449,7 @@ def window_direct(starts_row, swing, rho, t, p, kind, seg_hi, seg_lo, we, up_to,
             continue
         d = -np.int64(kind[q])
         nvis, nval, hit = _dfs(q, d, swing[q], rho, t, p, seg_hi, seg_lo, jend, we, up_to, r4, h,
-                               _I(0), we, _I(1), _I(0), budget - nvis_all, _B(True),
+                               _I(0), bin0, _I(0), budget - nvis_all, _B(True),
                                out_idx, out_S, nval_all, do_score, tol, wF, wT, wA, wC)
         nvis_all += nvis
         nval_all += nval
@@ -584,6 +584,8 @@ def scan_windows(t, kind, price, seg_hi, seg_lo, glob_starts, window_bars, step,
         q_piv, q_d, q_wlo, q_nb, q_tmax, slot = plan_starts(starts, w_glob, kind, glob_ends)
     clock("t_plan")
     e0 = int(glob_ends[0])
+    # each pivot's first window (the first whose end covers it), relative to the symbol's windows
+    pbin = np.where(t <= e0, 0, (t - e0 + step - 1) // step).astype(np.int64)
     hist_off = np.concatenate(([0], np.cumsum(NCODE * q_nb))).astype(np.int64)
     hist = np.zeros(int(hist_off[-1]), dtype=np.int64)
     nQ = q_piv.shape[0]
@@ -596,7 +598,7 @@ def scan_windows(t, kind, price, seg_hi, seg_lo, glob_starts, window_bars, step,
     arena_S = np.empty(n_chunks * ARENA_ROWS_PER_CHUNK, dtype=np.float64)
     row_at = np.empty(nQ, dtype=np.int64)
     enumerate_count(q_piv, q_d, q_tmax, q_wlo, q_nb, hist_off, hist, swing, rho, t, price, seg_hi,
-                    seg_lo, up_to, rule_r4, e0, step, cap, valid_n, visited_n, saturated, n_chunks,
+                    seg_lo, up_to, rule_r4, pbin, cap, valid_n, visited_n, saturated, n_chunks,
                     arena_idx, arena_S, row_at, scorer is None, tol, wF, wT, wA, wC)
     clock("t_count")
     valid_off = np.concatenate(([0], np.cumsum(valid_n))).astype(np.int64)

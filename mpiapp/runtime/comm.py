@@ -110,6 +110,30 @@ def abort(code: int = 1, comm=None) -> None:
     (comm or MPI.COMM_WORLD).Abort(code)
 
 
+def exit_process(code: int):
+    """End this process with `code` once its job has finished, skipping the interpreter's teardown.
+
+    Why: destroying the compiled Numba kernels one object at a time made a rank's exit take 0.35 s
+    (measured: `python` running one scan, 0.45 s from the last statement to the process end, 0.08 s
+    without Numba). What a normal exit does that matters still happens, in order: stdout and stderr
+    flushed, the atexit handlers (logging, progress bars, thread pools), MPI_Finalize (when MPI is
+    initialised and not yet finalised); then os._exit(code). Call it only from a job's
+    `__main__`, never from library code. Never returns."""
+    import atexit
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # a closed or broken pipe: nothing more can be said there
+            pass
+    atexit._run_exitfuncs()
+    if "mpi4py.MPI" in sys.modules:
+        MPI = sys.modules["mpi4py.MPI"]
+        if MPI.Is_initialized() and not MPI.Is_finalized():
+            MPI.Finalize()
+    os._exit(int(code))
+
+
 def launched_by_mpi() -> bool:
     """True when a launcher (mpiexec, srun) started this process, False for a singleton."""
     markers = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "SLURM_STEP_ID", "MPI_LOCALNRANKS")
