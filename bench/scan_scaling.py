@@ -7,7 +7,9 @@ Reports: speedup 1 -> 2 ranks (median wall of --repeats runs), load imbalance (b
 write share of wall, peak RSS and unique memory per rank with and without shared price arrays, and
 for --sp500: 500 synthetic symbols x 5,000 bars, 500-bar windows, 500 windows per symbol, up_to 8,
 8 start points at -n 2 — wall time and windows/s; then every pivot a start (the default rule), with
-the symbols generated on the fly and read from an HDF5 file (mpiapp.io.convert).
+the symbols generated on the fly and read from an HDF5 file (mpiapp.io.convert); from the file,
+-n 2 against -n 1 with 2 threads (units in threads, the default, and one unit at a time) and -n 1
+with 1 thread, alternating, process and job walls.
 """
 
 from __future__ import annotations
@@ -48,7 +50,24 @@ def median_run(n, out, args, repeats, **kw):
     runs = [job(n, out, args, **kw) for _ in range(repeats)]
     best = sorted(runs, key=lambda r: r["job_wall"])[len(runs) // 2]
     best["job_wall_median"] = statistics.median(r["job_wall"] for r in runs)
+    best["wall_median"] = statistics.median(r["wall"] for r in runs)
     return best
+
+
+def alternating(variants, out, repeats):
+    """{name: median run} of variants [(name, n, args, env)], run in turn `repeats` times (so a slow
+    spell of the machine hits every variant alike)."""
+    runs = {name: [] for name, *_ in variants}
+    for _ in range(repeats):
+        for name, n, args, env in variants:
+            runs[name].append(job(n, out, args, env=env))
+    res = {}
+    for name, rs in runs.items():
+        best = sorted(rs, key=lambda r: r["job_wall"])[len(rs) // 2]
+        best["job_wall_median"] = statistics.median(r["job_wall"] for r in rs)
+        best["wall_median"] = statistics.median(r["wall"] for r in rs)
+        res[name] = best
+    return res
 
 
 def imbalance(busy):
@@ -106,28 +125,38 @@ def main():
         dflt = [x for x in big if x != "scan.max_start_points=8"]
         dflt = [x for i, x in enumerate(dflt) if not (x == "--set" and i + 1 < len(dflt) and dflt[i + 1] == "--set")]
         dflt += ["--set", "scan.max_start_points=0"]
-        rd2 = job(2, out, dflt)
-        rd1 = job(1, out, dflt)
-        print("  same, every pivot a start (default start rule):")
+        rsd = alternating([("-n 2", 2, dflt, None), ("-n 1", 1, dflt, None)], out, a.repeats)
+        rd2, rd1 = rsd["-n 2"], rsd["-n 1"]
+        print(f"  same, every pivot a start (default start rule; medians of {a.repeats}, alternating):")
         for name, r, ref in (("-n 2", rd2, rb), ("-n 1", rd1, ra)):
-            print(f"  {name}: wall {r['wall']:.1f} s (job {r['job_wall']:.1f} s), "
-                  f"{r['job_wall'] / ref['job_wall']:.2f}x the 8-start run   peak RSS "
-                  + " ".join(f"{x:.0f} MB" for x in r["rss"]))
-        print(f"  speedup 1 -> 2 ranks, every pivot a start: {rd1['job_wall'] / rd2['job_wall']:.2f}x")
+            print(f"  {name}: wall {r['wall_median']:.2f} s (job {r['job_wall_median']:.2f} s, generating the "
+                  f"symbols (read) {max(r['read']):.2f} s), {r['job_wall_median'] / ref['job_wall']:.2f}x the 8-start "
+                  "run   peak RSS " + " ".join(f"{x:.0f} MB" for x in r["rss"]))
+        print(f"  -n 1 (2 threads) / -n 2, every pivot a start: process {rd1['wall_median'] / rd2['wall_median']:.2f}x, "
+              f"job {rd1['job_wall_median'] / rd2['job_wall_median']:.2f}x")
         # the same symbols read from an HDF5 file, as a user's data would be (generating a synthetic
-        # symbol costs about as much CPU as scanning it, and is not part of the scan)
+        # symbol costs more CPU than scanning it, and is not part of the scan)
         h5 = os.path.join(tmp, "sp500.h5")
         subprocess.run([sys.executable, "-m", "mpiapp.io.convert", "synthetic:500", h5, "--bars", "5000",
                         "--packed"], cwd=ROOT, env=ENV, check=True, capture_output=True)  # fmt: skip
         fromfile = ["--data", f"hdf5:{h5}"] + dflt[2:]
-        rf2 = job(2, out, fromfile)
-        rf1 = job(1, out, fromfile)
-        print("  same, every pivot a start, the 500 symbols read from an HDF5 file:")
-        for name, r, ref in (("-n 2", rf2, rd2), ("-n 1", rf1, rd1)):
-            print(f"  {name}: wall {r['wall']:.1f} s (job {r['job_wall']:.1f} s, read {max(r['read']):.2f} s), "
-                  f"{r['job_wall'] / ref['job_wall']:.2f}x the synthetic run   peak RSS "
+        one = {"MPIAPP_THREADS": "1"}
+        rs = alternating([("-n 2", 2, fromfile, None), ("-n 1 x 2 threads", 1, fromfile, None),
+                          ("-n 1 x 2 threads, one unit at a time", 1, fromfile + ["--set", "work.units_at_once=1"], None),
+                          ("-n 1 x 1 thread", 1, fromfile, one)], out, a.repeats)  # fmt: skip
+        print(f"  same, every pivot a start, the 500 symbols read from an HDF5 file (medians of {a.repeats}, "
+              "variants alternating):")
+        for name, r in rs.items():
+            print(f"  {name:38s}: wall {r['wall_median']:.2f} s (job {r['job_wall_median']:.2f} s, read "
+                  f"{max(r['read']):.2f} s, busy " + " ".join(f"{x:.2f}" for x in r["busy"]) + ")   peak RSS "
                   + " ".join(f"{x:.0f} MB" for x in r["rss"]))
-        print(f"  speedup 1 -> 2 ranks, from the file: {rf1['job_wall'] / rf2['job_wall']:.2f}x")
+        r2, r1 = rs["-n 2"], rs["-n 1 x 2 threads"]
+        r1u, r11 = rs["-n 1 x 2 threads, one unit at a time"], rs["-n 1 x 1 thread"]
+        print(f"  -n 1 x 2 threads / -n 2 (thread parity): process {r1['wall_median'] / r2['wall_median']:.2f}x, "
+              f"job {r1['job_wall_median'] / r2['job_wall_median']:.2f}x   (one unit at a time: process "
+              f"{r1u['wall_median'] / r2['wall_median']:.2f}x, job {r1u['job_wall_median'] / r2['job_wall_median']:.2f}x)")
+        print(f"  -n 1 x 1 thread / -n 2 (rank scaling, 1 thread a rank): process "
+              f"{r11['wall_median'] / r2['wall_median']:.2f}x, job {r11['job_wall_median'] / r2['job_wall_median']:.2f}x")
     shutil.rmtree(tmp, ignore_errors=True)
     print("rerun: python bench/scan_scaling.py " + " ".join(sys.argv[1:]))
 
