@@ -369,7 +369,7 @@ def test_hdf5_bad_cases(tmp_path, name, says):
     assert str(s.dates[0])[:10] == "2000-01-03" and str(s.dates[-1])[:10] == "2002-04-19"
 
 
-def _corrupt_first_chunk(path, dataset, chunk=0):
+def _corrupt_chunk(path, dataset, chunk=0):
     with h5py.File(path, "r") as f:
         info = f[dataset].id.get_chunk_info(chunk)
     with open(path, "r+b") as fh:
@@ -412,27 +412,24 @@ def test_other_broken_hdf5_datasets(tmp_path):
     assert sorted(n for n, s in got.items() if s is not None) == ["MS", "US"]
     assert sorted(n for n, _ in src.skipped) == ["FLT", "GRP", "LINK", "SCALAR", "TWOD"]
 
-    p = tmp_path / "p.h5"
-    with h5py.File(p, "w") as f:
-        g = f.create_group("packed")
-        g["symbols"] = np.array([b"A", b"B"])
-        g["offsets"] = np.array([0, 20, 40])
-        g.create_dataset("time", data=np.concatenate([t, t]), chunks=(40,), compression="gzip")
-        g["close"] = np.concatenate([c, c])
-    _corrupt_first_chunk(p, "packed/time")
+    def packed_ab(path, chunk_rows, bad_chunk):
+        """symbols A and B, 20 rows each, time in gzip chunks of chunk_rows, chunk bad_chunk corrupt"""
+        with h5py.File(path, "w") as f:
+            g = f.create_group("packed")
+            g["symbols"] = np.array([b"A", b"B"])
+            g["offsets"] = np.array([0, 20, 40])
+            g.create_dataset("time", data=np.concatenate([t, t]), chunks=(chunk_rows,), compression="gzip")
+            g["close"] = np.concatenate([c, c])
+        _corrupt_chunk(path, "packed/time", chunk=bad_chunk)
+        return path
+
+    p = packed_ab(tmp_path / "p.h5", 40, 0)
     err = load_err(f"hdf5:{p}", "A")
     assert "cannot read dataset /packed/time" in str(err) and err.symbol == "A"
 
     # packed columns are read many symbols at a time: a corrupt chunk in B's rows is B's fault
     # (reading A first, then B), and A reads right
-    p2 = tmp_path / "p2.h5"
-    with h5py.File(p2, "w") as f:
-        g = f.create_group("packed")
-        g["symbols"] = np.array([b"A", b"B"])
-        g["offsets"] = np.array([0, 20, 40])
-        g.create_dataset("time", data=np.concatenate([t, t]), chunks=(20,), compression="gzip")
-        g["close"] = np.concatenate([c, c])
-    _corrupt_first_chunk(p2, "packed/time", chunk=1)
+    p2 = packed_ab(tmp_path / "p2.h5", 20, 1)
     src = open_source(f"hdf5:{p2}")
     assert np.array_equal(src.load("A").time, t)
     with pytest.raises(DataError) as ei:
