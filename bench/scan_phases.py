@@ -6,8 +6,9 @@ S&P-500-scale settings per symbol (500-bar windows, 500 windows, up_to 8, config
 otherwise). Prints: the fixed start-up costs of a fresh process (importing the engine, loading the
 compiled kernels from Numba's cache: the first scan minus a later one), then per symbol and phase
 the milliseconds at 1 and 2 threads and their ratio. Phases: prepare (pivots, swings, pre-filter;
-serial), plan (start table, start slots), count / fill (the two shared searches; prange over
-starts; the fill also orders each start's rows), sort (only the array-module path, where S comes
+serial), plan (start table, start slots), count (the one shared search per start, prange over
+chunks of starts, keeping the valid candidates), fill (each start's rows copied out and ordered;
+searched again where they did not fit the arena), sort (only the array-module path, where S comes
 after the fill), assign (prange over windows), direct (windows re-run under the budget), patterns (unique patterns, their score terms and efficiency; serial NumPy).
 """
 
