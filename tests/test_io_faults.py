@@ -437,6 +437,27 @@ def test_other_broken_hdf5_datasets(tmp_path):
     assert "cannot read dataset /packed/time" in str(ei.value) and ei.value.symbol == "B"
 
 
+
+def test_a_packed_column_of_the_wrong_type_is_said_once(tmp_path):
+    """A packed file's column serves every symbol: text prices are the file's problem, one line and
+    exit 2 (also in skip mode, which would otherwise skip every symbol), not a line per symbol."""
+    t = pd.bdate_range("2020-01-01", periods=300).as_unit("ns").asi8
+    p = tmp_path / "p_text.h5"
+    names = [f"S{i:02d}" for i in range(12)]
+    with h5py.File(p, "w") as f:
+        g = f.create_group("packed")
+        g["symbols"] = np.array([n.encode() for n in names])
+        g["offsets"] = np.arange(len(names) + 1) * len(t)
+        g["time"] = np.tile(t, len(names))
+        g["close"] = np.array([b"%.4f" % x for x in np.linspace(10, 20, len(t) * len(names))])
+    with pytest.raises(SourceError, match=r"/packed/close holds text \(dtype \|S7\); expected numbers"):
+        open_source(f"hdf5:{p}")
+    for sets in ((), ("data.skip_bad_symbols=true",)):
+        r, out = score(tmp_path, f"hdf5:{p}", *sets)
+        one_line_error(r, str(p), "/packed/close holds text")
+        assert sum("holds text" in x for x in r.stderr.splitlines()) == 1, r.stderr
+        assert not os.path.exists(out)
+
 def test_dates_out_of_range_case(tmp_path):
     r, _ = score(tmp_path, f"csv:{CASES / 'dates-out-of-range'}")
     one_line_error(r, "BAD.csv", "symbol BAD", "row 599", "'2999-01-01'", "outside the range")

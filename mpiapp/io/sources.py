@@ -668,6 +668,18 @@ class ParquetSource(_FolderSource):
 PACKED_BLOCK_ROWS = 1 << 16
 
 
+def _dtype_problem(ds, k, where) -> str | None:
+    """What is wrong with the dtype of column k (dataset where/k), or None."""
+    kind = ds.dtype.kind
+    if k == "time" and kind not in "iu":
+        return f"{where}/time has dtype {ds.dtype}; expected int64 nanoseconds since the epoch"
+    if k != "time" and kind not in "iuf":
+        what = {"b": "True/False values", "S": "text", "U": "text", "O": "text or objects",
+                "V": "compound records", "c": "complex numbers"}.get(kind, "not numbers")
+        return f"{where}/{k} holds {what} (dtype {ds.dtype}); expected numbers"
+    return None
+
+
 class HDF5Source(Source):
     """Layouts (docs/data.md):
 
@@ -705,6 +717,12 @@ class HDF5Source(Source):
                                   f"values from 0 to {total} (the rows of /packed/time)")
             if len(set(syms)) != len(syms):
                 raise SourceError(f"{spec}: /packed/symbols repeats a name")
+            import h5py
+
+            for key in ("time", "open", "high", "low", "close", "volume"):  # shared by every symbol:
+                ds = g.get(key)  # a wrong type is the file's problem, said once
+                if isinstance(ds, h5py.Dataset) and _dtype_problem(ds, key, "/packed"):
+                    raise SourceError(f"{spec}: {_dtype_problem(ds, key, '/packed')}")
             self._row = {s: i for i, s in enumerate(syms)}
             self._offsets = offsets
             self._blocks = {}  # column -> (first row, end row, values): see _packed_values
@@ -804,16 +822,10 @@ class HDF5Source(Source):
 
     def _check_type(self, ds, k, name, where):
         """The dtype of a column, before any data is read."""
-        kind = ds.dtype.kind
-        if k == "time" and kind not in "iu":
-            raise DataError(f"{where}/time has dtype {ds.dtype}; expected int64 nanoseconds "
-                            "since the epoch", file=self.path, symbol=name,
-                            rule=RULE_TIME_PARSE, where=f"dataset {where}/time")
-        if k != "time" and kind not in "iuf":
-            what = {"b": "True/False values", "S": "text", "U": "text", "O": "text or objects",
-                    "V": "compound records", "c": "complex numbers"}.get(kind, "not numbers")
-            raise DataError(f"{where}/{k} holds {what} (dtype {ds.dtype}); expected numbers",
-                            file=self.path, symbol=name, rule=RULE_FINITE,
+        problem = _dtype_problem(ds, k, where)
+        if problem:
+            raise DataError(problem, file=self.path, symbol=name,
+                            rule=RULE_TIME_PARSE if k == "time" else RULE_FINITE,
                             where=f"dataset {where}/{k}")
 
     def _time_ns(self, t, ds, name):
