@@ -50,8 +50,9 @@ def file_summary(path: str, top_n: int = 10, max_p: float | None = None) -> str:
         f"{a.get('hosts')}, backend {a.get('backend')}, hdf5 {a.get('hdf5_mode')}",
         f"  data {a.get('data_source')}   started {a.get('started')}   finished {a.get('finished')}   "
         f"wall {float(a.get('wall_s', 0)):.2f} s",
-        f"  symbols {len(sym)} ({skipped} skipped)   windows {len(win['window'])}   skipped (flat) "
-        f"{int(np.sum(win['skipped_flat']))}   truncated {int(np.sum(win['truncated']))}   "
+        f"  symbols {len(sym)} ({skipped} skipped)   windows {len(win['window'])} "
+        f"({len(win['window']) - int(np.sum(win['skipped_flat']))} scanned, {int(np.sum(win['skipped_flat']))} "
+        f"skipped as flat)   truncated (budget) {int(np.sum(win['truncated']))}   "
         f"candidates {int(np.sum(win['visited'])):,}   patterns {len(pats):,}",
     ]
     for _, r in sym[sym["skipped_reason"] != ""].iterrows():

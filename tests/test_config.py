@@ -99,3 +99,12 @@ def test_presets_ship_inside_the_package():
 
     names = {p.name for p in importlib.resources.files("mpiapp").joinpath("configs").iterdir()}
     assert {"default.yaml", "high_perf.yaml", "speed.yaml", "laptop.yaml"} <= names
+
+
+def test_choices_are_case_blind_but_still_checked():
+    """MPIAPP_LOG_LEVEL=DEBUG (the logging module's spelling) and --set work.partition=Dynamic mean the
+    lower-case choices; a word that is no choice in any case is still refused, naming the choices."""
+    cfg = config.load(overrides=["work.partition=Dynamic"], env={"MPIAPP_LOG_LEVEL": "DEBUG"})
+    assert cfg.runtime.log_level == "debug" and cfg.work.partition == "dynamic"
+    with pytest.raises(config.ConfigError, match="runtime.log_level = 'LOUD' is not allowed; expected"):
+        config.load(env={"MPIAPP_LOG_LEVEL": "LOUD"})

@@ -41,12 +41,16 @@ def assert_same_tables(a, b):
             assert np.array_equal(a[t][c], b[t][c], equal_nan=nan_ok), f"table {t} column {c} differs"
 
 
+SUMMARY = {}  # the reference run's printed summary
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     out = tmp_path_factory.mktemp("ref") / "ref.h5"
     r = score(1, out, "--set", "scan.backend=numpy", "--partition", "static")
     assert r.returncode == 0, r.output
     t = tables(out)
+    SUMMARY["reference"] = r.stdout
     assert len(t["patterns"]["score"]) > 50, "the synthetic universe should produce patterns"
     assert len(np.unique(t["patterns"]["symbol"])) >= 30
     return out, t
@@ -286,6 +290,12 @@ def test_report_prints_tables_and_draws_charts(reference, tmp_path):
     r = run([PY, "-m", "mpiapp.report", str(path), "--top", "3", "--plot", str(tmp_path / "png")], timeout=120)
     assert r.returncode == 0, r.output
     assert "complete scan" in r.stdout and "top 3 patterns:" in r.stdout and "load imbalance" in r.stdout
+    # the job's summary and the report count windows alike
+    w = t["windows"]
+    flat = int(np.sum(w["skipped_flat"]))
+    counts = (f"windows {len(w['window'])} ({len(w['window']) - flat} scanned, {flat} skipped as flat)   "
+              f"truncated (budget) {int(np.sum(w['truncated']))}")
+    assert counts in r.stdout and counts in SUMMARY["reference"], (counts, r.stdout, SUMMARY["reference"])
     pngs = sorted((tmp_path / "png").glob("*.png"))
     assert len(pngs) == 3 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 20000 for p in pngs)
     best = int(np.argmax(t["patterns"]["score"]))

@@ -135,6 +135,9 @@ def coerce(key: Key, value, origin: str):
     ok = isinstance(value, key.type) and not (key.type in (int, float) and isinstance(value, bool))
     if not ok:
         raise ConfigError(f"{where} = {value!r} has type {type(value).__name__}; expected {key.allowed()}")
+    if key.choices is not None and isinstance(value, str) and value not in key.choices \
+            and value.lower() in key.choices:
+        value = value.lower()  # the choices are lower-case words: DEBUG means debug
     if key.choices is not None and value not in key.choices:
         raise ConfigError(f"{where} = {value!r} is not allowed; expected {key.allowed()}")
     if key.item_choices is not None:

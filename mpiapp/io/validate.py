@@ -560,8 +560,11 @@ def check_arrays(symbol: str, origin: str, time, open_, high, low, close, *, vol
             mask |= bad_of(a)
         bad = np.flatnonzero(mask)
         if bad.size:
-            def detail(i, bad_of=bad_of, say=say):
-                return "; ".join(say(name, a[i]) for name, a in cols.items() if bad_of(a[i:i + 1])[0])
+            def detail(i, bad_of=bad_of, say=say, rule=rule):
+                text = "; ".join(say(name, a[i]) for name, a in cols.items() if bad_of(a[i:i + 1])[0])
+                if rule == RULE_FINITE and not drop_empty and all(np.isnan(a[i]) for a in cols.values()):
+                    text += " (a row with no price: data.drop_empty_rows=true drops such rows)"
+                return text
             fail(rule, bad, detail)
     if has_ohlc:
         o, h, l, c = cols["Open"], cols["High"], cols["Low"], close

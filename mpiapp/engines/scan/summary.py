@@ -35,8 +35,9 @@ def format_summary(s: dict, path: str) -> str:
         top.append(r)
     lines = [
         f"scan complete: {path}",
-        f"  symbols {s['symbols']} ({s['skipped_symbols']} skipped)   windows scanned {s['windows'] - s['skipped_flat']}"
-        f"   skipped (flat) {s['skipped_flat']}   truncated (budget) {s['truncated']}",
+        f"  symbols {s['symbols']} ({s['skipped_symbols']} skipped)   windows {s['windows']} "
+        f"({s['windows'] - s['skipped_flat']} scanned, {s['skipped_flat']} skipped as flat)   "
+        f"truncated (budget) {s['truncated']}",
         f"  candidates visited {s['visited']:,}   patterns kept {s['patterns']:,}   hdf5 {s['hdf5_mode']}",
         f"  wall {s.get('wall_s', 0):.2f} s on {len(prof)} rank(s); load imbalance (busy max/mean) {imb:.3f}",
     ]
