@@ -35,7 +35,7 @@ def file_summary(path: str, top_n: int = 10, max_p: float | None = None) -> str:
     import numpy as np
 
     from . import results
-    from .engines.scan.summary import top_lines
+    from .engines.scan.summary import top_lines, windows_counts
     from .io.results import read_attrs, read_table
     from .runtime.profile import table
 
@@ -50,10 +50,9 @@ def file_summary(path: str, top_n: int = 10, max_p: float | None = None) -> str:
         f"{a.get('hosts')}, backend {a.get('backend')}, hdf5 {a.get('hdf5_mode')}",
         f"  data {a.get('data_source')}   started {a.get('started')}   finished {a.get('finished')}   "
         f"wall {float(a.get('wall_s', 0)):.2f} s",
-        f"  symbols {len(sym)} ({skipped} skipped)   windows {len(win['window'])} "
-        f"({len(win['window']) - int(np.sum(win['skipped_flat']))} scanned, {int(np.sum(win['skipped_flat']))} "
-        f"skipped as flat)   truncated (budget) {int(np.sum(win['truncated']))}   "
-        f"candidates {int(np.sum(win['visited'])):,}   patterns {len(pats):,}",
+        f"  symbols {len(sym)} ({skipped} skipped)   "
+        + windows_counts(len(win["window"]), int(np.sum(win["skipped_flat"])), int(np.sum(win["truncated"])))
+        + f"   candidates {int(np.sum(win['visited'])):,}   patterns {len(pats):,}",
     ]
     for _, r in sym[sym["skipped_reason"] != ""].iterrows():
         lines.append(f"  skipped {r['name']}: {r['skipped_reason']}")

@@ -721,8 +721,9 @@ class HDF5Source(Source):
 
             for key in ("time", "open", "high", "low", "close", "volume"):  # shared by every symbol:
                 ds = g.get(key)  # a wrong type is the file's problem, said once
-                if isinstance(ds, h5py.Dataset) and _dtype_problem(ds, key, "/packed"):
-                    raise SourceError(f"{spec}: {_dtype_problem(ds, key, '/packed')}")
+                problem = _dtype_problem(ds, key, "/packed") if isinstance(ds, h5py.Dataset) else None
+                if problem:
+                    raise SourceError(f"{spec}: {problem}")
             self._row = {s: i for i, s in enumerate(syms)}
             self._offsets = offsets
             self._blocks = {}  # column -> (first row, end row, values): see _packed_values
@@ -795,14 +796,12 @@ class HDF5Source(Source):
                             where=f"dataset {ds.name}") from None
 
     def _packed_dataset(self, g, key, name):
-        """_dataset and the type check of a packed column, done once per file (the columns are
-        shared by every symbol); a failure names the symbol being read and is not remembered."""
+        """_dataset of a packed column, done once per file (the columns are shared by every symbol;
+        their types were checked at open); a failure names the symbol being read and is not
+        remembered."""
         ds = self._checked.get(key)
         if ds is None:
-            ds = self._dataset(g, key, name, "/packed")
-            if key not in ("has_ohlc", "has_volume"):
-                self._check_type(ds, key, name, "/packed")
-            self._checked[key] = ds
+            ds = self._checked[key] = self._dataset(g, key, name, "/packed")
         return ds
 
     def _packed_values(self, ds, name, key, a, b):

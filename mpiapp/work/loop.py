@@ -75,15 +75,16 @@ def run(ctx, spec, source, ledger, progress: Progress, rounds: bool = False, uni
     pending, this_round = [], []
     stats = {"units": 0}
     local_done = False
-    busy_since = [None]
+    busy_since = None
     next_commit = time.perf_counter() + interval
 
     def finish_one():
+        nonlocal busy_since
         unit, fut = running.popleft()
         rows = (fut.result() if fut is not None else spec.run_unit(unit, ctx)) or {}
         if not running:
-            timers.add("busy", time.perf_counter() - busy_since[0])
-            busy_since[0] = None
+            timers.add("busy", time.perf_counter() - busy_since)
+            busy_since = None
         stats["units"] += 1
         pending.append((unit.uid, rows))
         if rounds:
@@ -100,8 +101,8 @@ def run(ctx, spec, source, ledger, progress: Progress, rounds: bool = False, uni
                 local_done = unit is None
                 if unit is None:
                     break
-                if busy_since[0] is None:
-                    busy_since[0] = time.perf_counter()
+                if busy_since is None:
+                    busy_since = time.perf_counter()
                 running.append((unit, pool.submit(spec.run_unit, unit, ctx) if pool else None))
             if running:
                 finish_one()

@@ -20,6 +20,12 @@ def top_lines(rows: list[dict]) -> list[str]:
     return lines
 
 
+def windows_counts(windows: int, skipped_flat: int, truncated: int) -> str:
+    """How the job's summary and `mpiapp.report` count windows (one wording for both)."""
+    return (f"windows {windows} ({windows - skipped_flat} scanned, {skipped_flat} skipped as flat)   "
+            f"truncated (budget) {truncated}")
+
+
 def format_summary(s: dict, path: str) -> str:
     """End-of-run summary of the score job (`s`: the scan job's finalize summary)."""
     from ...runtime.profile import table
@@ -35,9 +41,8 @@ def format_summary(s: dict, path: str) -> str:
         top.append(r)
     lines = [
         f"scan complete: {path}",
-        f"  symbols {s['symbols']} ({s['skipped_symbols']} skipped)   windows {s['windows']} "
-        f"({s['windows'] - s['skipped_flat']} scanned, {s['skipped_flat']} skipped as flat)   "
-        f"truncated (budget) {s['truncated']}",
+        f"  symbols {s['symbols']} ({s['skipped_symbols']} skipped)   "
+        + windows_counts(s["windows"], s["skipped_flat"], s["truncated"]),
         f"  candidates visited {s['visited']:,}   patterns kept {s['patterns']:,}   hdf5 {s['hdf5_mode']}",
         f"  wall {s.get('wall_s', 0):.2f} s on {len(prof)} rank(s); load imbalance (busy max/mean) {imb:.3f}",
     ]
