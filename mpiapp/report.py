@@ -19,10 +19,14 @@ PIV = range(6)
 
 
 def top_patterns(pats, top_n: int, max_p: float | None = None, path: str = ""):
-    """The `top_n` best patterns (S descending, then t0), only those with p_value <= max_p if given.
+    """The `top_n` best structures (S descending, then t0): group primaries only (each with its
+    n_alternatives; files written before groups existed: every row), only those with p_value <= max_p
+    if given.
 
     Raises ReportError when max_p is asked of a file scanned without a null (scan.null_samples = 0).
     """
+    if "group" in pats:
+        pats = pats[pats["group"].to_numpy() == pats.index.to_numpy()]
     if max_p is not None:
         if "p_value" not in pats or not pats["p_value"].notna().any():
             raise ReportError(f"{path}: no p-values in this file (it was scanned with scan.null_samples = 0); "
@@ -60,7 +64,10 @@ def file_summary(path: str, top_n: int = 10, max_p: float | None = None) -> str:
         top = top_patterns(pats, top_n, max_p, path)
         rows = [dict(r, name=r["symbol"], d0=str(r["d0"].date()), d5=str(r["d5"].date())) for _, r in top.iterrows()]
         which = f" with p <= {max_p:g}" if max_p is not None else ""
-        lines += ["", f"top {len(rows)} patterns{which}:"] + top_lines(rows)
+        n_groups = int((pats["group"].to_numpy() == pats.index.to_numpy()).sum()) if "group" in pats else len(pats)
+        lines[-1] += f" ({n_groups:,} structures)"
+        lines += ["", f"top {len(rows)} structures{which} (alt: alternative counts of the same structure):"]
+        lines += top_lines(rows)
     if len(prof):
         lines += ["", "profile (per rank):", table(prof.to_dict("records"))]
     return "\n".join(lines)
@@ -176,9 +183,12 @@ def plot(path: str, out_dir: str, top_n: int = 10, max_p: float | None = None) -
         tt = np.array([t[1], t[5]])
         ax.plot(s.dates[tt], p[2] + slope * (tt - t[2]), "--", color="gray", lw=1, label="channel 2-4")
         ax.plot(s.dates[tt], p[3] + slope * (tt - t[3]), ":", color="gray", lw=1, label="parallel through 3")
+        if "known_bar" in r and 0 <= int(r["known_bar"]) <= hi:  # from when a scan of the bars so far reports it
+            ax.axvline(s.dates[int(r["known_bar"])], color="tab:green", lw=1, ls="-.", label="known from (known_bar)")
         kind = "bullish" if r["direction"] > 0 else "bearish"
         ax.set_title(f"#{rank_i} {short_name(name)} {kind} impulse  S={r['score']:.3f}  F={r['F']:.2f} T={r['T']:.2f} "
-                     f"A={r['A']:.2f} C={r['C']:.2f}  (chosen by {int(r['n_windows'])} windows)", fontsize=10)  # fmt: skip
+                     f"A={r['A']:.2f} C={r['C']:.2f}  (chosen by {int(r['n_windows'])} windows, "
+                     f"{int(r.get('n_alternatives', 0))} alternative counts)", fontsize=10)  # fmt: skip
         ax.legend(loc="best", fontsize=8)
         ax.grid(alpha=0.3)
         fig.autofmt_xdate()

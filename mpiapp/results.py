@@ -35,7 +35,10 @@ def load(path, table: str | None = None):
 
     Columns: symbol (name), direction (+1 bullish / -1 bearish), t0..t5 (bar indices into the
     symbol's series), d0..d5 (timestamps), p0..p5, score, F, T, A, C, r2..r5, window (first window
-    that chose it), n_windows, truncated.
+    that chose it), n_windows, truncated, known_bar (the first bar from which a scan of the bars up
+    to it reports the pattern), efficiency, p_value, group (the row of the pattern's group primary:
+    alternative counts of one structure share it; `df[df.group == df.index]` keeps one line per
+    structure), n_alternatives (on a primary: the other rows of its group).
     """
     import pandas as pd
 

@@ -212,17 +212,26 @@ def test_budget_in_fixed_order(backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_windows_contain_the_pattern(backend):
-    # 51 bars, 45-bar windows, overlap 1 - 3/45 -> step 3; end-anchored starts 0, 3, 6.
-    # Window 0 (bars 0..44) holds the whole impulse; windows 1 and 2 start after t0 = 0: their lows
-    # are pivots 2 (108) and 4 (128): 2,3,4,5 and 4,5 never complete.
+    # IDEAL falls 3 a bar after p5 (148 at bar 44): bar 45 is 145 <= 148 / 1.02 = 145.098, so the
+    # zig-zag confirms p5 at bar 45. 51 bars, 46-bar windows, step 2: grid starts 0, 2, 4.
+    # Window 0 (bars 0..45) holds the impulse and confirms p5 by its last bar; windows 1 and 2
+    # start after t0 = 0: their lows are pivots 2 (108) and 4 (128): 2,3,4,5 and 4,5 never complete.
     s = path_series(IDEAL)
+    p = ScanParams(window_bars=46, window_overlap_ratio=1 - 2 / 46, max_windows=10,
+                   skip_flat_windows=False, pivot_pct=0.02, scan_pattern_types=["bullish"], up_to=2)
+    assert window_starts(len(s), p).tolist() == [0, 2, 4]
+    r = scan_symbol(s, p, backend)
+    assert r.windows["visited"].tolist() == [1, 0, 0]
+    assert r.windows["end_bar"].tolist() == [46, 48, 50]
+    assert len(r) == 1 and r.patterns["window"][0] == 0 and r.patterns["n_windows"][0] == 1
+    assert r.patterns["known_bar"][0] == 45  # window 0's last bar, which is also p5's confirmation
+    # 45-bar windows, step 3 (starts 0, 3, 6): window 0 ends on bar 44 = t5, before the reversal
+    # that confirms p5, so it cannot rank the impulse; the later windows do not hold t0.
     p = ScanParams(window_bars=45, window_overlap_ratio=1 - 3 / 45, max_windows=10,
                    skip_flat_windows=False, pivot_pct=0.02, scan_pattern_types=["bullish"], up_to=2)
     assert window_starts(len(s), p).tolist() == [0, 3, 6]
     r = scan_symbol(s, p, backend)
-    assert r.windows["visited"].tolist() == [1, 0, 0]
-    assert r.windows["end_bar"].tolist() == [45, 48, 51]
-    assert len(r) == 1 and r.patterns["window"][0] == 0 and r.patterns["n_windows"][0] == 1
+    assert r.windows["visited"].tolist() == [0, 0, 0] and len(r) == 0
 
 
 def test_sort_order_lexicographic():
@@ -285,18 +294,20 @@ def test_pivots_atr(backend):
 
 def test_window_starts_by_hand():
     # 1000 bars, 200-bar windows, overlap 0.9: step floor(200*0.1) = 20 (200*(1-0.9) is
-    # 19.999999999999996 in floating point: the guard keeps it 20); end-anchored: last start
-    # 1000 - 200 = 800, 41 windows 0, 20, ..., 800.
+    # 19.999999999999996 in floating point: the guard keeps it 20); a fixed grid from bar 0:
+    # starts 0, 20, ..., 800 (the last one ends on bar 999): 41 windows.
     p = ScanParams(window_bars=200, window_overlap_ratio=0.9, max_windows=500)
     assert p.step == 20
     st = window_starts(1000, p)
     assert st[0] == 0 and st[-1] == 800 and len(st) == 41 and set(np.diff(st)) == {20}
-    # 1010 bars: starts 10, 30, ..., 810 (bars 0..9 are in no window)
+    # 1010 bars: the same grid (a window's bars do not move when bars are added); bars 1000..1009
+    # wait for the next grid window (start 820, which needs 1020 bars)
     st = window_starts(1010, p)
-    assert st[0] == 10 and st[-1] == 810 and len(st) == 41
+    assert st[0] == 0 and st[-1] == 800 and len(st) == 41
+    assert window_starts(1020, p)[-1] == 820
     # at most 3: the three most recent
     three = ScanParams(window_bars=200, window_overlap_ratio=0.9, max_windows=3)
-    assert window_starts(1010, three).tolist() == [770, 790, 810]
+    assert window_starts(1010, three).tolist() == [760, 780, 800]
     # shorter than one window: none
     assert window_starts(199, p).tolist() == []
 

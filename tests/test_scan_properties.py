@@ -2,9 +2,11 @@
 independent brute-force enumerator written here from DESIGN §5 (not from the engine's code).
 
 The brute force lists every six-pivot sequence from each window's start points (all skip
-combinations), checks the wave-end extreme condition on the bars themselves, the rules and the score
-with its own formulas, and also derives the per-window counters from the counting rules documented
-in mpiapp/kernels/reference.py (which rule prunes at which depth).
+combinations) among the pivots the window can see (a bar in it, confirmed by its last bar), checks
+on the bars themselves that both ends of every wave are the extremes of the bars it spans, the rules
+and the score with its own formulas, and also derives the per-window counters from the counting
+rules documented in mpiapp/kernels/reference.py (which rule prunes at which depth; a wave that goes
+beyond its start ends the extension from that pivot, counted once).
 """
 
 from __future__ import annotations
@@ -92,20 +94,25 @@ def pp_of(high, low, pt, pk, i):
     return high[pt[i]] if pk[i] > 0 else low[pt[i]]
 
 
-def brute_window(high, low, pt, pk, pp, ws, we, dirs, K, up_to, r4, tol, w, rho=0.0):
-    """(Counter of counters, {bars tuple: S} of valid candidates) for bars [ws, we]. Starts: every
-    pivot of the right kind in the window (K = 0) or the K most extreme; start rule with ratio
-    rho at p1."""
-    inwin = [i for i in range(len(pt)) if ws <= pt[i] <= we]
+def brute_window(high, low, pt, pk, pp, pkn, ws, we, dirs, K, up_to, r4, tol, w, rho=0.0):
+    """(Counter of counters, {bars tuple: S} of valid candidates) for bars [ws, we]. Pivots: a bar
+    in the window and confirmed (pkn) by we. Starts: every such pivot of the right kind (K = 0) or
+    the K most extreme; start rule with ratio rho at p1."""
+    inwin = [i for i in range(len(pt)) if ws <= pt[i] and pkn[i] <= we]
     cnt = Counter()
     valid = {}
     if not inwin:
         return cnt, valid
     last = inwin[-1]
 
+    def ends_ok(i, j, up):
+        """(no bar beyond the wave's start, no bar beyond its end) over bars pt[i]..pt[j]."""
+        hi = max(high[b] for b in range(pt[i], pt[j] + 1))
+        lo = min(low[b] for b in range(pt[i], pt[j] + 1))
+        return (pp[i] <= lo, pp[j] >= hi) if up else (pp[i] >= hi, pp[j] <= lo)
+
     def extreme_ok(i, j, up):
-        seg = range(pt[i], pt[j] + 1)
-        return pp[j] >= max(high[b] for b in seg) if up else pp[j] <= min(low[b] for b in seg)
+        return all(ends_ok(i, j, up))
 
     def pruned_by(seq, d):  # rule deciding a partial sequence of len(seq)-1 waves, if any
         m = len(seq) - 1
@@ -136,7 +143,15 @@ def brute_window(high, low, pt, pk, pp, ws, we, dirs, K, up_to, r4, tol, w, rho=
                     alive = alive and all(pruned_by(seq[: m + 1], d) is None for m in range(1, nw))
                     if not alive:
                         continue
-                    if not extreme_ok(seq[-2], seq[-1], ups[-1]):
+                    start_ok, end_ok = ends_ok(seq[-2], seq[-1], ups[-1])
+                    if not start_ok:
+                        # counted at the shortest such wave from seq[-2] only (the longer ones
+                        # are never tried)
+                        g = gaps[-1]
+                        if g == 0 or ends_ok(seq[-2], seq[-2] + 1 + 2 * (g - 1), ups[-1])[0]:
+                            cnt["rejected_extreme"] += 1
+                        continue
+                    if not end_ok:
                         cnt["rejected_extreme"] += 1
                         continue
                     if nw < 5:
@@ -200,7 +215,7 @@ def test_search_matches_brute_force(data, pct, up_to, K, top_k, r4, dirs, overla
     n = len(close)
     wb = n - data.draw(st.integers(0, n // 2))
     piv = pv.pivots(high, low, close, mode="percent", pct=pct)
-    pt, pk, pp = piv.t, piv.kind, piv.price
+    pt, pk, pp, pkn = piv.t, piv.kind, piv.price, piv.known
     step = win.window_step(wb, overlap)
     gs = win.window_starts(n, wb, step, 6)
     nW = len(gs)
@@ -210,17 +225,18 @@ def test_search_matches_brute_force(data, pct, up_to, K, top_k, r4, dirs, overla
     skip = np.zeros(nW, dtype=bool)
     seg_hi, seg_lo = pv.segment_extremes(high, low, pt)
     res = {
-        "numpy": ref.scan_windows(high, low, pt, pk, pp, gs, wb, 0, nW, skip, **kw),
-        "numba": numba_scan.scan_windows(pt, pk, pp, seg_hi, seg_lo, gs, wb, step, 0, nW, skip, **kw),
-        "xp": xp_scan.scan_windows(pt, pk, pp, seg_hi, seg_lo, gs, wb, step, 0, nW, skip, xp=np,
+        "numpy": ref.scan_windows(high, low, pt, pk, pp, pkn, gs, wb, 0, nW, skip, **kw),
+        "numba": numba_scan.scan_windows(pt, pk, pp, pkn, seg_hi, seg_lo, gs, wb, step, 0, nW, skip,
+                                         **kw),
+        "xp": xp_scan.scan_windows(pt, pk, pp, pkn, seg_hi, seg_lo, gs, wb, step, 0, nW, skip, xp=np,
                                    batch=7, **kw),
     }
     for name, (stats, trunc, top, cand) in res.items():
         assert not trunc.any()
         for k in range(nW):
             ws = int(gs[k])
-            cnt, valid = brute_window(high, low, pt, pk, pp, ws, ws + wb - 1, dirs, K, up_to, r4, tol,
-                                      w, rho)
+            cnt, valid = brute_window(high, low, pt, pk, pp, pkn, ws, ws + wb - 1, dirs, K, up_to, r4,
+                                      tol, w, rho)
             assert dict(zip(ref.STATS, stats[k].tolist())) == {s: cnt.get(s, 0) for s in ref.STATS}, name
             rows = [r for r in top[k] if r >= 0]
             got = [tuple(int(pt[i]) for i in cand[r]) for r in rows]
@@ -254,7 +270,7 @@ def test_budget_same_in_all_backends(data, budget, up_to):
     high, low, close = data.draw(bars(40, 90))
     n = len(close)
     piv = pv.pivots(high, low, close, mode="percent", pct=0.01)
-    pt, pk, pp = piv.t, piv.kind, piv.price
+    pt, pk, pp, pkn = piv.t, piv.kind, piv.price, piv.known
     wb = max(12, n // 2)
     step = win.window_step(wb, 0.8)
     gs = win.window_starts(n, wb, step, 50)
@@ -263,9 +279,9 @@ def test_budget_same_in_all_backends(data, budget, up_to):
     seg_hi, seg_lo = pv.segment_extremes(high, low, pt)
     kw = dict(directions=(1, -1), n_starts=0, up_to=up_to, top_k=3, rule_r4=True, tol=0.05,
               weights=(0.4, 0.2, 0.2, 0.2), start_ratio=0.382, swing=sw.swings(high, low, pt, pk))
-    full = ref.scan_windows(high, low, pt, pk, pp, gs, wb, 0, nW, skip, budget=10**9, **kw)
-    a = ref.scan_windows(high, low, pt, pk, pp, gs, wb, 0, nW, skip, budget=budget, **kw)
-    b = numba_scan.scan_windows(pt, pk, pp, seg_hi, seg_lo, gs, wb, step, 0, nW, skip,
+    full = ref.scan_windows(high, low, pt, pk, pp, pkn, gs, wb, 0, nW, skip, budget=10**9, **kw)
+    a = ref.scan_windows(high, low, pt, pk, pp, pkn, gs, wb, 0, nW, skip, budget=budget, **kw)
+    b = numba_scan.scan_windows(pt, pk, pp, pkn, seg_hi, seg_lo, gs, wb, step, 0, nW, skip,
                                 budget=budget, **kw)
     vis = ref.STATS.index("visited")
     assert np.array_equal(a[1], full[0][:, vis] > budget)

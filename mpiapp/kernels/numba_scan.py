@@ -91,12 +91,16 @@ def _bin(j, pbin, wlo):
 
 
 @njit(nogil=True, cache=True)
-def _dfs(q, d, sw, rho, t, p, seg_hi, seg_lo, jend, tmax, up_to, r4, hist, hbase, pbin, wlo,
+def _dfs(q, d, sw, rho, t, kn, p, seg_hi, seg_lo, jend, kmax, up_to, r4, hist, hbase, pbin, wlo,
          budget, fill, out_idx, out_S, pos, do_score, tol, wF, wT, wA, wC):
     """Depth-first search from start pivot q in direction d; sw: the swing that ended at q, rho:
     the start ratio (wave 1 ends with L1 > sw / rho are rejected by the start rule).
 
-    Wave ends are pivots j < jend with t[j] <= tmax. Events go to hist[hbase + bin*NCODE + code],
+    Wave ends are pivots j < jend confirmed by bar kmax (kn[j] <= kmax; kn: each pivot's
+    confirmation bar, increasing). A wave whose bars go beyond its start ends the extension from
+    that pivot (counted once as EXT: every longer wave spans those bars too); a wave whose end is
+    not the extreme of its bars is counted and the next one tried (kernels.reference).
+    Events go to hist[hbase + bin*NCODE + code],
     bin = max(pbin[j] - wlo, 0) for the event's last pivot j (pbin: each pivot's first window).
     budget < 0: unlimited; else the (budget+1)-th complete candidate stops the search (hit=True).
     fill: write valid candidates to out_idx[pos + n] (and S to out_S when do_score) while they fit
@@ -105,7 +109,8 @@ def _dfs(q, d, sw, rho, t, p, seg_hi, seg_lo, jend, tmax, up_to, r4, hist, hbase
     """
     idx = np.empty(6, dtype=np.int64)
     sk = np.empty(6, dtype=np.int64)
-    ext = np.empty(6, dtype=np.float64)
+    ext = np.empty(6, dtype=np.float64)  # the wave's extreme beyond its end so far
+    opp = np.empty(6, dtype=np.float64)  # and on the side of its start
     idx[0] = q
     depth = 1
     sk[1] = -1
@@ -123,25 +128,35 @@ def _dfs(q, d, sw, rho, t, p, seg_hi, seg_lo, jend, tmax, up_to, r4, hist, hbase
         if j >= jend:
             depth -= 1
             continue
-        tj = t[j]
-        if tj > tmax:
+        if kn[j] > kmax:
             depth -= 1
             continue
+        tj = t[j]
         up = (depth % 2 == 1) == (d > 0)
         if up:
             if s == 0:
                 e = seg_hi[i]
+                o = seg_lo[i]
             else:
                 e = max(ext[depth], max(seg_hi[j - 2], seg_hi[j - 1]))
-            ext[depth] = e
+                o = min(opp[depth], min(seg_lo[j - 2], seg_lo[j - 1]))
+            start_ok = p[i] <= o
             ok = p[j] >= e
         else:
             if s == 0:
                 e = seg_lo[i]
+                o = seg_hi[i]
             else:
                 e = min(ext[depth], min(seg_lo[j - 2], seg_lo[j - 1]))
-            ext[depth] = e
+                o = max(opp[depth], max(seg_hi[j - 2], seg_hi[j - 1]))
+            start_ok = p[i] >= o
             ok = p[j] <= e
+        ext[depth] = e
+        opp[depth] = o
+        if not start_ok:  # every longer wave from i spans these bars too
+            hist[hbase + _bin(j, pbin, wlo) * NCODE + EXT] += 1
+            depth -= 1
+            continue
         if not ok:
             hist[hbase + _bin(j, pbin, wlo) * NCODE + EXT] += 1
             continue
@@ -205,10 +220,11 @@ _B = np.bool_
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def start_table(t, kind, price, ws, we, skip, n_starts, bull, bear, width):
+def start_table(t, kn, kind, price, ws, we, skip, n_starts, bull, bear, width):
     """(nW, width) start pivots per window in bar order, -1 after the last. n_starts 0: every pivot
-    of an allowed kind in the window (lows: bullish, highs: bearish); n_starts > 0: the n_starts
-    most extreme per direction (lowest lows, highest highs; equal prices: earlier bar first)."""
+    of an allowed kind in the window confirmed by its end (kn <= we; lows: bullish, highs:
+    bearish); n_starts > 0: the n_starts most extreme of those per direction (lowest lows,
+    highest highs; equal prices: earlier bar first)."""
     nW = ws.shape[0]
     out = np.full((nW, width), -1, dtype=np.int64)
     K = n_starts
@@ -216,7 +232,7 @@ def start_table(t, kind, price, ws, we, skip, n_starts, bull, bear, width):
         if skip[w]:
             continue
         a = np.searchsorted(t, ws[w], side="left")
-        b = np.searchsorted(t, we[w], side="right")
+        b = np.searchsorted(kn, we[w], side="right")
         if K == 0:
             m = 0
             for i in range(a, b):
@@ -259,7 +275,7 @@ def start_table(t, kind, price, ws, we, skip, n_starts, bull, bear, width):
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def enumerate_count(q_piv, q_d, q_tmax, q_wlo, q_nb, hist_off, hist, swing, rho, t, p, seg_hi,
+def enumerate_count(q_piv, q_d, q_kmax, q_wlo, q_nb, hist_off, hist, swing, rho, t, kn, p, seg_hi,
                     seg_lo, up_to, r4, pbin, cap, valid_n, visited_n, saturated, n_chunks,
                     arena_idx, arena_S, row_at, do_score, tol, wF, wT, wA, wC):
     """Pass 1: per start slot, binned event counts (then summed up over bins), valid count, and
@@ -286,7 +302,7 @@ def enumerate_count(q_piv, q_d, q_tmax, q_wlo, q_nb, hist_off, hist, swing, rho,
             nb = q_nb[k]
             base = hist_off[k]
             q = q_piv[k]
-            nvis, nval, hit = _dfs(q, q_d[k], swing[q], rho, t, p, seg_hi, seg_lo, npiv, q_tmax[k],
+            nvis, nval, hit = _dfs(q, q_d[k], swing[q], rho, t, kn, p, seg_hi, seg_lo, npiv, q_kmax[k],
                                    up_to, r4, hist, base, pbin, q_wlo[k], cap, _B(True), out_i,
                                    out_s, pos, do_score, tol, wF, wT, wA, wC)
             valid_n[k] = nval
@@ -303,7 +319,7 @@ def enumerate_count(q_piv, q_d, q_tmax, q_wlo, q_nb, hist_off, hist, swing, rho,
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def enumerate_fill(q_piv, q_d, q_tmax, swing, rho, t, p, seg_hi, seg_lo, up_to, r4, cap, valid_off,
+def enumerate_fill(q_piv, q_d, q_kmax, swing, rho, t, kn, p, seg_hi, seg_lo, up_to, r4, cap, valid_off,
                    row_at, arena_idx, arena_S, out_idx, out_S, do_score, tol, wF, wT, wA, wC):
     """Pass 2: each start slot's valid candidates (DFS order) and, if do_score, their S into rows
     valid_off[k]..valid_off[k+1]-1 - copied from pass 1's arena, or, for a slot whose rows did not
@@ -326,7 +342,7 @@ def enumerate_fill(q_piv, q_d, q_tmax, swing, rho, t, p, seg_hi, seg_lo, up_to, 
         else:
             h = np.zeros(NCODE, dtype=np.int64)
             q = q_piv[k]
-            _dfs(q, q_d[k], swing[q], rho, t, p, seg_hi, seg_lo, npiv, q_tmax[k], up_to, r4, h,
+            _dfs(q, q_d[k], swing[q], rho, t, kn, p, seg_hi, seg_lo, npiv, q_kmax[k], up_to, r4, h,
                  _I(0), bin0, _I(0), cap, _B(True), out_idx, out_S, lo, do_score, tol, wF, wT, wA,
                  wC)
         if do_score:
@@ -371,7 +387,7 @@ def _better(ra, rb, cand_S, cand_idx, t):
 
 @njit(parallel=True, nogil=True, cache=True)
 def assign(w_glob, we, skip, starts, slot_of_piv, q_wlo, q_nb, hist_off, hist, saturated,
-           valid_off, cand_idx, cand_S, t, budget, top_k, stats, truncated, top):
+           valid_off, cand_idx, cand_S, t, kn, budget, top_k, stats, truncated, top):
     """Per window: counters from the bins, the budget check, and the top-k merge. A window over
     budget, or using a saturated start (incomplete bins), gets truncated = True here: the caller
     re-runs it with the budgeted per-window search.
@@ -414,7 +430,7 @@ def assign(w_glob, we, skip, starts, slot_of_piv, q_wlo, q_nb, hist_off, hist, s
             for row in range(valid_off[k], valid_off[k + 1]):  # none: no iteration
                 if nsel == top_k and cand_S[row] < cand_S[sel[top_k - 1]]:
                     break  # this row and every later one (S descending) ranks below the top-k
-                if t[cand_idx[row, 5]] > wend:
+                if kn[cand_idx[row, 5]] > wend:  # p5 not confirmed by the window's end
                     continue
                 if nsel == top_k and not _better(row, sel[nsel - 1], cand_S, cand_idx, t):
                     break
@@ -430,12 +446,12 @@ def assign(w_glob, we, skip, starts, slot_of_piv, q_wlo, q_nb, hist_off, hist, s
 
 
 @njit(nogil=True, cache=True)
-def window_direct(starts_row, swing, rho, t, p, kind, seg_hi, seg_lo, we, up_to, r4, budget, cap,
-                  do_score, tol, wF, wT, wA, wC):
+def window_direct(starts_row, swing, rho, t, kn, p, kind, seg_hi, seg_lo, we, up_to, r4, budget,
+                  cap, do_score, tol, wF, wT, wA, wC):
     """The reference's per-window search with the budget (used for windows over budget).
 
     Returns (stats[NCODE], truncated, valid idx (n, 6), S (n,))."""
-    jend = np.searchsorted(t, we, side="right")
+    jend = np.searchsorted(kn, we, side="right")
     h = np.zeros(NCODE, dtype=np.int64)
     bin0 = np.zeros(t.shape[0], dtype=np.int64)  # one bin: the window's own counts
     out_idx = np.empty((cap, 6), dtype=np.int64)
@@ -448,7 +464,7 @@ def window_direct(starts_row, swing, rho, t, p, kind, seg_hi, seg_lo, we, up_to,
         if q < 0:
             continue
         d = -np.int64(kind[q])
-        nvis, nval, hit = _dfs(q, d, swing[q], rho, t, p, seg_hi, seg_lo, jend, we, up_to, r4, h,
+        nvis, nval, hit = _dfs(q, d, swing[q], rho, t, kn, p, seg_hi, seg_lo, jend, we, up_to, r4, h,
                                _I(0), bin0, _I(0), budget - nvis_all, _B(True),
                                out_idx, out_S, nval_all, do_score, tol, wF, wT, wA, wC)
         nvis_all += nvis
@@ -477,7 +493,7 @@ numba.config.CACHE_DIR = _saved_cache_dir
 def plan_starts(starts, w_glob, kind, glob_ends):
     """Distinct start pivots of the scanned windows and the window range each is used in.
 
-    Returns (q_piv, q_d, q_wlo, q_nb, q_tmax, slot_of_piv) - arrays indexed by start slot, except
+    Returns (q_piv, q_d, q_wlo, q_nb, q_kmax, slot_of_piv) - arrays indexed by start slot, except
     slot_of_piv (indexed by pivot)."""
     mask = starts >= 0
     wg = np.broadcast_to(w_glob[:, None], starts.shape)[mask]
@@ -490,20 +506,21 @@ def plan_starts(starts, w_glob, kind, glob_ends):
     np.maximum.at(q_whi, inv, wg)
     q_d = -kind[q_piv].astype(np.int64)
     q_nb = q_whi - q_wlo + 1
-    q_tmax = glob_ends[q_whi] if nq else np.empty(0, dtype=np.int64)
+    q_kmax = glob_ends[q_whi] if nq else np.empty(0, dtype=np.int64)
     slot = np.full(kind.shape[0], -1, dtype=np.int64)
     slot[q_piv] = np.arange(nq)
-    return q_piv.astype(np.int64), q_d, q_wlo, q_nb, np.asarray(q_tmax, dtype=np.int64), slot
+    return q_piv.astype(np.int64), q_d, q_wlo, q_nb, np.asarray(q_kmax, dtype=np.int64), slot
 
 
-def plan_all_starts(t, kind, bull, bear, ws, we, skip, w_glob, glob_ends):
+def plan_all_starts(t, kn, kind, bull, bear, ws, we, skip, w_glob, glob_ends):
     """plan_starts when every pivot is a start (n_starts 0), without the table: a pivot of an
-    allowed kind is used by the non-skipped windows whose bars hold it. Same return values."""
+    allowed kind is used by the non-skipped windows whose bars hold it and whose end confirms it.
+    Same return values."""
     keep = ~skip
     wsk, wek, wg = ws[keep], we[keep], w_glob[keep]
     allowed = ((kind < 0) & bull) | ((kind > 0) & bear)
     q = np.flatnonzero(allowed)
-    lo = np.searchsorted(wek, t[q], side="left")  # first kept window ending at or after t_q
+    lo = np.searchsorted(wek, kn[q], side="left")  # first kept window ending when q is confirmed
     hi = np.searchsorted(wsk, t[q], side="right") - 1  # last kept window starting at or before
     used = lo <= hi
     q, lo, hi = q[used], lo[used], hi[used]
@@ -529,10 +546,13 @@ class _Clock:
             self.t = now
 
 
-def scan_windows(t, kind, price, seg_hi, seg_lo, glob_starts, window_bars, step, w0, w1, skip, *,
-                 swing, directions, n_starts, start_ratio, up_to, budget, top_k, rule_r4, tol,
+def scan_windows(t, kind, price, known, seg_hi, seg_lo, glob_starts, window_bars, step, w0, w1, skip,
+                 *, swing, directions, n_starts, start_ratio, up_to, budget, top_k, rule_r4, tol,
                  weights, scorer=None, info=None):
     """Scan windows w0..w1-1 of one symbol (glob_starts: all its window starts).
+
+    t, kind, price, known: the pivots (bar, +1 high / -1 low, price, the bar that confirmed it);
+    a window uses the pivots in its bars confirmed by its last bar (kernels.reference).
 
     swing: (n_pivots,) the swing that ended at each pivot (kernels.swing); start_ratio: the start
     rule's ratio; n_starts: 0 (every pivot a start) or the most extreme n_starts per direction.
@@ -554,6 +574,7 @@ def scan_windows(t, kind, price, seg_hi, seg_lo, glob_starts, window_bars, step,
     t = np.ascontiguousarray(t, dtype=np.int64)
     price = np.ascontiguousarray(price, dtype=np.float64)
     kind = np.ascontiguousarray(kind, dtype=np.int8)
+    kn = np.ascontiguousarray(known, dtype=np.int64)
     glob_starts = np.asarray(glob_starts, dtype=np.int64)
     glob_ends = glob_starts + (window_bars - 1)
     w_glob = np.arange(w0, w1, dtype=np.int64)
@@ -576,16 +597,16 @@ def scan_windows(t, kind, price, seg_hi, seg_lo, glob_starts, window_bars, step,
         width = max(1, int((b - a).max()))
     else:
         width = 2 * int(n_starts)
-    starts = start_table(t, kind, price, ws, we, skip, int(n_starts), bull, bear, width)
+    starts = start_table(t, kn, kind, price, ws, we, skip, int(n_starts), bull, bear, width)
     if n_starts == 0:
-        q_piv, q_d, q_wlo, q_nb, q_tmax, slot = plan_all_starts(t, kind, bull, bear, ws, we, skip,
-                                                                w_glob, glob_ends)
+        q_piv, q_d, q_wlo, q_nb, q_kmax, slot = plan_all_starts(t, kn, kind, bull, bear, ws, we,
+                                                                skip, w_glob, glob_ends)
     else:
-        q_piv, q_d, q_wlo, q_nb, q_tmax, slot = plan_starts(starts, w_glob, kind, glob_ends)
+        q_piv, q_d, q_wlo, q_nb, q_kmax, slot = plan_starts(starts, w_glob, kind, glob_ends)
     clock("t_plan")
     e0 = int(glob_ends[0])
-    # each pivot's first window (the first whose end covers it), relative to the symbol's windows
-    pbin = np.where(t <= e0, 0, (t - e0 + step - 1) // step).astype(np.int64)
+    # each pivot's first window (the first whose end confirms it), relative to the symbol's windows
+    pbin = np.where(kn <= e0, 0, (kn - e0 + step - 1) // step).astype(np.int64)
     hist_off = np.concatenate(([0], np.cumsum(NCODE * q_nb))).astype(np.int64)
     hist = np.zeros(int(hist_off[-1]), dtype=np.int64)
     nQ = q_piv.shape[0]
@@ -597,15 +618,15 @@ def scan_windows(t, kind, price, seg_hi, seg_lo, glob_starts, window_bars, step,
     arena_idx = np.empty((n_chunks * ARENA_ROWS_PER_CHUNK, 6), dtype=np.int64)
     arena_S = np.empty(n_chunks * ARENA_ROWS_PER_CHUNK, dtype=np.float64)
     row_at = np.empty(nQ, dtype=np.int64)
-    enumerate_count(q_piv, q_d, q_tmax, q_wlo, q_nb, hist_off, hist, swing, rho, t, price, seg_hi,
-                    seg_lo, up_to, rule_r4, pbin, cap, valid_n, visited_n, saturated, n_chunks,
+    enumerate_count(q_piv, q_d, q_kmax, q_wlo, q_nb, hist_off, hist, swing, rho, t, kn, price,
+                    seg_hi, seg_lo, up_to, rule_r4, pbin, cap, valid_n, visited_n, saturated, n_chunks,
                     arena_idx, arena_S, row_at, scorer is None, tol, wF, wT, wA, wC)
     clock("t_count")
     valid_off = np.concatenate(([0], np.cumsum(valid_n))).astype(np.int64)
     M = int(valid_off[-1])
     cand_idx = np.empty((M, 6), dtype=np.int64)
     cand_S = np.zeros(M, dtype=np.float64)
-    enumerate_fill(q_piv, q_d, q_tmax, swing, rho, t, price, seg_hi, seg_lo, up_to, rule_r4, cap,
+    enumerate_fill(q_piv, q_d, q_kmax, swing, rho, t, kn, price, seg_hi, seg_lo, up_to, rule_r4, cap,
                    valid_off, row_at, arena_idx, arena_S, cand_idx, cand_S, scorer is None, tol,
                    wF, wT, wA, wC)
     del arena_idx, arena_S
@@ -615,7 +636,7 @@ def scan_windows(t, kind, price, seg_hi, seg_lo, glob_starts, window_bars, step,
         sort_segments(valid_off, cand_idx, cand_S)
     clock("t_sort")
     assign(w_glob, we, skip, starts, slot, q_wlo, q_nb, hist_off[:-1], hist, saturated, valid_off,
-           cand_idx, cand_S, t, budget, top_k, stats, truncated, top)
+           cand_idx, cand_S, t, kn, budget, top_k, stats, truncated, top)
     clock("t_assign")
     # windows over budget: the per-window search in the fixed order, stopped by the budget
     extra = []
@@ -627,7 +648,7 @@ def scan_windows(t, kind, price, seg_hi, seg_lo, glob_starts, window_bars, step,
         used = slot[starts[w][starts[w] >= 0]]
         rows = int(budget) if saturated[used].any() else int(min(budget, stats[w, VALID]))
         stats[w] = 0
-        h, hit, idx, S = window_direct(starts[w], swing, rho, t, price, kind, seg_hi, seg_lo,
+        h, hit, idx, S = window_direct(starts[w], swing, rho, t, kn, price, kind, seg_hi, seg_lo,
                                        int(we[w]), up_to, rule_r4, budget, rows, scorer is None,
                                        tol, wF, wT, wA, wC)
         stats[w] = h

@@ -15,12 +15,21 @@ own direction); from one start, candidates come in depth-first order with the sk
 (max_combinations + 1)-th one is not examined: it sets the window's `truncated` flag and ends the
 window's search. Everything counted before that point is reported.
 
-Pruning and counting: extending a partial sequence by one wave end is *rejected by the extreme
-condition* when that end is not the extreme of the bars the wave spans (counted once per rejected
-end pivot). A partial sequence is pruned, and counted for the rule that pruned it, as soon as a rule
-can be decided: the start rule at p1, R1 at p2, R4 (p3 vs p1, when R4 is on) at p3, R3 at p4; at p5 the complete
-candidate counts as visited and then R2, then R4 (p5 vs p3) are checked. `valid` counts the visited
-candidates that passed every rule; they are scored and ranked (S desc, t0 asc, then pivot bars).
+What a window sees: the pivots with a bar in it that the zig-zag confirmed by its last bar we
+(known <= we), so nothing after we changes the window's search (point in time).
+
+Wave validity (DESIGN §5): *both* ends of a wave are the extremes of the bars it spans (both ends
+included; equality allowed): no bar of an up wave has a Low below its start or a High above its end,
+and the reverse for a down wave. A wave whose bars go beyond its start is refused, and with it every
+longer wave from the same pivot (their bars include those): the extension stops there, counted once
+as `rejected_extreme`. A wave whose end is not the extreme of its bars is refused and counted; longer
+waves from the same pivot are still tried.
+
+Pruning and counting: a partial sequence is pruned, and counted for the rule that pruned it, as soon
+as a rule can be decided: the start rule at p1, R1 at p2, R4 (p3 vs p1, when R4 is on) at p3, R3 at
+p4; at p5 the complete candidate counts as visited and then R2, then R4 (p5 vs p3) are checked.
+`valid` counts the visited candidates that passed every rule; they are scored and ranked (S desc,
+t0 asc, then pivot bars).
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 
 from .score import score_terms
-from .windows import start_points
+from .windows import start_points, visible_pivots
 
 #: per-window counters, in the order every backend reports them
 STATS = ("rejected_extreme", "rejected_start", "rejected_r1", "rejected_r2", "rejected_r3",
@@ -40,14 +49,14 @@ class _BudgetHit(Exception):
     pass
 
 
-def window_start_order(piv_t, piv_kind, piv_price, ws, we, directions, n_starts):
+def window_start_order(piv_t, piv_kind, piv_price, piv_known, ws, we, directions, n_starts):
     """[(d, start pivot index)] in the fixed order: bar order (n_starts 0: every pivot)."""
     order = [(d, q) for d in directions
-             for q in start_points(piv_t, piv_kind, piv_price, ws, we, d, n_starts)]
+             for q in start_points(piv_t, piv_kind, piv_price, piv_known, ws, we, d, n_starts)]
     return sorted(order, key=lambda dq: dq[1])
 
 
-def scan_window(high, low, piv_t, piv_kind, piv_price, ws, we, *, swing, directions=(1, -1),
+def scan_window(high, low, piv_t, piv_kind, piv_price, piv_known, ws, we, *, swing, directions=(1, -1),
                 n_starts=0, start_ratio=0.382, up_to=2, budget=100_000, top_k=5, rule_r4=True,
                 tol=0.05, weights=(0.4, 0.2, 0.2, 0.2)):
     """Scan bars [ws, we] (inclusive) of one symbol whose pivots are (piv_t, piv_kind, piv_price);
@@ -58,15 +67,16 @@ def scan_window(high, low, piv_t, piv_kind, piv_price, ws, we, *, swing, directi
     """
     stats = np.zeros(len(STATS), dtype=np.int64)
     kept = []  # (S, idx)
-    b = int(np.searchsorted(piv_t, we, side="right"))  # pivots with index < b end inside the window
+    b = int(visible_pivots(piv_known, we))  # pivots with index < b are confirmed by the window's end
     wF, wT, wA, wC = weights
     state = {"truncated": False}
 
-    def wave_end_ok(i, j, up):
+    def wave_ok(i, j, up):
+        """(start ok, end ok): pivot i / pivot j the extreme of the bars the wave spans."""
         bars = slice(int(piv_t[i]), int(piv_t[j]) + 1)
         if up:
-            return piv_price[j] >= high[bars].max()
-        return piv_price[j] <= low[bars].min()
+            return piv_price[i] <= low[bars].min(), piv_price[j] >= high[bars].max()
+        return piv_price[i] >= high[bars].max(), piv_price[j] <= low[bars].min()
 
     def rule_at(seq, d):
         """Rule (START, R1..R4) that prunes this partial sequence now, else 0 (depths 1-4)."""
@@ -108,7 +118,11 @@ def scan_window(high, low, piv_t, piv_kind, piv_price, ws, we, *, swing, directi
             j = i + 1 + 2 * s
             if j >= b:
                 break
-            if not wave_end_ok(i, j, up):
+            start_ok, end_ok = wave_ok(i, j, up)
+            if not start_ok:  # so does every longer wave from i
+                stats[EXT] += 1
+                break
+            if not end_ok:
                 stats[EXT] += 1
                 continue
             nxt = seq + [j]
@@ -122,7 +136,8 @@ def scan_window(high, low, piv_t, piv_kind, piv_price, ws, we, *, swing, directi
             extend(nxt, d)
 
     try:
-        for d, q in window_start_order(piv_t, piv_kind, piv_price, ws, we, directions, n_starts):
+        for d, q in window_start_order(piv_t, piv_kind, piv_price, piv_known, ws, we, directions,
+                                       n_starts):
             extend([q], d)
     except _BudgetHit:
         pass
@@ -130,7 +145,7 @@ def scan_window(high, low, piv_t, piv_kind, piv_price, ws, we, *, swing, directi
     return stats, state["truncated"], kept[:top_k]
 
 
-def scan_windows(high, low, t, kind, price, glob_starts, window_bars, w0, w1, skip, *, swing,
+def scan_windows(high, low, t, kind, price, known, glob_starts, window_bars, w0, w1, skip, *, swing,
                  directions, n_starts, start_ratio, up_to, budget, top_k, rule_r4, tol, weights):
     """scan_window over windows w0..w1-1; same return form as numba_scan.scan_windows."""
     nW = w1 - w0
@@ -142,7 +157,8 @@ def scan_windows(high, low, t, kind, price, glob_starts, window_bars, w0, w1, sk
         if skip[k]:
             continue
         ws = int(glob_starts[w0 + k])
-        st, tr, best = scan_window(high, low, t, kind, price, ws, ws + window_bars - 1, swing=swing,
+        st, tr, best = scan_window(high, low, t, kind, price, known, ws, ws + window_bars - 1,
+                                   swing=swing,
                                    directions=directions, n_starts=n_starts,
                                    start_ratio=start_ratio, up_to=up_to,
                                    budget=budget, top_k=top_k, rule_r4=rule_r4, tol=tol,

@@ -1,10 +1,14 @@
 """Windows over a symbol's bars, the flat-window pre-filter, and per-window start points.
 
-Windows are anchored at the end of the series: the last window ends on the last bar and the others
-step back by `step` bars; at most `max_windows` (the most recent) are kept and they are returned in
-ascending order. Every window is complete (`window_bars` bars); the oldest (n - window_bars) % step
-bars at the start of the series that do not fill a step are covered by fewer windows (possibly none).
+Windows sit on a fixed grid of bar positions: window g covers bars g*step .. g*step + window_bars - 1,
+whatever the series' length, so a window's bars - and everything the scan decides in it - are the same
+in the series cut at any later bar (point in time: docs/scan.md "When a pattern is known"). Every
+window is complete (`window_bars` bars); the newest (n - window_bars) % step bars wait for the next
+grid window. At most `max_windows` (the most recent) are kept, returned in ascending order.
 Consecutive window ends are exactly `step` bars apart, which the Numba kernel relies on.
+
+What a window sees of the pivots: those with a bar in it that the zig-zag had confirmed by its last
+bar (`known` <= end), a prefix of the pivot sequence since pivots are confirmed in order.
 """
 
 from __future__ import annotations
@@ -20,12 +24,19 @@ def window_step(window_bars: int, overlap: float) -> int:
 
 
 def window_starts(n_bars: int, window_bars: int, step: int, max_windows: int) -> np.ndarray:
-    """Start bars (int64, ascending) of the windows of a series of n_bars bars."""
+    """Start bars (int64, ascending) of the windows of a series of n_bars bars: the grid positions
+    g*step that leave a whole window, the most recent max_windows of them."""
     if n_bars < window_bars:
         return np.empty(0, dtype=np.int64)
-    count = min(max_windows, (n_bars - window_bars) // step + 1)
-    last = n_bars - window_bars
-    return (last - step * np.arange(count - 1, -1, -1, dtype=np.int64)).astype(np.int64)
+    total = (n_bars - window_bars) // step + 1
+    first = max(0, total - max_windows)
+    return (step * np.arange(first, total, dtype=np.int64)).astype(np.int64)
+
+
+def visible_pivots(known, we) -> np.ndarray:
+    """How many pivots the window ending on bar `we` (inclusive; int or int array) can use: those
+    confirmed by then (known <= we). `known` is strictly increasing, so they are a prefix."""
+    return np.searchsorted(known, we, side="right")
 
 
 def _range_max(a: np.ndarray, starts: np.ndarray, width: int, fn) -> np.ndarray:
@@ -38,19 +49,20 @@ def _range_max(a: np.ndarray, starts: np.ndarray, width: int, fn) -> np.ndarray:
     return fn(level[starts], level[starts + width - span])
 
 
-def prefilter_stats(close, high, low, piv_t, starts, window_bars):
+def prefilter_stats(close, high, low, piv_t, piv_known, starts, window_bars):
     """(volatility, range, pivot count) of each window.
 
-    volatility: population std of the window_bars - 1 log returns inside the window (computed from
-    running sums of the whole series, so a window's value does not depend on which other windows
-    are asked for); range: (max High - min Low) / min Low; pivots: pivots with a bar in the window.
+    volatility: population std of the window_bars - 1 log returns inside the window (from running
+    sums centred on the first window's mean return, so a window's value depends neither on the
+    other windows asked for nor on any bar after the first window's); range: (max High - min Low)
+    / min Low; pivots: pivots with a bar in the window confirmed by its last bar (piv_known).
     """
     starts = np.asarray(starts, dtype=np.int64)
     if starts.size == 0:
         z = np.empty(0)
         return z, z.copy(), np.empty(0, dtype=np.int64)
     lr = np.diff(np.log(np.asarray(close, dtype=np.float64)))
-    mu = lr.mean() if lr.size else 0.0
+    mu = lr[: window_bars - 1].mean() if lr.size else 0.0
     x = lr - mu  # centred first: the running-sum variance loses nothing to cancellation
     c1 = np.concatenate(([0.0], np.cumsum(x)))
     c2 = np.concatenate(([0.0], np.cumsum(x * x)))
@@ -63,7 +75,8 @@ def prefilter_stats(close, high, low, piv_t, starts, window_bars):
     lo = _range_max(np.asarray(low, dtype=np.float64), starts, window_bars, np.minimum)
     rng = (hi - lo) / lo
     ends = starts + window_bars - 1
-    npiv = np.searchsorted(piv_t, ends, side="right") - np.searchsorted(piv_t, starts, side="left")
+    npiv = visible_pivots(piv_known, ends) - np.searchsorted(piv_t, starts, side="left")
+    npiv = np.maximum(npiv, 0)
     return vol, rng, npiv.astype(np.int64)
 
 
@@ -72,14 +85,15 @@ def flat_mask(vol, rng, npiv, min_vol, min_range, min_pivots) -> np.ndarray:
     return (vol < min_vol) | (rng < min_range) | (npiv < min_pivots)
 
 
-def start_points(piv_t, piv_kind, piv_price, ws: int, we: int, d: int, k: int) -> list[int]:
-    """Pivot indices of the start pivots of direction d in bars [ws, we], in bar order.
+def start_points(piv_t, piv_kind, piv_price, piv_known, ws: int, we: int, d: int, k: int) -> list[int]:
+    """Pivot indices of the start pivots of direction d in bars [ws, we] confirmed by bar we, in
+    bar order.
 
     Bullish (d=+1) starts are lows, bearish (d=-1) highs. k = 0: all of them; k > 0: the k most
     extreme (lowest lows / highest highs; equal prices: earlier bar first).
     """
     a = int(np.searchsorted(piv_t, ws, side="left"))
-    b = int(np.searchsorted(piv_t, we, side="right"))
+    b = int(visible_pivots(piv_known, we))
     cand = [i for i in range(a, b) if piv_kind[i] == -d]
     if k > 0:
         cand.sort(key=lambda i: (d * piv_price[i], piv_t[i]))

@@ -126,7 +126,7 @@ def _scan_bars(high, low, close, params, name, w0, w1, info):
     ws = gs[w0:w1]
     wb = params.window_bars
     if params.skip_flat_windows:
-        vol, rng, npv = _win.prefilter_stats(close, high, low, piv.t, ws, wb)
+        vol, rng, npv = _win.prefilter_stats(close, high, low, piv.t, piv.known, ws, wb)
         skip = _win.flat_mask(vol, rng, npv, params.flat_min_volatility, params.flat_min_range,
                               params.flat_min_pivots)
     else:
@@ -135,8 +135,8 @@ def _scan_bars(high, low, close, params, name, w0, w1, info):
     kw["swing"] = symbol_swings(high, low, piv, name)
     t1 = time.perf_counter()
     if name == "numpy":
-        stats, trunc, top, cand = _ref.scan_windows(high, low, piv.t, piv.kind, piv.price, gs, wb,
-                                                    w0, w1, skip, **kw)
+        stats, trunc, top, cand = _ref.scan_windows(high, low, piv.t, piv.kind, piv.price, piv.known,
+                                                    gs, wb, w0, w1, skip, **kw)
         if info is not None:
             info.update(direct_windows=int((~skip).sum()),
                         direct_visited=int(stats[:, _ref.VISITED].sum()))
@@ -150,9 +150,9 @@ def _scan_bars(high, low, close, params, name, w0, w1, info):
             from ...kernels import xp_scan as mod
 
             extra = dict(xp=array_module(name), batch=params.gpu_batch_size)
-        stats, trunc, top, cand = mod.scan_windows(piv.t, piv.kind, piv.price, seg_hi, seg_lo, gs,
-                                                   wb, params.step, w0, w1, skip, **kw, **extra,
-                                                   info=info)
+        stats, trunc, top, cand = mod.scan_windows(piv.t, piv.kind, piv.price, piv.known, seg_hi,
+                                                   seg_lo, gs, wb, params.step, w0, w1, skip, **kw,
+                                                   **extra, info=info)
     windows = {
         "window": np.arange(w0, w1, dtype=np.int64),
         "start_bar": ws.astype(np.int64),
@@ -242,7 +242,9 @@ def _patterns(top, cand, windows, piv, params, name, close):
     pat["window"] = first
     pat["n_windows"] = count
     pat["truncated"] = windows["truncated"][first - w0]
-    pat["known_bar"] = piv.known[uniq[:, 5]].astype(np.int64)
+    # known from the close of the first window that kept it (its last bar), which is never before
+    # the bar confirming p5: a window only ranks candidates whose p5 its bars confirm
+    pat["known_bar"] = np.maximum(piv.known[uniq[:, 5]], windows["end_bar"][first - w0] - 1).astype(np.int64)
     pat["efficiency"] = _strength.wave_efficiency(close, t6)
     pat["p_value"] = np.full(uniq.shape[0], np.nan)
     q = _null.statistic(params.null_statistic, pat["score"], pat["efficiency"])

@@ -12,7 +12,7 @@ import numpy as np
 
 from ...runtime import errors, sync
 from ...work import JobSpec, Plan, Unit
-from .result import PATTERN_FIELDS, WINDOW_FIELDS, dedup_patterns
+from .result import PATTERN_FIELDS, WINDOW_FIELDS, dedup_patterns, group_alternatives
 
 PIVOTS = range(6)
 #: the arrays of a symbol the scan reads (open and volume are dropped once read and hashed)
@@ -27,6 +27,9 @@ def _disk(dt) -> str:
 PATTERN_COLUMNS = [("symbol", "i4")] + [(c, _disk(dt)) for c, dt in PATTERN_FIELDS] + [
     (f"d{i}", "i8") for i in PIVOTS  # pivot timestamps, ns since the epoch
 ]
+#: the final patterns table adds each row's group (the row of its group's primary) and, on a primary,
+#: its number of alternatives (result.group_alternatives): decided once every pattern is known
+FINAL_PATTERN_COLUMNS = PATTERN_COLUMNS + [("group", "i8"), ("n_alternatives", "i4")]
 WINDOW_COLUMNS = [("symbol", "i4")] + [(c, _disk(dt)) for c, dt in WINDOW_FIELDS]
 KEY_COLUMNS = [("symbol", "i4"), ("w0", "i4"), ("w1", "i4")]
 
@@ -228,6 +231,11 @@ def finalize(fin, skipped: dict, dropped: dict) -> dict:
         pats = [fin.read("patterns", mine)]
         wins = [fin.read("windows", mine)]
     p = merge_patterns(_cat(pats, PATTERN_COLUMNS))
+    first_row = fin.offset(len(p["symbol"]))  # this rank's rows follow the ranks' before it
+    group, n_alt = group_alternatives(p["symbol"], p["direction"],
+                                      np.stack([p[f"t{i}"] for i in PIVOTS], axis=1))
+    p["group"] = (group + first_row).astype(np.int64)
+    p["n_alternatives"] = n_alt.astype(np.int32)
     w = _cat(wins, WINDOW_COLUMNS)
     if len(w["symbol"]):
         o = np.lexsort((w["window"], w["symbol"]))
@@ -250,7 +258,7 @@ def finalize(fin, skipped: dict, dropped: dict) -> dict:
             "skipped_reason": np.array([_cut(skipped.get(s, ""), reason_len) for s in range(n_sym)],
                                        dtype=f"S{reason_len}"),  # fmt: skip
         }
-    fin.write("patterns", PATTERN_COLUMNS, p if len(p["symbol"]) else {})
+    fin.write("patterns", FINAL_PATTERN_COLUMNS, p if len(p["symbol"]) else {})
     fin.write("windows", WINDOW_COLUMNS, w if len(w["symbol"]) else {})
     fin.write("symbols", sym_cols, sym)
     fin.attrs(data_source=cfg.data.source)
@@ -258,8 +266,9 @@ def finalize(fin, skipped: dict, dropped: dict) -> dict:
     tot = {k: sync.allreduce_sum(int(v), comm=ctx.comm) for k, v in (
         ("windows", len(w["symbol"])), ("skipped_flat", int(np.sum(w["skipped_flat"]))),
         ("truncated", int(np.sum(w["truncated"]))), ("patterns", len(p["symbol"])),
-        ("visited", int(np.sum(w["visited"]))))}  # fmt: skip
-    top = _global_top(p, cfg.output.summary_top, ctx, listed)
+        ("visited", int(np.sum(w["visited"]))),
+        ("groups", int(np.sum(p["group"] == first_row + np.arange(len(p["symbol"]))))))}  # fmt: skip
+    top = _global_top(p, first_row, cfg.output.summary_top, ctx, listed)
     return {**tot, "symbols": n_sym, "skipped_symbols": len(skipped), "top": top}
 
 
@@ -268,11 +277,13 @@ def _cut(text: str, nbytes: int) -> bytes:
     return text.encode()[:nbytes].decode("utf-8", errors="ignore").encode()
 
 
-def _global_top(p, k, ctx, index) -> list[dict]:
+def _global_top(p, first_row, k, ctx, index) -> list[dict]:
+    """Collective: the k best group primaries of all ranks (one line per structure), §5 order."""
     if k == 0:
         return []
     n = len(p["score"])
-    order = np.lexsort((p["t0"], -p["score"]))[:k] if n else []
+    primary = np.flatnonzero(p["group"] == first_row + np.arange(n)) if n else np.empty(0, np.int64)
+    order = primary[np.lexsort((p["t0"][primary], -p["score"][primary]))][:k] if n else []
     mine = [{c: p[c][i].item() for c in p} for i in order]
     allrows = sum(sync.allgather(mine, comm=ctx.comm), [])
     allrows.sort(key=lambda r: (-r["score"], r["t0"], [r[f"t{i}"] for i in PIVOTS], r["symbol"]))

@@ -113,6 +113,50 @@ def dedup_patterns(pat: dict, extra_keys: tuple = ()) -> dict:
     return out
 
 
+#: at least this many of a pattern's six pivot bars shared with a better one make it an alternative
+#: count of the same structure
+GROUP_SHARED_BARS = 4
+
+
+def group_alternatives(symbol, direction, t6, block: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """One structure, one line: group the rows of a patterns table in its order (symbol, then S
+    desc, t0, pivot bars).
+
+    A row joins the group of the first row before it of the same symbol and direction that shares
+    at least GROUP_SHARED_BARS of its six pivot bars (as sets of bar indices); otherwise it starts
+    a group. symbol, direction: (m,) integer arrays; t6: (m, 6) pivot bars. Returns (group: (m,)
+    int64, the row of each row's group primary; n_alternatives: (m,) int64, on a primary the
+    number of other rows in its group, 0 on the others). Pure; O(m_s^2) per symbol of m_s rows,
+    in blocks of `block` rows. A group depends on every pattern of the table, later ones
+    included, so it is not a point-in-time fact: the train job does not use it.
+    """
+    symbol = np.asarray(symbol)
+    direction = np.asarray(direction)
+    t6 = np.asarray(t6, dtype=np.int64).reshape(-1, 6)
+    m = t6.shape[0]
+    group = np.arange(m, dtype=np.int64)
+    if m == 0:
+        return group, np.zeros(0, dtype=np.int64)
+    key = symbol.astype(np.int64) * 3 + (direction.astype(np.int64) + 1)
+    cuts = np.flatnonzero(np.diff(symbol.astype(np.int64))) + 1
+    for a, b in zip(np.r_[0, cuts], np.r_[cuts, m]):
+        for c in np.unique(key[a:b]):
+            rows = a + np.flatnonzero(key[a:b] == c)  # ascending: table order
+            tt = t6[rows]
+            for i0 in range(0, rows.shape[0], block):
+                i1 = min(rows.shape[0], i0 + block)
+                # shared[i, j] = |bars(i) & bars(j)| for rows i in the block, j before i1
+                shared = (tt[i0:i1, None, :, None] == tt[None, :i1, None, :]).any(axis=3).sum(axis=2)
+                near = (shared >= GROUP_SHARED_BARS) & (np.arange(i1)[None, :] < np.arange(i0, i1)[:, None])
+                has = near.any(axis=1)
+                first = np.argmax(near, axis=1)
+                for k in np.flatnonzero(has):
+                    group[rows[i0 + k]] = group[rows[first[k]]]
+    n_alt = np.bincount(group, minlength=m).astype(np.int64) - 1
+    n_alt[group != np.arange(m)] = 0
+    return group, n_alt
+
+
 def merge(parts: list[SymbolScan]) -> SymbolScan:
     """Combine window-range pieces of one symbol into what one scan of their union gives.
 

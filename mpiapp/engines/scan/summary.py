@@ -8,15 +8,16 @@ PIV = range(6)
 
 
 def top_lines(rows: list[dict]) -> list[str]:
-    """One line per pattern: rank, symbol, direction, S and its terms, first and last date, pivot bars."""
-    lines = [f"  {'#':>3} {'symbol':<10} {'dir':>4} {'score':>6} {'F':>5} {'T':>5} {'A':>5} {'C':>5}  "
-             f"{'start':<10} {'end':<10} pivots (bar)"]  # fmt: skip
+    """One line per structure (a group's primary): rank, symbol, direction, S and its terms, its
+    number of alternative counts (`alt`), first and last date, pivot bars."""
+    lines = [f"  {'#':>3} {'symbol':<10} {'dir':>4} {'score':>6} {'F':>5} {'T':>5} {'A':>5} {'C':>5} "
+             f"{'alt':>3}  {'start':<10} {'end':<10} pivots (bar)"]  # fmt: skip
     for i, r in enumerate(rows, 1):
         d0, d5 = (str(r.get(k, ""))[:10] for k in ("d0", "d5"))
         piv = " ".join(str(int(r[f"t{j}"])) for j in PIV)
         lines.append(f"  {i:>3} {str(r['name'])[:10]:<10} {'bull' if r['direction'] > 0 else 'bear':>4} "
-                     f"{r['score']:6.3f} {r['F']:5.2f} {r['T']:5.2f} {r['A']:5.2f} {r['C']:5.2f}  "
-                     f"{d0:<10} {d5:<10} {piv}")  # fmt: skip
+                     f"{r['score']:6.3f} {r['F']:5.2f} {r['T']:5.2f} {r['A']:5.2f} {r['C']:5.2f} "
+                     f"{int(r.get('n_alternatives', 0)):>3}  {d0:<10} {d5:<10} {piv}")  # fmt: skip
     return lines
 
 
@@ -43,11 +44,13 @@ def format_summary(s: dict, path: str) -> str:
         f"scan complete: {path}",
         f"  symbols {s['symbols']} ({s['skipped_symbols']} skipped)   "
         + windows_counts(s["windows"], s["skipped_flat"], s["truncated"]),
-        f"  candidates visited {s['visited']:,}   patterns kept {s['patterns']:,}   hdf5 {s['hdf5_mode']}",
+        f"  candidates visited {s['visited']:,}   patterns kept {s['patterns']:,} "
+        f"({s.get('groups', s['patterns']):,} structures: alternative counts grouped)   hdf5 {s['hdf5_mode']}",
         f"  wall {s.get('wall_s', 0):.2f} s on {len(prof)} rank(s); load imbalance (busy max/mean) {imb:.3f}",
     ]
     if top:
-        lines += ["", f"top {len(top)} patterns:"] + top_lines(top)
+        lines += ["", f"top {len(top)} structures (alt: alternative counts of the same structure):"]
+        lines += top_lines(top)
     if prof:
         lines += ["", "profile (per rank):", table(prof)]
     return "\n".join(lines)
