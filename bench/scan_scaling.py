@@ -2,6 +2,8 @@
 
     python bench/scan_scaling.py                 # small universe at -n 1 and -n 2 (+ shared memory off)
     python bench/scan_scaling.py --sp500         # also the S&P-500-scale workload at -n 2
+    python bench/scan_scaling.py --baseline DIR  # only: S&P-500 scale at -n 2, this checkout against
+                                                 # another (git worktree add DIR COMMIT), alternating
 
 Reports: speedup 1 -> 2 ranks (median wall of --repeats runs), load imbalance (busy max/mean),
 write share of wall, peak RSS and unique memory per rank with and without shared price arrays, and
@@ -28,11 +30,13 @@ ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIR
            OMPI_MCA_rmaps_base_oversubscribe="1", OMPI_MCA_btl="vader,self", OMPI_MCA_pml="ob1")  # fmt: skip
 
 
-def job(n, out, args, bind_none=True, env=None):
+def job(n, out, args, bind_none=True, env=None, root=ROOT):
+    """One score run of the checkout at `root` (its mpiapp imported first: cwd and PYTHONPATH)."""
     cmd = ["mpiexec", "-n", str(n)] + (["--bind-to", "none"] if bind_none else [])
     cmd += [sys.executable, "-m", "mpiapp.score", "--force", "--no-progress", "--out", out] + args
     t0 = time.perf_counter()
-    p = subprocess.run(cmd, env=dict(ENV, **(env or {})), cwd=ROOT, capture_output=True, text=True)
+    env = dict(ENV, PYTHONPATH=root, **(env or {}))
+    p = subprocess.run(cmd, env=env, cwd=root, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if p.returncode != 0:
         sys.exit(f"failed: {' '.join(cmd)}\n{p.stdout}\n{p.stderr}")
@@ -55,12 +59,12 @@ def median_run(n, out, args, repeats, **kw):
 
 
 def alternating(variants, out, repeats):
-    """{name: median run} of variants [(name, n, args, env)], run in turn `repeats` times (so a slow
-    spell of the machine hits every variant alike)."""
-    runs = {name: [] for name, *_ in variants}
+    """{name: median run} of variants [(name, n, args, env[, root])], run in turn `repeats` times (so
+    a slow spell of the machine hits every variant alike)."""
+    runs = {v[0]: [] for v in variants}
     for _ in range(repeats):
-        for name, n, args, env in variants:
-            runs[name].append(job(n, out, args, env=env))
+        for name, n, args, env, *root in variants:
+            runs[name].append(job(n, out, args, env=env, root=root[0] if root else ROOT))
     res = {}
     for name, rs in runs.items():
         best = sorted(rs, key=lambda r: r["job_wall"])[len(rs) // 2]
@@ -75,6 +79,32 @@ def imbalance(busy):
     return max(busy) / m if m > 0 else 1.0
 
 
+def sp500_file(tmp) -> str:
+    """The S&P-500-scale universe (500 synthetic symbols x 5,000 bars) as one packed HDF5 file."""
+    h5 = os.path.join(tmp, "sp500.h5")
+    subprocess.run([sys.executable, "-m", "mpiapp.io.convert", "synthetic:500", h5, "--bars", "5000",
+                    "--packed"], cwd=ROOT, env=ENV, check=True, capture_output=True)  # fmt: skip
+    return h5
+
+
+def compare_with(base, tmp, out, repeats):
+    """S&P-500 scale, -n 2, the scan defaults but 500-bar windows and up_to 8: this checkout and the
+    one at `base`, alternating; medians and their ratio."""
+    args = ["--data", f"hdf5:{sp500_file(tmp)}", "--set", "scan.window_bars=500", "--set", "scan.max_windows=500",
+            "--set", "scan.up_to=8", "--set", "scan.window_overlap_ratio=0.982"]  # fmt: skip
+    for root in (ROOT, base):  # warm each checkout's Numba cache outside the timings
+        job(2, out, args[:2] + ["--set", "scan.max_windows=5"], root=root)
+    rs = alternating([("this checkout", 2, args, None, ROOT), ("baseline", 2, args, None, base)], out, repeats)
+    print(f"S&P-500 scale at -n 2 (500 x 5,000 bars from an HDF5 file, 500-bar windows, up_to 8, default "
+          f"start rule), medians of {repeats}, alternating; baseline {base}:")
+    for name, r in rs.items():
+        print(f"  {name:14s}: wall {r['wall_median']:.2f} s (job {r['job_wall_median']:.2f} s, busy "
+              + " ".join(f"{x:.2f}" for x in r["busy"]) + f")   windows {r['windows']:,}")
+    a, b = rs["this checkout"], rs["baseline"]
+    print(f"  this / baseline: process {a['wall_median'] / b['wall_median']:.2f}x, job "
+          f"{a['job_wall_median'] / b['job_wall_median']:.2f}x")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--symbols", type=int, default=200)
@@ -82,9 +112,16 @@ def main():
     ap.add_argument("--up-to", type=int, default=4)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--sp500", action="store_true", help="also run the S&P-500-scale workload at -n 2")
+    ap.add_argument("--baseline", metavar="DIR",
+                    help="only compare the S&P-500-scale scan at -n 2 (defaults, symbols read from an HDF5 "
+                         "file) with the checkout in DIR, alternating, medians of --repeats")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="mpiapp-bench-")
     out = os.path.join(tmp, "s.h5")
+    if a.baseline:
+        compare_with(os.path.abspath(a.baseline), tmp, out, a.repeats)
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
     small = ["--data", f"synthetic:{a.symbols}", "--set", f"data.synthetic_bars={a.bars}", "--set", f"scan.up_to={a.up_to}"]
     job(1, out, small + ["--set", "scan.max_windows=5"])  # warm the numba cache outside the timings
     print(f"universe: synthetic:{a.symbols} x {a.bars} bars, up_to {a.up_to}, other scan keys default; "
@@ -136,9 +173,7 @@ def main():
               f"job {rd1['job_wall_median'] / rd2['job_wall_median']:.2f}x")
         # the same symbols read from an HDF5 file, as a user's data would be (generating a synthetic
         # symbol costs more CPU than scanning it, and is not part of the scan)
-        h5 = os.path.join(tmp, "sp500.h5")
-        subprocess.run([sys.executable, "-m", "mpiapp.io.convert", "synthetic:500", h5, "--bars", "5000",
-                        "--packed"], cwd=ROOT, env=ENV, check=True, capture_output=True)  # fmt: skip
+        h5 = sp500_file(tmp)
         fromfile = ["--data", f"hdf5:{h5}"] + dflt[2:]
         one = {"MPIAPP_THREADS": "1"}
         rs = alternating([("-n 2", 2, fromfile, None), ("-n 1 x 2 threads", 1, fromfile, None),

@@ -14,7 +14,9 @@ KEYS = (
     Key("scan.window_bars", int, 500, "bars per window", lo=6, hi=10_000_000),
     Key("scan.window_overlap_ratio", float, 0.98,
         "overlap of consecutive windows; step = max(1, window_bars*(1-ratio))", lo=0.0, hi=1.0),
-    Key("scan.max_windows", int, 500, "at most this many windows per symbol", lo=1),
+    Key("scan.max_windows", int, 500,
+        "at most this many windows per symbol: the most recent of the fixed grid (older ones dropped)",
+        lo=1),
     Key("scan.skip_flat_windows", bool, True, "skip windows that cannot hold an impulse (pre-filter)"),
     Key("scan.flat_min_volatility", float, 0.002,
         "pre-filter: minimum std of log returns in a window", lo=0.0),
@@ -32,7 +34,9 @@ KEYS = (
     Key("scan.start_swing_ratio", float, 0.382,
         "start rule: the swing that ended at p0 must be >= this x wave 1 (0: no rule)",
         lo=0.0, hi=100.0),
-    Key("scan.max_combinations", int, 100_000, "candidate budget per window (flagged when hit)", lo=1),
+    Key("scan.max_combinations", int, 100_000,
+        "budget per window: complete six-pivot sequences whose waves pass the validity rule, in the "
+        "fixed order (the window is flagged truncated when hit)", lo=1),
     Key("scan.top_k", int, 5, "patterns kept per window", lo=1, hi=10_000),
     Key("scan.rule_no_truncation", bool, True, "R4: waves 3 and 5 must pass the ends of waves 1 and 3"),
     # --- scan: score -----------------------------------------------------------------------------
