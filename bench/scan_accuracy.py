@@ -5,8 +5,9 @@
 Recall: planted pivots found within +-2 bars in the top-5 of a window containing them, for two
 layouts: "guarded" (mpiapp.io.synthetic: p0 beyond the extreme of the 500 bars before it) and "late"
 (mpiapp.io.synthetic_late: a larger swing before each impulse, the last impulse at the series end;
-"last" is the recall of those last impulses alone). False alarms: patterns above a score per 1,000
-bars of random walk (the generator with plant rate 0). Config defaults unless --set.
+"last" is the recall of those last impulses alone), and "lead-in" (mpiapp.io.synthetic_leadin: a
+pause in a trend, the counter-move into p0 0.25-0.5 x wave 1). False alarms: patterns above a score
+per 1,000 bars of random walk (the generator with plant rate 0). Config defaults unless --set.
 """
 
 from __future__ import annotations
@@ -32,10 +33,10 @@ def main():
     d = cfg.data
     t0 = time.perf_counter()
     print(f"{a.symbols} symbols x {a.bars} bars, plant rate {d.synthetic_plant_rate}/1,000 bars, top_k {params.top_k}")
-    print(f"{'noise':>6} {'recall guarded':>16} {'recall late':>16} {'late, last only':>16}")
+    print(f"{'noise':>6} {'recall guarded':>16} {'recall late':>16} {'late, last only':>16} {'lead-in':>16}")
     for noise in a.noise:
         cells = []
-        for layout, last in (("guarded", False), ("late", False), ("late", True)):
+        for layout, last in (("guarded", False), ("late", False), ("late", True), ("leadin", False)):
             hits, total = recall(params, d.seed, a.symbols, a.bars, d.synthetic_plant_rate, noise,
                                  layout=layout, last_only=last)
             cells.append(f"{hits:>4}/{total:<4} {hits / max(total, 1):.3f}")

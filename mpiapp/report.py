@@ -18,13 +18,20 @@ JOB_REPORTS = {
 PIV = range(6)
 
 
-def top_patterns(pats, top_n: int, max_p: float | None = None, path: str = ""):
+def top_patterns(pats, top_n: int, max_p: float | None = None, path: str = "", max_q: float | None = None):
     """The `top_n` best structures (S descending, then t0): group primaries only (each with its
     n_alternatives; files written before groups existed: every row), only those with p_value <= max_p
-    if given.
+    and q_value <= max_q if given (q_value: the run's false-discovery control; NaN for a pattern
+    that is the best of no window, never listed under max_q).
 
-    Raises ReportError when max_p is asked of a file scanned without a null (scan.null_samples = 0).
+    Raises ReportError when max_p or max_q is asked of a file scanned without a null
+    (scan.null_samples = 0).
     """
+    if max_q is not None:
+        if "q_value" not in pats or not pats["q_value"].notna().any():
+            raise ReportError(f"{path}: no q-values in this file (it was scanned with scan.null_samples = 0); "
+                              "scan again with --set scan.null_samples=20 to filter by --max-q")
+        pats = pats[pats["q_value"] <= max_q]
     if "group" in pats:
         pats = pats[pats["group"].to_numpy() == pats.index.to_numpy()]
     if max_p is not None:
@@ -35,7 +42,7 @@ def top_patterns(pats, top_n: int, max_p: float | None = None, path: str = ""):
     return pats.sort_values(["score", "t0"], ascending=[False, True], kind="stable").head(top_n)
 
 
-def file_summary(path: str, top_n: int = 10, max_p: float | None = None) -> str:
+def file_summary(path: str, top_n: int = 10, max_p: float | None = None, max_q: float | None = None) -> str:
     import numpy as np
 
     from . import results
@@ -61,9 +68,10 @@ def file_summary(path: str, top_n: int = 10, max_p: float | None = None) -> str:
     for _, r in sym[sym["skipped_reason"] != ""].iterrows():
         lines.append(f"  skipped {r['name']}: {r['skipped_reason']}")
     if len(pats):
-        top = top_patterns(pats, top_n, max_p, path)
+        top = top_patterns(pats, top_n, max_p, path, max_q)
         rows = [dict(r, name=r["symbol"], d0=str(r["d0"].date()), d5=str(r["d5"].date())) for _, r in top.iterrows()]
         which = f" with p <= {max_p:g}" if max_p is not None else ""
+        which += f" with q <= {max_q:g}" if max_q is not None else ""
         n_groups = int((pats["group"].to_numpy() == pats.index.to_numpy()).sum()) if "group" in pats else len(pats)
         lines[-1] += f" ({n_groups:,} structures)"
         lines += ["", f"top {len(rows)} structures{which} (alt: alternative counts of the same structure):"]
@@ -139,7 +147,8 @@ def check_results_file(path: str) -> dict:
     return attrs
 
 
-def plot(path: str, out_dir: str, top_n: int = 10, max_p: float | None = None) -> list[str]:
+def plot(path: str, out_dir: str, top_n: int = 10, max_p: float | None = None,
+         max_q: float | None = None) -> list[str]:
     """One PNG per top pattern: High/Low band and close, pivots 0-5, channel lines, score terms."""
     import os
 
@@ -154,7 +163,7 @@ def plot(path: str, out_dir: str, top_n: int = 10, max_p: float | None = None) -
 
     cfg = config.loads(results.attrs(path)["config"], origin=f"{path} (attribute config)")
     src = sources.open_from_config(cfg)
-    top = top_patterns(results.load(path), top_n, max_p, path)
+    top = top_patterns(results.load(path), top_n, max_p, path, max_q)
     os.makedirs(out_dir, exist_ok=True)
     root = os.path.realpath(out_dir)
     written = []
@@ -208,6 +217,9 @@ def main(argv=None) -> int:
     ap.add_argument("--plot", metavar="DIR", help="write one PNG per top pattern into DIR")
     ap.add_argument("--max-p", type=float, metavar="P",
                     help="scan files: only patterns whose p-value (scan.null_samples > 0) is at most P")
+    ap.add_argument("--max-q", type=float, metavar="Q",
+                    help="scan files: only patterns whose q-value (false-discovery control over the run's "
+                         "windows, scan.null_samples > 0) is at most Q")
     a = ap.parse_args(argv)
     import os
     import signal
@@ -226,7 +238,7 @@ def main(argv=None) -> int:
     try:
         job = check_results_file(a.file).get("job", "score")
         own = importlib.import_module(JOB_REPORTS[job]) if job in JOB_REPORTS else None
-        text = own.text(a.file) if own is not None else file_summary(a.file, a.top, a.max_p)
+        text = own.text(a.file) if own is not None else file_summary(a.file, a.top, a.max_p, a.max_q)
     except ReportError as exc:
         print(f"mpiapp report: {exc}", file=sys.stderr)
         return 2
@@ -236,7 +248,8 @@ def main(argv=None) -> int:
     print(text)
     if a.plot:
         try:
-            for f in own.plot(a.file, a.plot) if own is not None else plot(a.file, a.plot, a.top, a.max_p):
+            for f in own.plot(a.file, a.plot) if own is not None else plot(a.file, a.plot, a.top, a.max_p,
+                                                                            a.max_q):
                 print(f"wrote {f}")
         except (ReportError, ConfigError, SourceError, DataError) as exc:
             print(f"mpiapp report: --plot: {exc}", file=sys.stderr)

@@ -42,7 +42,8 @@ def staircase(n, up=0.06, down=0.04, up_bars=3, down_bars=2, sign=1, symbol="STA
 
 
 def stair_params(**kw) -> ScanParams:
-    base = dict(up_to=64, window_bars=1000, max_combinations=10, skip_flat_windows=False)
+    # scale fixed: the staircase's turns are made for the fixed 3 % threshold
+    base = dict(up_to=64, window_bars=1000, max_combinations=10, skip_flat_windows=False, scale="fixed")
     base.update(kw)
     return ScanParams(**base)
 

@@ -200,7 +200,11 @@ def test_params_from_config():
     p = ScanParams.from_config(cfg.scan)
     assert p == ScanParams()
     assert p.directions == (1, -1) and p.n_starts == 0 and p.step == 10  # 0: every pivot starts
-    assert p.kernel_args()["start_ratio"] == 0.382
+    # start rule, null: the smallest wave the bands accept relative to wave 1 - wave 4 at the
+    # bottom of its band (0.236 - 0.05) of a wave 3 at the bottom of its (1.0 - 0.05)
+    assert p.kernel_args()["start_ratio"] == pytest.approx(0.186 * 0.95, abs=1e-12)
+    assert ScanParams(fib_tolerance=0.1).start_ratio == pytest.approx(0.136 * 0.9, abs=1e-12)
+    assert ScanParams(start_swing_ratio=0.382).start_ratio == 0.382
     assert p.weights == (0.4, 0.2, 0.2, 0.2)
     cfg = config.load(overrides=["scan.up_to=4", "scan.scan_pattern_types=[bearish, bullish]",
                                  "scan.enable_multi_start=false", "scan.weight_fib=0.8"])

@@ -217,7 +217,7 @@ def test_windows_contain_the_pattern(backend):
     # Window 0 (bars 0..45) holds the impulse and confirms p5 by its last bar; windows 1 and 2
     # start after t0 = 0: their lows are pivots 2 (108) and 4 (128): 2,3,4,5 and 4,5 never complete.
     s = path_series(IDEAL)
-    p = ScanParams(window_bars=46, window_overlap_ratio=1 - 2 / 46, max_windows=10,
+    p = ScanParams(scale="fixed", window_bars=46, window_overlap_ratio=1 - 2 / 46, max_windows=10,
                    skip_flat_windows=False, pivot_pct=0.02, scan_pattern_types=["bullish"], up_to=2)
     assert window_starts(len(s), p).tolist() == [0, 2, 4]
     r = scan_symbol(s, p, backend)
@@ -227,7 +227,7 @@ def test_windows_contain_the_pattern(backend):
     assert r.patterns["known_bar"][0] == 45  # window 0's last bar, which is also p5's confirmation
     # 45-bar windows, step 3 (starts 0, 3, 6): window 0 ends on bar 44 = t5, before the reversal
     # that confirms p5, so it cannot rank the impulse; the later windows do not hold t0.
-    p = ScanParams(window_bars=45, window_overlap_ratio=1 - 3 / 45, max_windows=10,
+    p = ScanParams(scale="fixed", window_bars=45, window_overlap_ratio=1 - 3 / 45, max_windows=10,
                    skip_flat_windows=False, pivot_pct=0.02, scan_pattern_types=["bullish"], up_to=2)
     assert window_starts(len(s), p).tolist() == [0, 3, 6]
     r = scan_symbol(s, p, backend)
@@ -263,12 +263,12 @@ def test_pivots_high_low_percent(backend):
     # bar 2 extends the high to 12.0; bar 3 low 10.6 <= 12/1.1 = 10.909 -> high pivot 2 (12.0);
     # bar 4 extends the low to 9.9; bar 5 high 11.2 >= 9.9*1.1 = 10.89 -> low pivot 4 (9.9);
     # bar 6 extends to 12.5; bar 7 low 10.0 <= 12.5/1.1 = 11.36 -> high pivot 6 (12.5).
-    p = symbol_pivots(s.high, s.low, s.close, ScanParams(pivot_pct=0.10), backend)
+    p = symbol_pivots(s.high, s.low, s.close, ScanParams(scale="fixed", pivot_pct=0.10), backend)
     assert p.t.tolist() == [0, 2, 4, 6] and p.kind.tolist() == [-1, 1, -1, 1]
     assert p.price.tolist() == [9.5, 12.0, 9.9, 12.5]
     # pct 30 %: 12.0/9.5 = 1.263 < 1.3; bar 6: 12.5 >= 9.5*1.3 = 12.35 -> low pivot 0; then nothing
     # falls to 12.5/1.3 = 9.615 (bar 7: 10.0), nor below 9.5: the high at bar 6 stays unconfirmed.
-    p = symbol_pivots(s.high, s.low, s.close, ScanParams(pivot_pct=0.30), backend)
+    p = symbol_pivots(s.high, s.low, s.close, ScanParams(scale="fixed", pivot_pct=0.30), backend)
     assert p.t.tolist() == [0] and p.price.tolist() == [9.5]
 
 
@@ -288,7 +288,7 @@ def test_pivots_atr(backend):
     assert p.t.tolist() == [0, 2, 4] and p.price.tolist() == [10, 12, 10]
     # the same in percent mode at 15 %: 12 >= 11.5 (bar 2) confirms the low at 0; 10 <= 12/1.15
     # = 10.43 (bar 4) the high at 2; 13 >= 11.5 (bar 6) the low at 4; 12 > 13/1.15 = 11.30.
-    p = symbol_pivots(c, c, c, ScanParams(pivot_pct=0.15), backend)
+    p = symbol_pivots(c, c, c, ScanParams(scale="fixed", pivot_pct=0.15), backend)
     assert p.t.tolist() == [0, 2, 4]
 
 

@@ -41,8 +41,10 @@ def random_walk(n, seed, vol=0.012, ohlc=True, symbol="R") -> Series:
 
 
 def one_window(n, **kw) -> ScanParams:
-    """Params with a single window covering all n bars and no pre-filter."""
-    base = dict(window_bars=n, window_overlap_ratio=0.0, max_windows=1, skip_flat_windows=False)
+    """Params with a single window covering all n bars and no pre-filter; thresholds as given
+    (scale fixed: the hand cases are worked out with fixed percentages)."""
+    base = dict(window_bars=n, window_overlap_ratio=0.0, max_windows=1, skip_flat_windows=False,
+                scale="fixed")
     base.update(kw)
     return ScanParams(**base)
 

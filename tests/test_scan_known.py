@@ -44,12 +44,12 @@ def test_known_bar_by_hand(backend):
     assert len(r) == 1
     assert int(r.patterns["t5"][0]) == 44 and int(r.patterns["known_bar"][0]) == 60
     # windows of 48 bars, step 1: window 0 (bars 0..47) closes on p5's confirmation bar
-    p = ScanParams(window_bars=48, window_overlap_ratio=1 - 1 / 48, skip_flat_windows=False,
+    p = ScanParams(scale="fixed", window_bars=48, window_overlap_ratio=1 - 1 / 48, skip_flat_windows=False,
                    pivot_pct=0.02, scan_pattern_types=["bullish"])
     r = scan_symbol(s, p, backend)
     assert len(r) == 1 and int(r.patterns["window"][0]) == 0 and int(r.patterns["known_bar"][0]) == 47
     # 47 bars: window 0 (0..46) closes before p5 is confirmed; window 1 (1..47) lacks t0
-    p = ScanParams(window_bars=47, window_overlap_ratio=1 - 1 / 47, skip_flat_windows=False,
+    p = ScanParams(scale="fixed", window_bars=47, window_overlap_ratio=1 - 1 / 47, skip_flat_windows=False,
                    pivot_pct=0.02, scan_pattern_types=["bullish"])
     r = scan_symbol(s, p, backend)
     assert len(r) == 0

@@ -6,10 +6,20 @@ from .keys import Key
 KEYS = (
     # --- scan: pivots ----------------------------------------------------------------------------
     Key("scan.pivot_mode", str, "percent", "zig-zag reversal threshold kind", choices=("percent", "atr")),
-    Key("scan.pivot_pct", float, 0.03, "reversal threshold as a fraction of price (pivot_mode=percent)",
-        lo=1e-6, hi=10.0),
+    Key("scan.pivot_pct", float, 0.03,
+        "reversal threshold as a fraction of price (pivot_mode=percent), for a series of volatility "
+        "scan.scale_reference when scan.scale=volatility", lo=1e-6, hi=10.0),
     Key("scan.atr_period", int, 14, "ATR period (pivot_mode=atr)", lo=1, hi=10_000),
     Key("scan.atr_multiple", float, 2.0, "reversal threshold in ATRs (pivot_mode=atr)", lo=1e-6, hi=1000.0),
+    Key("scan.scale", str, "volatility",
+        "volatility: pivot_pct, flat_min_volatility and flat_min_range follow each symbol's own "
+        "trailing volatility (x sigma / scan.scale_reference); fixed: used as given (daily-bar numbers)",
+        choices=("volatility", "fixed")),
+    Key("scan.scale_reference", float, 0.012,
+        "the volatility (std of log Close returns per bar) the fixed numbers are made for: about the "
+        "S&P 500's daily one", lo=1e-9, hi=10.0),
+    Key("scan.scale_bars", int, 500, "bars of the trailing volatility (scan.scale=volatility)",
+        lo=20, hi=10_000_000),
     # --- scan: windows ---------------------------------------------------------------------------
     Key("scan.window_bars", int, 500, "bars per window", lo=6, hi=10_000_000),
     Key("scan.window_overlap_ratio", float, 0.98,
@@ -19,9 +29,10 @@ KEYS = (
         lo=1),
     Key("scan.skip_flat_windows", bool, True, "skip windows that cannot hold an impulse (pre-filter)"),
     Key("scan.flat_min_volatility", float, 0.002,
-        "pre-filter: minimum std of log returns in a window", lo=0.0),
+        "pre-filter: minimum std of log returns in a window (scaled like pivot_pct)", lo=0.0),
     Key("scan.flat_min_range", float, 0.05,
-        "pre-filter: minimum (max High - min Low) / min Low in a window", lo=0.0),
+        "pre-filter: minimum (max High - min Low) / min Low in a window (scaled like pivot_pct)",
+        lo=0.0),
     Key("scan.flat_min_pivots", int, 6, "pre-filter: minimum pivots in a window", lo=0),
     # --- scan: candidates ------------------------------------------------------------------------
     Key("scan.scan_pattern_types", list, ["bullish", "bearish"], "directions to scan",
@@ -31,9 +42,10 @@ KEYS = (
     Key("scan.max_start_points", int, 0,
         "0: every pivot of a window may start an impulse; N: only its N most extreme per direction",
         lo=0, hi=10_000),
-    Key("scan.start_swing_ratio", float, 0.382,
-        "start rule: the swing that ended at p0 must be >= this x wave 1 (0: no rule)",
-        lo=0.0, hi=100.0),
+    Key("scan.start_swing_ratio", float, None,
+        "start rule: the swing that ended at p0 must be >= this x wave 1 (0: no rule; null: the "
+        "smallest wave the Fibonacci bands accept, (0.236 - fib_tolerance) x (1 - fib_tolerance))",
+        lo=0.0, hi=100.0, nullable=True),
     Key("scan.max_combinations", int, 100_000,
         "budget per window: complete six-pivot sequences whose waves pass the validity rule, in the "
         "fixed order (the window is flagged truncated when hit)", lo=1),
@@ -58,6 +70,12 @@ KEYS = (
         "mean block length (bars) of the stationary bootstrap that builds the surrogates", lo=1.0,
         hi=1e9),
     Key("scan.null_seed", int, 0, "seed of the surrogates (with the symbol's name)", lo=0),
+    Key("scan.fdr_method", str, "by",
+        "false-discovery control over the run's windows (one test per scanned window): by = "
+        "Benjamini-Yekutieli (any dependence), bh = Benjamini-Hochberg", choices=("by", "bh")),
+    Key("scan.fdr_alpha", float, 0.05,
+        "FDR level the summary counts discoveries at (and warns when no p-value could reach it)",
+        lo=1e-12, hi=1.0),
     Key("scan.null_statistic", str, "strength",
         "what the p-value ranks: strength = score x wave efficiency, or score",
         choices=("strength", "score")),

@@ -7,7 +7,10 @@ Definition (DESIGN §5, choices documented in docs/scan.md):
     threshold: a swing is significant when |log(H/L)| >= log(1 + pct));
   - ATR mode: H >= L + m * ATR[j]  and, going down, L <= H - m * ATR[j], with j the bar being
     tested and ATR the simple mean of the true range over the last `atr_period` bars (fewer at the
-    start of the series).
+    start of the series);
+  - scaled percent mode (percent with scale "volatility", the default): as percent mode with the
+    fraction of bar j, pct * sigma[j] / reference, sigma[j] the trailing volatility of the log Close
+    returns up to bar j (`trailing_volatility`): no reversal is confirmed before sigma is known.
   Passing the previous pivot (a high above the last high pivot while going down, a low below the last
   low pivot while going up) also confirms a reversal.
 * While a trend runs, the tracked extreme moves to every strictly more extreme bar (ties keep the
@@ -34,6 +37,10 @@ LOW = -1  #: pivot kind of a swing low
 
 MODE_PERCENT = 0
 MODE_ATR = 1
+MODE_SCALED = 2
+
+#: the trailing volatility needs this many returns before it is used (earlier bars: unknown)
+SCALE_MIN_RETURNS = 20
 
 
 def true_range(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarray:
@@ -61,8 +68,9 @@ def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int) -> np
 def zigzag_core(high, low, mode, pct, thr, out_t, out_kind, out_known):
     """Fill out_t / out_kind / out_known with the confirmed pivots; return their count.
 
-    high, low: float64 bars; mode: MODE_PERCENT or MODE_ATR; pct: the percent threshold (fraction);
-    thr: per-bar absolute threshold (m * ATR) used in ATR mode; out_t (int64), out_kind (int8),
+    high, low: float64 bars; mode: MODE_PERCENT, MODE_ATR or MODE_SCALED; pct: the percent
+    threshold (fraction); thr: per-bar threshold, absolute (m * ATR) in ATR mode, a fraction of
+    price in scaled mode (inf: no reversal can be confirmed at that bar); out_t (int64), out_kind (int8),
     out_known (int64): at least len(high) long. out_known[k] is the bar j at which pivot k was
     confirmed: the zig-zag run on bars 0..j alone already returns pivot k, on bars 0..j-1 it does
     not (the algorithm is online: it reads bar j only at step j and never revises a pivot); always
@@ -106,6 +114,8 @@ def zigzag_core(high, low, mode, pct, thr, out_t, out_kind, out_known):
                 mxi = j
             if mode == 0:
                 need = L * f
+            elif mode == 2:
+                need = L * (1.0 + thr[j])
             else:
                 need = L + thr[j]
             if H >= need and H > L and h != lo_i:
@@ -136,6 +146,8 @@ def zigzag_core(high, low, mode, pct, thr, out_t, out_kind, out_known):
                 mni = j
             if mode == 0:
                 need = H / f
+            elif mode == 2:
+                need = H / (1.0 + thr[j])
             else:
                 need = H - thr[j]
             if (mn <= need and mn < H) or mn < last:
@@ -166,6 +178,8 @@ def zigzag_core(high, low, mode, pct, thr, out_t, out_kind, out_known):
             mxi = j
         if mode == 0:
             need = L * f
+        elif mode == 2:
+            need = L * (1.0 + thr[j])
         else:
             need = L + thr[j]
         if (mx >= need and mx > L) or mx > last:
@@ -199,8 +213,44 @@ class Pivots:
         return int(self.t.shape[0])
 
 
-def threshold_args(high, low, close, mode: str, pct: float, atr_period: int, atr_multiple: float):
-    """(mode code, pct, per-bar threshold array) for zigzag_core."""
+def trailing_volatility(close, bars: int) -> np.ndarray:
+    """sigma[j]: population std of the log Close returns of bars max(1, j - bars + 1) .. j (the
+    last `bars` returns known at the close of bar j; fewer at the start), NaN while fewer than
+    SCALE_MIN_RETURNS returns are known. (n,) float64; reads no bar after j. Running sums centred
+    on the mean of the first SCALE_MIN_RETURNS returns (known before any sigma is used), so the
+    value at j is the same whatever follows j."""
+    c = np.asarray(close, dtype=np.float64)
+    n = c.shape[0]
+    out = np.full(n, np.nan)
+    if n <= SCALE_MIN_RETURNS:
+        return out
+    r = np.diff(np.log(c))  # r[k - 1]: the return of bar k
+    x = r - r[:SCALE_MIN_RETURNS].mean()
+    c1 = np.concatenate(([0.0], np.cumsum(x)))
+    c2 = np.concatenate(([0.0], np.cumsum(x * x)))
+    j = np.arange(SCALE_MIN_RETURNS, n)
+    a = np.maximum(0, j - int(bars))  # returns r[a .. j-1] are bars a+1 .. j
+    m = (j - a).astype(np.float64)
+    s1 = c1[j] - c1[a]
+    s2 = c2[j] - c2[a]
+    out[SCALE_MIN_RETURNS:] = np.sqrt(np.maximum(s2 / m - (s1 / m) ** 2, 0.0))
+    return out
+
+
+def scale_factor(close, bars: int, reference: float) -> np.ndarray:
+    """sigma[j] / reference for every bar j (trailing_volatility; NaN where unknown): what a
+    threshold made for a series of volatility `reference` is multiplied by under scale
+    "volatility"."""
+    return trailing_volatility(close, bars) / float(reference)
+
+
+def threshold_args(high, low, close, mode: str, pct: float, atr_period: int, atr_multiple: float,
+                   scale=None):
+    """(mode code, pct, per-bar threshold array) for zigzag_core. scale: None (fixed thresholds)
+    or the per-bar scale factor (scale_factor) that multiplies the percent threshold."""
+    if mode == "percent" and scale is not None:
+        thr = np.where(np.isfinite(scale), float(pct) * np.nan_to_num(scale, nan=0.0), np.inf)
+        return MODE_SCALED, float(pct), np.ascontiguousarray(thr, dtype=np.float64)
     if mode == "percent":
         return MODE_PERCENT, float(pct), np.zeros(1, dtype=np.float64)
     if mode == "atr":
@@ -209,12 +259,13 @@ def threshold_args(high, low, close, mode: str, pct: float, atr_period: int, atr
 
 
 def pivots(high, low, close, *, mode="percent", pct=0.03, atr_period=14, atr_multiple=2.0,
-           core=zigzag_core) -> Pivots:
-    """Zig-zag pivots of one series. `core` is zigzag_core or its Numba-compiled twin."""
+           scale=None, core=zigzag_core) -> Pivots:
+    """Zig-zag pivots of one series. `core` is zigzag_core or its Numba-compiled twin; scale: None
+    or the per-bar factor of the percent threshold (scale_factor)."""
     high = np.ascontiguousarray(high, dtype=np.float64)
     low = np.ascontiguousarray(low, dtype=np.float64)
     close = np.ascontiguousarray(close, dtype=np.float64)
-    m, p, thr = threshold_args(high, low, close, mode, pct, atr_period, atr_multiple)
+    m, p, thr = threshold_args(high, low, close, mode, pct, atr_period, atr_multiple, scale)
     n = high.shape[0]
     out_t = np.empty(max(n, 1), dtype=np.int64)
     out_k = np.empty(max(n, 1), dtype=np.int8)

@@ -23,6 +23,16 @@ BANDS = (
     ("r5", 0.618, 1.618, 1.0),  # L5 / L1
 )
 
+def smallest_wave(tol: float) -> float:
+    """The smallest wave, as a fraction of wave 1, that an impulse can have with every ratio inside
+    its Fibonacci band widened by `tol` (a ratio outside scores 0 in F): wave 2 (r2_lo - tol) L1,
+    wave 3 (r3_lo - tol) L1, wave 4 (r4_lo - tol)(r3_lo - tol) L1, wave 5 (r5_lo - tol) L1. With
+    the bands above and tol 0.05: wave 4, 0.186 x 0.95 = 0.1767. The start rule's default bound
+    (docs/scan.md "Start points")."""
+    lo = {name: band_lo - tol for name, band_lo, _, _ in BANDS}
+    return max(0.0, min(lo["r2"], lo["r3"], lo["r4"] * lo["r3"], lo["r5"]))
+
+
 #: names of the score outputs, in the order score_terms returns them
 TERMS = ("S", "F", "T", "A", "C", "r2", "r3", "r4", "r5")
 

@@ -80,9 +80,21 @@ def prefilter_stats(close, high, low, piv_t, piv_known, starts, window_bars):
     return vol, rng, npiv.astype(np.int64)
 
 
+#: flat_reasons bits: why the pre-filter skips a window
+FLAT_VOLATILITY, FLAT_RANGE, FLAT_PIVOTS = 1, 2, 4
+
+
 def flat_mask(vol, rng, npiv, min_vol, min_range, min_pivots) -> np.ndarray:
     """True where a window is skipped by the pre-filter."""
-    return (vol < min_vol) | (rng < min_range) | (npiv < min_pivots)
+    return flat_reasons(vol, rng, npiv, min_vol, min_range, min_pivots) != 0
+
+
+def flat_reasons(vol, rng, npiv, min_vol, min_range, min_pivots) -> np.ndarray:
+    """int8 per window: FLAT_VOLATILITY | FLAT_RANGE | FLAT_PIVOTS for each test the window fails
+    (0: scanned). min_vol, min_range: scalars or one value per window."""
+    return ((np.asarray(vol < min_vol, dtype=np.int8) * FLAT_VOLATILITY)
+            | (np.asarray(rng < min_range, dtype=np.int8) * FLAT_RANGE)
+            | (np.asarray(npiv < min_pivots, dtype=np.int8) * FLAT_PIVOTS)).astype(np.int8)
 
 
 def start_points(piv_t, piv_kind, piv_price, piv_known, ws: int, we: int, d: int, k: int) -> list[int]:

@@ -3,18 +3,20 @@
 recall: a planted impulse is found when a pattern of its direction with each of the six pivot
 bars within `tolerance` bars of the planted ones is in the top-k of some window that contains it.
 false alarms: patterns scoring above `threshold` per 1,000 bars of pure random walk (plant rate 0).
-layout: "guarded" (mpiapp.io.synthetic: p0 beyond the extreme of the 500 bars before it) or "late"
-(mpiapp.io.synthetic_late: a larger swing before each impulse, the last impulse at the series end).
+layout: "guarded" (mpiapp.io.synthetic: p0 beyond the extreme of the 500 bars before it), "late"
+(mpiapp.io.synthetic_late: a larger swing before each impulse, the last impulse at the series end)
+or "leadin" (mpiapp.io.synthetic_leadin: a pause in a trend, a lead-in of 0.25-0.5 x wave 1).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ...io import synthetic, synthetic_late
+from ...io import synthetic, synthetic_late, synthetic_leadin
 from .engine import scan_symbol
 
-LAYOUTS = {"guarded": synthetic.generate, "late": synthetic_late.generate}
+LAYOUTS = {"guarded": synthetic.generate, "late": synthetic_late.generate,
+           "leadin": synthetic_leadin.generate}
 
 
 def found(patterns: dict, impulse, tolerance: int = 2) -> bool:

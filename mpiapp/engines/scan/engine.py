@@ -35,15 +35,28 @@ def _bars(series):
     return high, low, close
 
 
-def symbol_pivots(high, low, close, params: ScanParams, backend: str) -> _pv.Pivots:
-    """Pivots of the whole series (identical in every backend)."""
+def symbol_scale(close, params: ScanParams):
+    """Per bar, what the percent threshold and the flat pre-filter's numbers are multiplied by: the
+    trailing volatility over scan.scale_reference (kernels.pivots.scale_factor; NaN where not yet
+    known), or None with scale = fixed."""
+    if not params.scaled:
+        return None
+    return _pv.scale_factor(close, params.scale_bars, params.scale_reference)
+
+
+def symbol_pivots(high, low, close, params: ScanParams, backend: str, scale="auto") -> _pv.Pivots:
+    """Pivots of the whole series (identical in every backend). scale: the symbol_scale of the
+    series ("auto": computed here)."""
     core = _pv.zigzag_core
     if backend != "numpy":
         from ...kernels import numba_scan
 
         core = numba_scan.zigzag_nb
+    if isinstance(scale, str):
+        scale = symbol_scale(close, params)
     return _pv.pivots(high, low, close, mode=params.pivot_mode, pct=params.pivot_pct,
-                      atr_period=params.atr_period, atr_multiple=params.atr_multiple, core=core)
+                      atr_period=params.atr_period, atr_multiple=params.atr_multiple, scale=scale,
+                      core=core)
 
 
 def symbol_swings(high, low, piv: _pv.Pivots, backend: str) -> np.ndarray:
@@ -122,15 +135,18 @@ def _scan_bars(high, low, close, params, name, w0, w1, info):
     n = high.shape[0]
     t0 = time.perf_counter()
     gs = window_starts(n, params)
-    piv = symbol_pivots(high, low, close, params, name)
+    scale = symbol_scale(close, params)
+    piv = symbol_pivots(high, low, close, params, name, scale)
     ws = gs[w0:w1]
     wb = params.window_bars
     if params.skip_flat_windows:
         vol, rng, npv = _win.prefilter_stats(close, high, low, piv.t, piv.known, ws, wb)
-        skip = _win.flat_mask(vol, rng, npv, params.flat_min_volatility, params.flat_min_range,
-                              params.flat_min_pivots)
+        k = 1.0 if scale is None else scale[ws + wb - 1]  # the scale known at each window's close
+        flat = _win.flat_reasons(vol, rng, npv, params.flat_min_volatility * k,
+                                 params.flat_min_range * k, params.flat_min_pivots)
     else:
-        skip = np.zeros(w1 - w0, dtype=bool)
+        flat = np.zeros(w1 - w0, dtype=np.int8)
+    skip = flat != 0
     kw = params.kernel_args()
     kw["swing"] = symbol_swings(high, low, piv, name)
     t1 = time.perf_counter()
@@ -158,6 +174,7 @@ def _scan_bars(high, low, close, params, name, w0, w1, info):
         "start_bar": ws.astype(np.int64),
         "end_bar": (ws + wb).astype(np.int64),
         "skipped_flat": np.asarray(skip, dtype=bool),
+        "flat_reason": flat.astype(np.int8),
         "truncated": np.asarray(trunc, dtype=bool),
     }
     for k, s in enumerate(_ref.STATS):
@@ -241,6 +258,8 @@ def _patterns(top, cand, windows, piv, params, name, close):
         pat["score" if nm == "S" else nm] = terms[:, k]
     pat["window"] = first
     pat["n_windows"] = count
+    r0 = rank == 0
+    pat["n_best"] = np.bincount(inv[r0], minlength=uniq.shape[0]).astype(np.int64)
     pat["truncated"] = windows["truncated"][first - w0]
     # known from the close of the first window that kept it (its last bar), which is never before
     # the bar confirming p5: a window only ranks candidates whose p5 its bars confirm
@@ -249,7 +268,6 @@ def _patterns(top, cand, windows, piv, params, name, close):
     pat["p_value"] = np.full(uniq.shape[0], np.nan)
     q = _null.statistic(params.null_statistic, pat["score"], pat["efficiency"])
     np.maximum.at(top_q, wi, q[inv])
-    r0 = rank == 0
     best_s[wi[r0]] = pat["score"][inv[r0]]
     best_q[wi[r0]] = q[inv[r0]]
     pat = {f: pat[f].astype(dt) for f, dt in PATTERN_FIELDS}

@@ -29,8 +29,10 @@ PATTERN_COLUMNS = [("symbol", "i4")] + [(c, _disk(dt)) for c, dt in PATTERN_FIEL
 ]
 #: the final patterns table adds each row's group (the row of its group's primary) and, on a primary,
 #: its number of alternatives (result.group_alternatives): decided once every pattern is known
-FINAL_PATTERN_COLUMNS = PATTERN_COLUMNS + [("group", "i8"), ("n_alternatives", "i4")]
+FINAL_PATTERN_COLUMNS = PATTERN_COLUMNS + [("group", "i8"), ("n_alternatives", "i4"), ("q_value", "f8")]
 WINDOW_COLUMNS = [("symbol", "i4")] + [(c, _disk(dt)) for c, dt in WINDOW_FIELDS]
+#: the final windows table adds the q-value of each scanned window's test (engines/scan/fdr.py)
+FINAL_WINDOW_COLUMNS = WINDOW_COLUMNS + [("best_q_value", "f8")]
 KEY_COLUMNS = [("symbol", "i4"), ("w0", "i4"), ("w1", "i4")]
 
 
@@ -240,6 +242,7 @@ def finalize(fin, skipped: dict, dropped: dict) -> dict:
     if len(w["symbol"]):
         o = np.lexsort((w["window"], w["symbol"]))
         w = {c: v[o] for c, v in w.items()}
+    fdr = _false_discoveries(p, w, cfg.scan, ctx, u)
 
     name_len = max(8, max(len(nm.encode()) for nm, _ in listed))
     reason_len = min(max([8] + [len(r.encode()) for r in skipped.values()]), 1024)
@@ -259,7 +262,7 @@ def finalize(fin, skipped: dict, dropped: dict) -> dict:
                                        dtype=f"S{reason_len}"),  # fmt: skip
         }
     fin.write("patterns", FINAL_PATTERN_COLUMNS, p if len(p["symbol"]) else {})
-    fin.write("windows", WINDOW_COLUMNS, w if len(w["symbol"]) else {})
+    fin.write("windows", FINAL_WINDOW_COLUMNS, w if len(w["symbol"]) else {})
     fin.write("symbols", sym_cols, sym)
     fin.attrs(data_source=cfg.data.source)
 
@@ -269,7 +272,65 @@ def finalize(fin, skipped: dict, dropped: dict) -> dict:
         ("visited", int(np.sum(w["visited"]))),
         ("groups", int(np.sum(p["group"] == first_row + np.arange(len(p["symbol"]))))))}  # fmt: skip
     top = _global_top(p, first_row, cfg.output.summary_top, ctx, listed)
-    return {**tot, "symbols": n_sym, "skipped_symbols": len(skipped), "top": top}
+    warnings = sum(sync.allgather(_flat_warnings(w, listed, cfg.scan), comm=ctx.comm), [])
+    return {**tot, "symbols": n_sym, "skipped_symbols": len(skipped), "top": top, "fdr": fdr,
+            "warnings": warnings}
+
+
+def _false_discoveries(p, w, scan, ctx, units) -> dict | None:
+    """Collective: q-values over the run's family of window tests (engines/scan/fdr.py), set as
+    w["best_q_value"] and p["q_value"] (NaN without the null); the summary's figures, or None."""
+    from . import fdr
+
+    w["best_q_value"] = np.full(len(w["symbol"]), np.nan)
+    p["q_value"] = np.full(len(p["symbol"]), np.nan)
+    if scan.null_samples == 0:
+        return None
+    mine = fdr.family_p(w["best_p_value"], w["skipped_flat"])
+    fam = np.sort(np.concatenate(sync.allgather(mine, comm=ctx.comm)))
+    q_sorted = fdr.q_of_sorted(fam, scan.fdr_method)
+    tested = ~w["skipped_flat"].astype(bool)
+    w["best_q_value"][tested] = fdr.q_at(np.where(np.isnan(w["best_p_value"][tested]), 1.0,
+                                                  w["best_p_value"][tested]), fam, q_sorted)
+    best = p["n_best"] > 0
+    p["q_value"][best] = fdr.q_at(p["p_value"][best], fam, q_sorted)
+    m = fam.shape[0]
+    win_per_symbol = np.bincount(units["symbol"], weights=units["w1"] - units["w0"])
+    p_min = fdr.smallest_attainable(scan.null_samples, win_per_symbol)
+    return {"tests": m, "method": scan.fdr_method, "alpha": scan.fdr_alpha, "p_min": p_min,
+            "discoveries": int(np.sum(q_sorted <= scan.fdr_alpha)),
+            "unreachable": fdr.unreachable(p_min, m, scan.fdr_method, scan.fdr_alpha)}
+
+
+def _flat_warnings(w, listed, scan) -> list[str]:
+    """One line per symbol of this rank that has windows but none scanned: its name, why its
+    windows were skipped, and the key that would change it."""
+    from ...kernels.windows import FLAT_PIVOTS, FLAT_RANGE, FLAT_VOLATILITY
+
+    out = []
+    if not len(w["symbol"]):
+        return out
+    for s in np.unique(w["symbol"]):
+        rows = w["symbol"] == s
+        if not np.all(w["skipped_flat"][rows]):
+            continue
+        bits = np.bitwise_or.reduce(w["flat_reason"][rows].astype(np.int64))
+        why, keys = [], []
+        if bits & FLAT_PIVOTS:
+            why.append(f"fewer than {scan.flat_min_pivots} confirmed pivots")
+            keys.append("scan.flat_min_pivots" + ("" if scan.scale == "volatility" else " or scan.pivot_pct"))
+        if bits & FLAT_RANGE:
+            why.append("a range below scan.flat_min_range")
+            keys.append("scan.flat_min_range")
+        if bits & FLAT_VOLATILITY:
+            why.append("a volatility below scan.flat_min_volatility")
+            keys.append("scan.flat_min_volatility")
+        hint = "" if scan.scale == "volatility" or bits == FLAT_PIVOTS else \
+            " (scan.scale=fixed: daily-bar numbers; scan.scale=volatility follows the series' own scale)"
+        out.append(f"{listed[int(s)][0]}: no window scanned: all {int(rows.sum())} skipped as flat "
+                   f"({', '.join(why)}){hint}; to change it: {', '.join(keys)}, or "
+                   "scan.skip_flat_windows=false")
+    return out
 
 
 def _cut(text: str, nbytes: int) -> bytes:

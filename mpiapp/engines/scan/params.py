@@ -21,6 +21,9 @@ class ScanParams:
     pivot_pct: float = _default("pivot_pct")
     atr_period: int = _default("atr_period")
     atr_multiple: float = _default("atr_multiple")
+    scale: str = _default("scale")
+    scale_reference: float = _default("scale_reference")
+    scale_bars: int = _default("scale_bars")
     window_bars: int = _default("window_bars")
     window_overlap_ratio: float = _default("window_overlap_ratio")
     max_windows: int = _default("max_windows")
@@ -37,6 +40,8 @@ class ScanParams:
     null_block_bars: float = _default("null_block_bars")
     null_seed: int = _default("null_seed")
     null_statistic: str = _default("null_statistic")
+    fdr_method: str = _default("fdr_method")  # read by the job's finalize (engines/scan/fdr.py)
+    fdr_alpha: float = _default("fdr_alpha")
     max_combinations: int = _default("max_combinations")
     top_k: int = _default("top_k")
     rule_no_truncation: bool = _default("rule_no_truncation")
@@ -93,10 +98,25 @@ class ScanParams:
         s = ((self.weight_fib + self.weight_time) + self.weight_alternation) + self.weight_channel
         return tuple(w / s for w in self.raw_weights)
 
+    @property
+    def start_ratio(self) -> float:
+        """The start rule's ratio: start_swing_ratio, or (null) the smallest wave the bands accept
+        (kernels.score.smallest_wave)."""
+        if self.start_swing_ratio is None:
+            from ...kernels.score import smallest_wave
+
+            return smallest_wave(self.fib_tolerance)
+        return float(self.start_swing_ratio)
+
+    @property
+    def scaled(self) -> bool:
+        """Thresholds follow each symbol's trailing volatility (scale = volatility)."""
+        return self.scale == "volatility"
+
     def kernel_args(self) -> dict:
         """Keyword arguments of the kernels' scan_windows."""
         # the budget is an int64 in the kernels; 2**62 candidates are beyond any search
         return dict(directions=self.directions, n_starts=self.n_starts,
-                    start_ratio=float(self.start_swing_ratio), up_to=self.up_to,
+                    start_ratio=self.start_ratio, up_to=self.up_to,
                     budget=min(int(self.max_combinations), 2**62), top_k=self.top_k,
                     rule_r4=self.rule_no_truncation, tol=self.fib_tolerance, weights=self.weights)

@@ -10,7 +10,7 @@ from ...kernels.reference import STATS
 
 #: windows table columns (end_bar is exclusive: the window is bars start_bar .. end_bar - 1)
 WINDOW_FIELDS = (("window", np.int64), ("start_bar", np.int64), ("end_bar", np.int64),
-                 ("skipped_flat", np.bool_), ("truncated", np.bool_)) + tuple(
+                 ("skipped_flat", np.bool_), ("flat_reason", np.int8), ("truncated", np.bool_)) + tuple(
     (s, np.int64) for s in STATS) + (("kept", np.int64), ("best_score", np.float64),
                                      ("best_p_value", np.float64))
 
@@ -18,7 +18,8 @@ WINDOW_FIELDS = (("window", np.int64), ("start_bar", np.int64), ("end_bar", np.i
 PATTERN_FIELDS = (("direction", np.int8),) + tuple((f"t{k}", np.int64) for k in range(6)) + tuple(
     (f"p{k}", np.float64) for k in range(6)) + tuple(
     (n, np.float64) for n in ("score", "F", "T", "A", "C", "r2", "r3", "r4", "r5")) + (
-    ("window", np.int64), ("n_windows", np.int64), ("truncated", np.bool_), ("known_bar", np.int64),
+    ("window", np.int64), ("n_windows", np.int64), ("n_best", np.int64), ("truncated", np.bool_),
+    ("known_bar", np.int64),
     ("efficiency", np.float64), ("p_value", np.float64))
 
 
@@ -49,7 +50,8 @@ class SymbolScan:
       end_bar is exclusive.
     patterns: dict of columns (PATTERN_FIELDS), one row per distinct pattern chosen by at least
       one window's top-k, in §5 order; score is S; window / n_windows: the lowest window index that
-      chose it and how many windows did; truncated: that first window's flag; known_bar: the bar at
+      chose it and how many windows did; n_best: of those, how many had it as their best;
+      truncated: that first window's flag; known_bar: the bar at
       which p5 was confirmed by the zig-zag (the first bar j such that the zig-zag run on bars
       0..j alone has p5 as a pivot; always > t5; docs/scan.md "When a pattern is known");
       efficiency: mean efficiency ratio of the five waves (kernels/strength.py); p_value: the
@@ -93,7 +95,8 @@ class SymbolScan:
 
 def dedup_patterns(pat: dict, extra_keys: tuple = ()) -> dict:
     """One row per pattern (extra_keys, direction, t0..t5): the row of the lowest window that chose
-    it (its window and truncated flag), with n_windows summed over the rows. Row order: by key."""
+    it (its window and truncated flag), with n_windows and n_best summed over the rows. Row order:
+    by key."""
     n = pat["score"].shape[0]
     if not n:
         return pat
@@ -107,9 +110,10 @@ def dedup_patterns(pat: dict, extra_keys: tuple = ()) -> dict:
     new[1:] = np.any(key[1:] != key[:-1], axis=1)
     grp = np.cumsum(new) - 1
     lead = np.flatnonzero(new)
-    counts = np.bincount(grp, weights=pat["n_windows"], minlength=lead.size)
     out = {k: v[lead] for k, v in pat.items()}
-    out["n_windows"] = counts.astype(pat["n_windows"].dtype)
+    for c in ("n_windows", "n_best"):  # summed over the rows of a pattern
+        if c in pat:
+            out[c] = np.bincount(grp, weights=pat[c], minlength=lead.size).astype(pat[c].dtype)
     return out
 
 

@@ -27,6 +27,20 @@ def windows_counts(windows: int, skipped_flat: int, truncated: int) -> str:
             f"truncated (budget) {truncated}")
 
 
+def fdr_lines(f: dict | None) -> list[str]:
+    """The significance lines of a scan with the null on (f: the finalize's "fdr" figures)."""
+    if not f:
+        return []
+    name = {"by": "Benjamini-Yekutieli", "bh": "Benjamini-Hochberg"}[f["method"]]
+    lines = [f"  significance: {f['tests']:,} window tests, {name} q-values: {f['discoveries']:,} "
+             f"windows with q <= {f['alpha']:g}; smallest attainable p {f['p_min']:.2g}"]
+    if f["unreachable"]:
+        lines.append(f"  warning: with {f['tests']:,} tests the smallest attainable p-value "
+                     f"({f['p_min']:.2g}) cannot reach q <= {f['alpha']:g}: no pattern can be declared "
+                     "at that level; raise scan.null_samples or scan fewer windows")
+    return lines
+
+
 def format_summary(s: dict, path: str) -> str:
     """End-of-run summary of the score job (`s`: the scan job's finalize summary)."""
     from ...runtime.profile import table
@@ -48,6 +62,8 @@ def format_summary(s: dict, path: str) -> str:
         f"({s.get('groups', s['patterns']):,} structures: alternative counts grouped)   hdf5 {s['hdf5_mode']}",
         f"  wall {s.get('wall_s', 0):.2f} s on {len(prof)} rank(s); load imbalance (busy max/mean) {imb:.3f}",
     ]
+    lines += fdr_lines(s.get("fdr"))
+    lines += [f"  warning: {w}" for w in s.get("warnings", [])]
     if top:
         lines += ["", f"top {len(top)} structures (alt: alternative counts of the same structure):"]
         lines += top_lines(top)
