@@ -314,7 +314,9 @@ def _flat_warnings(w, listed, scan) -> list[str]:
         rows = w["symbol"] == s
         if not np.all(w["skipped_flat"][rows]):
             continue
-        bits = np.bitwise_or.reduce(w["flat_reason"][rows].astype(np.int64))
+        bits = 0
+        for v in np.unique(w["flat_reason"][rows]):  # every reason any of its windows had
+            bits |= int(v)
         why, keys = [], []
         if bits & FLAT_PIVOTS:
             why.append(f"fewer than {scan.flat_min_pivots} confirmed pivots")
