@@ -123,17 +123,38 @@ def test_compilation_happens_in_the_warm_up_never_in_the_timed_steps(batch, k1e3
     assert c.meta["compile_s"] > 0
 
 
-def test_sync_waits_for_the_dispatched_steps(jx):
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((4000, 1000))
-    dd = backends.DeviceData("lsq", 0.0, jx.put(X), jx.put(rng.standard_normal(4000)), jx.put(X[:0]), jx.put(X[:0, 0]))
-    r = jx.runner(dd, "momentum", theory.Hyper(lr=1e-6, momentum=0.5), np.zeros(1000))
+SYNC = r"""
+import json, os
+import numpy as np
+from mpiapp.engines.optbench import backends, theory
+
+class Plan:  # two threads: XLA's CPU dispatch is asynchronous
+    threads, local_rank, cpus = 2, 0, tuple(sorted(os.sched_getaffinity(0)))
+
+be = backends.make("jax", 0, Plan())
+rng = np.random.default_rng(0)
+X = rng.standard_normal((4000, 1000))
+dd = backends.DeviceData("lsq", 0.0, be.put(X), be.put(rng.standard_normal(4000)), be.put(X[:0]), be.put(X[:0, 0]))
+r = be.runner(dd, "momentum", theory.Hyper(lr=1e-6, momentum=0.5), np.zeros(1000))
+r.step()
+be.sync()
+for _ in range(30):  # ~0.2 s of matrix-vector products, dispatched in microseconds
     r.step()
-    jx.sync()
-    for _ in range(30):  # ~0.2 s of matrix-vector products, dispatched in microseconds
-        r.step()
-    jx.sync()
-    assert r.params().is_ready() and all(a.is_ready() for a in r.state)
+before = r.params().is_ready()
+be.sync()
+print(json.dumps({"before": before, "after": r.params().is_ready() and all(a.is_ready() for a in r.state)}))
+"""
+
+
+def test_sync_waits_for_the_dispatched_steps():
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("asynchronous CPU dispatch needs a two-thread plan, so two CPUs")
+    p = subprocess.run([PY, "-c", SYNC], capture_output=True, text=True, timeout=120, cwd=ROOT,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert p.returncode == 0, p.stderr[-2000:]
+    d = json.loads(p.stdout.strip().splitlines()[-1])
+    assert d["before"] is False  # the steps were still running when the loop returned: a real test
+    assert d["after"] is True
 
 
 def test_memory_is_jax_accounting_of_the_device_buffers(k1e3):
