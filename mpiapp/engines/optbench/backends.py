@@ -7,9 +7,10 @@
             and the gradient traced into one step compiled by jax.jit (jax_backend.py)
 
 All four compute the gradient with the same formula (problem.grad with xp = numpy/cupy/torch/
-jax.numpy): two matrix-vector products, no autograd tape. `sync()` waits for the device (for JAX,
-on the CPU too: its dispatch is asynchronous) and is called before every clock read. torch, cupy
-and jax are imported lazily, only when asked for.
+jax.numpy): two matrix-vector products, no autograd tape. `sync()` waits for the device (a no-op
+for NumPy and torch on the CPU; JAX dispatches asynchronously, on the CPU too when a rank has more
+than one thread) and is called before every clock read. torch, cupy and jax are imported lazily,
+only when asked for.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ BACKENDS = ("numpy", "torch", "cupy", "jax")
 
 class BackendUnavailable(RuntimeError):
     """The backend cannot run here (package missing, or no GPU for cupy)."""
-
 
 
 def cupy_usable() -> bool:

@@ -12,7 +12,8 @@ them in place.
 Float64 throughout (`jax_enable_x64`): suboptimality is measured down to 1e-12 against exact optima.
 `sync()` blocks until the last step's outputs are ready (jax.block_until_ready): JAX dispatches
 asynchronously (on a GPU, and on the CPU when the plan gives the rank more than one thread).
-Threads: runtime/xla.py applies the rank's plan before the client exists. Device: the rank's GPU (local rank modulo the GPUs JAX sees) with the CUDA build, else the CPU.
+Threads: runtime/xla.py applies the rank's plan before the client exists. Device: the rank's GPU
+(local rank modulo the GPUs JAX sees) with the CUDA build, else the CPU.
 """
 
 from __future__ import annotations

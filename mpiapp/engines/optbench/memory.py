@@ -103,7 +103,7 @@ def measure(be, dd, optimizer, hp, w0, steps: int = 3, batch_rows=None) -> dict:
         out["cupy_pool_used"], out["cupy_pool_total"] = int(pool.used_bytes()), int(pool.total_bytes())
     if be.name == "jax":
         out.update(be.device_memory())
-    if be.name == "cupy" or torch_cuda or str(be.device).startswith("cuda"):
+    if be.name == "cupy" or str(be.device).startswith("cuda"):
         out["nvml_process"] = _nvml_process_bytes(int(getattr(be, "device_index", 0)))
     out["param_bytes"], out["state_bytes"] = r.param_bytes(), r.state_bytes()
     mult = (out["param_bytes"] + out["state_bytes"]) / out["param_bytes"]

@@ -44,8 +44,8 @@ def groups(p, cells: dict) -> dict:
     uniq = np.unique(keys, axis=0) if len(keys) else keys
     cols: dict[str, list] = {k: [] for k in GROUP}
     extra = ["seeds", "converged", "diverged", "failed", "parity_failed", "final_rel_med", "seconds_med",
-             "step_us_med", "compile_s_med", "peak_rss_max", "tracemalloc_peak_max", "model_bytes_max", "state_multiple",
-             "state_ok", "parity_dev_max"]
+             "step_us_med", "compile_s_med", "peak_rss_max", "tracemalloc_peak_max", "model_bytes_max",
+             "state_multiple", "state_ok", "parity_dev_max"]
     for t in p.targets:
         extra += [f"time_to_{t:g}_med", f"time_to_{t:g}_lo", f"time_to_{t:g}_hi", f"iters_to_{t:g}_med",
                   f"iters_to_{t:g}_lo", f"iters_to_{t:g}_hi", f"hits_{t:g}"]
