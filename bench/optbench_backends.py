@@ -10,7 +10,8 @@ n = rows_ratio * d rows (1.2: X is 960 MB at d = 10,000); full-batch steps (two 
 products over X) and mini-batch steps of 64 rows (the gather, two small products and the update:
 mostly per-step overhead). Rounds rotate the order of the backends so that machine load hits all
 alike; a figure is the median over rounds of the mean step time within a round, and the ratio
-column is the median over rounds of that round's backend / NumPy ratio. Threads: one per library
+column is the median over rounds of that round's backend / NumPy ratio. A run whose iterates left the
+finite numbers (heavy ball's theory momentum on noisy mini-batches can) says so in its last column. Threads: one per library
 (threadpoolctl for BLAS, torch.set_num_threads, JAX through runtime/xla.py's plan), --threads N, and
 the whole process is bound to the first N CPUs of its mask, so that XLA's pool (which the plan binds
 to those CPUs) and NumPy's and torch's threads compete for the same cores.
@@ -58,8 +59,8 @@ def measure(bes: dict, data: dict, prob, optimizer: str, batch: int, rounds: int
         del warm
         runners[name] = be.runner(data[name], optimizer, hp, w0)
         batches[name] = None if full else recorder.Batches(prob.n, batch, seed=1)
-        once = mean_step(be, runners[name], 1, batches[name])
-        steps[name] = int(max(2, min(5000, budget_s / max(once, 1e-7))))
+        probe = np.median([mean_step(be, runners[name], 2, batches[name]) for _ in range(3)])
+        steps[name] = int(max(2, min(5000, budget_s / max(probe, 1e-7))))
     n_steps = min(steps.values())  # the same number of steps for every backend
     per = {name: [] for name in bes}
     order = list(bes)
@@ -67,7 +68,9 @@ def measure(bes: dict, data: dict, prob, optimizer: str, batch: int, rounds: int
         for name in order[k % len(order):] + order[: k % len(order)]:
             per[name].append(mean_step(bes[name], runners[name], n_steps, batches[name]))
     t = {name: np.array(v) for name, v in per.items()}
-    out = {"optimizer": optimizer, "batch": batch, "steps": n_steps, "compile_s": compile_s.get("jax", float("nan"))}
+    finite = all(bool(np.all(np.isfinite(bes[name].get(runners[name].params())))) for name in bes)
+    out = {"optimizer": optimizer, "batch": batch, "steps": n_steps, "compile_s": compile_s.get("jax", float("nan")),
+           "finite": finite}
     for name in bes:
         out[f"{name}_us"] = float(np.median(t[name]) * 1e6)
         if name != "numpy" and "numpy" in t:
@@ -83,7 +86,8 @@ def main(argv=None) -> int:
     ap.add_argument("--batches", default="0,64", help="rows per step; 0 = full batch")
     ap.add_argument("--backends", default=",".join(BACKENDS))
     ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--budget", type=float, default=0.1, help="seconds of steps per backend per round (about)")
+    ap.add_argument("--budget", type=float, default=0.2,
+                    help="seconds of steps of the slowest backend per round (about)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", help="also write the rows here")
     a = ap.parse_args(argv)
@@ -108,7 +112,8 @@ def main(argv=None) -> int:
         print(f"\nlsq-k1e3-d{d}: n = {prob.n}, X {prob.X.nbytes / 2**20:.1f} MiB, built in "
               f"{time.perf_counter() - t0:.1f} s; {a.threads} thread(s) on CPU(s) {list(plan.cpus)}; medians of "
               f"{a.rounds} rounds")
-        cols = [f"{b} us/step" for b in bes] + [f"{b}/numpy" for b in bes if b != "numpy"] + ["jax compile s"]
+        cols = ([f"{b} us/step" for b in bes] + [f"{b}/numpy" for b in bes if b != "numpy"]
+                + ["jax compile s", "steps x rounds", "iterates finite"])
         print("| optimizer | batch | " + " | ".join(cols) + " |")
         print("|---|---|" + "---|" * len(cols))
         for batch in (int(x) for x in a.batches.split(",")):
@@ -116,14 +121,18 @@ def main(argv=None) -> int:
                 m = measure(bes, data, prob, opt, batch, a.rounds, a.budget)
                 m.update(d=d, n=prob.n)
                 rows.append(m)
-                vals = [f"{m[f'{b}_us']:.4g}" for b in bes] + [f"{m[f'{b}_over_numpy']:.2f}" for b in bes
-                                                               if b != "numpy"] + [f"{m['compile_s']:.2f}"]
+                vals = ([_us(m[f"{b}_us"]) for b in bes] + [f"{m[f'{b}_over_numpy']:.2f}" for b in bes if b != "numpy"]
+                        + [f"{m['compile_s']:.2f}", f"{m['steps']} x {a.rounds}", "yes" if m["finite"] else "no"])
                 print(f"| {opt} | {'full' if batch <= 0 else batch} | " + " | ".join(vals) + " |", flush=True)
         del data, prob
     if a.json:
         with open(a.json, "w") as fh:
             json.dump(rows, fh, indent=1)
     return 0
+
+
+def _us(v: float) -> str:
+    return f"{v:,.0f}" if v >= 1000 else f"{v:.3g}"
 
 
 class _Plan:

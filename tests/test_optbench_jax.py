@@ -210,6 +210,7 @@ def masks():
 before = masks()
 mine = tuple(sorted(os.sched_getaffinity(0)))
 jax = xla.import_jax(1, mine, 1)
+jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp, numpy as np
 x = jnp.asarray(np.ones((1500, 1500)))
 s = float(jax.jit(lambda x: (jnp.tanh(x) @ x).sum())(x))

@@ -54,9 +54,9 @@ def xla_flags(threads: int, current: str = "") -> str:
 
 
 def import_jax(threads: int = 1, cpus=None, local_rank: int = 0):
-    """The jax module, imported and its default client created under the plan (module docstring),
-    with float64 enabled. The first call decides; later calls return the same module (`pinned()`
-    says what the pool got). Raises ImportError when JAX is not installed."""
+    """The jax module, imported and its default client created under the plan (module docstring).
+    The first call decides; later calls return the same module (`pinned()` says what the pool got).
+    Raises ImportError when JAX is not installed."""
     if "jax" in _state:
         return _state["jax"]
     mine = tuple(sorted(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else ()
@@ -70,7 +70,6 @@ def import_jax(threads: int = 1, cpus=None, local_rank: int = 0):
     try:
         import jax
 
-        jax.config.update("jax_enable_x64", True)
         _set(jax, "jax_cpu_enable_async_dispatch", threads > 1)
         jax.devices()  # creates the client, its thread pools with it
     finally:

@@ -71,6 +71,8 @@ def env_fingerprint(backend, threads: int) -> dict:
         try:
             if backend.name == "torch":
                 fp["gpu"] = backend.torch.cuda.get_device_name(backend.device)
+            elif backend.name == "jax":
+                fp["gpu"] = backend.dev.device_kind
             else:
                 fp["gpu"] = backend.xp.cuda.runtime.getDeviceProperties(backend.device_index)["name"].decode()
         except Exception:  # a name is a nicety; the device string already separates GPUs from CPUs

@@ -69,6 +69,7 @@ class JaxBackend:
             raise BackendUnavailable(f"jax: not installed ({exc}); pip install 'mpiapp[jax]'") from None
         import jax.numpy as jnp
 
+        jax.config.update("jax_enable_x64", True)  # before any array of this backend exists
         self.jax, self.xp = jax, jnp
         self.version = jax.__version__
         devs = jax.devices()
