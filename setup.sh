@@ -9,7 +9,8 @@
 #   MPIAPP_VENV      venv folder (default .venv)
 #   PYTHON           interpreter to build the venv from (default python3)
 #   HDF5_DIR         HDF5 prefix for the h5py build when not using pkg-config
-#   MPIAPP_GPU       1 / 0 to force the GPU extras on or off (default: 1 when nvidia-smi sees a GPU)
+#   MPIAPP_GPU       1 / 0 to force the GPU extras on or off (default: 1 when nvidia-smi sees a GPU);
+#                    GPU extras: CuPy, xgboost and JAX with CUDA; without: xgboost-cpu and JAX's CPU build
 #   MPIAPP_TORCH     torch requirement (default torch==2.13.0; a CPU build on the project's machines)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -99,12 +100,12 @@ if ! have "import torch"; then
     say "installing ${MPIAPP_TORCH:-torch==2.13.0}"
     pipi "${MPIAPP_TORCH:-torch==2.13.0}"
 fi
-if [ "$GPU" = 1 ]; then EXTRAS="dev,gpu"; else EXTRAS="dev,cpu"; fi
+if [ "$GPU" = 1 ]; then EXTRAS="dev,gpu"; else EXTRAS="dev,cpu,jax"; fi
 
 # --- 6. the package itself and the rest of its dependencies --------------------------------------
 stamp="$VENV/.mpiapp-setup"
 want="$(cat pyproject.toml setup.sh | sha256sum | cut -c1-16) $EXTRAS"
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && have "import mpiapp, numba, optuna, lightgbm, xgboost"; then
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && have "import mpiapp, numba, optuna, lightgbm, xgboost, jax"; then
     say "mpiapp and its dependencies are up to date ($EXTRAS)"
 else
     say "installing mpiapp (editable) with extras [$EXTRAS]"

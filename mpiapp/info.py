@@ -14,7 +14,7 @@ from . import __version__
 DISTRIBUTIONS = (
     "numpy", "mpi4py", "h5py", "numba", "llvmlite", "pyyaml", "torch", "lightgbm", "xgboost",
     "xgboost-cpu", "optuna", "scikit-learn", "threadpoolctl", "psutil", "tqdm", "matplotlib", "pandas",
-    "pyarrow", "arch", "backtesting", "cupy-cuda12x", "nvidia-ml-py",
+    "pyarrow", "arch", "backtesting", "cupy-cuda12x", "nvidia-ml-py", "jax", "jaxlib",
 )  # fmt: skip
 
 

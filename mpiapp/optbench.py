@@ -25,7 +25,7 @@ def parse(argv=None):
     ap = cli.parser("optbench", __doc__)
     ap.add_argument("--problems", metavar="A,B", help="optbench.problems, comma-separated")
     ap.add_argument("--optimizers", metavar="A,B", help="optbench.optimizers: sgd,momentum,nesterov,adam,adamw")
-    ap.add_argument("--backends", metavar="A,B", help="optbench.backends: numpy,torch,cupy")
+    ap.add_argument("--backends", metavar="A,B", help="optbench.backends: numpy,torch,cupy,jax")
     ap.add_argument("--data-dir", dest="data_dir", metavar="DIR",
                     help="optbench.data_dir: california_housing.csv, mnist.npz")
     args = ap.parse_args(argv)

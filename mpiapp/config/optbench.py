@@ -12,8 +12,9 @@ KEYS = (
     Key("optbench.optimizers", list, ["sgd", "momentum", "nesterov", "adam", "adamw"], "optimizers of the grid",
         item_choices=("sgd", "momentum", "nesterov", "adam", "adamw")),
     Key("optbench.backends", list, ["numpy", "torch"],
-        "backends of the grid (cupy needs a GPU; torch uses this rank's GPU when CUDA is usable)",
-        item_choices=("numpy", "torch", "cupy")),
+        "backends of the grid (cupy needs a GPU; torch uses this rank's GPU when CUDA is usable; jax needs the "
+        "jax extra, and its CUDA build for a GPU)",
+        item_choices=("numpy", "torch", "cupy", "jax")),
     Key("optbench.step_scales", list, [1.0],
         "multipliers of the theory step (1/L; Polyak's for momentum; adam_lr for Adam/AdamW): the step grid"),
     Key("optbench.batch_sizes", list, [0, 64], "rows per step; 0 = full batch (one step is one epoch)"),

@@ -3,10 +3,14 @@
     numpy   NumPy arrays, optimizers.py updates
     cupy    CuPy arrays on this rank's GPU, the same optimizers.py code (xp = cupy)
     torch   torch tensors (CPU, or this rank's GPU when CUDA is usable), torch.optim updates
+    jax     jax.numpy arrays (CPU, or this rank's GPU with JAX's CUDA build), optimizers.py's update
+            and the gradient traced into one step compiled by jax.jit (jax_backend.py)
 
-All three compute the gradient with the same formula (problem.grad with xp = numpy/cupy/torch):
-two matrix-vector products, no autograd tape. `sync()` waits for the device (a no-op on CPU) and is
-called before every clock read. torch and cupy are imported lazily, only when asked for.
+All four compute the gradient with the same formula (problem.grad with xp = numpy/cupy/torch/
+jax.numpy): two matrix-vector products, no autograd tape. `sync()` waits for the device (a no-op
+for NumPy and torch on the CPU; JAX dispatches asynchronously, on the CPU too when a rank has more
+than one thread) and is called before every clock read. torch, cupy and jax are imported lazily,
+only when asked for.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import numpy as np
 from . import problem as obj
 from .optimizers import OPTIMIZERS, XpOptimizer
 
-BACKENDS = ("numpy", "torch", "cupy")
+BACKENDS = ("numpy", "torch", "cupy", "jax")
 
 
 class BackendUnavailable(RuntimeError):
@@ -103,7 +107,7 @@ class XpRunner:
         else:
             i = xp.asarray(idx)
             g = obj.grad(dd.kind, dd.X[i], dd.y[i], self.w, dd.l2, xp)
-        self.opt.step(self.w, g)
+        self.w = self.opt.step(self.w, g)
 
     def params(self):
         return self.w
@@ -193,10 +197,16 @@ class TorchRunner:
         return int(self.p.numel() * self.p.element_size())
 
 
-def make(name: str, device: int = 0):
-    """A backend by name: numpy, torch or cupy. Raises BackendUnavailable / ValueError."""
+def make(name: str, device: int = 0, plan=None):
+    """A backend by name: numpy, torch, cupy or jax. device: the GPU index of torch and cupy; plan:
+    the rank's ThreadPlan, which JAX needs before its import (its GPU is the local rank's modulo the
+    GPUs it sees). Raises BackendUnavailable / ValueError."""
     if name == "torch":
         return TorchBackend(device)
+    if name == "jax":
+        from .jax_backend import JaxBackend
+
+        return JaxBackend(plan)
     if name in ("numpy", "cupy"):
         return Backend(name, device)
     raise ValueError(f"unknown backend {name!r}; expected one of {', '.join(BACKENDS)}")

@@ -4,7 +4,7 @@ key = SHA-256 of (the cell, every parameter that changes its result, the problem
 fingerprint, the code version, the environment fingerprint). Code version: a hash of this
 engine's result-bearing source files (not summaries or figures) and the package version, so an
 edited optimizer never reads old results.
-Environment: Python, NumPy and torch versions, CPU model, machine, thread count and GPU name —
+Environment: Python, NumPy, torch and JAX versions, CPU model, machine, thread count and GPU name —
 times measured elsewhere are not reused here. Only cells whose status is in cell.CACHEABLE are
 stored: a failed, diverged or parity-failed cell is always run again. Files are written under a
 temporary name and renamed (a reader never sees half a file); JSON only, never pickle.
@@ -65,10 +65,14 @@ def env_fingerprint(backend, threads: int) -> dict:
         fp["torch"] = backend.torch.__version__
     if backend.name == "cupy":
         fp["cupy"] = backend.xp.__version__
+    if backend.name == "jax":
+        fp["jax"] = backend.version
     if str(backend.device).startswith("cuda"):
         try:
             if backend.name == "torch":
                 fp["gpu"] = backend.torch.cuda.get_device_name(backend.device)
+            elif backend.name == "jax":
+                fp["gpu"] = backend.dev.device_kind
             else:
                 fp["gpu"] = backend.xp.cuda.runtime.getDeviceProperties(backend.device_index)["name"].decode()
         except Exception:  # a name is a nicety; the device string already separates GPUs from CPUs

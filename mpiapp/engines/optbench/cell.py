@@ -2,7 +2,8 @@
 
 Order inside a cell: (1) for a backend other than numpy, the first `parity_steps` steps are run on
 both and compared (parity.TOLERANCE); a cell that fails parity is recorded as `parity` and not
-timed; (2) the timed run (recorder.run); (3) the memory run (memory.measure), apart from timing.
+timed; (2) the timed run (recorder.run), whose warm-up also gives the compile seconds of a compiled
+backend (JAX: `compile_s`; nan for the others); (3) the memory run (memory.measure), apart from timing.
 Expected failures (a backend error, a diverged run) become a status, never an exception.
 """
 
@@ -81,6 +82,7 @@ def run_cell(p: BenchParams, cell: Cell, prob, be, dd, ref=None) -> CellResult:
     for t in p.targets:
         sec, it = curve.to_target(t)
         sc[f"time_to_{t:g}"], sc[f"iters_to_{t:g}"] = sec, it
+    sc["compile_s"] = float(curve.meta.get("compile_s", math.nan))
     sc.update(seconds=float(curve.time[-1]), iterations=int(curve.iteration[-1]), f0_gap=curve.f0_gap,
               final_rel=float(curve.rel[-1]), min_rel=float(np.min(curve.rel)))  # fmt: skip
     return CellResult(curve.status, curve, sc)

@@ -28,7 +28,8 @@ def cell_columns(p: BenchParams) -> list[tuple[str, str]]:
     cols = [("status", "i1"), ("cached", "i1"), ("cache_key", "S64"), ("message", "S400"), ("n", "i8"),
             ("d", "i8"), ("L", "f8"), ("mu", "f8"), ("kappa", "f8"), ("kappa_measured", "f8"), ("f_star", "f8"),
             ("lr", "f8"), ("momentum", "f8"), ("parity_dev", "f8"), ("steps_per_epoch", "i8"),
-            ("iterations", "i8"), ("seconds", "f8"), ("f0_gap", "f8"), ("final_rel", "f8"), ("min_rel", "f8")]
+            ("iterations", "i8"), ("seconds", "f8"), ("compile_s", "f8"), ("f0_gap", "f8"), ("final_rel", "f8"),
+            ("min_rel", "f8")]
     for t in p.targets:
         cols += [(f"time_to_{t:g}", "f8"), (f"iters_to_{t:g}", "f8")]
     cols += [(m, "i8") for m in MEMORY_FIELDS] + [("state_multiple", "f8"), ("state_ok", "i1")]
@@ -38,8 +39,8 @@ def cell_columns(p: BenchParams) -> list[tuple[str, str]]:
 class Workspace:
     """One rank's problems, backends, device data and cache."""
 
-    def __init__(self, params: BenchParams, cache_dir: str | None, threads: int = 1, device: int = 0):
-        self.p, self.threads, self.device = params, threads, device
+    def __init__(self, params: BenchParams, cache_dir: str | None, threads: int = 1, device: int = 0, plan=None):
+        self.p, self.threads, self.device, self.plan = params, threads, device, plan
         self.cache = cache_mod.CellCache(cache_dir) if (cache_dir and params.cache) else None
         self.ref_dir = cache_dir
         self.problems: dict = {}
@@ -59,7 +60,7 @@ class Workspace:
 
     def backend(self, name: str):
         if name not in self.backends:
-            self.backends[name] = backends_mod.make(name, self.device)
+            self.backends[name] = backends_mod.make(name, self.device, self.plan)
         return self.backends[name]
 
     def device_data(self, backend: str, problem: str):

@@ -122,8 +122,11 @@ def steps(p: BenchParams, n: int, batch: int) -> tuple[int, int]:
 
 
 #: seconds of fixed overhead per step, by backend (measured order of magnitude on a laptop core:
-#: a NumPy step ~20 us, a torch.optim step ~300 us); only the plan's balance depends on these
-STEP_OVERHEAD = {"numpy": 2e-5, "cupy": 1e-4, "torch": 3e-4}
+#: a NumPy step ~20 us, a torch.optim step ~300 us, a compiled JAX step ~30 us); only the plan's
+#: balance depends on these
+STEP_OVERHEAD = {"numpy": 2e-5, "cupy": 1e-4, "torch": 3e-4, "jax": 3e-5}
+#: seconds of compilation per cell, by backend (JAX: 0.3-1.8 s per step on a loaded 2-core machine)
+COMPILE = {"jax": 0.5}
 FLOPS = 2e9  # sustained matrix-vector rate, flop/s (memory bound)
 
 
@@ -134,4 +137,4 @@ def cost(p: BenchParams, cell: Cell, n: int, d: int) -> float:
     per_step = 4.0 * rows * d / FLOPS + STEP_OVERHEAD.get(cell.backend, 1e-4)
     evals = (p.checkpoints + 2) * 6.0 * n * d / FLOPS
     extra = (p.parity_steps * 2 + p.memory_steps) * per_step
-    return total * per_step + evals + extra
+    return total * per_step + evals + extra + COMPILE.get(cell.backend, 0.0)

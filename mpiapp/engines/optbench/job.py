@@ -17,7 +17,7 @@ import os
 import numpy as np
 
 from ... import config
-from ...runtime import errors, sync
+from ...runtime import errors, sync, xla
 from ...work import JobSpec, Plan, Unit
 from . import backends, grid, problems, summary
 from .engine import CURVE_COLUMNS, KEY_COLUMNS, Workspace, cell_columns
@@ -68,7 +68,8 @@ def cache_dir(cfg, p: BenchParams) -> str:
 
 def build(ctx) -> JobSpec:
     """Collective: the optbench spec. Raises errors.JobError (every rank, exit 2) for an unknown
-    problem, a bad grid value, or a backend that cannot run here (cupy without a GPU)."""
+    problem, a bad grid value, or a backend that cannot run here (cupy without a GPU, jax not
+    installed)."""
     cfg = ctx.cfg
     p = None
     with errors.agreement(ctx.comm):
@@ -79,6 +80,15 @@ def build(ctx) -> JobSpec:
                                   "installed); drop it: --backends numpy,torch")
     if "torch" in p.backends:
         import torch  # noqa: F401  (after the thread plan set the thread variables)
+    if "jax" in p.backends:  # XLA's pools are sized when its client is made: under the plan, now
+        plan = ctx.rt.thread_plan
+        with errors.agreement(ctx.comm):
+            try:
+                xla.import_jax(plan.threads, plan.cpus, plan.local_rank)
+            except ImportError as exc:
+                raise errors.JobError(f"optbench.backends includes jax, but JAX does not import here ({exc}): "
+                                      "pip install 'mpiapp[jax]' (./setup.sh does), or drop it: "
+                                      "--backends numpy,torch") from None
     ctx.rt.enforce()
     ctx.backend = ",".join(p.backends)
     job = _OptbenchJob(p, cache_dir(cfg, p))
@@ -106,7 +116,7 @@ class _OptbenchJob:
     def prepare(self, ctx, mine) -> None:
         plan = ctx.rt.thread_plan
         device = plan.local_rank % max(1, _gpu_count(self.p))
-        self.ws = Workspace(self.p, self.cache_dir, threads=plan.threads, device=device)
+        self.ws = Workspace(self.p, self.cache_dir, threads=plan.threads, device=device, plan=plan)
         names = self.p.problems if mine is None else sorted({self.p.problems[u.key[0]] for u in mine})
         with errors.agreement(ctx.comm):
             with ctx.timers.phase("read"):

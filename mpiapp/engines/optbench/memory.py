@@ -9,6 +9,10 @@ Figures (bytes; -1 where the source does not exist on this machine):
 - torch_allocated / torch_reserved: torch.cuda peak allocated / reserved on a GPU;
 - cupy_pool_used / cupy_pool_total: CuPy's default memory pool after the run;
 - nvml_process: this process's GPU memory according to NVML (nvidia-ml-py), where present;
+- jax_live: bytes of the live JAX arrays on the backend's device after the run (JAX's own accounting
+  of its buffers: the problem's data, parameters, state, and whatever else the process holds there);
+- jax_peak: the JAX device allocator's peak bytes in use (since the process started: JAX cannot reset
+  it) where the device keeps statistics (GPUs), -1 on the CPU;
 - param_bytes, state_bytes: the parameters and the optimizer state vectors; `state_multiple`
   = (param_bytes + state_bytes) / param_bytes, checked against optimizers.STATE_MULTIPLE.
 """
@@ -23,7 +27,7 @@ import numpy as np
 from .optimizers import STATE_MULTIPLE
 
 FIELDS = ("peak_rss", "rss_delta", "tracemalloc_peak", "torch_allocated", "torch_reserved", "cupy_pool_used",
-          "cupy_pool_total", "nvml_process", "param_bytes", "state_bytes")
+          "cupy_pool_total", "nvml_process", "jax_live", "jax_peak", "param_bytes", "state_bytes")
 
 
 def _reset_peak_rss() -> bool:
@@ -97,7 +101,9 @@ def measure(be, dd, optimizer, hp, w0, steps: int = 3, batch_rows=None) -> dict:
     if be.name == "cupy":
         pool = be.xp.get_default_memory_pool()
         out["cupy_pool_used"], out["cupy_pool_total"] = int(pool.used_bytes()), int(pool.total_bytes())
-    if be.name == "cupy" or torch_cuda:
+    if be.name == "jax":
+        out.update(be.device_memory())
+    if be.name == "cupy" or str(be.device).startswith("cuda"):
         out["nvml_process"] = _nvml_process_bytes(int(getattr(be, "device_index", 0)))
     out["param_bytes"], out["state_bytes"] = r.param_bytes(), r.state_bytes()
     mult = (out["param_bytes"] + out["state_bytes"]) / out["param_bytes"]

@@ -9,7 +9,9 @@ Gradients: least squares X^T (X w - y) / n + l2 w (two matrix-vector products); 
 -X^T (y * sigma(-y X w)) / n + l2 w with sigma(z) = (1 + tanh(z / 2)) / 2 (stable for any z).
 
 The functions below use only operators and `xp.tanh`, `xp.log1p`, `xp.exp`, `xp.abs`, so `xp` may
-be NumPy, CuPy or the torch module itself: one formula, every backend.
+be NumPy, CuPy, the torch module itself or jax.numpy: one formula, every backend. X^T r is written
+r @ X: NumPy and torch give the same bits either way, while XLA's CPU compiler copies a transposed
+operand before the product (measured: X.T @ r 115 ms, r @ X 5 ms at 4000 x 4000).
 """
 
 from __future__ import annotations
@@ -88,10 +90,10 @@ def grad(kind: str, X, y, w, l2: float, xp):
     m = X.shape[0]
     z = X @ w
     if kind == "lsq":
-        g = X.T @ (z - y)
+        g = (z - y) @ X  # = X^T (z - y)
     else:
         s = (1.0 + xp.tanh(-0.5 * y * z)) * 0.5  # sigma(-y z)
-        g = -(X.T @ (y * s))
+        g = -((y * s) @ X)
     g = g / m
     if l2:
         g = g + l2 * w

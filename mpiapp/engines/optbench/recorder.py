@@ -5,7 +5,8 @@ Timing rules (what the public toolkits get wrong, done right here):
 - the device is synchronised before every clock read (`Backend.sync`);
 - evaluating f, ||grad f|| and the test loss at a checkpoint happens with the clock stopped;
 - a warm-up step (on a throw-away copy of the start point and optimizer) runs before the clock
-  starts, so first-call costs (allocator, kernel caches) are not timed;
+  starts, so first-call costs (allocator, kernel caches, JAX's compilation) are not timed; a
+  runner that compiles reports the seconds in `compile_s`, kept in Curve.meta["compile_s"];
 - suboptimality is f - f* against the true optimum f*, never against the best value any run found.
 
 Mini-batches: each epoch draws a permutation of the n rows from a generator seeded by the cell
@@ -47,7 +48,8 @@ class RunSpec:
 class Curve:
     """Arrays of one run, one entry per checkpoint (the first is iteration 0):
     time (s, timed steps only), iteration, epoch, subopt (f - f*), grad_norm (||grad f||, full data),
-    test_loss (data term on the test rows; nan without test rows). f0_gap = f(w0) - f*."""
+    test_loss (data term on the test rows; nan without test rows). f0_gap = f(w0) - f*.
+    meta["compile_s"]: seconds the backend spent compiling the step (nan: nothing is compiled)."""
 
     time: np.ndarray
     iteration: np.ndarray
@@ -120,6 +122,7 @@ def run(be, dd, optimizer: str, hp, w0: np.ndarray, f_star: float, spec: RunSpec
     warm = be.runner(dd, optimizer, hp, w0)  # warm-up: a throw-away copy, not timed
     warm.step(None if full else np.arange(min(spec.batch, n)))
     be.sync()
+    compile_s = float(getattr(warm, "compile_s", math.nan))
     del warm
 
     r = be.runner(dd, optimizer, hp, w0)
@@ -146,4 +149,4 @@ def run(be, dd, optimizer: str, hp, w0: np.ndarray, f_star: float, spec: RunSpec
     a = np.array(rows, dtype=np.float64)
     return Curve(time=a[:, 0], iteration=a[:, 1].astype(np.int64), epoch=a[:, 2], subopt=a[:, 3],
                  grad_norm=a[:, 4], test_loss=a[:, 5], status=status, f0_gap=float(gap0),
-                 steps_per_epoch=per_epoch)
+                 steps_per_epoch=per_epoch, meta={"compile_s": compile_s})

@@ -80,7 +80,7 @@ def _curves(plt, g, t, out_dir, ip) -> str:
     batches = sorted(set(cells["batch"][cells["problem"] == ip].tolist()))
     fig, axes = plt.subplots(len(batches), 2, figsize=(13, 4.6 * len(batches)), dpi=100, squeeze=False)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    styles = ("-", "--", ":")
+    styles = ("-", "--", ":", "-.")  # one per backend of the grid (there are four)
     sel = (cells["problem"] == ip) & (cells["seed"] == 0)
     kmax = {b: 1 for b in batches}
     for j in np.nonzero(sel)[0]:
@@ -96,7 +96,7 @@ def _curves(plt, g, t, out_dir, ip) -> str:
         rel = np.maximum(rel, 1e-17)  # f - f* can round below 0 at the optimum
         opt, be, batch = key[1], key[2], key[4]
         row = axes[batches.index(batch)]
-        kw = dict(color=colors[(opt + len(g["optimizers"]) * key[3]) % len(colors)], ls=styles[be % 3], lw=1.4,
+        kw = dict(color=colors[(opt + len(g["optimizers"]) * key[3]) % len(colors)], ls=styles[be % len(styles)], lw=1.4,
                   label=_label(g, opt, be, key[3], batch))
         row[0].plot(it, rel, **kw)
         row[1].plot(np.maximum(tm, 1e-7), rel, **kw)

@@ -44,8 +44,8 @@ def groups(p, cells: dict) -> dict:
     uniq = np.unique(keys, axis=0) if len(keys) else keys
     cols: dict[str, list] = {k: [] for k in GROUP}
     extra = ["seeds", "converged", "diverged", "failed", "parity_failed", "final_rel_med", "seconds_med",
-             "step_us_med", "peak_rss_max", "tracemalloc_peak_max", "model_bytes_max", "state_multiple",
-             "state_ok", "parity_dev_max"]
+             "step_us_med", "compile_s_med", "peak_rss_max", "tracemalloc_peak_max", "model_bytes_max",
+             "state_multiple", "state_ok", "parity_dev_max"]
     for t in p.targets:
         extra += [f"time_to_{t:g}_med", f"time_to_{t:g}_lo", f"time_to_{t:g}_hi", f"iters_to_{t:g}_med",
                   f"iters_to_{t:g}_lo", f"iters_to_{t:g}_hi", f"hits_{t:g}"]
@@ -73,6 +73,9 @@ def groups(p, cells: dict) -> dict:
         it = np.asarray(cells["iterations"], dtype=np.float64)[m][ok]
         sec = np.asarray(cells["seconds"], dtype=np.float64)[m][ok]
         cols["step_us_med"].append(float(np.median(sec / np.maximum(it, 1)) * 1e6) if len(it) else math.nan)
+        cs = np.asarray(cells["compile_s"], dtype=np.float64)[m][ok]
+        cs = cs[np.isfinite(cs)]  # nan: a backend that compiles nothing
+        cols["compile_s_med"].append(float(np.median(cs)) if len(cs) else math.nan)
         for col, out in (("peak_rss", "peak_rss_max"), ("tracemalloc_peak", "tracemalloc_peak_max")):
             v = np.asarray(cells[col])[m]
             cols[out].append(int(v.max()) if len(v) else -1)
@@ -213,8 +216,8 @@ def markdown(p, summ: dict, probs: list[dict], claims: list[dict], meta: dict) -
                      f"{r['converged']}/{budget}/"
                      f"{r['diverged']}/{r['failed'] + r['parity_failed']} |")
     L += ["", "## Memory and parity (per solver, largest problem)", "",
-          "| solver | state / params | expected | peak RSS MB | tracemalloc peak MB | parity max dev |",
-          "|---|---|---|---|---|---|"]
+          "| solver | state / params | expected | peak RSS MB | tracemalloc peak MB | parity max dev | step us | "
+          "compile s |", "|---|---|---|---|---|---|---|---|"]
     from .optimizers import STATE_MULTIPLE
 
     seen = {}
@@ -223,9 +226,10 @@ def markdown(p, summ: dict, probs: list[dict], claims: list[dict], meta: dict) -
         seen[solver_label(p, r)] = r
     for lab, r in sorted(seen.items()):
         opt = p.optimizers[r["optimizer"]]
-        tm = r["tracemalloc_peak_max"]
+        tm, cs = r["tracemalloc_peak_max"], r["compile_s_med"]
         L.append(f"| {lab} | {r['state_multiple']:.3g} | {STATE_MULTIPLE[opt]} | {r['peak_rss_max'] / 2**20:.1f} | "
-                 f"{'n/a' if tm < 0 else f'{tm / 2**20:.2f}'} | {r['parity_dev_max']:.1e} |")
+                 f"{'n/a' if tm < 0 else f'{tm / 2**20:.2f}'} | {r['parity_dev_max']:.1e} | {r['step_us_med']:.3g} | "
+                 f"{'n/a' if not math.isfinite(cs) else f'{cs:.2f}'} |")
     if claims:
         L += ["", f"## Claim check: \"{CLAIM}\"", "",
               "| problem | optimizer | backend | step scale | target | reached (median) | seeds that reached | "
