@@ -9,6 +9,11 @@ pattern counts as "not below". Overlapping windows share patterns, so windows ar
 independent: the error shown is the binomial one on the window count (optimistic) and the one from
 the spread of per-symbol fractions (symbols are independent).
 
+False-discovery control (q-values, engines/scan/fdr.py): --runs independent runs of a small
+random-walk universe (--run-symbols i.i.d. Gaussian walks each); in each run the family is every
+scanned window's best p-value; the share of runs with any window q < alpha should be at most alpha
+(within its binomial error) for BY, and for BH where the tests are positively dependent.
+
 Power: planted impulses of the synthetic generator at its default noise ("guarded" layout, and the
 "late" layout): the fraction found (six pivots within +-2 bars in some window's top-k) with p < 0.05.
 
@@ -61,6 +66,23 @@ def calibration(series_list, params):
     return windows, rows
 
 
+def q_calibration(params, runs, per_run, bars, method):
+    """Share of runs whose smallest window q-value is < alpha, for ALPHAS (and the run count)."""
+    from mpiapp.engines.scan import fdr
+
+    smallest = []
+    for r in range(runs):
+        fam = []
+        for k in range(per_run):
+            win = scan_symbol(gaussian_walk(100_000 + r * per_run + k, bars), params, "numba").windows
+            fam.append(fdr.family_p(win["best_p_value"], win["skipped_flat"]))
+        p = np.sort(np.concatenate(fam))
+        q = fdr.q_of_sorted(p, method)
+        smallest.append(float(q.min()) if q.size else 1.0)
+    smallest = np.array(smallest)
+    return [(a, float(np.mean(smallest < a)), np.sqrt(a * (1 - a) / runs)) for a in ALPHAS]
+
+
 def power(params, layout, seed, n_symbols, n_bars, rate, noise, alpha=0.05):
     gen = LAYOUTS[layout]
     hits = sig = total = 0
@@ -82,6 +104,8 @@ def main():
     ap.add_argument("--symbols", type=int, default=40)
     ap.add_argument("--bars", type=int, default=3000)
     ap.add_argument("--samples", type=int, default=20)
+    ap.add_argument("--runs", type=int, default=40, help="runs of the q-value calibration")
+    ap.add_argument("--run-symbols", type=int, default=4, help="symbols per run of the q-value calibration")
     ap.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE")
     a = ap.parse_args()
     cfg = config.load(overrides=[f"scan.null_samples={a.samples}"] + a.overrides)
@@ -101,6 +125,11 @@ def main():
         for alpha, f, se_b, se_s in rows:
             print(f"  alpha {alpha:<5} fraction of windows with best p < alpha {f:.4f}  "
                   f"(binomial se {se_b:.4f}; per-symbol se {se_s:.4f})")
+    for method in ("by", "bh"):
+        rows = q_calibration(params, a.runs, a.run_symbols, a.bars, method)
+        print(f"q-values ({method}) on i.i.d. Gaussian random walks, {a.runs} runs of {a.run_symbols} symbols x "
+              f"{a.bars} bars: " + "   ".join(f"alpha {al}: runs with any q < alpha {f:.3f} (binomial se "
+                                              f"{se:.3f})" for al, f, se in rows))
     for layout in ("guarded", "late"):
         sig, hits, total = power(params, layout, d.seed, a.symbols, a.bars, d.synthetic_plant_rate,
                                  d.synthetic_noise)
