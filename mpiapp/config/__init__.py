@@ -250,6 +250,11 @@ def _check_cross(cfg: Section) -> None:
     total = s.weight_fib + s.weight_time + s.weight_alternation + s.weight_channel
     if total <= 0:
         raise ConfigError("scan.weight_*: the four score weights must not all be 0")
+    deg = s.live_degrees
+    if not deg or len(deg) > 8 or not all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                          and math.isfinite(x) and 0 < x <= 1000 for x in deg) \
+            or any(b <= a for a, b in zip(deg, deg[1:])):
+        raise ConfigError(f"scan.live_degrees = {deg!r}: expected 1 to 8 ascending multiples in (0, 1000]")
     hidden = cfg.train.mlp.hidden
     if not hidden or not all(isinstance(h, int) and not isinstance(h, bool) and 1 <= h <= 65536 for h in hidden):
         raise ConfigError(f"train.mlp.hidden = {hidden!r}: expected a non-empty list of widths in [1, 65536]")

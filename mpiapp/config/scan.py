@@ -70,6 +70,19 @@ KEYS = (
         "mean block length (bars) of the stationary bootstrap that builds the surrogates", lo=1.0,
         hi=1e9),
     Key("scan.null_seed", int, 0, "seed of the surrogates (with the symbol's name)", lo=0),
+    # --- scan: live counts and their walk-forward outcomes (docs/scan.md "Live counts") ------------
+    Key("scan.live_top", int, 3, "live counts kept per symbol and degree (0: no live table)", lo=0,
+        hi=1000),
+    Key("scan.live_degrees", list, [1.0, 2.0],
+        "degrees of the live count: multiples of the scan's zig-zag threshold (which follows the "
+        "series' scale), ascending"),
+    Key("scan.outcomes", bool, False,
+        "walk-forward outcome study: every count that was live, at its known_bar, and what followed"),
+    Key("scan.outcome_bars", int, 200, "outcome study: bars followed after a count's known_bar",
+        lo=1, hi=10_000_000),
+    Key("scan.outcome_surrogates", int, 20,
+        "outcome study: block-bootstrap surrogates of each symbol for the rates under the null "
+        "(the p-value's surrogates: scan.null_block_bars, scan.null_seed)", lo=0, hi=100_000),
     Key("scan.fdr_method", str, "by",
         "false-discovery control over the run's windows (one test per scanned window): by = "
         "Benjamini-Yekutieli (any dependence), bh = Benjamini-Hochberg", choices=("by", "bh")),

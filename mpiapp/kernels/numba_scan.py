@@ -34,6 +34,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from . import live as _live
 from . import pivots as _pivots
 from . import score as _score
 from . import swing as _swing
@@ -41,12 +42,12 @@ from . import swing as _swing
 
 def _cache_dir() -> str:
     """Where Numba caches these kernels: a folder named by a hash of their sources (this file,
-    pivots.py, score.py, swing.py). Numba only invalidates a cached function when its *own* file changes,
+    pivots.py, score.py, swing.py, live.py). Numba only invalidates a cached function when its *own* file changes,
     not when a function it calls from another file does; a per-source-hash folder makes any edit
     or upgrade of the three files recompile. Base: $NUMBA_CACHE_DIR, else the package's
     __pycache__, else ~/.cache/mpiapp."""
     h = hashlib.sha256()
-    for f in (_pivots.__file__, _score.__file__, _swing.__file__, __file__):
+    for f in (_pivots.__file__, _score.__file__, _swing.__file__, _live.__file__, __file__):
         with open(f, "rb") as fh:
             h.update(fh.read())
     name = "mpiapp-numba-" + h.hexdigest()[:16]
@@ -71,6 +72,10 @@ numba.config.CACHE_DIR = _cache_dir()  # read by njit(cache=True) at decoration;
 zigzag_nb = njit(nogil=True, cache=True)(_pivots.zigzag_core)
 score_nb = njit(nogil=True, cache=True)(_score.score_terms)
 swing_nb = njit(nogil=True, cache=True)(_swing.swing_core)
+live_prefixes_nb = njit(nogil=True, cache=True)(_live.prefixes_core)
+live_life_nb = njit(nogil=True, cache=True)(_live.life_core)
+live_sweep_nb = njit(nogil=True, cache=True)(_live.sweep_core)
+live_outcome_nb = njit(nogil=True, cache=True)(_live.outcome_core)
 
 EXT, START, R1, R2, R3, R4, VISITED, VALID = range(8)  # reference.STATS order
 NCODE = 8

@@ -12,6 +12,7 @@ import numpy as np
 
 from ...runtime import errors, sync
 from ...work import JobSpec, Plan, Unit
+from . import live as _live
 from .result import PATTERN_FIELDS, WINDOW_FIELDS, dedup_patterns, group_alternatives
 
 PIVOTS = range(6)
@@ -34,6 +35,16 @@ WINDOW_COLUMNS = [("symbol", "i4")] + [(c, _disk(dt)) for c, dt in WINDOW_FIELDS
 #: the final windows table adds the q-value of each scanned window's test (engines/scan/fdr.py)
 FINAL_WINDOW_COLUMNS = WINDOW_COLUMNS + [("best_q_value", "f8")]
 KEY_COLUMNS = [("symbol", "i4"), ("w0", "i4"), ("w1", "i4")]
+#: the live counts at the last bar (engines/scan/live.py), with the timestamps of their bars;
+#: parent and group are row numbers among the symbol's own rows until finalize makes them global
+LIVE_COLUMNS = [("symbol", "i4")] + [(c, _disk(dt)) for c, dt in _live.LIVE_FIELDS] + [
+    (f"d{i}", "i8") for i in range(5)] + [("d_ext", "i8"), ("d_known", "i8")]
+#: the outcome study: one row per count that was ever live, at its known_bar
+OUTCOME_COLUMNS = [("symbol", "i4")] + [(c, _disk(dt)) for c, dt in _live.OUTCOME_FIELDS] + [
+    ("d_known", "i8")]
+#: the outcome study on the symbol's surrogates: outcomes counted per level and wave
+NULL_TALLY_COLUMNS = [("symbol", "i4")] + [(c, _disk(dt)) for c, dt in _live.TALLY_FIELDS]
+NAT = np.iinfo(np.int64).min  # the timestamp of a pivot not yet made
 
 
 def make_units(index, params, unit_windows: int) -> list[Unit]:
@@ -88,10 +99,12 @@ def build(ctx) -> JobSpec:
         src = sources.open_from_config(cfg)  # a bad spec, a missing folder: every rank sees the same
     job = _ScanJob(params, backend, src)
     return JobSpec(name="score", key_columns=KEY_COLUMNS,
-                   tables={"patterns": PATTERN_COLUMNS, "windows": WINDOW_COLUMNS},
+                   tables={"patterns": PATTERN_COLUMNS, "windows": WINDOW_COLUMNS, "live": LIVE_COLUMNS,
+                           "outcomes": OUTCOME_COLUMNS, "outcome_null": NULL_TALLY_COLUMNS},
                    plan=job.plan, prepare=job.prepare, run_unit=job.run_unit, finalize=job.finalize,
                    release=job.release, resume_sections=("data", "scan"),
-                   counters=("candidates", "null_scans"), units_at_once=job.units_at_once)  # fmt: skip
+                   counters=("candidates", "null_scans", "live_counts", "outcome_counts"),
+                   units_at_once=job.units_at_once)  # fmt: skip
 
 
 class _ScanJob:
@@ -158,7 +171,9 @@ class _ScanJob:
         if self.params.null_samples > 0:  # the significance's own cost, apart in the profile
             ctx.timers.add("null", float(info.get("null_s", 0.0)))
             ctx.timers.count("null_scans", int(info.get("null_scans", 0)))
-        return {"patterns": p, "windows": w}
+        out = {"patterns": p, "windows": w}
+        out.update(_live_rows(series, s, w0, w1, res.n_windows, self.params, self.backend, ctx))
+        return out
 
     def release(self, ctx) -> None:
         self.store.release()
@@ -182,6 +197,62 @@ def _rows(res, symbol: int, series) -> tuple[dict, dict]:
     if missing:
         raise KeyError(f"scan engine output lacks columns {missing}")
     return p, w
+
+
+def _live_rows(series, s, w0, w1, n_windows, params, backend, ctx) -> dict:
+    """The unit's live-count rows (its symbol's last unit: the live table at the last bar) and
+    outcome-study rows (the counts first live at a bar this unit owns: after the previous unit's
+    last window end, up to its own; the last unit up to the series end), with their surrogates'
+    tallies. Timed apart in the profile (live_s, outcomes_s)."""
+    import time
+
+    from .engine import _bars, window_starts
+
+    out = {}
+    high, low, close = _bars(series)
+    n = high.shape[0]
+    if params.live_top > 0 and w1 == n_windows:
+        t0 = time.perf_counter()
+        rows = _live.live_table(high, low, close, params, backend)
+        m = rows["rank"].shape[0]
+        rows["symbol"] = np.full(m, s, dtype=np.int32)
+        for i in range(5):
+            ti = rows[f"t{i}"]
+            rows[f"d{i}"] = np.where(ti >= 0, series.time[np.maximum(ti, 0)], NAT)
+        rows["d_ext"] = series.time[rows["t_ext"]] if m else np.empty(0, np.int64)
+        rows["d_known"] = series.time[rows["known_bar"]] if m else np.empty(0, np.int64)
+        out["live"] = rows
+        ctx.timers.add("live", time.perf_counter() - t0)
+        ctx.timers.count("live_counts", m)
+    if params.outcomes:
+        t0 = time.perf_counter()
+        ends = window_starts(n, params) + params.window_bars - 1
+        lo = 0 if w0 == 0 else int(ends[w0 - 1]) + 1
+        hi = n - 1 if w1 == n_windows else int(ends[w1 - 1])
+        rows = _live.outcome_rows(high, low, close, params, backend, lo, hi)
+        m = rows["known_bar"].shape[0]
+        rows["symbol"] = np.full(m, s, dtype=np.int32)
+        rows["d_known"] = series.time[rows["known_bar"]] if m else np.empty(0, np.int64)
+        out["outcomes"] = rows
+        ctx.timers.count("outcome_counts", m)
+        if params.outcome_surrogates > 0:
+            from . import null as _null
+
+            tallies = []
+            for h, lw, c in _null.surrogates(series.symbol, high, low, close, params.outcome_surrogates,
+                                             params.null_block_bars, params.null_seed):
+                if high is low:  # close-only series stay close-only
+                    h = lw = c
+                tallies.append(_live.tally(_live.outcome_rows(h, lw, c, params, backend, lo, hi),
+                                           len(params.live_degrees)))
+            tot = {f: tallies[0][f].copy() for f, _ in _live.TALLY_FIELDS}
+            for t in tallies[1:]:
+                for f in ("n", "target", "invalidation", "cap", "none"):
+                    tot[f] += t[f]
+            tot["symbol"] = np.full(tot["n"].shape[0], s, dtype=np.int32)
+            out["outcome_null"] = tot
+        ctx.timers.add("outcomes", time.perf_counter() - t0)
+    return out
 
 
 # --- finalize -----------------------------------------------------------------------------------------
@@ -228,10 +299,13 @@ def finalize(fin, skipped: dict, dropped: dict) -> dict:
     rows_per_sym = np.bincount(u["symbol"], weights=u["patterns_count"] + u["windows_count"], minlength=n_sym)
     lo, hi = fin.block(rows_per_sym)
     mine = np.flatnonzero((u["symbol"] >= lo) & (u["symbol"] < hi))
-    pats, wins = [], []
+    pats, wins, lives, outs, nulls = [], [], [], [], []
     if fin.can_read and (fin.parallel or rank == 0):
         pats = [fin.read("patterns", mine)]
         wins = [fin.read("windows", mine)]
+        lives = [fin.read("live", mine)]
+        outs = [fin.read("outcomes", mine)]
+        nulls = [fin.read("outcome_null", mine)]
     p = merge_patterns(_cat(pats, PATTERN_COLUMNS))
     first_row = fin.offset(len(p["symbol"]))  # this rank's rows follow the ranks' before it
     group, n_alt = group_alternatives(p["symbol"], p["direction"],
@@ -264,6 +338,17 @@ def finalize(fin, skipped: dict, dropped: dict) -> dict:
     fin.write("patterns", FINAL_PATTERN_COLUMNS, p if len(p["symbol"]) else {})
     fin.write("windows", FINAL_WINDOW_COLUMNS, w if len(w["symbol"]) else {})
     fin.write("symbols", sym_cols, sym)
+    live = _final_live(_cat(lives, LIVE_COLUMNS), fin)
+    fin.write("live", LIVE_COLUMNS, live if len(live["symbol"]) else {})
+    rates = None
+    if cfg.scan.outcomes:
+        o = _cat(outs, OUTCOME_COLUMNS)
+        if len(o["symbol"]):
+            order = np.lexsort((o["t0"], o["direction"], o["known_bar"], o["level"], o["symbol"]))
+            o = {c: v[order] for c, v in o.items()}
+        fin.write("outcomes", OUTCOME_COLUMNS, o if len(o["symbol"]) else {})
+        rates = _outcome_rates(o, _cat(nulls, NULL_TALLY_COLUMNS), cfg.scan, ctx)
+        fin.write("outcome_rates", RATE_COLUMNS, rates if rank == 0 else {})
     fin.attrs(data_source=cfg.data.source)
 
     tot = {k: sync.allreduce_sum(int(v), comm=ctx.comm) for k, v in (
@@ -273,8 +358,78 @@ def finalize(fin, skipped: dict, dropped: dict) -> dict:
         ("groups", int(np.sum(p["group"] == first_row + np.arange(len(p["symbol"]))))))}  # fmt: skip
     top = _global_top(p, first_row, cfg.output.summary_top, ctx, listed)
     warnings = sum(sync.allgather(_flat_warnings(w, listed, cfg.scan), comm=ctx.comm), [])
+    lives_top = _live_top(live, cfg.output.summary_top, ctx, listed)
     return {**tot, "symbols": n_sym, "skipped_symbols": len(skipped), "top": top, "fdr": fdr,
-            "warnings": warnings}
+            "warnings": warnings, "live": lives_top, "outcome_rates": rates}
+
+
+#: outcome_rates: per degree level and wave in progress, the outcome study against its null
+RATE_COLUMNS = [("level", "i1"), ("degree", "f8"), ("wave", "i1"), ("n", "i8"), ("target", "i8"),
+                ("invalidation", "i8"), ("cap", "i8"), ("none", "i8"), ("rate", "f8"), ("null_n", "i8"),
+                ("null_target", "i8"), ("null_invalidation", "i8"), ("null_cap", "i8"), ("null_none", "i8"),
+                ("null_rate", "f8"), ("p_value", "f8")]  # fmt: skip
+
+
+def _final_live(rows: dict, fin) -> dict:
+    """Collective: this rank's live rows in symbol, level, rank order, with parent and group as rows
+    of the file's live table (the symbol's rows follow one another)."""
+    n = len(rows["symbol"])
+    if n:
+        order = np.lexsort((rows["rank"], rows["level"], rows["symbol"]))
+        rows = {c: v[order] for c, v in rows.items()}
+    first = fin.offset(n)
+    if n:
+        starts = np.r_[0, np.flatnonzero(np.diff(rows["symbol"])) + 1]
+        base = np.repeat(starts, np.diff(np.r_[starts, n]))  # each row's symbol's first row
+        for c in ("parent", "group"):
+            rows[c] = np.where(rows[c] >= 0, rows[c] + base + first, -1).astype(np.int64)
+    return rows
+
+
+def _outcome_rates(o: dict, nulls: dict, scan, ctx) -> dict:
+    """Collective: RATE_COLUMNS rows (every rank gets them): per level and wave, the counts' outcomes
+    against their surrogates'; p_value: Fisher's exact test (two-sided) of target-first against
+    not, the counts of the series against those of its surrogates (scipy.stats.fisher_exact)."""
+    n_levels = len(scan.live_degrees)
+    mine = _live.tally({k: o[k] for k in ("level", "wave", "outcome")}, n_levels)
+    keys = ("n", "target", "invalidation", "cap", "none")
+    real = {k: sync.allreduce_sum(mine[k], comm=ctx.comm) for k in keys}
+    null = {k: np.zeros(n_levels * 4, dtype=np.int64) for k in keys}
+    if len(nulls["symbol"]):
+        for k in keys:
+            np.add.at(null[k], nulls["level"].astype(np.int64) * 4 + nulls["wave"].astype(np.int64) - 2, nulls[k])
+    null = {k: sync.allreduce_sum(null[k], comm=ctx.comm) for k in keys}
+    from scipy.stats import fisher_exact
+
+    rows = {c: [] for c, _ in RATE_COLUMNS}
+    for i in range(n_levels * 4):
+        lv, wave = i // 4, 2 + i % 4
+        n, hit, nn, nhit = int(real["n"][i]), int(real["target"][i]), int(null["n"][i]), int(null["target"][i])
+        rows["level"].append(lv)
+        rows["degree"].append(float(scan.live_degrees[lv]))
+        rows["wave"].append(wave)
+        for k in keys:
+            rows[k].append(int(real[k][i]))
+            rows["null_" + k].append(int(null[k][i]))
+        rows["rate"].append(hit / n if n else np.nan)
+        rows["null_rate"].append(nhit / nn if nn else np.nan)
+        p = fisher_exact([[hit, n - hit], [nhit, nn - nhit]])[1] if n and nn else np.nan
+        rows["p_value"].append(float(p))
+    return {c: np.asarray(rows[c], dtype=dt) for c, dt in RATE_COLUMNS}
+
+
+def _live_top(live: dict, k: int, ctx, index) -> list[dict]:
+    """Collective: the best live count (rank 1, lowest degree) of up to k symbols, by live score."""
+    if k == 0:
+        return []
+    n = len(live["symbol"])
+    sel = np.flatnonzero((live["rank"] == 1) & (live["level"] == 0)) if n else np.empty(0, np.int64)
+    mine = [{c: live[c][i].item() for c in live} for i in sel]
+    rows = sum(sync.allgather(mine, comm=ctx.comm), [])
+    rows.sort(key=lambda r: (-r["score"], r["symbol"]))
+    for r in rows:
+        r["name"] = index[r["symbol"]][0]
+    return rows[:k]
 
 
 def _false_discoveries(p, w, scan, ctx, units) -> dict | None:

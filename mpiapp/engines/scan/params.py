@@ -40,6 +40,11 @@ class ScanParams:
     null_block_bars: float = _default("null_block_bars")
     null_seed: int = _default("null_seed")
     null_statistic: str = _default("null_statistic")
+    live_top: int = _default("live_top")
+    live_degrees: tuple = _default("live_degrees")
+    outcomes: bool = _default("outcomes")
+    outcome_bars: int = _default("outcome_bars")
+    outcome_surrogates: int = _default("outcome_surrogates")
     fdr_method: str = _default("fdr_method")  # read by the job's finalize (engines/scan/fdr.py)
     fdr_alpha: float = _default("fdr_alpha")
     max_combinations: int = _default("max_combinations")
@@ -55,6 +60,7 @@ class ScanParams:
 
     def __post_init__(self):
         object.__setattr__(self, "scan_pattern_types", tuple(self.scan_pattern_types))
+        object.__setattr__(self, "live_degrees", tuple(float(x) for x in self.live_degrees))
         bad = set(self.scan_pattern_types) - {"bullish", "bearish"}
         if bad or not self.scan_pattern_types:
             raise ValueError("scan_pattern_types must be drawn from bullish, bearish: "

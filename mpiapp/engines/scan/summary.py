@@ -21,6 +21,40 @@ def top_lines(rows: list[dict]) -> list[str]:
     return lines
 
 
+def _num(x: float) -> str:
+    """A price, with significant digits that suit its size (NaN: '-')."""
+    if x != x:
+        return "-"
+    return f"{x:.5g}" if abs(x) < 1e5 else f"{x:,.0f}"
+
+
+def live_lines(rows: list[dict]) -> list[str]:
+    """One line per live count: symbol, direction, the wave in progress and since when, where the
+    count is wrong (invalidation), the other side that re-labels it (cap), the target band."""
+    lines = [f"  {'symbol':<10} {'dir':>4} {'wave':>4} {'score':>6}  {'since':<10} {'invalid':>10} "
+             f"{'cap':>10} {'target band':>23}  known"]  # fmt: skip
+    for r in rows:
+        since = str(r.get("since", ""))[:10]
+        band = f"{_num(r['target_lo'])}..{_num(r['target_hi'])}"
+        lines.append(f"  {str(r['name'])[:10]:<10} {'bull' if r['direction'] > 0 else 'bear':>4} "
+                     f"{int(r['wave']):>4} {r['score']:6.3f}  {since:<10} {_num(r['invalidation']):>10} "
+                     f"{_num(r['cap']):>10} {band:>23}  {str(r.get('known', ''))[:10]}")  # fmt: skip
+    return lines
+
+
+def rate_lines(rates: dict | None) -> list[str]:
+    """The outcome study against its null, one line per degree level and wave in progress."""
+    if not rates:
+        return []
+    lines = [f"  {'degree':>6} {'wave':>4} {'counts':>7} {'target first':>12} {'null':>7} {'p':>8}"]
+    for i in range(len(rates["wave"])):
+        if not rates["n"][i]:
+            continue
+        lines.append(f"  {rates['degree'][i]:>5g}x {int(rates['wave'][i]):>4} {int(rates['n'][i]):>7} "
+                     f"{rates['rate'][i]:>12.3f} {rates['null_rate'][i]:>7.3f} {rates['p_value'][i]:>8.3g}")
+    return lines
+
+
 def windows_counts(windows: int, skipped_flat: int, truncated: int) -> str:
     """How the job's summary and `mpiapp.report` count windows (one wording for both)."""
     return (f"windows {windows} ({windows - skipped_flat} scanned, {skipped_flat} skipped as flat)   "
@@ -67,6 +101,18 @@ def format_summary(s: dict, path: str) -> str:
     if top:
         lines += ["", f"top {len(top)} structures (alt: alternative counts of the same structure):"]
         lines += top_lines(top)
+    live = []
+    for r in s.get("live", []):
+        r = dict(r)
+        r["since"] = np.datetime64(int(r[f"d{int(r['wave']) - 1}"]), "ns").astype("datetime64[D]")
+        r["known"] = np.datetime64(int(r["d_known"]), "ns").astype("datetime64[D]")
+        live.append(r)
+    if live:
+        lines += ["", f"live counts at the last bar (best per symbol, lowest degree; wave: the one in progress, "
+                      "since: its start):"] + live_lines(live)
+    if s.get("outcome_rates"):
+        lines += ["", "outcome study (counts taken at their known_bar: target band first, against block-bootstrap "
+                      "surrogates; Fisher's exact p):"] + rate_lines(s["outcome_rates"])
     if prof:
         lines += ["", "profile (per rank):", table(prof)]
     return "\n".join(lines)
