@@ -6,108 +6,19 @@ import argparse
 import importlib
 import sys
 
-#: job -> the engine module that reports its files (`text(path) -> str`, `plot(path, dir) -> [files]`);
-#: a file without a `job` attribute, or of the score job, is reported here
+from .io.names import safe_name, short_name  # noqa: F401  (the names charts are saved under)
+from .io.results import ReportError
+
+#: job -> the engine module that reports its files (`text(path) -> str`, `plot(path, dir) -> [files]`;
+#: the scan's take the --top, --max-p and --max-q options too); a file without a `job` attribute is a
+#: score file
 JOB_REPORTS = {
+    "score": "mpiapp.engines.scan.report",
     "train": "mpiapp.engines.train.report",
     "optbench": "mpiapp.engines.optbench.report",
     "hpo": "mpiapp.engines.hpo.report",
     "ddp": "mpiapp.engines.ddp.report",
 }
-
-PIV = range(6)
-
-
-def top_patterns(pats, top_n: int, max_p: float | None = None, path: str = "", max_q: float | None = None):
-    """The `top_n` best structures (S descending, then t0): group primaries only (each with its
-    n_alternatives; files written before groups existed: every row), only those with p_value <= max_p
-    and q_value <= max_q if given (q_value: the run's false-discovery control; NaN for a pattern
-    that is the best of no window, never listed under max_q).
-
-    Raises ReportError when max_p or max_q is asked of a file scanned without a null
-    (scan.null_samples = 0).
-    """
-    if max_q is not None:
-        if "q_value" not in pats or not pats["q_value"].notna().any():
-            raise ReportError(f"{path}: no q-values in this file (it was scanned with scan.null_samples = 0); "
-                              "scan again with --set scan.null_samples=20 to filter by --max-q")
-        pats = pats[pats["q_value"] <= max_q]
-    if "group" in pats:
-        pats = pats[pats["group"].to_numpy() == pats.index.to_numpy()]
-    if max_p is not None:
-        if "p_value" not in pats or not pats["p_value"].notna().any():
-            raise ReportError(f"{path}: no p-values in this file (it was scanned with scan.null_samples = 0); "
-                              "scan again with --set scan.null_samples=20 to filter by --max-p")
-        pats = pats[pats["p_value"] <= max_p]
-    return pats.sort_values(["score", "t0"], ascending=[False, True], kind="stable").head(top_n)
-
-
-def file_summary(path: str, top_n: int = 10, max_p: float | None = None, max_q: float | None = None) -> str:
-    import numpy as np
-
-    from . import results
-    from .engines.scan.summary import top_lines, windows_counts
-    from .io.results import read_attrs, read_table
-    from .runtime.profile import table
-
-    a = read_attrs(path)
-    pats = results.load(path)
-    win = read_table(path, "windows")
-    sym = results.load_table(path, "symbols")
-    prof = results.load_table(path, "profile")
-    skipped = int((sym["skipped_reason"] != "").sum())
-    lines = [
-        f"{path}: {a.get('status')} scan, mpiapp {a.get('mpiapp_version')}, {a.get('ranks')} rank(s) on "
-        f"{a.get('hosts')}, backend {a.get('backend')}, hdf5 {a.get('hdf5_mode')}",
-        f"  data {a.get('data_source')}   started {a.get('started')}   finished {a.get('finished')}   "
-        f"wall {float(a.get('wall_s', 0)):.2f} s",
-        f"  symbols {len(sym)} ({skipped} skipped)   "
-        + windows_counts(len(win["window"]), int(np.sum(win["skipped_flat"])), int(np.sum(win["truncated"])))
-        + f"   candidates {int(np.sum(win['visited'])):,}   patterns {len(pats):,}",
-    ]
-    for _, r in sym[sym["skipped_reason"] != ""].iterrows():
-        lines.append(f"  skipped {r['name']}: {r['skipped_reason']}")
-    if len(pats):
-        top = top_patterns(pats, top_n, max_p, path, max_q)
-        rows = [dict(r, name=r["symbol"], d0=str(r["d0"].date()), d5=str(r["d5"].date())) for _, r in top.iterrows()]
-        which = f" with p <= {max_p:g}" if max_p is not None else ""
-        which += f" with q <= {max_q:g}" if max_q is not None else ""
-        n_groups = int((pats["group"].to_numpy() == pats.index.to_numpy()).sum()) if "group" in pats else len(pats)
-        lines[-1] += f" ({n_groups:,} structures)"
-        lines += ["", f"top {len(rows)} structures{which} (alt: alternative counts of the same structure):"]
-        lines += top_lines(rows)
-    if len(prof):
-        lines += ["", "profile (per rank):", table(prof.to_dict("records"))]
-    return "\n".join(lines)
-
-
-class ReportError(ValueError):
-    """The file cannot be reported on (not HDF5, not a results file, an unfinished run); the
-    message is one line naming the file."""
-
-
-#: the longest symbol text in a chart file name / title (the full name stays in the results file)
-NAME_CHARS = 40
-
-
-def safe_name(symbol: str) -> str:
-    """A symbol as a file-name part: letters, digits, '.', '-', '_' only (any other character,
-    '/' included, becomes '_'; no leading '.'), at most NAME_CHARS characters; a name that had
-    to change gets a short hash of the original, so two symbols never share a chart file."""
-    import hashlib
-    import re
-
-    s = str(symbol)
-    clean = re.sub(r"[^\w.\-]", "_", s, flags=re.UNICODE).lstrip(".") or "_"
-    if clean == s and len(clean) <= NAME_CHARS:
-        return clean
-    digest = hashlib.sha1(s.encode("utf-8", errors="replace")).hexdigest()[:8]
-    return f"{clean[:NAME_CHARS]}-{digest}"
-
-
-def short_name(symbol: str) -> str:
-    s = str(symbol)
-    return s if len(s) <= NAME_CHARS else s[: NAME_CHARS - 1] + "…"
 
 
 def check_results_file(path: str) -> dict:
@@ -147,69 +58,6 @@ def check_results_file(path: str) -> dict:
     return attrs
 
 
-def plot(path: str, out_dir: str, top_n: int = 10, max_p: float | None = None,
-         max_q: float | None = None) -> list[str]:
-    """One PNG per top pattern: High/Low band and close, pivots 0-5, channel lines, score terms."""
-    import os
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from . import config, results
-    from .io import sources
-
-    cfg = config.loads(results.attrs(path)["config"], origin=f"{path} (attribute config)")
-    src = sources.open_from_config(cfg)
-    top = top_patterns(results.load(path), top_n, max_p, path, max_q)
-    os.makedirs(out_dir, exist_ok=True)
-    root = os.path.realpath(out_dir)
-    written = []
-    cache = {}
-    for rank_i, (_, r) in enumerate(top.iterrows(), 1):
-        name = r["symbol"]
-        if name not in cache:
-            cache[name] = src.load(name)
-        s = cache[name]
-        t = np.array([int(r[f"t{i}"]) for i in PIV])
-        p = np.array([float(r[f"p{i}"]) for i in PIV])
-        span = t[5] - t[0]
-        lo, hi = max(0, t[0] - span // 3), min(len(s) - 1, t[5] + span // 3)
-        x = s.dates[lo : hi + 1]
-        fig, ax = plt.subplots(figsize=(11, 5.5), dpi=100)
-        ax.fill_between(x, s.low[lo : hi + 1], s.high[lo : hi + 1], color="tab:blue", alpha=0.25, lw=0,
-                        label="High-Low")  # fmt: skip
-        ax.plot(x, s.close[lo : hi + 1], color="tab:blue", lw=0.8, label="Close")
-        ax.plot(s.dates[t], p, "-o", color="tab:red", lw=1.6, ms=5, label="waves 1-5")
-        for i in PIV:
-            ax.annotate(str(i), (s.dates[t[i]], p[i]), textcoords="offset points",
-                        xytext=(0, 9 if (i % 2 == 1) == (r["direction"] > 0) else -15), ha="center",
-                        fontsize=11, fontweight="bold", color="tab:red")  # fmt: skip
-        # channel: line through pivots 2 and 4, its parallel through pivot 3 (DESIGN §5, term C)
-        slope = (p[4] - p[2]) / (t[4] - t[2]) if t[4] != t[2] else 0.0
-        tt = np.array([t[1], t[5]])
-        ax.plot(s.dates[tt], p[2] + slope * (tt - t[2]), "--", color="gray", lw=1, label="channel 2-4")
-        ax.plot(s.dates[tt], p[3] + slope * (tt - t[3]), ":", color="gray", lw=1, label="parallel through 3")
-        if "known_bar" in r and 0 <= int(r["known_bar"]) <= hi:  # from when a scan of the bars so far reports it
-            ax.axvline(s.dates[int(r["known_bar"])], color="tab:green", lw=1, ls="-.", label="known from (known_bar)")
-        kind = "bullish" if r["direction"] > 0 else "bearish"
-        ax.set_title(f"#{rank_i} {short_name(name)} {kind} impulse  S={r['score']:.3f}  F={r['F']:.2f} T={r['T']:.2f} "
-                     f"A={r['A']:.2f} C={r['C']:.2f}  (chosen by {int(r['n_windows'])} windows, "
-                     f"{int(r.get('n_alternatives', 0))} alternative counts)", fontsize=10)  # fmt: skip
-        ax.legend(loc="best", fontsize=8)
-        ax.grid(alpha=0.3)
-        fig.autofmt_xdate()
-        f = os.path.join(out_dir, f"top{rank_i:02d}_{safe_name(name)}_{kind}.png")
-        if os.path.dirname(os.path.realpath(f)) != root:  # never outside DIR, whatever the name
-            raise ReportError(f"chart file name {f!r} leaves {out_dir}")
-        fig.savefig(f, bbox_inches="tight")
-        plt.close(fig)
-        written.append(f)
-    return written
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m mpiapp.report", description=__doc__)
     ap.add_argument("file", help="a results file written by any mpiapp job (score, train, optbench, hpo)")
@@ -237,8 +85,11 @@ def main(argv=None) -> int:
 
     try:
         job = check_results_file(a.file).get("job", "score")
-        own = importlib.import_module(JOB_REPORTS[job]) if job in JOB_REPORTS else None
-        text = own.text(a.file) if own is not None else file_summary(a.file, a.top, a.max_p, a.max_q)
+        if job not in JOB_REPORTS:
+            raise ReportError(f"{a.file}: written by an unknown job {job!r}")
+        own = importlib.import_module(JOB_REPORTS[job])
+        scan_opts = dict(top_n=a.top, max_p=a.max_p, max_q=a.max_q) if job == "score" else {}
+        text = own.text(a.file, **scan_opts)
     except ReportError as exc:
         print(f"mpiapp report: {exc}", file=sys.stderr)
         return 2
@@ -248,8 +99,7 @@ def main(argv=None) -> int:
     print(text)
     if a.plot:
         try:
-            for f in own.plot(a.file, a.plot) if own is not None else plot(a.file, a.plot, a.top, a.max_p,
-                                                                            a.max_q):
+            for f in own.plot(a.file, a.plot, **scan_opts):
                 print(f"wrote {f}")
         except (ReportError, ConfigError, SourceError, DataError) as exc:
             print(f"mpiapp report: --plot: {exc}", file=sys.stderr)

@@ -188,3 +188,14 @@ def test_the_score_job_writes_the_same_live_and_outcome_tables_at_1_2_and_4_rank
         for t in tables[1]:
             for c, v in tables[1][t].items():
                 np.testing.assert_array_equal(v, tables[n][t][c], err_msg=f"{t}.{c} at -n {n}")
+    # the report prints the live table and the outcome study, and draws them
+    r = run([PY, "-m", "mpiapp.report", str(tmp_path / "s2.h5"), "--top", "1", "--plot", str(tmp_path / "png")],
+            timeout=300)  # fmt: skip
+    assert r.returncode == 0, r.output
+    assert "live counts at the last bar" in r.stdout and "outcome study" in r.stdout
+    rows = [ln for ln in r.stdout.splitlines() if ln.strip().split(" ")[0].isdigit() and " U" in ln]
+    assert len(rows) >= len(tables[2]["live"]["rank"])
+    pngs = sorted(p.name for p in (tmp_path / "png").glob("*.png"))
+    assert {f"live_U{i}.png" for i in np.unique(tables[2]["live"]["symbol"])} <= set(pngs)
+    assert "outcomes.png" in pngs
+    assert all((tmp_path / "png" / f).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in pngs)

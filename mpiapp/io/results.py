@@ -329,3 +329,8 @@ def read_attrs(path) -> dict:
 
     with h5py.File(path, "r") as f:
         return {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+
+
+class ReportError(ValueError):
+    """The file cannot be reported on (not HDF5, not a results file, an unfinished run); the
+    message is one line naming the file."""
