@@ -4,6 +4,8 @@
     python bench/scan_scaling.py --sp500         # also the S&P-500-scale workload at -n 2
     python bench/scan_scaling.py --baseline DIR  # only: S&P-500 scale at -n 2, this checkout against
                                                  # another (git worktree add DIR COMMIT), alternating
+    python bench/scan_scaling.py --costs         # only: S&P-500 scale at -n 2, the scan with and without
+                                                 # its live counts, with the outcome study, with the null
 
 Reports: speedup 1 -> 2 ranks (median wall of --repeats runs), load imbalance (busy max/mean),
 write share of wall, peak RSS and unique memory per rank with and without shared price arrays, and
@@ -105,6 +107,31 @@ def compare_with(base, tmp, out, repeats):
           f"{a['job_wall_median'] / b['job_wall_median']:.2f}x")
 
 
+def costs(tmp, out, repeats):
+    """S&P-500 scale, -n 2: the scan's busy time per rank without its live counts, with them (the
+    default), with the outcome study, and with the null (scan.null_samples 20), alternating."""
+    args = ["--data", f"hdf5:{sp500_file(tmp)}", "--set", "scan.window_bars=500", "--set", "scan.max_windows=500",
+            "--set", "scan.up_to=8", "--set", "scan.window_overlap_ratio=0.982"]  # fmt: skip
+    job(2, out, args[:2] + ["--set", "scan.max_windows=5"])  # warm the Numba cache
+    variants = [("no live counts", 2, args + ["--set", "scan.live_top=0"], None),
+                ("defaults (live counts)", 2, args, None),
+                ("+ outcome study", 2, args + ["--set", "scan.outcomes=true"], None),
+                ("+ null, 20 surrogates", 2, args + ["--set", "scan.null_samples=20"], None)]
+    rs = alternating(variants, out, repeats)
+    print(f"S&P-500 scale at -n 2 (500 x 5,000 bars from an HDF5 file, 500-bar windows, up_to 8), medians of "
+          f"{repeats}, alternating:")
+    from mpiapp.io.results import read_table
+
+    for name, r in rs.items():
+        print(f"  {name:24s}: wall {r['wall_median']:.2f} s (job {r['job_wall_median']:.2f} s), busy "
+              + " ".join(f"{x:.2f}" for x in r["busy"]) + " s a rank")
+    base = rs["no live counts"]
+    for name in ("defaults (live counts)", "+ outcome study", "+ null, 20 surrogates"):
+        r = rs[name]
+        print(f"  {name} / no live counts: busy {max(r['busy']) / max(base['busy']):.2f}x, "
+              f"job {r['job_wall_median'] / base['job_wall_median']:.2f}x")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--symbols", type=int, default=200)
@@ -112,6 +139,8 @@ def main():
     ap.add_argument("--up-to", type=int, default=4)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--sp500", action="store_true", help="also run the S&P-500-scale workload at -n 2")
+    ap.add_argument("--costs", action="store_true",
+                    help="only the costs of the live counts, the outcome study and the null at S&P-500 scale, -n 2")
     ap.add_argument("--baseline", metavar="DIR",
                     help="only compare the S&P-500-scale scan at -n 2 (defaults, symbols read from an HDF5 "
                          "file) with the checkout in DIR, alternating, medians of --repeats")
@@ -120,6 +149,10 @@ def main():
     out = os.path.join(tmp, "s.h5")
     if a.baseline:
         compare_with(os.path.abspath(a.baseline), tmp, out, a.repeats)
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+    if a.costs:
+        costs(tmp, out, a.repeats)
         shutil.rmtree(tmp, ignore_errors=True)
         return
     small = ["--data", f"synthetic:{a.symbols}", "--set", f"data.synthetic_bars={a.bars}", "--set", f"scan.up_to={a.up_to}"]
