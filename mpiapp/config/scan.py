@@ -15,9 +15,9 @@ KEYS = (
         "volatility: pivot_pct, flat_min_volatility and flat_min_range follow each symbol's own "
         "trailing volatility (x sigma / scan.scale_reference); fixed: used as given (daily-bar numbers)",
         choices=("volatility", "fixed")),
-    Key("scan.scale_reference", float, 0.012,
-        "the volatility (std of log Close returns per bar) the fixed numbers are made for: about the "
-        "S&P 500's daily one", lo=1e-9, hi=10.0),
+    Key("scan.scale_reference", float, 0.010,
+        "the volatility (std of log Close returns per bar) the fixed numbers are made for: the S&P 500's "
+        "median over 500-bar stretches of daily bars, 1999-2018", lo=1e-9, hi=10.0),
     Key("scan.scale_bars", int, 500, "bars of the trailing volatility (scan.scale=volatility)",
         lo=20, hi=10_000_000),
     # --- scan: windows ---------------------------------------------------------------------------
