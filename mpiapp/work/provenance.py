@@ -1,7 +1,7 @@
 """What every results file says about how it was made: the same attributes and profile for every job.
 
 Attributes: config (effective YAML), mpiapp_version, job, mpi_library, mpi_vendor, ranks, hosts,
-backend, hdf5_mode and hdf5_mode_note (set when the file is created), status, started, finished,
+work_counter (rma | messages: how dynamic claims and the progress bar were counted), backend, hdf5_mode and hdf5_mode_note (set when the file is created), status, started, finished,
 wall_s, units, threads_per_rank, plus the job's own (Finalize.attrs). The `profile` table has one
 row per rank: rank, host, units, the job's counters, seconds per phase (busy, wait, read, write and
 any other the job timed), peak RSS.
@@ -50,7 +50,7 @@ def write(fin, ctx, spec, stats: dict, t_start: float, n_units: int) -> list | N
     fin.out.set_attrs({
         "config": config.dump(ctx.cfg), "mpiapp_version": __version__, "job": spec.name,
         "mpi_library": lib["library_version"], "mpi_vendor": f"{lib['vendor']} {lib['vendor_version']}",
-        "ranks": ctx.size, "hosts": ",".join(hosts), "backend": ctx.backend, "status": "complete",
+        "ranks": ctx.size, "hosts": ",".join(hosts), "work_counter": ctx.rt.work_counter, "backend": ctx.backend, "status": "complete",
         "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t_start)),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "wall_s": time.time() - t_start,
         "units": n_units, "threads_per_rank": ctx.rt.thread_plan.threads, **fin.extra_attrs,
