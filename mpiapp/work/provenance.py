@@ -5,7 +5,7 @@ work_counter (rma | messages: how dynamic claims and the progress bar were count
 wall_s, units, threads_per_rank, plus the job's own (Finalize.attrs). The `profile` table has one
 row per rank: rank, host, units, the job's counters, seconds per phase (busy, wait, read, write and
 any other the job timed), peak RSS, and the job's text facts (`Timers.label`; e.g. store_host: the
-host whose copy of the input symbols the rank read).
+host whose copy of the inputs the rank read).
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ not where they are missing (tests skip with it). Teardown kills the namespaces' 
 
 from __future__ import annotations
 
+import itertools
 import os
 import shlex
 import shutil
@@ -36,6 +37,7 @@ from pathlib import Path
 #: the hosts' network, configured only inside their namespaces
 SUBNET = "10.211.7"
 LOGIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_made = itertools.count()
 
 
 def unavailable() -> str | None:
@@ -80,7 +82,7 @@ class Hosts:
 
     def __init__(self, n: int = 2, shared=(), loopback_names: bool = False, cpus: bool = True, root=None):
         self.names = [f"h{i}" for i in range(1, n + 1)]
-        self.tag = f"mpiapp{os.getpid()}x{int(time.time() * 1000) % 100000}"
+        self.tag = f"mpiapp{os.getpid()}x{next(_made)}"
         self.owns_root = root is None
         # not under /tmp, which each host replaces by its own
         self.root = Path(root or tempfile.mkdtemp(prefix="mpiapp-hosts-", dir="/var/tmp"))
