@@ -276,3 +276,56 @@ exec nsenter --net=/run/netns/$ns -- unshare --mount --propagation slave --uts -
 def _ns_pids(ns: str) -> list[int]:
     r = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
     return [int(x) for x in r.stdout.split() if x.isdigit()] if r.returncode == 0 else []
+
+
+def main(argv=None) -> int:
+    """By hand: bring up N hosts (and a Slurm on them), run a command on h1 or open a shell there, tear down."""
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(
+        prog="python tests/multinode/hosts.py",
+        description="Simulated hosts h1..hN (network namespaces). Runs COMMAND on h1 with Open MPI's rsh agent "
+        "set (mpiexec --host h1:1,h2:1 ... reaches h2), or an interactive shell on h1; tears everything down after.",
+    )
+    ap.add_argument("-n", type=int, default=2, help="hosts (default 2)")
+    ap.add_argument("--slurm", action="store_true", help="also Slurm: slurmctld + slurmd on h1, slurmd on the others")
+    ap.add_argument("--real-names", action="store_true", help="hosts files name each host by its address "
+                    "(default: Debian's style, the host's own name on 127.0.1.1)")
+    ap.add_argument("--shared", action="append", default=[], metavar="DIR",
+                    help="a folder under /tmp that every host sees (the rest of /tmp is each host's own)")
+    ap.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND ... (run on h1 in this folder)")
+    a = ap.parse_args(argv)
+    why = unavailable()
+    if why:
+        print(f"hosts.py: {why}", file=sys.stderr)
+        return 77
+    cmd = a.command[1:] if a.command[:1] == ["--"] else a.command
+    with Hosts(a.n, shared=[os.getcwd(), *a.shared], loopback_names=not a.real_names) as hosts:
+        env = hosts.mpi_env()
+        slurm = None
+        if a.slurm:
+            sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "slurm"))
+            from local_slurm import LocalSlurm, ensure_installed
+
+            why = ensure_installed(True)
+            if why:
+                print(f"hosts.py: {why}", file=sys.stderr)
+                return 77
+            slurm = LocalSlurm(hosts=hosts, task_plugin="task/none")
+            slurm.start()
+            env = {**slurm.env(), **{k: v for k, v in env.items() if k.startswith("OMPI_")}}
+        try:
+            print(f"hosts {', '.join(f'{h} ({hosts.addr(h)})' for h in hosts.names)} up in "
+                  f"{hosts.timings['bring_up_s']:.2f} s; rsh agent {hosts.rsh_agent}"
+                  + (f"; Slurm up ({slurm.conf})" if slurm else ""), file=sys.stderr)  # fmt: skip
+            return subprocess.call(hosts.argv("h1", cmd or ["bash", "-i"]), env=env, cwd=os.getcwd())
+        finally:
+            if slurm is not None:
+                slurm.stop()
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())
