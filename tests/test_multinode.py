@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -36,7 +36,7 @@ import time
 
 import pytest
 
-from conftest import PY, ROOT, mpi_env, mpiexec_cmd, run
+from conftest import PY, ROOT, mpiexec_cmd, run
 
 sys.path.insert(0, str(ROOT / "tests" / "multinode"))
 sys.path.insert(0, str(ROOT / "tests" / "slurm"))
@@ -47,12 +47,13 @@ pytestmark = pytest.mark.slow
 
 PROGS = ROOT / "tests" / "progs"
 # the small scan of tests/slurm: 8 symbols, 40 units of 5 windows
-SCORE = ["--data", "synthetic:8", "--no-progress", "--set", "data.synthetic_bars=900", "--set", "scan.window_bars=300",
-         "--set", "scan.max_windows=24", "--set", "work.unit_size=5", "--set", "work.commit_interval_s=0.2"]  # fmt: skip
+SCORE = ["--data", "synthetic:8", "--no-progress", "--set", "data.synthetic_bars=900", "--set",
+         "scan.window_bars=300", "--set", "scan.max_windows=24", "--set", "work.unit_size=5", "--set",
+         "work.commit_interval_s=0.2"]  # fmt: skip
 TRAIN = ["--data", "synthetic:3", "--no-progress", "--set", "data.synthetic_bars=1300", "--families", "lgbm",
          "--set", "train.lgbm.n_estimators=15", "--set", "train.cv.n_folds=3", "--set", "train.cv.min_train=100"]
-OPTBENCH = ["--no-progress", "--problems", "lsq-k1e3-d30,logreg-d10", "--optimizers", "momentum,adam", "--backends",
-            "numpy", "--set", "optbench.batch_sizes=[0, 8]", "--set", "optbench.repeats=2", "--set",
+OPTBENCH = ["--no-progress", "--problems", "lsq-k1e3-d30,logreg-d10", "--optimizers", "momentum,adam",
+            "--backends", "numpy", "--set", "optbench.batch_sizes=[0, 8]", "--set", "optbench.repeats=2", "--set",
             "optbench.max_iters=100", "--set", "optbench.checkpoints=20", "--set", "optbench.bootstrap=200",
             "--set", "runtime.threads_per_rank=1", "--set", "optbench.cache=false"]  # fmt: skip
 HPO = ["--objective", "tests/progs/hpo_objectives.py:quad", "--trials", "8", "--set", "hpo.mode=reproducible",
@@ -70,7 +71,7 @@ def work(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def hosts(work):
-    why = hosts_mod.unavailable()
+    why = hosts_mod.unavailable() or (None if shutil.which("mpiexec") else "mpiexec not on PATH")
     if why:
         pytest.skip(why)
     with hosts_mod.Hosts(2, shared=[work], loopback_names=True) as h:
@@ -128,7 +129,8 @@ def attrs(path):
 
 def profile(path):
     t = compare.read(path)[0]["profile"]
-    return [{k: (v[i].decode() if isinstance(v[i], bytes) else v[i]) for k, v in t.items()} for i in range(len(t["rank"]))]
+    text = lambda x: x.decode() if isinstance(x, bytes) else x  # noqa: E731
+    return [{k: text(v[i]) for k, v in t.items()} for i in range(len(t["rank"]))]
 
 
 class Job:
@@ -287,7 +289,7 @@ def test_kill9_of_a_rank_on_the_second_host_then_resume_on_one(hosts, work, scor
     cmd, env = mpirun(hosts, 1, [PY, PROGS / "score_fault.py", *SCORE, "--out", out],
                       {"FAULT_KIND": "slow", "FAULT_SLEEP": "0.3"})  # fmt: skip
     job = Job(hosts.argv("h1", cmd), env)
-    seen = job.wait_lines("SCANNING", lambda ls: any("rank=1 " in x for x in ls) and any("rank=0 " in x for x in ls))
+    seen = job.wait_lines("SCANNING", lambda ls: all(any(f"rank={r} " in x for x in ls) for r in (0, 1)))
     victim = int(next(x for x in seen if "rank=1 " in x).split("pid=")[1].split()[0])
     assert victim in hosts.pids("h2")
     time.sleep(0.5)  # a commit or two
@@ -324,10 +326,12 @@ def test_input_in_a_node_local_folder_is_refused(hosts, work):
     days = np.datetime64("2001-01-01") + np.arange(400)
     (data / "AAA.csv").write_text("Date,Open,High,Low,Close,Volume\n" + "".join(
         f"{d},{c:.6f},{c * 1.01:.6f},{c * 0.99:.6f},{c:.6f},1000\n" for d, c in zip(days, close)))  # fmt: skip
-    args = ["-m", "mpiapp.score", "--data", "csv:/tmp/mpiapp-csv", "--no-progress", "--set", "scan.window_bars=300"]
+    args = ["-m", "mpiapp.score", "--data", "csv:/tmp/mpiapp-csv", "--no-progress", "--set",
+            "scan.window_bars=300"]
     r = across(hosts, 1, args, work / "csv.h5", timeout=120, check=False)
     assert r.returncode == 2, r.output
-    assert "the input /tmp/mpiapp-csv is not visible on host h2" in r.stderr and "Traceback" not in r.stderr, r.output
+    assert "the input /tmp/mpiapp-csv is not visible on host h2" in r.stderr, r.output
+    assert "Traceback" not in r.stderr, r.output
 
 
 # --- Slurm on two nodes --------------------------------------------------------------------------------
@@ -380,10 +384,9 @@ def test_readme_cluster_commands_on_two_hosts(hosts, slurm, work):
     """`mpirun -n 64 python -m mpiapp.score --config configs/high_perf.yaml` and `srun` as the README has
     them, adapted to two hosts (`-n 4 --host h1:2,h2:2`, `srun -N 2 -n 4`), typed in the checkout; `--out`
     keeps the checkout's own results/ untouched (docs/cluster.md: the same commands without it, by hand)."""
-    for i, cmd in enumerate([
-        f"mpirun -n 4 --host h1:2,h2:2 .venv/bin/python -m mpiapp.score --config configs/high_perf.yaml --out {work}/rm0.h5",
-        f"srun -N 2 -n 4 .venv/bin/python -m mpiapp.score --config configs/high_perf.yaml --out {work}/rm1.h5",
-    ]):  # fmt: skip
+    score = ".venv/bin/python -m mpiapp.score --config configs/high_perf.yaml --out"
+    for i, cmd in enumerate([f"mpirun -n 4 --host h1:2,h2:2 {score} {work}/rm0.h5",
+                             f"srun -N 2 -n 4 {score} {work}/rm1.h5"]):  # fmt: skip
         if i == 0:
             r = hosts.run("h1", cmd, env=hosts.mpi_env(), cwd=ROOT, timeout=600)
         else:

@@ -36,7 +36,8 @@ def test_route_to_an_own_address_leaves_from_that_address():
 def test_spec_path_names_what_a_source_reads():
     from mpiapp.io.sources import spec_path
 
-    assert spec_path("csv:/data/x") == "/data/x" and spec_path("parquet:d") == "d" and spec_path("hdf5:f.h5") == "f.h5"
+    assert spec_path("csv:/data/x") == "/data/x" and spec_path("parquet:d") == "d"
+    assert spec_path("hdf5:f.h5") == "f.h5"
     assert spec_path("builtin:all") is None and spec_path("synthetic:8") is None
     assert spec_path("/some/folder") == "/some/folder"
 
@@ -44,8 +45,8 @@ def test_spec_path_names_what_a_source_reads():
 def test_info_hosts_rows_group_ranks_by_host():
     from mpiapp.info import hosts_of
 
-    rows = [{"rank": r, "host": h, "node_cpus": c, "interface": i}
-            for r, h, c, i in [(0, "a", 4, "eth0 10.0.0.1"), (1, "a", 4, "eth0 10.0.0.1"), (2, "b", 8, "ib0 10.1.0.2")]]
+    facts = [(0, "a", 4, "eth0 10.0.0.1"), (1, "a", 4, "eth0 10.0.0.1"), (2, "b", 8, "ib0 10.1.0.2")]
+    rows = [{"rank": r, "host": h, "node_cpus": c, "interface": i} for r, h, c, i in facts]
     assert hosts_of(rows, "messages") == [
         {"host": "a", "ranks": "0,1", "cpus": 4, "work_counter": "messages", "interface": "eth0 10.0.0.1"},
         {"host": "b", "ranks": "2", "cpus": 8, "work_counter": "messages", "interface": "ib0 10.1.0.2"}]

@@ -138,7 +138,8 @@ class SymbolStore:
                 if err:
                     problems.append(err)
                 elif ser is not None:
-                    self.meta[s] = (ser.symbol, ser.origin, ser.has_ohlc, ser.dropped_rows, comm_mod.hostname())
+                    here = comm_mod.hostname()
+                    self.meta[s] = (ser.symbol, ser.origin, ser.has_ohlc, ser.dropped_rows, here)
                     arrays = self._arrays(ser)
                     if not main.put(s, arrays):
                         spill[s] = arrays

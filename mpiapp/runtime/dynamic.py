@@ -123,7 +123,8 @@ def _rma_works(comm) -> tuple[bool, str]:
             if took >= PROGRESS_PROBE_S / 2:
                 return False, (f"RMA atomics across hosts wait for rank 0 to enter MPI ({took:.2f} s while it "
                                f"computed {PROGRESS_PROBE_S:.1f} s)")  # fmt: skip
-            return True, f"RMA atomics across {len(set(hosts))} hosts ({took * 1e3:.2f} ms while rank 0 computed)"
+            n = len(set(hosts))
+            return True, f"RMA atomics across {n} hosts ({took * 1e3:.2f} ms while rank 0 computed)"
         finally:
             c.Barrier()
             win.Free()
@@ -207,7 +208,8 @@ class Counters:
         return -1
 
     def serve(self) -> int:
-        """Rank 0 ("messages"): answer every request that has arrived; returns how many closed. Else a no-op."""
+        """Rank 0 ("messages"): answer every request that has arrived; returns how many ranks closed.
+        A no-op elsewhere."""
         if self.mode != "messages" or self.rank != 0:
             return 0
         MPI, closed = self._MPI, 0

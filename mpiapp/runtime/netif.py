@@ -36,7 +36,8 @@ def local_ipv4() -> list[tuple[str, str]]:
     for name, addrs in psutil.net_if_addrs().items():
         if name in stats and not stats[name].isup:
             continue
-        out += [(name, a.address) for a in addrs if a.family == socket.AF_INET and not _is_loopback(a.address)]
+        out += [(name, a.address) for a in addrs
+                if a.family == socket.AF_INET and not _is_loopback(a.address)]  # fmt: skip
     return out
 
 
@@ -46,7 +47,9 @@ def interface_of(addr: str) -> str | None:
 
     for name, addrs in psutil.net_if_addrs().items():
         for a in addrs:
-            if a.family == socket.AF_INET and (a.address == addr or (_is_loopback(addr) and _is_loopback(a.address))):
+            if a.family != socket.AF_INET:
+                continue
+            if a.address == addr or (_is_loopback(addr) and _is_loopback(a.address)):
                 return name
     return None
 
@@ -100,11 +103,13 @@ def _reached(targets: list[tuple[str, int]]) -> list[bool]:
 def rendezvous_address(comm=None, override: str | None = None) -> str:
     """Collective: the one address every rank of `comm` uses to reach rank 0 (the same on every rank).
 
-    override: an address to use as given (e.g. MPIAPP_DDP_ADDR). All ranks on one host: 127.0.0.1.
-    Raises RuntimeError (on every rank) when no address of rank 0 is reachable from every host,
-    naming the addresses tried and the hosts that reached none.
+    override: an address to use as given (e.g. MPIAPP_DDP_ADDR; rank 0's counts, as a launcher may not
+    pass the variable to every host). All ranks on one host: 127.0.0.1. Raises RuntimeError (on every
+    rank) when no address of rank 0 is reachable from every host, naming the addresses tried and the
+    hosts that reached none.
     """
     comm = _comm.world(comm)
+    override = comm.bcast(override or None, root=0)
     if override:
         return override
     hosts = comm.allgather(_comm.hostname())
@@ -136,9 +141,10 @@ def rendezvous_address(comm=None, override: str | None = None) -> str:
                 break
         if choice is None:
             blind = sorted(h for h, ok in per_host.items() if not any(ok))
-            err = (f"no address of rank 0's host {hosts[0]} ({', '.join(a for a, _ in targets) or 'none up'}) is "
-                   f"reachable from every host (none from {', '.join(blind) or 'some hosts'}): set MPIAPP_DDP_ADDR "
-                   "to an address of rank 0 that every host reaches")  # fmt: skip
+            tried = ", ".join(a for a, _ in targets) or "none up"
+            err = (f"no address of rank 0's host {hosts[0]} ({tried}) is reachable from every host (none from "
+                   f"{', '.join(blind) or 'some hosts'}): set MPIAPP_DDP_ADDR to an address of rank 0 that every "
+                   "host reaches")  # fmt: skip
     choice, err = comm.bcast((choice, err), root=0)
     if err:
         raise RuntimeError(err)

@@ -80,7 +80,8 @@ def run(ctx, spec, source, ledger, progress: Progress, rounds: bool = False, uni
         per_rank = len(mine) if mine is not None else -(-units_left // ctx.size)
         at_once = max(1, int(spec.units_at_once(ctx, per_rank)))
     # rank 0 counting with messages runs its units in a worker thread and answers claims meanwhile
-    pool = ThreadPoolExecutor(at_once, thread_name_prefix="unit") if at_once > 1 or source.needs_serving else None
+    threaded = at_once > 1 or source.needs_serving
+    pool = ThreadPoolExecutor(at_once, thread_name_prefix="unit") if threaded else None
     running = collections.deque()  # (unit, future or None), in claim order
     pending, this_round = [], []
     stats = {"units": 0}

@@ -100,8 +100,8 @@ def check(folders, inputs=(), comm=None, wait_s: float = PROBE_WAIT_S) -> str | 
         parts = []
         for path, who in blind.items():
             what = "the output folder" if path in probes else "the input"
-            parts.append(f"{what} {path} is not visible on host{'s' * (len(who) > 1)} {', '.join(sorted(who))} "
-                         f"(rank 0 on {hosts[0]} sees it)")  # fmt: skip
+            where = f"host{'s' * (len(who) > 1)} {', '.join(sorted(who))}"
+            parts.append(f"{what} {path} is not visible on {where} (rank 0 on {hosts[0]} sees it)")
         if parts:
             message = ("; ".join(parts) + ": every host must see it — use a file system all hosts share, "
                        "not a node-local folder such as /tmp or local scratch")  # fmt: skip

@@ -222,7 +222,8 @@ exec nsenter --net=/run/netns/$ns -- unshare --mount --propagation slave --uts -
         if isinstance(cmd, str):
             cmd = ["sh", "-c", cmd]
         return ["nsenter", f"--net=/run/netns/{self.ns(host)}", "--", "unshare", "--mount", "--propagation",
-                "slave", "--uts", "--ipc", "--", "sh", str(self.root / host / "enter.sh"), *map(str, cmd)]  # fmt: skip
+                "slave", "--uts", "--ipc", "--", "sh", str(self.root / host / "enter.sh"),
+                *map(str, cmd)]  # fmt: skip
 
     def run(self, host: str, cmd, env=None, timeout: float = 60, cwd=None) -> subprocess.CompletedProcess:
         return subprocess.run(self.argv(host, cmd), capture_output=True, text=True, env=env, timeout=timeout,
@@ -285,11 +286,13 @@ def main(argv=None) -> int:
 
     ap = argparse.ArgumentParser(
         prog="python tests/multinode/hosts.py",
-        description="Simulated hosts h1..hN (network namespaces). Runs COMMAND on h1 with Open MPI's rsh agent "
-        "set (mpiexec --host h1:1,h2:1 ... reaches h2), or an interactive shell on h1; tears everything down after.",
+        description="Simulated hosts h1..hN (network namespaces). Runs COMMAND on h1 with Open MPI's rsh "
+        "agent set (mpiexec --host h1:1,h2:1 ... reaches h2), or an interactive shell on h1; tears everything "
+        "down after.",
     )
     ap.add_argument("-n", type=int, default=2, help="hosts (default 2)")
-    ap.add_argument("--slurm", action="store_true", help="also Slurm: slurmctld + slurmd on h1, slurmd on the others")
+    ap.add_argument("--slurm", action="store_true",
+                    help="also Slurm: slurmctld + slurmd on h1, slurmd on the others")
     ap.add_argument("--real-names", action="store_true", help="hosts files name each host by its address "
                     "(default: Debian's style, the host's own name on 127.0.1.1)")
     ap.add_argument("--shared", action="append", default=[], metavar="DIR",

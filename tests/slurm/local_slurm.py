@@ -85,7 +85,8 @@ class LocalSlurm:
     ):
         self.owns_root = root is None  # a temp folder of its own: removed on __exit__
         # on simulated hosts not under /tmp, which each host replaces by its own
-        self.root = Path(root or tempfile.mkdtemp(prefix="mpiapp-slurm-", dir=None if hosts is None else hosts.root))
+        where = None if hosts is None else hosts.root
+        self.root = Path(root or tempfile.mkdtemp(prefix="mpiapp-slurm-", dir=where))
         self.partition = partition
         self.task_plugin = task_plugin
         self.cred_expire = cred_expire  # a requeued job waits this long (plus a scheduler pass) to restart
