@@ -85,7 +85,8 @@ def main(job: str, args, build, show=None, extra_flags: dict | None = None, roun
         return 2
     from . import config
     from .runtime import errors, start
-    from .work import Context, RunOptions, run_job
+    from .io.sources import spec_path
+    from .work import Context, RunOptions, run_job, visibility
 
     rt = start(cfg, serial_phases=serial_phases)
     ctx = Context(cfg, rt)
@@ -93,6 +94,8 @@ def main(job: str, args, build, show=None, extra_flags: dict | None = None, roun
     opts = RunOptions(out=config.output_path(cfg, job), force=args.force, resume=args.resume,
                       progress=progress, profile=args.profile, rounds=rounds)  # fmt: skip
     try:
+        # the data before the job opens it on every rank: a folder some host lacks is named with the host
+        visibility.require([], [p for p in [spec_path(cfg.data.source)] if p], comm=rt.comm)
         outcome = run_job(build(ctx), ctx, opts)
     except errors.JobError as exc:
         if rt.rank == 0:

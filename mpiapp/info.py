@@ -1,4 +1,5 @@
-"""`python -m mpiapp info`: what this job would run on — versions, MPI, HDF5, threads, GPUs, per rank."""
+"""`python -m mpiapp info`: what this job would run on — versions, MPI, HDF5, threads, GPUs, per rank,
+and per host: its ranks, CPUs, the work counter's mode and the interface that leads to rank 0."""
 
 from __future__ import annotations
 
@@ -82,9 +83,35 @@ def gpu_facts() -> dict:
     return {"gpus": "none"}
 
 
+def _interface(rt) -> str:
+    """Collective: this rank's interface and address toward rank 0 (the address ddp's rendezvous uses)."""
+    from .runtime import netif
+
+    try:
+        addr = netif.rendezvous_address(rt.comm)
+    except RuntimeError as exc:
+        return f"none ({exc})"
+    try:
+        name, local = netif.route_to(addr)
+    except OSError as exc:
+        return f"no route to {addr} ({exc.strerror})"
+    return f"{name or '?'} {local}"
+
+
+def hosts_of(rows: list[dict], counter: str) -> list[dict]:
+    """One row per host (in order of first rank): host, ranks, cpus, work_counter, interface. Pure."""
+    out: dict[str, dict] = {}
+    for r in rows:
+        h = out.setdefault(r["host"], {"host": r["host"], "ranks": [], "cpus": r["node_cpus"],
+                                       "work_counter": counter, "interface": r["interface"]})  # fmt: skip
+        h["ranks"].append(r["rank"])
+    return [{**h, "ranks": ",".join(map(str, h["ranks"]))} for h in out.values()]
+
+
 def collect(rt) -> tuple[dict, list[dict]]:
     """(job-wide facts from rank 0, one row per rank). Collective."""
     from .runtime import comm as comm_mod
+    from .runtime import dynamic
 
     import numba  # noqa: F401  (imported after the thread plan set NUMBA_NUM_THREADS)
 
@@ -99,6 +126,7 @@ def collect(rt) -> tuple[dict, list[dict]]:
         "ranks_on_node": rt.thread_plan.local_size,
         "blas_threads": ",".join(f"{api}={n}" for api, n in seen["threadpoolctl"]) or "-",
         **numba_facts(),
+        "interface": _interface(rt),
     }
     rows = rt.comm.gather(row, root=0)
     facts = {}
@@ -106,32 +134,41 @@ def collect(rt) -> tuple[dict, list[dict]]:
         facts = {
             "ranks": rt.size,
             "launched_by": "mpi launcher" if comm_mod.launched_by_mpi() else "singleton",
+            "work_counter": rt.work_counter,
+            "work_counter_why": dynamic.why(),
             **{f"mpi_{k}": v for k, v in comm_mod.library().items()},
             **hdf5_facts(),
             **gpu_facts(),
             "versions": versions(),
             "executable": sys.executable,
         }
+        facts["hosts"] = hosts_of(rows, rt.work_counter)
     return facts, rows
 
 
 def render(facts: dict, rows: list[dict]) -> str:
     lines = [f"mpiapp {facts['versions']['mpiapp']} on {facts['ranks']} rank(s) ({facts['launched_by']})", ""]
     for k in ("mpi_vendor", "mpi_vendor_version", "mpi_library_version", "mpi_standard", "mpi_thread_level",
-              "mpi_mpi4py", "h5py_mpi", "hdf5", "gpus", "gpu_via", "gpu_note"):  # fmt: skip
+              "mpi_mpi4py", "work_counter", "work_counter_why", "h5py_mpi", "hdf5", "gpus", "gpu_via",
+              "gpu_note"):  # fmt: skip
         if k in facts:
             v = facts[k]
             lines.append(f"  {k:<22} {', '.join(v) if isinstance(v, list) else v}")
     lines += ["", "versions:"]
     lines += [f"  {k:<22} {v}" for k, v in facts["versions"].items()]
+    lines += ["", "hosts:"]
+    lines += _table(facts["hosts"], ["host", "ranks", "cpus", "work_counter", "interface"])
     lines += ["", "ranks:"]
     cols = ["rank", "host", "pid", "cpus", "threads", "node_cpus", "ranks_on_node", "blas_threads",
             "numba_threading_layer", "numba_threads", "numba_threads_used"]  # fmt: skip
-    widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in cols]
-    lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(cols, widths)))
-    for r in rows:
-        lines.append("  " + "  ".join(str(r[c]).ljust(w) for c, w in zip(cols, widths)))
+    lines += _table(rows, cols)
     return "\n".join(lines)
+
+
+def _table(rows: list[dict], cols: list[str]) -> list[str]:
+    widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in cols]
+    out = ["  " + "  ".join(c.ljust(w) for c, w in zip(cols, widths))]
+    return out + ["  " + "  ".join(str(r[c]).ljust(w) for c, w in zip(cols, widths)) for r in rows]
 
 
 def main(argv=None) -> int:

@@ -55,6 +55,34 @@ def test_same_answer_at_any_rank_count(tmp_path, n, partition):
     check(out)
 
 
+@pytest.mark.parametrize("counter", ["rma", "messages"])
+def test_claims_are_answered_while_rank_0_computes(tmp_path, counter):
+    """Rank 0 keeps its interpreter busy 2 s in each of its units; rank 1's units take 0.01 s. A claim
+    that waited for rank 0's unit to end would leave rank 0 about half of the 40 units; answered at once,
+    rank 1 runs the other 39 during rank 0's first (one commit at the end: commits wait for units)."""
+    out = tmp_path / "s.h5"
+    r = run(mpiexec_cmd(2, PY, JOB, "--out", str(out), "--no-progress", "--partition", "dynamic",
+                        "--units", "40", "--delay", "0.01", "--rank0-busy", "2",
+                        "--set", "work.commit_interval_s=600", "--set", f"runtime.work_counter={counter}"),
+            timeout=180)  # fmt: skip
+    assert r.returncode == 0, r.output
+    check(out, units=40)
+    from mpiapp.io.results import read_attrs, read_table
+
+    assert read_attrs(out)["work_counter"] == counter
+    units = read_table(out, "profile")["units"].tolist()
+    assert units[0] <= 2 and units[1] >= 38, units
+
+
+def test_progress_bar_counts_every_rank_with_messages(tmp_path):
+    out = tmp_path / "s.h5"
+    r = squares(2, out, "--progress", "--partition", "static", "--set", "runtime.work_counter=messages")
+    assert r.returncode == 0, r.output
+    bars = [x for x in r.stderr.replace("\r", "\n").splitlines() if x.startswith("squares:")]
+    assert bars and "24/24" in bars[-1], r.stderr  # the last state of the bar: every rank's units
+    check(out)
+
+
 @pytest.mark.parametrize("n", [1, 2, 4])
 def test_units_fed_in_rounds(tmp_path, n):
     out = tmp_path / "s.h5"

@@ -61,6 +61,7 @@ KEYS: dict[str, Key] = {k.path: k for k in SCHEMA}
 ENV_MIRRORS = {
     "MPIAPP_MPI_THREAD_LEVEL": "runtime.mpi_thread_level",
     "MPIAPP_THREADS": "runtime.threads_per_rank",
+    "MPIAPP_WORK_COUNTER": "runtime.work_counter",
     "MPIAPP_LOG_LEVEL": "runtime.log_level",
     "MPIAPP_LOG_ALL_RANKS": "runtime.log_all_ranks",
 }

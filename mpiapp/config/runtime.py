@@ -7,6 +7,11 @@ KEYS = (
     Key("runtime.mpi_thread_level", str, "funneled",
         "MPI thread level requested at init (mpi4py.rc.thread_level); env MPIAPP_MPI_THREAD_LEVEL",
         choices=("single", "funneled", "serialized", "multiple")),
+    Key("runtime.work_counter", str, "auto",
+        "the job-wide counter behind dynamic claiming and the progress bar: auto = MPI-3 RMA atomics when "
+        "a test at start shows they work across the job's hosts without waiting for rank 0, else "
+        "messages answered by rank 0 while its own unit runs in a worker thread; rma / messages force "
+        "one; env MPIAPP_WORK_COUNTER", choices=("auto", "rma", "messages")),
     Key("runtime.threads_per_rank", int, 0,
         "compute threads per rank; 0 = node CPUs divided by ranks on the node (affinity/cgroup aware); "
         "env MPIAPP_THREADS", lo=0, hi=4096),

@@ -991,6 +991,16 @@ class SyntheticSource(Source):
 KINDS = ("builtin", "csv", "parquet", "hdf5", "synthetic")
 
 
+def spec_path(spec: str) -> str | None:
+    """The folder or file a source spec reads from (csv:DIR, parquet:DIR, hdf5:FILE, or a bare path);
+    None for builtin and synthetic data. Pure: touches nothing."""
+    spec = str(spec).strip()
+    kind, sep, arg = spec.partition(":")
+    if sep and kind in KINDS:
+        return arg or None if kind in ("csv", "parquet", "hdf5") else None
+    return spec or None
+
+
 def open_source(spec: str, *, seed: int = 0, skip_bad: bool = False, min_bars: int = 1,
                 synthetic_bars: int = 2000, plant_rate: float = 1.0, noise: float = 0.1,
                 date_format: str = "auto", drop_empty_rows: bool = False) -> Source:

@@ -6,7 +6,9 @@ stop every rank together (or be skipped and recorded) before compute starts — 
 Loading itself is the source's own (`Source.load`); the store only decides who reads what.
 
 Every symbol read is hashed (BLAKE2b of its arrays): a resumed job compares the hashes with those of
-the interrupted run and refuses changed data.
+the interrupted run and refuses changed data. Each copy of a symbol records the host that loaded it,
+and the profile table's `store_host` column says, per rank, whose copies it read (with shared memory:
+its own node's copy, one per host).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class SymbolStore:
         self.dropped: dict[int, int] = {}  # input rows with no price, dropped (data.drop_empty_rows)
         self.shared = None
         self.meta: dict[int, tuple] = {}
+        self._hosts_read: set[str] = set()  # hosts whose copies this rank read (profile column store_host)
 
     def _load(self, s: int):
         """(series, None), or (None, message) for bad input that ends the job, or (None, None) if skipped."""
@@ -135,7 +138,8 @@ class SymbolStore:
                 if err:
                     problems.append(err)
                 elif ser is not None:
-                    self.meta[s] = (ser.symbol, ser.origin, ser.has_ohlc, ser.dropped_rows)
+                    here = comm_mod.hostname()
+                    self.meta[s] = (ser.symbol, ser.origin, ser.has_ohlc, ser.dropped_rows, here)
                     arrays = self._arrays(ser)
                     if not main.put(s, arrays):
                         spill[s] = arrays
@@ -181,7 +185,8 @@ class SymbolStore:
             v = next((w[s] for w in self.shared if s in w), None)
             if v is None:
                 raise KeyError(f"symbol {s} was not loaded on this node")
-            name, origin, has_ohlc, dropped = self.meta[s]
+            name, origin, has_ohlc, dropped, host = self.meta[s]
+            self._read_from(host)
             return Series(name, v["time"], v.get("open"), v.get("high"), v.get("low"), v.get("close"), origin,
                           has_ohlc, v.get("volume"), dropped)  # fmt: skip
         if s not in self.cache:
@@ -191,7 +196,14 @@ class SymbolStore:
             if ser is None:
                 return None
             self.cache[s] = ser
+        self._read_from(comm_mod.hostname())
         return self.cache[s]
+
+    def _read_from(self, host: str) -> None:
+        """Note that this rank read a copy loaded on `host` (the profile's store_host column)."""
+        if host not in self._hosts_read:
+            self._hosts_read.add(host)
+            self.timers.label("store_host", ",".join(sorted(self._hosts_read)))
 
     def release(self) -> None:
         """Collective when shared: free the node's shared-memory window."""

@@ -18,6 +18,7 @@ class Timers:
         self.seconds: dict[str, float] = defaultdict(float)
         self.calls: dict[str, int] = defaultdict(int)
         self.counters: dict[str, float] = defaultdict(float)
+        self.labels: dict[str, str] = {}
         self._lock = threading.Lock()
 
     @contextmanager
@@ -37,9 +38,15 @@ class Timers:
         with self._lock:
             self.counters[name] += amount
 
+    def label(self, name: str, text: str) -> None:
+        """A text fact about this rank (e.g. whose copy of the inputs it read): a text column of the profile."""
+        with self._lock:
+            self.labels[name] = str(text)
+
     def row(self) -> dict:
         row = {f"{k}_s": v for k, v in self.seconds.items()}
         row.update(self.counters)
+        row.update(self.labels)
         return row
 
 

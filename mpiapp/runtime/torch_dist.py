@@ -1,9 +1,14 @@
 """torch.distributed started from MPI: rendezvous over mpi4py, backend and device per rank.
 
 Why not torchrun or env:// with a fixed port: mpiapp is started by mpiexec / srun, which already
-gives every process its rank and size. Rank 0 opens torch's TCP store on port 0 (the kernel picks a
-free one, so two jobs on one node never collide), broadcasts host and port over MPI, and every rank
-joins that store with its MPI rank and size. Torch is imported here only when a job calls `init`.
+gives every process its rank and size. Rank 0 chooses the one address every host reaches it at
+(runtime.netif: loopback when all ranks share its host; never what a hostname resolves to, which is
+127.0.1.1 on Debian), opens torch's TCP store on a free port of that address only (a socket bound
+here and handed over as `master_listen_fd`: torch's own would listen on every interface, IPv4 and
+IPv6), broadcasts host and port over MPI, and every rank joins that store with its MPI rank and size.
+Each rank's gloo binds the interface its routing table uses toward that address (GLOO_SOCKET_IFNAME,
+unless already set). MPIAPP_DDP_ADDR overrides the address. Torch is imported here only when a job
+calls `init`.
 
 Backend: nccl when every rank sees a GPU (device = node-local rank modulo the GPUs it sees; one
 visible GPU per rank, as `srun --gpus-per-task=1` arranges, also works), gloo otherwise. The
@@ -14,16 +19,18 @@ from __future__ import annotations
 
 import datetime
 import os
-import socket
 import sys
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import comm as _comm
+from . import netif
 
 #: environment variable that overrides the address the other ranks use to reach rank 0's store
 ADDR_ENV = "MPIAPP_DDP_ADDR"
+#: the interface gloo binds (read by torch when a gloo process group is made)
+GLOO_IF_ENV = "GLOO_SOCKET_IFNAME"
 
 
 @dataclass(frozen=True)
@@ -62,17 +69,17 @@ def choose(requested_backend: str, requested_device: str, gpus_per_rank: list[in
     return backend, f"cuda:{local_rank % max(1, mine)}"
 
 
-def _address(comm) -> str:
-    """The address other ranks reach rank 0 at: loopback when all ranks share rank 0's node."""
-    if os.environ.get(ADDR_ENV):
-        return os.environ[ADDR_ENV]
-    hosts = comm.allgather(_comm.hostname())
-    if len(set(hosts)) == 1:
-        return "127.0.0.1"
+def _gloo_interface(host: str) -> str | None:
+    """This rank's interface toward `host` for gloo (GLOO_SOCKET_IFNAME), unless one is set already."""
+    if os.environ.get(GLOO_IF_ENV):
+        return os.environ[GLOO_IF_ENV]
     try:
-        return socket.gethostbyname(hosts[0])
+        name = netif.route_to(host)[0]
     except OSError:
-        return hosts[0]
+        return None
+    if name:
+        os.environ[GLOO_IF_ENV] = name
+    return name
 
 
 def init(requested_backend: str, requested_device: str, timeout_s: float, comm=None) -> Group:
@@ -93,13 +100,17 @@ def init(requested_backend: str, requested_device: str, timeout_s: float, comm=N
     backend, device = choose(requested_backend, requested_device, gpus_per_rank, int(gpus), local_rank)
     if device.startswith("cuda"):
         torch.cuda.set_device(torch.device(device))
-    host = _address(comm)
+    host = netif.rendezvous_address(comm, override=os.environ.get(ADDR_ENV))
+    if backend == "gloo":
+        _gloo_interface(host)
     timeout = datetime.timedelta(seconds=float(timeout_s))
     port, err = 0, None
     if rank == 0:
         try:
-            store = dist.TCPStore(host, 0, size, is_master=True, timeout=timeout, wait_for_workers=False)
-            port = int(store.port)
+            sock = netif.listen(host)
+            port = sock.getsockname()[1]
+            store = dist.TCPStore(host, port, size, is_master=True, timeout=timeout, wait_for_workers=False,
+                                  master_listen_fd=sock.detach())  # fmt: skip
         except Exception as exc:  # noqa: BLE001  (reported on every rank below)
             err = f"cannot open the rendezvous store on {host}: {exc}"
     port, err = comm.bcast((port, err), root=0)

@@ -18,31 +18,38 @@ import collections
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 
 from ..runtime import signals, sync
-from ..runtime.dynamic import SharedCounter
+from ..runtime.dynamic import Counters
+
+#: how often rank 0 answers claims while its own unit runs in a worker thread (messages mode)
+SERVE_EVERY_S = 0.002
 
 
 class Progress:
-    """One bar on rank 0 for every rank's units, fed by a job-wide RMA counter. Collective to make/close."""
+    """One bar on rank 0 for every rank's units, fed by a job-wide counter (runtime.dynamic: RMA or
+    messages, as the job's counter mode). Collective to make and to close; no counter at all when
+    rank 0 shows no bar."""
 
     def __init__(self, on: bool, total: int, initial: int, desc: str, comm, rank: int):
-        self.finished = SharedCounter(comm)
         self.base = initial
         self.bar = None
-        if on and rank == 0:
+        self.finished = Counters(1, comm) if sync.bcast(bool(on) and rank == 0, comm=comm) else None
+        if self.finished is not None and rank == 0:
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, initial=initial, unit="unit", desc=desc, file=sys.stderr,
                             dynamic_ncols=True, mininterval=0.5)  # fmt: skip
 
     def one_done(self) -> None:
-        self.finished.fetch_add(1)
-        self.refresh()
+        if self.finished is not None:
+            self.finished.add(0, 1)
+            self.refresh()
 
     def refresh(self) -> None:
         if self.bar is not None:
-            self.bar.n = self.base + self.finished.read()
+            self.bar.n = self.base + self.finished.value(0)
             self.bar.refresh()
 
     def grow(self, n: int) -> None:
@@ -50,8 +57,10 @@ class Progress:
             self.bar.total += n
 
     def close(self) -> None:
-        self.finished.free()
+        """Collective: the bar ends at the true count of finished units."""
+        final = self.finished.free() if self.finished is not None else None
         if self.bar is not None:
+            self.bar.n = self.base + int(final[0])
             self.bar.close()
 
 
@@ -70,7 +79,9 @@ def run(ctx, spec, source, ledger, progress: Progress, rounds: bool = False, uni
         mine = source.mine()
         per_rank = len(mine) if mine is not None else -(-units_left // ctx.size)
         at_once = max(1, int(spec.units_at_once(ctx, per_rank)))
-    pool = ThreadPoolExecutor(at_once, thread_name_prefix="unit") if at_once > 1 else None
+    # rank 0 counting with messages runs its units in a worker thread and answers claims meanwhile
+    threaded = at_once > 1 or source.needs_serving
+    pool = ThreadPoolExecutor(at_once, thread_name_prefix="unit") if threaded else None
     running = collections.deque()  # (unit, future or None), in claim order
     pending, this_round = [], []
     stats = {"units": 0}
@@ -78,10 +89,21 @@ def run(ctx, spec, source, ledger, progress: Progress, rounds: bool = False, uni
     busy_since = None
     next_commit = time.perf_counter() + interval
 
+    def serve():
+        source.serve()
+        progress.refresh()
+
+    def result(fut):
+        if source.needs_serving:  # others' claims wait on this rank: answer them every few ms
+            while not fut.done():
+                wait_futures([fut], timeout=SERVE_EVERY_S)
+                source.serve()
+        return fut.result()
+
     def finish_one():
         nonlocal busy_since
         unit, fut = running.popleft()
-        rows = (fut.result() if fut is not None else spec.run_unit(unit, ctx)) or {}
+        rows = (result(fut) if fut is not None else spec.run_unit(unit, ctx)) or {}
         if not running:
             timers.add("busy", time.perf_counter() - busy_since)
             busy_since = None
@@ -110,7 +132,7 @@ def run(ctx, spec, source, ledger, progress: Progress, rounds: bool = False, uni
                 while running:
                     finish_one()
                 with timers.phase("wait"):
-                    sync.sleeping_barrier(comm, on_wait=progress.refresh)
+                    sync.sleeping_barrier(comm, on_wait=serve)
                 with timers.phase("write"):
                     ledger.commit(pending, rank)
                 pending = []

@@ -1,10 +1,11 @@
 """What every results file says about how it was made: the same attributes and profile for every job.
 
 Attributes: config (effective YAML), mpiapp_version, job, mpi_library, mpi_vendor, ranks, hosts,
-backend, hdf5_mode and hdf5_mode_note (set when the file is created), status, started, finished,
+work_counter (rma | messages: how dynamic claims and the progress bar were counted), backend, hdf5_mode and hdf5_mode_note (set when the file is created), status, started, finished,
 wall_s, units, threads_per_rank, plus the job's own (Finalize.attrs). The `profile` table has one
 row per rank: rank, host, units, the job's counters, seconds per phase (busy, wait, read, write and
-any other the job timed), peak RSS.
+any other the job timed), peak RSS, and the job's text facts (`Timers.label`; e.g. store_host: the
+host whose copy of the inputs the rank read).
 """
 
 from __future__ import annotations
@@ -27,14 +28,15 @@ def profile_rows(ctx, spec, stats: dict) -> tuple[list | None, list]:
     extra = {"peak_rss_mb": peak_mb, "units": stats.get("units", 0)}
     extra.update({c: int(ctx.timers.counters.get(c, 0)) for c in spec.counters})
     rows = profile.gather(ctx.timers, comm=ctx.comm, extra=extra)
-    phases = list(PHASES)
+    phases, labels = list(PHASES), []
     if rows is not None:
         phases += sorted({k for r in rows for k in r if k.endswith("_s")} - set(PHASES))
-    phases = sync.bcast(phases, comm=ctx.comm)
+        labels = sorted({k for r in rows for k, v in r.items() if isinstance(v, str)} - {"host"})
+    phases, labels = sync.bcast((phases, labels), comm=ctx.comm)
     cols = ([("rank", "i4"), ("host", "S64"), ("units", "i8")] + [(c, "i8") for c in spec.counters]
-            + [(p, "f8") for p in phases] + [("peak_rss_mb", "f8")])  # fmt: skip
-    if rows is not None:  # fixed columns (a phase a rank never entered counts 0 s)
-        rows = [{c: r.get(c, 0.0) for c, _ in cols} for r in rows]
+            + [(p, "f8") for p in phases] + [("peak_rss_mb", "f8")] + [(t, "S64") for t in labels])  # fmt: skip
+    if rows is not None:  # fixed columns (a phase a rank never entered counts 0 s, a label it never set "")
+        rows = [{c: r.get(c, "" if dt == "S64" else 0.0) for c, dt in cols} for r in rows]
     return rows, cols
 
 
@@ -43,14 +45,14 @@ def write(fin, ctx, spec, stats: dict, t_start: float, n_units: int) -> list | N
     rows, cols = profile_rows(ctx, spec, stats)
     table = {}
     if rows is not None:
-        table = {c: np.array([r[c].encode() if c == "host" else r[c] for r in rows], dtype=dt) for c, dt in cols}
+        table = {c: np.array([r[c].encode() if dt == "S64" else r[c] for r in rows], dtype=dt) for c, dt in cols}
     fin.write("profile", cols, table)
     lib = _comm.library()
     hosts = sorted({r["host"] for r in rows}) if rows else []
     fin.out.set_attrs({
         "config": config.dump(ctx.cfg), "mpiapp_version": __version__, "job": spec.name,
         "mpi_library": lib["library_version"], "mpi_vendor": f"{lib['vendor']} {lib['vendor_version']}",
-        "ranks": ctx.size, "hosts": ",".join(hosts), "backend": ctx.backend, "status": "complete",
+        "ranks": ctx.size, "hosts": ",".join(hosts), "work_counter": ctx.rt.work_counter, "backend": ctx.backend, "status": "complete",
         "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t_start)),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "wall_s": time.time() - t_start,
         "units": n_units, "threads_per_rank": ctx.rt.thread_plan.threads, **fin.extra_attrs,

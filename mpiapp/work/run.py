@@ -2,7 +2,8 @@
 
 Flow (collective; every rank runs it):
   1. the output: path usable, lock taken (rank 0), refuse / --force / --resume policy;
-  2. the plan: the job's `plan` on rank 0, broadcast; the output must not be one of its inputs;
+  2. the plan: the job's `plan` on rank 0, broadcast; the output must not be one of its inputs; every
+     host must see the output folder and the inputs (work.visibility);
   3. the ledger: PATH.partial created (or reopened, config and units checked);
   4. the job's `prepare` (load and validate inputs before compute; a resume re-hashes them and
      refuses changed data); a run stopped here on bad input removes the .partial it just made;
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 
 from ..io import results as rio
 from ..runtime import errors, profile, signals, sync
-from . import loop, provenance, sources
+from . import loop, provenance, sources, visibility
 from .finalize import Finalize
 from .ledger import Ledger
 from .output import OutputLock, Paths, check_not_input, check_path, check_policy
@@ -82,6 +83,7 @@ def _run(spec, ctx, opts, paths, t_start) -> Outcome:
             if not plan.units and opts.rounds is None:
                 raise errors.JobError(f"{spec.name}: nothing to do (no work units)")
     plan = sync.bcast(plan, comm=comm)
+    visibility.require([os.path.dirname(os.path.abspath(paths.out))], plan.inputs, comm=comm)
     ctx.info = plan.info
     units = plan.units
 

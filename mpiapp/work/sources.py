@@ -2,13 +2,16 @@
 
 - StaticPlan: rank 0 plans the whole list once (block / cyclic / LPT by cost, runtime.partition) and
   scatters it; each rank runs its share in order. Same plan for the same units at any run.
-- DynamicClaims: units are claimed one at a time from an MPI-3 RMA counter on rank 0 (runtime.dynamic),
-  costliest first if the job lists them so; rank 0 computes too.
+- DynamicClaims: units are claimed one at a time from a job-wide counter kept by rank 0 (runtime.dynamic:
+  RMA, or messages rank 0 answers while its own unit runs), costliest first if the job lists them so;
+  rank 0 computes too.
 - Rounds: rank 0 is fed new units between rounds by a function of the finished ones (a search that asks
   for trials as results come in); each round is handed out by one of the two above.
 
 Every source answers `next()` (a Unit, or None when this rank has no more in this round), `mine()`
-(the static share, for loading data ahead; None when it is not known in advance) and `close()`.
+(the static share, for loading data ahead; None when it is not known in advance), `close()`, and
+`serve()` with `needs_serving`: a rank whose source others wait on (rank 0 counting with messages) calls
+`serve()` often while it works (work/loop.py).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..runtime import partition, sync
-from ..runtime.dynamic import SharedCounter
+from ..runtime.dynamic import Counters
 from .spec import Unit
 
 
@@ -35,6 +38,11 @@ class StaticPlan:
     def mine(self):
         return list(self._mine)
 
+    needs_serving = False
+
+    def serve(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
@@ -44,14 +52,21 @@ class DynamicClaims:
 
     def __init__(self, units, comm=None):
         self.units = units
-        self.counter = SharedCounter(comm)
+        self.counter = Counters(1, comm)
 
     def next(self):
-        k = self.counter.fetch_add(1)
+        k = self.counter.fetch_add(0, 1)
         return self.units[k] if k < len(self.units) else None
 
     def mine(self):
         return None
+
+    @property
+    def needs_serving(self) -> bool:
+        return self.counter.needs_serving
+
+    def serve(self) -> None:
+        self.counter.serve()
 
     def close(self) -> None:
         self.counter.free()
@@ -101,6 +116,14 @@ class Rounds:
 
     def mine(self):
         return self.inner.mine() if self.inner is not None else []
+
+    @property
+    def needs_serving(self) -> bool:
+        return self.inner is not None and self.inner.needs_serving
+
+    def serve(self) -> None:
+        if self.inner is not None:
+            self.inner.serve()
 
     def close(self) -> None:
         if self.inner is not None:

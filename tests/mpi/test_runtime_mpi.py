@@ -35,8 +35,36 @@ def test_scatter_plan_covers_every_unit_once(rt, strategy):
     assert sorted(everything.tolist()) == list(range(37))
 
 
+def test_work_counter_mode_is_detected_alike_on_every_rank(rt):
+    assert rt.work_counter in dynamic.MODES
+    assert rt.comm.allgather(rt.work_counter) == [rt.work_counter] * rt.size
+    assert dynamic.mode() == rt.work_counter and dynamic.why()
+
+
+@pytest.mark.parametrize("mode", dynamic.MODES)
+def test_counters_count_every_add_once_in_both_modes(rt, mode):
+    with dynamic.Counters(2, comm=rt.comm, mode_=mode) as c:
+        firsts = [c.fetch_add(0, 1) for _ in range(5)]
+        for _ in range(7):
+            c.add(1, 2)
+        if c.needs_serving:
+            c.serve()
+    allv = sorted(sum(rt.comm.allgather(firsts), []))
+    assert allv == list(range(5 * rt.size))  # every fetch-and-add saw a different value
+    with dynamic.Counters(1, comm=rt.comm, mode_=mode) as c:
+        c.add(0, rt.rank + 1)
+        rt.comm.Barrier()
+        end = c.free()  # the final values (rank 0), after every add in flight arrived
+    if rt.rank == 0:
+        assert int(end[0]) == rt.size * (rt.size + 1) // 2
+    else:
+        assert end is None
+
+
+@pytest.mark.parametrize("mode", dynamic.MODES)
 @pytest.mark.parametrize("chunk", [1, 3])
-def test_dynamic_claim_hands_out_every_unit_once(rt, chunk):
+def test_dynamic_claim_hands_out_every_unit_once(rt, chunk, mode, monkeypatch):
+    monkeypatch.setattr(dynamic, "_mode", mode)
     order = list(range(53))[::-1]
     got = []
     for u in dynamic.claim(order, comm=rt.comm, chunk=chunk):

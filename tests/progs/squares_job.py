@@ -2,10 +2,12 @@
 
     mpiexec -n 2 python tests/progs/squares_job.py --out X.h5 [--units N] [--delay S] [--raise-unit K]
         [--rounds R]                  # units fed in rounds of R by rank 0 instead of one plan
+        [--rank0-busy S]              # rank 0 computes S s (pure Python) in each of its units
 
 Unit i covers [lo, hi) with lo = 1000 i and hi = lo + 1000 + 37 i (uneven costs); its row is
 (unit, lo, hi, sum of k^2 for lo <= k < hi). --delay sleeps in every unit; --raise-unit makes that
-unit raise. The final table `sums` is in unit order. Everything else comes from mpiapp.work.
+unit raise. --rank0-busy keeps rank 0's main interpreter busy (the GIL held, as a Python-heavy unit
+does), so a test can see whether the other ranks' claims wait for it. The final table `sums` is in unit order. Everything else comes from mpiapp.work.
 """
 
 import os
@@ -40,6 +42,10 @@ def build(args):
             if seen[0] <= 3:  # a test waits for these before it signals or kills a rank
                 print(f"UNIT rank={ctx.rank} pid={os.getpid()} uid={unit.uid}", flush=True)
             time.sleep(args.delay)
+        if args.rank0_busy and ctx.rank == 0:
+            t0 = time.perf_counter()
+            while time.perf_counter() - t0 < args.rank0_busy:
+                sum(range(10_000))
         if unit.uid == args.raise_unit:
             raise RuntimeError(f"unit {unit.uid} raised on purpose")
         lo, hi = unit.key
@@ -80,6 +86,7 @@ def main(argv=None) -> int:
     ap.add_argument("--delay", type=float, default=0.0)
     ap.add_argument("--raise-unit", type=int, default=-1)
     ap.add_argument("--rounds", type=int, default=0)
+    ap.add_argument("--rank0-busy", type=float, default=0.0)
     args = ap.parse_args(argv)
     show = lambda outcome: print(f"squares complete: {outcome.path}")  # noqa: E731
     return cli.main("squares", args, build(args), show, rounds=feeder(args) if args.rounds else None)

@@ -1,12 +1,18 @@
-"""A real one-node Slurm on localhost for tests: munged + slurmctld + slurmd, state in a temp folder.
+"""A real Slurm for tests: munged + slurmctld + slurmd on localhost, state in a temp folder — or, given
+simulated hosts (tests/multinode/hosts.py), slurmctld and one slurmd on the first host and one slurmd
+on each other host (`hosts=`).
 
-Used by tests/slurm/run_slurm_test.py (the scenario) and tests/test_launch_slurm.py (its pytest wrapper).
+Used by tests/slurm/run_slurm_test.py (the scenario), tests/test_launch_slurm.py (its pytest wrapper)
+and tests/test_multinode.py (two nodes: `srun -N 2 --mpi=pmix`).
 
 Debian's Slurm 22.05 and munge, run as root without systemd or cgroups (see ../shared/ENVIRONMENT.md,
 "A real one-node Slurm"). Ports are chosen free at start (not 6817/6818), so two clusters, or a
 system Slurm, can share the host. Teardown is by PID only: the daemons' pid files, then any process
 whose environment names this cluster's slurm.conf (the jobs' tasks and slurmstepd inherit it) —
-nothing else on the machine is touched.
+nothing else on the machine is touched. On simulated hosts munged stays in the root namespace (its
+socket is a file path every host reaches), the other daemons and every client command (sbatch, srun,
+scontrol, ...) run on the hosts, slurmd's pid file and spool are node-local (its /tmp), and PMIx keeps
+its default node-local temporary folder (a shared one fails: "Cannot create directory ... File exists").
 """
 
 from __future__ import annotations
@@ -75,9 +81,12 @@ class LocalSlurm:
         partition: str = "debug",
         task_plugin: str = "task/affinity",
         cred_expire: int = 5,
+        hosts=None,
     ):
         self.owns_root = root is None  # a temp folder of its own: removed on __exit__
-        self.root = Path(root or tempfile.mkdtemp(prefix="mpiapp-slurm-"))
+        # on simulated hosts not under /tmp, which each host replaces by its own
+        where = None if hosts is None else hosts.root
+        self.root = Path(root or tempfile.mkdtemp(prefix="mpiapp-slurm-", dir=where))
         self.partition = partition
         self.task_plugin = task_plugin
         self.cred_expire = cred_expire  # a requeued job waits this long (plus a scheduler pass) to restart
@@ -85,6 +94,11 @@ class LocalSlurm:
         self.pidfiles = {n: self.root / "run" / f"{n}.pid" for n in ("munged", "slurmctld", "slurmd")}
         self.started: dict[str, int] = {}
         self.timings: dict[str, float] = {}
+        self.hosts = hosts  # simulated hosts: the cluster's nodes (None: this machine, one node)
+        if hosts is not None:
+            for h in hosts.names:  # slurmd's pid file is node-local: the host's /tmp, seen from here
+                self.pidfiles[f"slurmd@{h}"] = hosts.tmp(h) / "slurmd.pid"
+            del self.pidfiles["slurmd"]
 
     @classmethod
     def attach(cls, root: str | os.PathLike) -> "LocalSlurm":
@@ -118,8 +132,16 @@ class LocalSlurm:
         env.update(extra or {})
         return env
 
-    def _run(self, *cmd, check=True, timeout=30, env=None) -> subprocess.CompletedProcess:
-        r = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout, env=env or self.env())
+    def argv(self, cmd, host: str | None = None) -> list[str]:
+        """`cmd` as run on `host` (default: the first host, where slurmctld is; "local": this machine's root
+        namespace, where munged runs); unchanged on one node."""
+        if self.hosts is None or host == "local":
+            return [str(c) for c in cmd]
+        return self.hosts.argv(host or self.hosts.names[0], [str(c) for c in cmd])
+
+    def _run(self, *cmd, check=True, timeout=30, env=None, host=None) -> subprocess.CompletedProcess:
+        r = subprocess.run(self.argv(cmd, host), capture_output=True, text=True, timeout=timeout,
+                           env=env or self.env())  # fmt: skip
         if check and r.returncode != 0:
             raise SlurmError(
                 f"{' '.join(map(str, cmd))} -> {r.returncode}\n{r.stdout}{r.stderr}\n{self.logs()}"
@@ -133,24 +155,37 @@ class LocalSlurm:
         os.chmod(self.root, 0o755)
         os.chmod(self.root / "munge", 0o755)  # munged: "socket is inaccessible" otherwise
         key = self.root / "munge" / "munge.key"
-        self._run(_which("mungekey"), "-c", "-b", "1024", "-k", key, env=dict(os.environ))
+        self._run(_which("mungekey"), "-c", "-b", "1024", "-k", key, env=dict(os.environ), host="local")
         os.chmod(key, 0o600)
         self.sock = self.root / "munge" / "munge.socket"
         self._run(_which("munged"), f"--socket={self.sock}", f"--key-file={key}",
                   f"--pid-file={self.pidfiles['munged']}", f"--log-file={self.root / 'log' / 'munged.log'}",
                   f"--seed-file={self.root / 'munge' / 'munge.seed'}", "--force",
-                  env=dict(os.environ))  # fmt: skip
+                  env=dict(os.environ), host="local")  # fmt: skip
         self._remember("munged")
-        node = self._run(_which("slurmd"), "-C", env=dict(os.environ)).stdout.splitlines()[0]
-        self.nodename = node.split()[0].split("=", 1)[1]
-        self.cpus = int(re.search(r"CPUs=(\d+)", node).group(1))
+        names = self.hosts.names if self.hosts is not None else [None]
+        nodes = [self._run(_which("slurmd"), "-C", env=dict(os.environ), host=h).stdout.splitlines()[0]
+                 for h in names]  # fmt: skip
+        self.nodenames = [n.split()[0].split("=", 1)[1] for n in nodes]
+        self.nodename = self.nodenames[0]
+        self.cpus = int(re.search(r"CPUs=(\d+)", nodes[0]).group(1))
         self.ctld_port, self.slurmd_port = free_port(), free_port()
         r = self.root
         (r / "etc" / "plugstack.conf").write_text("")
-        (r / "etc" / "mpi.conf").write_text(f"PMIxCliTmpDirBase={r / 'pmix'}\n")
+        if self.hosts is None:
+            (r / "etc" / "mpi.conf").write_text(f"PMIxCliTmpDirBase={r / 'pmix'}\n")
+            ctld, node_lines = "localhost(127.0.0.1)", [f"{nodes[0]} NodeAddr=127.0.0.1"]
+            slurmd_files = [f"SlurmdPidFile={self.pidfiles['slurmd']}", f"SlurmdSpoolDir={r / 'spool'}",
+                            f"SlurmdLogFile={r / 'log' / 'slurmd.log'}"]  # fmt: skip
+        else:
+            first = self.hosts.names[0]
+            ctld = f"{first}({self.hosts.addr(first)})"
+            node_lines = [f"{n} NodeAddr={self.hosts.addr(h)}" for n, h in zip(nodes, self.hosts.names)]
+            slurmd_files = ["SlurmdPidFile=/tmp/slurmd.pid", "SlurmdSpoolDir=/tmp/slurmd-spool",
+                            f"SlurmdLogFile={r / 'log' / 'slurmd-%n.log'}"]  # fmt: skip
         self.conf.write_text("\n".join([
             "ClusterName=mpiapptest",
-            "SlurmctldHost=localhost(127.0.0.1)",
+            f"SlurmctldHost={ctld}",
             f"SlurmctldPort={self.ctld_port}",
             f"SlurmdPort={self.slurmd_port}",
             "SlurmUser=root",
@@ -159,11 +194,9 @@ class LocalSlurm:
             "CredType=cred/munge",
             f"AuthInfo=socket={self.sock},cred_expire={self.cred_expire}",
             f"StateSaveLocation={r / 'state'}",
-            f"SlurmdSpoolDir={r / 'spool'}",
             f"SlurmctldPidFile={self.pidfiles['slurmctld']}",
-            f"SlurmdPidFile={self.pidfiles['slurmd']}",
+            *slurmd_files,
             f"SlurmctldLogFile={r / 'log' / 'slurmctld.log'}",
-            f"SlurmdLogFile={r / 'log' / 'slurmd.log'}",
             f"PlugStackConfig={r / 'etc' / 'plugstack.conf'}",
             "ProctrackType=proctrack/linuxproc",
             f"TaskPlugin={self.task_plugin}",
@@ -179,18 +212,20 @@ class LocalSlurm:
             "KillWait=5",
             "InactiveLimit=0",
             "SlurmdTimeout=60",
-            f"{node} NodeAddr=127.0.0.1",
-            f"PartitionName={self.partition} Nodes={self.nodename} Default=YES MaxTime=INFINITE State=UP",
+            *node_lines,
+            f"PartitionName={self.partition} Nodes={','.join(self.nodenames)} Default=YES MaxTime=INFINITE "
+            "State=UP",
         ]) + "\n")  # fmt: skip
         self._run(_which("slurmctld"), "-i", "-f", self.conf)
         self._remember("slurmctld")
         self._wait(
             lambda: self._run("scontrol", "ping", check=False).stdout.count("UP") > 0, 20, "scontrol ping"
         )
-        self._run(_which("slurmd"), "-f", self.conf)
-        self._remember("slurmd")
-        self._wait(lambda: self._run("sinfo", "-h", "-o", "%t", check=False).stdout.strip() == "idle", 30,
-                   "the node to be idle")  # fmt: skip
+        for h in names:
+            self._run(_which("slurmd"), "-f", self.conf, host=h)
+            self._remember("slurmd" if h is None else f"slurmd@{h}")
+        self._wait(lambda: self._run("sinfo", "-h", "-o", "%t", check=False).stdout.split() == ["idle"], 30,
+                   "the nodes to be idle")  # fmt: skip
         self.timings["bring_up_s"] = time.monotonic() - t0
 
     def _remember(self, name: str, timeout: float = 10) -> None:
@@ -289,7 +324,8 @@ class LocalSlurm:
                 and self._run("squeue", "-h", "-t", "R,CG", check=False, timeout=10).stdout.strip()
             ):
                 time.sleep(0.2)
-        daemons = [self.started[n] for n in ("slurmd", "slurmctld", "munged") if n in self.started]
+        daemons = [self.started[n] for n in sorted(self.started, key=lambda n: ("slurmd", "slurmctld",
+                                                                               "munged").index(n.split("@")[0]))]
         _terminate(daemons, grace=5.0)
         _terminate(self.ours(), grace=2.0)  # slurmstepd and job processes that outlived slurmd
         self.timings["teardown_s"] = time.monotonic() - t0

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import os
 
+from ...io.sources import spec_path
 from ...runtime import errors, signals, sync
-from ...work import RunOptions, run_job
+from ...work import RunOptions, run_job, visibility
 from ...work.output import OutputLock, Paths, check_path, check_policy
 from . import store as _store
 from .params import DDPParams
@@ -71,6 +72,9 @@ def run(ctx, opts: RunOptions) -> tuple[int, dict]:
                 if action[1]:
                     raise errors.JobError(action[1])
         action = sync.bcast(action, comm=ctx.comm)[0]
+        data = [p for p in [spec_path(cfg.data.source)] if p] if action != "reuse" else [spath]
+        visibility.require({os.path.dirname(os.path.abspath(p)) for p in (paths.out, spath)}, data,
+                           comm=ctx.comm)  # every rank reads the data (or the store) and the checkpoint
         if ctx.rank == 0 and opts.force and os.path.exists(paths.partial):
             os.remove(paths.partial)  # ours: the checkpoint of an earlier run of this output
         with ctx.timers.phase("features"):
