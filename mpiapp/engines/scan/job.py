@@ -52,20 +52,23 @@ def make_units(index, params, unit_windows: int) -> list[Unit]:
 
     index: [(name, bars)]; a unit's key is (symbol id, first window, end window) and its cost the
     windows x bars it scans (pivot counts are unknown before the data is read). With the null on
-    (scan.null_samples > 0) a symbol is one unit costing (1 + null_samples) scans: its surrogates are
-    drawn and scanned once, by the rank that scans the symbol.
+    (scan.null_samples > 0) or the outcome study (scan.outcomes) a symbol is one unit costing
+    (1 + surrogates) scans: its surrogates are drawn and scanned once, by the rank that scans the
+    symbol (split into time ranges, every unit would draw and walk them again: measured 1.5x the
+    null's cost at S&P-500 scale with units of work.unit_size windows).
     """
     from . import window_starts
 
     units = []
     for s, (_, n_bars) in enumerate(index):
         n_win = len(window_starts(n_bars, params))
-        step = max(n_win, 1) if params.null_samples > 0 else unit_windows
+        whole = params.null_samples > 0 or params.outcomes
+        step = max(n_win, 1) if whole else unit_windows
         for w0 in range(0, n_win, step):
             w1 = min(w0 + step, n_win)
             cost = float((w1 - w0) * params.window_bars)
-            if params.null_samples > 0:
-                cost = float(n_bars) * (1 + params.null_samples)
+            if whole:
+                cost = float(n_bars) * (1 + params.null_samples + (params.outcome_surrogates if params.outcomes else 0))
             units.append(Unit(len(units), cost, (s, w0, w1)))
     return units
 
@@ -202,8 +205,9 @@ def _rows(res, symbol: int, series) -> tuple[dict, dict]:
 def _live_rows(series, s, w0, w1, n_windows, params, backend, ctx) -> dict:
     """The unit's live-count rows (its symbol's last unit: the live table at the last bar) and
     outcome-study rows (the counts first live at a bar this unit owns: after the previous unit's
-    last window end, up to its own; the last unit up to the series end), with their surrogates'
-    tallies. Timed apart in the profile (live_s, outcomes_s)."""
+    last window end, up to its own, the last unit up to the series end - with the study on a unit
+    is a whole symbol, make_units), with their surrogates' tallies. Timed apart in the profile
+    (live_s, outcomes_s)."""
     import time
 
     from .engine import _bars, window_starts
