@@ -66,8 +66,9 @@ def _symbol_work(name: str, sets: list[str], lgbm_default_threads: bool) -> tupl
     sd = symbol_data(src.load(name), p)
     for k, f in enumerate(sd.folds):
         Xtr, ytr, Xte, _, _ = fold_arrays(sd, f)
-        params, rounds = fam._lgb_params(fam.FitSpec("lgbm", dict(p.params["lgbm"]), 1, fam.unit_seed(name, "lgbm", k)),
-                                         rf=False)  # fmt: skip
+        params, rounds, _, frac = fam._lgb_params(fam.FitSpec("lgbm", dict(p.params["lgbm"]), 1,
+                                                               fam.unit_seed(name, "lgbm", k)), rf=False)
+        params = fam._sized(params, frac, len(ytr))  # leaves sized to the fold's rows, as the job does
         if lgbm_default_threads:
             params.pop("num_threads")  # the library's default: OpenMP decides (all cores it sees)
         import lightgbm as lgb

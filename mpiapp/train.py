@@ -18,13 +18,14 @@ import sys
 
 from . import cli
 
-FAMILIES = ("lgbm", "xgb", "rf", "mlp")
+FAMILIES = ("lgbm", "xgb", "rf", "mlp", "ridge")
 
 
 def parse(argv=None):
     ap = cli.parser("train", __doc__)
     ap.add_argument("--families", metavar="LIST", type=_families,
-                    help="train.families, comma-separated from lgbm, xgb, rf, mlp")  # fmt: skip
+                    help="train.families, comma-separated from lgbm, xgb, rf, mlp, ridge (ridge, the baseline, "
+                         "is always trained)")  # fmt: skip
     ap.add_argument("--scan", metavar="FILE", help="train.scan_file: a results file of mpiapp.score")
     return ap.parse_args(argv)
 

@@ -73,7 +73,7 @@ def test_same_model_at_one_and_two_threads_and_seeded(family):
 
 def test_seed_comes_from_the_unit_and_explicit_threads_are_required():
     assert fam.unit_seed("AAPL", "lgbm", 2) == fam.unit_seed("AAPL", "lgbm", 2)
-    assert len({fam.unit_seed("AAPL", f, k) for f in fam.FAMILIES for k in range(5)}) == 20
+    assert len({fam.unit_seed("AAPL", f, k) for f in fam.FAMILIES for k in range(5)}) == 5 * len(fam.FAMILIES)
     with pytest.raises(ValueError, match="explicit"):
         fam.fit(fam.FitSpec("lgbm", {}, threads=0), *_xy())
 
@@ -102,13 +102,104 @@ def test_units_to_final_tables():
     for fid in (0, 3):
         b = pred["bar"][pred["family"] == fid]
         assert np.all(np.diff(b) > 0) and np.array_equal(pred["time"][pred["family"] == fid], s.time[b])
-    mt = metrics_table(pred, cat["folds"], proba=False)
+    mt = metrics_table(pred, cat["folds"], proba=False, horizon=params.horizon)
     assert sorted(set(mt["fold"].tolist())) == [ALL_FOLDS, 0, 1, 2]
     allrow = (mt["family"] == 0) & (mt["fold"] == ALL_FOLDS)
     assert mt["n_test"][allrow][0] == np.sum(mt["n_test"][(mt["family"] == 0) & (mt["fold"] >= 0)])
     bt = baselines_table(pred, cat["folds"], proba=False)
     zero = bt["r2_oos"][(bt["baseline"] == 0)]
     assert np.all(zero == 0.0) and len(bt["symbol"]) == 2 * 4
+
+
+def _leaf_counts_lgb(model):
+    out = []
+
+    def walk(node):
+        if "leaf_count" in node:
+            out.append(node["leaf_count"])
+        for k in ("left_child", "right_child"):
+            if k in node:
+                walk(node[k])
+
+    for t in model.b.dump_model()["tree_info"]:
+        walk(t["tree_structure"])
+    return out
+
+
+@pytest.mark.parametrize("family", ["lgbm", "rf"])
+def test_every_leaf_holds_the_share_of_rows(family):
+    X, y = _xy(1000)
+    p = dict(_params(f"train.{family}.min_leaf_fraction=0.15", f"train.{family}.num_leaves=8").params[family])
+    counts = _leaf_counts_lgb(fam.fit(fam.FitSpec(family, p, threads=1, seed=1), X, y))
+    assert counts and min(counts) >= 150  # 0.15 of the 1,000 rows (rf: of the rows bagged into each tree)
+    p0 = dict(_params(f"train.{family}.min_leaf_fraction=0", f"train.{family}.num_leaves=8").params[family])
+    assert min(_leaf_counts_lgb(fam.fit(fam.FitSpec(family, p0, threads=1, seed=1), X, y))) < 150
+
+
+def test_xgboost_children_hold_the_share_of_rows():
+    X, y = _xy(1000)
+    p = dict(_params("train.xgb.min_child_fraction=0.15", "train.xgb.max_depth=4").params["xgb"])
+    model = fam.fit(fam.FitSpec("xgb", p, threads=1, seed=1), X, y)
+    covers = [float(x.split("cover=")[1].split(",")[0]) for t in model.b.get_dump(with_stats=True)
+              for x in t.splitlines() if "leaf=" in x]
+    # cover = the hessian sum of the rows in the leaf: 1 a row under squared error, of the 80 % subsample
+    assert covers and min(covers) >= 150
+
+
+def _inner(m, frac=0.33):
+    from mpiapp.engines.train.cv import inner_split
+
+    return inner_split(np.arange(m), 5, frac, 5)
+
+
+@pytest.mark.parametrize("family", ["lgbm", "xgb"])
+def test_early_stopping_chooses_the_rounds_on_the_inner_slice_and_refits(family):
+    X, y = _xy(1200)
+    inner = _inner(1200)
+    flip = y.copy()
+    flip[inner.val] = -0.01 * X[inner.val, 0] + np.random.default_rng(9).normal(0, 0.02, inner.val.size)
+    keys = [f"train.{family}.early_stopping_rounds=20", f"train.{family}.n_estimators=300"]
+    p = dict(_params(*keys).params[family])
+    same = fam.fit(fam.FitSpec(family, dict(p), threads=1, seed=1), X, y, inner)
+    anti = fam.fit(fam.FitSpec(family, dict(p), threads=1, seed=1), X, flip, inner)
+    # where the slice follows the training rows the signal is worth many rounds; where it contradicts
+    # them, the first round is already the best
+    assert 20 < same.chosen <= 300 and anti.chosen <= 3
+    n_trees = same.b.num_trees() if family == "lgbm" else same.b.num_boosted_rounds()
+    assert n_trees == same.chosen  # the refit on the whole fold has the chosen rounds
+    with pytest.raises(ValueError, match="inner validation slice"):
+        fam.fit(fam.FitSpec(family, dict(p), threads=1, seed=1), X, y)
+    assert np.isnan(fam.fit(fam.FitSpec(family, dict(_params().params[family]), threads=1, seed=1), X, y).chosen)
+
+
+def test_mlp_early_stopping_chooses_the_epochs_on_the_inner_slice():
+    X, y = _xy(900)
+    p = dict(_params("train.mlp.early_stopping_epochs=2", "train.mlp.epochs=30").params["mlp"])
+    model = fam.fit(fam.FitSpec("mlp", p, threads=1, seed=2), X, y, _inner(900))
+    assert 1 <= model.chosen <= 30 and model.chosen == int(model.chosen)
+    with pytest.raises(ValueError, match="inner validation slice"):
+        fam.fit(fam.FitSpec("mlp", p, threads=1, seed=2), X, y)
+
+
+def test_ridge_family_takes_the_penalty_of_the_inner_slice():
+    from mpiapp.engines.train import linear
+
+    X, y = _xy(1000)
+    inner = _inner(1000)
+    p = dict(_params().params["ridge"])
+    model = fam.fit(fam.FitSpec("ridge", p, threads=1, seed=0), X, y, inner)
+    best, _ = linear.choose_penalty(X, y, inner.fit, inner.val, p["penalties"])
+    assert model.chosen == best and model.blob() == b"" and np.isnan(model.gain()).all()
+    assert np.array_equal(model.predict(X), linear.fit_ridge(X, y, best).predict(X))
+    with pytest.raises(ValueError, match="inner validation slice"):
+        fam.fit(fam.FitSpec("ridge", p, threads=1, seed=0), X, y)
+    cls = fam.fit(fam.FitSpec("ridge", p, threads=1, seed=0, task="classification"), X, y, inner).predict(X)
+    assert cls.min() >= 1e-3 and cls.max() <= 1 - 1e-3
+
+
+def test_ridge_is_trained_whatever_the_families_list():
+    assert _params("train.families=[lgbm]").families == ("lgbm", "ridge")
+    assert _params("train.families=[ridge,mlp]").families == ("ridge", "mlp")
 
 
 def test_failure_row_carries_the_message():

@@ -18,8 +18,8 @@ def test_units_cover_every_symbol_family_and_fold_once():
     assert [u.uid for u in units] == list(range(len(units)))
     assert keys.count((1, SKIP, SKIP)) == 1 and set(skips) == {1}
     trained = [k for k in keys if k[1] != SKIP]
-    assert len(trained) == len(set(trained)) == 2 * 2 * 4
-    assert {k[1] for k in trained} == {0, 3}  # family ids: lgbm 0, mlp 3
+    assert len(trained) == len(set(trained)) == 2 * 3 * 4  # the two families and the ridge baseline
+    assert {k[1] for k in trained} == {0, 3, 4}  # family ids: lgbm 0, mlp 3, ridge 4
     # later walk-forward folds train on more samples, so they cost more; longer symbols cost more
     cost = {u.key: u.cost for u in units}
     assert cost[(0, 0, 3)] > cost[(0, 0, 0)] and cost[(2, 0, 0)] > cost[(0, 0, 0)]
@@ -43,3 +43,9 @@ def test_threads_per_model_policy():
 def test_bad_mlp_widths_are_a_config_error():
     with pytest.raises(config.ConfigError, match="train.mlp.hidden"):
         config.load(overrides=["train.mlp.hidden=[16, 0]"])
+
+
+@pytest.mark.parametrize("bad", ["[]", "[0.1, 0]", "[-1]", "[true]", "[abc]"])
+def test_bad_ridge_penalties_are_a_config_error(bad):
+    with pytest.raises(config.ConfigError, match="train.ridge.penalties"):
+        config.load(overrides=[f"train.ridge.penalties={bad}"])

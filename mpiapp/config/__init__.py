@@ -259,6 +259,9 @@ def _check_cross(cfg: Section) -> None:
     hidden = cfg.train.mlp.hidden
     if not hidden or not all(isinstance(h, int) and not isinstance(h, bool) and 1 <= h <= 65536 for h in hidden):
         raise ConfigError(f"train.mlp.hidden = {hidden!r}: expected a non-empty list of widths in [1, 65536]")
+    pens = cfg.train.ridge.penalties
+    if not pens or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1e6 for v in pens):
+        raise ConfigError(f"train.ridge.penalties = {pens!r}: expected a non-empty list of numbers in (0, 1e6]")
     _check_ddp(cfg.ddp)
 
 

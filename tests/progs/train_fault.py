@@ -22,7 +22,7 @@ real = families.fit
 count = 0
 
 
-def faulty(spec, X, y):
+def faulty(spec, X, y, inner=None):
     """The unit (FAULT_SYMBOL, FAULT_FAMILY, FAULT_FOLD) is recognised by its seed (train.seed = 0)."""
     global count
     count += 1
@@ -34,7 +34,7 @@ def faulty(spec, X, y):
         if count <= 4:
             print(f"TRAINING pid={os.getpid()} unit={count}", flush=True)
         time.sleep(float(os.environ.get("FAULT_SLEEP", "0.3")))
-    return real(spec, X, y)
+    return real(spec, X, y, inner)
 
 
 if kind == "missing":

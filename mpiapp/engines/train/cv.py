@@ -16,6 +16,11 @@ Schemes:
                    (window=rolling). Training never sees the future.
     kfold          n_folds contiguous blocks; fold i tests block i and trains on all the others,
                    before and after, purged with the embargo on the far side.
+
+Inner slice (`inner_split`): what a family chooses from data (boosting rounds, epochs, a ridge penalty)
+it chooses on the latest `fraction` of its training samples, never on the fold's test block; the
+samples before that slice whose label interval meets it, or its embargo, are purged exactly as for
+a test block, so the choice is as out-of-sample as the fold itself.
 """
 
 from __future__ import annotations
@@ -125,3 +130,32 @@ def min_samples(spec: CVSpec, horizon: int) -> int:
         # the first fold trains on block 0 minus the purge before block 1
         return max(k, k * (spec.min_train + horizon))
     return max(k, spec.min_train + horizon + spec.embargo + 1)
+
+
+@dataclass(frozen=True)
+class InnerSplit:
+    """fit, val: positions into one fold's training samples (int64, ascending); val is the latest."""
+
+    fit: np.ndarray
+    val: np.ndarray
+
+
+def inner_split(bars: np.ndarray, horizon: int, fraction: float, embargo: int) -> InnerSplit:
+    """The inner validation slice of one fold's training samples (`bars`: their bar indices, ascending).
+
+    val: the last max(1, round(fraction * m)) of the m samples (in time); fit: the samples before it
+    whose label interval [t+1, t+h] meets neither [first val bar, last val bar + h] nor the `embargo`
+    bars after it (purge_mask). Raises FoldError when fewer than 2 samples would be left to fit on.
+    """
+    bars = np.asarray(bars, dtype=np.int64)
+    m = bars.shape[0]
+    n_val = min(m - 1, max(1, int(round(fraction * m))))
+    lo = m - n_val
+    if lo < 1:
+        raise FoldError(f"{m} training samples cannot hold an inner validation slice")
+    purged, embargoed = purge_mask(bars[:lo], horizon, bars[lo], bars[-1], embargo)
+    fit = np.flatnonzero(~purged & ~embargoed).astype(np.int64)
+    if fit.size < 2:
+        raise FoldError(f"{m} training samples leave {fit.size} to fit on before the inner validation slice "
+                        f"of {n_val} (train.inner.fraction = {fraction})")
+    return InnerSplit(fit, np.arange(lo, m, dtype=np.int64))

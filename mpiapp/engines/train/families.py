@@ -1,26 +1,37 @@
 """The model families: one registry, one fit signature, safe model formats.
 
-    model = fit(FitSpec(family="lgbm", params={...}, threads=1, seed=..., task="regression"), X, y)
+    model = fit(FitSpec(family="lgbm", params={...}, threads=1, seed=..., task="regression"), X, y, inner)
     model.predict(X)  -> (m,) float64 (a return forecast, or P(up) for task=classification)
-    model.gain()      -> (f,) float64 total gain of each feature's splits (MLP: NaN)
-    model.blob()      -> bytes in the family's safe format (FORMATS)
+    model.gain()      -> (f,) float64 total gain of each feature's splits (MLP, ridge: NaN)
+    model.blob()      -> bytes in the family's safe format (FORMATS; ridge: none, see below)
+    model.chosen      -> what the inner validation slice chose: boosting rounds, epochs or the ridge
+                         penalty (NaN when nothing was chosen)
     load(family, blob, task) -> a model with predict()
+
+`inner` (cv.inner_split of the fold's training samples) is where a family chooses from data: the
+ridge penalty (always), the boosting rounds of LightGBM / XGBoost (`early_stopping_rounds` > 0) and the
+MLP's epochs (`early_stopping_epochs` > 0). The model is then fitted once more on the whole training
+fold with that choice. Leaf sizes follow the rows a tree is grown on: min_data_in_leaf (LightGBM, its
+random forest) and min_child_weight (XGBoost) are at least `min_leaf_fraction` / `min_child_fraction`
+of those rows.
 
 Formats: LightGBM and its random-forest mode: the library's text model; XGBoost: UBJSON
 (`save_raw("ubj")`); MLP: a torch `state_dict` written by torch.save and read back with
-`weights_only=True` (plain tensors and numbers only). Nothing is ever pickled.
+`weights_only=True` (plain tensors and numbers only); ridge: its arrays (center, scale, coefficients,
+intercept) in the `coefficients` table, no bytes. Nothing is ever pickled.
 
 Thread policy: every library gets the explicit count in FitSpec.threads (never -1 / all cores:
 in a container those read the host's cores). Determinism: LightGBM runs with deterministic=true
 and force_col_wise=true, where each feature's histogram is summed by one thread in row order, so the
 model does not depend on the thread count; XGBoost `hist` and torch reduce in thread-dependent
 order, so the job fixes their per-model thread count from `train.threads_per_model`, not from the
-rank count (see docs/train.md).
+rank count (see docs/train.md). Ridge is single-threaded by construction (linear.py).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import math
 import zlib
 from dataclasses import dataclass, field
 
@@ -32,6 +43,7 @@ FAMILIES = {
     "xgb": (1, "xgboost", "pip install 'mpiapp[cpu]' (xgboost-cpu) or 'mpiapp[gpu]' (xgboost)", "xgboost-ubj"),
     "rf": (2, "lightgbm", "pip install lightgbm", "lightgbm-text"),
     "mlp": (3, "torch", "pip install torch", "torch-state-dict"),
+    "ridge": (4, "numpy", "pip install numpy", "arrays (coefficients table)"),
 }
 FAMILY_BY_ID = {v[0]: k for k, v in FAMILIES.items()}
 
@@ -72,11 +84,21 @@ class FitSpec:
     device: str = "cpu"
 
 
-def _lgb_params(spec: FitSpec, rf: bool) -> tuple[dict, int]:
+def leaf_floor(value, fraction: float, n_rows: int, unit: float = 1.0):
+    """max(value, ceil(fraction * n_rows * unit)), in value's type: a leaf size that follows the rows a
+    tree is grown on (fraction 0: value as given)."""
+    return max(value, type(value)(math.ceil(fraction * n_rows * unit))) if fraction > 0 else value
+
+
+def _lgb_params(spec: FitSpec, rf: bool) -> tuple[dict, int, int, float]:
+    """(LightGBM params, rounds, early-stopping patience, min_leaf_fraction) of a FitSpec."""
     p = dict(spec.params)
     n_rounds = int(p.pop("n_estimators"))
+    patience = int(p.pop("early_stopping_rounds", 0) or 0)
+    frac = float(p.pop("min_leaf_fraction", 0.0) or 0.0)
     base = {
         "objective": "binary" if spec.task == "classification" else "regression",
+        "metric": "binary_logloss" if spec.task == "classification" else "l2",
         "num_threads": int(spec.threads),
         "deterministic": True,
         "force_col_wise": True,
@@ -86,10 +108,16 @@ def _lgb_params(spec: FitSpec, rf: bool) -> tuple[dict, int]:
     if rf:
         base.update(boosting="rf", bagging_freq=1)
     base.update(p)
-    return base, n_rounds
+    return base, n_rounds, patience, frac
+
+
+def _sized(params: dict, frac: float, n_rows: int) -> dict:
+    return dict(params, min_data_in_leaf=leaf_floor(int(params.get("min_data_in_leaf", 20)), frac, n_rows))
 
 
 class _LGBModel:
+    chosen = float("nan")
+
     def __init__(self, booster):
         self.b = booster
 
@@ -103,19 +131,36 @@ class _LGBModel:
         return self.b.model_to_string().encode()
 
 
-def _fit_lgb(spec: FitSpec, X, y, rf: bool):
+def _fit_lgb(spec: FitSpec, X, y, rf: bool, inner=None):
     import lightgbm as lgb
 
-    params, rounds = _lgb_params(spec, rf)
-    label = (y > 0).astype(np.float64) if spec.task == "classification" else y
-    ds = lgb.Dataset(np.asarray(X, dtype=np.float64), label=label, params={"verbosity": -1}, free_raw_data=True)
+    params, rounds, patience, frac = _lgb_params(spec, rf)
+    X = np.asarray(X, dtype=np.float64)
+    label = (y > 0).astype(np.float64) if spec.task == "classification" else np.asarray(y, dtype=np.float64)
+    chosen = float("nan")
+    if patience > 0 and not rf:
+        if inner is None:
+            raise ValueError("early_stopping_rounds > 0 needs the fold's inner validation slice")
+        f, v = inner.fit, inner.val
+        dfit = lgb.Dataset(X[f], label=label[f], params={"verbosity": -1})
+        dval = lgb.Dataset(X[v], label=label[v], reference=dfit, params={"verbosity": -1})
+        b = lgb.train(_sized(params, frac, f.size), dfit, num_boost_round=rounds, valid_sets=[dval],
+                      callbacks=[lgb.early_stopping(patience, first_metric_only=True, verbose=False)])
+        rounds = max(1, int(b.best_iteration))
+        chosen = float(rounds)
+    ds = lgb.Dataset(X, label=label, params={"verbosity": -1}, free_raw_data=True)
     # keep_training_booster: predict from the booster just trained; the default (False) round-trips the
     # whole model through its text form (model_to_string + model_from_string) to free the training data,
     # about 40 ms a model here, and the job turns it into text once more for the results file anyway
-    return _LGBModel(lgb.train(params, ds, num_boost_round=rounds, keep_training_booster=True))
+    model = _LGBModel(lgb.train(_sized(params, frac, X.shape[0]), ds, num_boost_round=rounds,
+                                keep_training_booster=True))
+    model.chosen = chosen
+    return model
 
 
 class _XGBModel:
+    chosen = float("nan")
+
     def __init__(self, booster, n_features):
         self.b = booster
         self.f = n_features
@@ -134,13 +179,17 @@ class _XGBModel:
         return bytes(self.b.save_raw(raw_format="ubj"))
 
 
-def _fit_xgb(spec: FitSpec, X, y):
+def _fit_xgb(spec: FitSpec, X, y, inner=None):
     import xgboost as xgb
 
     p = dict(spec.params)
     rounds = int(p.pop("n_estimators"))
+    patience = int(p.pop("early_stopping_rounds", 0) or 0)
+    frac = float(p.pop("min_child_fraction", 0.0) or 0.0)
+    cls = spec.task == "classification"
     params = {
-        "objective": "binary:logistic" if spec.task == "classification" else "reg:squarederror",
+        "objective": "binary:logistic" if cls else "reg:squarederror",
+        "eval_metric": "logloss" if cls else "rmse",
         "tree_method": "hist",
         "device": spec.device,
         "nthread": int(spec.threads),
@@ -148,17 +197,71 @@ def _fit_xgb(spec: FitSpec, X, y):
         "verbosity": 0,
     }
     params.update(p)
-    label = (y > 0).astype(np.float64) if spec.task == "classification" else y
-    d = xgb.DMatrix(np.asarray(X, dtype=np.float64), label=label, nthread=int(spec.threads))
-    b = xgb.train(params, d, num_boost_round=rounds)
+    # a row's hessian is 1 under squared error, p(1 - p) <= 1/4 under the logistic loss
+    unit = 0.25 if cls else 1.0
+    X = np.asarray(X, dtype=np.float64)
+    label = (y > 0).astype(np.float64) if cls else np.asarray(y, dtype=np.float64)
+    chosen = float("nan")
+    if patience > 0:
+        if inner is None:
+            raise ValueError("early_stopping_rounds > 0 needs the fold's inner validation slice")
+        f, v = inner.fit, inner.val
+        q = dict(params, min_child_weight=leaf_floor(float(params.get("min_child_weight", 1.0)), frac, f.size, unit))
+        dfit = xgb.DMatrix(X[f], label=label[f], nthread=int(spec.threads))
+        dval = xgb.DMatrix(X[v], label=label[v], nthread=int(spec.threads))
+        b = xgb.train(q, dfit, num_boost_round=rounds, evals=[(dval, "val")], early_stopping_rounds=patience,
+                      verbose_eval=False)
+        rounds = int(b.best_iteration) + 1
+        chosen = float(rounds)
+    q = dict(params, min_child_weight=leaf_floor(float(params.get("min_child_weight", 1.0)), frac, X.shape[0], unit))
+    d = xgb.DMatrix(X, label=label, nthread=int(spec.threads))
+    b = xgb.train(q, d, num_boost_round=rounds)
     b.set_param({"nthread": 1, "device": "cpu"})
-    return _XGBModel(b, X.shape[1])
+    model = _XGBModel(b, X.shape[1])
+    model.chosen = chosen
+    return model
 
 
-def fit(spec: FitSpec, X: np.ndarray, y: np.ndarray):
+class RidgeModel:
+    """The ridge family: linear.RidgeFit on the features; for classification the linear probability
+    model (ridge on the 0/1 label), its forecasts clipped to [PROB_CLIP, 1 - PROB_CLIP]."""
+
+    PROB_CLIP = 1e-3
+
+    def __init__(self, fit, task: str):
+        self.fit, self.task = fit, task
+        self.chosen = float(fit.penalty)
+
+    def predict(self, X):
+        p = self.fit.predict(X)
+        return np.clip(p, self.PROB_CLIP, 1 - self.PROB_CLIP) if self.task == "classification" else p
+
+    def gain(self):
+        return np.full(self.fit.coef.shape[0], np.nan)
+
+    def blob(self) -> bytes:
+        return b""
+
+
+def _fit_ridge(spec: FitSpec, X, y, inner=None):
+    from . import linear
+
+    pens = [float(v) for v in spec.params["penalties"]]
+    label = (np.asarray(y) > 0).astype(np.float64) if spec.task == "classification" else y
+    if len(pens) > 1:
+        if inner is None:
+            raise ValueError("ridge with several penalties needs the fold's inner validation slice")
+        pen, _ = linear.choose_penalty(X, label, inner.fit, inner.val, pens)
+    else:
+        pen = pens[0]
+    return RidgeModel(linear.fit_ridge(X, label, pen), spec.task)
+
+
+def fit(spec: FitSpec, X: np.ndarray, y: np.ndarray, inner=None):
     """Train one model on X (m, f) float64 and y (m,) forward log returns; returns a model (see the
-    module docstring). Raises FamilyUnavailable when the library is missing, and whatever the library
-    raises on bad input (the job records that as a failed unit)."""
+    module docstring). inner: cv.InnerSplit of these rows (None: nothing is chosen on an inner slice).
+    Raises FamilyUnavailable when the library is missing, ValueError when a family needs `inner` and
+    has none, and whatever the library raises on bad input (the job records that as a failed unit)."""
     if spec.family not in FAMILIES:
         raise KeyError(f"unknown model family {spec.family!r}")
     if spec.threads < 1:
@@ -167,16 +270,30 @@ def fit(spec: FitSpec, X: np.ndarray, y: np.ndarray):
     if miss:
         raise FamilyUnavailable(miss[0])
     if spec.family in ("lgbm", "rf"):
-        return _fit_lgb(spec, X, y, rf=spec.family == "rf")
+        return _fit_lgb(spec, X, y, rf=spec.family == "rf", inner=inner)
     if spec.family == "xgb":
-        return _fit_xgb(spec, X, y)
+        return _fit_xgb(spec, X, y, inner)
+    if spec.family == "ridge":
+        return _fit_ridge(spec, X, y, inner)
     from .mlp import fit_mlp
 
-    return fit_mlp(spec, X, y)
+    return fit_mlp(spec, X, y, inner)
+
+
+def needs_inner(family: str, params: dict) -> bool:
+    """Whether `family` with its parameter block chooses anything on an inner validation slice."""
+    if family == "ridge":
+        return len(params.get("penalties", ())) > 1
+    if family in ("lgbm", "xgb"):
+        return int(params.get("early_stopping_rounds", 0) or 0) > 0
+    if family == "mlp":
+        return int(params.get("early_stopping_epochs", 0) or 0) > 0
+    return False
 
 
 def load(family: str, blob: bytes, task: str = "regression", n_features: int | None = None):
-    """A model with predict() from its stored bytes (safe formats only; see FORMATS)."""
+    """A model with predict() from its stored bytes (safe formats only; see FORMATS). Ridge has no
+    bytes: models.load_model reads its coefficients table."""
     if family in ("lgbm", "rf"):
         import lightgbm as lgb
 

@@ -5,8 +5,9 @@ units' rows, sorts them by key, computes metrics and baselines from the out-of-f
 (final.py) and writes its rows in rank order, so rank order is symbol order and the tables are the
 same at any rank count; no rank holds the whole predictions table. In gather mode (serial HDF5) rank
 0 takes every symbol and the others write no rows.
-Final tables: symbols, features, predictions, metrics, baselines, folds, importances, models (index:
-symbol, family, fold, start, count into model_bytes), model_bytes (u1), skipped, failures.
+Final tables: symbols, features, predictions, metrics, baselines, folds, importances, coefficients
+(ridge), models (index: symbol, family, fold, start, count into model_bytes), model_bytes (u1),
+skipped, failures, and summary (one row per family, written by rank 0 from every rank's parts).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import numpy as np
 from ...runtime import sync
 from . import families as fam
 from .dataset import ALL_FEATURES
-from .final import ALL_FOLDS, BASELINE_COLUMNS, METRIC_COLUMNS, baselines_table, metrics_table, sort_rows
+from .final import (ALL_FOLDS, BASELINE_COLUMNS, METRIC_COLUMNS, baselines_table, merge_panel_parts, metrics_table,
+                    panel_parts, sort_rows)
 from .unit import KEY, MESSAGE_BYTES, RAW_TABLES
 
 MODEL_COLUMNS = KEY + [("start", "i8"), ("count", "i8")]
@@ -101,16 +103,18 @@ def _finalize(fin, params, threads: int, device: str, omp: list) -> dict:
         t["features"] = {"feature": np.arange(len(ALL_FEATURES), dtype="i4"),
                          "name": np.array([n.encode() for n in ALL_FEATURES], dtype="S24")}
     t["predictions"] = pred
-    t["metrics"] = metrics_table(pred, folds, params.proba) if len(pred["symbol"]) else {}
+    t["metrics"] = metrics_table(pred, folds, params.proba, params.horizon) if len(pred["symbol"]) else {}
     t["baselines"] = baselines_table(pred, folds, params.proba) if len(pred["symbol"]) else {}
     t["folds"] = folds
     t["importances"] = sort_rows(raw["importances"], ["symbol", "family", "fold", "feature"])
+    t["coefficients"] = sort_rows(raw["coefficients"], ["symbol", "family", "fold", "feature"])
     t["models"], t["model_bytes"] = _models(fin, u, mine, failed)
     t["skipped"] = skipped
     t["failures"] = fails
     schemas = {"symbols": SYMBOL_COLUMNS, "features": FEATURE_COLUMNS, "predictions": RAW_TABLES["predictions"],
                "metrics": METRIC_COLUMNS, "baselines": BASELINE_COLUMNS, "folds": RAW_TABLES["folds"],
-               "importances": RAW_TABLES["importances"], "models": MODEL_COLUMNS,
+               "importances": RAW_TABLES["importances"], "coefficients": RAW_TABLES["coefficients"],
+               "models": MODEL_COLUMNS,
                "model_bytes": RAW_TABLES["models"], "skipped": RAW_TABLES["skipped"],
                "failures": RAW_TABLES["failures"]}  # fmt: skip
     for name, cols in schemas.items():
@@ -119,12 +123,12 @@ def _finalize(fin, params, threads: int, device: str, omp: list) -> dict:
               families=",".join(params.families), threads_per_model=threads, device=device,
               model_formats=json.dumps({f: fam.FAMILIES[f][3] for f in params.families}),
               openmp_runtimes=", ".join(f"{r['family']} {r['filepath']}" for r in omp) or "none")  # fmt: skip
-    return _summary(t, listed, params, comm)
+    return _summary(fin, t, listed, params, comm)
 
 
-def _summary(t: dict, listed: list, params, comm) -> dict:
-    """Collective: the run's summary on rank 0 (each rank holds only its block of the tables); the
-    exit code (3 when units failed) on every rank."""
+def _summary(fin, t: dict, listed: list, params, comm) -> dict:
+    """Collective: the run's summary on rank 0 (each rank holds only its block of the tables) and the
+    `summary` table it writes; the exit code (3 when units failed) on every rank."""
     metrics, base = t["metrics"], t["baselines"]
     allm = metrics["fold"] == ALL_FOLDS if metrics else None
     allb = base["fold"] == ALL_FOLDS if base else None
@@ -134,22 +138,29 @@ def _summary(t: dict, listed: list, params, comm) -> dict:
             "skips": [(listed[int(i)][0], r.decode(errors="replace")) for i, r in zip(sk["symbol"][:10], sk["reason"][:10])],
             "predictions": len(t["predictions"]["symbol"]),
             "metrics": {c: v[allm] for c, v in metrics.items()} if metrics else None,
+            "panel": panel_parts(t["predictions"]) if len(t["predictions"]["symbol"]) else {},
             "baselines": {c: v[allb] for c, v in base.items()} if base else None,
             "failures": [(listed[int(s)][0], fam.FAMILY_BY_ID.get(int(f), "?"), int(k), m.decode())
                          for s, f, k, m in zip(fails["symbol"], fails["family"], fails["fold"], fails["message"])]}
     n_failed = sync.allreduce_sum(len(mine["failures"]), comm=comm)
     every = sync.gather(mine, comm=comm)
     summary = {"exit_code": 3} if n_failed else {}
+    from .report import SUMMARY_COLUMNS, family_summary
+
     if every is None:
+        fin.write("summary", SUMMARY_COLUMNS, {})
         return summary
     summary.update(symbols=len(listed), skipped=sum(e["skipped"] for e in every), failed=n_failed,
                    models=sum(e["models"] for e in every), predictions=sum(e["predictions"] for e in every),
                    failures=sum((e["failures"] for e in every), []), skips=sum((e["skips"] for e in every), []))  # fmt: skip
     ms = [e["metrics"] for e in every if e["metrics"] is not None]
     bs = [e["baselines"] for e in every if e["baselines"] is not None]
+    table: dict = {}
     if ms and bs:
-        from .report import family_summary
-
         cat = lambda parts: {c: np.concatenate([p[c] for p in parts]) for c in parts[0]}  # noqa: E731
-        summary["families"] = family_summary(cat(ms), cat(bs), params.proba)
+        table = family_summary(cat(ms), cat(bs), params.proba, merge_panel_parts(e["panel"] for e in every),
+                               params.horizon)
+        summary["families"] = table
+        summary["proba"] = params.proba
+    fin.write("summary", SUMMARY_COLUMNS, table)
     return summary

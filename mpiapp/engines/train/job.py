@@ -53,7 +53,7 @@ def unit_cost(n_bars: int, params: TrainParams, family: str, fold: int) -> float
         train = m * (k - 1) / k
     p = params.params[family]
     work = {"lgbm": p.get("n_estimators", 1), "xgb": p.get("n_estimators", 1), "rf": p.get("n_estimators", 1),
-            "mlp": 4 * p.get("epochs", 1)}[family]
+            "mlp": 4 * p.get("epochs", 1), "ridge": 1}[family]
     return float(train * work + m)
 
 

@@ -7,6 +7,11 @@ squared error (regression) or binary cross-entropy on the logit (classification,
 sigmoid). Optimiser: Adam (Kingma and Ba 2015) with weight decay, mini-batches in a seeded order;
 no DataLoader (no worker processes: no fork after MPI is initialised).
 
+Early stopping (`early_stopping_epochs` = patience > 0): the network is trained on the fit part of
+the fold's inner split (cv.inner_split), its loss on the inner validation slice read after every
+epoch, and stopped `patience` epochs after the best one (at most `epochs`); the number of epochs of
+the best is then trained again, from the same seed, on the whole training fold.
+
 The state_dict plus the scaling tensors are written with torch.save and read with
 `torch.load(..., weights_only=True)`: tensors only, never a pickled object.
 """
@@ -28,6 +33,8 @@ def _net(torch, n_in: int, hidden):
 
 
 class MLPModel:
+    chosen = float("nan")
+
     def __init__(self, net, x_mean, x_std, y_scale, task, device="cpu"):
         self.net, self.x_mean, self.x_std, self.y_scale = net, x_mean, x_std, y_scale
         self.task, self.device = task, device
@@ -57,13 +64,34 @@ class MLPModel:
         return buf.getvalue()
 
 
-def fit_mlp(spec, X, y) -> MLPModel:
+def fit_mlp(spec, X, y, inner=None) -> MLPModel:
     """Train on X (m, f), y (m,) with spec.params keys hidden (list of widths), epochs, batch_size,
-    learning_rate, weight_decay; spec.threads torch threads; spec.seed seeds init and batch order."""
+    learning_rate, weight_decay and early_stopping_epochs (0 = train all epochs; > 0 needs `inner`,
+    a cv.InnerSplit of the rows); spec.threads torch threads; spec.seed seeds init and batch order.
+    The model's `chosen` is the number of epochs early stopping chose (NaN without it)."""
     import torch
 
-    p = spec.params
     torch.set_num_threads(int(spec.threads))
+    patience = int(spec.params.get("early_stopping_epochs", 0) or 0)
+    epochs = int(spec.params["epochs"])
+    chosen = float("nan")
+    if patience > 0:
+        if inner is None:
+            raise ValueError("early_stopping_epochs > 0 needs the fold's inner validation slice")
+        X = np.asarray(X)
+        y = np.asarray(y)
+        _, curve = _train(torch, spec, X[inner.fit], y[inner.fit], epochs, (X[inner.val], y[inner.val]), patience)
+        epochs = int(np.argmin(curve)) + 1  # the first of equal losses
+        chosen = float(epochs)
+    model, _ = _train(torch, spec, X, y, epochs)
+    model.chosen = chosen
+    return model
+
+
+def _train(torch, spec, X, y, epochs: int, val=None, patience: int = 0):
+    """(MLPModel, validation loss after each epoch run) — the loss list is empty without `val`; with it,
+    training stops `patience` epochs after the best loss."""
+    p = spec.params
     dev = torch.device(spec.device)
     gen = torch.Generator().manual_seed(int(spec.seed))
     x = torch.as_tensor(np.asarray(X, dtype=np.float32))
@@ -85,9 +113,16 @@ def fit_mlp(spec, X, y) -> MLPModel:
         net = _net(torch, x.shape[1], p["hidden"])
     net = net.to(dev)
     xs, t = ((x - mean) / std).to(dev), t.to(dev)
+    if val is not None:
+        xv = ((torch.as_tensor(np.asarray(val[0], dtype=np.float32)) - mean) / std).to(dev)
+        yv = np.asarray(val[1])
+        tv = torch.as_tensor((yv > 0).astype(np.float32) if spec.task == "classification"
+                             else (yv / float(y_scale)).astype(np.float32)).to(dev)  # fmt: skip
     opt = torch.optim.Adam(net.parameters(), lr=float(p["learning_rate"]), weight_decay=float(p["weight_decay"]))
     m, bs = x.shape[0], int(p["batch_size"])
-    for _ in range(int(p["epochs"])):
+    curve: list[float] = []
+    for _ in range(int(epochs)):
+        net.train()
         perm = torch.randperm(m, generator=gen).to(dev)
         for i in range(0, m, bs):
             idx = perm[i : i + bs]
@@ -95,8 +130,14 @@ def fit_mlp(spec, X, y) -> MLPModel:
             loss = loss_fn(net(xs[idx]).squeeze(1), t[idx])
             loss.backward()
             opt.step()
+        if val is not None:
+            net.eval()
+            with torch.no_grad():
+                curve.append(float(loss_fn(net(xv).squeeze(1), tv)))
+            if len(curve) - 1 - int(np.argmin(curve)) >= patience:
+                break
     net.eval()
-    return MLPModel(net, mean.to(dev), std.to(dev), y_scale.to(dev), spec.task, dev)
+    return MLPModel(net, mean.to(dev), std.to(dev), y_scale.to(dev), spec.task, dev), curve
 
 
 def load_mlp(blob: bytes, task: str) -> MLPModel:

@@ -23,6 +23,8 @@ def load_model(path, symbol: str, family: str, fold: int):
     if symbol not in names:
         raise KeyError(f"{path}: no symbol {symbol!r}")
     s, fid = names.index(symbol), fam.FAMILIES[family][0]
+    if family == "ridge":
+        return _load_ridge(path, s, fid, fold, symbol)
     idx = read_table(path, "models")
     hit = np.flatnonzero((idx["symbol"] == s) & (idx["family"] == fid) & (idx["fold"] == fold))
     if hit.size == 0:
@@ -35,3 +37,26 @@ def load_model(path, symbol: str, family: str, fold: int):
     imp = read_table(path, "importances")
     n_feat = int(np.sum((imp["symbol"] == s) & (imp["family"] == fid) & (imp["fold"] == fold)))
     return fam.load(family, blob, task=task, n_features=n_feat)
+
+
+def _load_ridge(path, s: int, fid: int, fold: int, symbol: str):
+    """The ridge of (symbol id, fold) from the `coefficients` table (arrays; no bytes to load)."""
+    import h5py
+
+    from ...io.results import read_table
+    from .linear import RidgeFit
+
+    c = read_table(path, "coefficients")
+    rows = (c["symbol"] == s) & (c["family"] == fid) & (c["fold"] == fold)
+    if not rows.any():
+        raise KeyError(f"{path}: no ridge model for {symbol} fold {fold}")
+    feat, center, scale, coef = (c[k][rows] for k in ("feature", "center", "scale", "coef"))
+    f = read_table(path, "folds")
+    at = (f["symbol"] == s) & (f["family"] == fid) & (f["fold"] == fold)
+    with h5py.File(path, "r") as h:
+        task = h.attrs.get("task", b"regression")
+    task = task.decode() if isinstance(task, bytes) else str(task)
+    x = feat >= 0
+    penalty = float(f["chosen"][at][0]) if at.any() else float("nan")
+    fit = RidgeFit(center[x], scale[x], coef[x], float(coef[~x][0]), penalty)
+    return fam.RidgeModel(fit, task)

@@ -1,19 +1,28 @@
 """What a train results file says: per-family summary text, IC chart, fold diagram.
 
-Summary per family, from the all-folds rows (fold = -1) of `metrics`, one per symbol:
-    mean IC and its t-stat across symbols: t = mean / (sd / sqrt(N)), sd with ddof = 1 (N >= 2);
-    share of symbols beating the historical-mean baseline: lower RMSE (regression) or lower log loss
-    (classification) than that baseline over the same out-of-fold bars.
+The family summary (finalize writes it as the `summary` table; docs/train.md defines each column),
+from the all-folds rows (fold = -1) of `metrics`, one per symbol, and the cross-symbol parts
+(final.panel_parts):
+    mean IC over the symbols with a defined IC, its Driscoll-Kraay standard error, t = mean / se and
+    n_eff = 1 / se^2 (significance.py);
+    beside it the baseline ridge: its mean IC over the same symbols, the share of symbols whose IC is
+    above ridge's, and the mean difference with its t-statistic (the same estimator on the difference);
+    loss ratio: the model's out-of-fold RMSE (log loss for classification) over the historical-mean
+    forecast's on the same bars, averaged over symbols, and the share of symbols where it is below 1.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from .families import FAMILY_BY_ID
-from .final import ALL_FOLDS
+from .families import FAMILIES, FAMILY_BY_ID
+from .final import ALL_FOLDS, panel_stats
+from .params import BASELINE_FAMILY
+
+SUMMARY_COLUMNS = [("family", "i4"), ("symbols", "i4"), ("ic_mean", "f8"), ("ic_se", "f8"), ("ic_t", "f8"),
+                   ("ic_n_eff", "f8"), ("ridge_ic_mean", "f8"), ("beats_ridge", "f8"), ("ic_minus_ridge", "f8"),
+                   ("ic_minus_ridge_t", "f8"), ("ic_minus_ridge_n_eff", "f8"), ("loss_ratio", "f8"),
+                   ("beats_hist_mean", "f8"), ("r2_oos_mean", "f8"), ("auc_mean", "f8")]
 
 
 def _names(tables: dict, table: str, column: str) -> list[str]:
@@ -21,50 +30,88 @@ def _names(tables: dict, table: str, column: str) -> list[str]:
     return [] if t is None else [x.decode() if isinstance(x, bytes) else str(x) for x in t[column]]
 
 
-def ic_tstat(ic) -> tuple[float, float, int]:
-    """(mean, t-stat, N) of the finite values of `ic`; t is NaN below two values or with sd = 0."""
-    v = np.asarray(ic, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    n = v.shape[0]
-    if n == 0:
-        return float("nan"), float("nan"), 0
-    mean = float(v.mean())
-    sd = float(v.std(ddof=1)) if n > 1 else 0.0
-    return mean, (mean / (sd / math.sqrt(n)) if sd > 0 else float("nan")), n
+def family_summary(metrics: dict, baselines: dict, proba: bool, panel: dict, horizon: int) -> dict:
+    """SUMMARY_COLUMNS rows, one per family present (family id order).
 
-
-def family_summary(metrics: dict, baselines: dict, proba: bool) -> list[dict]:
-    """One dict per family present: family, symbols, ic_mean, ic_t, beat_share, r2_oos_mean, auc_mean."""
+    metrics / baselines: their fold = -1 rows (any rank order); panel: final.merge_panel_parts of every
+    rank's final.panel_parts; horizon: the label horizon (the Newey-West lag is horizon - 1)."""
     key = "log_loss" if proba else "rmse"
     allb = (baselines["fold"] == ALL_FOLDS) & (baselines["baseline"] == 1)
     base = dict(zip(baselines["symbol"][allb].tolist(), baselines[key][allb].tolist()))
-    out = []
-    for fid in sorted(set(metrics["family"].tolist())):
-        m = (metrics["family"] == fid) & (metrics["fold"] == ALL_FOLDS)
-        mean, t, n = ic_tstat(metrics["ic"][m])
+    allm = metrics["fold"] == ALL_FOLDS
+    rid = FAMILIES[BASELINE_FAMILY][0]
+    ridge_ic = {s: v for s, v in zip(metrics["symbol"][allm & (metrics["family"] == rid)].tolist(),
+                                     metrics["ic"][allm & (metrics["family"] == rid)].tolist())}  # fmt: skip
+    rows = []
+    for fid in sorted(set(metrics["family"][allm].tolist())):
+        m = allm & (metrics["family"] == fid)
         syms = metrics["symbol"][m].tolist()
-        beat = [v < base[s] for s, v in zip(syms, metrics[key][m].tolist()) if s in base]
-        out.append({"family": FAMILY_BY_ID.get(fid, str(fid)), "symbols": len(syms), "ic_mean": mean, "ic_t": t,
-                    "beat_share": (sum(beat) / len(beat)) if beat else float("nan"),
-                    "r2_oos_mean": float(np.nanmean(metrics["r2_oos"][m])) if m.any() and not proba else float("nan"),
-                    "auc_mean": float(np.nanmean(metrics["auc"][m])) if m.any() else float("nan")})
-    return out
+        ics = dict(zip(syms, metrics["ic"][m].tolist()))
+        ic = panel_stats(panel.get(fid, {}).get("ic"), horizon)
+        both = [s for s in syms if np.isfinite(ics[s]) and np.isfinite(ridge_ic.get(s, np.nan))]
+        vs = panel_stats(panel.get(fid, {}).get("vs_ridge"), horizon) if fid != rid else panel_stats(None, horizon)
+        ratio = [v / base[s] for s, v in zip(syms, metrics[key][m].tolist()) if s in base and base[s] > 0]
+        nan = float("nan")
+        rows.append({
+            "family": fid, "symbols": len(syms), "ic_mean": ic["mean"], "ic_se": ic["se"], "ic_t": ic["t"],
+            "ic_n_eff": ic["n_eff"],
+            "ridge_ic_mean": float(np.mean([ridge_ic[s] for s in both])) if both and fid != rid else nan,
+            "beats_ridge": float(np.mean([ics[s] > ridge_ic[s] for s in both])) if both and fid != rid else nan,
+            "ic_minus_ridge": vs["mean"], "ic_minus_ridge_t": vs["t"], "ic_minus_ridge_n_eff": vs["n_eff"],
+            "loss_ratio": float(np.mean(ratio)) if ratio else nan,
+            "beats_hist_mean": float(np.mean([r < 1 for r in ratio])) if ratio else nan,
+            "r2_oos_mean": float(np.nanmean(metrics["r2_oos"][m])) if m.any() and not proba else nan,
+            "auc_mean": float(np.nanmean(metrics["auc"][m])) if m.any() and proba else nan})
+    return {c: np.array([r[c] for r in rows], dtype=dt) for c, dt in SUMMARY_COLUMNS}
+
+
+def _f(v, fmt: str, width: int) -> str:
+    """v right-aligned in `width` with format `fmt` (a leading '+' = always a sign); '—' when not finite."""
+    if not np.isfinite(v):
+        return f"{'—':>{width}}"
+    sign, fmt = ("+", fmt[1:]) if fmt.startswith("+") else ("", fmt)
+    return format(v, f">{sign}{width}{fmt}")
+
+
+def family_lines(summary: dict, proba: bool) -> list[str]:
+    """The family table as printed by the job and by the report (one line per family, then a legend)."""
+    loss = "logloss" if proba else "RMSE"
+    lines = [f"  {'family':<6} {'symbols':>7} {'mean IC':>8} {'± se':>7} {'t':>6} {'n_eff':>7} │ "
+             f"{'ridge IC':>8} {'beats ridge':>11} {'IC − ridge':>10} {'t':>6} │ {loss + '/hist-mean':>16} "
+             f"{'beats hist-mean':>15}" + (f" {'mean AUC':>8}" if proba else "")]
+    rid = FAMILIES[BASELINE_FAMILY][0]
+    for i in range(len(summary["family"])):
+        r = {c: v[i] for c, v in summary.items()}
+        fam = FAMILY_BY_ID.get(int(r["family"]), str(r["family"]))
+        vs = (f"{'(the baseline)':^38}" if int(r["family"]) == rid else
+              f"{_f(r['ridge_ic_mean'], '.4f', 8)} {_f(r['beats_ridge'], '.0%', 11)} "
+              f"{_f(r['ic_minus_ridge'], '+.4f', 10)} {_f(r['ic_minus_ridge_t'], '.2f', 6)}")  # fmt: skip
+        lines.append(f"  {fam:<6} {int(r['symbols']):>7} {_f(r['ic_mean'], '.4f', 8)} {_f(r['ic_se'], '.4f', 7)} "
+                     f"{_f(r['ic_t'], '.2f', 6)} {_f(r['ic_n_eff'], ',.0f', 7)} │ {vs} │ "
+                     f"{_f(r['loss_ratio'], '.4f', 16)} {_f(r['beats_hist_mean'], '.0%', 15)}"
+                     + (f" {_f(r['auc_mean'], '.4f', 8)}" if proba else ""))
+    lines += ["  mean IC: over symbols; ± se: Driscoll-Kraay (Newey-West over time, lag = horizon − 1, of the "
+              "cross-symbol mean rank product); n_eff = 1/se², the independent (forecast, outcome) pairs behind t",
+              "  beside it the baseline ridge on the same symbols: its mean IC, the share of symbols where the "
+              "family's IC is higher, the mean difference and its t (same estimator)",
+              f"  {loss}/hist-mean: out-of-fold {loss} over the historical-mean forecast's, mean over symbols; beats: "
+              "share of symbols below 1 (docs/train.md)"]
+    return lines
 
 
 def summary_text(tables: dict, attrs: dict, path: str) -> str:
-    """The report of a train file; tables: name -> column dict (metrics, baselines, symbols, ...)."""
+    """The report of a train file; tables: name -> column dict (summary, symbols, skipped, ...)."""
     proba = "task: classification" in str(attrs.get("config", ""))
     lines = [f"{path}: {attrs.get('status', '?')} train run, mpiapp {attrs.get('mpiapp_version', '?')}, "
              f"{attrs.get('ranks', '?')} rank(s), data {attrs.get('data_source', '?')}",
-             f"  task {'classification' if proba else 'regression'}; threads per model "
-             f"{attrs.get('threads_per_model', '?')}; OpenMP {attrs.get('openmp_runtimes', '?')}",
-             "",
-             f"  {'family':<7} {'symbols':>7} {'mean IC':>8} {'t-stat':>7} {'beat hist-mean':>14} "
-             f"{'mean R2oos' if not proba else 'mean AUC':>10}"]
-    for r in family_summary(tables["metrics"], tables["baselines"], proba):
-        last = r["auc_mean"] if proba else r["r2_oos_mean"]
-        lines.append(f"  {r['family']:<7} {r['symbols']:>7} {r['ic_mean']:>8.4f} {r['ic_t']:>7.2f} "
-                     f"{r['beat_share']:>14.0%} {last:>10.4f}")
+             f"  task {'classification' if proba else 'regression'}; horizon {attrs.get('horizon', '?')} bars; "
+             f"threads per model {attrs.get('threads_per_model', '?')}; OpenMP {attrs.get('openmp_runtimes', '?')}",
+             ""]
+    summ = tables.get("summary")
+    if summ is not None and len(summ.get("family", ())):
+        lines += family_lines(summ, proba)
+    else:
+        lines.append("  no family summary in this file (no model finished, or written before the summary table)")
     names = _names(tables, "symbols", "name")
     for t, label in (("skipped", "skipped"), ("failures", "failed")):
         rows = tables.get(t)
@@ -172,14 +219,9 @@ def run_summary(s: dict, path: str) -> str:
              f"  symbols {s.get('symbols', 0)} ({s.get('skipped', 0)} skipped)   models {s.get('models', 0)}   "
              f"failed units {s.get('failed', 0)}   out-of-fold predictions {s.get('predictions', 0):,}   "
              f"wall {s.get('wall_s', 0):.2f} s"]
-    fams = s.get("families") or []
-    if fams:
-        lines.append(f"  {'family':<7} {'symbols':>7} {'mean IC':>8} {'t-stat':>7} {'beat hist-mean':>14}")
-        for r in fams:
-            lines.append(f"  {r['family']:<7} {r['symbols']:>7} {r['ic_mean']:>8.4f} {r['ic_t']:>7.2f} "
-                         f"{r['beat_share']:>14.0%}")
-        lines.append("  (beat hist-mean: share of symbols whose out-of-fold RMSE — log loss for classification — is "
-                     "below the historical-mean forecast's)")
+    fams = s.get("families")
+    if fams is not None and len(fams["family"]):
+        lines += family_lines(fams, s.get("proba", False))
     for sym, family, fold, msg in s.get("failures", [])[:10]:
         lines.append(f"  failed: {sym} {family} fold {fold}: {msg}")
     for sym, reason in s.get("skips", [])[:10]:
@@ -192,13 +234,17 @@ def run_summary(s: dict, path: str) -> str:
     return "\n".join(lines)
 
 
-TABLES = ("metrics", "baselines", "symbols", "folds", "skipped", "failures", "profile")
+TABLES = ("summary", "metrics", "baselines", "symbols", "folds", "skipped", "failures", "profile")
 
 
 def _tables(path: str) -> dict:
+    import h5py
+
     from ...io.results import read_table
 
-    return {t: read_table(path, t) for t in TABLES}
+    with h5py.File(path, "r") as f:
+        present = set(f.keys())
+    return {t: read_table(path, t) for t in TABLES if t in present}
 
 
 def text(path: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import families as fam
+from .cv import inner_split
 from .dataset import SymbolData, fold_arrays
 
 KEY = [("symbol", "i4"), ("family", "i4"), ("fold", "i4")]
@@ -17,12 +18,17 @@ MESSAGE_BYTES = 240
 RAW_TABLES = {
     # out-of-fold predictions: bar index into the symbol's series, its timestamp (ns), y, prediction
     "predictions": KEY + [("bar", "i8"), ("time", "i8"), ("y", "f8"), ("yhat", "f8")],
-    # what the fold trained on and removed; train_mean / train_up feed the historical-mean baseline
+    # what the fold trained on and removed; train_mean / train_up feed the historical-mean baseline;
+    # inner_val: samples of the inner validation slice (0 when the family chose nothing on one) and
+    # chosen: what it chose there (boosting rounds, epochs or the ridge penalty; NaN: nothing)
     "folds": KEY + [("n_samples", "i8"), ("dropped_warmup", "i8"), ("n_train", "i8"), ("n_test", "i8"),
                     ("n_purged", "i8"), ("n_embargoed", "i8"), ("train_first", "i8"), ("train_last", "i8"),
                     ("test_first", "i8"), ("test_last", "i8"), ("train_mean", "f8"), ("train_up", "f8"),
-                    ("threads", "i4")],
+                    ("inner_val", "i8"), ("chosen", "f8"), ("threads", "i4")],
     "importances": KEY + [("feature", "i4"), ("gain", "f8")],
+    # the ridge family's model as arrays: per feature its standardisation (center, scale) and
+    # coefficient; one row with feature = -1 holds the intercept (center 0, scale 1)
+    "coefficients": KEY + [("feature", "i4"), ("center", "f8"), ("scale", "f8"), ("coef", "f8")],
     "models": [("byte", "u1")],  # each unit's model bytes, contiguous (start/count in the unit table)
     "failures": KEY + [("message", f"S{MESSAGE_BYTES}")],
     "skipped": [("symbol", "i4"), ("reason", f"S{MESSAGE_BYTES}")],
@@ -56,7 +62,10 @@ def train_unit(sd: SymbolData, key: tuple, symbol_name: str, params, threads: in
     spec = fam.FitSpec(family=family, params=dict(params.params[family]), threads=threads,
                        seed=fam.unit_seed(symbol_name, family, k, params.seed), task=params.task,
                        device=device)  # fmt: skip
-    model = fam.fit(spec, Xtr, ytr)
+    inner = None
+    if fam.needs_inner(family, spec.params):
+        inner = inner_split(sd.ds.bars[fold.train], params.horizon, params.inner_fraction, params.cv.embargo)
+    model = fam.fit(spec, Xtr, ytr, inner)
     yhat = model.predict(Xte)
     m = yte.shape[0]
     pred = _key_cols(key, m)
@@ -67,12 +76,20 @@ def train_unit(sd: SymbolData, key: tuple, symbol_name: str, params, threads: in
         "n_test": [m], "n_purged": [fold.n_purged], "n_embargoed": [fold.n_embargoed],
         "train_first": [fold.train_bar_range[0]], "train_last": [fold.train_bar_range[1]],
         "test_first": [fold.test_bar_range[0]], "test_last": [fold.test_bar_range[1]],
-        "train_mean": [float(np.mean(ytr))], "train_up": [float(np.mean(ytr > 0))], "threads": [threads]})
+        "train_mean": [float(np.mean(ytr))], "train_up": [float(np.mean(ytr > 0))],
+        "inner_val": [0 if inner is None else inner.val.size], "chosen": [model.chosen], "threads": [threads]})
     gain = model.gain()
     imp = _key_cols(key, gain.shape[0])
     imp.update(feature=sd.feature_ids, gain=gain)
     out = {"predictions": pred, "folds": folds, "importances": imp,
            "models": {"byte": fam.blob_to_array(model.blob())}}
+    if family == "ridge":
+        r = model.fit
+        n = r.coef.shape[0] + 1
+        coef = _key_cols(key, n)
+        coef.update(feature=np.concatenate(([-1], sd.feature_ids)), center=np.concatenate(([0.0], r.center)),
+                    scale=np.concatenate(([1.0], r.scale)), coef=np.concatenate(([r.intercept], r.coef)))
+        out["coefficients"] = coef
     return {t: {c: np.asarray(rows[c], dtype=dt) for c, dt in RAW_TABLES[t]} for t, rows in out.items()}
 
 
