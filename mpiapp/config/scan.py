@@ -80,7 +80,7 @@ KEYS = (
         "walk-forward outcome study: every count that was live, at its known_bar, and what followed"),
     Key("scan.outcome_bars", int, 200, "outcome study: bars followed after a count's known_bar",
         lo=1, hi=10_000_000),
-    Key("scan.outcome_surrogates", int, 20,
+    Key("scan.outcome_surrogates", int, 10,
         "outcome study: block-bootstrap surrogates of each symbol for the rates under the null "
         "(the p-value's surrogates: scan.null_block_bars, scan.null_seed)", lo=0, hi=100_000),
     Key("scan.fdr_method", str, "by",

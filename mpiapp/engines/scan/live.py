@@ -131,9 +131,9 @@ class Walk:
             kern.life(high, low, piv.t, piv.price, piv.known, idx, k, self.direction, wb, params.up_to,
                       high.shape[0], self.death)
         # the fixed rank order: score desc, more confirmed waves, the most recent last pivot, bars
-        tl = piv.t[last] if m else np.empty(0, np.int64)
-        bars = [np.where(idx[:, i] >= 0, piv.t[np.maximum(idx[:, i], 0)], -1) for i in range(5)]
-        order = np.lexsort(tuple(bars[::-1]) + (-tl, -k, -score)) if m else np.empty(0, np.int64)
+        # (pivot indices sort as their bars do; -1 for a pivot not yet made sorts first either way)
+        order = np.lexsort(tuple(idx[:, i] for i in range(4, -1, -1)) + (-last, -k, -score)) if m \
+            else np.empty(0, np.int64)
         rank_pos = np.empty(m, dtype=np.int64)
         rank_pos[order] = np.arange(m)
         self.first = np.empty(m, dtype=np.int64)
