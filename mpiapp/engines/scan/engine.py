@@ -91,7 +91,8 @@ def scan_symbol(series, params: ScanParams, backend: str | None = None,
     w0, w1 = (0, nwin) if window_range is None else (int(window_range[0]), int(window_range[1]))
     if not (0 <= w0 <= w1 <= nwin):
         raise ValueError(f"{series.symbol}: window_range ({w0}, {w1}) outside the symbol's {nwin} windows")
-    windows, pat, piv, top_q, best_q = _scan_bars(high, low, close, params, name, w0, w1, info)
+    scale = symbol_scale(close, params)
+    windows, pat, piv, top_q, best_q = _scan_bars(high, low, close, params, name, w0, w1, info, scale)
     if params.null_samples > 0:
         null, secs = _null.CACHE.get(_null_key(series.symbol, high, low, close, params, name),
                                      lambda: _null_sample(series.symbol, high, low, close, params,
@@ -105,7 +106,8 @@ def scan_symbol(series, params: ScanParams, backend: str | None = None,
     patterns = sort_patterns(pat) if pat["score"].shape[0] else pat
     return SymbolScan(symbol=series.symbol, n_bars=n, n_windows=nwin, backend=name,
                       windows=windows, patterns=patterns,
-                      pivots={"t": piv.t, "kind": piv.kind, "price": piv.price, "known": piv.known})
+                      pivots={"t": piv.t, "kind": piv.kind, "price": piv.price, "known": piv.known,
+                              "scale": scale})
 
 
 def _null_key(symbol, high, low, close, params, name):
@@ -128,14 +130,15 @@ def _null_sample(symbol, high, low, close, params, name) -> np.ndarray:
     return np.sort(np.concatenate(vals)) if vals else np.empty(0)
 
 
-def _scan_bars(high, low, close, params, name, w0, w1, info):
+def _scan_bars(high, low, close, params, name, w0, w1, info, scale="auto"):
     """The scan of windows w0..w1-1 of one bar series: (windows table, unsorted patterns table,
     pivots, per window the largest null statistic among its top-k (-inf: none), per window the
-    statistic of its best pattern (NaN: none))."""
+    statistic of its best pattern (NaN: none)). scale: the series' symbol_scale ("auto": computed)."""
     n = high.shape[0]
     t0 = time.perf_counter()
     gs = window_starts(n, params)
-    scale = symbol_scale(close, params)
+    if isinstance(scale, str):
+        scale = symbol_scale(close, params)
     piv = symbol_pivots(high, low, close, params, name, scale)
     ws = gs[w0:w1]
     wb = params.window_bars

@@ -175,7 +175,7 @@ class _ScanJob:
             ctx.timers.add("null", float(info.get("null_s", 0.0)))
             ctx.timers.count("null_scans", int(info.get("null_scans", 0)))
         out = {"patterns": p, "windows": w}
-        out.update(_live_rows(series, s, w0, w1, res.n_windows, self.params, self.backend, ctx))
+        out.update(_live_rows(series, s, w0, w1, res, self.params, self.backend, ctx))
         return out
 
     def release(self, ctx) -> None:
@@ -202,7 +202,7 @@ def _rows(res, symbol: int, series) -> tuple[dict, dict]:
     return p, w
 
 
-def _live_rows(series, s, w0, w1, n_windows, params, backend, ctx) -> dict:
+def _live_rows(series, s, w0, w1, res, params, backend, ctx) -> dict:
     """The unit's live-count rows (its symbol's last unit: the live table at the last bar) and
     outcome-study rows (the counts first live at a bar this unit owns: after the previous unit's
     last window end, up to its own, the last unit up to the series end - with the study on a unit
@@ -212,12 +212,17 @@ def _live_rows(series, s, w0, w1, n_windows, params, backend, ctx) -> dict:
 
     from .engine import _bars, window_starts
 
+    from ...kernels.pivots import Pivots
+
     out = {}
     high, low, close = _bars(series)
     n = high.shape[0]
+    n_windows = res.n_windows
+    scale = res.pivots["scale"]
     if params.live_top > 0 and w1 == n_windows:
         t0 = time.perf_counter()
-        rows = _live.live_table(high, low, close, params, backend)
+        piv = Pivots(*(res.pivots[k] for k in ("t", "kind", "price", "known")))
+        rows = _live.live_table(high, low, close, params, backend, scale=scale, pivots=piv)
         m = rows["rank"].shape[0]
         rows["symbol"] = np.full(m, s, dtype=np.int32)
         for i in range(5):
@@ -233,7 +238,7 @@ def _live_rows(series, s, w0, w1, n_windows, params, backend, ctx) -> dict:
         ends = window_starts(n, params) + params.window_bars - 1
         lo = 0 if w0 == 0 else int(ends[w0 - 1]) + 1
         hi = n - 1 if w1 == n_windows else int(ends[w1 - 1])
-        rows = _live.outcome_rows(high, low, close, params, backend, lo, hi)
+        rows = _live.outcome_rows(high, low, close, params, backend, lo, hi, scale=scale)
         m = rows["known_bar"].shape[0]
         rows["symbol"] = np.full(m, s, dtype=np.int32)
         rows["d_known"] = series.time[rows["known_bar"]] if m else np.empty(0, np.int64)

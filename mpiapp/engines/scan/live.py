@@ -100,18 +100,19 @@ class Walk:
     """
 
     def __init__(self, high, low, close, params: ScanParams, multiple: float, c_from: int, c_to: int,
-                 kern, scale):
+                 kern, scale, piv: _pv.Pivots | None = None):
         self.high, self.low, self.close = high, low, close
         wb = params.window_bars
-        piv = degree_pivots(high, low, close, params, multiple, kern, scale)
+        if piv is None:
+            piv = degree_pivots(high, low, close, params, multiple, kern, scale)
         self.piv = piv
         jmax = int(np.searchsorted(piv.known, c_to, side="right"))  # pivots confirmed by c_to
         t, kind, price = piv.t[:jmax], piv.kind[:jmax], piv.price[:jmax]
         seg_hi, seg_lo = _pv.segment_extremes(high, low, t)
-        sw = np.empty(jmax, dtype=np.float64)
-        if jmax:
-            kern.swing(high, low, t, kind, sw)
         q_lo = int(np.searchsorted(t, c_from - 2 * wb + 1, side="left"))
+        sw = np.zeros(jmax, dtype=np.float64)  # the start rule reads it only at starts q >= q_lo
+        if jmax > q_lo:
+            kern.swing(high, low, t[q_lo:], kind[q_lo:], sw[q_lo:])
         bull, bear = 1 in params.directions, -1 in params.directions
         w = params.weights
         args = (t, kind, price, seg_hi, seg_lo, sw, params.start_ratio, q_lo, jmax, params.up_to,
@@ -196,15 +197,19 @@ def _scale(close, params):
     return symbol_scale(close, params)
 
 
-def live_table(high, low, close, params: ScanParams, backend: str) -> dict:
+def live_table(high, low, close, params: ScanParams, backend: str, scale="auto", pivots=None) -> dict:
     """The `live` rows of one series (LIVE_FIELDS): per degree level, the live_top counts at the
-    last bar, best first; `parent` and `group` as row numbers among this series' rows (-1: none)."""
+    last bar, best first; `parent` and `group` as row numbers among this series' rows (-1: none).
+    scale, pivots: the series' scale factor (engine.symbol_scale) and the scan's own pivots, when
+    the caller has them (the degree of multiple 1 uses them)."""
     kern = _Kernels(backend)
     n = high.shape[0]
-    scale = _scale(close, params)
+    if isinstance(scale, str):
+        scale = _scale(close, params)
     per_level = []
     for level, mult in enumerate(params.live_degrees):
-        wk = Walk(high, low, close, params, mult, n - 1, n - 1, kern, scale)
+        piv = pivots if mult == 1.0 and pivots is not None else None
+        wk = Walk(high, low, close, params, mult, n - 1, n - 1, kern, scale, piv)
         per_level.append((level, mult, wk))
     rows = {f: [] for f, _ in LIVE_FIELDS}
     start_of = []
@@ -282,12 +287,15 @@ def _groups(out, m):
     return group, n_alt
 
 
-def outcome_rows(high, low, close, params: ScanParams, backend: str, bar_lo: int, bar_hi: int) -> dict:
+def outcome_rows(high, low, close, params: ScanParams, backend: str, bar_lo: int, bar_hi: int,
+                 scale="auto") -> dict:
     """The outcome study's rows (OUTCOME_FIELDS) of one series: every count first among the
-    live_top at a bar in bar_lo .. bar_hi, at that bar (its known_bar), per degree level."""
+    live_top at a bar in bar_lo .. bar_hi, at that bar (its known_bar), per degree level. scale: the
+    series' scale factor when the caller has it."""
     kern = _Kernels(backend)
     n = high.shape[0]
-    scale = _scale(close, params)
+    if isinstance(scale, str):
+        scale = _scale(close, params)
     parts = []
     for level, mult in enumerate(params.live_degrees):
         wk = Walk(high, low, close, params, mult, bar_lo, bar_hi, kern, scale)
@@ -310,13 +318,23 @@ def outcome_rows(high, low, close, params: ScanParams, backend: str, bar_lo: int
         part = {"level": np.full(sel.size, level), "direction": d, "wave": k, "known_bar": kb,
                 "score": wk.score[sel], "invalidation": inval, "cap": cap, "target_lo": lo,
                 "target_hi": hi, "close_known": ck, "outcome": code, "bars_to_outcome": bars,
-                "ret_target": np.log(near / ck), "ret_invalidation": np.log(inval / ck),
-                "ret_cap": np.log(cap / ck)}
+                "ret_target": _log_ratio(near, ck), "ret_invalidation": _log_ratio(inval, ck),
+                "ret_cap": _log_ratio(cap, ck)}
         for i in range(5):
             part[f"t{i}"] = tb[:, i]
         parts.append(part)
     return {f: (np.concatenate([q[f] for q in parts]) if parts else np.empty(0)).astype(dt)
             for f, dt in OUTCOME_FIELDS}
+
+
+def _log_ratio(level, close) -> np.ndarray:
+    """log(level / close); NaN where the level is none (NaN) or not a price (a band projected below
+    zero by a long wave 1 of a falling market)."""
+    level = np.asarray(level, dtype=np.float64)
+    out = np.full(level.shape, np.nan)
+    ok = level > 0
+    out[ok] = np.log(level[ok] / close[ok])
+    return out
 
 
 def tally(rows: dict, n_levels: int) -> dict:
