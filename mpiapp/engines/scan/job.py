@@ -269,10 +269,10 @@ def merge_patterns(rows: dict) -> dict:
     """Raw rows of several units -> one row per (symbol, pattern), in symbol then §5 order."""
     if len(rows["symbol"]) == 0:
         return rows
-    return sort_patterns(dedup_patterns(rows, extra_keys=("symbol",)))
+    return sort_by_symbol(dedup_patterns(rows, extra_keys=("symbol",)))
 
 
-def sort_patterns(rows: dict) -> dict:
+def sort_by_symbol(rows: dict) -> dict:
     """Symbol, then §5: score descending, t0 ascending, pivot indices lexicographically."""
     if len(rows["symbol"]) == 0:
         return rows
