@@ -59,12 +59,14 @@ def overrides_from(args, extra_flags: dict | None = None) -> list[str]:
     return out
 
 
-def load_config(job: str, args, extra_flags: dict | None = None):
-    """Install the stop-signal handlers, then load the configuration of `args`; None (after printing
-    the one-line error) when it is invalid — the caller exits 2."""
+def load_config(job: str, args, extra_flags: dict | None = None, stops: bool = True):
+    """Install the stop-signal handlers (unless `stops` is False: a job with nothing to stop), then
+    load the configuration of `args`; None (after printing the one-line error, once) when it is
+    invalid — the caller exits 2."""
     from .runtime import signals
 
-    signals.install(who=f"mpiapp {job}")  # from the first moment: a stop before the loop still ends resumably (75)
+    if stops:  # from the first moment: a stop before the loop still ends resumably (75)
+        signals.install(who=f"mpiapp {job}")
     from . import config
 
     try:

@@ -181,7 +181,7 @@ def main(argv=None) -> int:
     from .cli import load_config
     from .runtime import start
 
-    cfg = load_config("info", args)  # a config error: one line (rank 0), exit 2
+    cfg = load_config("info", args, stops=False)  # a config error: one line (rank 0), exit 2
     if cfg is None:
         return 2
     rt = start(cfg)

@@ -87,18 +87,28 @@ def test_a_journal_with_a_line_that_is_not_a_record_is_named_on_resume(tmp_path)
     (["--set", "hpo.sampler=random"], "hpo.sampler: 'tpe' -> 'random'"),
     (["--set", "hpo.seed=5"], "hpo.seed: 0 -> 5"),
     (["--space", "{tmp}/other.yaml"], "space: the search space changed"),
+    ("edit", "inputs: a file the objective reads changed"),
 ])  # fmt: skip
 def test_a_resume_with_other_settings_is_refused_naming_them(tmp_path, change, says):
     (tmp_path / "other.yaml").write_text("x: {type: float, low: 0, high: 5}\n")
+    obj = tmp_path / "obj.py"
+    obj.write_text(open(HPO_OBJ).read())
+    args = [*HPO, "--objective", f"{obj}:quad"]
     out = tmp_path / "h.h5"
-    assert job("hpo", 2, *HPO, "--out", str(out)).returncode == 0
-    before = digests(tmp_path)
-    r = job("hpo", 2, *HPO, "--trials", "8", "--out", str(out), "--resume", *[c.format(tmp=tmp_path) for c in change])
+    assert job("hpo", 2, *args, "--out", str(out)).returncode == 0
+    if change == "edit":  # the objective's module, changed at the same path
+        obj.write_text(obj.read_text().replace("(params[\"x\"] - 0.3) ** 2", "(params[\"x\"] - 0.4) ** 2"))
+        change = []
+    given = (out, tmp_path / "h.journal", obj, tmp_path / "other.yaml")
+    before = digests(*given)
+    r = job("hpo", 2, *args, "--trials", "8", "--out", str(out), "--resume", *[c.format(tmp=tmp_path) for c in change])
     assert r.returncode == 2, r.output
     line = said(r, "hpo")
     assert "was made with other settings" in line and says in line and "--force" in line, line
-    assert digests(tmp_path) == before
-    r = job("hpo", 2, *HPO, "--trials", "8", "--out", str(out), "--resume", "--set", "hpo.prefetch=0")
+    assert digests(*given) == before
+    if says.startswith("inputs"):
+        return
+    r = job("hpo", 2, *args, "--trials", "8", "--out", str(out), "--resume", "--set", "hpo.prefetch=0")
     assert r.returncode == 0, r.output  # what does not shape the results may change
     assert len(trials(tmp_path / "h.journal")) == 8
 

@@ -152,3 +152,20 @@ def test_a_damaged_or_foreign_partial_is_named_and_force_replaces_only_a_damaged
     else:
         assert r.returncode == 0, r.output
         assert out.exists() and not partial.exists()
+
+
+@pytest.mark.parametrize("name", ["hpo", "optbench"])
+def test_profile_files_are_claimed_like_the_output(tmp_path, name):
+    out = tmp_path / "p.h5"
+    mine = tmp_path / "p.h5.rank1.prof"
+    mine.write_text("my own profile notes\n")
+    before = digests(mine)
+    r = job(name, 2, *JOBS_ARGS[name], "--out", str(out), "--profile", "--force")
+    assert r.returncode == 2, r.output
+    assert f"{mine} exists and is not a cProfile file: refusing to replace it, even with --force" in said(r, name)
+    assert digests(mine) == before and not out.exists()
+    mine.unlink()
+    r = job(name, 2, *JOBS_ARGS[name], "--out", str(out), "--profile")
+    assert r.returncode == 0, r.output
+    r = job(name, 2, *JOBS_ARGS[name], "--out", str(out), "--profile", "--force")  # its own: replaced
+    assert r.returncode == 0, r.output

@@ -128,7 +128,7 @@ def coerce(key: Key, value, origin: str):
         try:
             value = yaml_load(value)
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{where}: cannot parse {value!r}: {exc}") from None
+            raise ConfigError(f"{where}: cannot parse {value!r}: {yaml_problem(exc)}") from None
     if key.type is float and isinstance(value, int) and not isinstance(value, bool):
         try:
             value = float(value)
@@ -250,6 +250,15 @@ def _unique_mapping(loader, node, deep=False):
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
 
 
+def yaml_problem(exc) -> str:
+    """A YAML error as one line: what is wrong and where (PyYAML's own text spans several lines)."""
+    mark = getattr(exc, "problem_mark", None)
+    what = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    ctx = getattr(exc, "context", None)
+    return f"{what}{where}" + (f" ({ctx})" if ctx else "")
+
+
 def yaml_load(text):
     """YAML text (or an open file) -> Python values: yaml.safe_load (no tags that build objects),
     refusing a key given twice in one mapping (DuplicateKey, a yaml.YAMLError)."""
@@ -262,7 +271,7 @@ def _apply_yaml(flat: dict, text: str, origin: str) -> None:
     except DuplicateKey as exc:
         raise ConfigError(f"{origin}: {exc}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{origin}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{origin}: not valid YAML: {yaml_problem(exc)}") from None
     if not isinstance(tree, dict):
         raise ConfigError(f"{origin}: expected a mapping at the top level")
     for k, v in _flatten(tree).items():

@@ -114,6 +114,23 @@ def results_targets(paths: Paths, job: str, flag: str = "--out", what: str | Non
                    scratch=True)]  # fmt: skip
 
 
+def _profile_kind(path: str) -> Found:
+    """A cProfile stats file (marshal of a dict: its first byte), told without loading it."""
+    with open(path, "rb") as fh:
+        head = fh.read(1)
+    if not head:
+        return Found(False, "empty (0 bytes)", damaged=True)
+    if head in (b"{", b"\xfb"):
+        return Found(True, "a cProfile file")
+    return Found(False, "not a cProfile file")
+
+
+def profile_targets(out: str, ranks: int, flag: str = "--out") -> list[Target]:
+    """The per-rank cProfile files of --profile: OUT.rankN.prof."""
+    return [Target(f"{out}.rank{r}.prof", flag, _profile_kind, "a cProfile file of an mpiapp run", scratch=True)
+            for r in range(ranks)]
+
+
 def check_path(out: str, name: str = "--out") -> str | None:
     """Why `out` cannot be a file the job writes (None when it can). Pure; touches nothing."""
     if not out or not out.strip():

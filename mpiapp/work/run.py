@@ -26,7 +26,7 @@ from ..runtime import errors, profile, signals, sync
 from . import loop, provenance, sources, visibility
 from .finalize import Finalize
 from .ledger import Ledger
-from .output import Claim, Paths, results_targets
+from .output import Claim, Paths, profile_targets, results_targets
 
 
 @dataclass
@@ -67,6 +67,8 @@ def run_job(spec, ctx, opts: RunOptions) -> Outcome:
     t_start = time.time()
     paths = Paths(str(opts.out))
     targets = results_targets(paths, spec.name, opts.out_flag, opts.out_what) + list(spec.sides)
+    if opts.profile:
+        targets += profile_targets(paths.out, ctx.size, opts.out_flag)
     # rank 0 holds the lock; on an abort the kernel lets go of the flock
     with Claim(paths, targets, force=opts.force, resume=opts.resume, comm=ctx.comm, inputs=None) as claim:
         return _run(spec, ctx, opts, paths, t_start, claim)

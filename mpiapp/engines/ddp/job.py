@@ -25,7 +25,7 @@ import os
 from ...io.sources import spec_path
 from ...runtime import errors, signals, sync
 from ...work import Outcome, RunOptions, run_job, visibility
-from ...work.output import Claim, Paths, Target, check_policy, results_kind
+from ...work.output import Claim, Paths, Target, check_policy, profile_targets, results_kind
 from . import checkpoint
 from . import store as _store
 from .params import DDPParams
@@ -82,7 +82,8 @@ def run(ctx, opts: RunOptions) -> Outcome:
             src = sources.open_from_config(cfg, min_bars=1)
             inputs = src.input_paths() if hasattr(src, "input_paths") else []
     store_files = [spath, spath + ".partial", spath + ".tmp", spath + ".lock"]
-    with Claim(paths, targets(paths), force=opts.force, resume=opts.resume, comm=ctx.comm,
+    files = targets(paths) + (profile_targets(paths.out, ctx.size) if opts.profile else [])
+    with Claim(paths, files, force=opts.force, resume=opts.resume, comm=ctx.comm,
                policy=lambda force, resume: _policy(paths, spath, force, resume),
                inputs=list(opts.inputs) + (inputs or []) + store_files) as claim:  # fmt: skip
         action = ident = None

@@ -29,7 +29,7 @@ from ...runtime import errors, signals, sync
 from ...runtime import trials as proto
 from ...runtime.profile import cprofile
 from ...work import Outcome
-from ...work.output import Claim, Found, Paths, Target, results_kind
+from ...work.output import Claim, Found, Paths, Target, profile_targets, results_kind
 from . import driver, output
 from . import space as _space
 from . import study as _study
@@ -130,7 +130,8 @@ def run(ctx, opts) -> Outcome:
     """
     t_start = time.time()
     files = Files.from_config(ctx.cfg)
-    with Claim(Paths(files.out), targets(files, ctx.cfg.hpo.study), force=opts.force, resume=opts.resume,
+    writes = targets(files, ctx.cfg.hpo.study) + (profile_targets(files.out, ctx.size) if opts.profile else [])
+    with Claim(Paths(files.out), writes, force=opts.force, resume=opts.resume,
                comm=ctx.comm, policy=lambda force, resume: check_files(files, force, resume),
                resumed=(files.journal,), inputs=inputs(ctx.cfg, opts.inputs)) as claim:  # fmt: skip
         return _run(ctx, files, opts, t_start, claim)

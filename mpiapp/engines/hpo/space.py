@@ -51,7 +51,7 @@ def load(path: str) -> tuple[Param, ...]:
     content) or OSError (unreadable)."""
     import yaml
 
-    from ...config import DuplicateKey, yaml_load
+    from ...config import DuplicateKey, yaml_load, yaml_problem
 
     if os.path.isdir(path):
         raise ValueError(f"--space {path}: is a folder, not a YAML file")
@@ -65,7 +65,7 @@ def load(path: str) -> tuple[Param, ...]:
     except DuplicateKey as exc:
         raise ValueError(f"--space {path}: {exc}") from None
     except yaml.YAMLError as exc:
-        raise ValueError(f"--space {path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+        raise ValueError(f"--space {path}: not valid YAML: {yaml_problem(exc)}") from None
     return parse(tree, path)
 
 

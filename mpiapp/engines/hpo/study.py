@@ -7,8 +7,9 @@ journal file itself for the whole run (work.output.Claim, `Target.lock`), so a s
 same journal — under another --out — is refused at start; Optuna's own lock file is not used
 (`_NoLock`): a killed run then leaves no stale journal lock behind.
 
-What the search was made with (`settings`: the objective, the content of its space, the sampler,
-seed, pruner, mode and every key of the sections the objective reads) is a study user attribute;
+What the search was made with (`settings`: the objective, the content of its space and of the
+files the objective reads, the sampler, seed, pruner, mode and every key of the sections the
+objective reads) is a study user attribute;
 a --resume with other settings is refused, naming them (its trials would not be one search).
 
 Resume repairs two things before the study is opened: a last record cut short by a kill mid-write
@@ -307,7 +308,40 @@ def settings(cfg, space_params, objective) -> dict:
     text = json.dumps([dataclasses.asdict(p) for p in space_params], sort_keys=True, default=str)
     out["space"] = hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
     out["directions"] = list(objective.directions)
+    out["inputs"] = input_digest(cfg)
     return json.loads(json.dumps(out, default=str))
+
+
+def input_files(cfg) -> list[str]:
+    """The files the objective reads: a user objective's module file, the train objective's data
+    files (data.source), the optbench objective's optional data files (optbench.data_dir)."""
+    h = cfg.hpo
+    files = []
+    mod = h.objective.rpartition(":")[0] if ":" in h.objective else ""
+    if mod.endswith(".py"):
+        files.append(mod)
+    elif mod:
+        import importlib.util
+
+        spec = importlib.util.find_spec(mod)
+        if spec is not None and spec.origin and os.path.isfile(spec.origin):
+            files.append(spec.origin)
+    if h.objective == "train":
+        from ...io import sources
+
+        src = sources.open_from_config(cfg, min_bars=1)
+        files += src.input_paths() if hasattr(src, "input_paths") else []
+    if h.objective == "optbench" and cfg.optbench.data_dir:
+        files += [p for p in (os.path.join(cfg.optbench.data_dir, f) for f in ("california_housing.csv", "mnist.npz"))
+                  if os.path.isfile(p)]  # fmt: skip
+    return files
+
+
+def input_digest(cfg) -> str:
+    """One content hash of every file the objective reads (io.fingerprint)."""
+    from ...io.fingerprint import combined, file_digests
+
+    return combined(file_digests(input_files(cfg)))
 
 
 def settings_changes(saved: dict, now: dict) -> list[str]:
@@ -315,5 +349,7 @@ def settings_changes(saved: dict, now: dict) -> list[str]:
     out = []
     for k in sorted(set(saved) | set(now)):
         if saved.get(k) != now.get(k):
-            out.append(f"{k}: the search space changed" if k == "space" else f"{k}: {saved.get(k)!r} -> {now.get(k)!r}")
+            out.append({"space": "space: the search space changed",
+                        "inputs": "inputs: a file the objective reads changed"}.get(k) or
+                       f"{k}: {saved.get(k)!r} -> {now.get(k)!r}")  # fmt: skip
     return out
