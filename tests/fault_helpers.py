@@ -17,7 +17,7 @@ DDP = ["--set", "ddp.hidden=[8]", "--set", "ddp.batch_size=64", "--set", "ddp.ma
 #: a small optbench grid on the NumPy backend only (no torch import)
 OPT = ["--problems", "logreg-d10", "--optimizers", "sgd,adam", "--backends", "numpy", "--set", "optbench.repeats=1",
        "--set", "optbench.batch_sizes=[0]", "--set", "optbench.max_iters=50", "--no-progress"]  # fmt: skip
-HPO = ["--objective", f"{HPO_OBJ}:quad", "--trials", "4", "--no-progress"]
+HPO = ["--objective", f"{HPO_OBJ}:quad", "--trials", "4"]
 
 
 def job(name: str, n: int, *args, cwd=None, env=None, timeout=240, prog=None):

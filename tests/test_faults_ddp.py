@@ -18,12 +18,12 @@ FAULT = str(ROOT / "tests" / "progs" / "ddp_fault.py")
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """CSV data and a complete run on it: o.h5 and its store beside it (o.features.h5)."""
+    """CSV data and a complete run on it: o.h5 and its store o.features.h5."""
     d = tmp_path_factory.mktemp("ddpfaults")
     write_csvs(d / "data", n=3, bars=700)
-    r = job("ddp", 2, "--data", f"csv:{d / 'data'}", "--out", str(d / "o.h5"), *DDP)
+    r = job("ddp", 2, "--data", f"csv:{d / 'data'}", "--out", str(d / "o.h5"), *DDP, "--set",
+            f"ddp.features_path={d / 'o.features.h5'}")  # fmt: skip
     assert r.returncode == 0, r.output
-    assert (d / "o.features.h5").exists() and not (d / "results").exists()  # the store beside the output
     return d
 
 
@@ -36,7 +36,8 @@ def test_a_store_built_from_data_that_changed_is_not_reused(tmp_path):
     w = tmp_path
     write_csvs(w / "data", n=3, bars=700)
     args = ["--data", f"csv:{w / 'data'}", *DDP]
-    r = job("ddp", 2, *args, "--set", "ddp.max_steps=1", "--out", str(w / "o.h5"))
+    r = job("ddp", 2, *args, "--set", "ddp.max_steps=1", "--out", str(w / "o.h5"), "--set",
+            f"ddp.features_path={w / 'o.features.h5'}")  # fmt: skip
     assert r.returncode == 0, r.output
     edit_close(w / "data" / "S1.csv")  # the same path, the same bars, one other price
     before = digests(w / "data")
@@ -45,7 +46,8 @@ def test_a_store_built_from_data_that_changed_is_not_reused(tmp_path):
     line = said(r, "ddp")
     assert "o.features.h5 was built from data that has changed since (changed: S1.csv)" in line, line
     assert "--force" in line
-    r = job("ddp", 2, *args, "--out", str(w / "o.h5"), "--force")  # rebuilds the store (it was reused as it was)
+    r = job("ddp", 2, *args, "--out", str(w / "o.h5"), "--set", f"ddp.features_path={w / 'o.features.h5'}",
+            "--force")  # rebuilds the store (it was reused as it was)  # fmt: skip
     assert r.returncode == 0, r.output
     assert "feature store" in r.stderr and "rebuild" in r.stderr and "reused" not in r.stderr, r.stderr
     assert digests(w / "data") == before
@@ -73,8 +75,7 @@ def test_a_resume_after_the_store_was_rebuilt_from_other_data_is_refused(built, 
 
 @pytest.mark.parametrize("kind", ["pickle", "cut", "empty"])
 def test_a_checkpoint_that_is_a_pickle_or_cut_short_is_named_before_torch_reads_it(built, tmp_path, kind):
-    w = copy_of(built, tmp_path)
-    ckpt = w / "c.h5.partial"
+    ckpt = tmp_path / "c.h5.partial"
     if kind == "pickle":
         ckpt.write_bytes(pickle.dumps({"model": {"w": [1.0, 2.0]}, "config": {}}))
         says = f"cannot open {ckpt} to resume it: it is a pickle file (never loaded"
@@ -90,31 +91,31 @@ def test_a_checkpoint_that_is_a_pickle_or_cut_short_is_named_before_torch_reads_
     else:
         ckpt.write_bytes(b"")
         says = f"cannot resume {ckpt}: it is empty (0 bytes"
-    before = digests(ckpt)
-    r = job("ddp", 2, "--data", f"csv:{w / 'data'}", "--out", str(w / "c.h5"), *DDP, "--set",
-            f"ddp.features_path={w / 'o.features.h5'}", "--resume")  # fmt: skip
+    before = digests(ckpt, built / "o.features.h5")
+    r = job("ddp", 2, "--data", f"csv:{built / 'data'}", "--out", str(tmp_path / "c.h5"), *DDP, "--set",
+            f"ddp.features_path={built / 'o.features.h5'}", "--resume")  # fmt: skip
     assert r.returncode == 2, r.output
     assert says in said(r, "ddp"), r.stderr
-    assert digests(ckpt) == before
+    assert digests(ckpt, built / "o.features.h5") == before
 
 
 def test_a_store_whose_split_lies_outside_its_rows_is_named_damaged(built, tmp_path):
     import h5py
 
-    w = copy_of(built, tmp_path)
-    store = w / "o.features.h5"
+    store = tmp_path / "o.features.h5"
+    shutil.copy(built / "o.features.h5", store)
     with h5py.File(store, "r+") as f:
         t = f["symbols"]["train_hi"]
         v = t[:]
         v[1] = 10**9
         t[:] = v
-    before = digests(store, w / "data")
-    r = job("ddp", 2, "--data", f"csv:{w / 'data'}", "--out", str(w / "n.h5"), *DDP, "--set",
+    before = digests(store, built / "data")
+    r = job("ddp", 2, "--data", f"csv:{built / 'data'}", "--out", str(tmp_path / "n.h5"), *DDP, "--set",
             f"ddp.features_path={store}")  # fmt: skip
     assert r.returncode == 2, r.output
     line = said(r, "ddp")
     assert f"{store} is a damaged feature store: symbol 1's train rows [" in line and "--force" in line, line
-    assert digests(store, w / "data") == before
+    assert digests(store, built / "data") == before
 
 
 def test_two_jobs_with_different_outputs_in_one_folder_both_finish(tmp_path):

@@ -24,7 +24,7 @@ def trials(journal):
 @pytest.mark.parametrize("second", ["plain", "resume"])
 def test_a_second_search_on_the_same_journal_is_refused_while_the_first_runs(tmp_path, second):
     journal = tmp_path / "shared.journal"
-    args = ["--objective", f"{HPO_OBJ}:slow", "--trials", "4", "--set", f"hpo.journal={journal}", "--no-progress"]
+    args = ["--objective", f"{HPO_OBJ}:slow", "--trials", "4", "--set", f"hpo.journal={journal}"]
     first = Background(mpiexec_cmd(2, PY, "-m", "mpiapp.hpo", *args, "--out", str(tmp_path / "a.h5")),
                        env={"HPO_TEST_SLOW_S": "1.0"})  # fmt: skip  (about 10 s)
     first.wait_for("TRIAL", 1, timeout=120)
@@ -43,7 +43,7 @@ def test_the_grid_sampler_asks_each_point_once_at_any_rank_count(tmp_path, n):
     space = tmp_path / "grid.yaml"
     space.write_text("x: {type: int, low: 1, high: 8}\n")
     r = job("hpo", n, "--objective", f"{HPO_OBJ}:quad", "--space", str(space), "--set", "hpo.sampler=grid",
-            "--trials", "20", "--out", str(tmp_path / "g.h5"), "--no-progress")  # fmt: skip
+            "--trials", "20", "--out", str(tmp_path / "g.h5"))  # fmt: skip
     assert r.returncode == 0, r.output
     xs = sorted(t.params["x"] for t in trials(tmp_path / "g.journal"))
     assert xs == list(range(1, 9)), xs
@@ -54,7 +54,7 @@ def test_the_grid_sampler_asks_each_point_once_at_any_rank_count(tmp_path, n):
     (["--space", "{tmp}/space.yaml"], "not valid YAML"),
     (["--set", "hpo.sampler=grid"], "float parameter 'x' needs a `step`"),
     (["--set", "hpo.ranks_per_trial=3"], "ranks_per_trial"),
-    (["--objective", "train", "--data", "csv:{tmp}/nodata"], "nodata"),
+    (["--objective", "train", "--set", "data.source=csv:{tmp}/nodata"], "nodata"),
 ])  # fmt: skip
 def test_bad_input_leaves_nothing_behind_and_the_corrected_command_runs(tmp_path, bad, says):
     (tmp_path / "space.yaml").write_text("x: {type: float, low: [oops\n")

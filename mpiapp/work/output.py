@@ -109,7 +109,8 @@ def results_targets(paths: Paths, job: str, flag: str = "--out", what: str | Non
     """The results file of a work-layer job and its .partial and .tmp files (`flag`: what set the path;
     `what`: how a message names the results file, default "an mpiapp JOB results file")."""
     return [Target(paths.out, flag, results_kind(job), what or f"an mpiapp {job} results file"),
-            Target(paths.partial, flag, results_kind(job, ".partial file"), f"the .partial file of an mpiapp {job} run"),
+            Target(paths.partial, flag, results_kind(job, ".partial file"),
+                   f"the .partial file of an mpiapp {job} run"),
             Target(paths.tmp, flag, results_kind(job, ".tmp file"), f"the .tmp file of an mpiapp {job} run",
                    scratch=True)]  # fmt: skip
 

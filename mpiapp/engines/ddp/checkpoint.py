@@ -50,7 +50,8 @@ def load(path: str, torch, device: str = "cpu") -> dict:
     try:
         st = torch.load(path, map_location=device, weights_only=True)
     except OSError as exc:
-        raise ValueError(f"{path}: cannot read the checkpoint ({exc.strerror or exc}); start over with --force") from None
+        raise ValueError(f"{path}: cannot read the checkpoint ({exc.strerror or exc}); start over with "
+                         "--force") from None
     except Exception as exc:  # noqa: BLE001  (torch raises UnpicklingError, RuntimeError, ... for foreign bytes)
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise ValueError(f"{path} is not an mpiapp ddp checkpoint torch reads with weights_only=True "

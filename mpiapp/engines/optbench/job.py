@@ -152,8 +152,10 @@ def sides(cfg, p: BenchParams) -> tuple:
     folder (work.output.Claim checks them before anything is written)."""
     md, js = summary_paths(cfg)
     key = "optbench.cache_dir" if p.cache_dir else "--out"
-    return (Target(md, "--out", _md_kind, "an optbench summary"), Target(js, "--out", _json_kind, "an optbench summary"),
-            Target(cache_dir(cfg, p), key, lambda path: Found(True, "a folder"), "a folder (the cell cache)", folder=True))
+    return (Target(md, "--out", _md_kind, "an optbench summary"),
+            Target(js, "--out", _json_kind, "an optbench summary"),
+            Target(cache_dir(cfg, p), key, lambda path: Found(True, "a folder"), "a folder (the cell cache)",
+                   folder=True))
 
 
 class _OptbenchJob:
