@@ -97,7 +97,10 @@ def test_hold(phase: str, timeout_s: float = 60.0) -> None:
     is ignored and the job ends as it would have."""
     if os.environ.get(HOLD_VAR) != phase:
         return
-    print(f"mpiapp test hold {phase} pid={os.getpid()}", flush=True)
+    import sys
+
+    sys.stdout.flush()
+    os.write(1, f"mpiapp test hold {phase} pid={os.getpid()}\n".encode())  # one write: whole among the ranks
     seen = len(_requested) + len(_late)
     t0 = time.monotonic()
     while len(_requested) + len(_late) == seen and time.monotonic() - t0 < timeout_s:
