@@ -137,8 +137,8 @@ def check_path(out: str, name: str = "--out") -> str | None:
     if not out or not out.strip():
         return "the output path is empty: give --out FILE" if name == "--out" else f"{name}: the path is empty"
     if out.endswith(os.sep) or (os.altsep and out.endswith(os.altsep)):
-        return f"{name} {out}: ends with a path separator, so it names a folder; give a file path, e.g. " \
-               f"{os.path.join(out, 'results.h5')}"
+        return f"{name} {out}: ends with a path separator, so it names a folder; give a file path (e.g. " \
+               f"{out.rstrip(os.sep + (os.altsep or ''))})"
     if os.path.isdir(out):
         return f"{name} {out}: is a folder; give a file path inside it, e.g. {os.path.join(out, 'results.h5')}"
     parent = os.path.dirname(os.path.abspath(out))
