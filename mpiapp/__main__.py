@@ -7,36 +7,49 @@ from __future__ import annotations
 
 import importlib
 import sys
-
 from dataclasses import dataclass
+from typing import Callable
 
 
 @dataclass(frozen=True)
 class JobInfo:
-    """What a job is and can do; the launch kit renders scripts from it.
+    """What a job is and can do; the launch kit, `report`, `results.load` and the shared command
+    line (cli.main) read it.
 
     doc: one line; mpi: runs on every rank under mpiexec/srun (False: a plain one-process tool);
-    resume: writes results/<name>.h5 through the work layer (--out, --resume, --force, exit 75 on a
-    stop signal: the sbatch scripts requeue it); gpu: uses a GPU when one is visible.
+    resume: writes results/<name>.h5 through the shared shell (--out, --resume, --force, exit 75 on a
+    stop signal: the sbatch scripts requeue it); gpu: uses a GPU when one is visible; report: the
+    module that reports its files (`text(path)`, `plot(path, dir)`);
+    table: the table `mpiapp.results.load(path)` returns by default; thread_level(cfg): the MPI
+    thread level the job needs with that config (None: runtime.mpi_thread_level as configured).
     """
 
     doc: str
     mpi: bool = False
     resume: bool = False
     gpu: bool = False
+    report: str | None = None
+    table: str | None = None
+    thread_level: Callable | None = None
+
+
+def _hpo_thread_level(cfg) -> str | None:
+    """Groups of several ranks: rank 0's evaluator thread talks to its group (runtime/trials.py)."""
+    return "multiple" if cfg.hpo.ranks_per_trial > 1 else None
 
 
 #: job name -> what it is; each is a module mpiapp.<job> with main(argv) -> int
 JOBS = {
-    "score": JobInfo("Elliott-wave impulse scan over many symbols and windows", mpi=True, resume=True, gpu=True),
+    "score": JobInfo("Elliott-wave impulse scan over many symbols and windows", mpi=True, resume=True, gpu=True,
+                     report="mpiapp.engines.scan.report", table="patterns"),
     "train": JobInfo("per-symbol models (LightGBM, XGBoost, random forest, torch MLP), purged walk-forward CV",
-                     mpi=True, resume=True, gpu=True),
+                     mpi=True, resume=True, gpu=True, report="mpiapp.engines.train.report", table="metrics"),
     "optbench": JobInfo("first-order optimizer benchmark grid with exact optima, timing and memory", mpi=True,
-                        resume=True, gpu=True),
+                        resume=True, gpu=True, report="mpiapp.engines.optbench.report", table="summary"),
     "hpo": JobInfo("Optuna search over MPI: rank 0 owns the study, groups of ranks evaluate trials", mpi=True,
-                   resume=True),
+                   resume=True, report="mpiapp.engines.hpo.report", table="trials", thread_level=_hpo_thread_level),
     "ddp": JobInfo("one global torch model trained data-parallel (DDP over gloo/nccl) on every symbol's "
-                   "features", mpi=True, resume=True, gpu=True),
+                   "features", mpi=True, resume=True, gpu=True, report="mpiapp.engines.ddp.report", table="epochs"),
     "report": JobInfo("summary, top patterns, profile and charts from a results file"),
     "info": JobInfo("versions, MPI, parallel HDF5, threads and GPUs of every rank", mpi=True),
     "config": JobInfo("print the effective configuration, or the key reference"),
@@ -65,4 +78,9 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    if "mpi4py.MPI" in sys.modules:  # an MPI job ran: end it without the interpreter's teardown
+        from .runtime.comm import exit_process
+
+        exit_process(code)
+    sys.exit(code)

@@ -6,16 +6,15 @@
 
 Started by mpiexec / srun like every mpiapp job (not torchrun): rank 0 opens torch's rendezvous
 store on a free port and tells the others over MPI; gloo on CPUs, nccl when every rank has a GPU.
-First the feature store (ddp.features_path, built on the work layer, reused when it matches), then
-training with DistributedDataParallel; docs/ddp.md.
+First the feature store (ddp.features_path, default beside the output; built on the work layer,
+reused when it matches the data and settings), then training with DistributedDataParallel;
+docs/ddp.md.
 
 Exit codes: 0 complete; 1 a rank failed (every rank is ended) or the loss became non-finite; 2 bad
 input or configuration; 75 stopped by SIGTERM/SIGUSR1 (a checkpoint is written: rerun with --resume).
 """
 
 from __future__ import annotations
-
-import sys
 
 from . import cli
 
@@ -61,36 +60,24 @@ def load_model(path: str):
     return model.eval()
 
 
-def main(argv=None) -> int:
-    args = parse(argv)
-    cfg = cli.load_config("ddp", args, {"model": "ddp.model", "epochs": "ddp.epochs"})
-    if cfg is None:
-        return 2
-    from . import config
+def _run(ctx, opts):
     from .engines.ddp import job
-    from .runtime import errors, signals, start
-    from .work import Context, RunOptions
 
-    rt = start(cfg)
-    ctx = Context(cfg, rt)
-    progress = {"on": True, "off": False}.get(cfg.work.progress, sys.stderr.isatty())
-    opts = RunOptions(out=config.output_path(cfg, "ddp"), force=args.force, resume=args.resume,
-                      progress=progress, profile=args.profile)  # fmt: skip
-    try:
-        code, summary = job.run(ctx, opts)
-    except errors.JobError as exc:
-        if rt.rank == 0:
-            print(f"mpiapp ddp: {exc}", file=sys.stderr)
-        return exc.exit_code
-    if rt.rank == 0:
-        if code == 0:
-            from .engines.ddp.report import run_summary
+    return job.run(ctx, opts)
 
-            print(run_summary(summary))
-        elif code == signals.EXIT_RESUMABLE:
-            print(f"mpiapp ddp: interrupted; resumable: {opts.out}.partial (rerun with --resume)", file=sys.stderr)
-    return code
+
+def _show(outcome) -> None:
+    from .engines.ddp.report import run_summary
+
+    print(run_summary(outcome.summary))
+
+
+def main(argv=None) -> int:
+    return cli.main("ddp", parse(argv), run=_run, show=_show,
+                    extra_flags={"model": "ddp.model", "epochs": "ddp.epochs"})
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from .runtime.comm import exit_process
+
+    exit_process(main())

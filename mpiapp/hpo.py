@@ -15,22 +15,22 @@ journal: `optuna.load_study(study_name="mpiapp", storage=JournalStorage(JournalF
 results/hpo.best.yaml (the best parameters, a config file of the target job).
 
 Exit codes: 0 complete; 1 a rank failed (or a trial raised with hpo.on_trial_error=abort); 2 bad input
-or configuration (nothing computed); 75 stopped by SIGTERM/SIGUSR1 (resumable with --resume).
+or configuration (nothing computed, nothing written); 75 stopped by SIGTERM/SIGUSR1 (resumable with
+--resume).
 """
 
 from __future__ import annotations
 
-import sys
+from . import cli
 
-#: the search's own flags -> config keys (besides --config/--set/--out/--resume/--force/--profile)
+#: the search's own flags -> config keys (besides the shared flags of every job)
 FLAGS = {"objective": "hpo.objective", "space": "hpo.space", "trials": "hpo.trials", "study": "hpo.study"}
 
 
 def parse(argv=None):
-    """The search's flags (the work loop's --data/--partition/--progress do not apply to it)."""
-    from . import cli
-
-    ap = cli.parser("hpo", __doc__, work_flags=False)
+    """The shared flags (--data for the objectives that read data.source; no --partition: trials are
+    handed out by rank 0, not by work.partition) and the search's own."""
+    ap = cli.parser("hpo", __doc__, partition=False)
     ap.add_argument("--objective", metavar="NAME", help="scan, train, optbench, demo or MODULE:FUNCTION")
     ap.add_argument("--space", metavar="FILE", help="search space YAML (default: the objective's own)")
     ap.add_argument("--trials", type=int, metavar="N", help="hpo.trials: trials that end with a result")
@@ -38,13 +38,14 @@ def parse(argv=None):
     return ap.parse_args(argv)
 
 
-def _overrides(args) -> list[str]:
-    from . import cli
+def _run(ctx, opts):
+    from .engines.hpo import job
 
-    return cli.overrides_from(args, FLAGS)
+    return job.run(ctx, opts)
 
 
-def _show(summary: dict) -> None:
+def _show(outcome) -> None:
+    summary = outcome.summary
     files = summary["files"]
     states = ", ".join(f"{k.lower()} {v}" for k, v in sorted(summary["states"].items()))
     print(f"search complete: {files.out}")
@@ -55,38 +56,15 @@ def _show(summary: dict) -> None:
     print(f"  journal: {files.journal}")
 
 
+def _serial_phases(cfg) -> bool:
+    return cfg.hpo.objective == "scan"  # the scan objective runs the scan's kernels
+
+
 def main(argv=None) -> int:
-    args = parse(argv)
-    from .runtime import signals
-
-    signals.install()
-    from . import config
-
-    try:
-        cfg = config.load(args.config, _overrides(args))
-    except config.ConfigError as exc:
-        print(f"mpiapp hpo: config error: {exc}", file=sys.stderr)
-        return 2
-    if cfg.hpo.ranks_per_trial > 1:  # rank 0's evaluator thread talks to its group (runtime/trials.py)
-        cfg.runtime["mpi_thread_level"] = "multiple"
-    from .engines.hpo import job
-    from .runtime import errors, start
-    from .work import Context
-
-    rt = start(cfg, serial_phases=cfg.hpo.objective == "scan")  # the scan objective runs the scan's kernels
-    ctx = Context(cfg, rt)
-    try:
-        code, summary = job.run(ctx, force=args.force, resume=args.resume, profile=args.profile)
-    except errors.JobError as exc:
-        if rt.rank == 0:
-            print(f"mpiapp hpo: {exc}", file=sys.stderr)
-        return exc.exit_code
-    if rt.rank == 0 and code == 0:
-        _show(summary)
-    elif rt.rank == 0 and code == signals.EXIT_RESUMABLE:
-        print("mpiapp hpo: interrupted; the journal is consistent: rerun with --resume", file=sys.stderr)
-    return code
+    return cli.main("hpo", parse(argv), run=_run, show=_show, extra_flags=FLAGS, serial_phases=_serial_phases)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from .runtime.comm import exit_process
+
+    exit_process(main())

@@ -178,10 +178,12 @@ def main(argv=None) -> int:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides")
     args = ap.parse_args(argv)
 
-    from . import config
+    from .cli import load_config
     from .runtime import start
 
-    cfg = config.load(args.config, args.overrides)
+    cfg = load_config("info", args, stops=False)  # a config error: one line (rank 0), exit 2
+    if cfg is None:
+        return 2
     rt = start(cfg)
     facts, rows = collect(rt)
     if rt.rank == 0:

@@ -14,8 +14,6 @@ SIGTERM/SIGUSR1 (resumable with --resume, at any rank count).
 
 from __future__ import annotations
 
-import sys
-
 from . import cli
 
 LISTS = {"problems": "optbench.problems", "optimizers": "optbench.optimizers", "backends": "optbench.backends"}
@@ -53,4 +51,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from .runtime.comm import exit_process
+
+    exit_process(main())

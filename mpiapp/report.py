@@ -6,19 +6,14 @@ import argparse
 import importlib
 import sys
 
+from .__main__ import JOBS
 from .io.names import safe_name, short_name  # noqa: F401  (the names charts are saved under)
 from .io.results import ReportError
 
 #: job -> the engine module that reports its files (`text(path) -> str`, `plot(path, dir) -> [files]`;
-#: the scan's take the --top, --max-p and --max-q options too); a file without a `job` attribute is a
-#: score file
-JOB_REPORTS = {
-    "score": "mpiapp.engines.scan.report",
-    "train": "mpiapp.engines.train.report",
-    "optbench": "mpiapp.engines.optbench.report",
-    "hpo": "mpiapp.engines.hpo.report",
-    "ddp": "mpiapp.engines.ddp.report",
-}
+#: the scan's take the --top, --max-p and --max-q options too), from the job registry (JobInfo.report);
+#: a file without a `job` attribute is a score file
+JOB_REPORTS = {job: info.report for job, info in JOBS.items() if info.report}
 
 
 def check_results_file(path: str) -> dict:

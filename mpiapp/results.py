@@ -28,8 +28,9 @@ def load_table(path, name: str):
 
 
 def load(path, table: str | None = None):
-    """One table as a DataFrame: `table`, or by default the metrics of a train file and, for a score
-    file, the patterns below.
+    """One table as a DataFrame: `table`, or by default the job's own (its JobInfo.table in
+    mpiapp.__main__.JOBS: score patterns, train metrics, optbench summary, hpo trials, ddp epochs);
+    a score file's patterns as below.
 
     Score patterns, one row per unique pattern per symbol, sorted by symbol then score (§5 order).
 
@@ -42,8 +43,13 @@ def load(path, table: str | None = None):
     """
     import pandas as pd
 
-    if table is not None or read_attrs(path).get("job") == "train":
-        return load_table(path, table or "metrics")
+    from .__main__ import JOBS
+
+    if table is not None:
+        return load_table(path, table)
+    job = read_attrs(path).get("job")
+    if job in JOBS and job != "score" and JOBS[job].table:
+        return load_table(path, JOBS[job].table)
     pats = load_table(path, "patterns")
     names = load_table(path, "symbols")["name"].to_numpy()
     pats.insert(0, "symbol_id", pats.pop("symbol"))

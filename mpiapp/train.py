@@ -14,8 +14,6 @@ with --resume).
 
 from __future__ import annotations
 
-import sys
-
 from . import cli
 
 FAMILIES = ("lgbm", "xgb", "rf", "mlp", "ridge")
@@ -58,4 +56,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from .runtime.comm import exit_process
+
+    exit_process(main())

@@ -78,11 +78,11 @@ class Background:
     block the ranks). `wait_for(marker, n)` waits for n stdout lines starting with marker and returns
     the pids they name (`pid=N`)."""
 
-    def __init__(self, cmd, env=None):
+    def __init__(self, cmd, env=None, cwd=ROOT):
         import threading
 
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     env=mpi_env(env), cwd=ROOT, start_new_session=True)  # fmt: skip
+                                     env=mpi_env(env), cwd=cwd, start_new_session=True)  # fmt: skip
         self.pid = self.proc.pid
         self.out, self.err = [], []
         self.threads = [threading.Thread(target=self._drain, args=(s, buf), daemon=True)

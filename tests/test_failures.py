@@ -6,6 +6,7 @@ import h5py
 import pytest
 
 from conftest import PY, ROOT, leftovers, mpi_env, mpiexec_cmd, run
+from mpiapp.__main__ import JOBS
 
 PROG = str(ROOT / "tests" / "progs" / "fail.py")
 
@@ -38,13 +39,29 @@ def test_no_failure_means_exit_zero(tmp_path):
     assert r.stdout.count("finished") == 2
 
 
-def test_a_config_error_is_said_once_not_once_per_rank(tmp_path):
-    r = run(mpiexec_cmd(2, PY, "-m", "mpiapp.score", "--set", "scan.top_k=-3", "--out", str(tmp_path / "x.h5")),
-            timeout=120)  # fmt: skip
+MPI_JOBS = sorted(j for j, info in JOBS.items() if info.mpi)
+#: the flags every job that writes results takes (cli.parser)
+SHARED = ("--config", "--set", "--out", "--resume", "--force", "--progress", "--no-progress", "--profile")
+
+
+@pytest.mark.parametrize("job", MPI_JOBS)
+def test_a_config_error_is_said_once_not_once_per_rank(tmp_path, job):
+    out = ["--out", str(tmp_path / "x.h5")] if JOBS[job].resume else []
+    r = run(mpiexec_cmd(2, PY, "-m", f"mpiapp.{job}", "--set", "scan.top_k=-3", *out), timeout=120)
     assert r.returncode == 2, r.output
     lines = [x for x in r.stderr.splitlines() if "config error" in x]
-    assert len(lines) == 1 and "scan.top_k" in lines[0], r.stderr
+    assert len(lines) == 1 and "scan.top_k" in lines[0] and lines[0].startswith(f"mpiapp {job}:"), r.stderr
     assert "Traceback" not in r.stderr and not (tmp_path / "x.h5").exists()
+
+
+@pytest.mark.parametrize("job", sorted(j for j, info in JOBS.items() if info.resume))
+def test_every_job_lists_the_shared_flags(job):
+    import subprocess
+
+    r = subprocess.run([PY, "-m", f"mpiapp.{job}", "--help"], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    missing = [f for f in SHARED if f not in r.stdout.split()]
+    assert not missing, (job, missing)
 
 
 def test_an_interpreter_without_mpi4py_gets_one_line_and_exit_2(tmp_path):

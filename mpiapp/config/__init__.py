@@ -8,7 +8,8 @@ Files are read with `yaml.safe_load` only.
 Values that could only give a wrong result are refused (ConfigError, exit 2 in every job): NaN and
 infinities for float keys; an int key without its own upper bound stays within INT_LIMIT (1e18, what
 int64 kernels and columns hold with room to spare). A config path that is a folder, binary, not
-UTF-8 or larger than 1 MiB is one error line, never a traceback.
+UTF-8 or larger than 1 MiB is one error line, never a traceback; so is a key given twice in one
+mapping (YAML requires unique keys; PyYAML alone would keep the last silently).
 
 The schema is split by section, one module each: runtime, work, output and data are shared by every
 job; each job has its own (scan, ...). This module assembles them and loads configurations.
@@ -125,9 +126,9 @@ def coerce(key: Key, value, origin: str):
         return None
     if isinstance(value, str) and key.type is not str:
         try:
-            value = yaml.safe_load(value)
+            value = yaml_load(value)
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{where}: cannot parse {value!r}: {exc}") from None
+            raise ConfigError(f"{where}: cannot parse {value!r}: {yaml_problem(exc)}") from None
     if key.type is float and isinstance(value, int) and not isinstance(value, bool):
         try:
             value = float(value)
@@ -192,6 +193,11 @@ def _read_text(path: Path) -> str:
                           "YAML") from None
 
 
+def files(names) -> list[str]:
+    """The paths of the config files `names` name (presets included), as load() reads them."""
+    return [str(_resolve_file(n)) for n in names or ()]
+
+
 def presets() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml")) if PRESET_DIR.is_dir() else []
 
@@ -217,11 +223,55 @@ def load(files=(), overrides=(), env=None) -> Section:
     return _build(flat)
 
 
+class DuplicateKey(yaml.YAMLError):
+    """A mapping gives one key twice (YAML requires unique keys; PyYAML alone keeps the last)."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key given twice in one mapping."""
+
+
+def _unique_mapping(loader, node, deep=False):
+    seen: dict = {}
+    for key_node, _ in node.value:  # the mapping's own keys (a merged `<<` mapping may be overridden)
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            first = seen.setdefault(key, key_node.start_mark.line + 1)
+        except TypeError:  # an unhashable key: the SafeLoader refuses it below
+            continue
+        if first != key_node.start_mark.line + 1:
+            raise DuplicateKey(f"key {key!r} is given twice (lines {first} and {key_node.start_mark.line + 1}); "
+                               "give each key once")  # fmt: skip
+    return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
+def yaml_problem(exc) -> str:
+    """A YAML error as one line: what is wrong and where (PyYAML's own text spans several lines)."""
+    mark = getattr(exc, "problem_mark", None)
+    what = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    ctx = getattr(exc, "context", None)
+    return f"{what}{where}" + (f" ({ctx})" if ctx else "")
+
+
+def yaml_load(text):
+    """YAML text (or an open file) -> Python values: yaml.safe_load (no tags that build objects),
+    refusing a key given twice in one mapping (DuplicateKey, a yaml.YAMLError)."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506  (a SafeLoader subclass)
+
+
 def _apply_yaml(flat: dict, text: str, origin: str) -> None:
     try:
-        tree = yaml.safe_load(text) or {}
+        tree = yaml_load(text) or {}
+    except DuplicateKey as exc:
+        raise ConfigError(f"{origin}: {exc}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{origin}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{origin}: not valid YAML: {yaml_problem(exc)}") from None
     if not isinstance(tree, dict):
         raise ConfigError(f"{origin}: expected a mapping at the top level")
     for k, v in _flatten(tree).items():
@@ -262,6 +312,10 @@ def _check_cross(cfg: Section) -> None:
     pens = cfg.train.ridge.penalties
     if not pens or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1e6 for v in pens):
         raise ConfigError(f"train.ridge.penalties = {pens!r}: expected a non-empty list of numbers in (0, 1e6]")
+    cv = cfg.train.cv
+    if cv.scheme == "walk_forward" and cv.window == "rolling" and cv.train_bars < cv.min_train:
+        raise ConfigError(f"train.cv.train_bars = {cv.train_bars} < train.cv.min_train = {cv.min_train}: a rolling "
+                          "window that short leaves every fold too few training samples")
     _check_ddp(cfg.ddp)
 
 

@@ -6,8 +6,8 @@ from .keys import Key
 KEYS = (
     # --- the feature store (first phase) -----------------------------------------------------------
     Key("ddp.features_path", str, None, "the feature store (HDF5: rows x features, targets, split); null = "
-        "results/ddp_features.h5. Reused when it was built from the same data, horizon and split",
-        nullable=True),
+        "beside the output, OUT.features.h5 (OUT without .h5). Reused when it was built from the same data "
+        "(the content of every data file), horizon and split", nullable=True),
     Key("ddp.horizon", int, 5, "target: forward log return over this many bars; the sample at bar t has "
         "label interval [t+1, t+horizon] and is purged when that interval reaches the next split",
         lo=1, hi=10_000),

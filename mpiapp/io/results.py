@@ -334,3 +334,35 @@ def read_attrs(path) -> dict:
 class ReportError(ValueError):
     """The file cannot be reported on (not HDF5, not a results file, an unfinished run); the
     message is one line naming the file."""
+
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def identify(path) -> tuple[str, str | None]:
+    """What the file at `path` is, read without trusting it: (state, job).
+
+    state: "empty" (0 bytes), "foreign" (no HDF5 signature), "damaged" (an HDF5 signature that h5py
+    cannot open: cut short by a kill, or overwritten), "blank" (an HDF5 file holding nothing: a run
+    killed as it created it), or "hdf5"; job: the file's `job` attribute (None when it has none).
+    The file is opened read-only without HDF5's file locking (a reader must not fail on, or block,
+    a file another process has open). Raises OSError when the file cannot be read at all.
+    """
+    import os
+
+    if os.path.getsize(path) == 0:
+        return "empty", None
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if head != HDF5_SIGNATURE:
+        return "foreign", None
+    import h5py
+
+    try:
+        with h5py.File(path, "r", locking=False) as f:
+            job = f.attrs.get("job")
+            if job is None:
+                return ("blank" if not len(f.keys()) and not len(f.attrs) else "hdf5"), None
+            return "hdf5", job.decode() if isinstance(job, bytes) else str(job)
+    except OSError:
+        return "damaged", None

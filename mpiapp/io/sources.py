@@ -724,6 +724,12 @@ class HDF5Source(Source):
                 problem = _dtype_problem(ds, key, "/packed") if isinstance(ds, h5py.Dataset) else None
                 if problem:
                     raise SourceError(f"{spec}: {problem}")
+            for key in ("has_ohlc", "has_volume"):  # one flag per symbol
+                ds = g.get(key)
+                shape = getattr(ds, "shape", None) if isinstance(ds, h5py.Dataset) else type(ds).__name__.lower()
+                if ds is not None and shape != (len(syms),):
+                    raise SourceError(f"{spec}: /packed/{key} has shape {shape}; expected one flag per symbol "
+                                      f"({len(syms)}, as /packed/symbols)")
             self._row = {s: i for i, s in enumerate(syms)}
             self._offsets = offsets
             self._blocks = {}  # column -> (first row, end row, values): see _packed_values

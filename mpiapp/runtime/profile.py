@@ -78,6 +78,13 @@ def table(rows: list[dict], busy_key: str = "busy_s") -> str:
     return "\n".join(lines)
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, MiB (getrusage: Linux reports KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 def cprofile(on: bool):
     """A running cProfile.Profile when `on` (the caller disables it and dumps the stats), else None."""
     if not on:

@@ -101,7 +101,9 @@ class Ledger:
                  for sec in self.spec.resume_sections for k in new.get(sec, {})
                  if old.get(sec, {}).get(k) != new[sec][k]]  # fmt: skip
         if diffs:
-            return f"{self.path} was started with another configuration; cannot resume: " + "; ".join(diffs)
+            more = f"; and {len(diffs) - 6} more" if len(diffs) > 6 else ""
+            return (f"{self.path} was started with another configuration; cannot resume: " + "; ".join(diffs[:6])
+                    + more + " (start over with --force)")  # fmt: skip
         u = self.wf.read("_units")
         keys = [c for c, _ in self.spec.key_columns]
         if len(u["cost"]) != len(units) or any(

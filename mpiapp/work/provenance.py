@@ -10,7 +10,6 @@ host whose copy of the inputs the rank read).
 
 from __future__ import annotations
 
-import resource
 import time
 
 import numpy as np
@@ -22,10 +21,21 @@ from ..runtime import profile, sync
 PHASES = ("busy_s", "wait_s", "read_s", "write_s")
 
 
+def attributes(cfg, job: str, ranks: int, hosts, t_start: float, **extra) -> dict:
+    """The provenance attributes of a results file of `job` (every job's, units or not): the
+    effective config, version, MPI library, ranks, hosts, status complete, start / finish times and
+    wall seconds, then the job's own `extra` attributes. Collective-free; call it on the writing rank."""
+    lib = _comm.library()
+    return {"config": config.dump(cfg), "mpiapp_version": __version__, "job": job,
+            "mpi_library": lib["library_version"], "mpi_vendor": f"{lib['vendor']} {lib['vendor_version']}",
+            "ranks": int(ranks), "hosts": ",".join(sorted(set(hosts))), "status": "complete",
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t_start)),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "wall_s": time.time() - t_start, **extra}  # fmt: skip
+
+
 def profile_rows(ctx, spec, stats: dict) -> tuple[list | None, list]:
     """Collective: every rank's profile row on rank 0 (None elsewhere), and the table's columns."""
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    extra = {"peak_rss_mb": peak_mb, "units": stats.get("units", 0)}
+    extra = {"peak_rss_mb": profile.peak_rss_mb(), "units": stats.get("units", 0)}
     extra.update({c: int(ctx.timers.counters.get(c, 0)) for c in spec.counters})
     rows = profile.gather(ctx.timers, comm=ctx.comm, extra=extra)
     phases, labels = list(PHASES), []
@@ -47,14 +57,8 @@ def write(fin, ctx, spec, stats: dict, t_start: float, n_units: int) -> list | N
     if rows is not None:
         table = {c: np.array([r[c].encode() if dt == "S64" else r[c] for r in rows], dtype=dt) for c, dt in cols}
     fin.write("profile", cols, table)
-    lib = _comm.library()
-    hosts = sorted({r["host"] for r in rows}) if rows else []
-    fin.out.set_attrs({
-        "config": config.dump(ctx.cfg), "mpiapp_version": __version__, "job": spec.name,
-        "mpi_library": lib["library_version"], "mpi_vendor": f"{lib['vendor']} {lib['vendor_version']}",
-        "ranks": ctx.size, "hosts": ",".join(hosts), "work_counter": ctx.rt.work_counter, "backend": ctx.backend, "status": "complete",
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t_start)),
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "wall_s": time.time() - t_start,
-        "units": n_units, "threads_per_rank": ctx.rt.thread_plan.threads, **fin.extra_attrs,
-    })  # fmt: skip
+    hosts = [r["host"] for r in rows] if rows else []
+    fin.out.set_attrs(attributes(ctx.cfg, spec.name, ctx.size, hosts, t_start, work_counter=ctx.rt.work_counter,
+                                 backend=ctx.backend, units=n_units, threads_per_rank=ctx.rt.thread_plan.threads,
+                                 **fin.extra_attrs))  # fmt: skip
     return rows

@@ -1,9 +1,12 @@
 """run_job: a job spec from output claim to renamed results file — the work layer's one entry point.
 
 Flow (collective; every rank runs it):
-  1. the output: path usable, lock taken (rank 0), refuse / --force / --resume policy;
-  2. the plan: the job's `plan` on rank 0, broadcast; the output must not be one of its inputs; every
-     host must see the output folder and the inputs (work.visibility);
+  1. the output claim (work.output.Claim): the results file, its .partial and .tmp and the job's
+     side files (JobSpec.sides) — paths usable, lock taken (rank 0);
+  2. the plan: the job's `plan` on rank 0, broadcast; no file the job writes may be one of its inputs
+     (the plan's and the --config files), then each existing file is checked by its content and the
+     refuse / --force / --resume policy applied; every host must see the output folder and the
+     inputs (work.visibility);
   3. the ledger: PATH.partial created (or reopened, config and units checked);
   4. the job's `prepare` (load and validate inputs before compute; a resume re-hashes them and
      refuses changed data); a run stopped here on bad input removes the .partial it just made;
@@ -23,14 +26,16 @@ from ..runtime import errors, profile, signals, sync
 from . import loop, provenance, sources, visibility
 from .finalize import Finalize
 from .ledger import Ledger
-from .output import OutputLock, Paths, check_not_input, check_path, check_policy
+from .output import Claim, Paths, profile_targets, results_targets
 
 
 @dataclass
 class RunOptions:
     """out: the results file; force / resume: the output policy; progress: bar on rank 0;
     profile: also write a cProfile file per rank (OUT.rankN.prof); rounds: a sources.Rounds feed
-    function instead of a fixed plan (see sources.Rounds)."""
+    function instead of a fixed plan (see sources.Rounds); inputs: files given to the job (its
+    --config files), which it must never write; out_flag / out_what: how messages name the output
+    (the flag or key that set it; what it is)."""
 
     out: str
     force: bool = False
@@ -38,6 +43,9 @@ class RunOptions:
     progress: bool = False
     profile: bool = False
     rounds: object = None
+    inputs: list = field(default_factory=list)
+    out_flag: str = "--out"
+    out_what: str | None = None
 
 
 @dataclass
@@ -58,30 +66,24 @@ def run_job(spec, ctx, opts: RunOptions) -> Outcome:
     """
     t_start = time.time()
     paths = Paths(str(opts.out))
-    lock = OutputLock(paths.lock)
-    try:
-        with errors.agreement(ctx.comm):
-            if ctx.rank == 0:
-                _raise(check_path(paths.out) or lock.acquire() or check_policy(paths, opts.force, opts.resume))
-        return _run(spec, ctx, opts, paths, t_start)
-    finally:
-        lock.release()  # rank 0 holds it; on an abort the kernel lets go of the flock
+    targets = results_targets(paths, spec.name, opts.out_flag, opts.out_what) + list(spec.sides)
+    if opts.profile:
+        targets += profile_targets(paths.out, ctx.size, opts.out_flag)
+    # rank 0 holds the lock; on an abort the kernel lets go of the flock
+    with Claim(paths, targets, force=opts.force, resume=opts.resume, comm=ctx.comm, inputs=None) as claim:
+        return _run(spec, ctx, opts, paths, t_start, claim)
 
 
-def _raise(problem):
-    if problem:
-        raise errors.JobError(problem)
-
-
-def _run(spec, ctx, opts, paths, t_start) -> Outcome:
+def _run(spec, ctx, opts, paths, t_start, claim) -> Outcome:
     comm, rank, cfg = ctx.comm, ctx.rank, ctx.cfg
     plan = None
     with errors.agreement(comm):
         if rank == 0:
             plan = spec.plan(ctx)
-            _raise(check_not_input(paths, plan.inputs))
-            if not plan.units and opts.rounds is None:
-                raise errors.JobError(f"{spec.name}: nothing to do (no work units)")
+    claim.check_inputs((list(plan.inputs) + list(opts.inputs)) if rank == 0 else ())
+    with errors.agreement(comm):
+        if rank == 0 and not plan.units and opts.rounds is None:
+            raise errors.JobError(f"{spec.name}: nothing to do (no work units)")
     plan = sync.bcast(plan, comm=comm)
     visibility.require([os.path.dirname(os.path.abspath(paths.out))], plan.inputs, comm=comm)
     ctx.info = plan.info
@@ -90,10 +92,9 @@ def _run(spec, ctx, opts, paths, t_start) -> Outcome:
     mode, note = rio.choose_mode(cfg.output.hdf5_mpi)
     ledger = Ledger(spec, cfg, paths.partial, mode, note, comm)
     resuming = ctx.resuming = bool(opts.resume)
-    if not resuming and rank == 0:
-        for p in (paths.partial, paths.tmp):  # ours, from an earlier run of this output (--force)
-            if os.path.exists(p):
-                os.remove(p)
+    if not resuming:
+        claim.remove_ours(paths.partial, paths.tmp)  # from an earlier run of this output (--force)
+        claim.made(paths.partial)
     done = ledger.resume(units) if resuming else ledger.create(units)
     if resuming:
         ctx.log.info("resuming %s: %d of %d units already done", paths.partial, int(done.sum()), len(units))
@@ -110,10 +111,9 @@ def _run(spec, ctx, opts, paths, t_start) -> Outcome:
             _check_inputs(ctx, spec, ledger)
     except errors.JobError:
         source.close()
-        ledger.close()
-        if not resuming and rank == 0 and os.path.exists(paths.partial):
-            os.remove(paths.partial)  # made by this run, holds no work: it must not block the rerun
+        ledger.close()  # the claim then removes the .partial this run made: it must not block the rerun
         raise
+    claim.begin()
     ledger.note_digests(ctx.digests)
     ctx.digests.clear()
     if opts.rounds is not None:

@@ -57,7 +57,9 @@ class JobSpec:
     counters: names of `ctx.timers.count(...)` counters that become profile columns;
     units_at_once(ctx, units_per_rank) -> int: how many units a rank runs at once, each in a worker
       thread (None: one at a time, in the main thread). A job that says more than 1 promises a
-      run_unit that is thread-safe and makes no MPI call; rows are still committed in claim order.
+      run_unit that is thread-safe and makes no MPI call; rows are still committed in claim order;
+    sides: work.output.Target of every other file the job writes (summaries beside the output):
+      claimed like the output (checked by content; --force replaces only the job's own).
     """
 
     name: str
@@ -71,6 +73,7 @@ class JobSpec:
     resume_sections: tuple = ("data",)
     counters: tuple = ()
     units_at_once: Callable | None = None
+    sides: tuple = ()
 
 
 @dataclass

@@ -10,13 +10,18 @@ refused, naming the keys). The sample order is a function of (seed, epoch, index
 is all the data pipeline needs.
 
 Written to PATH.tmp, flushed and fsynced, then renamed over PATH: a kill at any moment leaves the
-old checkpoint or the new one, never half of one.
+old checkpoint or the new one, never half of one. What a file at PATH is (`kind`) is told from its
+bytes before torch reads anything: a torch zip archive (ours), a cut-short one, a pickle (never
+loaded), or something else.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import zipfile
+
+from ...work.output import Found
 
 #: the config sections whose keys must match for --resume (others, e.g. runtime, may change)
 RESUME_SECTIONS = ("data", "ddp")
@@ -39,8 +44,46 @@ def save(state: dict, path: str, torch) -> int:
 
 
 def load(path: str, torch, device: str = "cpu") -> dict:
-    """Read a checkpoint with weights_only=True (tensors and plain values; never arbitrary pickles)."""
-    return torch.load(path, map_location=device, weights_only=True)
+    """Read a checkpoint with weights_only=True (tensors and plain values; never arbitrary pickles).
+
+    Raises ValueError naming the file when torch refuses it (not a checkpoint of ours, damaged)."""
+    try:
+        st = torch.load(path, map_location=device, weights_only=True)
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the checkpoint ({exc.strerror or exc}); start over with "
+                         "--force") from None
+    except Exception as exc:  # noqa: BLE001  (torch raises UnpicklingError, RuntimeError, ... for foreign bytes)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ValueError(f"{path} is not an mpiapp ddp checkpoint torch reads with weights_only=True "
+                         f"({type(exc).__name__}: {first}); start over with --force") from None
+    if not isinstance(st, dict) or "model" not in st or "config" not in st:
+        raise ValueError(f"{path} is not an mpiapp ddp checkpoint (no model state or configuration in it); start "
+                         "over with --force")  # fmt: skip
+    return st
+
+
+def kind(path: str) -> Found:
+    """What the file at `path` is, from its bytes alone (nothing is unpickled)."""
+    if os.path.getsize(path) == 0:
+        return Found(False, "empty (0 bytes: a run killed as it started)", damaged=True)
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if head[:2] == b"PK":
+        if not zipfile.is_zipfile(path):
+            return Found(False, "a cut-short checkpoint (its zip directory is missing: a kill mid-write?)",
+                         damaged=True)  # fmt: skip
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = z.namelist()
+        except (zipfile.BadZipFile, OSError):
+            return Found(False, "a damaged checkpoint (its zip directory cannot be read)", damaged=True)
+        if any(n.endswith("/data.pkl") for n in names):
+            return Found(True, "an mpiapp ddp checkpoint")
+        return Found(False, "a zip archive that is not a torch checkpoint")
+    if head[:1] == b"\x80":
+        return Found(False, "a pickle file (never loaded: a checkpoint is a torch zip archive, read with "
+                     "weights_only=True)")  # fmt: skip
+    return Found(False, "not a torch checkpoint")
 
 
 def config_differences(saved: dict, current: dict) -> list[str]:

@@ -4,9 +4,12 @@ Why a store and not features built in the training loop: a data-parallel step ne
 every symbol at once; building them per step would repeat the work on every rank every epoch, and
 holding them all in memory caps the data at one rank's RAM. The store is built once by a
 distributed phase on the work layer (units = symbols; resumable; written collectively) and read in
-chunks by the training phase. It is reused when it exists for the same data, horizon and split.
+chunks by the training phase. It is reused when it exists for the same data, horizon and split:
+its `identity` records them, with the content hash of every data file it was built from, so a
+store built from data that changed since is never reused (refused, naming the changed files).
 
-Layout (`ddp.features_path`, default results/ddp_features.h5):
+Layout (`ddp.features_path`, default beside the output: OUT.features.h5 for OUT.h5, so jobs with
+different outputs in one folder never share, or rebuild, each other's store):
   X          (rows, F) float32, chunked by rows: the close-only price features of the train job
              (engines/train/features.py: no look-ahead), rows in symbol then bar order;
   rows       table: symbol (i4), bar (i8), time (i8, ns), label_end (i8, ns: time of bar + horizon),
@@ -14,8 +17,11 @@ Layout (`ddp.features_path`, default results/ddp_features.h5):
   symbols    table: symbol, name, first_row, n_rows, and per split (train, validation, test) the
              global row range [lo, hi) of its samples, purged (rows in no split);
   skipped    table: symbols with too few bars, and why;
+  sources    table: name (relative to the data folder) and content hash of every data file read
+             (none for builtin and synthetic data);
   attributes features (JSON names), horizon, validation_from, test_from (dates), identity (JSON of
-             what the store depends on), plus the work layer's provenance.
+             what the store depends on: format, features, data section, horizon and split, and
+             `sources`, the combined hash of the sources table), plus the work layer's provenance.
 
 Close-only features for every symbol: a pooled model needs one feature set, and several sources
 (and builtin series) carry no High/Low or volume.
@@ -35,7 +41,7 @@ from ..train.unit import MESSAGE_BYTES, skip_rows
 from . import split as _split
 
 FEATURES = tuple(feature_names(False, False))
-FORMAT = 2  # bump when the layout or the features change: an older store is rebuilt
+FORMAT = 3  # bump when the layout or the features change: an older store is rebuilt
 #: rows per HDF5 chunk of X: a shuffle block's read touches one or two chunks of ~40 KB (10 features)
 CHUNK_ROWS = 1024
 ROW_COLUMNS = [("symbol", "i4"), ("bar", "i8"), ("time", "i8"), ("label_end", "i8"), ("y", "f4")]
@@ -45,14 +51,28 @@ RAW_TABLES = {
 }
 
 
-def default_path(params) -> str:
-    return params.features_path or "results/ddp_features.h5"
+def default_path(params, out: str) -> str:
+    """ddp.features_path, or beside the output `out`: OUT.features.h5 (OUT without its .h5)."""
+    if params.features_path:
+        return params.features_path
+    stem = out[:-3] if out.endswith(".h5") else out
+    return stem + ".features.h5"
 
 
-def identity(cfg, params) -> dict:
-    """What a store depends on: the data section, the horizon and split, the feature layout."""
+def source_digests(src) -> dict:
+    """{file name: content hash} of every file the data source reads (io.fingerprint); rank 0."""
+    from ...io.fingerprint import file_digests
+
+    return file_digests(src.input_paths() if hasattr(src, "input_paths") else [])
+
+
+def identity(cfg, params, sources: dict) -> dict:
+    """What a store depends on: the data section, the content of its data files (`sources`:
+    {name: hash}), the horizon and split, the feature layout."""
+    from ...io.fingerprint import combined
+
     return {"format": FORMAT, "features": list(FEATURES), "data": {k: cfg.data[k] for k in sorted(cfg.data)},
-            **params.store_identity()}  # fmt: skip
+            "sources": combined(sources), **params.store_identity()}  # fmt: skip
 
 
 def symbol_rows(series, horizon: int) -> dict:
@@ -76,8 +96,9 @@ def too_short(n_bars: int, horizon: int) -> str | None:
     return None
 
 
-def build(ctx, params) -> JobSpec:
-    """Collective: the feature-store phase as a work-layer job. Raises errors.JobError (exit 2, every
+def build(ctx, params, ident: dict, digests: dict) -> JobSpec:
+    """Collective: the feature-store phase as a work-layer job; `ident` its identity and `digests` the
+    content hashes of its data files (rank 0; source_digests). Raises errors.JobError (exit 2, every
     rank) for a bad data source."""
     from ...io import sources
 
@@ -85,15 +106,15 @@ def build(ctx, params) -> JobSpec:
     src = None
     with errors.agreement(ctx.comm):
         src = sources.open_from_config(cfg, min_bars=1)
-    job = _StoreJob(params, src, identity(cfg, params))
+    job = _StoreJob(params, src, ident, digests)
     return JobSpec(name="ddp_features", key_columns=[("symbol", "i4")], tables=RAW_TABLES, plan=job.plan,
                    prepare=job.prepare, run_unit=job.run_unit, finalize=job.finalize, release=job.release,
                    resume_sections=("data", "ddp"), counters=("symbols",))  # fmt: skip
 
 
 class _StoreJob:
-    def __init__(self, params, src, ident):
-        self.params, self.src, self.ident = params, src, ident
+    def __init__(self, params, src, ident, digests):
+        self.params, self.src, self.ident, self.digests = params, src, ident, digests
         self.store = None
 
     def plan(self, ctx) -> Plan:
@@ -132,10 +153,10 @@ class _StoreJob:
         self.store.release()
 
     def finalize(self, fin) -> dict:
-        return finalize(fin, self.params, self.ident, self.store.skipped_all())
+        return finalize(fin, self.params, self.ident, self.store.skipped_all(), self.digests)
 
 
-def finalize(fin, params, ident: dict, store_skips: dict) -> dict:
+def finalize(fin, params, ident: dict, store_skips: dict, digests: dict | None = None) -> dict:
     """Collective: X, rows, symbols and skipped of the store; the split computed from every rank's
     samples. Raises errors.JobError (exit 2) when no symbol has samples or a split is empty."""
     ctx = fin.ctx
@@ -212,6 +233,14 @@ def finalize(fin, params, ident: dict, store_skips: dict) -> dict:
                 sk = {"symbol": np.array([i for i, _ in items], dtype="i4"),
                       "reason": np.array([r for _, r in items], dtype=f"S{MESSAGE_BYTES}")}
         fin.write("skipped", [("symbol", "i4"), ("reason", f"S{MESSAGE_BYTES}")], sk)
+        src_rows = {}
+        if rank == 0 and digests:
+            src_rows = {"name": np.array([n.encode() for n in sorted(digests)]),
+                        "digest": np.array([digests[n].encode() for n in sorted(digests)], dtype="S32")}
+        width = sync.bcast(max([8] + [len(n.encode()) for n in (digests or {})]) if rank == 0 else 0, comm=ctx.comm)
+        if rank == 0 and src_rows:
+            src_rows["name"] = src_rows["name"].astype(f"S{width}")
+        fin.write("sources", [("name", f"S{width}"), ("digest", "S32")], src_rows)
     fin.attrs(features=json.dumps(list(FEATURES)), horizon=int(params.horizon),
               validation_from=_split.date_of_day(v_day), test_from=_split.date_of_day(t_day),
               identity=json.dumps(ident, sort_keys=True), n_rows=int(total))  # fmt: skip
@@ -230,13 +259,21 @@ class StoreInfo:
         with h5py.File(path, "r") as f:
             a = f.attrs
             self.features = json.loads(_text(a["features"]))
-            self.identity = json.loads(_text(a["identity"]))
+            self.identity_text = _text(a["identity"])
+            self.identity = json.loads(self.identity_text)
             self.validation_from = _text(a["validation_from"])
             self.test_from = _text(a["test_from"])
             self.horizon = int(a["horizon"])
             self.n_rows = int(f["X"].shape[0])
             g = f["symbols"]
             self.symbols = {c: g[c][:] for c in g.keys()}
+            self.sources = {}
+            if "sources" in f:
+                t = f["sources"]
+                self.sources = {n.decode("utf-8", "replace"): d.decode() for n, d in zip(t["name"][:], t["digest"][:])}
+        problem = check_ranges(self.symbols, self.n_rows)
+        if problem:
+            raise ValueError(f"{path} is a damaged feature store: {problem}")
 
     def split_ranges(self, split: str, window: int) -> tuple[np.ndarray, np.ndarray]:
         """(lo, hi) global rows of `split` per symbol, narrowed so each sample has `window - 1` rows of
@@ -246,20 +283,50 @@ class StoreInfo:
         return lo, np.maximum(s[f"{split}_hi"], lo)
 
 
+def check_ranges(sym: dict, n_rows: int) -> str | None:
+    """Why the symbols table cannot describe rows [0, n_rows) of X (None when it can): every symbol's
+    rows inside X, every split range inside its symbol's rows, in split order. Pure."""
+    first, n = sym["first_row"], sym["n_rows"]
+    end = first + n
+    bad = np.flatnonzero((first < 0) | (n < 0) | (end > n_rows))
+    if len(bad):
+        s = int(bad[0])
+        return f"symbol {s}'s rows [{int(first[s])}, {int(end[s])}) lie outside X's {n_rows} rows"
+    prev = first
+    for split in _split.SPLITS:
+        lo, hi = sym[f"{split}_lo"], sym[f"{split}_hi"]
+        bad = np.flatnonzero((lo < prev) | (hi < lo) | (hi > end))
+        if len(bad):
+            s = int(bad[0])
+            return (f"symbol {s}'s {split} rows [{int(lo[s])}, {int(hi[s])}) lie outside its rows "
+                    f"[{int(first[s])}, {int(end[s])}) or before the previous split")  # fmt: skip
+        prev = hi
+    return None
+
+
 def _text(v) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
-def reusable(path: str, ident: dict) -> str | None:
-    """None when the store at `path` can be reused for `ident`; else why not (it exists but differs).
+def reusable(path: str, ident: dict, digests: dict | None = None) -> str | None:
+    """None when the store at `path` can be reused for `ident`; else why not (it exists but differs:
+    other settings, or data files whose content changed — named from `digests`, {file: hash}).
     Raises FileNotFoundError when there is no store."""
     if not os.path.exists(path):
         raise FileNotFoundError(path)
     try:
-        have = StoreInfo(path).identity
+        info = StoreInfo(path)
+    except ValueError as exc:
+        return str(exc)
     except Exception as exc:  # noqa: BLE001  (a damaged or foreign file: say so)
-        return f"{path} is not a readable feature store ({type(exc).__name__}: {exc})"
+        first = (str(exc).splitlines() or [""])[0]
+        return f"{path} is not a readable feature store ({type(exc).__name__}: {first})"
+    have = info.identity
     if have == json.loads(json.dumps(ident, sort_keys=True)):
         return None
     diff = sorted(k for k in set(have) | set(ident) if have.get(k) != ident.get(k))
+    if diff == ["sources"]:
+        from ...io.fingerprint import changes
+
+        return f"{path} was built from data that has changed since ({changes(info.sources, digests or {})})"
     return f"{path} was built with other {', '.join(diff)}"

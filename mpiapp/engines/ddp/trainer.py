@@ -113,6 +113,15 @@ def schedule_factor(step: int, total: int, warmup: int, kind: str) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * frac))
 
 
+def store_change(saved: str, info) -> str:
+    """What differs between the store identity a checkpoint was made on (JSON text) and `info`'s."""
+    import json
+
+    old = json.loads(saved)
+    keys = sorted(k for k in set(old) | set(info.identity) if old.get(k) != info.identity.get(k))
+    return "built from other data" if keys == ["sources"] else f"built with other {', '.join(keys)}"
+
+
 class Trainer:
     """Everything one rank holds while training; `run()` returns ('complete' | 'interrupted', summary)."""
 
@@ -185,7 +194,8 @@ class Trainer:
               "scheduler": self.sched.state_dict(), "scaler": self.scaler.state_dict(),
               "rng": torch.get_rng_state(), "state": _plain(self.state), "history": h,
               "epochs": [_plain(e) for e in self.epochs], "best_state": self.best_state,
-              "config": dict(self.flat_config), "ranks": self.size, "samples": self.samples}  # fmt: skip
+              "config": dict(self.flat_config), "ranks": self.size, "samples": self.samples,
+              "store": self.info.identity_text}  # fmt: skip
         if self.device.type == "cuda":
             st["cuda_rng"] = torch.cuda.get_rng_state(self.device)
         return st
@@ -205,6 +215,10 @@ class Trainer:
             if diff:
                 raise errors.JobError(f"{path} was made with another configuration ({'; '.join(diff[:4])}): "
                                       "start over with --force")  # fmt: skip
+            if st.get("store") is not None and st["store"] != self.info.identity_text:
+                why = store_change(st["store"], self.info)
+                raise errors.JobError(f"{path} was trained on another feature store than {self.info.path} ({why}): its "
+                                      "training would go on over other samples; start over with --force")  # fmt: skip
         self.model.module.load_state_dict(st["model"])
         self.opt.load_state_dict(st["optimizer"])
         self.sched.load_state_dict(st["scheduler"])
@@ -337,7 +351,7 @@ class Trainer:
 
     def profile_row(self) -> dict:
         """This rank's time split (seconds) and counters."""
-        import resource
+        from ...runtime.profile import peak_rss_mb
 
         s = self.ctx.timers.seconds
         comm = self.comm_timer.seconds if self.comm_timer is not None else math.nan
@@ -348,7 +362,7 @@ class Trainer:
                 "stats_s": s.get("stats", 0.0),
                 "rows_read": sum(r.rows_read for r in self.readers.values()),
                 "peak_buffer_rows": max(r.peak_rows for r in self.readers.values()),
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}  # fmt: skip
+                "peak_rss_mb": peak_rss_mb()}  # fmt: skip
 
     def close(self) -> None:
         for r in self.readers.values():

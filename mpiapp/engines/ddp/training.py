@@ -14,12 +14,13 @@ import time
 
 import numpy as np
 
-from ... import __version__, config
+from ... import config
 from ...io import results as rio
 from ...runtime import comm as _comm
 from ...runtime import errors, profile, signals, sync, torch_dist
 from ...runtime.profile import Timers
 from ...runtime.trials import self_comm
+from ...work import Outcome, provenance
 from .store import StoreInfo
 
 STEP_COLUMNS = [("step", "i8"), ("epoch", "i4"), ("loss", "f8"), ("lr", "f8"), ("scale", "f8")]
@@ -39,11 +40,13 @@ def _threads(ctx, params, torch) -> int:
     return n
 
 
-def train(ctx, params, store_path: str, paths, opts) -> tuple[int, dict]:
-    """Collective: phase 2. Returns (exit code, summary on rank 0)."""
-    import torch
+def train(ctx, params, store_path: str, paths, opts, claim) -> Outcome:
+    """Collective: phase 2 under the job's output claim. Returns the Outcome (summary on rank 0)."""
+    t_start = time.time()
+    with signals.leaving_at_once("torch"):  # seconds of imports: a stop here ends the rank at once
+        import torch
 
-    from .trainer import Trainer
+        from .trainer import Trainer
 
     threads = _threads(ctx, params, torch)
     features_s = ctx.timers.seconds.get("features", 0.0)
@@ -55,7 +58,9 @@ def train(ctx, params, store_path: str, paths, opts) -> tuple[int, dict]:
         except ValueError as exc:
             raise errors.JobError(str(exc)) from None
     try:
-        info = StoreInfo(store_path)
+        info = None
+        with errors.agreement(ctx.comm):
+            info = StoreInfo(store_path)
         flat = {k: v for k, v in config._flatten(config.to_plain(ctx.cfg)).items()}
         t0 = time.perf_counter()
         tr = Trainer(ctx, params, info, group, flat)
@@ -64,6 +69,9 @@ def train(ctx, params, store_path: str, paths, opts) -> tuple[int, dict]:
             if ctx.rank == 0:
                 ctx.log.info("resumed %s at step %d (epoch %d)", paths.partial, tr.state["global_step"],
                              tr.state["epoch"])  # fmt: skip
+        else:
+            claim.made(paths.partial)
+        claim.begin()
         if ctx.rank == 0:
             ctx.log.info("training %s on %d rank(s), %s, %s (%s), %d thread(s) per rank; %d training samples, "
                          "%d steps per epoch", params.model, group.size, group.backend, tr.precision,
@@ -80,20 +88,20 @@ def train(ctx, params, store_path: str, paths, opts) -> tuple[int, dict]:
                 ctx.log.warning("stopped by %s at step %d: checkpoint %s (rerun with --resume)",
                                 signals.name(stop) if stop else "a stop signal", summary["step"], paths.partial)
             tr.close()
-            return signals.EXIT_RESUMABLE, summary
+            return Outcome("interrupted", paths.partial, signals.EXIT_RESUMABLE, summary)
         row = tr.profile_row()
         row.update(host=_comm.hostname(), features_s=features_s,
                    train_s=ctx.timers.seconds.get("train", 0.0))  # fmt: skip
         rows = sync.gather(row, comm=ctx.comm)
         if ctx.rank == 0:
-            write(paths, tr, info, group, threads, rows, ctx)
+            write(paths, tr, info, group, threads, rows, ctx, t_start)
             os.remove(paths.partial)
         sync.sleeping_barrier(ctx.comm)
         tr.close()
         n_rows = info.symbols["n_rows"]
         summary.update(path=paths.out, profile=rows, store=store_path, backend=group.backend, threads=threads,
                        symbols=int((n_rows > 0).sum()), skipped=int((n_rows == 0).sum()))  # fmt: skip
-        return 0, summary
+        return Outcome("complete", paths.out, 0, summary)
     finally:
         torch_dist.close()
 
@@ -104,7 +112,7 @@ def state_bytes(state: dict, torch) -> bytes:
     return buf.getvalue()
 
 
-def write(paths, tr, info, group, threads: int, profile: list, ctx) -> None:
+def write(paths, tr, info, group, threads: int, profile: list, ctx, t_start: float) -> None:
     """Rank 0 alone: steps, epochs, profile, the weights and the provenance, PATH.tmp -> PATH."""
     import torch
 
@@ -125,12 +133,8 @@ def write(paths, tr, info, group, threads: int, profile: list, ctx) -> None:
     blob = np.frombuffer(state_bytes(tr.final_state(), torch), dtype=np.uint8)
     f.f.create_dataset("model", data=blob)
     s = tr.summary()
-    lib = _comm.library()
     best = s["best"]
-    f.set_attrs({
-        "config": config.dump(ctx.cfg), "mpiapp_version": __version__, "job": "ddp", "status": "complete",
-        "mpi_library": lib["library_version"], "mpi_vendor": f"{lib['vendor']} {lib['vendor_version']}",
-        "ranks": group.size, "hosts": ",".join(sorted({r["host"] for r in profile})),
+    f.set_attrs(provenance.attributes(ctx.cfg, "ddp", group.size, [r["host"] for r in profile], t_start, **{
         "backend": f"{group.backend} on {group.device}", "precision": s["precision"],
         "precision_why": s["precision_why"], "threads_per_rank": threads, "model": tr.p.model,
         "features": json.dumps(info.features), "feature_store": info.path,
@@ -141,7 +145,6 @@ def write(paths, tr, info, group, threads: int, profile: list, ctx) -> None:
         "best_validation_loss": float(best.get("validation_loss", np.nan)),
         "test_ic": float(best.get("test_ic", np.nan)), "test_loss": float(best.get("test_loss", np.nan)),
         "y_scale": float(tr.stats["y_std"]),
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
-    })  # fmt: skip
+    }))  # fmt: skip
     f.close()
     os.replace(tmp, paths.out)

@@ -139,9 +139,10 @@ class LocalLeader:
 class Owner:
     """Rank 0's study loop (main thread). `run()` returns when hpo.trials count, or on a stop signal."""
 
-    def __init__(self, study, params, cfg, groups, local: LocalLeader, timers, log):
+    def __init__(self, study, params, cfg, groups, local: LocalLeader, timers, log, bar=None):
         self.study, self.params, self.cfg, self.h = study, params, cfg, cfg.hpo
         self.groups, self.local, self.timers, self.log = groups, local, timers, log
+        self.bar = bar  # a progress bar of trials counted (tqdm), or None
         self.mail = proto.Mailbox(groups)
         self.busy: dict[int, int] = {}  # group -> trials sent to it and not yet back
         self.slots = 1 + (self.h.prefetch if self.h.mode == "async" else 0)  # trials a group may hold
@@ -151,6 +152,9 @@ class Owner:
         # asked twice, so it asks on demand)
         grid = self.h.sampler == "grid"
         self.ahead = self.h.ask_ahead * (groups.n - 1) if self.h.mode == "async" and not grid else 0
+        # the grid sampler asks a point again once every point is running (Optuna's GridSampler): at
+        # several groups that repeated points; no trial is asked beyond the points left
+        self.grid_points = _space.grid_size(params) if grid else None
         self.ready: deque = deque()  # async: asked ahead, not yet handed to a group
         self.trials: dict = {}  # trial number -> optuna Trial, not yet told
         self.queued = {g: deque() for g in range(groups.n)}  # reproducible: trials assigned, not sent
@@ -270,7 +274,7 @@ class Owner:
                         self._give(g, self._ask())
             return
         if not self.busy and not any(self.queued.values()) and not self.held:
-            n = min(self.h.batch_size, self.h.trials - self.counted)
+            n = min(self.h.batch_size, self.h.trials - self.counted, self._grid_left())
             for i in range(n):
                 self.queued[i % self.groups.n].append(self._ask())
         for g in range(self.groups.n):
@@ -279,8 +283,24 @@ class Owner:
 
     def _room(self, keep: int = 0) -> bool:
         """True while the trials asked and not yet told leave room under hpo.trials for another
-        (and `keep` more)."""
-        return self.counted + sum(self.busy.values()) + len(self.ready) + keep < self.h.trials
+        (and `keep` more), and the grid sampler has a point not yet asked."""
+        return self.counted + sum(self.busy.values()) + len(self.ready) + keep < self.h.trials and \
+            self._grid_left() > keep
+
+    def _grid_left(self) -> int:
+        """Asks that still give a trial of its own: grid points never asked, plus trials queued to be
+        asked again (interrupted or lost ones); unbounded for other samplers."""
+        if self.grid_points is None:
+            return self.h.trials
+        from optuna.trial import TrialState
+
+        asked, waiting = set(), 0
+        for t in self.study.get_trials(deepcopy=False):
+            if t.state == TrialState.WAITING:
+                waiting += 1
+            elif "grid_id" in t.system_attrs:
+                asked.add(t.system_attrs["grid_id"])
+        return self.grid_points - len(asked) + waiting
 
     # --- reports and results --------------------------------------------------------------------
     def _decide(self, number: int, step: int, value: float) -> str:
@@ -335,9 +355,14 @@ class Owner:
             self.log.warning("trial %d FAIL (%s): %s", res.number, res.reason,
                              (res.error.strip().splitlines() or [""])[-1])  # fmt: skip
             if res.reason == "error" and self.h.on_trial_error == "abort":
-                self.counted += 1
+                self._count()
                 raise AbortSearch(f"trial {res.number} raised (hpo.on_trial_error=abort):\n{res.error}")
+        self._count()
+
+    def _count(self) -> None:
         self.counted += 1
+        if self.bar is not None and self.bar.n < self.bar.total:
+            self.bar.update(1)
 
     def _stop(self, sig: int) -> None:
         """A stop signal: trials in flight (or waiting in a batch) FAIL as interrupted, their parameters

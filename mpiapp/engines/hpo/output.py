@@ -16,15 +16,14 @@ from __future__ import annotations
 import json
 import math
 import os
-import resource
-import time
 
 import numpy as np
 
-from ... import __version__, config
 from ...io import results as rio
 from ...runtime import comm as _comm
 from ...runtime import trials as proto
+from ...runtime.profile import peak_rss_mb
+from ...work import provenance
 from . import study as _study
 
 
@@ -78,8 +77,10 @@ def trial_rows(trials, params, n_values: int) -> tuple[list, dict]:
     return cols, out
 
 
-def write_results(path: str, study, params, objective, attrs: dict, profile: list) -> None:
-    """Rank 0 alone: the trials and profile tables and attributes, in PATH.tmp renamed to PATH."""
+def write_results(path: str, study, params, objective, cfg, ranks: int, hosts, t_start: float, extra: dict,
+                  profile: list) -> None:
+    """Rank 0 alone: the trials and profile tables and the attributes (work.provenance's, then the
+    study's summary `extra`), in PATH.tmp renamed to PATH."""
     tmp = path + ".tmp"
     f = rio.ResultsFile(tmp, "gather", comm=proto.self_comm(), create=True,
                         note="the search's tables are small: rank 0 writes them alone")  # fmt: skip
@@ -91,7 +92,7 @@ def write_results(path: str, study, params, objective, attrs: dict, profile: lis
     f.create_table("profile", pcols, rows_hint=len(profile))
     f.append("profile", {c: np.array([r[c].encode() if c == "host" else r[c] for r in profile], dtype=dt)
                          for c, dt in pcols})  # fmt: skip
-    f.set_attrs(attrs)
+    f.set_attrs(provenance.attributes(cfg, "hpo", ranks, hosts, t_start, hdf5_mode="gather", **extra))
     f.close()
     os.replace(tmp, path)
 
@@ -103,16 +104,7 @@ def profile_row(rank: int, timers, trials: int, overhead_s: float, loop_s: float
     loop's wall seconds, the same start on every rank)."""
     return {"rank": rank, "host": _comm.hostname(), "trials": trials, "busy_s": timers.seconds.get("busy", 0.0),
             "wait_s": timers.seconds.get("wait", 0.0), "overhead_s": overhead_s, "loop_s": loop_s,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}  # fmt: skip
-
-
-def provenance(cfg, size: int, hosts, t_start: float, extra: dict) -> dict:
-    lib = _comm.library()
-    return {"config": config.dump(cfg), "mpiapp_version": __version__, "job": "hpo",
-            "mpi_library": lib["library_version"], "mpi_vendor": f"{lib['vendor']} {lib['vendor_version']}",
-            "ranks": size, "hosts": ",".join(sorted(set(hosts))), "status": "complete", "hdf5_mode": "gather",
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t_start)),
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "wall_s": time.time() - t_start, **extra}  # fmt: skip
+            "peak_rss_mb": peak_rss_mb()}  # fmt: skip
 
 
 def best_yaml(study, objective, path: str, source: str, cfg=None) -> dict | None:

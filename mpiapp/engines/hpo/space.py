@@ -13,6 +13,7 @@ YAML nests them into config sections.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 TYPES = ("float", "int", "categorical")
@@ -46,14 +47,25 @@ def parse(tree, origin: str = "<space>") -> tuple[Param, ...]:
 
 
 def load(path: str) -> tuple[Param, ...]:
-    """Parameters from a YAML file. Raises ValueError (bad content) or OSError (unreadable)."""
+    """Parameters from a YAML file (a parameter given twice is refused). Raises ValueError (bad
+    content) or OSError (unreadable)."""
     import yaml
 
-    with open(path) as f:
-        try:
-            tree = yaml.safe_load(f)
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{path}: not valid YAML: {exc}") from None
+    from ...config import DuplicateKey, yaml_load, yaml_problem
+
+    if os.path.isdir(path):
+        raise ValueError(f"--space {path}: is a folder, not a YAML file")
+    try:
+        with open(path, "rb") as f:
+            text = f.read(1 << 20).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"--space {path}: not UTF-8 text; expected a YAML search space") from None
+    try:
+        tree = yaml_load(text)
+    except DuplicateKey as exc:
+        raise ValueError(f"--space {path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"--space {path}: not valid YAML: {yaml_problem(exc)}") from None
     return parse(tree, path)
 
 
@@ -140,3 +152,11 @@ def grid(params) -> dict:
         else:
             raise ValueError(f"hpo.sampler=grid: float parameter {p.name!r} needs a `step` to make a grid")
     return out
+
+
+def grid_size(params) -> int:
+    """The number of points of the grid of `params` (space.grid). Raises ValueError as grid() does."""
+    n = 1
+    for values in grid(params).values():
+        n *= len(values)
+    return n

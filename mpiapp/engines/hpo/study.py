@@ -2,9 +2,15 @@
 
 Why a journal file written by rank 0 alone: no database server and no SQLite on a shared file system
 (their locks are what breaks at scale); the journal is JSON lines that `optuna.load_study` and
-optuna-dashboard read directly. Rank 0 is its only writer, and it already holds the output's
-exclusive lock (work.output.OutputLock) for the whole run, so the journal's own lock file is not
-used (`_NoLock`): a killed run then leaves no stale journal lock behind.
+optuna-dashboard read directly. Rank 0 is its only writer: it holds an exclusive `flock` on the
+journal file itself for the whole run (work.output.Claim, `Target.lock`), so a second search on the
+same journal — under another --out — is refused at start; Optuna's own lock file is not used
+(`_NoLock`): a killed run then leaves no stale journal lock behind.
+
+What the search was made with (`settings`: the objective, the content of its space and of the
+files the objective reads, the sampler, seed, pruner, mode and every key of the sections the
+objective reads) is a study user attribute;
+a --resume with other settings is refused, naming them (its trials would not be one search).
 
 Resume repairs two things before the study is opened: a last record cut short by a kill mid-write
 (the bytes after the last newline are dropped, so the next record does not glue onto them), and
@@ -17,6 +23,13 @@ from __future__ import annotations
 import os
 
 FAILURE = "mpiapp_failure"  # user attr: error | nonfinite | timeout | lost | interrupted
+SETTINGS = "mpiapp_settings"  # study user attr: what shapes the search's results
+#: keys that may change on --resume: how many trials, where and how often files are written, how
+#: groups are formed and fed — not what a trial computes or which parameters are asked
+FREE_ON_RESUME = ("hpo.trials", "hpo.journal", "hpo.journal_sync_s", "hpo.prefetch", "hpo.ask_ahead",
+                  "hpo.ranks_per_trial", "hpo.trial_timeout_s", "hpo.on_trial_error", "hpo.space", "hpo.study")
+#: config sections whose keys shape a search's results (the objectives read them)
+SETTING_SECTIONS = ("data", "scan", "train", "optbench", "hpo")
 TRACEBACK = "mpiapp_traceback"
 REQUEUED = ("lost", "interrupted")  # failures that do not count: their parameters are asked again
 
@@ -230,3 +243,113 @@ def mark_lost(study, space_params) -> list[int]:
             fail(study, trial, "lost", "rank 0 ended while asking it (its parameters were not all drawn)")
         lost.append(t.number)
     return lost
+
+
+# --- what a journal file is, and what a search was made with -------------------------------------------
+def journal_kind(study_name: str):
+    """The kind check of a journal (work.output.Target.kind): an Optuna journal holding the study
+    `study_name` is ours; an empty file is what a search killed as it started leaves."""
+    import json
+
+    from ...work.output import Found
+
+    def kind(path: str) -> Found:
+        if os.path.getsize(path) == 0:
+            return Found(False, "empty (0 bytes: a search killed as it started)", damaged=True)
+        names, first = [], True
+        with open(path, "rb") as fh:
+            for line in fh:
+                if first or b'"study_name"' in line:
+                    try:
+                        rec = json.loads(line)
+                    except ValueError:
+                        rec = None
+                    if first and not (isinstance(rec, dict) and "op_code" in rec):
+                        return Found(False, "not an Optuna journal (its first line is not a journal record)")
+                    first = False
+                    if isinstance(rec, dict) and rec.get("op_code") == 0:
+                        names.append(str(rec.get("study_name")))
+        if study_name in names:
+            return Found(True, f"an Optuna journal of study {study_name!r}")
+        return Found(False, f"an Optuna journal of other studies ({', '.join(repr(n) for n in names) or 'none'})")
+
+    return kind
+
+
+def check_journal(path: str) -> str | None:
+    """Why the journal at `path` cannot be read back (None when it can): a line that is not a JSON
+    journal record. A last line without its newline (a kill mid-write) is not checked: the resume
+    drops it (repair_journal)."""
+    import json
+
+    with open(path, "rb") as fh:
+        for i, line in enumerate(fh, 1):
+            if not line.endswith(b"\n"):
+                break
+            try:
+                rec = json.loads(line)
+            except ValueError as exc:
+                return f"line {i} is not a journal record ({exc.msg} at column {exc.colno})"
+            if not isinstance(rec, dict) or "op_code" not in rec:
+                return f"line {i} is not a journal record (no op_code)"
+    return None
+
+
+def settings(cfg, space_params, objective) -> dict:
+    """{setting: value} that shape the search's results (see the module docstring); JSON-plain."""
+    import dataclasses
+    import hashlib
+    import json
+
+    from ... import config
+
+    flat = config._flatten(config.to_plain(cfg))
+    out = {k: v for k, v in flat.items() if k.split(".", 1)[0] in SETTING_SECTIONS and k not in FREE_ON_RESUME}
+    text = json.dumps([dataclasses.asdict(p) for p in space_params], sort_keys=True, default=str)
+    out["space"] = hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+    out["directions"] = list(objective.directions)
+    out["inputs"] = input_digest(cfg)
+    return json.loads(json.dumps(out, default=str))
+
+
+def input_files(cfg) -> list[str]:
+    """The files the objective reads: a user objective's module file, the train objective's data
+    files (data.source), the optbench objective's optional data files (optbench.data_dir)."""
+    h = cfg.hpo
+    files = []
+    mod = h.objective.rpartition(":")[0] if ":" in h.objective else ""
+    if mod.endswith(".py"):
+        files.append(mod)
+    elif mod:
+        import importlib.util
+
+        spec = importlib.util.find_spec(mod)
+        if spec is not None and spec.origin and os.path.isfile(spec.origin):
+            files.append(spec.origin)
+    if h.objective == "train":
+        from ...io import sources
+
+        src = sources.open_from_config(cfg, min_bars=1)
+        files += src.input_paths() if hasattr(src, "input_paths") else []
+    if h.objective == "optbench" and cfg.optbench.data_dir:
+        files += [p for p in (os.path.join(cfg.optbench.data_dir, f) for f in ("california_housing.csv", "mnist.npz"))
+                  if os.path.isfile(p)]  # fmt: skip
+    return files
+
+
+def input_digest(cfg) -> str:
+    """One content hash of every file the objective reads (io.fingerprint)."""
+    from ...io.fingerprint import combined, file_digests
+
+    return combined(file_digests(input_files(cfg)))
+
+
+def settings_changes(saved: dict, now: dict) -> list[str]:
+    """['hpo.sampler: 'tpe' -> 'random'', 'space: (changed)', ...] of keys whose values differ."""
+    out = []
+    for k in sorted(set(saved) | set(now)):
+        if saved.get(k) != now.get(k):
+            out.append({"space": "space: the search space changed",
+                        "inputs": "inputs: a file the objective reads changed"}.get(k) or
+                       f"{k}: {saved.get(k)!r} -> {now.get(k)!r}")  # fmt: skip
+    return out

@@ -7,7 +7,10 @@ edited optimizer never reads old results.
 Environment: Python, NumPy, torch and JAX versions, CPU model, machine, thread count and GPU name —
 times measured elsewhere are not reused here. Only cells whose status is in cell.CACHEABLE are
 stored: a failed, diverged or parity-failed cell is always run again. Files are written under a
-temporary name and renamed (a reader never sees half a file); JSON only, never pickle.
+temporary name and renamed (a reader never sees half a file); JSON only, never pickle. An entry is
+checked when the job starts (`read`, from the job's prepare): one that is not a whole cell result of
+its key — edited by hand, or damaged — stops the job with exit 2 naming it, rather than giving a
+wrong or a failing cell.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cell import CACHEABLE
 from .recorder import Curve
 
 #: BenchParams fields that change a cell's result (the grid lists and I/O places do not)
@@ -87,6 +91,11 @@ def cell_key(params, cell, data_fingerprint: str, env: dict) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=list).encode()).hexdigest()
 
 
+class CacheError(ValueError):
+    """A cache entry that exists but is not a whole cell result (edited or damaged); the message
+    names the file and says how to start over."""
+
+
 class CellCache:
     """A folder of <key>.json files (two-character fan-out)."""
 
@@ -99,15 +108,43 @@ class CellCache:
     def get(self, key: str):
         """(status, scalars, Curve) or None when absent or unreadable."""
         try:
-            with open(self._path(key)) as fh:
-                d = json.load(fh)
-            c = d["curve"]
-            curve = Curve(**{f: np.asarray(c[f], dtype=np.int64 if f == "iteration" else np.float64)
-                             for f in CURVE_FIELDS}, status=d["status"], f0_gap=float(c["f0_gap"]),
-                          steps_per_epoch=int(c["steps_per_epoch"]))  # fmt: skip
-            return d["status"], d["scalars"], curve
-        except (OSError, ValueError, KeyError, TypeError):
+            return self.read(key)
+        except (OSError, CacheError):
             return None
+
+    def read(self, key: str):
+        """(status, scalars, Curve), or None when there is no entry. Raises CacheError naming the
+        file for an entry that is not a whole cell result of this key (not JSON, another key, a
+        status that is never cached, curves of unequal length or without points, a field missing),
+        OSError when it cannot be read."""
+        path = self._path(key)
+        try:
+            with open(path, "rb") as fh:
+                raw = fh.read()
+        except FileNotFoundError:
+            return None
+        try:
+            d = json.loads(raw)
+            c = d["curve"]
+            arrays = {f: np.asarray(c[f], dtype=np.int64 if f == "iteration" else np.float64) for f in CURVE_FIELDS}
+            lengths = {f: int(a.shape[0]) if a.ndim == 1 else -1 for f, a in arrays.items()}
+            problem = None
+            if d.get("key") != key:
+                problem = f"it holds key {str(d.get('key'))[:16]}..., not {key[:16]}..."
+            elif d["status"] not in CACHEABLE:
+                problem = f"status {d['status']!r} is never cached"
+            elif len(set(lengths.values())) != 1 or min(lengths.values()) < 1:
+                problem = f"curves of unequal length or without points ({lengths})"
+            elif not isinstance(d["scalars"], dict):
+                problem = "its scalars are not a mapping"
+            if problem is None:
+                curve = Curve(**arrays, status=d["status"], f0_gap=float(c["f0_gap"]),
+                              steps_per_epoch=int(c["steps_per_epoch"]))  # fmt: skip
+                return d["status"], d["scalars"], curve
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            problem = f"not a cell result ({type(exc).__name__}: {exc})"[:200]
+        raise CacheError(f"optbench cache entry {path}: {problem}; it was changed since it was written: remove it "
+                         f"(the cell is run again), or the whole cache folder {self.folder}")
 
     def put(self, key: str, status: str, scalars: dict, curve: Curve, cell) -> None:
         path = self._path(key)

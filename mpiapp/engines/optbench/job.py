@@ -17,11 +17,14 @@ import os
 import numpy as np
 
 from ... import config
-from ...runtime import errors, sync, xla
+from ...runtime import errors, signals, sync, xla
 from ...work import JobSpec, Plan, Unit
+from ...work.output import Found, Target
 from . import backends, grid, problems, summary
 from .engine import CURVE_COLUMNS, KEY_COLUMNS, Workspace, cell_columns
 from .grid import KEY_NAMES, BenchParams
+
+MD_HEAD = b"# optbench summary"  # the first line of summary.markdown: an optbench summary is told by it
 
 #: (n, d) of the real problems after the split (train rows; d with the intercept), for cost estimates
 SIZES = {"digits": (1438, 62), "breast_cancer": (455, 31), "diabetes": (354, 11), "mnist5k": (4000, 663),
@@ -40,12 +43,26 @@ def size_of(name: str, p: BenchParams) -> tuple[int, int]:
     return SIZES.get(name, (10_000, 100))
 
 
-def check(p: BenchParams) -> None:
-    """Raise ValueError naming the key for a grid the engine cannot run."""
+def check(p: BenchParams, available: int | None = None) -> None:
+    """Raise ValueError naming the key for a grid the engine cannot run: an unknown or impossible
+    problem, one that cannot fit in `available` bytes of memory (None: what this machine has free),
+    a list naming a value twice, a bad value."""
     for name in p.problems:
         problems.check_name(name)
-    if len(set(p.problems)) != len(p.problems):
-        raise ValueError(f"optbench.problems lists a problem twice: {list(p.problems)}")
+    for key in ("problems", "optimizers", "backends", "step_scales", "batch_sizes", "targets"):
+        vals = list(getattr(p, key))
+        twice = sorted({repr(v) for v in vals if vals.count(v) > 1})
+        if twice:
+            raise ValueError(f"optbench.{key} lists {', '.join(twice)} twice: {vals}")
+    if available is None:
+        import psutil
+
+        available = int(psutil.virtual_memory().available)
+    for name in p.problems:
+        need = problems.build_bytes(name, p.rows_ratio)
+        if need is not None and need[0] > available:
+            raise ValueError(f"optbench.problems: {name} needs about {need[0] / 2**30:.1f} GiB to build ({need[1]}), "
+                             f"more than the {available / 2**30:.1f} GiB of memory free here; choose a smaller d")
     for key, vals, ok in (("step_scales", p.step_scales, lambda v: isinstance(v, (int, float)) and v > 0),
                           ("batch_sizes", p.batch_sizes, lambda v: isinstance(v, int) and v >= 0),
                           ("targets", p.targets, lambda v: isinstance(v, (int, float)) and 0 < v < 1)):
@@ -68,23 +85,28 @@ def cache_dir(cfg, p: BenchParams) -> str:
 
 def build(ctx) -> JobSpec:
     """Collective: the optbench spec. Raises errors.JobError (every rank, exit 2) for an unknown
-    problem, a bad grid value, or a backend that cannot run here (cupy without a GPU, jax not
-    installed)."""
+    problem, one too large for the memory free on rank 0's node, a bad grid value, or a backend that
+    cannot run here (cupy without a GPU, jax not installed)."""
+    import psutil
+
     cfg = ctx.cfg
     p = None
+    free = sync.bcast(int(psutil.virtual_memory().available) if ctx.rank == 0 else None, comm=ctx.comm)
     with errors.agreement(ctx.comm):
         p = BenchParams.from_section(cfg.optbench)
-        check(p)
+        check(p, free)
         if "cupy" in p.backends and not backends.cupy_usable():
             raise errors.JobError("optbench.backends includes cupy, but CuPy sees no GPU here (or is not "
                                   "installed); drop it: --backends numpy,torch")
     if "torch" in p.backends:
-        import torch  # noqa: F401  (after the thread plan set the thread variables)
+        with signals.leaving_at_once("torch"):
+            import torch  # noqa: F401  (after the thread plan set the thread variables)
     if "jax" in p.backends:  # XLA's pools are sized when its client is made: under the plan, now
         plan = ctx.rt.thread_plan
         with errors.agreement(ctx.comm):
             try:
-                xla.import_jax(plan.threads, plan.cpus, plan.local_rank)
+                with signals.leaving_at_once("jax"):
+                    xla.import_jax(plan.threads, plan.cpus, plan.local_rank)
             except ImportError as exc:
                 raise errors.JobError(f"optbench.backends includes jax, but JAX does not import here ({exc}): "
                                       "pip install 'mpiapp[jax]' (./setup.sh does), or drop it: "
@@ -95,7 +117,45 @@ def build(ctx) -> JobSpec:
     tables = {"curves": list(KEY_COLUMNS) + CURVE_COLUMNS, "cells": list(KEY_COLUMNS) + cell_columns(p)}
     return JobSpec(name="optbench", key_columns=list(KEY_COLUMNS), tables=tables, plan=job.plan,
                    prepare=job.prepare, run_unit=job.run_unit, finalize=job.finalize,
-                   resume_sections=("optbench",), counters=("cached",))  # fmt: skip
+                   resume_sections=("optbench",), counters=("cached",), sides=sides(cfg, p))  # fmt: skip
+
+
+def summary_paths(cfg) -> tuple[str, str]:
+    """The Markdown and JSON summaries written beside the results file (OUT without .h5, + .md/.json)."""
+    base = os.path.splitext(out_path(cfg))[0]
+    return base + ".md", base + ".json"
+
+
+def _md_kind(path: str) -> Found:
+    if os.path.getsize(path) == 0:
+        return Found(False, "empty (0 bytes)", damaged=True)
+    with open(path, "rb") as fh:
+        head = fh.read(len(MD_HEAD))
+    return Found(True, "an optbench summary") if head == MD_HEAD else Found(False, "not an optbench summary")
+
+
+def _json_kind(path: str) -> Found:
+    if os.path.getsize(path) == 0:
+        return Found(False, "empty (0 bytes)", damaged=True)
+    try:
+        with open(path, "rb") as fh:
+            doc = json.loads(fh.read())
+    except ValueError:
+        return Found(False, "not an optbench summary (not JSON)")
+    if isinstance(doc, dict) and doc.get("job") == "optbench":
+        return Found(True, "an optbench summary")
+    return Found(False, "not an optbench summary (no \"job\": \"optbench\" in it)")
+
+
+def sides(cfg, p: BenchParams) -> tuple:
+    """The files optbench writes besides its results file: the two summaries and the cell cache
+    folder (work.output.Claim checks them before anything is written)."""
+    md, js = summary_paths(cfg)
+    key = "optbench.cache_dir" if p.cache_dir else "--out"
+    return (Target(md, "--out", _md_kind, "an optbench summary"),
+            Target(js, "--out", _json_kind, "an optbench summary"),
+            Target(cache_dir(cfg, p), key, lambda path: Found(True, "a folder"), "a folder (the cell cache)",
+                   folder=True))
 
 
 class _OptbenchJob:
@@ -121,6 +181,8 @@ class _OptbenchJob:
         with errors.agreement(ctx.comm):
             with ctx.timers.phase("read"):
                 self.ws.load(names)
+                cells = grid.cells(self.p) if mine is None else [grid.cell_of(self.p, u.key) for u in mine]
+                self.ws.check_cache(cells)
         for name in names:
             ctx.record_input(name, self.ws.fingerprints[name])
 
@@ -198,15 +260,15 @@ def finalize(fin, p: BenchParams) -> dict:
     if rank == 0:
         st = np.asarray(cells.get("status", []))
         meta = {"cells": int(len(st)), "cached": int(np.sum(cells.get("cached", []))), "ranks": ctx.size}
-        base = os.path.splitext(out_path(ctx.cfg))[0]
+        md_path, json_path = summary_paths(ctx.cfg)
         md = summary.markdown(p, summ, probs, claims, meta)
         doc = {"job": "optbench", "grid": names, **meta, "problems": probs, "claims": claims,
                "status_counts": {k: int(np.sum(st == v)) for k, v in summary.STATUS.items()},
                "summary": [{k: _plain(v[i]) for k, v in summ.items()} for i in range(len(summ.get("problem", [])))]}
-        _atomic_text(base + ".md", md)
-        _atomic_text(base + ".json", json.dumps(doc, indent=1, default=_plain))
-        out = {**meta, "status_counts": doc["status_counts"], "claims": claims, "markdown": base + ".md",
-               "json": base + ".json", "cache_dir": cache_dir(ctx.cfg, p)}
+        _atomic_text(md_path, md)
+        _atomic_text(json_path, json.dumps(doc, indent=1, default=_plain))
+        out = {**meta, "status_counts": doc["status_counts"], "claims": claims, "markdown": md_path,
+               "json": json_path, "cache_dir": cache_dir(ctx.cfg, p)}
     return out
 
 

@@ -184,10 +184,48 @@ def build(name: str, opts: BuildOptions) -> Problem:
                        f"or one of {', '.join(sorted(datasets.LOADERS))}")
 
 
+#: the largest kappa a synthetic problem may ask: 1/kappa must stay a normal float64 (mu > 0)
+MAX_KAPPA = 1e300
+
+
 def check_name(name: str) -> None:
-    """Raise ProblemError for a name build() would refuse, without building anything."""
+    """Raise ProblemError for a name build() would refuse, without building anything: an unknown
+    name, kappa not a finite number in [1, MAX_KAPPA], a dimension below 2."""
     from . import datasets
 
-    if SYNTHETIC.match(name) or LOGREG.match(name) or name in datasets.LOADERS:
+    m = SYNTHETIC.match(name)
+    if m:
+        try:
+            kappa = float(m["kappa"])
+        except ValueError:
+            raise ProblemError(f"{name}: cannot read kappa {m['kappa']!r} (e.g. lsq-k1e6-d100)") from None
+        if not 1.0 <= kappa <= MAX_KAPPA:
+            raise ProblemError(f"{name}: kappa = {m['kappa']} must be a finite number in [1, {MAX_KAPPA:g}]")
+        if int(m["d"]) < 2:
+            raise ProblemError(f"{name}: d = {int(m['d'])}: a least-squares problem needs at least 2 dimensions")
+        return
+    m = LOGREG.match(name)
+    if m:
+        if int(m["d"]) < 2:
+            raise ProblemError(f"{name}: d = {int(m['d'])}: a logistic problem needs at least 2 dimensions")
+        return
+    if name in datasets.LOADERS:
         return
     build(name, BuildOptions())  # raises with the full message
+
+
+def build_bytes(name: str, rows_ratio: float) -> tuple[int, str] | None:
+    """(bytes, what) a synthetic problem needs while it is built — its data and the largest
+    temporaries (least squares: X and its n x (d+1) basis, V or the DCT's d x d columns, the test
+    rows; logistic: 5/4 n x d rows and X^T X) — or None for the real data sets. Pure."""
+    m = SYNTHETIC.match(name)
+    if m:
+        d = int(m["d"])
+        n = max(d + 1, int(round(rows_ratio * d)))
+        m_test = min(n // 4, 1000)
+        return 8 * (2 * n * (d + 1) + d * d + 2 * m_test * d), f"X is {n:,} x {d:,} float64"
+    m = LOGREG.match(name)
+    if m:
+        d = int(m["d"])
+        return 8 * (5 * d * d + 2 * d * d), f"X is {4 * d:,} x {d:,} float64"
+    return None

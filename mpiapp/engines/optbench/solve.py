@@ -7,7 +7,9 @@ Least squares (real data): w* from an SVD-based lstsq, f* = f(w*).
 
 mu and L: logistic mu = l2 (the regulariser), L = lambda_max(X^T X) / (4 n) + l2; the measured
 condition number is that of the Hessian at w*. Least squares: extreme eigenvalues of X^T X / n.
-The cache key is a SHA-256 of the data bytes and l2, so a changed data set never reads a stale f*.
+The cache key is a SHA-256 of the data bytes and l2, so a changed data set never reads a stale f*;
+a cached (f*, w*) is checked before use — f(w*) must give f* and the gradient at w* must vanish — so
+an entry changed since it was written is refused (exit 2, naming it), never used.
 """
 
 from __future__ import annotations
@@ -30,16 +32,40 @@ def data_hash(*arrays, extra: str = "") -> str:
     return h.hexdigest()[:24]
 
 
+def _cache_path(cache_dir, key) -> str:
+    return os.path.join(cache_dir, f"ref-{key}.json")
+
+
 def _cache_get(cache_dir, key):
     if not cache_dir:
         return None
-    path = os.path.join(cache_dir, f"ref-{key}.json")
+    path = _cache_path(cache_dir, key)
     try:
         with open(path) as fh:
             d = json.load(fh)
         return float(d["f_star"]), np.asarray(d["w_star"], dtype=np.float64)
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+#: a cached optimum is taken when f(w*) gives its f* to this relative precision and the gradient
+#: norm at w* is below this fraction of the gradient norm at 0 (Newton stops at 1e-12 of it)
+REF_F_RTOL = 1e-12
+REF_GRAD_RTOL = 1e-8
+
+
+def check_reference(p: Problem, f_star: float, w_star: np.ndarray, g0: float) -> str | None:
+    """Why (f_star, w_star) is not the optimum of `p` (None when it is): a w* of another shape, f(w*)
+    that is not f*, a gradient at w* that does not vanish. g0: ||grad f(0)||. Pure."""
+    if w_star.shape != (p.d,) or not np.all(np.isfinite(w_star)) or not np.isfinite(f_star):
+        return f"w* has shape {w_star.shape} (or non-finite values); this problem has d = {p.d}"
+    f = loss_np(p, w_star)
+    if abs(f - f_star) > REF_F_RTOL * max(1.0, abs(f)):
+        return f"f(w*) = {f!r} but the recorded f* = {f_star!r}"
+    gn = float(np.linalg.norm(grad_np(p, w_star)))
+    if gn > REF_GRAD_RTOL * max(1.0, g0):
+        return f"the gradient norm at w* is {gn:.3g}, not ~0"
+    return None
 
 
 def _cache_put(cache_dir, key, f_star, w_star):
@@ -92,6 +118,14 @@ def finish_logistic(name, X, y, X_test, y_test, opts, meta) -> Problem:
                 L=lam_max / 4.0 + l2, mu=l2, l2=l2, L_max=float(row_sq.max()) / 4.0 + l2, meta=dict(meta))
     key = data_hash(X, y, extra=f"logistic l2={l2!r}")
     hit = _cache_get(opts.cache_dir, key)
+    if hit is not None:
+        why = check_reference(p, hit[0], hit[1], float(np.linalg.norm(grad_np(p, np.zeros(p.d)))))
+        if why:
+            from .problems import ProblemError
+
+            raise ProblemError(f"{name}: the cached reference solution {_cache_path(opts.cache_dir, key)} is not this "
+                               f"problem's optimum ({why}): it was changed since it was written; remove it (it is "
+                               "solved again)")  # fmt: skip
     if hit is None:
         w_star, its = newton_logistic(p)
         f_star = loss_np(p, w_star)

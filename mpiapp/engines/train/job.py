@@ -90,8 +90,9 @@ def resolve_device(requested: str, families) -> str:
     return "cuda" if gpu else "cpu"
 
 
-def _import_libraries(families) -> None:
-    """Import the families' libraries now: after the thread plan set OMP_NUM_THREADS, before enforce().
+def _import_libraries(families, device: str = "cpu") -> None:
+    """Import the families' libraries now: after the thread plan set OMP_NUM_THREADS, before enforce();
+    torch too where the device is asked of it (resolve_device).
 
     The tree libraries come without their scikit-learn / pandas glue (runtime.lean: 2 s a rank)."""
     from ...runtime.lean import TREE_EXTRAS, import_without
@@ -100,8 +101,36 @@ def _import_libraries(families) -> None:
         import_without("lightgbm", TREE_EXTRAS)
     if "xgb" in families:
         import_without("xgboost", TREE_EXTRAS)
-    if "mlp" in families:
-        import torch  # noqa: F401
+    if "mlp" in families or (device != "cpu" and "xgb" in families):
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            if "mlp" in families:
+                raise
+
+
+def check_scan_file(path: str) -> str | None:
+    """Why `path` cannot be the --scan file (None when it can): missing, a folder, not a score
+    results file (by its content). Reads only."""
+    import os
+
+    from ...io.results import identify
+
+    if not os.path.exists(path):
+        return f"--scan {path}: no such file (a results file of mpiapp.score is expected)"
+    if os.path.isdir(path):
+        return f"--scan {path}: is a folder; give a results file of mpiapp.score (e.g. results/score.h5)"
+    try:
+        state, job = identify(path)
+    except OSError as exc:
+        return f"--scan {path}: cannot be read ({exc.strerror or exc})"
+    what = {"empty": "an empty file", "foreign": "not an HDF5 file", "blank": "an empty HDF5 file",
+            "damaged": "a damaged HDF5 file (it cannot be opened)"}.get(state)  # fmt: skip
+    if what is None and job != "score":
+        what = f"a results file of mpiapp.{job}" if job else "an HDF5 file not written by mpiapp"
+    if what:
+        return f"--scan {path}: {what}, not a results file of mpiapp.score"
+    return None
 
 
 def _read_scan(path: str) -> dict:
@@ -125,7 +154,10 @@ def build(ctx) -> JobSpec:
         miss = fam.missing_libraries(params.families)
         if miss:
             raise errors.JobError("missing model libraries: " + "; ".join(miss))
-    _import_libraries(params.families)
+    from ...runtime import signals
+
+    with signals.leaving_at_once("the model libraries"):  # seconds: a stop here ends the rank at once
+        _import_libraries(params.families, params.device)
     ctx.rt.enforce()
     threads = params.model_threads(ctx.rt.thread_plan.threads)
     device = None
@@ -141,7 +173,16 @@ def build(ctx) -> JobSpec:
             ctx.log.warning(warn)
     from ...io import sources
 
-    src = scan = None
+    src = scan = scan_digest = None
+    if cfg.train.scan_file:
+        with errors.agreement(ctx.comm):  # checked once, by its content, before every rank reads it
+            if ctx.rank == 0:
+                from ...io.fingerprint import file_digest
+
+                problem = check_scan_file(cfg.train.scan_file)
+                if problem:
+                    raise errors.JobError(problem)
+                scan_digest = file_digest(cfg.train.scan_file)
     with errors.agreement(ctx.comm):
         src = sources.open_from_config(cfg, min_bars=1)
         if cfg.train.scan_file:
@@ -150,15 +191,15 @@ def build(ctx) -> JobSpec:
             except KeyError as exc:
                 raise errors.JobError(f"--scan {cfg.train.scan_file}: {exc.args[0]}") from None
     ctx.backend = f"{'+'.join(params.families)} on {device}, {threads} thread(s) per model"
-    job = _TrainJob(params, src, scan, threads, device, omp)
+    job = _TrainJob(params, src, scan, threads, device, omp, scan_digest)
     return JobSpec(name="train", key_columns=KEY, tables=RAW_TABLES, plan=job.plan, prepare=job.prepare,
                    run_unit=job.run_unit, finalize=job.finalize, release=job.release,
                    resume_sections=("data", "train"), counters=("models", "failed"))  # fmt: skip
 
 
 class _TrainJob:
-    def __init__(self, params, src, scan, threads, device, omp):
-        self.params, self.src, self.scan = params, src, scan
+    def __init__(self, params, src, scan, threads, device, omp, scan_digest=None):
+        self.params, self.src, self.scan, self.scan_digest = params, src, scan, scan_digest
         self.threads, self.device, self.omp = threads, device, omp
         self.store = None
         self.data: dict = {}
@@ -185,6 +226,8 @@ class _TrainJob:
         digests = self.store.digest_all() if ctx.resuming else dict(self.store.digests)
         for name, d in digests.items():
             ctx.record_input(name, d)
+        if self.scan_digest is not None:  # rank 0: the scan file's content (a resume over another is refused)
+            ctx.record_input(f"the scan file {ctx.cfg.train.scan_file}", self.scan_digest)
 
     def _symbol(self, s: int, series):
         """SymbolData of symbol s (cached on this rank), or the FoldError text."""
