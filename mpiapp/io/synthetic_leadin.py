@@ -72,7 +72,7 @@ def generate(seed: int, i: int, n_bars: int, plant_rate: float = 1.0, noise: flo
 
 def lead_in_ratio(series, impulse) -> float:
     """The realised swing into p0 over L1, read from the bars (the start rule's definition)."""
-    t0, t1 = impulse.t[0], impulse.t[1]
+    t0 = impulse.t[0]
     p0, p1 = impulse.p[0], impulse.p[1]
     if impulse.direction > 0:
         beyond = np.flatnonzero(series.low[:t0] < p0)

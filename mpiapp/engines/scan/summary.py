@@ -108,7 +108,7 @@ def format_summary(s: dict, path: str) -> str:
         r["known"] = np.datetime64(int(r["d_known"]), "ns").astype("datetime64[D]")
         live.append(r)
     if live:
-        lines += ["", f"live counts at the last bar (best per symbol, lowest degree; wave: the one in progress, "
+        lines += ["", "live counts at the last bar (best per symbol, lowest degree; wave: the one in progress, "
                       "since: its start):"] + live_lines(live)
     if s.get("outcome_rates"):
         lines += ["", "outcome study (counts taken at their known_bar: target band first, against block-bootstrap "
