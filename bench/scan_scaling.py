@@ -89,16 +89,19 @@ def sp500_file(tmp) -> str:
     return h5
 
 
-def compare_with(base, tmp, out, repeats):
-    """S&P-500 scale, -n 2, the scan defaults but 500-bar windows and up_to 8: this checkout and the
-    one at `base`, alternating; medians and their ratio."""
+def compare_with(base, tmp, out, repeats, this_sets=()):
+    """S&P-500 scale, -n 2, the scan defaults but 500-bar windows and up_to 8: this checkout (with
+    `this_sets`, KEY=VALUE settings given to it alone) and the one at `base`, alternating; medians
+    and their ratio."""
     args = ["--data", f"hdf5:{sp500_file(tmp)}", "--set", "scan.window_bars=500", "--set", "scan.max_windows=500",
             "--set", "scan.up_to=8", "--set", "scan.window_overlap_ratio=0.982"]  # fmt: skip
+    mine = args + [x for kv in this_sets for x in ("--set", kv)]
     for root in (ROOT, base):  # warm each checkout's Numba cache outside the timings
         job(2, out, args[:2] + ["--set", "scan.max_windows=5"], root=root)
-    rs = alternating([("this checkout", 2, args, None, ROOT), ("baseline", 2, args, None, base)], out, repeats)
+    rs = alternating([("this checkout", 2, mine, None, ROOT), ("baseline", 2, args, None, base)], out, repeats)
     print(f"S&P-500 scale at -n 2 (500 x 5,000 bars from an HDF5 file, 500-bar windows, up_to 8, default "
-          f"start rule), medians of {repeats}, alternating; baseline {base}:")
+          f"start rule), medians of {repeats}, alternating; baseline {base}"
+          + (f"; this checkout with {' '.join(this_sets)}" if this_sets else "") + ":")
     for name, r in rs.items():
         print(f"  {name:14s}: wall {r['wall_median']:.2f} s (job {r['job_wall_median']:.2f} s, busy "
               + " ".join(f"{x:.2f}" for x in r["busy"]) + f")   windows {r['windows']:,}")
@@ -144,11 +147,13 @@ def main():
     ap.add_argument("--baseline", metavar="DIR",
                     help="only compare the S&P-500-scale scan at -n 2 (defaults, symbols read from an HDF5 "
                          "file) with the checkout in DIR, alternating, medians of --repeats")
+    ap.add_argument("--this-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="with --baseline: a setting given to this checkout's runs alone (repeatable)")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="mpiapp-bench-")
     out = os.path.join(tmp, "s.h5")
     if a.baseline:
-        compare_with(os.path.abspath(a.baseline), tmp, out, a.repeats)
+        compare_with(os.path.abspath(a.baseline), tmp, out, a.repeats, a.this_set)
         shutil.rmtree(tmp, ignore_errors=True)
         return
     if a.costs:
