@@ -70,14 +70,14 @@ def setup(cfg) -> dict:
     from ..optbench.job import check
 
     h = cfg.hpo
-    base = BenchParams.from_section(cfg.optbench)
+    base = BenchParams.from_config(cfg.optbench)
     p = dataclasses.replace(base, problems=(h.optbench_problem,), optimizers=(h.optbench_optimizer,),
                             backends=("numpy",), batch_sizes=(int(base.batch_sizes[0]) if base.batch_sizes else 0,),
                             targets=(h.optbench_target,), stop_rel=h.optbench_target,
                             checkpoints=min(100_000, max(base.checkpoints, 8 * base.max_iters)),
                             parity_steps=0, cache=False)  # fmt: skip
     try:
-        check(p)  # the optbench job's own checks of the grid (problem name, betas, step scales)
+        check(p)  # the optbench job's own checks of the grid (problem name, memory; BenchParams checked the values)
         prob = problems.build(h.optbench_problem, p.build_options(None, _threads()))
     except ValueError as exc:  # ProblemError is one
         raise ValueError(f"optbench objective: {exc}") from None
