@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import math
 import os
 from pathlib import Path
 from typing import Any

@@ -171,7 +171,8 @@ class Key:
         kind = tuple if self.type is list and isinstance(value, tuple) else self.type
         ok = isinstance(value, kind) and not (self.type in (int, float) and isinstance(value, bool))
         if not ok:
-            raise ConfigError(f"{where} = {value!r} has type {type(value).__name__}; expected {self.allowed()}")
+            raise ConfigError(f"{where} = {value!r} has type {type(value).__name__}; "
+                              f"expected {self.allowed()}")
         if self.choices is not None and isinstance(value, str) and value not in self.choices \
                 and value.lower() in self.choices:
             value = value.lower()  # the choices are lower-case words: DEBUG means debug

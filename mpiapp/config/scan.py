@@ -75,7 +75,8 @@ KEYS = (
         hi=1000),
     Key("scan.live_degrees", list, [1.0, 2.0],
         "degrees of the live count: multiples of the scan's zig-zag threshold (which follows the "
-        "series' scale), ascending", items=Items(float, lo=0.0, hi=1000.0, lo_open=True, max_len=8, ascending=True)),
+        "series' scale), ascending",
+        items=Items(float, lo=0.0, hi=1000.0, lo_open=True, max_len=8, ascending=True)),
     Key("scan.outcomes", bool, False,
         "walk-forward outcome study: every count that was live, at its known_bar, and what followed"),
     Key("scan.outcome_bars", int, 200, "outcome study: bars followed after a count's known_bar",

@@ -41,14 +41,14 @@ class TrainParams(Params, section="train"):
 
     def __post_init__(self):
         super().__post_init__()
-        object.__setattr__(self, "inner_fraction",
-                           config.KEYS["train.inner.fraction"].check(self.inner_fraction, type(self).__name__))
+        fraction = config.KEYS["train.inner.fraction"].check(self.inner_fraction, type(self).__name__)
+        object.__setattr__(self, "inner_fraction", fraction)
 
     @classmethod
     def from_config(cls, t) -> "TrainParams":
         fams = tuple(dict.fromkeys(list(t.families) + [BASELINE_FAMILY]))  # unique, in the order given
-        return super().from_config(t, families=fams, cv=CVSpec.from_config(t.cv), inner_fraction=t.inner.fraction,
-                                   params={f: family_params(t, f) for f in fams})
+        return super().from_config(t, families=fams, cv=CVSpec.from_config(t.cv),
+                                   inner_fraction=t.inner.fraction, params={f: family_params(t, f) for f in fams})
 
     @property
     def proba(self) -> bool:
