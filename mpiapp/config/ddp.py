@@ -17,6 +17,10 @@ KEYS = (
         "date that leaves ddp.validation_share of the samples for validation and test", nullable=True),
     Key("ddp.test_from", str, None, "first date (YYYY-MM-DD) of the test split; null = the date that leaves "
         "ddp.test_share of the samples for test", nullable=True),
+    Key("ddp.mixed_spacing", bool, False, "pool series of different bar spacing (median time between "
+        "consecutive bars, differing by more than 1.5x: e.g. hourly beside daily) in one store; false: such a pool "
+        "is refused (exit 2) naming each spacing and its symbols, since ddp.horizon bars would mean different "
+        "times"),
     Key("ddp.validation_share", float, 0.15, "share of samples (by date) in the validation split when "
         "ddp.validation_from is null", lo=0.01, hi=0.8),
     Key("ddp.test_share", float, 0.15, "share of samples (by date) in the test split when ddp.test_from "

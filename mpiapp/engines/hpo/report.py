@@ -36,6 +36,9 @@ def summary(path: str, top_n: int = 10) -> str:
         for i in order:
             lines.append(f"  {int(t['number'][i]):>5} {t['value'][i]:>12.6g} {int(t['steps'][i]):>5} "
                          f"{int(t['group'][i]):>5}  {t['params'][i].decode()}")  # fmt: skip
+    if a.get("holdout"):
+        lines += ["", "held-out part (the best trial by its search value, and the defaults; docs/hpo.md):"]
+        lines += [f"  {x}" for x in str(a["holdout"]).splitlines()]
     failed = np.flatnonzero(state == "FAIL")
     if len(failed):
         lines += ["", "failed trials:"]
