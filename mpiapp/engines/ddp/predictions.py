@@ -20,7 +20,7 @@ metrics (validation and test; one row per symbol with samples there, and symbol 
   ridge_ic      the same IC of the ridge baseline; ic_minus_ridge and its t (the same estimators on
                 the difference of the rank products)
   pearson_ic    Pearson correlation of yhat and y over the samples (row -1: the pooled figure of the
-                epochs table)
+                epochs table); ridge_pearson_ic the same of the ridge
   loss, ridge_loss, base_loss   mean (forecast - y)^2 / y_scale^2 of the model, the ridge, and the
                 training split's mean return (y_scale: the training split's standard deviation of y)
   hit_rate, base_hit_rate       share of samples with sign(yhat) = sign(y) (y != 0), and of the
@@ -41,7 +41,8 @@ SCORED = ("validation", "test")
 COLUMNS = [("symbol", "i4"), ("bar", "i8"), ("time", "i8"), ("split", "S10"), ("y", "f4"), ("yhat", "f8"),
            ("ridge", "f8")]  # fmt: skip
 METRIC_NAMES = ("n", "ic", "ic_se", "ic_t", "ic_n_eff", "ridge_ic", "ridge_ic_se", "ic_minus_ridge",
-                "ic_minus_ridge_t", "pearson_ic", "loss", "ridge_loss", "base_loss", "hit_rate", "base_hit_rate")
+                "ic_minus_ridge_t", "pearson_ic", "ridge_pearson_ic", "loss", "ridge_loss", "base_loss", "hit_rate",
+                "base_hit_rate")
 
 
 def rows_of(index, s0: int, s1: int) -> np.ndarray:
@@ -134,7 +135,8 @@ def metrics(pred: dict, n_symbols: int, horizon: int, stats: dict) -> dict:
             rec = {"symbol": int(s), "split": split, "n": int(sl.size), "ic": ic, "ic_se": se,
                    "ic_t": ic / se if se > 0 else nan, "ic_n_eff": neff, "ridge_ic": ric, "ridge_ic_se": rse,
                    "ic_minus_ridge": ic - ric, "ic_minus_ridge_t": (ic - ric) / dse if dse > 0 else nan,
-                   "pearson_ic": _pearson(p, y), "ridge_loss": float(np.mean(((r - y) / stats["y_std"]) ** 2)),
+                   "pearson_ic": _pearson(p, y), "ridge_pearson_ic": _pearson(r, y),
+                   "ridge_loss": float(np.mean(((r - y) / stats["y_std"]) ** 2)),
                    **_losses(p, y, stats)}  # fmt: skip
             recs.append(rec)
             t = pred["time"][sl]
@@ -152,7 +154,7 @@ def metrics(pred: dict, n_symbols: int, horizon: int, stats: dict) -> dict:
                      "ic_n_eff": 1.0 / pan["ic"][1] ** 2 if pan["ic"][1] > 0 else nan,
                      "ridge_ic": pan["ridge"][0], "ridge_ic_se": pan["ridge"][1], "ic_minus_ridge": pan["diff"][0],
                      "ic_minus_ridge_t": pan["diff"][0] / pan["diff"][1] if pan["diff"][1] > 0 else nan,
-                     "pearson_ic": _pearson(p, y),
+                     "pearson_ic": _pearson(p, y), "ridge_pearson_ic": _pearson(r, y),
                      "ridge_loss": float(np.mean(((r - y) / stats["y_std"]) ** 2)) if y.size else nan,
                      **_losses(p, y, stats)})  # fmt: skip
     return {k: [rec[k] for rec in recs] for k in ("symbol", "split", *METRIC_NAMES)}

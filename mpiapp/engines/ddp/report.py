@@ -28,7 +28,8 @@ def metric_lines(m: dict, names, split: str = "test", top: int | None = None) ->
     out = []
     for i in pooled:
         out += [f"  {split}, {int(m['n'][i]):,} samples of {len(per)} symbols: pooled IC (Pearson, every sample) "
-                f"{_f(m['pearson_ic'][i], '+.4f')}; mean IC over symbols (Spearman) {_f(m['ic'][i], '+.4f')} "
+                f"{_f(m['pearson_ic'][i], '+.4f')} (ridge {_f(m['ridge_pearson_ic'][i], '+.4f')}); mean IC over "
+                f"symbols (Spearman) {_f(m['ic'][i], '+.4f')} "
                 f"± {_f(m['ic_se'][i], '.4f')} (t {_f(m['ic_t'][i], '.2f')}, n_eff {_f(m['ic_n_eff'][i], ',.0f')}, "
                 f"Driscoll-Kraay)",
                 f"    baseline ridge on the same features: mean IC {_f(m['ridge_ic'][i], '+.4f')} ± "
@@ -51,6 +52,16 @@ def metric_lines(m: dict, names, split: str = "test", top: int | None = None) ->
     return out
 
 
+def _ridge_ic(s: dict) -> str:
+    """' (ridge +0.0123)': the ridge baseline's pooled test IC beside the model's, when known."""
+    m = s.get("metrics")
+    if m is None:
+        return ""
+    i = next((i for i, (sym, sp) in enumerate(zip(m["symbol"], m["split"])) if int(sym) == -1 and
+              (sp.decode() if isinstance(sp, bytes) else sp) == "test"), None)  # fmt: skip
+    return "" if i is None else f" (ridge {_f(m['ridge_pearson_ic'][i], '+.4f')})"
+
+
 def run_summary(s: dict) -> str:
     """The lines printed at the end of a complete run (rank 0)."""
     b = s.get("best", {})
@@ -61,8 +72,8 @@ def run_summary(s: dict) -> str:
              f"  best epoch {s['best_epoch']}: validation loss {b.get('validation_loss', float('nan')):.4f} "
              f"(baseline {b.get('validation_base_loss', float('nan')):.4f}), test loss "
              f"{b.get('test_loss', float('nan')):.4f} (baseline {b.get('test_base_loss', float('nan')):.4f}), "
-             f"test IC {b.get('test_ic', float('nan')):+.4f}, test hit rate {b.get('test_hit_rate', float('nan')):.3f} "
-             f"(baseline {b.get('test_base_hit_rate', float('nan')):.3f})",
+             f"test IC {b.get('test_ic', float('nan')):+.4f}{_ridge_ic(s)}, test hit rate "
+             f"{b.get('test_hit_rate', float('nan')):.3f} (baseline {b.get('test_base_hit_rate', float('nan')):.3f})",
              f"  feature store: {s['store']} ({s['symbols']} symbols with samples{skipped})"]  # fmt: skip
     if s.get("left_out"):
         lines.append(f"  left out of validation and test (no training rows): {', '.join(s['left_out'])}")
@@ -104,6 +115,9 @@ def text(path: str) -> str:
                      f"{e['validation_ic'][i]:>+8.4f} {e['test_ic'][i]:>+8.4f} {e['test_hit_rate'][i]:>8.3f} "
                      f"{e['test_base_hit_rate'][i]:>8.3f} {e['samples_per_s'][i]:>10.0f}")  # fmt: skip
     if m is not None:
+        pooled = {sp.decode(): i for i, (sym, sp) in enumerate(zip(m["symbol"], m["split"])) if int(sym) == -1}
+        lines.append("  the ridge baseline on the same features (fixed over epochs): " + ", ".join(
+            f"{sp} IC {_f(m['ridge_pearson_ic'][i], '+.4f')}" for sp, i in pooled.items()) + " (Pearson, pooled)")
         names = {int(s): n.decode() for s, n in zip(m["symbol"], m["name"])}
         lines += ["", f"the kept weights beside the ridge baseline (penalty {a.get('ridge_penalty')}); "
                   f"left out (no training rows): {a.get('left_out') or 'none'}:"]
