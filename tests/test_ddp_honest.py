@@ -108,6 +108,25 @@ def test_metrics_per_symbol_and_pooled_are_rebuilt_from_the_predictions(default_
     assert "n_eff" in r.stdout and "Driscoll-Kraay" in r.stdout
 
 
+def test_every_t_in_the_summary_has_its_observations_and_every_ic_its_baseline(default_run):
+    from scipy.stats import pearsonr
+
+    out, _, r = default_run
+    p, m = table(out, "predictions"), table(out, "metrics")
+    test = p["split"] == b"test"
+    pooled = next(i for i in range(len(m["n"])) if m["symbol"][i] == -1 and m["split"][i] == b"test")
+    ridge = pearsonr(p["ridge"][test], p["y"][test])[0]
+    assert m["ridge_pearson_ic"][pooled] == pytest.approx(ridge, abs=1e-9)
+    best = next(x for x in r.stdout.splitlines() if x.strip().startswith("best epoch"))
+    assert f"(ridge {ridge:+.4f})" in best, best
+    for i in range(len(m["n"])):  # n_eff of the difference: 1 / se^2 with se = difference / t
+        d, t, n = m["ic_minus_ridge"][i], m["ic_minus_ridge_t"][i], m["ic_minus_ridge_n_eff"][i]
+        assert n == pytest.approx((t / d) ** 2, rel=1e-9) and 0 < n < 10 * m["n"][i]
+    vs = next(x for x in r.stdout.splitlines() if "model - ridge" in x)
+    want = f"(t {m['ic_minus_ridge_t'][pooled]:.2f}, n_eff {m['ic_minus_ridge_n_eff'][pooled]:,.0f})"
+    assert want in vs, vs
+
+
 def test_the_ridge_baseline_is_the_train_jobs_ridge_fitted_in_memory(default_run):
     from mpiapp import config
     from mpiapp.engines.ddp.store import StoreInfo

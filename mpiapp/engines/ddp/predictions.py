@@ -17,8 +17,8 @@ metrics (validation and test; one row per symbol with samples there, and symbol 
                 labels of neighbouring bars overlap); row -1: Driscoll-Kraay over the symbols' common
                 times (symbols that move together count as less than independent evidence)
   ic_t, ic_n_eff  ic / ic_se, and 1 / ic_se^2: the independent (forecast, outcome) pairs behind it
-  ridge_ic      the same IC of the ridge baseline; ic_minus_ridge and its t (the same estimators on
-                the difference of the rank products)
+  ridge_ic      the same IC of the ridge baseline; ic_minus_ridge, its t and n_eff (the same
+                estimators on the difference of the rank products)
   pearson_ic    Pearson correlation of yhat and y over the samples (row -1: the pooled figure of the
                 epochs table); ridge_pearson_ic the same of the ridge
   loss, ridge_loss, base_loss   mean (forecast - y)^2 / y_scale^2 of the model, the ridge, and the
@@ -41,7 +41,7 @@ SCORED = ("validation", "test")
 COLUMNS = [("symbol", "i4"), ("bar", "i8"), ("time", "i8"), ("split", "S10"), ("y", "f4"), ("yhat", "f8"),
            ("ridge", "f8")]  # fmt: skip
 METRIC_NAMES = ("n", "ic", "ic_se", "ic_t", "ic_n_eff", "ridge_ic", "ridge_ic_se", "ic_minus_ridge",
-                "ic_minus_ridge_t", "pearson_ic", "ridge_pearson_ic", "loss", "ridge_loss", "base_loss", "hit_rate",
+                "ic_minus_ridge_t", "ic_minus_ridge_n_eff", "pearson_ic", "ridge_pearson_ic", "loss", "ridge_loss", "base_loss", "hit_rate",
                 "base_hit_rate")
 
 
@@ -135,6 +135,7 @@ def metrics(pred: dict, n_symbols: int, horizon: int, stats: dict) -> dict:
             rec = {"symbol": int(s), "split": split, "n": int(sl.size), "ic": ic, "ic_se": se,
                    "ic_t": ic / se if se > 0 else nan, "ic_n_eff": neff, "ridge_ic": ric, "ridge_ic_se": rse,
                    "ic_minus_ridge": ic - ric, "ic_minus_ridge_t": (ic - ric) / dse if dse > 0 else nan,
+                   "ic_minus_ridge_n_eff": 1.0 / dse**2 if dse > 0 else nan,
                    "pearson_ic": _pearson(p, y), "ridge_pearson_ic": _pearson(r, y),
                    "ridge_loss": float(np.mean(((r - y) / stats["y_std"]) ** 2)),
                    **_losses(p, y, stats)}  # fmt: skip
@@ -154,6 +155,7 @@ def metrics(pred: dict, n_symbols: int, horizon: int, stats: dict) -> dict:
                      "ic_n_eff": 1.0 / pan["ic"][1] ** 2 if pan["ic"][1] > 0 else nan,
                      "ridge_ic": pan["ridge"][0], "ridge_ic_se": pan["ridge"][1], "ic_minus_ridge": pan["diff"][0],
                      "ic_minus_ridge_t": pan["diff"][0] / pan["diff"][1] if pan["diff"][1] > 0 else nan,
+                     "ic_minus_ridge_n_eff": 1.0 / pan["diff"][1] ** 2 if pan["diff"][1] > 0 else nan,
                      "pearson_ic": _pearson(p, y), "ridge_pearson_ic": _pearson(r, y),
                      "ridge_loss": float(np.mean(((r - y) / stats["y_std"]) ** 2)) if y.size else nan,
                      **_losses(p, y, stats)})  # fmt: skip

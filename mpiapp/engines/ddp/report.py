@@ -34,8 +34,8 @@ def metric_lines(m: dict, names, split: str = "test", top: int | None = None) ->
                 f"Driscoll-Kraay)",
                 f"    baseline ridge on the same features: mean IC {_f(m['ridge_ic'][i], '+.4f')} ± "
                 f"{_f(m['ridge_ic_se'][i], '.4f')}; model - ridge {_f(m['ic_minus_ridge'][i], '+.4f')} "
-                f"(t {_f(m['ic_minus_ridge_t'][i], '.2f')}); loss {_f(m['loss'][i], '.4f')} (ridge "
-                f"{_f(m['ridge_loss'][i], '.4f')}, training mean {_f(m['base_loss'][i], '.4f')}); hit rate "
+                f"(t {_f(m['ic_minus_ridge_t'][i], '.2f')}, n_eff {_f(m['ic_minus_ridge_n_eff'][i], ',.0f')}); "
+                f"loss {_f(m['loss'][i], '.4f')} (ridge {_f(m['ridge_loss'][i], '.4f')}, training mean {_f(m['base_loss'][i], '.4f')}); hit rate "
                 f"{_f(m['hit_rate'][i], '.3f')} (majority sign {_f(m['base_hit_rate'][i], '.3f')})"]  # fmt: skip
     if per:
         out.append(f"  {split} per symbol: {'symbol':<10} {'n':>6} {'IC':>8} {'± se':>7} {'t':>6} {'n_eff':>6} "
