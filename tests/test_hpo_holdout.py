@@ -21,6 +21,15 @@ def hpo(n, out, *args, timeout=300):
     return run(mpiexec_cmd(n, PY, "-m", "mpiapp.hpo", "--out", str(out), "--no-progress", *args), timeout=timeout)
 
 
+def _load(path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("hpo_noise_oracle", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def holdout_table(path) -> list[dict]:
     with h5py.File(path, "r") as f:
         g = f["holdout"]
@@ -48,6 +57,16 @@ def test_a_search_value_of_fitted_noise_is_far_above_its_held_out_value(tmp_path
     said = r.stdout
     assert "standard errors better than the held-out value" in said and "overstates" in said, said
     assert "held-out" in said and "search" in said
+    # the best search value is printed beside the defaults' on the same part (rebuilt from the module)
+    noise = _load(NOISE)
+    X, y = noise.setup(None)["search"]
+    b1 = np.linalg.lstsq(X[:, :1], y, rcond=None)[0]
+    dv = float(np.corrcoef(X[:, :1] @ b1, y)[0, 1])
+    assert dflt["search_value"] == pytest.approx(dv, abs=1e-12)
+    line = next(x for x in said.splitlines() if "best search value" in x)
+    assert f"(the defaults on the same part: {dv:.6g})" in line, line
+    rep = run([PY, "-m", "mpiapp.report", str(out)], timeout=120)
+    assert rep.returncode == 0 and f"(the defaults on the same part: {dv:.6g})" in rep.stdout, rep.output
     head = [x for x in (tmp_path / "n.best.yaml").read_text().splitlines() if x.startswith("#")]
     assert any("held-out" in x and f"best trial {best['trial']}" in x for x in head), head
     assert yaml.safe_load((tmp_path / "n.best.yaml").read_text())["k"] == json.loads(best["params"])["k"]

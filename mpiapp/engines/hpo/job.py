@@ -328,8 +328,10 @@ def _finish(ctx, study, objective, params, files: Files, rows, t_start, scored) 
              "target": objective.target or "", "holdout": "\n".join(lines)}  # fmt: skip
     for r in scored or []:
         extra[f"{r['role']}_holdout_value"] = r["holdout_value"]
+        extra[f"{r['role']}_search_value"] = r["search_value"]
     output.write_results(files.out, study, params, objective, ctx.cfg, ctx.size, [r["host"] for r in rows], t_start,
                          extra, rows, scored)  # fmt: skip
     os.remove(files.partial)
     return {"files": files, "states": states, "best_value": best_value, "best": best, "profile": rows,
-            "wall_s": time.time() - t_start, "holdout": lines}  # fmt: skip
+            "wall_s": time.time() - t_start, "holdout": lines,
+            "defaults_search_value": extra.get("defaults_search_value")}  # fmt: skip
