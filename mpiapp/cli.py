@@ -70,7 +70,7 @@ def load_config(job: str, args, extra_flags: dict | None = None, stops: bool = T
     from . import config
 
     try:
-        return config.load(args.config, overrides_from(args, extra_flags))
+        return config.load(args.config, overrides_from(args, extra_flags), job=job)
     except config.ConfigError as exc:
         from .runtime.comm import launcher_rank
 

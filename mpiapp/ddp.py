@@ -1,6 +1,6 @@
 """`python -m mpiapp.ddp`: one global torch model trained data-parallel on every symbol's features.
 
-    mpiexec -n 2 python -m mpiapp.ddp                           # builtin:all -> results/ddp.h5
+    mpiexec -n 2 python -m mpiapp.ddp                           # builtin:sp500stocks -> results/ddp.h5
     mpiexec -n 4 python -m mpiapp.ddp --data synthetic:200 --set ddp.model=tcn
     srun python -m mpiapp.ddp --resume                          # inside sbatch, after preemption
 

@@ -50,7 +50,12 @@ def _show(outcome) -> None:
     states = ", ".join(f"{k.lower()} {v}" for k, v in sorted(summary["states"].items()))
     print(f"search complete: {files.out}")
     print(f"  trials: {states}   wall {summary['wall_s']:.1f} s")
-    print(f"  best value {summary['best_value']}  params {summary['best']}")
+    base = summary.get("defaults_search_value")
+    beside = "" if base is None else f" (the defaults on the same part: {base:.6g})"
+    print(f"  best search value {summary['best_value']}{beside}  params {summary['best']}")
+    for line in summary.get("holdout") or ["no held-out part: this objective has none (a user objective may "
+                                           "define holdout(params, ctx))"]:
+        print(f"  {line}")
     if summary["best"] is not None:
         print(f"  best parameters: {files.best}")
     print(f"  journal: {files.journal}")

@@ -1,3 +1,4 @@
+import os
 import re
 from pathlib import Path
 
@@ -108,3 +109,128 @@ def test_choices_are_case_blind_but_still_checked():
     assert cfg.runtime.log_level == "debug" and cfg.work.partition == "dynamic"
     with pytest.raises(config.ConfigError, match="runtime.log_level = 'LOUD' is not allowed; expected"):
         config.load(env={"MPIAPP_LOG_LEVEL": "LOUD"})
+
+
+# --- one declaration per key: items of lists, job defaults, the params objects derived from the schema ---
+
+@pytest.mark.parametrize("setting,message", [
+    ("train.mlp.hidden=[16, 0]", "train.mlp.hidden = [16, 0]: expected a non-empty list of integers in [1, 65536] "
+                                 "(value 2 (0) is out of range)"),
+    ("ddp.hidden=[8, true]", "ddp.hidden = [8, True]: expected a non-empty list of integers in [1, 65536] "
+                             "(value 2 (True) is a bool)"),
+    ("scan.live_degrees=[2, 1]", "scan.live_degrees = [2, 1]: expected a list of 1 to 8 numbers in (0, 1000], "
+                                 "ascending (not ascending)"),
+    ("scan.live_degrees=[1, 2, 3, 4, 5, 6, 7, 8, 9]", "(it has 9)"),
+    ("train.ridge.penalties=[0.1, 0]", "train.ridge.penalties = [0.1, 0]: expected a non-empty list of numbers in "
+                                       "(0, 1e+06] (value 2 (0) is out of range)"),
+    ("optbench.targets=[0.5, 1]", "optbench.targets = [0.5, 1]: expected a non-empty list of numbers in (0, 1)"),
+    ("optbench.adam_betas=[0.9, 0.99, 0.5]", "optbench.adam_betas = [0.9, 0.99, 0.5]: expected two numbers in [0, 1)"),
+    ("optbench.batch_sizes=[0, 8, 0]", "optbench.batch_sizes lists 0 twice: [0, 8, 0]"),
+    ("optbench.optimizers=[adam, sgd, nadam]", "optbench.optimizers = ['adam', 'sgd', 'nadam']: expected a non-empty "
+                                               "list of names drawn from"),
+])  # fmt: skip
+def test_a_bad_list_value_stops_the_load_naming_the_key(setting, message):
+    with pytest.raises(ConfigError) as exc:
+        config.load(overrides=[setting])
+    assert message in str(exc.value), str(exc.value)
+
+
+def test_list_items_are_taken_in_the_declared_type():
+    cfg = config.load(overrides=["scan.live_degrees=[1, 3]", "optbench.step_scales=[1, 0.5]"])
+    assert cfg.scan.live_degrees == [1.0, 3.0] and all(type(v) is float for v in cfg.scan.live_degrees)
+    assert all(type(v) is float for v in cfg.optbench.step_scales)
+
+
+def test_every_list_key_declares_its_items():
+    assert [k.path for k in config.SCHEMA if k.type is list and k.items is None] == []
+
+
+@pytest.mark.parametrize("job", ["ddp", "score", "train", "hpo", None])
+def test_a_job_has_its_own_default_of_a_shared_key(tmp_path, job):
+    want = "builtin:sp500stocks" if job == "ddp" else "builtin:all"
+    assert config.defaults(job).data.source == want and config.load(job=job).data.source == want
+    p = tmp_path / "c.yaml"
+    p.write_text("data:\n  source: synthetic:3\n")
+    assert config.load([p], job=job).data.source == "synthetic:3"  # a file still wins
+    assert config.load(overrides=["data.source=builtin:sp500"], job=job).data.source == "builtin:sp500"
+
+
+def test_job_defaults_pass_their_key_and_the_reference_shows_them():
+    for k in config.SCHEMA:
+        for job, v in k.by_job:
+            from mpiapp.__main__ import JOBS
+
+            assert job in JOBS, (k.path, job)
+            assert k.check(v, "by_job") == v
+    row = next(x for x in config.reference_markdown().splitlines() if x.startswith("| `data.source`"))
+    assert "ddp: `'builtin:sp500stocks'`" in row
+
+
+def _params_classes():
+    from mpiapp.engines.ddp.params import DDPParams
+    from mpiapp.engines.optbench.grid import BenchParams
+    from mpiapp.engines.scan import ScanParams
+    from mpiapp.engines.train.cv import CVSpec
+    from mpiapp.engines.train.params import TrainParams
+
+    return [ScanParams, DDPParams, BenchParams, CVSpec, TrainParams]
+
+
+def test_each_params_class_has_a_field_per_key_of_its_section_with_its_default():
+    import dataclasses
+
+    from mpiapp.config.params import section_keys
+
+    for cls in _params_classes():
+        keys = section_keys(cls.section)
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        for k in keys:
+            leaf = k.path.rsplit(".", 1)[1]
+            want = tuple(k.default) if isinstance(k.default, list) else k.default
+            assert leaf in fields and fields[leaf].default == want, (cls.__name__, k.path)
+        assert dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen
+
+
+def test_params_in_code_are_checked_like_a_loaded_config():
+    from mpiapp.engines.ddp.params import DDPParams
+    from mpiapp.engines.optbench.grid import BenchParams
+    from mpiapp.engines.scan import ScanParams
+    from mpiapp.engines.train.cv import CVSpec
+
+    with pytest.raises(ConfigError, match=r"ScanParams: scan.live_degrees = \[1.0, 0.5\]"):
+        ScanParams(live_degrees=(1.0, 0.5))
+    with pytest.raises(ConfigError, match="scan.window_bars = 3 is out of range"):
+        ScanParams(window_bars=3)
+    with pytest.raises(ConfigError, match="the four score weights must not all be 0"):
+        ScanParams(weight_fib=0, weight_time=0, weight_alternation=0, weight_channel=0)
+    with pytest.raises(ConfigError, match="ddp.batch_size = 2 < ddp.accumulation_steps = 4"):
+        DDPParams(batch_size=2, accumulation_steps=4)
+    with pytest.raises(ConfigError, match="optbench.step_scales lists 1.0 twice"):
+        BenchParams(step_scales=(1.0, 1.0))
+    with pytest.raises(ConfigError, match="train.cv.train_bars = 10 < train.cv.min_train = 200"):
+        CVSpec(window="rolling", train_bars=10)
+    p = ScanParams(live_degrees=[1, 2], pivot_pct=1)  # a list given in code is held as a tuple
+    assert p.live_degrees == (1.0, 2.0) and type(p.pivot_pct) is float
+    assert hash(p) == hash(ScanParams(live_degrees=(1.0, 2.0), pivot_pct=1.0))
+    assert {p: 1}[ScanParams(pivot_pct=1.0)] == 1
+
+
+def test_a_params_class_may_not_declare_a_key_again():
+    from mpiapp.config.params import Params
+
+    with pytest.raises(TypeError, match=r"\['scan.window_bars'\] are keys of the schema"):
+        class Twice(Params, section="scan"):  # noqa: F841
+            window_bars: int = 100
+
+
+def test_a_bad_list_value_is_exit_2_naming_the_key_before_mpi(tmp_path):
+    from conftest import PY, mpiexec_cmd, run
+
+    for job, setting in (("train", "train.mlp.hidden=[16,0]"), ("optbench", "optbench.step_scales=[1,1]"),
+                         ("ddp", "ddp.hidden=[0]")):  # fmt: skip
+        r = run(mpiexec_cmd(2, PY, "-m", f"mpiapp.{job}", "--set", setting, "--out", str(tmp_path / "x.h5")),
+                timeout=120)  # fmt: skip
+        assert r.returncode == 2, r.output
+        lines = [x for x in r.stderr.splitlines() if "config error" in x]
+        assert len(lines) == 1 and setting.split("=")[0] in lines[0], r.stderr
+        assert "Traceback" not in r.stderr and os.listdir(tmp_path) == []

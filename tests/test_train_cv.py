@@ -29,7 +29,7 @@ def test_no_training_label_meets_a_test_interval_or_its_embargo(m, horizon, emba
                                                                 train_bars, gaps, seed):
     rng = np.random.default_rng(seed)
     bars = np.cumsum(1 + rng.integers(0, gaps + 1, m)) + 199  # samples may skip bars
-    spec = CVSpec(scheme=scheme, n_folds=n_folds, window=window, train_bars=train_bars, embargo=embargo, min_train=1)
+    spec = CVSpec(scheme=scheme, n_folds=n_folds, window=window, train_bars=train_bars, embargo_bars=embargo, min_train=1)
     try:
         folds = make_folds(bars, horizon, spec)
     except FoldError:
@@ -52,7 +52,7 @@ def test_no_training_label_meets_a_test_interval_or_its_embargo(m, horizon, emba
 
 def test_walk_forward_counts_by_hand():
     bars = np.arange(200, 320)  # 120 samples, 6 blocks of 20
-    folds = make_folds(bars, 5, CVSpec(n_folds=5, embargo=3, min_train=10))
+    folds = make_folds(bars, 5, CVSpec(n_folds=5, embargo_bars=3, min_train=10))
     f0 = folds[0]
     assert f0.test_bar_range == (220, 239)
     # training candidates 200..219; label [t+1, t+5] meets bar 220 for t >= 215: 5 purged
@@ -62,7 +62,7 @@ def test_walk_forward_counts_by_hand():
 
 def test_kfold_embargo_after_the_test_block():
     bars = np.arange(0, 100)
-    folds = make_folds(bars, 4, CVSpec(scheme="kfold", n_folds=4, embargo=6, min_train=10))
+    folds = make_folds(bars, 4, CVSpec(scheme="kfold", n_folds=4, embargo_bars=6, min_train=10))
     f1 = folds[1]  # tests 25..49; test interval [25, 53]; forbidden up to 59
     assert f1.test_bar_range == (25, 49)
     kept = set(bars[f1.train].tolist())

@@ -164,6 +164,20 @@ def test_report_prints_families_and_draws_charts(reference, tmp_path):
     assert "ic_per_symbol.png" in pngs and any(x.startswith("folds_") for x in pngs)
 
 
+def test_every_t_in_the_family_lines_has_its_independent_observations_beside_it():
+    from mpiapp.engines.train.report import SUMMARY_COLUMNS, family_lines
+
+    row = {"family": 0, "symbols": 4, "ic_mean": 0.05, "ic_se": 0.01, "ic_t": 5.0, "ic_n_eff": 10_000.0,
+           "ridge_ic_mean": 0.04, "beats_ridge": 0.75, "ic_minus_ridge": 0.01, "ic_minus_ridge_t": 2.5,
+           "ic_minus_ridge_n_eff": 62_500.0, "loss_ratio": 0.99, "beats_hist_mean": 1.0, "r2_oos_mean": 0.01,
+           "auc_mean": float("nan")}  # fmt: skip
+    summary = {c: np.array([row[c]], dtype=dt) for c, dt in SUMMARY_COLUMNS}
+    head, line = family_lines(summary, proba=False)[:2]
+    assert head.split("│")[1].split() == ["ridge", "IC", "beats", "ridge", "IC", "−", "ridge", "t", "n_eff"]
+    assert line.split("│")[1].split() == ["0.0400", "75%", "+0.0100", "2.50", "62,500"], line
+    assert line.split("│")[0].split()[-2:] == ["5.00", "10,000"]
+
+
 def test_a_model_that_raises_is_recorded_and_the_job_goes_on(reference, data, tmp_path):
     out = tmp_path / "r.h5"
     env = {"FAULT_KIND": "raise", "FAULT_SYMBOL": "CCC", "FAULT_FAMILY": "xgb", "FAULT_FOLD": "1"}

@@ -12,14 +12,21 @@ UTF-8 or larger than 1 MiB is one error line, never a traceback; so is a key giv
 mapping (YAML requires unique keys; PyYAML alone would keep the last silently).
 
 The schema is split by section, one module each: runtime, work, output and data are shared by every
-job; each job has its own (scan, ...). This module assembles them and loads configurations.
+job; each job has its own (scan, ...). A section module declares its keys (`KEYS`, mpiapp.config.keys.Key:
+type, bounds, choices, items of a list, a job's own default of a shared key) and its cross-key rules
+(`CHECKS`: section path -> function of that section's values, raising ConfigError). This module
+assembles them and loads configurations; the params object each engine reads is generated from the
+same declarations (mpiapp.config.params.Params), so neither a default nor a rule is written twice.
+
+A job loads its configuration with `load(..., job=NAME)`: a key's `by_job` default for that job
+replaces the key's own before any file is read (the pooled model reads the 20 S&P 500 stocks by
+default, the scan every embedded series).
 """
 
 from __future__ import annotations
 
 import copy
 import difflib
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -27,7 +34,7 @@ from typing import Any
 import yaml
 
 from . import data, ddp, hpo, optbench, output, runtime, scan, train, work
-from .keys import INT_LIMIT, Key  # noqa: F401  (INT_LIMIT: part of the public face)
+from .keys import INT_LIMIT, ConfigError, Items, Key  # noqa: F401  (part of the public face)
 
 #: a config file larger than this is not a config (a data file given by mistake)
 MAX_CONFIG_BYTES = 1 << 20
@@ -35,10 +42,6 @@ MAX_CONFIG_BYTES = 1 << 20
 #: Where the presets live: inside the package (mpiapp/configs), so a non-editable install finds
 #: `--config high_perf` too; a checkout's top-level configs/ is a link to it.
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
-
-
-class ConfigError(ValueError):
-    """A configuration value or key is wrong; the message names the key and what is allowed."""
 
 
 #: The sections, in the order the reference lists them: shared ones first, then one per job.
@@ -78,11 +81,17 @@ class Section(dict):
             raise AttributeError(name) from None
 
 
-def defaults() -> Section:
+def defaults(job: str | None = None) -> Section:
+    """Every key's default; with `job`, that job's own default where a key has one (Key.by_job)."""
     tree: dict = {}
     for k in SCHEMA:
-        _put(tree, k.path, copy.deepcopy(k.default))
+        _put(tree, k.path, copy.deepcopy(k.default_for(job)))
     return _sections(tree)
+
+
+def section_checks(path: str) -> list:
+    """The cross-key rules of the section at `path` (e.g. "scan", "train.cv"): functions of its values."""
+    return [fn for section in SECTIONS for p, fn in getattr(section, "CHECKS", {}).items() if p == path]
 
 
 def _put(tree: dict, path: str, value) -> None:
@@ -121,39 +130,12 @@ def _unknown(path: str, origin: str) -> ConfigError:
 
 def coerce(key: Key, value, origin: str):
     """Check (and for strings from --set / env, convert) one value; raise naming key and range."""
-    where = f"{origin}: {key.path}"
-    if value is None and key.nullable:
-        return None
     if isinstance(value, str) and key.type is not str:
         try:
             value = yaml_load(value)
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{where}: cannot parse {value!r}: {yaml_problem(exc)}") from None
-    if key.type is float and isinstance(value, int) and not isinstance(value, bool):
-        try:
-            value = float(value)
-        except OverflowError:
-            raise ConfigError(f"{where} = {value!r} is out of range; expected {key.allowed()}") from None
-    ok = isinstance(value, key.type) and not (key.type in (int, float) and isinstance(value, bool))
-    if not ok:
-        raise ConfigError(f"{where} = {value!r} has type {type(value).__name__}; expected {key.allowed()}")
-    if key.choices is not None and isinstance(value, str) and value not in key.choices \
-            and value.lower() in key.choices:
-        value = value.lower()  # the choices are lower-case words: DEBUG means debug
-    if key.choices is not None and value not in key.choices:
-        raise ConfigError(f"{where} = {value!r} is not allowed; expected {key.allowed()}")
-    if key.item_choices is not None:
-        bad = [v for v in value if v not in key.item_choices]
-        if bad or not value:
-            raise ConfigError(f"{where} = {value!r} is not allowed; expected {key.allowed()} (non-empty)")
-    if key.type is float and not math.isfinite(value):
-        raise ConfigError(f"{where} = {value!r} is not a finite number; expected {key.allowed()}")
-    lo, hi = key.bounds()
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise ConfigError(f"{where} = {value!r} is out of range; expected {key.allowed()}")
-    if key.type is str and "\0" in value:
-        raise ConfigError(f"{where}: the value holds a NUL character")
-    return value
+            raise ConfigError(f"{origin}: {key.path}: cannot parse {value!r}: {yaml_problem(exc)}") from None
+    return key.check(value, origin)
 
 
 def _resolve_file(name: str | os.PathLike) -> Path:
@@ -202,9 +184,10 @@ def presets() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml")) if PRESET_DIR.is_dir() else []
 
 
-def load(files=(), overrides=(), env=None) -> Section:
-    """Defaults, then each YAML file in order, then environment mirrors, then `key.path=value` strings."""
-    flat = _flatten(defaults())
+def load(files=(), overrides=(), env=None, job: str | None = None) -> Section:
+    """Defaults (`job`'s own where a key has one), then each YAML file in order, then environment
+    mirrors, then `key.path=value` strings. Raises ConfigError."""
+    flat = _flatten(defaults(job))
     for f in files or ():
         path = _resolve_file(f)
         _apply_yaml(flat, _read_text(path), str(path))
@@ -289,58 +272,21 @@ def _build(flat: dict) -> Section:
     return cfg
 
 
-def loads(text: str, origin: str = "<string>") -> Section:
+def loads(text: str, origin: str = "<string>", job: str | None = None) -> Section:
     """A config from YAML text (e.g. the effective config stored in a results file)."""
-    flat = _flatten(defaults())
+    flat = _flatten(defaults(job))
     _apply_yaml(flat, text, origin)
     return _build(flat)
 
 
 def _check_cross(cfg: Section) -> None:
-    s = cfg.scan
-    total = s.weight_fib + s.weight_time + s.weight_alternation + s.weight_channel
-    if total <= 0:
-        raise ConfigError("scan.weight_*: the four score weights must not all be 0")
-    deg = s.live_degrees
-    if not deg or len(deg) > 8 or not all(isinstance(x, (int, float)) and not isinstance(x, bool)
-                                          and math.isfinite(x) and 0 < x <= 1000 for x in deg) \
-            or any(b <= a for a, b in zip(deg, deg[1:])):
-        raise ConfigError(f"scan.live_degrees = {deg!r}: expected 1 to 8 ascending multiples in (0, 1000]")
-    hidden = cfg.train.mlp.hidden
-    if not hidden or not all(isinstance(h, int) and not isinstance(h, bool) and 1 <= h <= 65536 for h in hidden):
-        raise ConfigError(f"train.mlp.hidden = {hidden!r}: expected a non-empty list of widths in [1, 65536]")
-    pens = cfg.train.ridge.penalties
-    if not pens or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1e6 for v in pens):
-        raise ConfigError(f"train.ridge.penalties = {pens!r}: expected a non-empty list of numbers in (0, 1e6]")
-    cv = cfg.train.cv
-    if cv.scheme == "walk_forward" and cv.window == "rolling" and cv.train_bars < cv.min_train:
-        raise ConfigError(f"train.cv.train_bars = {cv.train_bars} < train.cv.min_train = {cv.min_train}: a rolling "
-                          "window that short leaves every fold too few training samples")
-    _check_ddp(cfg.ddp)
-
-
-def _check_ddp(d) -> None:
-    import datetime
-
-    if not d.hidden or not all(isinstance(h, int) and not isinstance(h, bool) and 1 <= h <= 65536 for h in d.hidden):
-        raise ConfigError(f"ddp.hidden = {d.hidden!r}: expected a non-empty list of widths in [1, 65536]")
-    dates = {}
-    for k in ("validation_from", "test_from"):
-        v = d[k]
-        if v is not None:
-            try:
-                dates[k] = datetime.date.fromisoformat(str(v))
-            except ValueError:
-                raise ConfigError(f"ddp.{k} = {v!r}: expected a date YYYY-MM-DD or null") from None
-    if len(dates) == 2 and dates["validation_from"] >= dates["test_from"]:
-        raise ConfigError(f"ddp.validation_from = {d.validation_from} must come before ddp.test_from = "
-                          f"{d.test_from}")
-    if d.validation_share + d.test_share >= 0.9:
-        raise ConfigError(f"ddp.validation_share + ddp.test_share = {d.validation_share + d.test_share:g}: "
-                          "leaves less than 10 % of the samples to train on")
-    if d.batch_size < d.accumulation_steps:
-        raise ConfigError(f"ddp.batch_size = {d.batch_size} < ddp.accumulation_steps = {d.accumulation_steps}: "
-                          "every micro-batch needs a sample")
+    """Every section's cross-key rules (the section modules' CHECKS)."""
+    for section in SECTIONS:
+        for path, check in getattr(section, "CHECKS", {}).items():
+            values = cfg
+            for part in path.split("."):
+                values = values[part]
+            check(values)
 
 
 def output_path(cfg, job: str) -> str:
@@ -370,7 +316,8 @@ def reference_markdown() -> str:
         "|---|---|---|---|",
     ]
     for k in SCHEMA:
-        lines.append(f"| `{k.path}` | `{k.default!r}` | {k.allowed()} | {k.doc} |")
+        default = f"`{k.default!r}`" + "".join(f"; {job}: `{v!r}`" for job, v in k.by_job)
+        lines.append(f"| `{k.path}` | {default} | {k.allowed()} | {k.doc} |")
     return "\n".join(lines) + "\n"
 
 
@@ -380,13 +327,14 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m mpiapp.config", description="show or check configuration")
     ap.add_argument("--config", action="append", default=[], metavar="FILE")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides")
+    ap.add_argument("--job", help="the job whose own defaults apply (e.g. ddp)")
     ap.add_argument("--reference", action="store_true", help="print the key reference (Markdown)")
     a = ap.parse_args(argv)
     if a.reference:
         print(reference_markdown(), end="")
         return 0
     try:
-        print(dump(load(a.config, a.overrides)), end="")
+        print(dump(load(a.config, a.overrides, job=a.job)), end="")
     except ConfigError as exc:
         print(f"mpiapp: config error: {exc}")
         return 2

@@ -5,7 +5,8 @@ from .keys import Key
 # fmt: off
 KEYS = (
     Key("data.source", str, "builtin:all",
-        "builtin:NAME|all, csv:DIR, parquet:DIR, hdf5:FILE or synthetic:N"),
+        "builtin:NAME|all, csv:DIR, parquet:DIR, hdf5:FILE or synthetic:N (ddp: a daily universe where one "
+        "pooled model makes sense, the 20 S&P 500 stocks)", by_job=(("ddp", "builtin:sp500stocks"),)),
     Key("data.skip_bad_symbols", bool, False,
         "skip (and record) symbols that fail validation instead of stopping the job"),
     Key("data.seed", int, 0, "seed of the synthetic universe", lo=0),

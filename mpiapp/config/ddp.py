@@ -1,6 +1,8 @@
 """`ddp.*`: one global torch model trained data-parallel (`python -m mpiapp.ddp`); docs/ddp.md."""
 
-from .keys import Key
+import datetime
+
+from .keys import ConfigError, Items, Key
 
 # fmt: off
 KEYS = (
@@ -15,6 +17,10 @@ KEYS = (
         "date that leaves ddp.validation_share of the samples for validation and test", nullable=True),
     Key("ddp.test_from", str, None, "first date (YYYY-MM-DD) of the test split; null = the date that leaves "
         "ddp.test_share of the samples for test", nullable=True),
+    Key("ddp.mixed_spacing", bool, False, "pool series of different bar spacing (median time between "
+        "consecutive bars, differing by more than 1.5x: e.g. hourly beside daily) in one store; false: such a pool "
+        "is refused (exit 2) naming each spacing and its symbols, since ddp.horizon bars would mean different "
+        "times"),
     Key("ddp.validation_share", float, 0.15, "share of samples (by date) in the validation split when "
         "ddp.validation_from is null", lo=0.01, hi=0.8),
     Key("ddp.test_share", float, 0.15, "share of samples (by date) in the test split when ddp.test_from "
@@ -23,7 +29,8 @@ KEYS = (
     Key("ddp.model", str, "mlp", "mlp: on the bar's features; tcn: causal temporal convolution over the "
         "last ddp.lookback bars; gru: a GRU over the last ddp.lookback bars", choices=("mlp", "tcn", "gru")),
     Key("ddp.hidden", list, [64, 32], "mlp: hidden layer widths; tcn: channels per convolution layer "
-        "(dilation doubling per layer); gru: hidden size per stacked layer (all equal to the first)"),
+        "(dilation doubling per layer); gru: hidden size per stacked layer (all equal to the first)",
+        items=Items(int, lo=1, hi=65536)),
     Key("ddp.lookback", int, 32, "tcn / gru: bars of features in each sample (the bar and the ones before "
         "it, same symbol); mlp uses the bar alone", lo=1, hi=4096),
     # --- training ------------------------------------------------------------------------------------
@@ -67,3 +74,27 @@ KEYS = (
         "stop signal and each epoch end); 0 = only at a stop signal and epoch ends", lo=0),
 )
 # fmt: on
+
+
+def _check(d) -> None:
+    dates = {}
+    for k in ("validation_from", "test_from"):
+        v = getattr(d, k)
+        if v is not None:
+            try:
+                dates[k] = datetime.date.fromisoformat(str(v))
+            except ValueError:
+                raise ConfigError(f"ddp.{k} = {v!r}: expected a date YYYY-MM-DD or null") from None
+    if len(dates) == 2 and dates["validation_from"] >= dates["test_from"]:
+        raise ConfigError(f"ddp.validation_from = {d.validation_from} must come before ddp.test_from = "
+                          f"{d.test_from}")
+    if d.validation_share + d.test_share >= 0.9:
+        raise ConfigError(f"ddp.validation_share + ddp.test_share = {d.validation_share + d.test_share:g}: "
+                          "leaves less than 10 % of the samples to train on")
+    if d.batch_size < d.accumulation_steps:
+        raise ConfigError(f"ddp.batch_size = {d.batch_size} < ddp.accumulation_steps = {d.accumulation_steps}: "
+                          "every micro-batch needs a sample")
+
+
+#: cross-key rules: section path -> function of that section's values (config.load and DDPParams)
+CHECKS = {"ddp": _check}

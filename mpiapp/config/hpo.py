@@ -58,16 +58,21 @@ KEYS = (
     Key("hpo.scan_bars", int, 1200, "scan objective: bars per synthetic symbol", lo=100, hi=10_000_000),
     Key("hpo.scan_false_alarm_weight", float, 0.1,
         "scan objective: value = recall - weight x false alarms per 1,000 random-walk bars", lo=0.0),
-    Key("hpo.train_family", str, "lgbm", "train objective: the model family tuned (its train.<family>.* keys)",
-        choices=("lgbm", "xgb", "rf", "mlp")),
+    Key("hpo.train_family", str, "lgbm", "train objective: the model family tuned (its train.<family>.* keys; "
+        "ridge: its penalty)", choices=("lgbm", "xgb", "rf", "mlp", "ridge")),
     Key("hpo.train_metric", str, "ic", "train objective: ic = mean out-of-fold Spearman IC over folds and "
         "symbols (maximise); rmse = mean out-of-fold RMSE (minimise)", choices=("ic", "rmse")),
     Key("hpo.train_symbols", int, 4, "train objective: the first this many symbols of data.source (with enough "
         "bars for the folds); with fewer the value is mostly fold noise and pruning decides on noise "
         "(measured on the embedded series: the parameters explain ~0 % of a trial's value at 2, ~60 % at 4)",
         lo=1, hi=100_000),
-    Key("hpo.train_bars", int, 1500, "train objective: the last this many bars of each symbol; 0 = all",
-        lo=0, hi=1 << 40),
+    Key("hpo.train_bars", int, 1500, "train objective: the search's bars of each symbol, the last this many "
+        "before the purge gap and the held-out period; 0 = all", lo=0, hi=1 << 40),
+    Key("hpo.train_holdout_bars", int, 500, "train objective: the last this many bars of every symbol are held "
+        "out (after a purge gap of train.horizon + train.cv.embargo_bars bars): the best trial and the defaults are "
+        "scored there at the end, never searched on", lo=50, hi=1 << 40),
+    Key("hpo.train_holdout_symbols", int, 2, "train objective: symbols of data.source after the searched ones, "
+        "never searched, whose held-out period is scored too", lo=0, hi=100_000),
     Key("hpo.optbench_problem", str, "lsq-k1e3-d100", "optbench objective: the problem (an optbench.problems "
         "name)"),
     Key("hpo.optbench_optimizer", str, "momentum", "optbench objective: the optimizer tuned (sgd, momentum, "

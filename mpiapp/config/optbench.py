@@ -1,6 +1,6 @@
 """`optbench.*`: the first-order optimizer benchmark — its grid, budgets, problems, cache."""
 
-from .keys import Key
+from .keys import Items, Key
 
 # fmt: off
 KEYS = (
@@ -8,16 +8,18 @@ KEYS = (
         ["lsq-k1e3-d100", "lsq-k1e6-d100", "lsq-k1e9-d100", "logreg-d100", "digits", "breast_cancer",
          "diabetes", "finance"],
         "problems: lsq-k<kappa>-d<dim>[-clustered], logreg-d<dim>, digits, breast_cancer, diabetes, mnist5k, "
-        "california, mnist, finance (docs/optbench.md)"),
+        "california, mnist, finance (docs/optbench.md)", items=Items(str, unique=True)),
     Key("optbench.optimizers", list, ["sgd", "momentum", "nesterov", "adam", "adamw"], "optimizers of the grid",
-        item_choices=("sgd", "momentum", "nesterov", "adam", "adamw")),
+        items=Items(str, choices=("sgd", "momentum", "nesterov", "adam", "adamw"), unique=True)),
     Key("optbench.backends", list, ["numpy", "torch"],
         "backends of the grid (cupy needs a GPU; torch uses this rank's GPU when CUDA is usable; jax needs the "
         "jax extra, and its CUDA build for a GPU)",
-        item_choices=("numpy", "torch", "cupy", "jax")),
+        items=Items(str, choices=("numpy", "torch", "cupy", "jax"), unique=True)),
     Key("optbench.step_scales", list, [1.0],
-        "multipliers of the theory step (1/L; Polyak's for momentum; adam_lr for Adam/AdamW): the step grid"),
-    Key("optbench.batch_sizes", list, [0, 64], "rows per step; 0 = full batch (one step is one epoch)"),
+        "multipliers of the theory step (1/L; Polyak's for momentum; adam_lr for Adam/AdamW): the step grid",
+        items=Items(float, lo=0.0, lo_open=True, unique=True)),
+    Key("optbench.batch_sizes", list, [0, 64], "rows per step; 0 = full batch (one step is one epoch)",
+        items=Items(int, lo=0, unique=True)),
     Key("optbench.repeats", int, 3, "seeds per grid point (start point and batch order); median and interval",
         lo=1, hi=1000),
     Key("optbench.max_iters", int, 500, "step budget of every run", lo=1, hi=1 << 31),
@@ -29,7 +31,8 @@ KEYS = (
         lo=0.0, hi=1.0),
     Key("optbench.diverge_factor", float, 1e6,
         "a run whose f - f* exceeds this multiple of f(w0) - f* (or is not finite) has diverged", lo=1.0),
-    Key("optbench.targets", list, [1e-3, 1e-6], "relative suboptimality targets of time- and iterations-to-target"),
+    Key("optbench.targets", list, [1e-3, 1e-6], "relative suboptimality targets of time- and iterations-to-target",
+        items=Items(float, lo=0.0, hi=1.0, lo_open=True, hi_open=True, unique=True)),
     Key("optbench.adam_lr", float, 1e-2, "Adam / AdamW learning rate (times the step scale)", lo=0.0, hi=1e6),
     Key("optbench.adamw_weight_decay", float, 1e-4, "AdamW decoupled weight decay", lo=0.0, hi=1e6),
     Key("optbench.seed", int, 0, "base seed of synthetic problems, splits, start points and batch orders", lo=0),
@@ -51,6 +54,7 @@ KEYS = (
         "folder of optional data files (california_housing.csv, mnist.npz); empty = none"),
     Key("optbench.momentum", float, None, "heavy-ball / Nesterov momentum; null = the theory value for the "
         "problem's kappa", nullable=True, lo=0.0, hi=0.9999),
-    Key("optbench.adam_betas", list, [0.9, 0.999], "Adam / AdamW (beta1, beta2)"),
+    Key("optbench.adam_betas", list, [0.9, 0.999], "Adam / AdamW (beta1, beta2)",
+        items=Items(float, lo=0.0, hi=1.0, hi_open=True, min_len=2, max_len=2)),
 )
 # fmt: on

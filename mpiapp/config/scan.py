@@ -1,6 +1,6 @@
 """`scan.*`: the Elliott-wave impulse scan (pivots, windows, candidates, score, backend); docs/scan.md."""
 
-from .keys import Key
+from .keys import ConfigError, Items, Key
 
 # fmt: off
 KEYS = (
@@ -36,7 +36,7 @@ KEYS = (
     Key("scan.flat_min_pivots", int, 6, "pre-filter: minimum pivots in a window", lo=0),
     # --- scan: candidates ------------------------------------------------------------------------
     Key("scan.scan_pattern_types", list, ["bullish", "bearish"], "directions to scan",
-        item_choices=("bullish", "bearish")),
+        items=Items(str, choices=("bullish", "bearish"))),
     Key("scan.up_to", int, 2, "a wave may skip up to this many intermediate swings", lo=0, hi=64),
     Key("scan.enable_multi_start", bool, True, "false: only the single most extreme start pivot"),
     Key("scan.max_start_points", int, 0,
@@ -75,7 +75,8 @@ KEYS = (
         hi=1000),
     Key("scan.live_degrees", list, [1.0, 2.0],
         "degrees of the live count: multiples of the scan's zig-zag threshold (which follows the "
-        "series' scale), ascending"),
+        "series' scale), ascending",
+        items=Items(float, lo=0.0, hi=1000.0, lo_open=True, max_len=8, ascending=True)),
     Key("scan.outcomes", bool, False,
         "walk-forward outcome study: every count that was live, at its known_bar, and what followed"),
     Key("scan.outcome_bars", int, 200, "outcome study: bars followed after a count's known_bar",
@@ -94,3 +95,12 @@ KEYS = (
         choices=("strength", "score")),
 )
 # fmt: on
+
+
+def _weights(s) -> None:
+    if s.weight_fib + s.weight_time + s.weight_alternation + s.weight_channel <= 0:
+        raise ConfigError("scan.weight_*: the four score weights must not all be 0")
+
+
+#: cross-key rules: section path -> function of that section's values (config.load and ScanParams)
+CHECKS = {"scan": _weights}

@@ -1,7 +1,7 @@
 """`train.*`: the train job (mpiapp.train): targets, purged CV, model families and their parameters;
 docs/train.md."""
 
-from .keys import Key
+from .keys import ConfigError, Items, Key
 
 # fmt: off
 KEYS = (
@@ -9,7 +9,7 @@ KEYS = (
     Key("train.families", list, ["lgbm", "xgb", "rf", "mlp", "ridge"],
         "model families trained per symbol (--families); each has its own train.<family>.* block; ridge, the "
         "baseline of every family, is trained even when not listed",
-        item_choices=("lgbm", "xgb", "rf", "mlp", "ridge")),
+        items=Items(str, choices=("lgbm", "xgb", "rf", "mlp", "ridge"))),
     Key("train.task", str, "regression",
         "regression: forecast the forward log return; classification: P(forward return > 0)",
         choices=("regression", "classification")),
@@ -75,7 +75,7 @@ KEYS = (
         "rows the tree is grown on (0 = train.rf.min_data_in_leaf alone)", lo=0.0, hi=0.5),
     Key("train.rf.bagging_fraction", float, 0.632, "random forest row sample per tree", lo=0.01, hi=0.999),
     Key("train.rf.feature_fraction", float, 0.6, "random forest share of features per tree", lo=0.01, hi=1.0),
-    Key("train.mlp.hidden", list, [32, 16], "MLP hidden layer widths"),
+    Key("train.mlp.hidden", list, [32, 16], "MLP hidden layer widths", items=Items(int, lo=1, hi=65536)),
     Key("train.mlp.epochs", int, 20, "MLP passes over the training samples (the most, with early stopping)",
         lo=1, hi=100_000),
     Key("train.mlp.batch_size", int, 256, "MLP mini-batch size", lo=1),
@@ -86,6 +86,16 @@ KEYS = (
         hi=100_000),
     Key("train.ridge.penalties", list, [0.01, 0.03, 0.1, 0.3, 1.0], "ridge penalties per training row on "
         "standardised features (docs/train.md); the one with the lowest error on the inner validation slice is "
-        "used (one value: no choice)"),
+        "used (one value: no choice)", items=Items(float, lo=0.0, hi=1e6, lo_open=True)),
 )
 # fmt: on
+
+
+def _rolling(cv) -> None:
+    if cv.scheme == "walk_forward" and cv.window == "rolling" and cv.train_bars < cv.min_train:
+        raise ConfigError(f"train.cv.train_bars = {cv.train_bars} < train.cv.min_train = {cv.min_train}: a rolling "
+                          "window that short leaves every fold too few training samples")
+
+
+#: cross-key rules: section path -> function of that section's values (config.load and the params classes)
+CHECKS = {"train.cv": _rolling}

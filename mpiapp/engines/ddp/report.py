@@ -2,8 +2,10 @@
 
 Text: provenance (ranks, backend, precision and why, feature store, split dates), the per-epoch
 table (train / validation / test loss, IC and hit rate beside the baselines, samples/s), the best
-epoch, and the per-rank time split (compute, gradient all-reduce, data read, ...). Charts (PNG):
-the loss per step with the per-epoch validation and test losses, and the throughput per epoch.
+epoch, the test metrics pooled and per symbol beside the ridge baseline (the metrics table:
+predictions.py defines each), and the per-rank time split (compute, gradient all-reduce, data read,
+...). Charts (PNG): the loss per step with the per-epoch validation and test losses, and the
+throughput per epoch.
 """
 
 from __future__ import annotations
@@ -11,6 +13,53 @@ from __future__ import annotations
 import os
 
 import numpy as np
+
+
+def _f(v, fmt: str) -> str:
+    v = float(v)
+    return "nan" if v != v else format(v, fmt)
+
+
+def metric_lines(m: dict, names, split: str = "test", top: int | None = None) -> list[str]:
+    """The pooled line and one line per symbol of `split` from the metrics table's columns `m`."""
+    rows = [i for i, s in enumerate(m["split"]) if (s.decode() if isinstance(s, bytes) else s) == split]
+    pooled = [i for i in rows if int(m["symbol"][i]) == -1]
+    per = sorted((i for i in rows if int(m["symbol"][i]) >= 0), key=lambda i: -float(m["n"][i]))
+    out = []
+    for i in pooled:
+        out += [f"  {split}, {int(m['n'][i]):,} samples of {len(per)} symbols: pooled IC (Pearson, every sample) "
+                f"{_f(m['pearson_ic'][i], '+.4f')} (ridge {_f(m['ridge_pearson_ic'][i], '+.4f')}); mean IC over "
+                f"symbols (Spearman) {_f(m['ic'][i], '+.4f')} "
+                f"± {_f(m['ic_se'][i], '.4f')} (t {_f(m['ic_t'][i], '.2f')}, n_eff {_f(m['ic_n_eff'][i], ',.0f')}, "
+                f"Driscoll-Kraay)",
+                f"    baseline ridge on the same features: mean IC {_f(m['ridge_ic'][i], '+.4f')} ± "
+                f"{_f(m['ridge_ic_se'][i], '.4f')}; model - ridge {_f(m['ic_minus_ridge'][i], '+.4f')} "
+                f"(t {_f(m['ic_minus_ridge_t'][i], '.2f')}, n_eff {_f(m['ic_minus_ridge_n_eff'][i], ',.0f')}); "
+                f"loss {_f(m['loss'][i], '.4f')} (ridge {_f(m['ridge_loss'][i], '.4f')}, training mean {_f(m['base_loss'][i], '.4f')}); hit rate "
+                f"{_f(m['hit_rate'][i], '.3f')} (majority sign {_f(m['base_hit_rate'][i], '.3f')})"]  # fmt: skip
+    if per:
+        out.append(f"  {split} per symbol: {'symbol':<10} {'n':>6} {'IC':>8} {'± se':>7} {'t':>6} {'n_eff':>6} "
+                   f"{'ridge IC':>8} {'loss':>7} {'ridge':>7} {'base':>7} {'hit':>6} {'(base)':>6}")  # fmt: skip
+    for i in per[:top]:
+        s = int(m["symbol"][i])
+        out.append(f"  {'':>{len(split) + 12}} {names[s]:<10.10} {int(m['n'][i]):>6} {_f(m['ic'][i], '+8.4f')} "
+                   f"{_f(m['ic_se'][i], '7.4f')} {_f(m['ic_t'][i], '6.2f')} {_f(m['ic_n_eff'][i], '6.0f')} "
+                   f"{_f(m['ridge_ic'][i], '+8.4f')} {_f(m['loss'][i], '7.4f')} {_f(m['ridge_loss'][i], '7.4f')} "
+                   f"{_f(m['base_loss'][i], '7.4f')} {_f(m['hit_rate'][i], '6.3f')} "
+                   f"{_f(m['base_hit_rate'][i], '6.3f')}")  # fmt: skip
+    if top is not None and len(per) > top:
+        out.append(f"  ... {len(per) - top} more symbols: the metrics table")
+    return out
+
+
+def _ridge_ic(s: dict) -> str:
+    """' (ridge +0.0123)': the ridge baseline's pooled test IC beside the model's, when known."""
+    m = s.get("metrics")
+    if m is None:
+        return ""
+    i = next((i for i, (sym, sp) in enumerate(zip(m["symbol"], m["split"])) if int(sym) == -1 and
+              (sp.decode() if isinstance(sp, bytes) else sp) == "test"), None)  # fmt: skip
+    return "" if i is None else f" (ridge {_f(m['ridge_pearson_ic'][i], '+.4f')})"
 
 
 def run_summary(s: dict) -> str:
@@ -23,20 +72,31 @@ def run_summary(s: dict) -> str:
              f"  best epoch {s['best_epoch']}: validation loss {b.get('validation_loss', float('nan')):.4f} "
              f"(baseline {b.get('validation_base_loss', float('nan')):.4f}), test loss "
              f"{b.get('test_loss', float('nan')):.4f} (baseline {b.get('test_base_loss', float('nan')):.4f}), "
-             f"test IC {b.get('test_ic', float('nan')):+.4f}, test hit rate {b.get('test_hit_rate', float('nan')):.3f} "
-             f"(baseline {b.get('test_base_hit_rate', float('nan')):.3f})",
+             f"test IC {b.get('test_ic', float('nan')):+.4f}{_ridge_ic(s)}, test hit rate "
+             f"{b.get('test_hit_rate', float('nan')):.3f} (baseline {b.get('test_base_hit_rate', float('nan')):.3f})",
              f"  feature store: {s['store']} ({s['symbols']} symbols with samples{skipped})"]  # fmt: skip
+    if s.get("left_out"):
+        lines.append(f"  left out of validation and test (no training rows): {', '.join(s['left_out'])}")
+    if s.get("metrics") is not None:
+        lines.append(f"  loss in units of the training y variance; ridge penalty {s['ridge_penalty']:g} (chosen on "
+                     f"validation); IC standard errors allow for {s['horizon']}-bar overlapping labels (Newey-West)")
+        lines += metric_lines(s["metrics"], s["names"], "test")
     if s.get("skipped_steps"):
         lines.append(f"  fp16: {s['skipped_steps']} step(s) skipped by the gradient scaler (overflow)")
     return "\n".join(lines)
 
 
 def text(path: str) -> str:
+    import h5py
+
     from ...io.results import read_attrs, read_table
 
     a = read_attrs(path)
     e = read_table(path, "epochs")
     p = read_table(path, "profile")
+    with h5py.File(path, "r") as f:
+        has_metrics = "metrics" in f
+    m = read_table(path, "metrics") if has_metrics else None
     lines = [f"{path}: {a.get('status')} ddp run, mpiapp {a.get('mpiapp_version')}, {a.get('ranks')} rank(s) on "
              f"{a.get('hosts')}, {a.get('backend')}, {a.get('precision')} ({a.get('precision_why')}), "
              f"{a.get('threads_per_rank')} thread(s) per rank",
@@ -54,6 +114,15 @@ def text(path: str) -> str:
                      f"{e['validation_base_loss'][i]:>8.4f} {e['test_loss'][i]:>8.4f} {e['test_base_loss'][i]:>8.4f} "
                      f"{e['validation_ic'][i]:>+8.4f} {e['test_ic'][i]:>+8.4f} {e['test_hit_rate'][i]:>8.3f} "
                      f"{e['test_base_hit_rate'][i]:>8.3f} {e['samples_per_s'][i]:>10.0f}")  # fmt: skip
+    if m is not None:
+        pooled = {sp.decode(): i for i, (sym, sp) in enumerate(zip(m["symbol"], m["split"])) if int(sym) == -1}
+        lines.append("  the ridge baseline on the same features (fixed over epochs): " + ", ".join(
+            f"{sp} IC {_f(m['ridge_pearson_ic'][i], '+.4f')}" for sp, i in pooled.items()) + " (Pearson, pooled)")
+        names = {int(s): n.decode() for s, n in zip(m["symbol"], m["name"])}
+        lines += ["", f"the kept weights beside the ridge baseline (penalty {a.get('ridge_penalty')}); "
+                  f"left out (no training rows): {a.get('left_out') or 'none'}:"]
+        for split in ("validation", "test"):
+            lines += metric_lines(m, names, split)
     lines += ["", "per rank (seconds): compute = forward + backward without the gradient all-reduce",
               f"  {'rank':>4} {'samples':>9} {'compute':>8} {'allreduce':>9} {'read':>7} {'optim':>7} {'eval':>7} "
               f"{'ckpt':>6} {'features':>8} {'train':>7} {'peak MB':>8}"]  # fmt: skip

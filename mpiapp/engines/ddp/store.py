@@ -15,7 +15,10 @@ different outputs in one folder never share, or rebuild, each other's store):
   rows       table: symbol (i4), bar (i8), time (i8, ns), label_end (i8, ns: time of bar + horizon),
              y (f4: forward log return over `horizon` bars);
   symbols    table: symbol, name, first_row, n_rows, and per split (train, validation, test) the
-             global row range [lo, hi) of its samples, purged (rows in no split);
+             global row range [lo, hi) of its samples, purged (rows in no split), spacing_ns (the
+             median time between its consecutive bars, spacing.py), left_out (1: no training rows,
+             so its validation and test rows are left out too — a symbol the model never trained
+             on would be scored as if it had);
   skipped    table: symbols with too few bars, and why;
   sources    table: name (relative to the data folder) and content hash of every data file read
              (none for builtin and synthetic data);
@@ -24,7 +27,8 @@ different outputs in one folder never share, or rebuild, each other's store):
              `sources`, the combined hash of the sources table), plus the work layer's provenance.
 
 Close-only features for every symbol: a pooled model needs one feature set, and several sources
-(and builtin series) carry no High/Low or volume.
+(and builtin series) carry no High/Low or volume. One bar spacing for every symbol (spacing.py): the
+phase checks it before computing anything, unless ddp.mixed_spacing.
 """
 
 from __future__ import annotations
@@ -38,10 +42,11 @@ from ...runtime import errors, sync
 from ...work import JobSpec, Plan, Unit
 from ..train.features import feature_names, price_features, targets, warmup_bars
 from ..train.unit import MESSAGE_BYTES, skip_rows
+from . import spacing as _spacing
 from . import split as _split
 
 FEATURES = tuple(feature_names(False, False))
-FORMAT = 3  # bump when the layout or the features change: an older store is rebuilt
+FORMAT = 4  # bump when the layout or the features change: an older store is rebuilt
 #: rows per HDF5 chunk of X: a shuffle block's read touches one or two chunks of ~40 KB (10 features)
 CHUNK_ROWS = 1024
 ROW_COLUMNS = [("symbol", "i4"), ("bar", "i8"), ("time", "i8"), ("label_end", "i8"), ("y", "f4")]
@@ -116,6 +121,7 @@ class _StoreJob:
     def __init__(self, params, src, ident, digests):
         self.params, self.src, self.ident, self.digests = params, src, ident, digests
         self.store = None
+        self.spacing: dict[int, int] = {}  # symbol -> median spacing (ns), every symbol, every rank
 
     def plan(self, ctx) -> Plan:
         index = self.src.index()
@@ -134,6 +140,7 @@ class _StoreJob:
         self.store.preload(None if mine is None else {u.key[0] for u in mine})
         for name, d in (self.store.digest_all() if ctx.resuming else dict(self.store.digests)).items():
             ctx.record_input(name, d)
+        self.spacing = check_spacing(ctx, self.store, index, mine, self.params.mixed_spacing)
 
     def run_unit(self, unit, ctx) -> dict:
         (s,) = unit.key
@@ -153,12 +160,34 @@ class _StoreJob:
         self.store.release()
 
     def finalize(self, fin) -> dict:
-        return finalize(fin, self.params, self.ident, self.store.skipped_all(), self.digests)
+        return finalize(fin, self.params, self.ident, self.store.skipped_all(), self.digests, self.spacing)
 
 
-def finalize(fin, params, ident: dict, store_skips: dict, digests: dict | None = None) -> dict:
+def check_spacing(ctx, store, index, mine, allowed: bool) -> dict:
+    """Collective: {symbol: median bar spacing (ns)} of every symbol with bars, each measured by the rank
+    that holds it (its units; with units claimed dynamically, every size-th symbol). Raises
+    errors.JobError (exit 2, every rank) naming each spacing and its symbols when they differ and
+    `allowed` is false."""
+    held = sorted({u.key[0] for u in mine}) if mine is not None else range(ctx.rank, len(index), ctx.size)
+    own = {}
+    for s in held:
+        series = store.get(s)
+        if series is not None:
+            own[int(s)] = _spacing.median_spacing(series.time)
+    every: dict = {}
+    for part in sync.allgather(own, comm=ctx.comm):
+        every.update(part)
+    ids = sorted(every)
+    errors.agree(_spacing.problem([index[s][0] for s in ids], [every[s] for s in ids], allowed), comm=ctx.comm)
+    return every
+
+
+def finalize(fin, params, ident: dict, store_skips: dict, digests: dict | None = None,
+             spacing: dict | None = None) -> dict:
     """Collective: X, rows, symbols and skipped of the store; the split computed from every rank's
-    samples. Raises errors.JobError (exit 2) when no symbol has samples or a split is empty."""
+    samples; a symbol with no training rows left out of validation and test (named in the log and by
+    the symbols table's left_out). Raises errors.JobError (exit 2) when no symbol has samples or a
+    split is empty."""
     ctx = fin.ctx
     rank = ctx.rank
     index, index_skips = ctx.info
@@ -198,13 +227,18 @@ def finalize(fin, params, ident: dict, store_skips: dict, digests: dict | None =
     sym_ids = np.arange(lo, hi, dtype=np.int64)
     sym = {c: np.zeros(len(sym_ids), dtype=np.int64) for c in ("first_row", "n_rows", "train_lo", "train_hi",
                                                                "validation_lo", "validation_hi", "test_lo",
-                                                               "test_hi", "purged")}  # fmt: skip
+                                                               "test_hi", "purged", "spacing_ns",
+                                                               "left_out")}  # fmt: skip
     starts = np.searchsorted(rows["symbol"], sym_ids, side="left")
     ends = np.searchsorted(rows["symbol"], sym_ids, side="right")
     for i, (a, b) in enumerate(zip(starts, ends)):
         first_row = base + int(a)
         sym["first_row"][i], sym["n_rows"][i] = first_row, int(b - a)
         r = _split.symbol_ranges(rows["time"][a:b], rows["label_end"][a:b], v_day, t_day)
+        if b > a and r["train"][1] == r["train"][0]:  # never trained on: not scored either
+            r = dict(r, validation=(int(b - a), int(b - a)), test=(int(b - a), int(b - a)))
+            sym["left_out"][i] = 1
+        sym["spacing_ns"][i] = (spacing or {}).get(int(sym_ids[i]), 0)
         for s in _split.SPLITS:
             sym[f"{s}_lo"][i] = first_row + r[s][0]
             sym[f"{s}_hi"][i] = first_row + r[s][1]
@@ -241,11 +275,16 @@ def finalize(fin, params, ident: dict, store_skips: dict, digests: dict | None =
         if rank == 0 and src_rows:
             src_rows["name"] = src_rows["name"].astype(f"S{width}")
         fin.write("sources", [("name", f"S{width}"), ("digest", "S32")], src_rows)
+    left = [index[int(s)][0] for s in sym_ids[sym["left_out"] == 1]]
+    left = [nm for part in sync.allgather(left, comm=ctx.comm) for nm in part]
+    if left and rank == 0:
+        ctx.log.warning("left out of validation and test (no training rows before %s): %s",
+                        _split.date_of_day(v_day), ", ".join(left))  # fmt: skip
     fin.attrs(features=json.dumps(list(FEATURES)), horizon=int(params.horizon),
               validation_from=_split.date_of_day(v_day), test_from=_split.date_of_day(t_day),
               identity=json.dumps(ident, sort_keys=True), n_rows=int(total))  # fmt: skip
     return {"rows": int(total), "validation_from": _split.date_of_day(v_day),
-            "test_from": _split.date_of_day(t_day)}
+            "test_from": _split.date_of_day(t_day), "left_out": left}
 
 
 # --- reading ---------------------------------------------------------------------------------------------
@@ -267,6 +306,7 @@ class StoreInfo:
             self.n_rows = int(f["X"].shape[0])
             g = f["symbols"]
             self.symbols = {c: g[c][:] for c in g.keys()}
+            self.names = [n.decode("utf-8", "replace") for n in self.symbols["name"]]
             self.sources = {}
             if "sources" in f:
                 t = f["sources"]
@@ -274,6 +314,10 @@ class StoreInfo:
         problem = check_ranges(self.symbols, self.n_rows)
         if problem:
             raise ValueError(f"{path} is a damaged feature store: {problem}")
+
+    def left_out(self) -> list[str]:
+        """Symbols with samples but no training rows, left out of validation and test."""
+        return [self.names[i] for i in np.flatnonzero(self.symbols["left_out"] == 1)]
 
     def split_ranges(self, split: str, window: int) -> tuple[np.ndarray, np.ndarray]:
         """(lo, hi) global rows of `split` per symbol, narrowed so each sample has `window - 1` rows of

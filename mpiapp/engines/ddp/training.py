@@ -1,8 +1,11 @@
-"""Phase 2 of the ddp job: join the process group, train, write results/ddp.h5.
+"""Phase 2 of the ddp job: join the process group, train, forecast, write results/ddp.h5.
 
-The results file is small (per step and per epoch rows, a profile row per rank, the weights), so
-rank 0 writes it alone to PATH.tmp and renames it to PATH; the checkpoint (PATH.partial) is removed
-only after that rename.
+After training, the kept weights (the best validation epoch's) and the ridge baseline (baseline.py)
+forecast every sample of every split (predictions.py); rank 0 gathers the forecasts one split at a
+time and computes the metrics of each symbol beside the pooled ones. The results file (per step and
+per epoch rows, the predictions and metrics, a profile row per rank, the weights) is written by rank
+0 alone to PATH.tmp and renamed to PATH; the checkpoint (PATH.partial) is removed only after that
+rename.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from ...runtime import errors, profile, signals, sync, torch_dist
 from ...runtime.profile import Timers
 from ...runtime.trials import self_comm
 from ...work import Outcome, provenance
+from . import baseline, predictions
+from . import spacing as _spacing
 from .store import StoreInfo
 
 STEP_COLUMNS = [("step", "i8"), ("epoch", "i4"), ("loss", "f8"), ("lr", "f8"), ("scale", "f8")]
@@ -61,6 +66,9 @@ def train(ctx, params, store_path: str, paths, opts, claim) -> Outcome:
         info = None
         with errors.agreement(ctx.comm):
             info = StoreInfo(store_path)
+            why = _spacing.problem(info.names, info.symbols["spacing_ns"], params.mixed_spacing)
+            if why:  # a store reused from a run that allowed mixed spacing
+                raise errors.JobError(f"{store_path}: {why}")
         flat = {k: v for k, v in config._flatten(config.to_plain(ctx.cfg)).items()}
         t0 = time.perf_counter()
         tr = Trainer(ctx, params, info, group, flat)
@@ -89,21 +97,52 @@ def train(ctx, params, store_path: str, paths, opts, claim) -> Outcome:
                                 signals.name(stop) if stop else "a stop signal", summary["step"], paths.partial)
             tr.close()
             return Outcome("interrupted", paths.partial, signals.EXIT_RESUMABLE, summary)
+        with ctx.timers.phase("evaluate"):
+            scored = forecasts(ctx, tr, info)
         row = tr.profile_row()
         row.update(host=_comm.hostname(), features_s=features_s,
                    train_s=ctx.timers.seconds.get("train", 0.0))  # fmt: skip
         rows = sync.gather(row, comm=ctx.comm)
         if ctx.rank == 0:
-            write(paths, tr, info, group, threads, rows, ctx, t_start)
+            write(paths, tr, info, group, threads, rows, ctx, t_start, scored)
             os.remove(paths.partial)
         sync.sleeping_barrier(ctx.comm)
         tr.close()
         n_rows = info.symbols["n_rows"]
         summary.update(path=paths.out, profile=rows, store=store_path, backend=group.backend, threads=threads,
-                       symbols=int((n_rows > 0).sum()), skipped=int((n_rows == 0).sum()))  # fmt: skip
+                       symbols=int((n_rows > 0).sum()), skipped=int((n_rows == 0).sum()),
+                       left_out=info.left_out(), horizon=info.horizon)  # fmt: skip
+        if ctx.rank == 0:
+            summary.update(metrics=scored["metrics"], names=info.names, ridge_penalty=scored["ridge_penalty"])
         return Outcome("complete", paths.out, 0, summary)
     finally:
         torch_dist.close()
+
+
+def forecasts(ctx, tr, info) -> dict | None:
+    """Collective: the ridge baseline, then every split's forecasts by the kept weights and the ridge,
+    gathered on rank 0 one split at a time: {predictions, metrics, ridge_penalty, ridge_mse} on rank 0,
+    None elsewhere."""
+    import h5py
+
+    fit, mse = baseline.ridge(tr.readers, tr.stats, ctx.cfg.train.ridge.penalties, tr.rank, tr.size, ctx.comm)
+    model = tr.model.module
+    model.load_state_dict(tr.final_state())  # training is over: the weights the results file keeps
+    parts = {}
+    for split in predictions.SPLITS:
+        part = predictions.predict(model, tr.readers[split], tr.stats, fit, tr.autocast, tr.device, tr.rank,
+                                   tr.size, tr.torch)  # fmt: skip
+        got = sync.gather(part, comm=ctx.comm)
+        if ctx.rank == 0:
+            parts[split] = got
+    if ctx.rank != 0:
+        return None
+    with h5py.File(info.path, "r") as f:
+        g = f["rows"]
+        store_rows = {c: g[c][:] for c in ("symbol", "bar", "time")}
+    pred = predictions.table(parts, store_rows)
+    return {"predictions": pred, "metrics": predictions.metrics(pred, len(info.names), info.horizon, tr.stats),
+            "ridge_penalty": fit.penalty, "ridge_mse": mse}
 
 
 def state_bytes(state: dict, torch) -> bytes:
@@ -112,8 +151,9 @@ def state_bytes(state: dict, torch) -> bytes:
     return buf.getvalue()
 
 
-def write(paths, tr, info, group, threads: int, profile: list, ctx, t_start: float) -> None:
-    """Rank 0 alone: steps, epochs, profile, the weights and the provenance, PATH.tmp -> PATH."""
+def write(paths, tr, info, group, threads: int, profile: list, ctx, t_start: float, scored: dict) -> None:
+    """Rank 0 alone: steps, epochs, predictions, metrics, profile, the weights and the provenance,
+    PATH.tmp -> PATH."""
     import torch
 
     tmp = paths.tmp
@@ -127,6 +167,17 @@ def write(paths, tr, info, group, threads: int, profile: list, ctx, t_start: flo
         if tr.epochs else [("epoch", "i8")]
     f.create_table("epochs", ecols, rows_hint=max(1, len(tr.epochs)))
     f.append("epochs", {c: np.array([e[c] for e in tr.epochs], dtype=dt) for c, dt in ecols} if tr.epochs else {})
+    pred = scored["predictions"]
+    f.create_table("predictions", predictions.COLUMNS, rows_hint=max(1, len(pred["symbol"])))
+    f.append("predictions", pred)
+    m = scored["metrics"]
+    name_len = max([8] + [len(n.encode()) for n in info.names])
+    mcols = [("symbol", "i4"), ("name", f"S{name_len}"), ("split", "S10")] + \
+        [(k, "i8" if k == "n" else "f8") for k in predictions.METRIC_NAMES]
+    m = dict(m, name=[info.names[s].encode() if s >= 0 else b"(all)" for s in m["symbol"]],
+             split=[s.encode() for s in m["split"]])
+    f.create_table("metrics", mcols, rows_hint=max(1, len(m["symbol"])))
+    f.append("metrics", {c: np.asarray(m[c], dtype=dt) for c, dt in mcols})
     f.create_table("profile", PROFILE_COLUMNS, rows_hint=len(profile))
     f.append("profile", {c: np.array([r[c].encode() if c == "host" else r[c] for r in profile], dtype=dt)
                          for c, dt in PROFILE_COLUMNS})  # fmt: skip
@@ -144,7 +195,8 @@ def write(paths, tr, info, group, threads: int, profile: list, ctx, t_start: flo
         "stopped_early": bool(s["stopped_early"]), "skipped_steps": s["skipped_steps"],
         "best_validation_loss": float(best.get("validation_loss", np.nan)),
         "test_ic": float(best.get("test_ic", np.nan)), "test_loss": float(best.get("test_loss", np.nan)),
-        "y_scale": float(tr.stats["y_std"]),
+        "y_scale": float(tr.stats["y_std"]), "ridge_penalty": float(scored["ridge_penalty"]),
+        "left_out": ",".join(info.left_out()),
     }))  # fmt: skip
     f.close()
     os.replace(tmp, paths.out)

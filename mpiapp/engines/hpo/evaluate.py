@@ -219,17 +219,19 @@ class _GroupSync:
         return [own] + [self.done[r] for r in range(1, self.g.k)]
 
 
-def evaluate(objective, work: Work, groups, state, cfg, decide) -> Result | None:
+def evaluate(objective, work: Work, groups, state, cfg, decide, fn=None) -> Result | None:
     """Run `work` on this rank's group (every group rank calls it); the Result on the leader, else None.
 
     decide(number, step, value) -> 'go' | 'prune' | 'stop': the owner's pruning decision (leader only).
-    Never raises for a failing objective: an exception becomes a FAIL result with its traceback.
+    fn: run this function of (params, ctx) instead of the objective's evaluate, and keep what it
+    returns as the one value, unchecked (the held-out scoring: a Score). Never raises for a failing
+    objective: an exception becomes a FAIL result with its traceback.
     """
     ctx = TrialContext(work, groups, state, cfg, decide)
     t0 = time.perf_counter()
     outcome: tuple = ("complete", None)
     try:
-        outcome = ("complete", objective.evaluate(dict(work.params), ctx))
+        outcome = ("complete", (fn or objective.evaluate)(dict(work.params), ctx))
     except Pruned:
         outcome = ("pruned", None)
     except TimedOut as exc:
@@ -245,7 +247,7 @@ def evaluate(objective, work: Work, groups, state, cfg, decide) -> Result | None
         proto.tell_leader(groups, ("done", outcome))
         return None
     outcomes = ctx._sync.finish(outcome)
-    return _result(work, outcomes, ctx.reports, duration, groups.index, objective.n_values)
+    return _result(work, outcomes, ctx.reports, duration, groups.index, None if fn else objective.n_values)
 
 
 def _result(work, outcomes, reports, duration, group, n_values) -> Result:
@@ -264,6 +266,8 @@ def _result(work, outcomes, reports, duration, group, n_values) -> Result:
         return Result(state="fail", reason="timeout", error=payload, **base)
     if kind == "pruned":
         return Result(state="pruned", values=(reports[-1][1],), pruned_step=reports[-1][0], **base)
+    if n_values is None:  # kept as returned
+        return Result(state="complete", values=(payload,), **base)
     if work.timeout_s and duration > work.timeout_s:
         return Result(state="fail", reason="timeout", error=f"returned after {duration:.3f} s, over "
                       f"hpo.trial_timeout_s={work.timeout_s:g}", **base)  # fmt: skip

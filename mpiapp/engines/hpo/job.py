@@ -30,7 +30,7 @@ from ...runtime import trials as proto
 from ...runtime.profile import cprofile
 from ...work import Outcome
 from ...work.output import Claim, Found, Paths, Target, profile_targets, results_kind
-from . import driver, output
+from . import driver, holdout, output
 from . import space as _space
 from . import study as _study
 from .objectives import load as load_objective
@@ -192,9 +192,16 @@ def _run(ctx, files: Files, opts, t_start: float, claim) -> Outcome:
         prof.disable()
         prof.dump_stats(f"{files.out}.rank{ctx.rank}.prof")
     stopped = sync.bcast(stopped, comm=ctx.comm)
+    groups.free()
+    scored = None
+    if not stopped and objective.n_values == 1:  # the held-out part, once the search is over
+        cands = holdout.candidates(study, objective, cfg, [p.name for p in params]) if ctx.rank == 0 else None
+        t_hold = time.perf_counter()
+        scored = holdout.run(ctx, objective, state, cands, h.seed)
+        ctx.timers.add("holdout", time.perf_counter() - t_hold)
+        stopped = sync.any_signal(ctx.comm)
     row = output.profile_row(ctx.rank, ctx.timers, ev.trials, overhead, loop_s)
     rows = sync.gather(row, comm=ctx.comm)
-    groups.free()
     if stopped:
         if ctx.rank == 0:
             ctx.log.warning("stopped by %s: %s is consistent; rerun with --resume (any rank count)",
@@ -202,7 +209,7 @@ def _run(ctx, files: Files, opts, t_start: float, claim) -> Outcome:
         return Outcome("interrupted", files.journal, signals.EXIT_RESUMABLE, {})
     summary = {}
     if ctx.rank == 0:
-        summary = _finish(ctx, study, objective, params, files, rows, t_start)
+        summary = _finish(ctx, study, objective, params, files, rows, t_start, scored)
     return Outcome("complete", files.out, 0, summary)
 
 
@@ -303,9 +310,10 @@ def _open_study(ctx, plan: dict, files: Files, opts, claim):
     return study
 
 
-def _finish(ctx, study, objective, params, files: Files, rows, t_start) -> dict:
+def _finish(ctx, study, objective, params, files: Files, rows, t_start, scored) -> dict:
     h = ctx.cfg.hpo
-    best = output.best_yaml(study, objective, files.best, h.objective, ctx.cfg)
+    lines = holdout.verdict(scored, objective.directions[0]) if scored else []
+    best = output.best_yaml(study, objective, files.best, h.objective, ctx.cfg, lines)
     complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
     best_value = None
     if complete:
@@ -317,9 +325,13 @@ def _finish(ctx, study, objective, params, files: Files, rows, t_start) -> dict:
              "best_yaml": os.path.abspath(files.best) if best else "", "best_value": str(best_value),
              "best_params": str(best), "mode": h.mode, "ranks_per_trial": h.ranks_per_trial,
              "sampler": h.sampler, "pruner": h.pruner, "directions": ",".join(objective.directions),
-             "target": objective.target or ""}  # fmt: skip
+             "target": objective.target or "", "holdout": "\n".join(lines)}  # fmt: skip
+    for r in scored or []:
+        extra[f"{r['role']}_holdout_value"] = r["holdout_value"]
+        extra[f"{r['role']}_search_value"] = r["search_value"]
     output.write_results(files.out, study, params, objective, ctx.cfg, ctx.size, [r["host"] for r in rows], t_start,
-                         extra, rows)  # fmt: skip
+                         extra, rows, scored)  # fmt: skip
     os.remove(files.partial)
     return {"files": files, "states": states, "best_value": best_value, "best": best, "profile": rows,
-            "wall_s": time.time() - t_start}  # fmt: skip
+            "wall_s": time.time() - t_start, "holdout": lines,
+            "defaults_search_value": extra.get("defaults_search_value")}  # fmt: skip

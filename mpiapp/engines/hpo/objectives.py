@@ -10,16 +10,26 @@ parameters go.
                        (engines/hpo/optbench_objective.py); best YAML: `optbench:` section
     demo               a seeded, CPU-bound quadratic with steps (tests, benchmark, first try)
     MODULE:FUNCTION    a user's `function(params, ctx)`; module-level SPACE (a space mapping) and
-                       DIRECTIONS (e.g. ("minimize",)) are optional; FILE.py:FUNCTION works too
+                       DIRECTIONS (e.g. ("minimize",)), holdout(params, ctx) (its held-out part) and DEFAULTS (a mapping
+                       of parameters scored beside the best) are optional; FILE.py:FUNCTION works too
 
 Heavy state (data, features) comes from `setup(cfg)`, called once per rank before the first trial;
 its result is `ctx.state` in every trial that rank evaluates.
+
+Held-out part: each built-in objective (and a user module with a `holdout` function) has data it
+never searches on — train: a final period of each symbol after a purge gap, and symbols not searched;
+scan: a second synthetic universe; optbench: other seeds; demo: other noise. `holdout(params, ctx)`
+evaluates parameters there and returns a `Score` (value, standard error, independent observations);
+`defaults(cfg, names)` gives the parameters the target job runs with when not tuned. At the end of a search
+the best trial by its search value, and the defaults, are scored there (holdout.py) — never to choose
+among trials.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 import importlib.util
 import os
 import sys
@@ -34,6 +44,28 @@ class ObjectiveError(ValueError):
 
 
 @dataclass(frozen=True)
+class Score:
+    """A value on the held-out part: value; se: its standard error (NaN: unknown); n: the independent
+    observations behind it (1 / se^2 for an IC, impulses for a recall, seeds); baseline: a reference
+    model's value on the same part (the train objective: ridge; NaN: none); detail: one line."""
+
+    value: float
+    se: float = math.nan
+    n: float = math.nan
+    baseline: float = math.nan
+    detail: str = ""
+
+    @classmethod
+    def of(cls, v) -> "Score":
+        """A holdout function's return as a Score: a Score, a number, or (value[, se[, n]])."""
+        if isinstance(v, Score):
+            return v
+        if isinstance(v, (tuple, list)):
+            return cls(*(float(x) for x in v[:3]))
+        return cls(float(v))
+
+
+@dataclass(frozen=True)
 class Objective:
     """name; space: default parameters (space.Param tuple); evaluate(params, ctx) -> value(s);
     directions: 'minimize'/'maximize' per value (or a function of the config giving them); target:
@@ -41,7 +73,10 @@ class Objective:
     (the best-parameters YAML is then a config file of that job), None for a user function;
     setup(cfg) -> state: heavy per-rank data, once; space may also be a function space(cfg) -> tuple
     (a default space that depends on the config, e.g. the optimizer tuned); best_config(params, cfg)
-    -> {dotted config key: value}: what the best-parameters YAML holds (default: the parameters)."""
+    -> {dotted config key: value}: what the best-parameters YAML holds (default: the parameters);
+    holdout(params, ctx) -> Score | number: the parameters scored on the held-out part (a context like
+    a trial's: ctx.map shares its items among the ranks); defaults(cfg, names) -> params: the target
+    job's own values of the searched parameters `names` (None: no defaults row)."""
 
     name: str
     space: Any
@@ -50,6 +85,8 @@ class Objective:
     target: str | None = None
     setup: Callable[[Any], Any] | None = None
     best_config: Callable[[dict, Any], dict] | None = None
+    holdout: Callable | None = None
+    defaults: Callable[[Any, list], dict] | None = None
 
     def default_space(self, cfg) -> tuple:
         return self.space(cfg) if callable(self.space) else self.space
@@ -131,4 +168,10 @@ def user(spec: str) -> Objective:
     if bad:
         raise ObjectiveError(f"objective {spec}: DIRECTIONS must be minimize/maximize, not {directions}")
     setup = getattr(mod, "setup", None)
-    return Objective(spec, params, fn, directions, None, setup if callable(setup) else None)
+    hold = getattr(mod, "holdout", None)
+    defaults = getattr(mod, "DEFAULTS", None)
+    if defaults is not None and not isinstance(defaults, dict):
+        raise ObjectiveError(f"objective {spec}: DEFAULTS must be a mapping of parameter -> value")
+    return Objective(spec, params, fn, directions, None, setup if callable(setup) else None,
+                     holdout=hold if callable(hold) else None,
+                     defaults=(lambda cfg, names: dict(defaults)) if defaults is not None else None)  # fmt: skip

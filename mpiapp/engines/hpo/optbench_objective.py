@@ -20,6 +20,13 @@ raised for the objective), so the count is exact, and a run stops at the target.
 the target within optbench.max_iters steps (or diverges) counts 2 x optbench.max_iters: a large finite
 penalty rather than a FAIL, so the sampler learns that region is bad and the median stays finite.
 
+Held-out part: other seeds — start points and batch orders of seed indices optbench.repeats ..
+2 x optbench.repeats - 1 (the search uses 0 .. optbench.repeats - 1), the same problem. Its value is
+the median over those seeds; the standard error is the half-width of the bootstrap 95 % interval of
+the median (optbench.stats.median_ci) over 1.96; n = the seeds. Defaults: the config's optbench.*
+values (step_scales[0], momentum — the theory value when null, so it is left out —, adam_lr,
+adam_betas).
+
 The best-parameters YAML is an `optbench:` section — `step_scales: [s]`, `momentum`, `adam_lr`,
 `adam_betas`, and the problem, optimizer and batch size tuned — a `--config` file of
 `python -m mpiapp.optbench`.
@@ -70,14 +77,14 @@ def setup(cfg) -> dict:
     from ..optbench.job import check
 
     h = cfg.hpo
-    base = BenchParams.from_section(cfg.optbench)
+    base = BenchParams.from_config(cfg.optbench)
     p = dataclasses.replace(base, problems=(h.optbench_problem,), optimizers=(h.optbench_optimizer,),
                             backends=("numpy",), batch_sizes=(int(base.batch_sizes[0]) if base.batch_sizes else 0,),
                             targets=(h.optbench_target,), stop_rel=h.optbench_target,
                             checkpoints=min(100_000, max(base.checkpoints, 8 * base.max_iters)),
                             parity_steps=0, cache=False)  # fmt: skip
     try:
-        check(p)  # the optbench job's own checks of the grid (problem name, betas, step scales)
+        check(p)  # the optbench job's own checks of the grid (problem name, memory; BenchParams checked the values)
         prob = problems.build(h.optbench_problem, p.build_options(None, _threads()))
     except ValueError as exc:  # ProblemError is one
         raise ValueError(f"optbench objective: {exc}") from None
@@ -103,10 +110,40 @@ def trial_params(base, params: dict):
 
 
 def evaluate(params: dict, ctx) -> float:
+    p = ctx.state["params"]
+    vals = ctx.map(_runner(params, ctx.state), range(p.repeats))
+    value = float(np.median(vals))
+    ctx.report(value, 0)
+    return value
+
+
+def holdout(params: dict, ctx):
+    """The median iterations over the held-out seeds, with its standard error (module docstring)."""
+    from ..optbench.stats import median_ci
+    from .objectives import Score
+
+    p = ctx.state["params"]
+    seeds = range(p.repeats, 2 * p.repeats)
+    vals = ctx.map(_runner(params, ctx.state), seeds)
+    med, lo, hi = median_ci(vals)
+    return Score(med, (hi - lo) / (2 * 1.96), float(len(vals)), detail=f"seeds {seeds.start}..{seeds.stop - 1}")
+
+
+def defaults(cfg, names) -> dict:
+    """The config's values of the searched parameters (momentum only when set: null is the theory value)."""
+    o = cfg.optbench
+    known = {"optbench.step_scale": float(o.step_scales[0]), "optbench.adam_lr": float(o.adam_lr),
+             "optbench.beta1": float(o.adam_betas[0]), "optbench.beta2": float(o.adam_betas[1])}  # fmt: skip
+    if o.momentum is not None:
+        known["optbench.momentum"] = float(o.momentum)
+    return {k: known[k] for k in names if k in known}
+
+
+def _runner(params: dict, st: dict):
+    """seed index -> iterations to the target (a miss: the penalty) of the trial's parameters."""
     from ..optbench.cell import run_cell
     from ..optbench.grid import Cell
 
-    st = ctx.state
     p = trial_params(st["params"], params)
     target, penalty = p.targets[0], float(MISS_FACTOR * p.max_iters)
 
@@ -119,10 +156,7 @@ def evaluate(params: dict, ctx) -> float:
         it = res.scalars.get(f"iters_to_{target:g}", float("inf"))
         return float(it) if np.isfinite(it) else penalty
 
-    vals = ctx.map(one_seed, range(p.repeats))
-    value = float(np.median(vals))
-    ctx.report(value, 0)
-    return value
+    return one_seed
 
 
 def best_config(params: dict, cfg) -> dict:
@@ -144,4 +178,5 @@ def best_config(params: dict, cfg) -> dict:
 
 
 def objective() -> Objective:
-    return Objective("optbench", default_space, evaluate, ("minimize",), "optbench", setup, best_config)
+    return Objective("optbench", default_space, evaluate, ("minimize",), "optbench", setup, best_config,
+                     holdout=holdout, defaults=defaults)

@@ -6,8 +6,10 @@ column `p.NAME` per parameter of the space (float; categorical values as text; N
 parameter did not apply), steps (values reported), pruned_step (-1: not pruned), duration_s (wall
 seconds of the evaluation), group (the group of ranks that ran it; -1: unknown), failure (error,
 nonfinite, timeout, lost, interrupted or empty), error (the last line of the traceback).
+`holdout`: the best trial by its search value and the defaults, scored on the objective's held-out
+part (holdout.py defines its columns); absent when the objective has none.
 `profile`: one row per rank (trials evaluated, busy / wait seconds, rank 0's overhead, the loop's
-wall seconds).
+wall seconds, the held-out scoring's seconds).
 Attributes: provenance (config, version, ranks, hosts, times) and the study's summary.
 """
 
@@ -24,6 +26,7 @@ from ...runtime import comm as _comm
 from ...runtime import trials as proto
 from ...runtime.profile import peak_rss_mb
 from ...work import provenance
+from . import holdout as _holdout
 from . import study as _study
 
 
@@ -78,7 +81,7 @@ def trial_rows(trials, params, n_values: int) -> tuple[list, dict]:
 
 
 def write_results(path: str, study, params, objective, cfg, ranks: int, hosts, t_start: float, extra: dict,
-                  profile: list) -> None:
+                  profile: list, scored: list | None = None) -> None:
     """Rank 0 alone: the trials and profile tables and the attributes (work.provenance's, then the
     study's summary `extra`), in PATH.tmp renamed to PATH."""
     tmp = path + ".tmp"
@@ -87,8 +90,11 @@ def write_results(path: str, study, params, objective, cfg, ranks: int, hosts, t
     cols, rows = trial_rows(study.get_trials(deepcopy=False), params, objective.n_values)
     f.create_table("trials", cols, rows_hint=max(1, len(rows["number"])))
     f.append("trials", rows)
+    if scored:
+        f.create_table("holdout", _holdout.COLUMNS, rows_hint=len(scored))
+        f.append("holdout", _holdout.columns(scored))
     pcols = [("rank", "i4"), ("host", "S64"), ("trials", "i8"), ("busy_s", "f8"), ("wait_s", "f8"),
-             ("overhead_s", "f8"), ("loop_s", "f8"), ("peak_rss_mb", "f8")]  # fmt: skip
+             ("overhead_s", "f8"), ("loop_s", "f8"), ("holdout_s", "f8"), ("peak_rss_mb", "f8")]  # fmt: skip
     f.create_table("profile", pcols, rows_hint=len(profile))
     f.append("profile", {c: np.array([r[c].encode() if c == "host" else r[c] for r in profile], dtype=dt)
                          for c, dt in pcols})  # fmt: skip
@@ -101,16 +107,18 @@ def profile_row(rank: int, timers, trials: int, overhead_s: float, loop_s: float
     """One rank's profile: trials it evaluated (as leader or member), busy_s (evaluating), wait_s (waiting
     for work or a decision), overhead_s (rank 0: CPU seconds of its owner thread
     asking, telling, answering reports, polling), loop_s (the study
-    loop's wall seconds, the same start on every rank)."""
+    loop's wall seconds, the same start on every rank), holdout_s (scoring the best trial and the
+    defaults on the held-out part)."""
     return {"rank": rank, "host": _comm.hostname(), "trials": trials, "busy_s": timers.seconds.get("busy", 0.0),
             "wait_s": timers.seconds.get("wait", 0.0), "overhead_s": overhead_s, "loop_s": loop_s,
-            "peak_rss_mb": peak_rss_mb()}  # fmt: skip
+            "holdout_s": timers.seconds.get("holdout", 0.0), "peak_rss_mb": peak_rss_mb()}  # fmt: skip
 
 
-def best_yaml(study, objective, path: str, source: str, cfg=None) -> dict | None:
+def best_yaml(study, objective, path: str, source: str, cfg=None, holdout_lines=()) -> dict | None:
     """Write the best trial's parameters as a config file (nested at the dots of their names); the
     parameters it holds, or None when no trial completed. With two objectives: the first trial of the
-    Pareto front (the others are listed in comments)."""
+    Pareto front (the others are listed in comments). holdout_lines: what the held-out part says
+    (holdout.verdict), recorded as comments beside the search value."""
     import yaml
 
     done = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
@@ -128,12 +136,13 @@ def best_yaml(study, objective, path: str, source: str, cfg=None) -> dict | None
             node = node.setdefault(p, {})
         node[leaf] = value
     head = [f"# best parameters of study {study.study_name!r} ({source}), trial {best[0].number}, "
-            f"value(s) {list(best[0].values)}"]  # fmt: skip
+            f"search value(s) {list(best[0].values)} (the values it was chosen on)"]  # fmt: skip
     if objective.target:
         head.append(f"# use: python -m mpiapp.{'score' if objective.target == 'scan' else objective.target} "
                     f"--config {path}")  # fmt: skip
     for t in best[1:]:
         head.append(f"# also on the Pareto front: trial {t.number} values {list(t.values)} params {t.params}")
+    head += [f"# {line}" for line in holdout_lines]
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path + ".tmp", "w") as f:
         f.write("\n".join(head) + "\n" + yaml.safe_dump(tree, sort_keys=True))

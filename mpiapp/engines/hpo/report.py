@@ -13,6 +13,12 @@ import os
 import numpy as np
 
 
+def _beside(a: dict) -> str:
+    """' (the defaults on the same part: V)' when the file records the defaults' search value."""
+    v = a.get("defaults_search_value")
+    return "" if v is None else f" (the defaults on the same part: {float(v):.6g})"
+
+
 def summary(path: str, top_n: int = 10) -> str:
     from ...io.results import decode_text, read_attrs, read_table
     from ...runtime.profile import table
@@ -26,7 +32,7 @@ def summary(path: str, top_n: int = 10) -> str:
              f"  objective {a.get('objective')} ({a.get('directions')})   sampler {a.get('sampler')}   pruner "
              f"{a.get('pruner')}   wall {float(a.get('wall_s', 0)):.2f} s",
              f"  trials {len(state)}: " + ", ".join(f"{k.lower()} {v}" for k, v in counts.items()),
-             f"  best value {a.get('best_value')}   best parameters {a.get('best_yaml') or '(none)'}",
+             f"  best value {a.get('best_value')}{_beside(a)}   best parameters {a.get('best_yaml') or '(none)'}",
              f"  journal {a.get('journal')} (study {a.get('study')!r})"]  # fmt: skip
     done = np.flatnonzero(state == "COMPLETE")
     if len(done):
@@ -36,6 +42,9 @@ def summary(path: str, top_n: int = 10) -> str:
         for i in order:
             lines.append(f"  {int(t['number'][i]):>5} {t['value'][i]:>12.6g} {int(t['steps'][i]):>5} "
                          f"{int(t['group'][i]):>5}  {t['params'][i].decode()}")  # fmt: skip
+    if a.get("holdout"):
+        lines += ["", "held-out part (the best trial by its search value, and the defaults; docs/hpo.md):"]
+        lines += [f"  {x}" for x in str(a["holdout"]).splitlines()]
     failed = np.flatnonzero(state == "FAIL")
     if len(failed):
         lines += ["", "failed trials:"]

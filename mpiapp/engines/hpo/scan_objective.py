@@ -10,6 +10,12 @@ rank (`setup`) and reused by every trial.
 Steps: step s scans planted symbol s and random walk s (shared among the group's ranks by `ctx.map`)
 and reports the value over symbols 0..s, so a pruner can stop a hopeless trial early. Parameter names
 are `scan.*` config keys; the best-parameters YAML is a `--config` file of `python -m mpiapp.score`.
+
+Held-out part: a second universe of as many planted symbols and random walks, generated with other
+seeds (data.seed + 2 and + 3; the search's are data.seed and + 1), never scanned by the search. Its
+value's standard error treats each planted impulse as one independent trial of the recall
+(binomial: sqrt(r (1 - r) / impulses)) and the false alarms as a Poisson count (sqrt(alarms) per
+bars), added in quadrature; n = the planted impulses. Defaults: the config's scan.* values.
 """
 
 from __future__ import annotations
@@ -39,11 +45,17 @@ def setup(cfg) -> dict:
 
         import_numba_kernels()
     d, h = cfg.data, cfg.hpo
-    planted = [synthetic.generate(d.seed, i, h.scan_bars, d.synthetic_plant_rate, d.synthetic_noise,
-                                  h.scan_symbols) for i in range(h.scan_symbols)]  # fmt: skip
-    walks = [synthetic.generate(d.seed + 1, i, h.scan_bars, 0.0, d.synthetic_noise, h.scan_symbols)[0]
-             for i in range(h.scan_symbols)]  # fmt: skip
-    return {"planted": planted, "walks": walks, "backend": backend}
+
+    def universe(seed: int):
+        planted = [synthetic.generate(seed, i, h.scan_bars, d.synthetic_plant_rate, d.synthetic_noise,
+                                      h.scan_symbols) for i in range(h.scan_symbols)]  # fmt: skip
+        walks = [synthetic.generate(seed + 1, i, h.scan_bars, 0.0, d.synthetic_noise, h.scan_symbols)[0]
+                 for i in range(h.scan_symbols)]  # fmt: skip
+        return planted, walks
+
+    planted, walks = universe(d.seed)
+    held = universe(d.seed + 2)
+    return {"planted": planted, "walks": walks, "backend": backend, "holdout": {"planted": held[0], "walks": held[1]}}
 
 
 def scan_params(cfg, params: dict):
@@ -58,12 +70,34 @@ def scan_params(cfg, params: dict):
 
 
 def evaluate(params: dict, ctx) -> float:
+    return _score(params, ctx, ctx.state, report=True)[0]
+
+
+def holdout(params: dict, ctx):
+    """The value on the held-out universe, with its standard error (module docstring)."""
+    import math
+
+    from .objectives import Score
+
+    value, hits, planted, alarms, bars = _score(params, ctx, ctx.state["holdout"], report=False)
+    r = hits / planted if planted else math.nan
+    w = ctx.cfg.hpo.scan_false_alarm_weight
+    se = math.sqrt((r * (1 - r) / planted if planted else math.nan) + (w * 1000.0 * math.sqrt(alarms) / bars) ** 2)
+    return Score(value, se, float(planted), detail=f"recall {hits}/{planted}, {alarms} false alarms in {bars} bars")
+
+
+def defaults(cfg, names) -> dict:
+    """The config's values of the searched scan.* keys."""
+    return {k: cfg.scan[k[5:]] for k in names if k.startswith("scan.") and k[5:] in cfg.scan}
+
+
+def _score(params: dict, ctx, st: dict, report: bool):
+    """(value, hits, planted impulses, false alarms, random-walk bars) on the universe `st`."""
     from ..scan import scan_symbol
     from ..scan.accuracy import found
 
     p = scan_params(ctx.cfg, params)
-    st = ctx.state
-    backend = st["backend"]
+    backend = ctx.state["backend"]
 
     def sample(item):
         kind, i = item
@@ -81,9 +115,11 @@ def evaluate(params: dict, ctx) -> float:
         (h, n), (a, b) = ctx.map(sample, [("planted", s), ("walk", s)])
         hits, planted, alarms, bars = hits + h, planted + n, alarms + a, bars + b
         value = (hits / planted if planted else 0.0) - weight * 1000.0 * alarms / bars
-        ctx.report(value, s)
-    return value
+        if report:
+            ctx.report(value, s)
+    return value, hits, planted, alarms, bars
 
 
 def objective() -> Objective:
-    return Objective("scan", space.parse(SPACE, "scan objective"), evaluate, ("maximize",), "scan", setup)
+    return Objective("scan", space.parse(SPACE, "scan objective"), evaluate, ("maximize",), "scan", setup,
+                     holdout=holdout, defaults=defaults)

@@ -45,15 +45,10 @@ def size_of(name: str, p: BenchParams) -> tuple[int, int]:
 
 def check(p: BenchParams, available: int | None = None) -> None:
     """Raise ValueError naming the key for a grid the engine cannot run: an unknown or impossible
-    problem, one that cannot fit in `available` bytes of memory (None: what this machine has free),
-    a list naming a value twice, a bad value."""
+    problem, or one that cannot fit in `available` bytes of memory (None: what this machine has free).
+    Each list's values (type, range, none twice) are the schema's checks, made at load and by BenchParams."""
     for name in p.problems:
         problems.check_name(name)
-    for key in ("problems", "optimizers", "backends", "step_scales", "batch_sizes", "targets"):
-        vals = list(getattr(p, key))
-        twice = sorted({repr(v) for v in vals if vals.count(v) > 1})
-        if twice:
-            raise ValueError(f"optbench.{key} lists {', '.join(twice)} twice: {vals}")
     if available is None:
         import psutil
 
@@ -63,16 +58,6 @@ def check(p: BenchParams, available: int | None = None) -> None:
         if need is not None and need[0] > available:
             raise ValueError(f"optbench.problems: {name} needs about {need[0] / 2**30:.1f} GiB to build ({need[1]}), "
                              f"more than the {available / 2**30:.1f} GiB of memory free here; choose a smaller d")
-    for key, vals, ok in (("step_scales", p.step_scales, lambda v: isinstance(v, (int, float)) and v > 0),
-                          ("batch_sizes", p.batch_sizes, lambda v: isinstance(v, int) and v >= 0),
-                          ("targets", p.targets, lambda v: isinstance(v, (int, float)) and 0 < v < 1)):
-        bad = [v for v in vals if isinstance(v, bool) or not ok(v)]
-        if bad or not vals:
-            raise ValueError(f"optbench.{key} = {list(vals)}: bad value(s) {bad} (step_scales > 0, batch_sizes "
-                             "integers >= 0 with 0 = full batch, targets in (0, 1); non-empty)")
-    b = p.adam_betas
-    if len(b) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1 for v in b):
-        raise ValueError(f"optbench.adam_betas = {list(b)}: expected two numbers in [0, 1) (beta1, beta2)")
 
 
 def out_path(cfg) -> str:
@@ -93,7 +78,7 @@ def build(ctx) -> JobSpec:
     p = None
     free = sync.bcast(int(psutil.virtual_memory().available) if ctx.rank == 0 else None, comm=ctx.comm)
     with errors.agreement(ctx.comm):
-        p = BenchParams.from_section(cfg.optbench)
+        p = BenchParams.from_config(cfg.optbench)
         check(p, free)
         if "cupy" in p.backends and not backends.cupy_usable():
             raise errors.JobError("optbench.backends includes cupy, but CuPy sees no GPU here (or is not "

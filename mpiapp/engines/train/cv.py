@@ -29,24 +29,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...config.params import Params
 
-@dataclass(frozen=True)
-class CVSpec:
-    """scheme: walk_forward | kfold; window: expanding | rolling (walk_forward only); train_bars:
-    rolling window length in samples; embargo: bars after the test interval also forbidden;
-    min_train: fewest training samples a fold may have after purging."""
 
-    scheme: str = "walk_forward"
-    n_folds: int = 5
-    window: str = "expanding"
-    train_bars: int = 1000
-    embargo: int = 5
-    min_train: int = 200
-
-    @classmethod
-    def from_config(cls, cv) -> "CVSpec":
-        return cls(scheme=cv.scheme, n_folds=cv.n_folds, window=cv.window, train_bars=cv.train_bars,
-                   embargo=cv.embargo_bars, min_train=cv.min_train)
+class CVSpec(Params, section="train.cv"):
+    """The `train.cv.*` keys (mpiapp/config/train.py declares and checks each one): scheme:
+    walk_forward | kfold; n_folds; window: expanding | rolling (walk_forward only); train_bars: rolling
+    window length in samples; embargo_bars: bars after the test interval also forbidden; min_train:
+    fewest training samples a fold may have after purging."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +101,7 @@ def make_folds(bars: np.ndarray, horizon: int, spec: CVSpec) -> list[Fold]:
                 cand = cand[-spec.train_bars :]
         else:
             cand = np.concatenate([np.arange(0, lo), np.arange(hi, m)])
-        purged, embargoed = purge_mask(bars[cand], horizon, bars[lo], bars[hi - 1], spec.embargo)
+        purged, embargoed = purge_mask(bars[cand], horizon, bars[lo], bars[hi - 1], spec.embargo_bars)
         train = cand[~purged & ~embargoed]
         if train.size < spec.min_train:
             raise FoldError(f"fold {i}: {train.size} training samples after purging "
@@ -129,7 +119,7 @@ def min_samples(spec: CVSpec, horizon: int) -> int:
     if spec.scheme == "walk_forward":
         # the first fold trains on block 0 minus the purge before block 1
         return max(k, k * (spec.min_train + horizon))
-    return max(k, spec.min_train + horizon + spec.embargo + 1)
+    return max(k, spec.min_train + horizon + spec.embargo_bars + 1)
 
 
 @dataclass(frozen=True)

@@ -53,10 +53,17 @@ def standardiser(X) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _solve(Z: np.ndarray, yc: np.ndarray, penalties) -> list[np.ndarray]:
-    m, f = Z.shape
     G = np.einsum("ij,ik->jk", Z, Z)
     r = np.einsum("ij,i->j", Z, yc)
-    eye = np.eye(f)
+    return solve_sums(G, r, Z.shape[0], penalties)
+
+
+def solve_sums(G, r, m: int, penalties) -> list[np.ndarray]:
+    """The coefficients b (f,) for each penalty from sums over m rows of standardised features:
+    G = Z'Z (f, f) and r = Z'(y - mean(y)) (f,): b = (G + penalty * m * I)^-1 r. What fit_ridge solves,
+    for a caller that sums G and r in pieces (rows that do not fit in memory at once)."""
+    G, r = np.asarray(G, dtype=np.float64), np.asarray(r, dtype=np.float64)
+    eye = np.eye(G.shape[0])
     return [np.linalg.solve(G + float(p) * m * eye, r) for p in penalties]
 
 

@@ -77,15 +77,17 @@ def family_lines(summary: dict, proba: bool) -> list[str]:
     """The family table as printed by the job and by the report (one line per family, then a legend)."""
     loss = "logloss" if proba else "RMSE"
     lines = [f"  {'family':<6} {'symbols':>7} {'mean IC':>8} {'± se':>7} {'t':>6} {'n_eff':>7} │ "
-             f"{'ridge IC':>8} {'beats ridge':>11} {'IC − ridge':>10} {'t':>6} │ {loss + '/hist-mean':>16} "
+             f"{'ridge IC':>8} {'beats ridge':>11} {'IC − ridge':>10} {'t':>6} {'n_eff':>7} │ "
+             f"{loss + '/hist-mean':>16} "
              f"{'beats hist-mean':>15}" + (f" {'mean AUC':>8}" if proba else "")]
     rid = FAMILIES[BASELINE_FAMILY][0]
     for i in range(len(summary["family"])):
         r = {c: v[i] for c, v in summary.items()}
         fam = FAMILY_BY_ID.get(int(r["family"]), str(r["family"]))
-        vs = (f"{'(the baseline)':^38}" if int(r["family"]) == rid else
+        vs = (f"{'(the baseline)':^46}" if int(r["family"]) == rid else
               f"{_f(r['ridge_ic_mean'], '.4f', 8)} {_f(r['beats_ridge'], '.0%', 11)} "
-              f"{_f(r['ic_minus_ridge'], '+.4f', 10)} {_f(r['ic_minus_ridge_t'], '.2f', 6)}")  # fmt: skip
+              f"{_f(r['ic_minus_ridge'], '+.4f', 10)} {_f(r['ic_minus_ridge_t'], '.2f', 6)} "
+              f"{_f(r['ic_minus_ridge_n_eff'], ',.0f', 7)}")  # fmt: skip
         lines.append(f"  {fam:<6} {int(r['symbols']):>7} {_f(r['ic_mean'], '.4f', 8)} {_f(r['ic_se'], '.4f', 7)} "
                      f"{_f(r['ic_t'], '.2f', 6)} {_f(r['ic_n_eff'], ',.0f', 7)} │ {vs} │ "
                      f"{_f(r['loss_ratio'], '.4f', 16)} {_f(r['beats_hist_mean'], '.0%', 15)}"
@@ -93,7 +95,7 @@ def family_lines(summary: dict, proba: bool) -> list[str]:
     lines += ["  mean IC: over symbols; ± se: Driscoll-Kraay (Newey-West over time, lag = horizon − 1, of the "
               "cross-symbol mean rank product); n_eff = 1/se², the independent (forecast, outcome) pairs behind t",
               "  beside it the baseline ridge on the same symbols: its mean IC, the share of symbols where the "
-              "family's IC is higher, the mean difference and its t (same estimator)",
+              "family's IC is higher, the mean difference, its t and n_eff (same estimator on the difference)",
               f"  {loss}/hist-mean: out-of-fold {loss} over the historical-mean forecast's, mean over symbols; beats: "
               "share of symbols below 1 (docs/train.md)"]
     return lines

@@ -64,7 +64,7 @@ def train_unit(sd: SymbolData, key: tuple, symbol_name: str, params, threads: in
                        device=device)  # fmt: skip
     inner = None
     if fam.needs_inner(family, spec.params):
-        inner = inner_split(sd.ds.bars[fold.train], params.horizon, params.inner_fraction, params.cv.embargo)
+        inner = inner_split(sd.ds.bars[fold.train], params.horizon, params.inner_fraction, params.cv.embargo_bars)
     model = fam.fit(spec, Xtr, ytr, inner)
     yhat = model.predict(Xte)
     m = yte.shape[0]
