@@ -68,7 +68,7 @@ def test_builtin_matches_the_packages_loaders():
 def test_builtin_cache_equals_a_fresh_parse(key, tmp_path, monkeypatch):
     """The parsed arrays kept on disk come back identical (OHLCV, close-only, hourly, one column of a
     shared file), without pandas; a damaged cache file is parsed again and replaced."""
-    from mpiapp.io import sources as S
+    from mpiapp.io.sources import builtin as S
 
     monkeypatch.setattr(S, "_cache_dirs", lambda: [tmp_path])
     fields = ("time", "open", "high", "low", "close", "volume", "symbol", "origin", "has_ohlc", "dropped_rows")
@@ -101,7 +101,7 @@ def test_builtin_cache_equals_a_fresh_parse(key, tmp_path, monkeypatch):
 
 
 def test_builtin_cache_key_follows_the_data_file(tmp_path, monkeypatch):
-    from mpiapp.io import sources as S
+    from mpiapp.io.sources import builtin as S
 
     data = tmp_path / "x.csv"
     data.write_text("a")
