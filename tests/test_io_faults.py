@@ -274,7 +274,7 @@ def test_date_format_key_reaches_the_source():
 
     cfg = config.load(overrides=["data.date_format=dayfirst", "data.drop_empty_rows=true",
                                  "data.source=synthetic:2"])
-    src = open_from_config(cfg)
+    src = open_from_config(cfg, min_bars=1)
     assert src.date_format == "dayfirst" and src.drop_empty_rows is True
 
 

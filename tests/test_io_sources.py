@@ -144,14 +144,24 @@ def test_missing_folder_and_file(tmp_path):
         open_source(f"hdf5:{tmp_path}/none.h5")
 
 
-def test_open_from_config_passes_window_bars():
+def test_open_from_config_passes_min_bars():
     cfg = config.load(overrides=["data.source=synthetic:3", "data.synthetic_bars=400",
                                  "data.skip_bad_symbols=true"])
-    src = open_from_config(cfg)
+    src = open_from_config(cfg, min_bars=cfg.scan.window_bars)
     assert src.min_bars == cfg.scan.window_bars == 500 and src.skip_bad
     assert src.index() == [] and len(src.skipped) == 3  # 400 bars < one 500-bar window
     cfg = config.load()
-    assert open_from_config(cfg).spec == "builtin:all"
+    assert open_from_config(cfg, min_bars=1).spec == "builtin:all"
+
+
+def test_open_from_config_reads_only_the_data_section():
+    """io knows no job: a config with a data section alone opens (the caller says min_bars)."""
+    cfg = config.load(overrides=["data.source=synthetic:2", "data.synthetic_bars=300"])
+    only_data = type("Cfg", (), {"data": cfg.data})()
+    src = open_from_config(only_data, min_bars=300)
+    assert src.index() == [("SYN0000", 300), ("SYN0001", 300)]
+    with pytest.raises(TypeError, match="min_bars"):
+        open_from_config(cfg)  # no silent default taken from a job's section
 
 
 # ---- csv / parquet -> hdf5 -----------------------------------------------------------------------

@@ -66,7 +66,8 @@ def test_every_pattern_of_the_embedded_data_is_valid_on_its_bars(tmp_path):
     with h5py.File(out, "r") as f:
         P = {k: f["patterns"][k][()] for k in f["patterns"]}
         names = [n.decode() for n in f["symbols"]["name"][()]]
-    src = sources.open_from_config(config.load())
+    cfg = config.load()
+    src = sources.open_from_config(cfg, min_bars=cfg.scan.window_bars)
     checked = 0
     for sid, name in enumerate(names):
         s = src.load(name)

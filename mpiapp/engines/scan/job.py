@@ -99,7 +99,7 @@ def build(ctx) -> JobSpec:
 
     src = None
     with errors.agreement(ctx.comm):
-        src = sources.open_from_config(cfg)  # a bad spec, a missing folder: every rank sees the same
+        src = sources.open_from_config(cfg, min_bars=cfg.scan.window_bars)  # a bad spec, a missing folder: every rank sees the same
     job = _ScanJob(params, backend, src)
     return JobSpec(name="score", key_columns=KEY_COLUMNS,
                    tables={"patterns": PATTERN_COLUMNS, "windows": WINDOW_COLUMNS, "live": LIVE_COLUMNS,

@@ -134,7 +134,7 @@ def plot(path: str, out_dir: str, top_n: int = 10, max_p: float | None = None,
     from ...io import sources
 
     cfg = config.loads(results.attrs(path)["config"], origin=f"{path} (attribute config)")
-    src = sources.open_from_config(cfg)
+    src = sources.open_from_config(cfg, min_bars=cfg.scan.window_bars)
     top = top_patterns(results.load(path), top_n, max_p, path, max_q)
     os.makedirs(out_dir, exist_ok=True)
     root = os.path.realpath(out_dir)

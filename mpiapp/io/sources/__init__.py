@@ -106,13 +106,13 @@ def open_source(spec: str, *, seed: int = 0, skip_bad: bool = False, min_bars: i
                            noise=noise, **kw)
 
 
-def open_from_config(cfg, min_bars: int | None = None) -> Source:
-    """open_source from a loaded config (mpiapp.config.load()): every data.* key; min_bars: shorter
-    symbols are skipped at indexing (default scan.window_bars: a symbol must hold one scan window; the
-    jobs that judge length themselves pass 1)."""
+def open_from_config(cfg, *, min_bars: int) -> Source:
+    """open_source from a loaded config (mpiapp.config.load()): every data.* key, and nothing
+    outside `data` (io knows no job). min_bars: symbols with fewer bars are refused (skipped in skip
+    mode) at indexing; the scan passes scan.window_bars (a symbol must hold one window), the jobs that
+    judge length themselves pass 1."""
     d = cfg.data
-    return open_source(d.source, seed=d.seed, skip_bad=d.skip_bad_symbols,
-                       min_bars=cfg.scan.window_bars if min_bars is None else min_bars,
+    return open_source(d.source, seed=d.seed, skip_bad=d.skip_bad_symbols, min_bars=min_bars,
                        synthetic_bars=d.synthetic_bars,
                        plant_rate=d.synthetic_plant_rate, noise=d.synthetic_noise,
                        date_format=d.date_format, drop_empty_rows=d.drop_empty_rows)
