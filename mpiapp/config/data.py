@@ -22,5 +22,11 @@ KEYS = (
     Key("data.drop_empty_rows", bool, False,
         "drop input rows with no price at all (Yahoo 'null' rows), counted per symbol; "
         "false: such a row is an error"),
+    Key("data.columns", list, [],
+        "names of the columns of CSV files that have no header line, in file order (a MetaTrader 4 "
+        "export: [Date, Time, Open, High, Low, Close, Volume]); empty: the first line is the header"),
+    Key("data.timezone", str, "UTC",
+        "time zone of CSV and Parquet times without an offset: UTC, an IANA name (Europe/Athens, "
+        "America/New_York; daylight saving applied) or a fixed offset such as +02:00; converted to UTC"),
 )
 # fmt: on

@@ -144,13 +144,19 @@ def main(argv=None) -> int:
                     "dayfirst, monthfirst or a strftime format (data.date_format; docs/data.md)")
     ap.add_argument("--drop-empty-rows", action="store_true", help="drop rows with no price at all "
                     "(data.drop_empty_rows)")
+    ap.add_argument("--columns", default="", metavar="A,B,…", help="names of the columns of CSV files "
+                    "without a header line, comma-separated (data.columns), e.g. "
+                    "Date,Time,Open,High,Low,Close,Volume for a MetaTrader 4 export")
+    ap.add_argument("--timezone", default="UTC", metavar="TZ", help="zone of times without an offset "
+                    "(data.timezone): UTC, an IANA name or a fixed offset such as +02:00")
     ap.add_argument("--seed", type=int, default=0, help="synthetic: seed")
     ap.add_argument("--bars", type=int, default=2000, help="synthetic: bars per symbol")
     a = ap.parse_args(argv)
     try:
         src = open_source(a.source, skip_bad=a.skip_bad, min_bars=a.min_bars, seed=a.seed,
                           synthetic_bars=a.bars, date_format=a.date_format,
-                          drop_empty_rows=a.drop_empty_rows)
+                          drop_empty_rows=a.drop_empty_rows,
+                          columns=[c for c in a.columns.split(",") if c.strip()], timezone=a.timezone)
         with src:
             problem = check_output(src, a.out, a.force)
             if problem:

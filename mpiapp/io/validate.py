@@ -28,7 +28,8 @@ Column names are matched case-insensitively after dropping everything but letter
 when both are present. A file with no Open/High/Low is close-only (has_ohlc False, open = high =
 low = close). Timestamps: strings in any format pandas infers (ISO 8601 recommended), integers
 YYYYMMDD, or epoch numbers (seconds, ms, us or ns, chosen by magnitude); time zones are converted
-to UTC and naive times are taken as UTC. Volume is optional and not validated (non-numbers -> NaN).
+to UTC and times without an offset are in data.timezone (default UTC). Volume is optional and not
+validated (non-numbers -> NaN); a tick volume stands in for a volume with no non-zero value.
 """
 
 from __future__ import annotations
@@ -112,15 +113,19 @@ ALIASES: dict[str, tuple[tuple[str, ...], ...]] = {
     "low": (("low", "l", "lowprice", "min"),),
     "close": (("close", "c", "closeprice", "last", "closelast", "lastprice"), ("price",),
               ("adjclose", "adjustedclose", "adjcloseprice", "adjustedcloseprice", "adjc")),
-    "volume": (("volume", "vol", "v", "tickvolume", "volumefrom", "qty", "quantity"),),
+    "volume": (("volume", "vol", "v", "volumefrom", "qty", "quantity"), ("tickvolume", "tickvol")),
 }
+#: a tick volume (MetaTrader's <TICKVOL>, <TICKVOLUME>: ticks per bar) stands in for a real volume
+#: that is absent, or present with no non-zero value (MetaTrader 5's <VOL> of a forex symbol)
+TICK_VOLUME = ALIASES["volume"][1]
 DISPLAY = {"time": "Date", "open": "Open", "high": "High", "low": "Low", "close": "Close",
            "volume": "Volume"}
 
 
 def resolve_columns(columns: Iterable, *, file: str, symbol: str) -> dict[str, str]:
-    """Map roles (time, open, high, low, close, volume, and 'clock' for a split date/time pair) to
-    the input's column names. Raises DataError(rule 'required columns present')."""
+    """Map roles (time, open, high, low, close, volume, and 'clock' for a split date/time pair,
+    'tick_volume' for a tick volume beside a real one) to the input's column names. Raises
+    DataError(rule 'required columns present')."""
     cols = list(columns)
     by_norm: dict[str, list] = {}
     for c in cols:
@@ -136,6 +141,12 @@ def resolve_columns(columns: Iterable, *, file: str, symbol: str) -> dict[str, s
             if hits:
                 found[role] = hits[0]
                 break
+    ticks = [c for key in TICK_VOLUME for c in by_norm.get(key, ())]
+    if len(ticks) > 1:
+        raise DataError(f"{len(ticks)} columns could be tick volume: {', '.join(map(repr, ticks))}; "
+                        "keep one", file=file, symbol=symbol, rule=RULE_COLUMNS, where="header")
+    if ticks and found.get("volume") != ticks[0]:
+        found["tick_volume"] = ticks[0]  # the stand-in for an all-zero volume (frame_to_series)
     # a separate date column and time-of-day column: combined as "date time"
     if norm(found.get("time", "")) == "date":
         clock = [c for key in ("time",) for c in by_norm.get(key, ())]
@@ -239,6 +250,97 @@ def _day_month_order(s, *, file: str, symbol: str, column: str, setting: str) ->
               f"row has a day above 12 to tell; {_FORMAT_HINT}", i)
 
 
+_OFFSET_RE = r"^(?:UTC)?([+-])(\d{1,2})(?::?(\d{2}))?$"
+
+
+def check_timezone(value: str) -> str:
+    """data.timezone: UTC, an IANA zone name (Europe/Athens, America/New_York) or a fixed offset
+    (+02:00, UTC-05:00). Returns the canonical text; raises ValueError naming the key."""
+    v = str(value).strip()
+    if v.upper() in ("UTC", "Z", "GMT"):
+        return "UTC"
+    m = re.match(_OFFSET_RE, v, flags=re.IGNORECASE)
+    if m and int(m.group(2)) <= 14 and int(m.group(3) or 0) < 60:
+        return f"{m.group(1)}{int(m.group(2)):02d}:{int(m.group(3) or 0):02d}"
+    try:
+        import zoneinfo
+
+        zoneinfo.ZoneInfo(v)
+        return v
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+        pass
+    raise ValueError(f"data.timezone = {value!r}: not a time zone; expected UTC, an IANA name such as "
+                     "Europe/London or America/New_York, or a fixed offset such as +02:00")
+
+
+def _tzinfo(name: str):
+    """The tzinfo of a checked data.timezone (a fixed offset, or a zoneinfo zone with its DST)."""
+    import datetime
+    import zoneinfo
+
+    m = re.match(_OFFSET_RE, name)
+    if m:
+        minutes = int(m.group(2)) * 60 + int(m.group(3) or 0)
+        return datetime.timezone(datetime.timedelta(minutes=-minutes if m.group(1) == "-" else minutes))
+    return zoneinfo.ZoneInfo(name)
+
+
+def _naive_rows(s, fmt, dayfirst) -> np.ndarray:
+    """Which rows of a text time column carry no UTC offset (their wall-clock time is in
+    data.timezone). One parse without utc=True tells for a column of one kind; a column that mixes
+    offsets (or offsets and none) is told row by row."""
+    import pandas as pd
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            whole = pd.to_datetime(s, format=fmt, dayfirst=dayfirst)
+            if pd.api.types.is_datetime64_any_dtype(whole.dtype):
+                return np.full(len(s), getattr(whole.dtype, "tz", None) is None)
+        except (ValueError, TypeError, OverflowError):
+            pass
+
+        def naive(v):
+            try:
+                return pd.Timestamp(v).tzinfo is None
+            except (ValueError, TypeError, OverflowError):
+                return True
+        return np.fromiter((naive(v) for v in s), dtype=bool, count=len(s))
+
+
+def _localize(idx, naive: np.ndarray, timezone: str, s, *, file, symbol, column):
+    """idx (UTC, naive rows read as if UTC) with the naive rows' wall-clock times taken in
+    `timezone` instead. A wall-clock time that the zone skips (clocks moved forward) or repeats
+    without the file saying which (clocks moved back, once) is refused with its row."""
+    import pandas as pd
+
+    if not naive.any():
+        return idx
+    tz = _tzinfo(timezone)
+    wall = idx[naive].tz_localize(None)
+    rows = np.flatnonzero(naive)
+    try:
+        local = wall.tz_localize(tz, ambiguous="infer", nonexistent="raise")
+    except Exception:  # the zone's AmbiguousTimeError / NonExistentTimeError, a failed inference
+        gone = wall.tz_localize(tz, ambiguous=np.ones(len(wall), dtype=bool), nonexistent="NaT")
+        if gone.isna().any():
+            i = int(rows[np.flatnonzero(gone.isna())[0]])
+            raise DataError(f"{column} {str(s.iloc[i])!r} does not exist in {timezone} (the clocks "
+                            f"moved forward over it; data.timezone){_more(int(gone.isna().sum()) - 1)}",
+                            file=file, symbol=symbol, rule=RULE_TIME_PARSE, row=i,
+                            timestamp=str(s.iloc[i])) from None
+        twice = wall.tz_localize(tz, ambiguous="NaT", nonexistent="NaT").isna()
+        i = int(rows[np.flatnonzero(twice)[0]]) if twice.any() else int(rows[0])
+        raise DataError(f"{column} {str(s.iloc[i])!r} is ambiguous in {timezone} (the hour repeated "
+                        "when the clocks moved back, and the file's order does not tell which; "
+                        "data.timezone: a fixed offset such as +02:00 has no such hours)", file=file,
+                        symbol=symbol, rule=RULE_TIME_PARSE, row=i, timestamp=str(s.iloc[i])) from None
+    out = idx.copy()
+    values = out.asi8.copy()
+    values[naive] = local.tz_convert("UTC").as_unit(idx.unit).asi8
+    return pd.DatetimeIndex(values.view(f"M8[{idx.unit}]")).tz_localize("UTC")
+
+
 #: the range a timestamp in nanoseconds holds
 _TS_MIN, _TS_MAX = "1677-09-21 00:12:43.145224193", "2262-04-11 23:47:16.854775807"
 
@@ -267,18 +369,25 @@ def _range_error(column, value, *, file, symbol, row, more=0) -> DataError:
 
 
 def parse_times(raw, *, file: str, symbol: str, column: str = "Date",
-                date_format: str = "auto") -> np.ndarray:
+                date_format: str = "auto", timezone: str = "UTC") -> np.ndarray:
     """Raw timestamps (pandas Series / array of str, datetime, int or float) -> int64 ns (UTC).
 
     date_format (data.date_format): auto (infer; numeric day/month dates decided by the data, an
     ambiguous column refused), dayfirst, monthfirst, or a strftime format for string dates.
+    timezone (data.timezone, checked by check_timezone): the zone of wall-clock times that carry no
+    offset (text without one, YYYYMMDD numbers, naive datetimes); times with an offset keep it, epoch
+    numbers are UTC by definition.
     """
     import pandas as pd
 
     s = pd.Series(raw).reset_index(drop=True)
     fmt_used = None
+    local = timezone != "UTC"
+    naive = None  # rows whose wall-clock time is in `timezone` (None: none, or the zone is UTC)
     if isinstance(s.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(s.dtype):
         parsed = s
+        if local and not isinstance(s.dtype, pd.DatetimeTZDtype):
+            naive = np.ones(len(s), dtype=bool)
     elif pd.api.types.is_bool_dtype(s.dtype):
         raise DataError(f"{column} {str(s.iloc[0])!r} is not a timestamp (a column of True/False)",
                         file=file, symbol=symbol, rule=RULE_TIME_PARSE, row=0,
@@ -291,6 +400,8 @@ def parse_times(raw, *, file: str, symbol: str, column: str = "Date",
             txt = pd.Series(np.where(np.isfinite(vals), np.nan_to_num(vals).astype(np.int64)
                                      .astype(str), None))
             parsed = pd.to_datetime(txt, format="%Y%m%d", errors="coerce", utc=True)
+            if local:
+                naive = np.ones(len(s), dtype=bool)
         else:
             unit = _epoch_unit(finite)
             with warnings.catch_warnings():
@@ -316,6 +427,8 @@ def parse_times(raw, *, file: str, symbol: str, column: str = "Date",
             warnings.simplefilter("ignore")
             parsed = pd.to_datetime(s.astype("string"), utc=True, format=date_format,
                                     errors="coerce")
+        if local:
+            naive = _naive_rows(s.astype("string"), date_format, False)
     else:
         dayfirst = _day_month_order(s, file=file, symbol=symbol, column=column,
                                     setting=date_format) or False
@@ -329,10 +442,13 @@ def parse_times(raw, *, file: str, symbol: str, column: str = "Date",
                 except (ValueError, TypeError, OverflowError):
                     continue
             if parsed is None:
+                fmt = "mixed"
                 parsed = pd.to_datetime(s, utc=True, errors="coerce", dayfirst=dayfirst)
                 if not parsed.isna().any():  # pragma: no cover - mixed formats, all parse alone
                     parsed = pd.to_datetime(s, utc=True, errors="coerce", format="mixed",
                                             dayfirst=dayfirst)
+        if local and not parsed.isna().any():
+            naive = _naive_rows(s, fmt, dayfirst)
     if parsed.isna().any():
         bad = np.flatnonzero(parsed.isna().to_numpy())
         i = int(bad[0])
@@ -350,6 +466,9 @@ def parse_times(raw, *, file: str, symbol: str, column: str = "Date",
         raise DataError(detail, file=file, symbol=symbol, rule=RULE_TIME_PARSE, row=i,
                         timestamp=shown)
     idx = pd.DatetimeIndex(parsed)
+    if naive is not None:
+        idx = _localize(idx if idx.tz is not None else idx.tz_localize("UTC"), naive, timezone, s,
+                        file=file, symbol=symbol, column=column)
     if idx.tz is not None:
         idx = idx.tz_convert("UTC").tz_localize(None)
     try:
@@ -594,13 +713,14 @@ def too_few_bars(n: int, min_bars: int, *, file: str, symbol: str) -> DataError:
 
 
 def frame_to_series(df, *, symbol: str, origin: str, min_bars: int = 1, date_format: str = "auto",
-                    drop_empty_rows: bool = False) -> Series:
+                    drop_empty_rows: bool = False, timezone: str = "UTC") -> Series:
     """A pandas DataFrame as read from a file (any column spelling; a datetime index is taken as the
     time column when no time column exists) -> validated Series.
 
     drop_empty_rows (data.drop_empty_rows): rows with no price at all (every price cell empty, NaN
     or a word such as null) are dropped first and counted in Series.dropped_rows; messages still
-    give the row numbers of the input.
+    give the row numbers of the input. timezone (data.timezone): see parse_times. Volume: the
+    volume column, or the tick volume where that holds no non-zero value (TICK_VOLUME).
     """
     import pandas as pd
 
@@ -632,7 +752,8 @@ def frame_to_series(df, *, symbol: str, origin: str, min_bars: int = 1, date_for
         tcol = tcol.astype(str).str.strip() + " " + df[roles["clock"]].astype(str).str.strip()
         tname = f"{roles['time']} + {roles['clock']}"
     try:
-        time = parse_times(tcol, file=origin, symbol=symbol, column=tname, date_format=date_format)
+        time = parse_times(tcol, file=origin, symbol=symbol, column=tname, date_format=date_format,
+                           timezone=timezone)
         price = {r: parse_prices(separated_numbers(df[roles[r]], file=origin, symbol=symbol,
                                                    column=DISPLAY[r], times=time),
                                  file=origin, symbol=symbol, column=DISPLAY[r], times=time)
@@ -641,11 +762,15 @@ def frame_to_series(df, *, symbol: str, origin: str, min_bars: int = 1, date_for
         if dropped and err.row is not None:  # the input's row number, not the position after drops
             raise _at_row(err, int(rows[err.row])) from None
         raise
-    volume = None
-    if "volume" in roles:
-        vol = separated_numbers(df[roles["volume"]], file=origin, symbol=symbol, column="Volume",
-                                strict=False)
-        volume = pd.to_numeric(vol, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    def volume_of(col):
+        vol = separated_numbers(df[col], file=origin, symbol=symbol, column="Volume", strict=False)
+        return pd.to_numeric(vol, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+    volume = volume_of(roles["volume"]) if "volume" in roles else None
+    if volume is not None and "tick_volume" in roles and not np.any(np.nan_to_num(volume) != 0):
+        ticks = volume_of(roles["tick_volume"])
+        if np.any(np.nan_to_num(ticks) != 0):
+            volume = ticks
     has_ohlc = "open" in price
     return check_arrays(symbol, origin, time, price.get("open"), price.get("high"), price.get("low"),
                         price["close"], volume=volume, has_ohlc=has_ohlc, min_bars=min_bars,

@@ -56,15 +56,18 @@ def spec_path(spec: str) -> str | None:
 
 def open_source(spec: str, *, seed: int = 0, skip_bad: bool = False, min_bars: int = 1,
                 synthetic_bars: int = 2000, plant_rate: float = 1.0, noise: float = 0.1,
-                date_format: str = "auto", drop_empty_rows: bool = False) -> Source:
+                date_format: str = "auto", drop_empty_rows: bool = False, columns=(),
+                timezone: str = "UTC") -> Source:
     """A Source for a spec string (see the module docstring). Raises SourceError for a bad spec.
 
-    date_format (data.date_format) and drop_empty_rows (data.drop_empty_rows): see docs/data.md.
+    date_format (data.date_format), drop_empty_rows (data.drop_empty_rows), columns (data.columns:
+    the names of header-less CSV columns) and timezone (data.timezone: the zone of times without an
+    offset): see docs/data.md. A source that does not read columns or timezone refuses a value.
     """
     spec = str(spec).strip()
     kind, sep, arg = spec.partition(":")
     kw = {"skip_bad": skip_bad, "min_bars": min_bars, "date_format": date_format,
-          "drop_empty_rows": drop_empty_rows}
+          "drop_empty_rows": drop_empty_rows, "columns": columns, "timezone": timezone}
     if not sep or kind not in KINDS:
         p = Path(spec)
         if p.is_dir():
@@ -115,4 +118,5 @@ def open_from_config(cfg, *, min_bars: int) -> Source:
     return open_source(d.source, seed=d.seed, skip_bad=d.skip_bad_symbols, min_bars=min_bars,
                        synthetic_bars=d.synthetic_bars,
                        plant_rate=d.synthetic_plant_rate, noise=d.synthetic_noise,
-                       date_format=d.date_format, drop_empty_rows=d.drop_empty_rows)
+                       date_format=d.date_format, drop_empty_rows=d.drop_empty_rows,
+                       columns=d.columns, timezone=d.timezone)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 
 from ..series import Series
-from ..validate import (RULE_EMPTY, RULE_READABLE, DataError, check_date_format, resolve_columns,
-                        too_few_bars)
+from ..validate import (RULE_EMPTY, RULE_READABLE, DataError, check_date_format, check_timezone,
+                        resolve_columns, too_few_bars)
 
 
 class SourceError(ValueError):
@@ -24,17 +24,32 @@ class Source:
     """Base class. Subclasses implement _names(), _count(name) and _read(name, min_bars)."""
 
     kind = "?"
+    #: data.columns names the columns of header-less files (CSV); data.timezone is the zone of
+    #: times without an offset (CSV, Parquet). A source that reads neither refuses a value other
+    #: than the default: no setting is silently ignored.
+    reads_columns = False
+    reads_timezone = False
 
     def __init__(self, spec: str, *, skip_bad: bool = False, min_bars: int = 1,
-                 date_format: str = "auto", drop_empty_rows: bool = False):
+                 date_format: str = "auto", drop_empty_rows: bool = False, columns=(),
+                 timezone: str = "UTC"):
         self.spec = spec
         self.skip_bad = bool(skip_bad)
         self.min_bars = int(min_bars)
         try:
             self.date_format = check_date_format(date_format)
+            self.timezone = check_timezone(timezone)
         except ValueError as exc:
             raise SourceError(f"{spec}: {exc}") from None
         self.drop_empty_rows = bool(drop_empty_rows)
+        self.columns = _checked_names(spec, columns)
+        if self.columns and not self.reads_columns:
+            raise SourceError(f"{spec}: data.columns names the columns of CSV files without a header "
+                              f"line; {self.kind} data has its own names (set data.columns: [])")
+        if self.timezone != "UTC" and not self.reads_timezone:
+            raise SourceError(f"{spec}: data.timezone = {timezone!r} is the zone of CSV and Parquet "
+                              f"times without an offset; {self.kind} times are UTC (set data.timezone: "
+                              "UTC)")
         #: symbol -> input rows dropped for having no price (data.drop_empty_rows), once loaded
         self.dropped: dict[str, int] = {}
         self.skipped: list[tuple[str, str]] = []
@@ -147,6 +162,26 @@ class Source:
         if getattr(self, "_nameset", None) is None:
             self._nameset = set(self._names())
         return self._nameset
+
+
+def _checked_names(spec: str, columns) -> tuple[str, ...]:
+    """data.columns as a tuple of names: text, each once, naming a time and a close column (as a
+    header would: validate.ALIASES); empty means "the files have a header"."""
+    if columns is None:
+        return ()
+    if isinstance(columns, str) or not all(isinstance(c, str) and c.strip() for c in columns):
+        raise SourceError(f"{spec}: data.columns = {columns!r}: expected a list of column names, "
+                          "e.g. [Date, Time, Open, High, Low, Close, Volume]")
+    names = tuple(c.strip() for c in columns)
+    twice = sorted({c for c in names if names.count(c) > 1})
+    if twice:
+        raise SourceError(f"{spec}: data.columns = {list(names)} names {', '.join(twice)} twice")
+    if names:
+        try:
+            resolve_columns(names, file="data.columns", symbol=None)
+        except DataError as err:
+            raise SourceError(f"{spec}: data.columns = {list(names)}: {err.detail}") from None
+    return names
 
 
 def _fresh(s: Series) -> Series:

@@ -2,7 +2,9 @@
 
 Why so careful with the first lines: index() must be cheap (the header and a line count, never the
 whole parse), and a file that is not a price table (binary, one huge line, a multi-row yfinance
-header, a truncated gzip) must become a DataError naming it in bounded memory.
+header, a truncated gzip) must become a DataError naming it in bounded memory. Files without a
+header line (MetaTrader 4's history export) are named by data.columns; without that key, a first
+line that is data is said to be so, naming the key.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import re
 import zlib
 
 from ..validate import ALIASES as _ALIASES
-from ..validate import RULE_COLUMNS, RULE_EMPTY, RULE_READABLE, DataError, frame_to_series, norm
+from ..validate import (RULE_COLUMNS, RULE_EMPTY, RULE_READABLE, DataError, frame_to_series, norm,
+                        resolve_columns)
 from .base import _checked_count, _FolderSource
 
 
@@ -34,10 +38,31 @@ ALIASES_TIME = _ALIASES["time"]
 
 class _CSVHead:
     """What the first lines of a CSV file say: separator, column names, how many header lines
-    (1, or 2-3 for the multi-row header recent yfinance writes) and their line numbers."""
+    (1, or 2-3 for the multi-row header recent yfinance writes, or 0 where data.columns names the
+    columns) and the line numbers of the extra ones."""
 
-    def __init__(self, sep, columns, skip, ticker=None):
+    def __init__(self, sep, columns, skip, ticker=None, headerless=False):
         self.sep, self.columns, self.skip, self.ticker = sep, columns, skip, ticker
+        self.headerless = headerless
+
+
+#: the example given where a header line is missing: MetaTrader 4's history export
+MT4_COLUMNS = "[Date, Time, Open, High, Low, Close, Volume]"
+_DATE_LIKE = re.compile(r"^\d{1,4}[./-]\d{1,2}[./-]\d{1,4}")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.replace(",", "."))
+        return True
+    except ValueError:
+        return False
+
+
+def _looks_like_data(fields) -> bool:
+    """A first line of values, not names: it starts with a date, or most of its fields are numbers."""
+    vals = [f for f in fields if f]
+    return bool(vals) and (bool(_DATE_LIKE.match(vals[0])) or 2 * sum(map(_is_number, vals)) >= len(vals))
 
 
 def _split(line: bytes, sep: str | None = None):
@@ -79,6 +104,8 @@ def _multiheader(lines, path, name):
 class CSVSource(_FolderSource):
     kind = "csv"
     suffixes = (".csv", ".csv.gz")
+    reads_columns = True
+    reads_timezone = True
 
     def _open(self, path, mode="rb"):
         return gzip.open(path, mode) if path.lower().endswith(".gz") else open(path, mode)
@@ -137,11 +164,45 @@ class CSVSource(_FolderSource):
         lines = self._guarded(path, name, work)
         if not lines:
             return None
+        if self.columns:
+            return self._headerless(lines, path, name)
         multi = _multiheader(lines, path, name)
         if multi is not None:
             return multi
         sep, cols = _split(lines[0][1])
+        if _looks_like_data(cols):
+            try:
+                resolve_columns(cols, file=path, symbol=name)
+            except DataError:
+                shown = ", ".join(cols[:8]) + (", …" if len(cols) > 8 else "")
+                raise DataError(f"no header line: line {lines[0][0] + 1} is data ({shown}); name the "
+                                f"columns with data.columns, e.g. {MT4_COLUMNS} for a MetaTrader 4 "
+                                "export", file=path, symbol=name, rule=RULE_COLUMNS,
+                                where="header") from None
         return _CSVHead(sep, cols, [])
+
+    def _headerless(self, lines, path, name) -> _CSVHead:
+        """The head of a file named by data.columns: its first line must be data with one field per
+        name (a header line, or another count of fields, is refused naming the key)."""
+        no, first = lines[0]
+        sep, fields = _split(first)
+        names = list(self.columns)
+        if not _looks_like_data(fields):
+            try:
+                resolve_columns(fields, file=path, symbol=name)
+                is_header = True
+            except DataError:
+                is_header = False
+            if is_header:
+                raise DataError(f"line {no + 1} is a header ({', '.join(fields)}), but data.columns = "
+                                f"{names} says the files have none: remove the header line, or set "
+                                "data.columns: []", file=path, symbol=name, rule=RULE_COLUMNS,
+                                where="header")
+        if len(fields) != len(names):
+            raise DataError(f"line {no + 1} has {len(fields)} fields ({', '.join(fields)}) but "
+                            f"data.columns names {len(names)} ({', '.join(names)})", file=path,
+                            symbol=name, rule=RULE_COLUMNS, where="header")
+        return _CSVHead(sep, names, [], headerless=True)
 
     def _count(self, name):
         path = self._paths[name]
@@ -157,7 +218,7 @@ class CSVSource(_FolderSource):
                     if line.strip():
                         n += 1
             return n
-        n = self._guarded(path, name, work) - 1 - len(head.skip)
+        n = self._guarded(path, name, work) - (0 if head.headerless else 1) - len(head.skip)
         return _checked_count(head.columns, n, path, name)
 
     def _read(self, name, min_bars):
@@ -168,9 +229,10 @@ class CSVSource(_FolderSource):
         if head is None:
             raise DataError("the file is empty", file=path, symbol=name, rule=RULE_EMPTY,
                             where="file")
+        named = {"header": None, "names": list(head.columns), "index_col": False} if head.headerless else {}
         try:
             df = pd.read_csv(path, sep=head.sep, skipinitialspace=True, encoding="utf-8-sig",
-                             skiprows=head.skip or None)
+                             skiprows=head.skip or None, **named)
         except pd.errors.EmptyDataError:
             raise DataError("the file is empty", file=path, symbol=name, rule=RULE_EMPTY,
                             where="file") from None
@@ -182,4 +244,5 @@ class CSVSource(_FolderSource):
             df.columns = head.columns[:len(df.columns)] + list(df.columns[len(head.columns):])
         df.columns = [str(c).strip() for c in df.columns]
         return frame_to_series(df, symbol=name, origin=path, min_bars=min_bars,
-                               date_format=self.date_format, drop_empty_rows=self.drop_empty_rows)
+                               date_format=self.date_format, drop_empty_rows=self.drop_empty_rows,
+                               timezone=self.timezone)

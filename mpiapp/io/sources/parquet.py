@@ -12,6 +12,7 @@ from .base import _checked_count, _FolderSource
 class ParquetSource(_FolderSource):
     kind = "parquet"
     suffixes = (".parquet", ".pq")
+    reads_timezone = True
 
     def _count(self, name):
         path = self._regular(name)
@@ -44,4 +45,5 @@ class ParquetSource(_FolderSource):
             raise DataError(f"not a readable Parquet file: {exc}", file=path, symbol=name,
                             rule=RULE_READABLE, where="file") from None
         return frame_to_series(df, symbol=name, origin=path, min_bars=min_bars,
-                               date_format=self.date_format, drop_empty_rows=self.drop_empty_rows)
+                               date_format=self.date_format, drop_empty_rows=self.drop_empty_rows,
+                               timezone=self.timezone)
