@@ -6,7 +6,9 @@ stop every rank together (or be skipped and recorded) before compute starts — 
 Loading itself is the source's own (`Source.load`); the store only decides who reads what.
 
 Every symbol read is hashed (BLAKE2b of its arrays): a resumed job compares the hashes with those of
-the interrupted run and refuses changed data. Each copy of a symbol records the host that loaded it,
+the interrupted run and refuses changed data. `open_for_job` is the one way a job sets its store up
+(preload, then the hashes recorded as the job's inputs); `get(s, record=...)` records a symbol read
+later, on claim. Each copy of a symbol records the host that loaded it,
 and the profile table's `store_host` column says, per rank, whose copies it read (with shared memory:
 its own node's copy, one per host).
 """
@@ -24,6 +26,23 @@ from .series import Series
 from .validate import DataError
 
 FIELDS = ("time", "open", "high", "low", "close")
+
+
+def open_for_job(ctx, src, index, needed, *, fields=None) -> "SymbolStore":
+    """Collective: the symbol store of a job whose units name symbols, set up the one way: a
+    SymbolStore over `index` ([(name, bars)], the plan's, the same on every rank) with the job's
+    data.skip_bad_symbols and work.shared_memory, the symbols of `needed` preloaded (ids; None: any,
+    as when units are claimed dynamically), and the content hash of every symbol read passed to
+    ctx.record_input (on a resume, of every symbol of the index: the resume compares them all).
+
+    ctx: the job's context (work.Context: cfg, comm, timers, resuming, record_input); fields: as
+    SymbolStore. Raises errors.JobError (every rank, exit 2) for bad input unless skip mode."""
+    store = SymbolStore(src, index, skip_bad=ctx.cfg.data.skip_bad_symbols, shared=ctx.cfg.work.shared_memory,
+                        timers=ctx.timers, comm=ctx.comm, fields=fields)  # fmt: skip
+    store.preload(needed)
+    for name, d in (store.digest_all() if ctx.resuming else dict(store.digests)).items():
+        ctx.record_input(name, d)
+    return store
 
 
 def digest(series: Series) -> str:
@@ -177,8 +196,17 @@ class SymbolStore:
                 pass
         return mine
 
-    def get(self, s: int) -> Series | None:
-        """Symbol `s` (None if skipped). Loads it now if it was not preloaded (dynamic claiming)."""
+    def get(self, s: int, record=None) -> Series | None:
+        """Symbol `s` (None if skipped). Loads it now if it was not preloaded (dynamic claiming).
+
+        record: a ctx.record_input of the unit that reads it; a symbol this rank read (and hashed)
+        has its content hash passed to it (a later resume compares it)."""
+        ser = self._get(s)
+        if record is not None and ser is not None and ser.symbol in self.digests:
+            record(ser.symbol, self.digests[ser.symbol])
+        return ser
+
+    def _get(self, s: int) -> Series | None:
         if s in self.skipped:
             return None
         if self.shared is not None:

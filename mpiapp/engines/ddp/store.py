@@ -41,7 +41,7 @@ import numpy as np
 from ...runtime import errors, sync
 from ...work import JobSpec, Plan, Unit
 from ..train.features import feature_names, price_features, targets, warmup_bars
-from ..train.unit import MESSAGE_BYTES, skip_rows
+from ...work.symbols import SKIPPED_COLUMNS, skip_rows, skipped_rows
 from . import spacing as _spacing
 from . import split as _split
 
@@ -52,7 +52,7 @@ CHUNK_ROWS = 1024
 ROW_COLUMNS = [("symbol", "i4"), ("bar", "i8"), ("time", "i8"), ("label_end", "i8"), ("y", "f4")]
 RAW_TABLES = {
     "rows": ROW_COLUMNS + [(f"x{i}", "f4") for i in range(len(FEATURES))],
-    "skipped": [("symbol", "i4"), ("reason", f"S{MESSAGE_BYTES}")],
+    "skipped": SKIPPED_COLUMNS,
 }
 
 
@@ -132,20 +132,16 @@ class _StoreJob:
         return Plan(units, info=(index, list(self.src.skipped)), inputs=inputs)
 
     def prepare(self, ctx, mine) -> None:
-        from ...io.store import SymbolStore
+        from ...io.store import open_for_job
 
         index, _ = ctx.info
-        self.store = SymbolStore(self.src, index, skip_bad=ctx.cfg.data.skip_bad_symbols,
-                                 shared=ctx.cfg.work.shared_memory, timers=ctx.timers, comm=ctx.comm)  # fmt: skip
-        self.store.preload(None if mine is None else {u.key[0] for u in mine})
-        for name, d in (self.store.digest_all() if ctx.resuming else dict(self.store.digests)).items():
-            ctx.record_input(name, d)
+        self.store = open_for_job(ctx, self.src, index, None if mine is None else {u.key[0] for u in mine})
         self.spacing = check_spacing(ctx, self.store, index, mine, self.params.mixed_spacing)
 
     def run_unit(self, unit, ctx) -> dict:
         (s,) = unit.key
         index, _ = ctx.info
-        series = self.store.get(s)
+        series = self.store.get(s, record=ctx.record_input)
         if series is None:
             return skip_rows(s, self.store.skipped.get(s, "skipped"))
         why = too_short(len(series), self.params.horizon)
@@ -257,16 +253,12 @@ def finalize(fin, params, ident: dict, store_skips: dict, digests: dict | None =
                     "name": np.array([names[s].encode() for s in sym_ids], dtype=f"S{name_len}"), **sym}
         fin.write("symbols", cols, mine_sym)
         skips = fin.read("skipped", np.flatnonzero(u["skipped_count"] > 0)) if (rank == 0 and fin.can_read) else None
-        sk = {"symbol": np.empty(0, "i4"), "reason": np.empty(0, f"S{MESSAGE_BYTES}")}
-        if rank == 0:
+        items = []
+        if rank == 0:  # the units' skips, the store's (symbols no unit of this run read), the index's
             extra = [(i, r) for i, r in store_skips.items() if skips is None or i not in set(skips["symbol"])]
-            items = ([] if skips is None else list(zip(skips["symbol"], skips["reason"]))) + \
-                [(i, str(r).encode()[:MESSAGE_BYTES]) for i, r in extra] + \
-                [(-1, f"{nm}: {r}".encode()[:MESSAGE_BYTES]) for nm, r in index_skips]
-            if items:
-                sk = {"symbol": np.array([i for i, _ in items], dtype="i4"),
-                      "reason": np.array([r for _, r in items], dtype=f"S{MESSAGE_BYTES}")}
-        fin.write("skipped", [("symbol", "i4"), ("reason", f"S{MESSAGE_BYTES}")], sk)
+            items = ([] if skips is None else list(zip(skips["symbol"], skips["reason"]))) + extra + \
+                [(-1, f"{nm}: {r}") for nm, r in index_skips]
+        fin.write("skipped", SKIPPED_COLUMNS, skipped_rows(items))
         src_rows = {}
         if rank == 0 and digests:
             src_rows = {"name": np.array([n.encode() for n in sorted(digests)]),

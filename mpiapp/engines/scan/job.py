@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...io import text
 from ...runtime import errors, sync
 from ...work import JobSpec, Plan, Unit
+from ...work.symbols import symbol_list, symbols_table
 from . import live as _live
 from .result import PATTERN_FIELDS, WINDOW_FIELDS, dedup_patterns, group_alternatives
 
@@ -143,16 +145,10 @@ class _ScanJob:
         return Plan(units, info=(index, list(self.src.skipped)), inputs=self.src.input_paths())
 
     def prepare(self, ctx, mine) -> None:
-        from ...io.store import SymbolStore
+        from ...io.store import open_for_job
 
-        index = ctx.info[0]
-        self.store = SymbolStore(self.src, index, skip_bad=ctx.cfg.data.skip_bad_symbols,
-                                 shared=ctx.cfg.work.shared_memory, timers=ctx.timers, comm=ctx.comm,
-                                 fields=SCAN_FIELDS)  # fmt: skip
-        self.store.preload(None if mine is None else {u.key[0] for u in mine})
-        digests = self.store.digest_all() if ctx.resuming else dict(self.store.digests)
-        for name, d in digests.items():
-            ctx.record_input(name, d)
+        self.store = open_for_job(ctx, self.src, ctx.info[0], None if mine is None else {u.key[0] for u in mine},
+                                  fields=SCAN_FIELDS)  # fmt: skip
 
     def run_unit(self, unit, ctx) -> dict:
         from . import scan_symbol  # looked up at call time (tests inject faults here)
@@ -162,11 +158,9 @@ class _ScanJob:
             import numba
 
             numba.set_num_threads(self.kernel_threads)
-        series = self.store.get(s)
+        series = self.store.get(s, record=ctx.record_input)  # read here (perhaps just now, on claim): recorded
         if series is None:  # skipped symbol: the unit is done with nothing in it
             return {}
-        if series.symbol in self.store.digests:  # read on this rank (perhaps just now, on claim)
-            ctx.record_input(series.symbol, self.store.digests[series.symbol])
         info = {}
         res = scan_symbol(series, self.params, backend=self.backend, window_range=(w0, w1), info=info)
         p, w = _rows(res, s, series)
@@ -300,7 +294,7 @@ def finalize(fin, skipped: dict, dropped: dict) -> dict:
     rank = ctx.rank
     index, index_skips = ctx.info
     # index-time skips get rows after the indexed symbols (their ids are not used by any unit)
-    listed = index + [(name, 0) for name, _ in index_skips]
+    listed = symbol_list(index, index_skips)
     skipped = dict(skipped)
     skipped.update({len(index) + i: reason for i, (_, reason) in enumerate(index_skips)})
     u = fin.units
@@ -327,26 +321,18 @@ def finalize(fin, skipped: dict, dropped: dict) -> dict:
         w = {c: v[o] for c, v in w.items()}
     fdr = _false_discoveries(p, w, cfg.scan, ctx, u)
 
-    name_len = max(8, max(len(nm.encode()) for nm, _ in listed))
-    reason_len = min(max([8] + [len(r.encode()) for r in skipped.values()]), 1024)
-    sym_cols = [("name", f"S{name_len}"), ("bars", "i8"), ("dropped_rows", "i8"), ("windows", "i4"),
-                ("skipped_reason", f"S{reason_len}")]  # fmt: skip
-    sym = {}
+    sym_hi = n_sym if rank == 0 else 0  # rank 0 writes the whole symbols table
+    n_win = np.zeros(0, np.int32)
     if rank == 0:
         n_win = np.bincount(u["symbol"], weights=u["w1"] - u["w0"], minlength=n_sym).astype(np.int32)
         for s in skipped:
             n_win[s] = 0
-        sym = {
-            "name": np.array([nm.encode() for nm, _ in listed], dtype=f"S{name_len}"),
-            "bars": np.array([n for _, n in listed], dtype=np.int64),
-            "dropped_rows": np.array([dropped.get(s, 0) for s in range(n_sym)], dtype=np.int64),
-            "windows": n_win,
-            "skipped_reason": np.array([_cut(skipped.get(s, ""), reason_len) for s in range(n_sym)],
-                                       dtype=f"S{reason_len}"),  # fmt: skip
-        }
+    sym_cols, sym = symbols_table(listed, skipped, 0, sym_hi, reason_bytes=text.width(skipped.values(), most=1024),
+                                  extra=[("dropped_rows", "i8", [dropped.get(s, 0) for s in range(sym_hi)]),
+                                         ("windows", "i4", n_win)])  # fmt: skip
     fin.write("patterns", FINAL_PATTERN_COLUMNS, p if len(p["symbol"]) else {})
     fin.write("windows", FINAL_WINDOW_COLUMNS, w if len(w["symbol"]) else {})
-    fin.write("symbols", sym_cols, sym)
+    fin.write("symbols", sym_cols, sym if rank == 0 else {})
     live = _final_live(_cat(lives, LIVE_COLUMNS), fin)
     fin.write("live", LIVE_COLUMNS, live if len(live["symbol"]) else {})
     rates = None
@@ -497,11 +483,6 @@ def _flat_warnings(w, listed, scan) -> list[str]:
                    f"({', '.join(why)}){hint}; to change it: {', '.join(keys)}, or "
                    "scan.skip_flat_windows=false")
     return out
-
-
-def _cut(text: str, nbytes: int) -> bytes:
-    """UTF-8 bytes of `text`, at most `nbytes`, never ending inside a character."""
-    return text.encode()[:nbytes].decode("utf-8", errors="ignore").encode()
 
 
 def _global_top(p, first_row, k, ctx, index) -> list[dict]:

@@ -17,19 +17,15 @@ import json
 import numpy as np
 
 from ...runtime import sync
+from ...work.symbols import REASON_BYTES, skipped_rows, symbol_list, symbols_table
 from . import families as fam
 from .dataset import ALL_FEATURES
 from .final import (ALL_FOLDS, BASELINE_COLUMNS, METRIC_COLUMNS, baselines_table, merge_panel_parts, metrics_table,
                     panel_parts, sort_rows)
-from .unit import KEY, MESSAGE_BYTES, RAW_TABLES
+from .unit import KEY, RAW_TABLES
 
 MODEL_COLUMNS = KEY + [("start", "i8"), ("count", "i8")]
-SYMBOL_COLUMNS = [("name", "S32"), ("bars", "i8"), ("skipped_reason", f"S{MESSAGE_BYTES}")]
 FEATURE_COLUMNS = [("feature", "i4"), ("name", "S24")]
-
-
-def _cut(text: str, nbytes: int) -> bytes:
-    return str(text).encode()[:nbytes].decode("utf-8", errors="ignore").encode()
 
 
 def _models(fin, u: dict, mine, failed: set) -> tuple[dict, dict]:
@@ -53,12 +49,12 @@ def _models(fin, u: dict, mine, failed: set) -> tuple[dict, dict]:
     return idx, {"byte": np.concatenate(parts) if parts else np.zeros(0, np.uint8)}
 
 
-def _dedup_skips(sk: dict) -> dict:
+def _first_skips(sk: dict) -> list:
+    """(symbol, reason) of the raw skipped rows, the first reason of each symbol, by symbol."""
     seen = {}
     for s, r in zip(sk["symbol"].tolist(), sk["reason"].tolist()):
         seen.setdefault(int(s), r)
-    keys = sorted(seen)
-    return {"symbol": np.array(keys, dtype="i4"), "reason": np.array([seen[k] for k in keys], dtype=f"S{MESSAGE_BYTES}")}
+    return sorted(seen.items())
 
 
 def finalize(fin, params, store_skips: dict, threads: int, device: str, omp: list) -> dict:
@@ -79,7 +75,7 @@ def _finalize(fin, params, threads: int, device: str, omp: list) -> dict:
     ctx = fin.ctx
     comm = ctx.comm
     index, plan_skips, index_skips = ctx.info
-    listed = list(index) + [(name, 0) for name, _ in index_skips]
+    listed = symbol_list(index, index_skips)
     u = fin.units
     lo, hi = fin.block(_weights(u, len(listed)))
     mine = np.flatnonzero((u["symbol"] >= lo) & (u["symbol"] < hi))
@@ -89,16 +85,11 @@ def _finalize(fin, params, threads: int, device: str, omp: list) -> dict:
     failed = set(zip(fails["symbol"].tolist(), fails["family"].tolist(), fails["fold"].tolist()))
     pred = sort_rows(raw["predictions"], ["symbol", "family", "fold", "bar"])
     folds = sort_rows(raw["folds"], ["symbol", "family", "fold"])
-    skipped = _dedup_skips(raw["skipped"])
-    for i, (_, reason) in enumerate(index_skips):  # rejected by the index (data.skip_bad_symbols)
-        if lo <= len(index) + i < hi:
-            skipped["symbol"] = np.append(skipped["symbol"], np.int32(len(index) + i))
-            skipped["reason"] = np.append(skipped["reason"], np.array([_cut(reason, MESSAGE_BYTES)]))
-    reasons = dict(zip(skipped["symbol"].tolist(), skipped["reason"].tolist()))
+    skips = _first_skips(raw["skipped"]) + [  # then those the index rejected (data.skip_bad_symbols)
+        (len(index) + i, reason) for i, (_, reason) in enumerate(index_skips) if lo <= len(index) + i < hi]
+    skipped = skipped_rows(skips)
     t = {}
-    t["symbols"] = {"name": np.array([_cut(n, 32) for n, _ in listed[lo:hi]], dtype="S32"),
-                    "bars": np.array([b for _, b in listed[lo:hi]], dtype="i8"),
-                    "skipped_reason": np.array([reasons.get(s, b"") for s in range(lo, hi)], dtype=f"S{MESSAGE_BYTES}")}
+    symbol_cols, t["symbols"] = symbols_table(listed, dict(skips), lo, hi, reason_bytes=REASON_BYTES)
     if ctx.rank == 0:
         t["features"] = {"feature": np.arange(len(ALL_FEATURES), dtype="i4"),
                          "name": np.array([n.encode() for n in ALL_FEATURES], dtype="S24")}
@@ -111,7 +102,7 @@ def _finalize(fin, params, threads: int, device: str, omp: list) -> dict:
     t["models"], t["model_bytes"] = _models(fin, u, mine, failed)
     t["skipped"] = skipped
     t["failures"] = fails
-    schemas = {"symbols": SYMBOL_COLUMNS, "features": FEATURE_COLUMNS, "predictions": RAW_TABLES["predictions"],
+    schemas = {"symbols": symbol_cols, "features": FEATURE_COLUMNS, "predictions": RAW_TABLES["predictions"],
                "metrics": METRIC_COLUMNS, "baselines": BASELINE_COLUMNS, "folds": RAW_TABLES["folds"],
                "importances": RAW_TABLES["importances"], "coefficients": RAW_TABLES["coefficients"],
                "models": MODEL_COLUMNS,

@@ -22,7 +22,8 @@ from .cv import FoldError, min_samples
 from .dataset import symbol_data
 from .features import warmup_bars
 from .params import TrainParams
-from .unit import KEY, RAW_TABLES, failure_rows, skip_rows, train_unit
+from ...work.symbols import skip_rows
+from .unit import KEY, RAW_TABLES, failure_rows, train_unit
 
 EXIT_UNITS_FAILED = 3
 SKIP = -1  # family and fold of a symbol's skip unit
@@ -217,15 +218,10 @@ class _TrainJob:
         return Plan(units, info=(index, skips, list(self.src.skipped)), inputs=inputs)
 
     def prepare(self, ctx, mine) -> None:
-        from ...io.store import SymbolStore
+        from ...io.store import open_for_job
 
-        index, skips, _ = ctx.info
-        self.store = SymbolStore(self.src, index, skip_bad=ctx.cfg.data.skip_bad_symbols,
-                                 shared=ctx.cfg.work.shared_memory, timers=ctx.timers, comm=ctx.comm)  # fmt: skip
-        self.store.preload(None if mine is None else {u.key[0] for u in mine if u.key[1] != SKIP})
-        digests = self.store.digest_all() if ctx.resuming else dict(self.store.digests)
-        for name, d in digests.items():
-            ctx.record_input(name, d)
+        self.store = open_for_job(ctx, self.src, ctx.info[0],
+                                  None if mine is None else {u.key[0] for u in mine if u.key[1] != SKIP})
         if self.scan_digest is not None:  # rank 0: the scan file's content (a resume over another is refused)
             ctx.record_input(f"the scan file {ctx.cfg.train.scan_file}", self.scan_digest)
 
@@ -247,11 +243,9 @@ class _TrainJob:
         index, skips, _ = ctx.info
         if fid == SKIP:
             return skip_rows(s, skips[s])
-        series = self.store.get(s)
+        series = self.store.get(s, record=ctx.record_input)
         if series is None:  # bad data, skipped by the store (data.skip_bad_symbols)
             return skip_rows(s, self.store.skipped.get(s, "skipped"))
-        if series.symbol in self.store.digests:
-            ctx.record_input(series.symbol, self.store.digests[series.symbol])
         with ctx.timers.phase("features"):
             sd = self._symbol(s, series)
         if isinstance(sd, str):

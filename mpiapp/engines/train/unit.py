@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...io.text import cut
+from ...work.symbols import REASON_BYTES, SKIPPED_COLUMNS
 from . import families as fam
 from .cv import inner_split
 from .dataset import SymbolData, fold_arrays
 
 KEY = [("symbol", "i4"), ("family", "i4"), ("fold", "i4")]
-MESSAGE_BYTES = 240
+MESSAGE_BYTES = REASON_BYTES  # a failure's message, as wide as a skip reason
 
 RAW_TABLES = {
     # out-of-fold predictions: bar index into the symbol's series, its timestamp (ns), y, prediction
@@ -31,7 +33,7 @@ RAW_TABLES = {
     "coefficients": KEY + [("feature", "i4"), ("center", "f8"), ("scale", "f8"), ("coef", "f8")],
     "models": [("byte", "u1")],  # each unit's model bytes, contiguous (start/count in the unit table)
     "failures": KEY + [("message", f"S{MESSAGE_BYTES}")],
-    "skipped": [("symbol", "i4"), ("reason", f"S{MESSAGE_BYTES}")],
+    "skipped": SKIPPED_COLUMNS,  # symbols a unit could not use (work.symbols.skip_rows)
 }
 
 
@@ -45,8 +47,7 @@ def _key_cols(key, n: int) -> dict:
 
 def message_bytes(text: str) -> np.bytes_:
     """UTF-8 text cut to MESSAGE_BYTES bytes (at a character boundary)."""
-    b = str(text).encode()[:MESSAGE_BYTES]
-    return np.bytes_(b.decode("utf-8", "ignore").encode())
+    return np.bytes_(cut(text, MESSAGE_BYTES))
 
 
 def train_unit(sd: SymbolData, key: tuple, symbol_name: str, params, threads: int, device: str) -> dict:
@@ -99,6 +100,3 @@ def failure_rows(key: tuple, exc: BaseException) -> dict:
     rows["message"] = np.array([message_bytes(f"{type(exc).__name__}: {exc}")])
     return {"failures": rows}
 
-
-def skip_rows(symbol: int, reason: str) -> dict:
-    return {"skipped": {"symbol": np.array([symbol], dtype="i4"), "reason": np.array([message_bytes(reason)])}}
