@@ -1,4 +1,4 @@
-"""The symbols and skipped tables that every symbol job writes (work/symbols.py) and the UTF-8 cut of
+"""The symbols and skipped tables that every symbol job writes (io/symbols.py) and the UTF-8 cut of
 their text (io/text.py): names whole, reasons cut at a character boundary, in score, train and ddp's
 feature store alike. The expected texts are the inputs themselves (file names, cut by hand)."""
 
@@ -12,7 +12,7 @@ import pytest
 
 from conftest import PY, ROOT, mpiexec_cmd, run
 from mpiapp.io.text import cut, width
-from mpiapp.work.symbols import SKIPPED_COLUMNS, skip_rows, skipped_rows, symbol_list, symbols_table
+from mpiapp.io.symbols import SKIPPED_COLUMNS, skip_rows, skipped_rows, symbol_list, symbols_table
 
 # ---- the pieces ----------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import numpy as np
 from ...io import text
 from ...runtime import errors, sync
 from ...work import JobSpec, Plan, Unit
-from ...work.symbols import symbol_list, symbols_table
+from ...io.symbols import symbol_list, symbols_table
 from . import live as _live
 from .result import PATTERN_FIELDS, WINDOW_FIELDS, dedup_patterns, group_alternatives
 

@@ -22,7 +22,7 @@ from .cv import FoldError, min_samples
 from .dataset import symbol_data
 from .features import warmup_bars
 from .params import TrainParams
-from ...work.symbols import skip_rows
+from ...io.symbols import skip_rows
 from .unit import KEY, RAW_TABLES, failure_rows, train_unit
 
 EXIT_UNITS_FAILED = 3

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...io.text import cut
-from ...work.symbols import REASON_BYTES, SKIPPED_COLUMNS
+from ...io.symbols import REASON_BYTES, SKIPPED_COLUMNS
 from . import families as fam
 from .cv import inner_split
 from .dataset import SymbolData, fold_arrays
@@ -33,7 +33,7 @@ RAW_TABLES = {
     "coefficients": KEY + [("feature", "i4"), ("center", "f8"), ("scale", "f8"), ("coef", "f8")],
     "models": [("byte", "u1")],  # each unit's model bytes, contiguous (start/count in the unit table)
     "failures": KEY + [("message", f"S{MESSAGE_BYTES}")],
-    "skipped": SKIPPED_COLUMNS,  # symbols a unit could not use (work.symbols.skip_rows)
+    "skipped": SKIPPED_COLUMNS,  # symbols a unit could not use (io.symbols.skip_rows)
 }
 
 

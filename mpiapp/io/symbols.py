@@ -4,14 +4,14 @@ Why one place: each of these jobs lists the symbols it was given — those of th
 those the index already rejected in skip mode (data.skip_bad_symbols) — says why any were skipped,
 and writes names and reasons into fixed-width text columns. One builder keeps the tables alike in
 every job: names whole (the column is as wide as the longest name), reasons cut at a character
-boundary (io/text.py), the same raw `skipped` rows from a unit.
+boundary (text.py), the same raw `skipped` rows from a unit.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..io.text import cut, width
+from .text import cut, width
 
 #: bytes of a skip reason in a `skipped` table (a DataError's one line fits; longer ones are cut)
 REASON_BYTES = 240
