@@ -684,8 +684,3 @@ def score_final(p6, t6, tol, weights) -> np.ndarray:
     wF, wT, wA, wC = (float(x) for x in weights)
     return score_rows_nb(np.ascontiguousarray(p6, dtype=np.float64),
                          np.ascontiguousarray(t6, dtype=np.int64), tol, wF, wT, wA, wC)
-
-
-def zigzag(high, low, mode, pct, thr, out_t, out_kind, out_known):
-    """zigzag_core compiled (same arguments)."""
-    return zigzag_nb(high, low, mode, pct, thr, out_t, out_kind, out_known)

@@ -1,4 +1,5 @@
-"""Hard rules R1-R4 and the score S = wF*F + wT*T + wA*A + wC*C of one impulse candidate (DESIGN §5).
+"""The score S = wF*F + wT*T + wA*A + wC*C of one impulse candidate that keeps the hard rules R1-R4
+(the rules prune the candidate search itself: reference.py, numba_scan.py).
 
 Two implementations with the same operations in the same order, so that results agree bit for bit
 where the hardware rounds the same way:
@@ -35,22 +36,6 @@ def smallest_wave(tol: float) -> float:
 
 #: names of the score outputs, in the order score_terms returns them
 TERMS = ("S", "F", "T", "A", "C", "r2", "r3", "r4", "r5")
-
-
-def first_broken_rule(d, p0, p1, p2, p3, p4, p5, r4_on):
-    """0 when R1-R4 all hold, else the number (1..4) of the first rule broken (R1, R2, R3, R4)."""
-    if not d * (p2 - p0) > 0.0:
-        return 1
-    L1 = abs(p1 - p0)
-    L3 = abs(p3 - p2)
-    L5 = abs(p5 - p4)
-    if L3 < min(L1, L5):
-        return 2
-    if not d * (p4 - p1) > 0.0:
-        return 3
-    if r4_on and not (d * (p3 - p1) > 0.0 and d * (p5 - p3) > 0.0):
-        return 4
-    return 0
 
 
 def score_terms(p0, p1, p2, p3, p4, p5, t0, t1, t2, t3, t4, t5, tol, wF, wT, wA, wC):

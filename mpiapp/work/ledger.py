@@ -165,10 +165,6 @@ class Ledger:
                 bad += [n for n, h in d.items() if n in self.digests and self.digests[n] != h]
         return sync.bcast(sorted(set(bad)), comm=self.comm)
 
-    def recorded_inputs(self) -> list[str]:
-        """Collective: the names of every input hashed by the interrupted run."""
-        return sync.bcast(sorted(self.digests), comm=self.comm)
-
     # --- read back --------------------------------------------------------------------------
     def units(self) -> dict:
         """Collective: the unit table with each unit's commit record, on every rank.
