@@ -1,6 +1,10 @@
-"""Input/output: price data sources (validated Series), synthetic universes, HDF5 conversion.
+"""Input/output, below the runtime: what is read and what is written, never how ranks share the work.
 
-Results files and checkpoints live here too (their own modules, later issues).
+Read: price data sources (sources/: a spec string -> validated Series), synthetic universes with
+their ground truth, the symbol store (store.py: each symbol read once per node), content hashes of
+inputs (fingerprint.py), conversion to HDF5 (convert.py). Written: the HDF5 results files of every
+job (results.py), their symbols and skipped tables (symbols.py) and fixed-width text (text.py).
+Checkpoints are the engine's that writes them (engines/ddp/checkpoint.py).
 """
 
 from .series import Series

@@ -12,7 +12,12 @@ A table is a group with one 1-D resizable dataset per column (fixed-width types 
 HDF5 cannot write variable-length strings; text columns are fixed-width UTF-8, as wide as their
 longest value). Rows appended by rank r come after those of ranks < r. Chunks are sized from the
 rows a table is expected to hold (at most CHUNK_ROWS rows and CHUNK_BYTES bytes), so a small result
-makes a small file.
+makes a small file. An array is one 2-D dataset grown by rows the same way (ddp's feature matrix X,
+the ledger's per-unit state), and rank 0 may rewrite whole rows of it in place (`set_rows`).
+
+Reading back is serial and needs no MPI (report, `mpiapp.results`, tests): `read_table`,
+`read_attrs`, and `identify`, which says what a file is (empty, not HDF5, damaged, or whose job's)
+without trusting it.
 """
 
 from __future__ import annotations

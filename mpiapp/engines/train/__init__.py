@@ -1,4 +1,6 @@
-"""The train engine (issue 9, DESIGN §6): per-symbol models, purged walk-forward CV, no look-ahead.
+"""The train engine (docs/train.md): per-symbol models, purged walk-forward CV, no look-ahead.
 
-Pure functions on arrays (features, targets, folds, metrics) and the model families; no MPI here.
+Pure functions on arrays (features, targets, folds, metrics, significance) and the model families;
+the job on the work layer in job.py, unit.py and final_job.py (collectives only through the work
+layer and runtime helpers, no raw MPI).
 """
