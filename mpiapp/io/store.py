@@ -78,6 +78,7 @@ class SymbolStore:
         self.digests: dict[str, str] = {}
         self.dropped: dict[int, int] = {}  # input rows with no price, dropped (data.drop_empty_rows)
         self.shared = None
+        self._node = None  # the node communicator of the shared windows (freed by release)
         self.meta: dict[int, tuple] = {}
         self._hosts_read: set[str] = set()  # hosts whose copies this rank read (profile column store_host)
 
@@ -138,7 +139,7 @@ class SymbolStore:
     def _preload_shared(self, needed) -> None:
         from ..runtime.shm import NodeArrays, padded
 
-        node = comm_mod.node_comm(self.comm)
+        node = self._node = comm_mod.node_comm(self.comm)
         want = sorted(set().union(*sync.allgather(set(needed) if needed is not None else {-1}, comm=node)))
         if -1 in want:
             want = list(range(len(self.index)))
@@ -166,6 +167,8 @@ class SymbolStore:
             self._check(problems)
         except errors.JobError:
             main.free()
+            self._node = None
+            node.Free()
             raise
         main.share()
         if node.allreduce(len(spill)):
@@ -234,11 +237,14 @@ class SymbolStore:
             self.timers.label("store_host", ",".join(sorted(self._hosts_read)))
 
     def release(self) -> None:
-        """Collective when shared: free the node's shared-memory window."""
+        """Collective when shared: free the node's shared-memory windows and their communicator."""
         if self.shared is not None:
             for w in self.shared:
                 w.free()
             self.shared = None
+        if self._node is not None:
+            self._node.Free()
+            self._node = None
 
     def dropped_all(self) -> dict:
         """Collective: every rank's dropped-row counts {id: rows} (symbols with none are left out)."""

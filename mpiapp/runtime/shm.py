@@ -38,6 +38,7 @@ class NodeArrays:
 
     def __init__(self, mine: dict | None = None, node=None, *, reserve: dict | None = None):
         MPI = _comm.mpi()
+        self._own_node = node is None  # a communicator split here is freed here
         self.node = node if node is not None else _comm.node_comm()
         if reserve is None:
             reserve = {key: sum(padded(np.asarray(a).nbytes) for a in _unique(arrays).values())
@@ -114,6 +115,8 @@ class NodeArrays:
             self.node.Barrier()
             self.win.Free()
             self.win = None
+            if self._own_node:
+                self.node.Free()
 
 
 def _unique(arrays: dict) -> dict:

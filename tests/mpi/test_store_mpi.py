@@ -89,3 +89,30 @@ def test_shared_store_bad_symbol_stops_every_rank_and_frees_the_window(rt):
     skip.preload(None)
     assert set(skip.skipped) == {4} and skip.get(4) is None and len(skip.get(5)) == 40
     skip.release()
+
+
+def test_node_communicators_are_freed(rt, monkeypatch):
+    """Every communicator split for node-shared memory is freed: by the store's release (spilled
+    symbols included: symbol 3 is longer than the index says), when bad input stops its preload,
+    and by NodeArrays that split its own."""
+    MPI = comm_mod.mpi()
+    split, real = [], comm_mod.node_comm
+
+    def recorded(comm=None):
+        split.append(real(comm))
+        return split[-1]
+
+    monkeypatch.setattr(comm_mod, "node_comm", recorded)
+    index = [(f"S{i}", 40 - (9 if i == 3 else 0)) for i in range(6)]
+    kw = dict(shared=True, timers=profile.Timers(), comm=rt.comm)
+    store = SymbolStore(_Source([40] * 6), index, skip_bad=False, **kw)
+    store.preload(None)
+    assert len(store.get(3)) == 40
+    store.release()
+    bad = SymbolStore(_Source([40] * 6, bad=[4]), index, skip_bad=False, **kw)
+    with pytest.raises(errors.JobError):
+        bad.preload(None)
+    own = NodeArrays({("a", rt.rank): {"x": np.arange(3.0)}})
+    assert np.array_equal(own[("a", 0)]["x"], np.arange(3.0))
+    own.free()
+    assert len(split) == 3 and all(c == MPI.COMM_NULL for c in split)
