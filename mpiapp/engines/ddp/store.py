@@ -38,10 +38,10 @@ import os
 
 import numpy as np
 
+from ...io.symbols import SKIPPED_COLUMNS, skip_rows, skipped_rows
 from ...runtime import errors, sync
 from ...work import JobSpec, Plan, Unit
 from ..train.features import feature_names, price_features, targets, warmup_bars
-from ...io.symbols import SKIPPED_COLUMNS, skip_rows, skipped_rows
 from . import spacing as _spacing
 from . import split as _split
 

@@ -16,8 +16,8 @@ import json
 
 import numpy as np
 
-from ...runtime import sync
 from ...io.symbols import REASON_BYTES, skipped_rows, symbol_list, symbols_table
+from ...runtime import sync
 from . import families as fam
 from .dataset import ALL_FEATURES
 from .final import (ALL_FOLDS, BASELINE_COLUMNS, METRIC_COLUMNS, baselines_table, merge_panel_parts, metrics_table,

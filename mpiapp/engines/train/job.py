@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...io.symbols import skip_rows
 from ...runtime import errors
 from ...work import JobSpec, Plan, Unit
 from . import families as fam
@@ -22,7 +23,6 @@ from .cv import FoldError, min_samples
 from .dataset import symbol_data
 from .features import warmup_bars
 from .params import TrainParams
-from ...io.symbols import skip_rows
 from .unit import KEY, RAW_TABLES, failure_rows, train_unit
 
 EXIT_UNITS_FAILED = 3

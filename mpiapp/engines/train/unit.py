@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...io.text import cut
 from ...io.symbols import REASON_BYTES, SKIPPED_COLUMNS
+from ...io.text import cut
 from . import families as fam
 from .cv import inner_split
 from .dataset import SymbolData, fold_arrays
