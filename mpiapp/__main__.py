@@ -10,6 +10,8 @@ import sys
 from dataclasses import dataclass
 from typing import Callable
 
+from . import exits
+
 
 @dataclass(frozen=True)
 class JobInfo:
@@ -68,11 +70,11 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(usage())
-        return 0
+        return exits.OK
     job, rest = argv[0], argv[1:]
     if job not in JOBS:
         print(f"mpiapp: unknown job {job!r}\n\n{usage()}", file=sys.stderr)
-        return 2
+        return exits.USAGE
     module = importlib.import_module(f"mpiapp.{job}")
     return module.main(rest)
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import exits
+
 #: flag -> config key it sets (a flag given on the command line wins over files and --set)
 FLAG_KEYS = {"data": "data.source", "out": "output.path", "partition": "work.partition",
              "progress": "work.progress"}  # fmt: skip
@@ -94,7 +96,7 @@ def main(job: str, args, build=None, show=None, extra_flags: dict | None = None,
     """
     cfg = load_config(job, args, extra_flags)
     if cfg is None:
-        return 2
+        return exits.USAGE
     from . import config
     from .__main__ import JOBS
     from .io.sources import spec_path

@@ -10,7 +10,7 @@ import os
 import platform
 import sys
 
-from . import __version__
+from . import __version__, exits
 
 DISTRIBUTIONS = (
     "numpy", "mpi4py", "h5py", "numba", "llvmlite", "pyyaml", "torch", "lightgbm", "xgboost",
@@ -183,12 +183,12 @@ def main(argv=None) -> int:
 
     cfg = load_config("info", args, stops=False)  # a config error: one line (rank 0), exit 2
     if cfg is None:
-        return 2
+        return exits.USAGE
     rt = start(cfg)
     facts, rows = collect(rt)
     if rt.rank == 0:
         print(json.dumps({**facts, "per_rank": rows}, indent=1) if args.json else render(facts, rows))
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ import argparse
 import string
 import sys
 
+from . import exits
+
 TEMPLATES = ("single-node", "multi-node", "gpu", "array", "local")
 PROFILES = ("single-node", "ethernet", "ib-ucx")
 DEFAULT_CORES = 64  # a cluster node when neither --cores-per-node nor sinfo says otherwise
@@ -455,13 +457,13 @@ def main(argv=None) -> int:
         text, script, run = render(args, argv)
     except LayoutError as exc:
         print(f"mpiapp launch: {exc}", file=sys.stderr)
-        return 2
+        return exits.USAGE
     except config.ConfigError as exc:
         print(f"mpiapp launch: config error: {exc}", file=sys.stderr)
-        return 2
+        return exits.USAGE
     if args.dry_run:
         print(text, end="")
-        return 0
+        return exits.OK
     import os
     from pathlib import Path
 
@@ -470,7 +472,7 @@ def main(argv=None) -> int:
     Path(script).write_text(text)
     os.chmod(script, 0o755)
     print(f"wrote {script}; run it with:\n  {run}")
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":

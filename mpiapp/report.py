@@ -6,6 +6,7 @@ import argparse
 import importlib
 import sys
 
+from . import exits
 from .__main__ import JOBS
 from .io.names import safe_name, short_name  # noqa: F401  (the names charts are saved under)
 from .io.results import ReportError
@@ -73,7 +74,7 @@ def main(argv=None) -> int:
         partial = a.file + ".partial"
         hint = f" ({partial} exists: the run was interrupted; finish it with --resume)" if os.path.exists(partial) else ""
         print(f"mpiapp report: {a.file}: no such file{hint}", file=sys.stderr)
-        return 2
+        return exits.USAGE
     from .config import ConfigError
     from .io.sources import SourceError
     from .io.validate import DataError
@@ -87,10 +88,10 @@ def main(argv=None) -> int:
         text = own.text(a.file, **scan_opts)
     except ReportError as exc:
         print(f"mpiapp report: {exc}", file=sys.stderr)
-        return 2
+        return exits.USAGE
     except (OSError, KeyError, ValueError) as exc:  # a damaged file
         print(f"mpiapp report: {a.file}: cannot read as a results file: {exc}", file=sys.stderr)
-        return 2
+        return exits.USAGE
     print(text)
     if a.plot:
         try:
@@ -98,12 +99,12 @@ def main(argv=None) -> int:
                 print(f"wrote {f}")
         except (ReportError, ConfigError, SourceError, DataError) as exc:
             print(f"mpiapp report: --plot: {exc}", file=sys.stderr)
-            return 2
+            return exits.USAGE
         except OSError as exc:
             print(f"mpiapp report: --plot {a.plot}: {exc.strerror or exc}"
                   f"{': ' + str(exc.filename) if getattr(exc, 'filename', None) else ''}", file=sys.stderr)
-            return 2
-    return 0
+            return exits.USAGE
+    return exits.OK
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from .. import exits
 from . import data, ddp, hpo, optbench, output, runtime, scan, train, work
 from .keys import INT_LIMIT, ConfigError, Items, Key  # noqa: F401  (part of the public face)
 
@@ -332,10 +333,10 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     if a.reference:
         print(reference_markdown(), end="")
-        return 0
+        return exits.OK
     try:
         print(dump(load(a.config, a.overrides, job=a.job)), end="")
     except ConfigError as exc:
         print(f"mpiapp: config error: {exc}")
-        return 2
-    return 0
+        return exits.USAGE
+    return exits.OK

@@ -20,6 +20,7 @@ import sys
 
 import numpy as np
 
+from .. import exits
 from .sources import Source, SourceError, open_source
 from .validate import DataError
 
@@ -164,15 +165,15 @@ def main(argv=None) -> int:
             res = write_hdf5(src, a.out, packed=a.packed)
     except (DataError, SourceError) as exc:
         print(f"mpiapp.io.convert: {exc}", file=sys.stderr)
-        return 2
+        return exits.USAGE
     except OSError as exc:
         print(f"mpiapp.io.convert: cannot write {a.out}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+        return exits.USAGE
     for name, reason in res["skipped"]:
         print(f"skipped {name}: {reason}", file=sys.stderr)
     print(f"wrote {a.out}: {res['symbols']} symbols, {res['bars']} bars, "
           f"{'packed' if a.packed else 'groups'} layout, {len(res['skipped'])} skipped")
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":

@@ -16,10 +16,11 @@ import threading
 import traceback
 from contextlib import contextmanager
 
+from .. import exits
 from . import comm as _comm
 
-EXIT_FAILED = 1  # a rank raised; the job was aborted
-EXIT_USAGE = 2  # bad input or configuration, detected before compute
+EXIT_FAILED = exits.FAILED  # a rank raised; the job was aborted
+EXIT_USAGE = exits.USAGE  # bad input or configuration, detected before compute
 
 
 class JobError(Exception):

@@ -25,7 +25,9 @@ import signal
 import time
 from contextlib import contextmanager
 
-EXIT_RESUMABLE = 75  # EX_TEMPFAIL: interrupted, the .partial file resumes with --resume
+from .. import exits
+
+EXIT_RESUMABLE = exits.RESUMABLE  # interrupted, the .partial file resumes with --resume
 HOLD_VAR = "MPIAPP_TEST_HOLD"  # tests only: the phase test_hold stops at
 
 _requested: list[int] = []

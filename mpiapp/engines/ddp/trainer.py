@@ -26,6 +26,7 @@ import time
 
 import numpy as np
 
+from ... import exits
 from ...runtime import errors, signals, torch_dist
 from . import checkpoint as ckpt
 from . import evaluate as ev
@@ -34,7 +35,7 @@ from .models import build as build_model
 from .order import EpochOrder, SampleIndex, even_part, micro_batches, steps_per_epoch
 from .reader import StoreReader, min_buffer_rows
 
-EXIT_NONFINITE = 1
+EXIT_NONFINITE = exits.FAILED
 
 
 class NonFinite(errors.JobError):

@@ -16,6 +16,7 @@ import json
 
 import numpy as np
 
+from ... import exits
 from ...io.symbols import REASON_BYTES, skipped_rows, symbol_list, symbols_table
 from ...runtime import sync
 from . import families as fam
@@ -135,7 +136,7 @@ def _summary(fin, t: dict, listed: list, params, comm) -> dict:
                          for s, f, k, m in zip(fails["symbol"], fails["family"], fails["fold"], fails["message"])]}
     n_failed = sync.allreduce_sum(len(mine["failures"]), comm=comm)
     every = sync.gather(mine, comm=comm)
-    summary = {"exit_code": 3} if n_failed else {}
+    summary = {"exit_code": exits.UNITS_FAILED} if n_failed else {}
     from .report import SUMMARY_COLUMNS, family_summary
 
     if every is None:

@@ -25,7 +25,6 @@ from .features import warmup_bars
 from .params import TrainParams
 from .unit import KEY, RAW_TABLES, failure_rows, train_unit
 
-EXIT_UNITS_FAILED = 3
 SKIP = -1  # family and fold of a symbol's skip unit
 
 
