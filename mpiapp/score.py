@@ -29,8 +29,10 @@ def _show(outcome) -> None:
     print(format_summary(outcome.summary, outcome.path))
 
 
-def main(argv=None) -> int:
-    return cli.main("score", parse(argv), _build, _show, serial_phases=True)
+def main(argv=None, build=None) -> int:
+    """Run the scan from command-line arguments; returns the exit code. build(ctx) -> JobSpec: the
+    scan's own unless given (a test program wraps its run_unit to inject a fault)."""
+    return cli.main("score", parse(argv), build or _build, _show, serial_phases=True)
 
 
 if __name__ == "__main__":

@@ -11,10 +11,11 @@ from __future__ import annotations
 import numpy as np
 
 from ...io import text
+from ...io.symbols import symbol_list, symbols_table
 from ...runtime import errors, sync
 from ...work import JobSpec, Plan, Unit
-from ...io.symbols import symbol_list, symbols_table
 from . import live as _live
+from .engine import scan_symbol
 from .result import PATTERN_FIELDS, WINDOW_FIELDS, dedup_patterns, group_alternatives
 
 PIVOTS = range(6)
@@ -151,8 +152,6 @@ class _ScanJob:
                                   fields=SCAN_FIELDS)  # fmt: skip
 
     def run_unit(self, unit, ctx) -> dict:
-        from . import scan_symbol  # looked up at call time (tests inject faults here)
-
         s, w0, w1 = unit.key
         if self.kernel_threads:  # a worker thread (work.loop): Numba's thread count is per thread
             import numba
