@@ -32,6 +32,7 @@ import time
 import numpy as np
 
 from . import comm as _comm
+from .backoff import Backoff
 
 MODES = ("rma", "messages")
 #: seconds rank 0 stays out of MPI while a rank on another host does one fetch-and-add (detect)
@@ -245,13 +246,12 @@ class Counters:
             self.win.Free()
             self.win = None
         elif self.rank == 0:
-            left, delay = self.size - 1, 0.0002
+            left, pause = self.size - 1, Backoff(0.0002, 0.01)
             while left:
                 got = self.serve()
                 left -= got
                 if left and not got:
-                    time.sleep(delay)
-                    delay = min(2 * delay, 0.01)
+                    pause.wait()
             final = self.values.copy()
         else:
             MPI.Request.Waitall(self._sends)

@@ -6,12 +6,11 @@ engines never do.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from . import comm as _comm
 from . import signals
+from .backoff import Backoff
 
 
 def sleeping_barrier(comm=None, on_wait=None) -> None:
@@ -22,10 +21,9 @@ def sleeping_barrier(comm=None, on_wait=None) -> None:
     (0.5 ms to 50 ms); `on_wait()` is called between polls (e.g. to refresh a progress bar).
     """
     req = _comm.world(comm).Ibarrier()
-    delay = 0.0005
+    pause = Backoff(0.0005, 0.05)
     while not req.Test():
-        time.sleep(delay)
-        delay = min(delay * 2, 0.05)
+        pause.wait()
         if on_wait is not None:
             on_wait()
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import time
 
 from . import comm as _comm
+from .backoff import Backoff
 
 TAG_WORK, TAG_REPORT, TAG_DECISION, TAG_RESULT, TAG_GROUP = 71, 72, 73, 74, 75
 PROBE_MIN_S, PROBE_MAX_S = 0.00005, 0.001  # a waiting rank's sleeps between probes
@@ -31,10 +32,9 @@ PROBE_MIN_S, PROBE_MAX_S = 0.00005, 0.001  # a waiting rank's sleeps between pro
 def _sleeping_probe(comm, source, tag):
     MPI = _comm.mpi()
     status = MPI.Status()
-    delay = PROBE_MIN_S
+    pause = Backoff(PROBE_MIN_S, PROBE_MAX_S)
     while not comm.iprobe(source=source, tag=tag, status=status):
-        time.sleep(delay)
-        delay = min(delay * 2, PROBE_MAX_S)
+        pause.wait()
     return status
 
 

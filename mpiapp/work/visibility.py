@@ -18,6 +18,7 @@ import time
 
 from ..runtime import comm as _comm
 from ..runtime import errors, sync
+from ..runtime.backoff import Backoff
 
 #: how long a host keeps looking for a path it does not see yet (network file systems cache lookups)
 PROBE_WAIT_S = 3.0
@@ -36,7 +37,7 @@ def _fingerprint(path: str):
 def _unseen(probes: dict, inputs: dict, token: str, wait_s: float) -> list[str]:
     """The probe folders and inputs this host does not see as rank 0 does, after up to `wait_s` seconds."""
     left = {**{f: ("probe", p) for f, p in probes.items()}, **{p: ("input", fp) for p, fp in inputs.items()}}
-    end, delay = time.monotonic() + wait_s, 0.05
+    end, pause = time.monotonic() + wait_s, Backoff(0.05, 0.5)
     while True:
         for path, (kind, want) in list(left.items()):
             if kind == "probe":
@@ -51,8 +52,7 @@ def _unseen(probes: dict, inputs: dict, token: str, wait_s: float) -> list[str]:
                 del left[path]
         if not left or time.monotonic() >= end:
             return sorted(left)
-        time.sleep(delay)
-        delay = min(2 * delay, 0.5)
+        pause.wait()
 
 
 def check(folders, inputs=(), comm=None, wait_s: float = PROBE_WAIT_S) -> str | None:
