@@ -32,7 +32,7 @@ def load(path, table: str | None = None):
     mpiapp.__main__.JOBS: score patterns, train metrics, optbench summary, hpo trials, ddp epochs);
     a score file's patterns as below.
 
-    Score patterns, one row per unique pattern per symbol, sorted by symbol then score (§5 order).
+    Score patterns, one row per unique pattern per symbol, sorted by symbol then score (the scan's order, docs/scan.md).
 
     Columns: symbol (name), direction (+1 bullish / -1 bearish), t0..t5 (bar indices into the
     symbol's series), d0..d5 (timestamps), p0..p5, score, F, T, A, C, r2..r5, window (first window

@@ -64,7 +64,7 @@ def test_truth_structure(noise):
         assert L[2] >= min(L[0], L[4])
         assert d * (p[4] - p[1]) > 0
         assert d * (p[3] - p[1]) > 0 and d * (p[5] - p[3]) > 0
-        # ratios inside the §5 bands, widened by the documented noise factor
+        # ratios inside the Fibonacci bands (docs/scan.md), widened by the documented noise factor
         assert band_ok(imp.ratios, noise), imp.ratios
         # durations and span
         assert D[2] >= D[0] and 0.5 <= D[4] / D[0] <= 1.5 and min(D) >= 3
@@ -113,7 +113,7 @@ def test_three_percent_zigzag_finds_exactly_the_six_pivots(same_bar):
 
 
 def score(imp):
-    """DESIGN §5 score S of the planted pattern (written from the spec, for this test)."""
+    """The score S (docs/scan.md) of the planted pattern (written from the spec, for this test)."""
     L, D, r = imp.legs, imp.durations, imp.ratios
     parts = []
     for k, (lo, m, hi) in S.BANDS.items():

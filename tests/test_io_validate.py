@@ -1,4 +1,4 @@
-"""Bad input gets a named error (DESIGN §4.4): one test per rule, skip mode, column spellings."""
+"""Bad input gets a named error (docs/data.md, "Validation"): one test per rule, skip mode, column spellings."""
 
 from __future__ import annotations
 

@@ -19,5 +19,5 @@ def test_cupy_matches_numba():
         a = scan_symbol(s, p, "numba")
         g = scan_symbol(s, p, "cupy")
         assert g.backend == "cupy"
-        # same IEEE operations in the same order: integers exact, scores to 1e-6 (contract §4)
+        # same IEEE operations in the same order: integers exact, scores to 1e-6 (docs/scan.md, "Backends")
         assert a.equals(g, rtol=1e-6)

@@ -1,4 +1,4 @@
-"""Hand-computed scan cases (DESIGN §5): pivots, candidates, rule outcomes and every score term.
+"""Hand-computed scan cases (docs/scan.md, "The impulse"): pivots, candidates, rule outcomes and every score term.
 
 Every expected number below is worked out by hand in the comments; nothing is read back from the
 code. Price paths are close-only and linear between the listed (bar, price) turning points, so

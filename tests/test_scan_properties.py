@@ -1,5 +1,5 @@
 """Property tests on random series (hypothesis): pivots, and the candidate search against an
-independent brute-force enumerator written here from DESIGN §5 (not from the engine's code).
+independent brute-force enumerator written here from docs/scan.md, "The impulse" (not from the engine's code).
 
 The brute force lists every six-pivot sequence from each window's start points (all skip
 combinations) among the pivots the window can see (a bar in it, confirmed by its last bar), checks
@@ -168,7 +168,7 @@ def brute_window(high, low, pt, pk, pp, pkn, ws, we, dirs, K, up_to, r4, tol, w,
                     if r4 and not d * (p[5] - p[3]) > 0:
                         cnt["rejected_r4"] += 1
                         continue
-                    # the full rule set, written once more as stated in §5
+                    # the full rule set, written once more as stated in docs/scan.md
                     assert d * (p[2] - p[0]) > 0 and d * (p[4] - p[1]) > 0
                     cnt["valid"] += 1
                     valid[tuple(t)] = brute_score(p, t, tol, w)
@@ -248,7 +248,7 @@ def test_search_matches_brute_force(data, pct, up_to, K, top_k, r4, dirs, overla
                 floor = min(valid[g] for g in got)
                 missing = [c for c in valid if c not in got and valid[c] > floor + 1e-9]
                 assert not missing, (name, missing)
-                # and the reported ones come in §5 order (S desc, then bars)
+                # and the reported ones come in the scan's order (S desc, then bars)
                 keys = [(-valid[g], g) for g in got]
                 for a, b in zip(keys, keys[1:]):
                     assert a[0] < b[0] + 1e-9 and (abs(a[0] - b[0]) > 1e-9 or a[1] < b[1])

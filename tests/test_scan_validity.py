@@ -3,7 +3,7 @@
 The oracle uses none of the scan's code: for every pattern row it reads the six pivot bars and
 prices back and checks, on the bars themselves, that (a) each pivot's price is its bar's Low (wave
 starts of an up wave, ends of a down wave) or High, and (b) both ends of every wave are the extremes
-of the bars the wave spans (DESIGN §5): no bar of an up wave has a Low below its start or a High
+of the bars the wave spans (docs/scan.md): no bar of an up wave has a Low below its start or a High
 above its end, and the reverse for a down wave - which for p1..p4 says p_i is the extreme of bars
 t_(i-1)..t_(i+1), for p0 and p5 of their one wave. Run on the embedded real data through the score
 job at -n 2 (reading the results file), on planted universes and on random walks in every backend.

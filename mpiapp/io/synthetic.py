@@ -16,7 +16,7 @@ waves 1-5, a lead-out (8-20 bars, 10-18 % away from p5); stretches of background
 separate runs. Shape:
 
 * ratios r2 = L2/L1, r3 = L3/L1, r4 = L4/L3, r5 = L5/L1 drawn uniformly within +-50 % of the band's
-  half-width around the DESIGN §5 ideal (0.618, 1.618, 0.382, 1.0), inside the bands (r2 at or above
+  half-width around the ideal (0.618, 1.618, 0.382, 1.0), inside the bands (r2 at or above
   its ideal, r4 at or below: alternation); then each leg length is multiplied by
   1 + noise/4 * U(-1, 1), so realised ratios lie inside the bands widened by the factor
   (1 + noise/4) / (1 - noise/4) (noise 0.1: about +-5 % relative);
@@ -33,9 +33,9 @@ separate runs. Shape:
 * noise also sets each leg's wiggle around its straight line (bridge std at mid-leg about
   noise/2 x the leg's log length), halved until the leg is clean.
 
-So that the impulse's p0 is a start point of every 500-bar window holding it (DESIGN §5: the most
-extreme pivots of a window), the direction and the lead-in depth (10-20 %, more where needed, as far
-as 1.2 % per bar allows) put p0 >= 3 % beyond the extreme of the previous 500 bars (the direction
+So that the impulse's p0 is a start point of every 500-bar window holding it (docs/scan.md: with
+`scan.max_start_points` set, the most extreme pivots of a window), the direction and the lead-in
+depth (10-20 %, more where needed, as far as 1.2 % per bar allows) put p0 >= 3 % beyond the extreme of the previous 500 bars (the direction
 that needs less; when both fit, bullish with probability 1/(1 + exp(3*(level - start level)))), and
 the background after the run, up to t0 + 500, is a random walk reflected 3 % inside p0.
 

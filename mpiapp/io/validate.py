@@ -1,4 +1,4 @@
-"""Validation of price data before any compute (DESIGN §4.4, §5 "Data").
+"""Validation of price data before any compute (docs/data.md, "Validation").
 
 Every source turns its raw input into a :class:`~mpiapp.io.series.Series` through this module, so
 every source obeys the same rules and reports failures the same way: a :class:`DataError` naming the

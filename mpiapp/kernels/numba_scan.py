@@ -3,7 +3,7 @@
 Importing this module imports numba (the `numba` backend imports it lazily). Threads: the kernels
 use `prange`; the thread count is whatever the runtime set (this module never changes it).
 
-Plan (DESIGN §5 "Where the time goes"): a candidate's validity and score do not depend on the
+Plan (docs/scan.md, "Where the time goes"): a candidate's validity and score do not depend on the
 window, only whether it lies inside it and starts at one of the window's start points. So
 
 1. `start_table` - each window's start points in the fixed order (prange over windows);

@@ -1,6 +1,6 @@
 """Zig-zag pivots over High/Low bars (Close where a series has no High/Low).
 
-Definition (DESIGN §5, choices documented in docs/scan.md):
+Definition (docs/scan.md, "Pivots"):
 
 * A swing from a low L to a high H is *significant* when
   - percent mode: H >= L * (1 + pct)  and, going down, L <= H / (1 + pct)  (a symmetric, log-price

@@ -1,4 +1,4 @@
-"""The NumPy reference scan of one window: the specification of DESIGN §5 as plain, readable code.
+"""The NumPy reference scan of one window: the specification of docs/scan.md as plain, readable code.
 
 This is the implementation the tests trust; the Numba and array-module backends must reproduce its
 integer outputs exactly. It is deliberately direct: one window at a time, wave ends checked against
@@ -18,7 +18,7 @@ window's search. Everything counted before that point is reported.
 What a window sees: the pivots with a bar in it that the zig-zag confirmed by its last bar we
 (known <= we), so nothing after we changes the window's search (point in time).
 
-Wave validity (DESIGN §5): *both* ends of a wave are the extremes of the bars it spans (both ends
+Wave validity (docs/scan.md): *both* ends of a wave are the extremes of the bars it spans (both ends
 included; equality allowed): no bar of an up wave has a Low below its start or a High above its end,
 and the reverse for a down wave. A wave whose bars go beyond its start is refused, and with it every
 longer wave from the same pivot (their bars include those): the extension stops there, counted once

@@ -1,4 +1,4 @@
-"""The scan engine (DESIGN §5): per symbol, pivots, windows, pre-filter, candidate search, top-k.
+"""The scan engine (docs/scan.md): per symbol, pivots, windows, pre-filter, candidate search, top-k.
 
 API used by the distributed job:
 

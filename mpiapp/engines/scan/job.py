@@ -3,7 +3,7 @@
 What is scan-specific here, and only this: planning units from the symbol index (costed by windows x
 bars), loading symbols through the symbol store, `scan_symbol` on a unit's window range, the raw
 `patterns`/`windows` rows it gives, and finalize — the merge of patterns chosen by windows of several
-units (one row per pattern, §5 order), the `symbols` table and the end-of-run summary.
+units (one row per pattern, the scan's order), the `symbols` table and the end-of-run summary.
 """
 
 from __future__ import annotations
@@ -259,14 +259,14 @@ def _live_rows(series, s, w0, w1, res, params, backend, ctx) -> dict:
 
 # --- finalize -----------------------------------------------------------------------------------------
 def merge_patterns(rows: dict) -> dict:
-    """Raw rows of several units -> one row per (symbol, pattern), in symbol then §5 order."""
+    """Raw rows of several units -> one row per (symbol, pattern), in symbol then the scan's order."""
     if len(rows["symbol"]) == 0:
         return rows
     return sort_by_symbol(dedup_patterns(rows, extra_keys=("symbol",)))
 
 
 def sort_by_symbol(rows: dict) -> dict:
-    """Symbol, then §5: score descending, t0 ascending, pivot indices lexicographically."""
+    """Symbol, then the scan's order (docs/scan.md): score descending, t0 ascending, pivot indices lexicographically."""
     if len(rows["symbol"]) == 0:
         return rows
     o = np.lexsort([rows[f"t{i}"] for i in reversed(PIVOTS)] + [-rows["score"], rows["symbol"]])
@@ -485,7 +485,7 @@ def _flat_warnings(w, listed, scan) -> list[str]:
 
 
 def _global_top(p, first_row, k, ctx, index) -> list[dict]:
-    """Collective: the k best group primaries of all ranks (one line per structure), §5 order."""
+    """Collective: the k best group primaries of all ranks (one line per structure), the scan's order."""
     if k == 0:
         return []
     n = len(p["score"])

@@ -159,7 +159,7 @@ def plot(path: str, out_dir: str, top_n: int = 10, max_p: float | None = None,
             ax.annotate(str(i), (s.dates[t[i]], p[i]), textcoords="offset points",
                         xytext=(0, 9 if (i % 2 == 1) == (r["direction"] > 0) else -15), ha="center",
                         fontsize=11, fontweight="bold", color="tab:red")  # fmt: skip
-        # channel: line through pivots 2 and 4, its parallel through pivot 3 (DESIGN §5, term C)
+        # channel: line through pivots 2 and 4, its parallel through pivot 3 (docs/scan.md, term C)
         slope = (p[4] - p[2]) / (t[4] - t[2]) if t[4] != t[2] else 0.0
         tt = np.array([t[1], t[5]])
         ax.plot(s.dates[tt], p[2] + slope * (tt - t[2]), "--", color="gray", lw=1, label="channel 2-4")

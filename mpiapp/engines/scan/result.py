@@ -28,7 +28,7 @@ def empty_table(spec, n=0) -> dict:
 
 
 def pattern_order(pat: dict) -> np.ndarray:
-    """Row order of §5: score descending, then t0 ascending, then t1..t5 ascending."""
+    """The scan's row order (docs/scan.md): score descending, then t0 ascending, then t1..t5 ascending."""
     keys = tuple(pat[f"t{k}"] for k in range(5, -1, -1)) + (-pat["score"],)
     return np.lexsort(keys)
 
@@ -49,7 +49,7 @@ class SymbolScan:
       kept: how many entered the window's top-k; truncated: the budget stopped the window's search;
       end_bar is exclusive.
     patterns: dict of columns (PATTERN_FIELDS), one row per distinct pattern chosen by at least
-      one window's top-k, in §5 order; score is S; window / n_windows: the lowest window index that
+      one window's top-k, in the scan's order; score is S; window / n_windows: the lowest window index that
       chose it and how many windows did; n_best: of those, how many had it as their best;
       truncated: that first window's flag; known_bar: the bar at
       which p5 was confirmed by the zig-zag (the first bar j such that the zig-zag run on bars
