@@ -1,6 +1,6 @@
 """`data.*`: which price series a job reads and what happens to bad ones."""
 
-from .keys import Key
+from .keys import Items, Key
 
 # fmt: off
 KEYS = (
@@ -24,7 +24,8 @@ KEYS = (
         "false: such a row is an error"),
     Key("data.columns", list, [],
         "names of the columns of CSV files that have no header line, in file order (a MetaTrader 4 "
-        "export: [Date, Time, Open, High, Low, Close, Volume]); empty: the first line is the header"),
+        "export: [Date, Time, Open, High, Low, Close, Volume]); empty: the first line is the header",
+        items=Items(str, min_len=0)),
     Key("data.timezone", str, "UTC",
         "time zone of CSV and Parquet times without an offset: UTC, an IANA name (Europe/Athens, "
         "America/New_York; daylight saving applied) or a fixed offset such as +02:00; converted to UTC"),
