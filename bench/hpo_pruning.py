@@ -119,7 +119,7 @@ def main():
     b_none = np.array([r["best"] for r in runs["none"]])
     m0, s0 = b_none.mean(), b_none.std(ddof=1) if len(b_none) > 1 else float("nan")
     print("\nrule: goal met when fold evaluations saved >= 40 % and |mean best - unpruned mean best| <= 2 sd of "
-          f"the unpruned best over seeds (ddof 1)")  # fmt: skip
+          "the unpruned best over seeds (ddof 1)")  # fmt: skip
     print(f"  {'pruner':<10} {'saved':>7} {'best mean +- sd':>20} {'diff/sd':>8} {'diff/se':>8}  within  goal")
     for p in a.pruners:
         b = np.array([r["best"] for r in runs[p]])
