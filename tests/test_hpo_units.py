@@ -111,7 +111,7 @@ def test_a_trial_lost_while_being_asked_is_not_queued_again(tmp_path):
     whole, part = s.ask(), s.ask()
     space.suggest(whole, params)
     part.suggest_float("x", 0.0, 1.0)  # killed before y was drawn
-    assert study.mark_lost(s, params) == [whole.number, part.number]
+    assert study.mark_lost(s, params) == ([whole.number, part.number], False)
     by = {t.number: t for t in s.get_trials()}
     assert by[part.number].state.name == by[whole.number].state.name == "FAIL"
     retries = [t for t in by.values() if t.user_attrs.get("mpiapp_retry_of") is not None]

@@ -139,7 +139,7 @@ class LocalLeader:
 class Owner:
     """Rank 0's study loop (main thread). `run()` returns when hpo.trials count, or on a stop signal."""
 
-    def __init__(self, study, params, cfg, groups, local: LocalLeader, timers, log, bar=None):
+    def __init__(self, study, params, cfg, groups, local: LocalLeader, timers, log, bar=None, exhausted=False):
         self.study, self.params, self.cfg, self.h = study, params, cfg, cfg.hpo
         self.groups, self.local, self.timers, self.log = groups, local, timers, log
         self.bar = bar  # a progress bar of trials counted (tqdm), or None
@@ -161,6 +161,7 @@ class Owner:
         self.held: dict[int, Result] = {}  # reproducible: results waiting for their batch
         self.reports: dict[int, list] = {}  # reproducible: intermediate values held back
         self.counted = _study.counts(study)
+        self.exhausted = exhausted  # the sampler asked to stop (a finished grid): no more trials are asked
         self.stopped = 0
         self.overhead_s = 0.0
 
@@ -257,7 +258,7 @@ class Owner:
         do not run beside rank 0's objective (one core, one GIL: there they slow it more than they
         cost); another group that finishes takes a pooled trial at once, or asks when the pool is
         empty. Rank 0's group always gets a fresh ask."""
-        if _study.exhausted(self.study):  # the sampler has nothing left to ask (a finished grid)
+        if self.exhausted:  # the sampler has nothing left to ask (a finished grid)
             return
         if self.h.mode == "async":  # every group gets one trial before any gets a second (prefetch)
             order = [*range(1, self.groups.n), 0]  # the others first: rank 0's own start ends the burst
@@ -344,14 +345,16 @@ class Owner:
                 "pruned_step": res.pruned_step}  # fmt: skip
         trial.set_user_attr("mpiapp", info)
         if res.state == "complete":
-            _study.tell(self.study, trial, list(res.values) if len(res.values) > 1 else res.values[0])
+            value = list(res.values) if len(res.values) > 1 else res.values[0]
+            self.exhausted |= _study.tell(self.study, trial, value)
         elif res.state == "pruned":
-            _study.tell(self.study, trial, state=TrialState.PRUNED)
+            self.exhausted |= _study.tell(self.study, trial, state=TrialState.PRUNED)
         elif res.state == "stopped":
-            _study.fail(self.study, trial, "interrupted", "abandoned by a stop signal", requeue=True)
+            self.exhausted |= _study.fail(self.study, trial, "interrupted", "abandoned by a stop signal",
+                                          requeue=True)
             return
         else:
-            _study.fail(self.study, trial, res.reason, res.error)
+            self.exhausted |= _study.fail(self.study, trial, res.reason, res.error)
             self.log.warning("trial %d FAIL (%s): %s", res.number, res.reason,
                              (res.error.strip().splitlines() or [""])[-1])  # fmt: skip
             if res.reason == "error" and self.h.on_trial_error == "abort":
@@ -376,6 +379,7 @@ class Owner:
         for number in sorted(self.trials):
             trial = self.trials.pop(number)
             self.reports.pop(number, None)
-            _study.fail(self.study, trial, "interrupted", f"abandoned on {signals.name(sig)}", requeue=True)
+            self.exhausted |= _study.fail(self.study, trial, "interrupted", f"abandoned on {signals.name(sig)}",
+                                          requeue=True)
         self.log.warning("stopped by %s: trials in flight marked interrupted; waiting for the groups",
                          signals.name(sig))  # fmt: skip
