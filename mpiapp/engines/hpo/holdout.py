@@ -31,7 +31,7 @@ import numpy as np
 
 from ...runtime import sync
 from ...runtime import trials as proto
-from .objectives import Score
+from .contract import Score
 
 #: the trial number the defaults' seed is drawn with (no study numbers its trials this high)
 DEFAULTS_NUMBER = 1 << 40

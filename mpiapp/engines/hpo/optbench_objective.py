@@ -40,7 +40,7 @@ import os
 import numpy as np
 
 from . import space
-from .objectives import Objective
+from .contract import Objective
 
 SPACES = {
     "sgd": {"optbench.step_scale": {"type": "float", "low": 0.05, "high": 4.0, "log": True}},
@@ -120,7 +120,7 @@ def evaluate(params: dict, ctx) -> float:
 def holdout(params: dict, ctx):
     """The median iterations over the held-out seeds, with its standard error (module docstring)."""
     from ..optbench.stats import median_ci
-    from .objectives import Score
+    from .contract import Score
 
     p = ctx.state["params"]
     seeds = range(p.repeats, 2 * p.repeats)

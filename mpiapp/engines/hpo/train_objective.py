@@ -46,7 +46,7 @@ import os
 import numpy as np
 
 from . import space
-from .objectives import Objective, Score
+from .contract import Objective, Score
 
 #: default space per family: keys of train.<family>.* that each change the model over their whole range
 #: at the defaults of the others. Leaf sizes are searched as shares of the rows (min_leaf_fraction,
