@@ -74,7 +74,6 @@ def setup(cfg) -> dict:
     (exit 2 on every rank) for an unknown problem or a bad optbench.* value."""
     from ..optbench import backends, problems
     from ..optbench.grid import BenchParams
-    from ..optbench.job import check
 
     h = cfg.hpo
     base = BenchParams.from_config(cfg.optbench)
@@ -84,7 +83,7 @@ def setup(cfg) -> dict:
                             checkpoints=min(100_000, max(base.checkpoints, 8 * base.max_iters)),
                             parity_steps=0, cache=False)  # fmt: skip
     try:
-        check(p)  # the optbench job's own checks of the grid (problem name, memory; BenchParams checked the values)
+        problems.check_grid(p)  # the optbench job's own checks of the grid (problem name, memory; BenchParams checked the values)
         prob = problems.build(h.optbench_problem, p.build_options(None, _threads()))
     except ValueError as exc:  # ProblemError is one
         raise ValueError(f"optbench objective: {exc}") from None

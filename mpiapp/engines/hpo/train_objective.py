@@ -157,7 +157,8 @@ def setup(cfg) -> dict:
     from ..train import families as fam
     from ..train.cv import FoldError
     from ..train.dataset import symbol_data
-    from ..train.job import _import_libraries, resolve_device, short_reason
+    from ..train.dataset import short_reason
+    from ..train.families import import_libraries, resolve_device
     from ..train.params import BASELINE_FAMILY, TrainParams, family_params
 
     h, d = cfg.hpo, cfg.data
@@ -169,7 +170,7 @@ def setup(cfg) -> dict:
         raise ValueError("train objective: " + miss[0])
     base = TrainParams.from_config(cfg.train)
     params = dataclasses.replace(base, families=(family,), params={family: family_params(cfg.train, family)})
-    _import_libraries([family])  # after the thread plan set OMP_NUM_THREADS; the job enforces it next
+    import_libraries([family])  # after the thread plan set OMP_NUM_THREADS; the job enforces it next
     device = resolve_device(params.device, [family])
     src = sources.open_from_config(cfg, min_bars=1)
     reserve = h.train_holdout_bars + gap_bars(params)
