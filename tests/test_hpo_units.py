@@ -5,8 +5,7 @@ import math
 import pytest
 
 from mpiapp.engines.hpo import space, study
-from mpiapp.engines.hpo.driver import trial_seed
-from mpiapp.engines.hpo.evaluate import _values
+from mpiapp.engines.hpo.evaluate import _values, trial_seed
 
 
 def test_space_parses_every_kind_and_a_conditional():

@@ -177,7 +177,7 @@ def _run(ctx, files: Files, opts, t_start: float, claim) -> Outcome:
     prof = cprofile(opts.profile)
     if ctx.rank == 0:
         bar = _progress(opts.progress, study, h.trials)
-        owner = driver.Owner(study, params, cfg, groups, driver.LocalLeader(ev), ctx.timers, ctx.log, bar,
+        owner = driver.owner(study, params, cfg, groups, driver.LocalLeader(ev), ctx.timers, ctx.log, bar,
                              exhausted=plan.get("exhausted", False))  # fmt: skip
         stopped = owner.run()
         overhead = owner.overhead_s
