@@ -12,7 +12,9 @@ Imported only when a study is opened (it imports Optuna).
 
 from __future__ import annotations
 
+import json
 import os
+import time
 
 from optuna.storages.journal import BaseJournalBackend
 
@@ -47,33 +49,28 @@ class JournalFile(BaseJournalBackend):
         open(path, "ab").close()  # created if missing
 
     def _load(self) -> None:
-        import json
-
         with open(self.path, "rb") as fh:
-            for i, line in enumerate(fh, 1):
+            for line in fh:
                 if not line.endswith(b"\n"):
                     break
-                text = line.decode("utf-8").rstrip("\r\n")
-                try:
-                    json.loads(text)
-                except ValueError as exc:
-                    raise ValueError(f"{self.path}: line {i} is not a journal record ({exc})") from None
-                self._records.append(text)
+                self._records.append(line.decode("utf-8").rstrip("\r\n"))
         self.n_file = len(self._records)
 
     def read_logs(self, log_number_from: int) -> list[dict]:
-        """The records from number `log_number_from` (0: all), as dicts."""
-        import json
-
+        """The records from number `log_number_from` (0: all), as dicts. Raises ValueError naming the
+        line of one that is not JSON."""
         if self.n_file is None:
             self._load()
-        return [json.loads(t) for t in self._records[log_number_from:]]
+        out = []
+        for i, text in enumerate(self._records[log_number_from:], log_number_from + 1):
+            try:
+                out.append(json.loads(text))
+            except ValueError as exc:
+                raise ValueError(f"{self.path}: line {i} is not a journal record ({exc})") from None
+        return out
 
     def append_logs(self, logs: list[dict]) -> None:
         """Append `logs` (JSON-serialisable dicts) as one write of whole lines."""
-        import json
-        import time
-
         if self.n_file is None:
             self._load()
         lines = [json.dumps(x, separators=(",", ":")) for x in logs]
