@@ -39,10 +39,11 @@ class ReproducibleOwner(Owner):
     def _decide(self, number: int, step: int, value: float) -> str:
         if self.stopped or number not in self.trials:
             return "stop"
-        trial = self.trials[number]
         held = self.reports.setdefault(number, [])
         held.append((step, value))
-        frozen = copy.copy(self.study._storage.get_trial(trial._trial_id))  # the study before the batch
+        # the trial as the study holds it (running, nothing reported: the study before the batch), with
+        # its held-back values on a copy of ours
+        frozen = copy.copy(next(t for t in self.study.get_trials(deepcopy=False) if t.number == number))
         frozen.intermediate_values = dict(held)
         return "prune" if self.study.pruner.prune(self.study, frozen) else "go"
 
