@@ -102,6 +102,8 @@ def violations_job_imports_job(pkg: Path, jobs) -> list[str]:
 
 
 def violations_engine_imports_other_job(pkg: Path) -> list[str]:
+    """Imports of engines/<other>/job.py from a module under engines/<own>/ (at any depth, also inside
+    functions): what an engine lends another lives in its domain modules."""
     name = pkg.name
     bad = []
     for f in files(pkg / "engines"):
@@ -117,6 +119,7 @@ def violations_engine_imports_other_job(pkg: Path) -> list[str]:
 
 
 def violations_optuna_private(pkg: Path) -> list[str]:
+    """Imports of a module or name of Optuna with a leading underscore anywhere in its path."""
     return [f"{f}: {m}" for f in files(pkg) for m in imports(f, pkg)
             if m.split(".")[0] == "optuna" and any(p.startswith("_") for p in m.split(".")[1:])]  # fmt: skip
 
