@@ -5,8 +5,7 @@ import math
 import pytest
 
 from mpiapp.engines.hpo import space, study
-from mpiapp.engines.hpo.driver import trial_seed
-from mpiapp.engines.hpo.evaluate import _values
+from mpiapp.engines.hpo.evaluate import _values, trial_seed
 
 
 def test_space_parses_every_kind_and_a_conditional():
@@ -99,6 +98,40 @@ def test_journal_backend_reads_its_own_records_from_memory_and_the_file_agrees(t
     assert found[0] == 0 and found[1] > 6  # the resumed backend read the first run's records from the file
 
 
+def test_journal_backend_keeps_optunas_reading_of_a_cut_or_bad_line(tmp_path):
+    # the backend is Optuna's public contract; on a file it reads what Optuna's file backend reads: a
+    # last line without its newline (a kill mid-write) is not a record, a line that is not JSON raises
+    pytest.importorskip("optuna")
+    from optuna.storages.journal import BaseJournalBackend, JournalFileBackend
+
+    path = tmp_path / "j.journal"
+    path.write_bytes(b'{"op_code":0,"worker_id":"w","study_name":"s","directions":[1]}\n{"op_code":5,"wor')
+    _, backend = study.storage(str(path))
+    assert isinstance(backend, BaseJournalBackend)
+    assert backend.read_logs(0) == list(JournalFileBackend(str(path)).read_logs(0))
+    assert backend.n_file == 1
+    path.write_bytes(b'{"op_code":0}\nnot json\n{"op_code":1}\n')
+    with pytest.raises(ValueError, match="line 2"):
+        study.storage(str(path))[1].read_logs(0)
+
+
+def test_a_finished_grid_is_told_to_the_caller_and_nothing_is_attached_to_the_study(tmp_path):
+    # the grid sampler stops the study once every point was tried: `tell` says so (True) and leaves
+    # the study object as Optuna made it (no attribute of ours on it)
+    optuna = pytest.importorskip("optuna")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage, _ = study.storage(str(tmp_path / "g.journal"))
+    s = optuna.create_study(storage=storage, study_name="g", sampler=optuna.samplers.GridSampler({"x": [0, 1]}))
+    own = set(vars(s))
+    told = []
+    for _ in range(2):
+        t = s.ask()
+        told.append(study.tell(s, t, float(t.suggest_categorical("x", [0, 1]))))
+    assert told == [False, True]
+    assert set(vars(s)) == own
+    assert [t.state.name for t in s.get_trials()] == ["COMPLETE", "COMPLETE"]
+
+
 def test_a_trial_lost_while_being_asked_is_not_queued_again(tmp_path):
     # rank 0 killed between a trial's parameter records: its partial parameters are not re-run (the
     # sampler would complete them with new draws); a trial with all its parameters is queued again
@@ -111,7 +144,7 @@ def test_a_trial_lost_while_being_asked_is_not_queued_again(tmp_path):
     whole, part = s.ask(), s.ask()
     space.suggest(whole, params)
     part.suggest_float("x", 0.0, 1.0)  # killed before y was drawn
-    assert study.mark_lost(s, params) == [whole.number, part.number]
+    assert study.mark_lost(s, params) == ([whole.number, part.number], False)
     by = {t.number: t for t in s.get_trials()}
     assert by[part.number].state.name == by[whole.number].state.name == "FAIL"
     retries = [t for t in by.values() if t.user_attrs.get("mpiapp_retry_of") is not None]

@@ -2,7 +2,11 @@
 
 - work/ imports no engine; kernels/ imports nothing from runtime/, io/ or config;
 - no raw MPI under engines/ or work/ (no mpi4py import, no communicator method calls);
-- no job module imports another job; only runtime/comm.py imports mpi4py.
+- no job module imports another job; only runtime/comm.py imports mpi4py;
+- no engine imports another engine's job module (what they share lives in the engine's domain
+  modules); no module imports a private module of Optuna (`optuna.<...>._<name>`: public API only);
+- no import circle among the modules of engines/hpo (the objective modules import contract.py, the
+  registry imports them).
 Each checker takes a package folder, so a test can show it failing on a planted violation.
 """
 
@@ -97,6 +101,58 @@ def violations_job_imports_job(pkg: Path, jobs) -> list[str]:
     return bad
 
 
+def violations_engine_imports_other_job(pkg: Path) -> list[str]:
+    """Imports of engines/<other>/job.py from a module under engines/<own>/ (at any depth, also inside
+    functions): what an engine lends another lives in its domain modules."""
+    name = pkg.name
+    bad = []
+    for f in files(pkg / "engines"):
+        parts = f.relative_to(pkg / "engines").parts
+        if len(parts) < 2:
+            continue
+        own = parts[0]
+        for m in imports(f, pkg):
+            p = m.split(".")
+            if len(p) >= 4 and p[:2] == [name, "engines"] and p[2] != own and p[3] == "job":
+                bad.append(f"{f}: {m}")
+    return bad
+
+
+def violations_optuna_private(pkg: Path) -> list[str]:
+    """Imports of a module or name of Optuna with a leading underscore anywhere in its path."""
+    return [f"{f}: {m}" for f in files(pkg) for m in imports(f, pkg)
+            if m.split(".")[0] == "optuna" and any(p.startswith("_") for p in m.split(".")[1:])]  # fmt: skip
+
+
+def import_circles(pkg: Path, folder: str) -> list[str]:
+    """Circles of imports (module-level or inside functions) among the modules under `folder`."""
+    here = {}
+    for f in files(pkg / folder):
+        parts = list(f.relative_to(pkg.parent).with_suffix("").parts)
+        here[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = f
+    graph = {}
+    for m, f in here.items():
+        deps = set()
+        for name in imports(f, pkg):
+            while name and name not in here:
+                name = name.rpartition(".")[0]
+            if name and name != m and not m.startswith(name + "."):  # a package's own __init__ is not a circle
+                deps.add(name)
+        graph[m] = deps
+    circles = set()
+    for start in graph:  # every module that reaches itself, with one path back to it
+        seen, stack = set(), [(start, (start,))]
+        while stack:
+            m, path = stack.pop()
+            for d in graph[m]:
+                if d == start:
+                    circles.add(" -> ".join(path + (start,)))
+                elif d not in seen:
+                    seen.add(d)
+                    stack.append((d, path + (d,)))
+    return sorted(circles)
+
+
 def _jobs():
     from mpiapp.__main__ import JOBS
 
@@ -109,6 +165,9 @@ CHECKS = {
     "no raw MPI under engines/ or work/": violations_raw_mpi,
     "only runtime/comm.py imports mpi4py": violations_mpi4py_outside_comm,
     "no job imports another job": lambda pkg: violations_job_imports_job(pkg, _jobs()),
+    "no engine imports another engine's job module": violations_engine_imports_other_job,
+    "no Optuna private module": violations_optuna_private,
+    "no import circle in engines/hpo": lambda pkg: import_circles(pkg, "engines/hpo"),
 }
 
 
@@ -129,6 +188,11 @@ PLANTED = {
     "no raw MPI under engines/ or work/": ("engines/bad.py", "def f(comm):\n    return comm.allreduce(1)\n"),
     "only runtime/comm.py imports mpi4py": ("io/bad.py", "from mpi4py import MPI\n"),
     "no job imports another job": ("score.py", "from . import report\n"),
+    "no engine imports another engine's job module": ("engines/hpo/train_objective.py",
+                                                        "def f():\n    from ..train.job import short_reason\n"),
+    "no Optuna private module": ("engines/hpo/study.py", "def f():\n    from optuna.storages.journal._file import "
+                                                         "BaseJournalFileLock\n"),
+    "no import circle in engines/hpo": ("engines/hpo/contract.py", "def f():\n    from . import objectives\n"),
 }
 
 

@@ -227,8 +227,8 @@ def test_job_import_of_the_tree_libraries_leaves_out_the_sklearn_glue():
     # pandas nor scipy.stats, and both stay importable afterwards (the block lasts the import only)
     prog = (
         "import sys\n"
-        "from mpiapp.engines.train.job import _import_libraries\n"
-        "_import_libraries(['lgbm', 'xgb'])\n"
+        "from mpiapp.engines.train.families import import_libraries\n"
+        "import_libraries(['lgbm', 'xgb'])\n"
         "heavy = sorted(m for m in ('sklearn', 'pandas', 'scipy.stats', 'dask') if m in sys.modules)\n"
         "import lightgbm, xgboost, numpy as np\n"
         "assert not lightgbm.compat.SKLEARN_INSTALLED, 'lightgbm saw scikit-learn'\n"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import space
-from .objectives import Objective
+from .contract import Objective
 
 SPACE = {
     "x": {"type": "float", "low": -5.0, "high": 5.0},
@@ -50,7 +50,7 @@ def evaluate(params: dict, ctx, seed: int | None = None) -> float:
 
 def holdout(params: dict, ctx):
     """The value with noise drawn from a seed the search never uses (ctx.seed ^ HOLDOUT_SEED)."""
-    from .objectives import Score
+    from .contract import Score
 
     return Score(evaluate(params, ctx, seed=ctx.seed ^ HOLDOUT_SEED), detail="other noise")
 

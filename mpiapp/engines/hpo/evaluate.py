@@ -24,10 +24,17 @@ import time
 import traceback
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ...runtime import signals
 from ...runtime import trials as proto
 
 TRACEBACK_CHARS = 8000  # most characters of a remote traceback kept in the study
+
+
+def trial_seed(study_seed: int, number: int) -> int:
+    """A trial's seed: from the study seed and the trial number only (never the rank)."""
+    return int(np.random.SeedSequence([int(study_seed), int(number)]).generate_state(1)[0])
 
 
 class Pruned(Exception):

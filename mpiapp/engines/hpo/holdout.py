@@ -31,7 +31,7 @@ import numpy as np
 
 from ...runtime import sync
 from ...runtime import trials as proto
-from .objectives import Score
+from .contract import Score
 
 #: the trial number the defaults' seed is drawn with (no study numbers its trials this high)
 DEFAULTS_NUMBER = 1 << 40
@@ -62,8 +62,7 @@ def run(ctx, objective, state, cands: list, seed: int) -> list[dict] | None:
     group (ctx.map shares the objective's items among them), and the defaults on the search part.
     Returns the rows of the holdout table on rank 0, None elsewhere. A scoring that raises leaves NaN
     and its error in the row; the search's result stands."""
-    from .driver import trial_seed
-    from .evaluate import Work, evaluate
+    from .evaluate import Work, evaluate, trial_seed
 
     cands = sync.bcast(cands, comm=ctx.comm)
     if not cands or objective.holdout is None:

@@ -177,7 +177,8 @@ def _run(ctx, files: Files, opts, t_start: float, claim) -> Outcome:
     prof = cprofile(opts.profile)
     if ctx.rank == 0:
         bar = _progress(opts.progress, study, h.trials)
-        owner = driver.Owner(study, params, cfg, groups, driver.LocalLeader(ev), ctx.timers, ctx.log, bar)
+        owner = driver.owner(study, params, cfg, groups, driver.LocalLeader(ev), ctx.timers, ctx.log, bar,
+                             exhausted=plan.get("exhausted", False))  # fmt: skip
         stopped = owner.run()
         overhead = owner.overhead_s
         plan["backend"].sync()
@@ -302,7 +303,7 @@ def _open_study(ctx, plan: dict, files: Files, opts, claim):
         study.set_user_attr(_study.SETTINGS, plan["settings"])
     plan["backend"] = backend
     if resume:
-        lost = _study.mark_lost(study, plan["params"])
+        lost, plan["exhausted"] = _study.mark_lost(study, plan["params"])
         if lost:
             ctx.log.warning("trials %s were left RUNNING by the interrupted run: marked FAIL (lost), their "
                             "parameters will be asked again", lost)  # fmt: skip

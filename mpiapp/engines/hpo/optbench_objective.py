@@ -40,7 +40,7 @@ import os
 import numpy as np
 
 from . import space
-from .objectives import Objective
+from .contract import Objective
 
 SPACES = {
     "sgd": {"optbench.step_scale": {"type": "float", "low": 0.05, "high": 4.0, "log": True}},
@@ -74,7 +74,6 @@ def setup(cfg) -> dict:
     (exit 2 on every rank) for an unknown problem or a bad optbench.* value."""
     from ..optbench import backends, problems
     from ..optbench.grid import BenchParams
-    from ..optbench.job import check
 
     h = cfg.hpo
     base = BenchParams.from_config(cfg.optbench)
@@ -84,7 +83,7 @@ def setup(cfg) -> dict:
                             checkpoints=min(100_000, max(base.checkpoints, 8 * base.max_iters)),
                             parity_steps=0, cache=False)  # fmt: skip
     try:
-        check(p)  # the optbench job's own checks of the grid (problem name, memory; BenchParams checked the values)
+        problems.check_grid(p)  # the optbench job's own checks of the grid (problem name, memory; BenchParams checked the values)
         prob = problems.build(h.optbench_problem, p.build_options(None, _threads()))
     except ValueError as exc:  # ProblemError is one
         raise ValueError(f"optbench objective: {exc}") from None
@@ -120,7 +119,7 @@ def evaluate(params: dict, ctx) -> float:
 def holdout(params: dict, ctx):
     """The median iterations over the held-out seeds, with its standard error (module docstring)."""
     from ..optbench.stats import median_ci
-    from .objectives import Score
+    from .contract import Score
 
     p = ctx.state["params"]
     seeds = range(p.repeats, 2 * p.repeats)

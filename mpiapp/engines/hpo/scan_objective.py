@@ -21,7 +21,7 @@ bars), added in quadrature; n = the planted impulses. Defaults: the config's sca
 from __future__ import annotations
 
 from . import space
-from .objectives import Objective
+from .contract import Objective
 
 THRESHOLD = 0.7  # a random-walk pattern scoring above this is a false alarm
 
@@ -77,7 +77,7 @@ def holdout(params: dict, ctx):
     """The value on the held-out universe, with its standard error (module docstring)."""
     import math
 
-    from .objectives import Score
+    from .contract import Score
 
     value, hits, planted, alarms, bars = _score(params, ctx, ctx.state["holdout"], report=False)
     r = hits / planted if planted else math.nan

@@ -4,8 +4,9 @@ Why a journal file written by rank 0 alone: no database server and no SQLite on 
 (their locks are what breaks at scale); the journal is JSON lines that `optuna.load_study` and
 optuna-dashboard read directly. Rank 0 is its only writer: it holds an exclusive `flock` on the
 journal file itself for the whole run (work.output.Claim, `Target.lock`), so a second search on the
-same journal — under another --out — is refused at start; Optuna's own lock file is not used
-(`_NoLock`): a killed run then leaves no stale journal lock behind.
+same journal — under another --out — is refused at start; the backend (journal.JournalFile, on
+Optuna's public `BaseJournalBackend`) takes no lock file of its own: a killed run then leaves no
+stale journal lock behind.
 
 What the search was made with (`settings`: the objective, the content of its space and of the
 files the objective reads, the sampler, seed, pruner, mode and every key of the sections the
@@ -59,81 +60,15 @@ def repair_journal(path: str) -> int:
     return size - keep
 
 
-def _no_lock():
-    from optuna.storages.journal._file import BaseJournalFileLock
-
-    class _NoLock(BaseJournalFileLock):
-        def acquire(self) -> bool:
-            return True
-
-        def release(self) -> None:
-            return None
-
-    return _NoLock()
-
-
-def _backend(path: str, sync_s: float):
-    """Optuna's journal file backend for a journal that this process alone writes (rank 0 holds the
-    output lock for the whole run).
-
-    - The fsync after every record is relaxed to one every `sync_s` seconds (0: after every record, as
-      Optuna does). A record is still written whole by one write(), so a killed process loses nothing
-      (the page cache keeps it); only a machine crash can lose the last `sync_s` seconds. Why: one
-      fsync measured ~7.5 ms on the project's disks, and a trial writes about ten records.
-    - The file stays open for appending, and records this process wrote are read back from memory:
-      Optuna's storage re-reads the journal before every operation (14 opens and 7 appends a trial
-      with the random sampler). Each of those system calls gives up the GIL, and rank 0's study owner
-      shares its process with rank 0's evaluating thread, so each could wait a switch interval to get
-      it back. The file as found at start (a resume) is read from disk once, as Optuna reads it.
-    """
-    import json
-    import time
-
-    from optuna.storages.journal import JournalFileBackend
-
-    class _Backend(JournalFileBackend):
-        last_sync = 0.0
-        n_file = None  # records in the file when this process first looked
-        mine: list  # JSON text of the records this process appended since
-        f = None
-
-        def read_logs(self, log_number_from: int):
-            if self.n_file is None:  # the first look (Optuna's storage reads from 0 when it opens)
-                found = list(JournalFileBackend.read_logs(self, 0))
-                self.n_file, self.mine = len(found), []
-                return found[log_number_from:]
-            if log_number_from < self.n_file:  # the file holds everything (our appends are flushed)
-                return list(JournalFileBackend.read_logs(self, log_number_from))
-            return [json.loads(t) for t in self.mine[log_number_from - self.n_file:]]
-
-        def append_logs(self, logs) -> None:
-            if self.n_file is None:
-                self.read_logs(0)
-            lines = [json.dumps(x, separators=(",", ":")) for x in logs]
-            if self.f is None:
-                self.f = open(self._file_path, "ab")
-            self.f.write(("\n".join(lines) + "\n").encode("utf-8"))
-            self.f.flush()
-            self.mine.extend(lines)
-            now = time.monotonic()
-            if now - self.last_sync >= sync_s:
-                os.fsync(self.f.fileno())
-                self.last_sync = now
-
-        def sync(self) -> None:
-            if self.f is not None:
-                os.fsync(self.f.fileno())
-
-    return _Backend(path, lock_obj=_no_lock())
-
-
 def storage(path: str, sync_s: float = 0.0):
     """(Optuna JournalStorage on `path`, its backend); the file is created if missing."""
     from optuna.storages.journal import JournalStorage
 
+    from .journal import JournalFile
+
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    backend = _backend(path, sync_s)
+    backend = JournalFile(path, sync_s)
     return JournalStorage(backend), backend
 
 
@@ -192,37 +127,36 @@ def counts(study) -> int:
     return n
 
 
-def fail(study, trial, reason: str, text: str = "", requeue: bool = False) -> None:
+def fail(study, trial, reason: str, text: str = "", requeue: bool = False) -> bool:
     """Tell `trial` (a Trial) FAIL with the reason and text as user attributes; queue its parameters
-    to be asked again when `requeue`."""
+    to be asked again when `requeue`. Returns tell's answer: True when the sampler asked to stop."""
     from optuna.trial import TrialState
 
     trial.set_user_attr(FAILURE, reason)
     if text:
         trial.set_user_attr(TRACEBACK, text)
     params = dict(trial.params)
-    tell(study, trial, state=TrialState.FAIL)
+    stop = tell(study, trial, state=TrialState.FAIL)
     if requeue:
         study.enqueue_trial(params, user_attrs={"mpiapp_retry_of": trial.number})
+    return stop
 
 
-def tell(study, trial, values=None, state=None) -> None:
-    """study.tell, where a sampler asking to stop the study (the grid sampler, once every point of its
-    grid was tried) only marks it: `exhausted(study)` is then True and no more trials are asked."""
+def tell(study, trial, values=None, state=None) -> bool:
+    """study.tell; True when the sampler asked the study to stop (the grid sampler, once every point
+    of its grid was tried): the tell is stored, and the caller asks no more trials."""
     try:
         study.tell(trial, values, state=state)
     except RuntimeError as exc:
         if "Study.stop" not in str(exc):  # Optuna raises this outside study.optimize; the tell is stored
             raise
-        study._mpiapp_exhausted = True
+        return True
+    return False
 
 
-def exhausted(study) -> bool:
-    return bool(getattr(study, "_mpiapp_exhausted", False))
-
-
-def mark_lost(study, space_params) -> list[int]:
-    """Trials left RUNNING by a crashed run -> FAIL ("lost"), parameters queued again; their numbers.
+def mark_lost(study, space_params) -> tuple[list[int], bool]:
+    """Trials left RUNNING by a crashed run -> FAIL ("lost"), parameters queued again. Returns (their
+    numbers, True when the sampler asked to stop on one of those tells: see `tell`).
 
     space_params: the search space (space.Param tuple). A trial whose parameters are not all in the
     journal — rank 0 was killed while asking it (each parameter is a record of its own) — was never
@@ -233,16 +167,17 @@ def mark_lost(study, space_params) -> list[int]:
 
     from . import space
 
-    lost = []
+    lost, stop = [], False
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         trial = optuna.trial.Trial(study, t._trial_id)
         whole = all(p.name in t.params for p in space.active(space_params, t.params))
         if whole:
-            fail(study, trial, "lost", "the rank evaluating it ended before it finished (a crash or a kill)", True)
+            stop |= fail(study, trial, "lost", "the rank evaluating it ended before it finished (a crash or a kill)",
+                         True)  # fmt: skip
         else:
-            fail(study, trial, "lost", "rank 0 ended while asking it (its parameters were not all drawn)")
+            stop |= fail(study, trial, "lost", "rank 0 ended while asking it (its parameters were not all drawn)")
         lost.append(t.number)
-    return lost
+    return lost, stop
 
 
 # --- what a journal file is, and what a search was made with -------------------------------------------

@@ -46,7 +46,7 @@ import os
 import numpy as np
 
 from . import space
-from .objectives import Objective, Score
+from .contract import Objective, Score
 
 #: default space per family: keys of train.<family>.* that each change the model over their whole range
 #: at the defaults of the others. Leaf sizes are searched as shares of the rows (min_leaf_fraction,
@@ -157,7 +157,8 @@ def setup(cfg) -> dict:
     from ..train import families as fam
     from ..train.cv import FoldError
     from ..train.dataset import symbol_data
-    from ..train.job import _import_libraries, resolve_device, short_reason
+    from ..train.dataset import short_reason
+    from ..train.families import import_libraries, resolve_device
     from ..train.params import BASELINE_FAMILY, TrainParams, family_params
 
     h, d = cfg.hpo, cfg.data
@@ -169,7 +170,7 @@ def setup(cfg) -> dict:
         raise ValueError("train objective: " + miss[0])
     base = TrainParams.from_config(cfg.train)
     params = dataclasses.replace(base, families=(family,), params={family: family_params(cfg.train, family)})
-    _import_libraries([family])  # after the thread plan set OMP_NUM_THREADS; the job enforces it next
+    import_libraries([family])  # after the thread plan set OMP_NUM_THREADS; the job enforces it next
     device = resolve_device(params.device, [family])
     src = sources.open_from_config(cfg, min_bars=1)
     reserve = h.train_holdout_bars + gap_bars(params)

@@ -43,23 +43,6 @@ def size_of(name: str, p: BenchParams) -> tuple[int, int]:
     return SIZES.get(name, (10_000, 100))
 
 
-def check(p: BenchParams, available: int | None = None) -> None:
-    """Raise ValueError naming the key for a grid the engine cannot run: an unknown or impossible
-    problem, or one that cannot fit in `available` bytes of memory (None: what this machine has free).
-    Each list's values (type, range, none twice) are the schema's checks, made at load and by BenchParams."""
-    for name in p.problems:
-        problems.check_name(name)
-    if available is None:
-        import psutil
-
-        available = int(psutil.virtual_memory().available)
-    for name in p.problems:
-        need = problems.build_bytes(name, p.rows_ratio)
-        if need is not None and need[0] > available:
-            raise ValueError(f"optbench.problems: {name} needs about {need[0] / 2**30:.1f} GiB to build ({need[1]}), "
-                             f"more than the {available / 2**30:.1f} GiB of memory free here; choose a smaller d")
-
-
 def out_path(cfg) -> str:
     return config.output_path(cfg, "optbench")
 
@@ -79,7 +62,7 @@ def build(ctx) -> JobSpec:
     free = sync.bcast(int(psutil.virtual_memory().available) if ctx.rank == 0 else None, comm=ctx.comm)
     with errors.agreement(ctx.comm):
         p = BenchParams.from_config(cfg.optbench)
-        check(p, free)
+        problems.check_grid(p, free)
         if "cupy" in p.backends and not backends.cupy_usable():
             raise errors.JobError("optbench.backends includes cupy, but CuPy sees no GPU here (or is not "
                                   "installed); drop it: --backends numpy,torch")

@@ -229,3 +229,20 @@ def build_bytes(name: str, rows_ratio: float) -> tuple[int, str] | None:
         d = int(m["d"])
         return 8 * (5 * d * d + 2 * d * d), f"X is {4 * d:,} x {d:,} float64"
     return None
+
+
+def check_grid(p, available: int | None = None) -> None:
+    """Raise ValueError naming the key for a grid (`p`: a grid.BenchParams) the engine cannot run: an
+    unknown or impossible problem, or one that cannot fit in `available` bytes of memory (None: what this machine has free).
+    Each list's values (type, range, none twice) are the schema's checks, made at load and by BenchParams."""
+    for name in p.problems:
+        check_name(name)
+    if available is None:
+        import psutil
+
+        available = int(psutil.virtual_memory().available)
+    for name in p.problems:
+        need = build_bytes(name, p.rows_ratio)
+        if need is not None and need[0] > available:
+            raise ValueError(f"optbench.problems: {name} needs about {need[0] / 2**30:.1f} GiB to build ({need[1]}), "
+                             f"more than the {available / 2**30:.1f} GiB of memory free here; choose a smaller d")

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cv import Fold, make_folds
-from .features import Dataset, build_dataset, feature_names, price_features
+from .cv import Fold, make_folds, min_samples
+from .features import Dataset, build_dataset, feature_names, price_features, warmup_bars
+from .params import TrainParams
 from .scanfeat import SCAN_FEATURES, scan_features
 
 ALL_FEATURES = tuple(feature_names(True, True)) + SCAN_FEATURES
@@ -51,3 +52,16 @@ def fold_arrays(sd: SymbolData, fold: Fold):
     """(X_train, y_train, X_test, y_test, test_bars) of one fold."""
     d = sd.ds
     return d.X[fold.train], d.y[fold.train], d.X[fold.test], d.y[fold.test], d.bars[fold.test]
+
+
+def short_reason(n_bars: int, params: TrainParams) -> str | None:
+    """Why a symbol of n_bars is too short to train on, or None."""
+    need = min_samples(params.cv, params.horizon)
+    samples = n_bars - warmup_bars() - params.horizon
+    if n_bars < params.min_bars:
+        return f"{n_bars} bars < train.min_bars = {params.min_bars}"
+    if samples < need:
+        return (f"{n_bars} bars give {max(samples, 0)} samples after the {warmup_bars()}-bar warm-up and the "
+                f"{params.horizon}-bar horizon; {params.cv.scheme} with train.cv.n_folds = {params.cv.n_folds} "
+                f"and train.cv.min_train = {params.cv.min_train} needs at least {need}")
+    return None

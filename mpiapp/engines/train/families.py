@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ...runtime import errors
+
 #: family name -> (id stored in tables, python module, what to install, model format)
 FAMILIES = {
     "lgbm": (0, "lightgbm", "pip install lightgbm", "lightgbm-text"),
@@ -316,3 +318,39 @@ def blob_to_array(b: bytes) -> np.ndarray:
     """Model bytes as a u1 column (what the raw models table stores)."""
     return np.frombuffer(b, dtype=np.uint8).copy()
 
+
+def resolve_device(requested: str, families) -> str:
+    """cpu or cuda for xgb and mlp: auto = cuda when torch sees a GPU (only asked when mlp or xgb run).
+
+    Raises errors.JobError for train.device=cuda without a usable GPU."""
+    if requested == "cpu" or not {"xgb", "mlp"} & set(families):
+        return "cpu"
+    gpu = False
+    try:
+        import torch
+
+        gpu = bool(torch.cuda.is_available())
+    except ImportError:
+        pass
+    if requested == "cuda" and not gpu:
+        raise errors.JobError("train.device=cuda but no usable GPU (torch.cuda.is_available() is False)")
+    return "cuda" if gpu else "cpu"
+
+
+def import_libraries(families, device: str = "cpu") -> None:
+    """Import the families' libraries now: after the thread plan set OMP_NUM_THREADS, before enforce();
+    torch too where the device is asked of it (resolve_device).
+
+    The tree libraries come without their scikit-learn / pandas glue (runtime.lean: 2 s a rank)."""
+    from ...runtime.lean import TREE_EXTRAS, import_without
+
+    if {"lgbm", "rf"} & set(families):
+        import_without("lightgbm", TREE_EXTRAS)
+    if "xgb" in families:
+        import_without("xgboost", TREE_EXTRAS)
+    if "mlp" in families or (device != "cpu" and "xgb" in families):
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            if "mlp" in families:
+                raise

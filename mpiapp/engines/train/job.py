@@ -19,26 +19,14 @@ from ...io.symbols import skip_rows
 from ...runtime import errors
 from ...work import JobSpec, Plan, Unit
 from . import families as fam
-from .cv import FoldError, min_samples
-from .dataset import symbol_data
+from .cv import FoldError
+from .dataset import short_reason, symbol_data
+from .families import import_libraries, resolve_device
 from .features import warmup_bars
 from .params import TrainParams
 from .unit import KEY, RAW_TABLES, failure_rows, train_unit
 
 SKIP = -1  # family and fold of a symbol's skip unit
-
-
-def short_reason(n_bars: int, params: TrainParams) -> str | None:
-    """Why a symbol of n_bars is too short to train on, or None."""
-    need = min_samples(params.cv, params.horizon)
-    samples = n_bars - warmup_bars() - params.horizon
-    if n_bars < params.min_bars:
-        return f"{n_bars} bars < train.min_bars = {params.min_bars}"
-    if samples < need:
-        return (f"{n_bars} bars give {max(samples, 0)} samples after the {warmup_bars()}-bar warm-up and the "
-                f"{params.horizon}-bar horizon; {params.cv.scheme} with train.cv.n_folds = {params.cv.n_folds} "
-                f"and train.cv.min_train = {params.cv.min_train} needs at least {need}")
-    return None
 
 
 def unit_cost(n_bars: int, params: TrainParams, family: str, fold: int) -> float:
@@ -70,43 +58,6 @@ def make_units(index, params: TrainParams) -> tuple[list, dict]:
             for k in range(params.cv.n_folds):
                 units.append(Unit(len(units), unit_cost(n_bars, params, f, k), (s, fam.FAMILIES[f][0], k)))
     return units, skips
-
-
-def resolve_device(requested: str, families) -> str:
-    """cpu or cuda for xgb and mlp: auto = cuda when torch sees a GPU (only asked when mlp or xgb run).
-
-    Raises errors.JobError for train.device=cuda without a usable GPU."""
-    if requested == "cpu" or not {"xgb", "mlp"} & set(families):
-        return "cpu"
-    gpu = False
-    try:
-        import torch
-
-        gpu = bool(torch.cuda.is_available())
-    except ImportError:
-        pass
-    if requested == "cuda" and not gpu:
-        raise errors.JobError("train.device=cuda but no usable GPU (torch.cuda.is_available() is False)")
-    return "cuda" if gpu else "cpu"
-
-
-def _import_libraries(families, device: str = "cpu") -> None:
-    """Import the families' libraries now: after the thread plan set OMP_NUM_THREADS, before enforce();
-    torch too where the device is asked of it (resolve_device).
-
-    The tree libraries come without their scikit-learn / pandas glue (runtime.lean: 2 s a rank)."""
-    from ...runtime.lean import TREE_EXTRAS, import_without
-
-    if {"lgbm", "rf"} & set(families):
-        import_without("lightgbm", TREE_EXTRAS)
-    if "xgb" in families:
-        import_without("xgboost", TREE_EXTRAS)
-    if "mlp" in families or (device != "cpu" and "xgb" in families):
-        try:
-            import torch  # noqa: F401
-        except ImportError:
-            if "mlp" in families:
-                raise
 
 
 def check_scan_file(path: str) -> str | None:
@@ -157,7 +108,7 @@ def build(ctx) -> JobSpec:
     from ...runtime import signals
 
     with signals.leaving_at_once("the model libraries"):  # seconds: a stop here ends the rank at once
-        _import_libraries(params.families, params.device)
+        import_libraries(params.families, params.device)
     ctx.rt.enforce()
     threads = params.model_threads(ctx.rt.thread_plan.threads)
     device = None
