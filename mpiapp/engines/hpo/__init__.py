@@ -1,4 +1,4 @@
-"""The search engine (DESIGN §6, `hpo`): an Optuna study owned by rank 0, trials evaluated by groups.
+"""The search engine (`hpo`, docs/hpo.md): an Optuna study owned by rank 0, trials evaluated by groups.
 
     space.py       search space from YAML -> Optuna suggestions
     contract.py    what an objective is: Objective, Score (its held-out part), ObjectiveError
