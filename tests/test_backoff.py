@@ -32,8 +32,8 @@ def test_a_backoff_that_cannot_wait_is_refused(first, most):
 DOUBLING = re.compile(r"min\(\s*(2\s*\*\s*\w+|\w+\s*\*\s*2)\s*,")
 
 
-#: not sleeps: hpo's driver doubles the timeout of a queue it reads (rank 0's own trial wakes it)
-NOT_SLEEPS = ("runtime/backoff.py", "engines/hpo/driver.py")
+#: not sleeps: hpo's owner loop doubles the timeout of a queue it reads (rank 0's own trial wakes it)
+NOT_SLEEPS = ("runtime/backoff.py", "engines/hpo/owner.py")
 
 
 def hand_written(pkg: Path) -> list[str]:
