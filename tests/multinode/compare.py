@@ -1,10 +1,11 @@
 """Two results files of the same command, compared table by table, column by column — what may differ
 between a run on one host and the same run across hosts is left out, and said here.
 
-Left out: the `profile` table (per-rank timings, hosts, memory); columns that are clock readings or
-memory measurements (seconds, `*_s`, `time_to_*`, an optimizer curve's `time`, RSS, allocator peaks,
-cache bookkeeping); attributes that say when, where and with how many ranks the file was made, and
-the paths it names.
+Left out: the `profile` table (per-rank timings, hosts, memory) and optbench's `perf_profile` (made of
+median wall-clock times to target); columns that are clock readings or memory measurements (seconds,
+`*_s`, `time_to_*`, an optimizer curve's `time`, RSS, allocator peaks, cache bookkeeping); attributes
+that say when, where and with how many ranks the file was made, the paths it names, and the OpenMP
+runtimes in the order the process happened to load them.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ import re
 
 import numpy as np
 
-SKIP_TABLES = {"profile"}
+#: `perf_profile` is computed from the median times to target (Dolan & More over wall-clock times)
+SKIP_TABLES = {"profile", "perf_profile"}
 TIMING = re.compile(r"(_s|seconds|seconds_med|_us_med)$|^time_to_|rss|tracemalloc|^torch_(allocated|reserved)$"
                     r"|^cupy_pool_|^nvml_process$|^cached$|^cache_key$")  # fmt: skip
 TIMING_IN = {("curves", "time")}
 #: when, where, how many ranks, which paths (the config names the output path)
 SKIP_ATTRS = {"started", "finished", "wall_s", "hosts", "ranks", "config", "work_counter", "journal", "best_yaml",
-              "feature_store", "threads_per_rank"}  # fmt: skip
+              "feature_store", "threads_per_rank", "openmp_runtimes"}  # fmt: skip
 
 
 def read(path) -> tuple[dict, dict]:
