@@ -15,6 +15,37 @@ import os
 import numpy as np
 
 
+TABLES = {  # what `mpiapp.results.tables(path)` says of each table (docs/ddp.md has every column)
+    "epochs": "per epoch: train loss, validation and test loss, IC and hit rate beside their baselines, samples/s",
+    "steps": "per optimizer step: epoch, loss, learning rate, gradient scale",
+    "profile": "per rank: samples, compute / all-reduce / read / optimizer / evaluate seconds, peak RSS",
+    "model": "the best epoch's state_dict (torch.save bytes; its architecture in the model_spec attribute)",
+    "predictions": "per sample of each split: symbol, bar, time, split, y, the model's and the ridge's forecast",
+    "metrics": "validation and test, per symbol and pooled (symbol -1): IC with its standard error beside the "
+               "ridge's, loss, hit rate and baselines",
+}
+
+
+def decoding(path: str, attrs: dict) -> dict:
+    """What the codes of a ddp file mean (mpiapp.results.load): symbol ids of the predictions table
+    named as the metrics table names them (a symbol with training samples only, absent there:
+    'symbol N'); the predictions' time in nanoseconds. Files written before those tables: nothing."""
+    from ...io.results import decode_text, read_table
+
+    try:
+        m = read_table(path, "metrics")
+    except (KeyError, OSError):
+        return {}
+    known = {int(i): n for i, n in zip(m["symbol"], decode_text(m["name"])) if int(i) >= 0}
+    import h5py
+
+    with h5py.File(path, "r") as f:  # the largest id of the predictions (one column, not the table)
+        sym = f["predictions/symbol"][:] if "predictions/symbol" in f else np.zeros(0, dtype=int)
+    top = max(max(known, default=-1), int(sym.max()) if sym.size else -1)
+    names = [known.get(i, f"symbol {i}") for i in range(top + 1)]
+    return {"codes": {"symbol": {"names": names, "source": "metrics"}}, "times": {"predictions": ["time"]}}
+
+
 def _f(v, fmt: str) -> str:
     v = float(v)
     return "nan" if v != v else format(v, fmt)

@@ -151,6 +151,13 @@ def state_bytes(state: dict, torch) -> bytes:
     return buf.getvalue()
 
 
+def model_spec(p, features) -> dict:
+    """The model's architecture as data (models.spec): the results file's model_spec attribute."""
+    from .models import spec
+
+    return spec(p.model, len(features), p.hidden, p.window, features)
+
+
 def write(paths, tr, info, group, threads: int, profile: list, ctx, t_start: float, scored: dict) -> None:
     """Rank 0 alone: steps, epochs, predictions, metrics, profile, the weights and the provenance,
     PATH.tmp -> PATH."""
@@ -197,6 +204,7 @@ def write(paths, tr, info, group, threads: int, profile: list, ctx, t_start: flo
         "test_ic": float(best.get("test_ic", np.nan)), "test_loss": float(best.get("test_loss", np.nan)),
         "y_scale": float(tr.stats["y_std"]), "ridge_penalty": float(scored["ridge_penalty"]),
         "left_out": ",".join(info.left_out()),
+        "model_spec": json.dumps(model_spec(tr.p, info.features)),
     }))  # fmt: skip
     f.close()
     os.replace(tmp, paths.out)

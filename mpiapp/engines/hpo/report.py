@@ -13,6 +13,19 @@ import os
 import numpy as np
 
 
+TABLES = {  # what `mpiapp.results.tables(path)` says of each table (docs/hpo.md has every column)
+    "trials": "one row per trial: number, state, parameters (JSON and one p.* column each), value, steps, "
+              "pruned step, group, failure",
+    "holdout": "the best trials evaluated again on data the search never saw",
+    "profile": "per rank: trials, busy / wait / overhead seconds, peak RSS",
+}
+
+
+def decoding(path: str, attrs: dict) -> dict:
+    """An hpo file stores no integer codes (states and parameters are text): nothing to decode."""
+    return {}
+
+
 def _beside(a: dict) -> str:
     """' (the defaults on the same part: V)' when the file records the defaults' search value."""
     v = a.get("defaults_search_value")

@@ -22,6 +22,32 @@ from .grid import KEY_NAMES
 from .optimizers import STATE_MULTIPLE
 
 
+TABLES = {  # what `mpiapp.results.tables(path)` says of each table (docs/optbench.md has every column)
+    "summary": "per problem x solver x step scale x batch mode: medians over the seeds with bootstrap "
+               "bands, time- and iterations-to-target, memory",
+    "cells": "one row per run (grid cell and seed): status, step size, final suboptimality, times to target, "
+             "memory",
+    "curves": "the recorded points of every run: time, iteration, epoch, (relative) suboptimality, gradient norm",
+    "perf_profile": "performance profiles (Dolan & More): per target and batch mode, rho(tau) of each solver",
+    "problems": "problem id -> name, kind, n, d, L, mu, kappa, f*",
+    "profile": "per rank: cells, from the cache, busy / wait / read / write seconds, peak RSS",
+}
+
+
+def decoding(path: str, attrs: dict) -> dict:
+    """What the integer codes of an optbench file mean (mpiapp.results.load): problem, optimizer,
+    backend and status as names; step and batch as the step scale and batch size they index."""
+    from .cell import STATUS_NAME
+
+    g = grid_names(attrs)
+    return {"codes": {"problem": {"names": list(g["problems"]), "source": "problems"},
+                      "optimizer": {"names": list(g["optimizers"])},
+                      "backend": {"names": list(g["backends"])},
+                      "status": {"names": [STATUS_NAME[i] for i in range(max(STATUS_NAME) + 1)]},
+                      "step": {"names": [float(v) for v in g["step_scales"]], "values": True},
+                      "batch": {"names": [int(v) for v in g["batch_sizes"]], "values": True}}}
+
+
 def _tables(path):
     from mpiapp.io.results import read_attrs, read_table
 

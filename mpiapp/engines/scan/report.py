@@ -10,6 +10,30 @@ from ...io.results import ReportError
 
 PIV = range(6)
 
+TABLES = {  # what `mpiapp.results.tables(path)` says of each table (the README and docs/scan.md: every column)
+    "patterns": "unique impulse per symbol: pivots (bars, dates, prices), score and its terms, known_bar, "
+                "p- and q-value, group",
+    "symbols": "symbol id -> name, bars, windows, why skipped",
+    "windows": "per window of a symbol: bars, skipped as flat (and why), candidates visited and rejected, "
+               "best score",
+    "live": "counts in progress at the last bar per symbol and degree: waves so far, invalidation, cap, "
+            "target band",
+    "outcomes": "every count that was ever live, at its known_bar: target band or invalidation first",
+    "outcome_rates": "per degree and wave in progress: target-first rate beside the surrogates' (Fisher p)",
+    "profile": "per rank: units, candidates, busy / wait / read / write seconds, peak RSS",
+}
+TIME_COLUMNS = [f"d{i}" for i in PIV] + ["d_ext", "d_known"]
+
+
+def decoding(path: str, attrs: dict) -> dict:
+    """What the codes of a score file mean (mpiapp.results.load): symbol ids name the `symbols`
+    rows; d0..d5, d_ext and d_known are nanoseconds (the minimum int64: not made yet)."""
+    from ...io.results import decode_text, read_table
+
+    names = list(decode_text(read_table(path, "symbols")["name"]))
+    times = {t: TIME_COLUMNS for t in ("patterns", "live", "outcomes")}
+    return {"codes": {"symbol": {"names": names, "source": "symbols"}}, "times": times}
+
 
 def top_patterns(pats, top_n: int, max_p: float | None = None, path: str = "", max_q: float | None = None):
     """The `top_n` best structures (S descending, then t0): group primaries only (each with its

@@ -29,19 +29,30 @@ class SymbolData:
     time: np.ndarray
 
 
+def feature_matrix(series, scan_lookback: int, scan=None) -> tuple[np.ndarray, list]:
+    """(X, names): every bar's features of one Series, (n_bars, f) float64 with NaN where a feature
+    lacks history; price features, then the scan features when `scan` is given.
+
+    scan: None, or (known_bar, score, direction) arrays of this symbol's patterns (scanfeat);
+    scan_lookback: train.scan_lookback. This is the matrix every model of the symbol is trained on
+    (its rows with all features finite and a known label); mpiapp.features.build is its public face.
+    """
+    X, names = price_features(series.close, series.high if series.has_ohlc else None,
+                              series.low if series.has_ohlc else None, series.volume)  # fmt: skip
+    if scan is not None:
+        S = scan_features(len(series), *scan, lookback=scan_lookback)
+        X = np.concatenate([X, S], axis=1)
+        names = list(names) + list(SCAN_FEATURES)
+    return X, list(names)
+
+
 def symbol_data(series, params, scan=None) -> SymbolData:
     """Features, targets and folds of one Series (mpiapp.io.series.Series).
 
     scan: None, or (known_bar, score, direction) arrays of this symbol's patterns (scanfeat).
     Raises cv.FoldError when the series is too short for the folds.
     """
-    vol = series.volume
-    X, names = price_features(series.close, series.high if series.has_ohlc else None,
-                              series.low if series.has_ohlc else None, vol)  # fmt: skip
-    if scan is not None:
-        S = scan_features(len(series), *scan, lookback=params.scan_lookback)
-        X = np.concatenate([X, S], axis=1)
-        names = list(names) + list(SCAN_FEATURES)
+    X, names = feature_matrix(series, params.scan_lookback, scan)
     ds = build_dataset(X, names, series.close, params.horizon)
     folds = make_folds(ds.bars, params.horizon, params.cv)
     ids = np.array([ALL_FEATURES.index(n) for n in names], dtype=np.int32)

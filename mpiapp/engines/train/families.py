@@ -3,7 +3,8 @@
     model = fit(FitSpec(family="lgbm", params={...}, threads=1, seed=..., task="regression"), X, y, inner)
     model.predict(X)  -> (m,) float64 (a return forecast, or P(up) for task=classification)
     model.gain()      -> (f,) float64 total gain of each feature's splits (MLP, ridge: NaN)
-    model.blob()      -> bytes in the family's safe format (FORMATS; ridge: none, see below)
+    model.blob()      -> bytes in the family's safe format (FORMATS; ridge: none, see below); the
+                         job stores them zlib-compressed (pack / unpack)
     model.chosen      -> what the inner validation slice chose: boosting rounds, epochs or the ridge
                          penalty (NaN when nothing was chosen)
     load(family, blob, task) -> a model with predict()
@@ -16,9 +17,11 @@ random forest) and min_child_weight (XGBoost) are at least `min_leaf_fraction` /
 of those rows.
 
 Formats: LightGBM and its random-forest mode: the library's text model; XGBoost: UBJSON
-(`save_raw("ubj")`); MLP: a torch `state_dict` written by torch.save and read back with
-`weights_only=True` (plain tensors and numbers only); ridge: its arrays (center, scale, coefficients,
-intercept) in the `coefficients` table, no bytes. Nothing is ever pickled.
+(`save_raw("ubj")`); both carry the feature names (FitSpec.features), so a booster loaded with its
+own library alone says which column is which. MLP: a torch `state_dict` and its architecture as JSON
+(mlp.py), written by torch.save and read back with `weights_only=True` (tensors, numbers and text
+only); ridge: its arrays (center, scale, coefficients, intercept) in the `coefficients` table, no
+bytes. Nothing is ever pickled.
 
 Thread policy: every library gets the explicit count in FitSpec.threads (never -1 / all cores:
 in a container those read the host's cores). Determinism: LightGBM runs with deterministic=true
@@ -76,7 +79,8 @@ def unit_seed(symbol: str, family: str, fold: int, base: int = 0) -> int:
 @dataclass(frozen=True)
 class FitSpec:
     """family: a FAMILIES key; params: the family's config block (dict); threads: explicit thread
-    count (>= 1); seed: from unit_seed; task: regression | classification; device: cpu | cuda."""
+    count (>= 1); seed: from unit_seed; task: regression | classification; device: cpu | cuda;
+    features: the column names of X (stored in the model; empty: the library's defaults)."""
 
     family: str
     params: dict = field(default_factory=dict)
@@ -84,6 +88,7 @@ class FitSpec:
     seed: int = 0
     task: str = "regression"
     device: str = "cpu"
+    features: tuple = ()
 
 
 def leaf_floor(value, fraction: float, n_rows: int, unit: float = 1.0):
@@ -137,6 +142,7 @@ def _fit_lgb(spec: FitSpec, X, y, rf: bool, inner=None):
     import lightgbm as lgb
 
     params, rounds, patience, frac = _lgb_params(spec, rf)
+    names = list(spec.features) or "auto"
     X = np.asarray(X, dtype=np.float64)
     label = (y > 0).astype(np.float64) if spec.task == "classification" else np.asarray(y, dtype=np.float64)
     chosen = float("nan")
@@ -144,13 +150,13 @@ def _fit_lgb(spec: FitSpec, X, y, rf: bool, inner=None):
         if inner is None:
             raise ValueError("early_stopping_rounds > 0 needs the fold's inner validation slice")
         f, v = inner.fit, inner.val
-        dfit = lgb.Dataset(X[f], label=label[f], params={"verbosity": -1})
+        dfit = lgb.Dataset(X[f], label=label[f], params={"verbosity": -1}, feature_name=names)
         dval = lgb.Dataset(X[v], label=label[v], reference=dfit, params={"verbosity": -1})
         b = lgb.train(_sized(params, frac, f.size), dfit, num_boost_round=rounds, valid_sets=[dval],
                       callbacks=[lgb.early_stopping(patience, first_metric_only=True, verbose=False)])
         rounds = max(1, int(b.best_iteration))
         chosen = float(rounds)
-    ds = lgb.Dataset(X, label=label, params={"verbosity": -1}, free_raw_data=True)
+    ds = lgb.Dataset(X, label=label, params={"verbosity": -1}, free_raw_data=True, feature_name=names)
     # keep_training_booster: predict from the booster just trained; the default (False) round-trips the
     # whole model through its text form (model_to_string + model_from_string) to free the training data,
     # about 40 ms a model here, and the job turns it into text once more for the results file anyway
@@ -170,12 +176,13 @@ class _XGBModel:
     def predict(self, X):
         import xgboost as xgb
 
-        return np.asarray(self.b.predict(xgb.DMatrix(np.asarray(X, dtype=np.float64), nthread=1)),
-                          dtype=np.float64)
+        d = xgb.DMatrix(np.asarray(X, dtype=np.float64), nthread=1, feature_names=self.b.feature_names)
+        return np.asarray(self.b.predict(d), dtype=np.float64)
 
     def gain(self):
         g = self.b.get_score(importance_type="total_gain")
-        return np.array([float(g.get(f"f{i}", 0.0)) for i in range(self.f)])
+        names = self.b.feature_names or [f"f{i}" for i in range(self.f)]
+        return np.array([float(g.get(n, 0.0)) for n in names])
 
     def blob(self) -> bytes:
         return bytes(self.b.save_raw(raw_format="ubj"))
@@ -203,20 +210,21 @@ def _fit_xgb(spec: FitSpec, X, y, inner=None):
     unit = 0.25 if cls else 1.0
     X = np.asarray(X, dtype=np.float64)
     label = (y > 0).astype(np.float64) if cls else np.asarray(y, dtype=np.float64)
+    names = list(spec.features) or None
     chosen = float("nan")
     if patience > 0:
         if inner is None:
             raise ValueError("early_stopping_rounds > 0 needs the fold's inner validation slice")
         f, v = inner.fit, inner.val
         q = dict(params, min_child_weight=leaf_floor(float(params.get("min_child_weight", 1.0)), frac, f.size, unit))
-        dfit = xgb.DMatrix(X[f], label=label[f], nthread=int(spec.threads))
-        dval = xgb.DMatrix(X[v], label=label[v], nthread=int(spec.threads))
+        dfit = xgb.DMatrix(X[f], label=label[f], nthread=int(spec.threads), feature_names=names)
+        dval = xgb.DMatrix(X[v], label=label[v], nthread=int(spec.threads), feature_names=names)
         b = xgb.train(q, dfit, num_boost_round=rounds, evals=[(dval, "val")], early_stopping_rounds=patience,
                       verbose_eval=False)
         rounds = int(b.best_iteration) + 1
         chosen = float(rounds)
     q = dict(params, min_child_weight=leaf_floor(float(params.get("min_child_weight", 1.0)), frac, X.shape[0], unit))
-    d = xgb.DMatrix(X, label=label, nthread=int(spec.threads))
+    d = xgb.DMatrix(X, label=label, nthread=int(spec.threads), feature_names=names)
     b = xgb.train(q, d, num_boost_round=rounds)
     b.set_param({"nthread": 1, "device": "cpu"})
     model = _XGBModel(b, X.shape[1])
@@ -312,6 +320,26 @@ def load(family: str, blob: bytes, task: str = "regression", n_features: int | N
 
         return load_mlp(blob, task)
     raise KeyError(f"unknown model family {family!r}")
+
+
+#: how the job stores model bytes (the file's `model_compression` attribute): zlib (RFC 1950), level 6
+COMPRESSION = "zlib"
+
+
+def pack(blob: bytes) -> bytes:
+    """Model bytes as stored in the results file: zlib-compressed (an empty blob stays empty).
+    The text and JSON formats of the tree libraries compress about 4-6x."""
+    return zlib.compress(blob, 6) if blob else b""
+
+
+def unpack(stored: bytes, compression: str | None) -> bytes:
+    """The model's own bytes from what a file stores (`compression`: its model_compression
+    attribute; None for files written before models were compressed)."""
+    if compression in (None, "", "none") or not stored:
+        return bytes(stored)
+    if compression != COMPRESSION:
+        raise ValueError(f"unknown model_compression {compression!r}")
+    return zlib.decompress(bytes(stored))
 
 
 def blob_to_array(b: bytes) -> np.ndarray:

@@ -114,6 +114,7 @@ def _finalize(fin, params, threads: int, device: str, omp: list) -> dict:
     fin.attrs(data_source=ctx.cfg.data.source, task=params.task, horizon=params.horizon,
               families=",".join(params.families), threads_per_model=threads, device=device,
               model_formats=json.dumps({f: fam.FAMILIES[f][3] for f in params.families}),
+              model_compression=fam.COMPRESSION,
               openmp_runtimes=", ".join(f"{r['family']} {r['filepath']}" for r in omp) or "none")  # fmt: skip
     return _summary(fin, t, listed, params, comm)
 
@@ -127,6 +128,7 @@ def _summary(fin, t: dict, listed: list, params, comm) -> dict:
     fails = t["failures"]
     sk = t["skipped"]
     mine = {"skipped": len(sk["symbol"]), "models": len(t["models"]["symbol"]),
+            "model_bytes": int(np.sum(t["models"]["count"])) if len(t["models"]["symbol"]) else 0,
             "skips": [(listed[int(i)][0], r.decode(errors="replace")) for i, r in zip(sk["symbol"][:10], sk["reason"][:10])],
             "predictions": len(t["predictions"]["symbol"]),
             "metrics": {c: v[allm] for c, v in metrics.items()} if metrics else None,
@@ -144,6 +146,7 @@ def _summary(fin, t: dict, listed: list, params, comm) -> dict:
         return summary
     summary.update(symbols=len(listed), skipped=sum(e["skipped"] for e in every), failed=n_failed,
                    models=sum(e["models"] for e in every), predictions=sum(e["predictions"] for e in every),
+                   model_bytes=sum(e["model_bytes"] for e in every),
                    failures=sum((e["failures"] for e in every), []), skips=sum((e["skips"] for e in every), []))  # fmt: skip
     ms = [e["metrics"] for e in every if e["metrics"] is not None]
     bs = [e["baselines"] for e in every if e["baselines"] is not None]

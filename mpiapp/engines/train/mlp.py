@@ -12,13 +12,16 @@ the fold's inner split (cv.inner_split), its loss on the inner validation slice 
 epoch, and stopped `patience` epochs after the best one (at most `epochs`); the number of epochs of
 the best is then trained again, from the same seed, on the whole training fold.
 
-The state_dict plus the scaling tensors are written with torch.save and read with
-`torch.load(..., weights_only=True)`: tensors only, never a pickled object.
+The state_dict plus the scaling tensors and the architecture (`architecture`: JSON text, see
+`architecture()`) are written with torch.save and read with `torch.load(..., weights_only=True)`:
+tensors and text only, never a pickled object. docs/train.md shows the lines that rebuild the network
+from them with torch alone.
 """
 
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 
@@ -32,12 +35,29 @@ def _net(torch, n_in: int, hidden):
     return torch.nn.Sequential(*layers)
 
 
+def architecture(net, task: str, features=()) -> dict:
+    """The network as data: {"layers": [{"type": "Linear", "in": f, "out": h}, {"type": "ReLU"}, ...],
+    "inputs": feature names in column order, "task", and how inputs and outputs are scaled}. The
+    state_dict's keys are net.<layer index>.weight / .bias."""
+    import torch
+
+    layers = []
+    for m in net:
+        if isinstance(m, torch.nn.Linear):
+            layers.append({"type": "Linear", "in": int(m.in_features), "out": int(m.out_features)})
+        else:
+            layers.append({"type": type(m).__name__})
+    return {"layers": layers, "inputs": list(features), "task": task,
+            "input_scaling": "(x - x_mean) / x_std", "output": "sigmoid(net(x)) = P(up)" if task == "classification"
+            else "net(x) * y_scale = forecast of the forward log return"}
+
+
 class MLPModel:
     chosen = float("nan")
 
-    def __init__(self, net, x_mean, x_std, y_scale, task, device="cpu"):
+    def __init__(self, net, x_mean, x_std, y_scale, task, device="cpu", features=()):
         self.net, self.x_mean, self.x_std, self.y_scale = net, x_mean, x_std, y_scale
-        self.task, self.device = task, device
+        self.task, self.device, self.features = task, device, tuple(features)
 
     def predict(self, X):
         import torch
@@ -53,7 +73,8 @@ class MLPModel:
 
     def state(self) -> dict:
         sd = {f"net.{k}": v.detach().cpu() for k, v in self.net.state_dict().items()}
-        sd.update({"x_mean": self.x_mean.cpu(), "x_std": self.x_std.cpu(), "y_scale": self.y_scale.cpu()})
+        sd.update({"x_mean": self.x_mean.cpu(), "x_std": self.x_std.cpu(), "y_scale": self.y_scale.cpu(),
+                   "architecture": json.dumps(architecture(self.net, self.task, self.features))})
         return sd
 
     def blob(self) -> bytes:
@@ -85,6 +106,7 @@ def fit_mlp(spec, X, y, inner=None) -> MLPModel:
         chosen = float(epochs)
     model, _ = _train(torch, spec, X, y, epochs)
     model.chosen = chosen
+    model.features = tuple(spec.features)
     return model
 
 
@@ -145,11 +167,16 @@ def load_mlp(blob: bytes, task: str) -> MLPModel:
     import torch
 
     sd = torch.load(io.BytesIO(bytes(blob)), map_location="cpu", weights_only=True)
+    arch = json.loads(sd["architecture"]) if "architecture" in sd else None
     net_sd = {k[4:]: v for k, v in sd.items() if k.startswith("net.")}
-    # widths from the weight shapes: layers 0, 2, 4, ... are Linear
-    idx = sorted({int(k.split(".")[0]) for k in net_sd})
-    hidden = [int(net_sd[f"{i}.weight"].shape[0]) for i in idx[:-1]]
-    net = _net(torch, int(net_sd[f"{idx[0]}.weight"].shape[1]), hidden)
+    if arch is not None:
+        net = torch.nn.Sequential(*[torch.nn.Linear(lay["in"], lay["out"]) if lay["type"] == "Linear"
+                                    else getattr(torch.nn, lay["type"])() for lay in arch["layers"]])
+    else:  # files written before the architecture was stored: widths from the weight shapes
+        idx = sorted({int(k.split(".")[0]) for k in net_sd})
+        hidden = [int(net_sd[f"{i}.weight"].shape[0]) for i in idx[:-1]]
+        net = _net(torch, int(net_sd[f"{idx[0]}.weight"].shape[1]), hidden)
     net.load_state_dict(net_sd)
     net.eval()
-    return MLPModel(net, sd["x_mean"], sd["x_std"], sd["y_scale"], task)
+    return MLPModel(net, sd["x_mean"], sd["x_std"], sd["y_scale"], task,
+                    features=arch["inputs"] if arch else ())

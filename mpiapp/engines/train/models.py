@@ -33,7 +33,9 @@ def load_model(path, symbol: str, family: str, fold: int):
     with h5py.File(path, "r") as f:
         blob = f["model_bytes"]["byte"][a : a + n].tobytes()
         task = f.attrs.get("task", b"regression")
+        packed = f.attrs.get("model_compression")
     task = task.decode() if isinstance(task, bytes) else str(task)
+    blob = fam.unpack(blob, packed.decode() if isinstance(packed, bytes) else packed)
     imp = read_table(path, "importances")
     n_feat = int(np.sum((imp["symbol"] == s) & (imp["family"] == fid) & (imp["fold"] == fold)))
     return fam.load(family, blob, task=task, n_features=n_feat)

@@ -215,10 +215,18 @@ def plot_folds(tables: dict, out_dir: str, symbol: int, horizon: int, embargo: i
     return path
 
 
+def _per_model(s: dict) -> str:
+    """' (N KiB a model, compressed)' for the summary line: the stored bytes over the models that have
+    any (ridge models are arrays in the coefficients table, no bytes)."""
+    n, b = int(s.get("models", 0)), int(s.get("model_bytes", 0))
+    return f" ({b / n / 1024:,.1f} KiB a model, compressed)" if n and b else ""
+
+
 def run_summary(s: dict, path: str) -> str:
     """End-of-run summary printed by rank 0 of the train job (from finalize's summary dict)."""
     lines = [f"train complete: {path}",
-             f"  symbols {s.get('symbols', 0)} ({s.get('skipped', 0)} skipped)   models {s.get('models', 0)}   "
+             f"  symbols {s.get('symbols', 0)} ({s.get('skipped', 0)} skipped)   models {s.get('models', 0)}"
+             f"{_per_model(s)}   "
              f"failed units {s.get('failed', 0)}   out-of-fold predictions {s.get('predictions', 0):,}   "
              f"wall {s.get('wall_s', 0):.2f} s"]
     fams = s.get("families")
@@ -236,7 +244,40 @@ def run_summary(s: dict, path: str) -> str:
     return "\n".join(lines)
 
 
-TABLES = ("summary", "metrics", "baselines", "symbols", "folds", "skipped", "failures", "profile")
+TABLES = {  # what `mpiapp.results.tables(path)` says of each table (docs/train.md has every column)
+    "summary": "one row per family: mean IC with its Driscoll-Kraay se, beside the ridge baseline and the "
+               "historical mean",
+    "metrics": "per symbol, family and fold (fold -1: all folds): out-of-fold RMSE, IC, R2, AUC, hit rate",
+    "baselines": "the same metrics of the zero and historical-mean forecasts",
+    "predictions": "every out-of-fold forecast: symbol, family, fold, bar, time, y (realised), yhat",
+    "folds": "per symbol, family and fold: bars trained on and tested, purged, embargoed; what the inner "
+             "slice chose",
+    "importances": "total split gain of each feature per model (NaN for the MLP and ridge)",
+    "coefficients": "the ridge models: per feature its center, scale and coefficient (feature -1: intercept)",
+    "models": "index of each model's bytes in model_bytes (start, count)",
+    "model_bytes": "the models in their library's own format, zlib-compressed (see docs/train.md)",
+    "features": "feature id -> name",
+    "symbols": "symbol id -> name, bars, why skipped",
+    "skipped": "symbols not trained and why",
+    "failures": "units whose model raised (train.on_error=record)",
+    "profile": "per rank: units, models, busy / wait / read / write seconds, peak RSS",
+}
+READ = ("summary", "metrics", "baselines", "symbols", "folds", "skipped", "failures", "profile")
+
+
+def decoding(path: str, attrs: dict) -> dict:
+    """What the integer codes of a train file mean (mpiapp.results.load): symbol, family, feature,
+    baseline; `time` of the predictions is in nanoseconds."""
+    from ...io.results import read_table
+    from .metrics import BASELINES
+
+    names = _names({"symbols": read_table(path, "symbols")}, "symbols", "name")
+    feats = _names({"features": read_table(path, "features")}, "features", "name")
+    return {"codes": {"symbol": {"names": names, "source": "symbols"},
+                      "family": {"names": [FAMILY_BY_ID[i] for i in sorted(FAMILY_BY_ID)]},
+                      "feature": {"names": feats, "source": "features"},
+                      "baseline": {"names": [BASELINES[i] for i in sorted(BASELINES)]}},
+            "times": {"predictions": ["time"]}}
 
 
 def _tables(path: str) -> dict:
@@ -246,7 +287,7 @@ def _tables(path: str) -> dict:
 
     with h5py.File(path, "r") as f:
         present = set(f.keys())
-    return {t: read_table(path, t) for t in TABLES if t in present}
+    return {t: read_table(path, t) for t in READ if t in present}
 
 
 def text(path: str) -> str:

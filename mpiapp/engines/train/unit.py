@@ -31,7 +31,7 @@ RAW_TABLES = {
     # the ridge family's model as arrays: per feature its standardisation (center, scale) and
     # coefficient; one row with feature = -1 holds the intercept (center 0, scale 1)
     "coefficients": KEY + [("feature", "i4"), ("center", "f8"), ("scale", "f8"), ("coef", "f8")],
-    "models": [("byte", "u1")],  # each unit's model bytes, contiguous (start/count in the unit table)
+    "models": [("byte", "u1")],  # each unit's model bytes (families.pack), contiguous (start/count in the unit table)
     "failures": KEY + [("message", f"S{MESSAGE_BYTES}")],
     "skipped": SKIPPED_COLUMNS,  # symbols a unit could not use (io.symbols.skip_rows)
 }
@@ -62,7 +62,7 @@ def train_unit(sd: SymbolData, key: tuple, symbol_name: str, params, threads: in
     Xtr, ytr, Xte, yte, bars = fold_arrays(sd, fold)
     spec = fam.FitSpec(family=family, params=dict(params.params[family]), threads=threads,
                        seed=fam.unit_seed(symbol_name, family, k, params.seed), task=params.task,
-                       device=device)  # fmt: skip
+                       device=device, features=tuple(sd.ds.names))  # fmt: skip
     inner = None
     if fam.needs_inner(family, spec.params):
         inner = inner_split(sd.ds.bars[fold.train], params.horizon, params.inner_fraction, params.cv.embargo_bars)
@@ -83,7 +83,7 @@ def train_unit(sd: SymbolData, key: tuple, symbol_name: str, params, threads: in
     imp = _key_cols(key, gain.shape[0])
     imp.update(feature=sd.feature_ids, gain=gain)
     out = {"predictions": pred, "folds": folds, "importances": imp,
-           "models": {"byte": fam.blob_to_array(model.blob())}}
+           "models": {"byte": fam.blob_to_array(fam.pack(model.blob()))}}
     if family == "ridge":
         r = model.fit
         n = r.coef.shape[0] + 1
