@@ -1,4 +1,5 @@
-"""`python -m mpiapp.report FILE [--top N] [--plot DIR]`: what a results file holds, as text and charts."""
+"""`python -m mpiapp.report FILE [--top N] [--plot DIR] [--html OUT.html]`: what a results file holds,
+as text, charts and one self-contained HTML page."""
 
 from __future__ import annotations
 
@@ -54,11 +55,42 @@ def check_results_file(path: str) -> dict:
     return attrs
 
 
+def _epilog() -> str:
+    """The jobs whose files this reads, from the registry, and what --plot writes for each."""
+    lines = ["files of every job that writes one (its `job` attribute picks the report):"]
+    lines += [f"  {job:<9}{JOBS[job].doc}" for job in JOB_REPORTS]
+    lines += ["", "--plot DIR writes PNG charts into DIR (created if missing; existing charts of the same name "
+              "are replaced):"]
+    lines += [f"  {job:<9}{PLOTS.get(job, 'its charts')}" for job in JOB_REPORTS]
+    lines += ["", "--html OUT.html writes one self-contained page: the summary, the main tables (sortable) and "
+              "every chart inline (no network, no server); with --plot the PNGs are kept in DIR too."]
+    return "\n".join(lines)
+
+
+#: what --plot writes per job (for --help; each report module's plot() docstring has the detail)
+PLOTS = {
+    "score": "top<N>_<symbol>_<direction>.png per top structure; overview_<symbol>.png (where patterns were "
+             "found and windows skipped, why); live_<symbol>.png, outcomes.png; scores.png",
+    "train": "ic_per_symbol.png, equity_<family>.png (out-of-fold long/short against buy-and-hold, turnover), "
+             "ic_over_time.png, importance.png, deciles.png, folds_<symbol>.png for every symbol",
+    "optbench": "curves_<problem>.png (medians with bootstrap bands over the seeds), time_to_target.png, "
+                "profile.png (by time and by iterations), memory.png",
+    "hpo": "hpo_history, hpo_importances, hpo_intermediate_values, hpo_parallel_coordinate, hpo_slice, "
+           "hpo_contour (.png), hpo_holdout.png when the file has held-out values",
+    "ddp": "loss.png (train loss smoothed, validation and test beside their baselines, best epoch), "
+           "metrics.png (IC and hit rate per epoch), lr.png, throughput.png, symbols.png when per-symbol test "
+           "metrics are in the file",
+}
+
+
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m mpiapp.report", description=__doc__)
-    ap.add_argument("file", help="a results file written by any mpiapp job (score, train, optbench, hpo)")
-    ap.add_argument("--top", type=int, default=10, metavar="N", help="patterns to list and plot")
-    ap.add_argument("--plot", metavar="DIR", help="write one PNG per top pattern into DIR")
+    ap = argparse.ArgumentParser(prog="python -m mpiapp.report", description=__doc__, epilog=_epilog(),
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("file", help="a results file written by any mpiapp job: " + ", ".join(JOB_REPORTS))
+    ap.add_argument("--top", type=int, default=10, metavar="N", help="score files: structures to list and plot")
+    ap.add_argument("--plot", metavar="DIR", help="write the job's charts as PNG files into DIR (see below)")
+    ap.add_argument("--html", metavar="OUT.html", help="write one self-contained HTML page: summary, tables, "
+                    "every chart inline")
     ap.add_argument("--max-p", type=float, metavar="P",
                     help="scan files: only patterns whose p-value (scan.null_samples > 0) is at most P")
     ap.add_argument("--max-q", type=float, metavar="Q",
@@ -92,19 +124,72 @@ def main(argv=None) -> int:
     except (OSError, KeyError, ValueError) as exc:  # a damaged file
         print(f"mpiapp report: {a.file}: cannot read as a results file: {exc}", file=sys.stderr)
         return exits.USAGE
+    if a.html:
+        problem = html_target_problem(a.file, a.html)
+        if problem:
+            print(f"mpiapp report: --html {a.html}: {problem}", file=sys.stderr)
+            return exits.USAGE
     print(text)
-    if a.plot:
+    if not (a.plot or a.html):
+        return exits.OK
+    import tempfile
+
+    flag = "--plot" if a.plot else "--html"
+    with tempfile.TemporaryDirectory(prefix="mpiapp-report-") as scratch:
+        where = a.plot or scratch
         try:
-            for f in own.plot(a.file, a.plot, **scan_opts):
-                print(f"wrote {f}")
+            charts = own.plot(a.file, where, **scan_opts)
+            if a.plot:
+                for f in charts:
+                    print(f"wrote {f}")
+            if a.html:
+                write_html(a.file, a.html, own, text, charts, scan_opts)
+                print(f"wrote {a.html}")
         except (ReportError, ConfigError, SourceError, DataError) as exc:
-            print(f"mpiapp report: --plot: {exc}", file=sys.stderr)
+            print(f"mpiapp report: {flag}: {exc}", file=sys.stderr)
             return exits.USAGE
         except OSError as exc:
-            print(f"mpiapp report: --plot {a.plot}: {exc.strerror or exc}"
+            print(f"mpiapp report: {flag} {where if flag == '--plot' else a.html}: {exc.strerror or exc}"
                   f"{': ' + str(exc.filename) if getattr(exc, 'filename', None) else ''}", file=sys.stderr)
             return exits.USAGE
     return exits.OK
+
+
+def html_target_problem(results: str, out: str) -> str | None:
+    """Why OUT.html cannot be written (None when it can): the results file itself, a folder, or an
+    existing file that is not a page of this report (nothing a user has is overwritten)."""
+    import os
+
+    from .engines.page import is_page
+
+    if os.path.isdir(out):
+        return "is a folder; give a file name, e.g. report.html"
+    if os.path.exists(out):
+        if os.path.samefile(out, results):
+            return "is the results file itself"
+        if not is_page(out):
+            return "exists and is not a page written by mpiapp report; remove it or choose another name"
+    return None
+
+
+def write_html(path: str, out: str, own, text: str, charts: list, scan_opts: dict) -> None:
+    """The page of a results file (engines.page): summary text, the module's HTML_TABLES read with
+    mpiapp.results.load (names, not codes), every chart."""
+    import h5py
+
+    from . import results
+    from .engines import page
+
+    with h5py.File(path, "r") as f:
+        present = set(f.keys())
+    tables = []
+    for item in getattr(own, "HTML_TABLES", ()):
+        name, note = (item, "") if isinstance(item, str) else item
+        if name in present:
+            tables.append((name, results.load(path, name), note))
+    if "profile" in present and not any(n == "profile" for n, _, _ in tables):
+        tables.append(("profile", results.load(path, "profile"), "per rank"))
+    page.write(out, page.page(path, results.attrs(path), text, tables, charts, []))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,10 @@ TABLES = {  # what `mpiapp.results.tables(path)` says of each table (docs/ddp.md
 }
 
 
+#: the tables of the HTML page (mpiapp.report --html), in order, with a note
+HTML_TABLES = (("epochs", "loss in units of the training y variance; base: the baselines"),)
+
+
 def decoding(path: str, attrs: dict) -> dict:
     """What the codes of a ddp file mean (mpiapp.results.load): symbol ids of the predictions table
     named as the metrics table names them (a symbol with training samples only, absent there:

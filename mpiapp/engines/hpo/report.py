@@ -21,6 +21,10 @@ TABLES = {  # what `mpiapp.results.tables(path)` says of each table (docs/hpo.md
 }
 
 
+#: the tables of the HTML page (mpiapp.report --html), in order, with a note
+HTML_TABLES = (("trials", ""), ("holdout", "the best trials on data the search never saw"))
+
+
 def decoding(path: str, attrs: dict) -> dict:
     """An hpo file stores no integer codes (states and parameters are text): nothing to decode."""
     return {}

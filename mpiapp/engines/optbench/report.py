@@ -34,6 +34,10 @@ TABLES = {  # what `mpiapp.results.tables(path)` says of each table (docs/optben
 }
 
 
+#: the tables of the HTML page (mpiapp.report --html), in order, with a note
+HTML_TABLES = (("summary", "medians over the seeds; lo / hi: bootstrap band"), ("problems", ""))
+
+
 def decoding(path: str, attrs: dict) -> dict:
     """What the integer codes of an optbench file mean (mpiapp.results.load): problem, optimizer,
     backend and status as names; step and batch as the step scale and batch size they index."""

@@ -22,6 +22,10 @@ TABLES = {  # what `mpiapp.results.tables(path)` says of each table (the README 
     "outcome_rates": "per degree and wave in progress: target-first rate beside the surrogates' (Fisher p)",
     "profile": "per rank: units, candidates, busy / wait / read / write seconds, peak RSS",
 }
+#: the tables of the HTML page (mpiapp.report --html), in order, with a note
+HTML_TABLES = (("patterns", "one row per pattern; a structure's alternative counts share its group (the row of "
+                            "its primary)"), ("live", "counts in progress at the last bar"),
+               ("outcome_rates", "target-first rates against the surrogates"), ("symbols", ""))
 TIME_COLUMNS = [f"d{i}" for i in PIV] + ["d_ext", "d_known"]
 
 

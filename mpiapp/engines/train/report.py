@@ -262,6 +262,9 @@ TABLES = {  # what `mpiapp.results.tables(path)` says of each table (docs/train.
     "failures": "units whose model raised (train.on_error=record)",
     "profile": "per rank: units, models, busy / wait / read / write seconds, peak RSS",
 }
+#: the tables of the HTML page (mpiapp.report --html), in order, with a note
+HTML_TABLES = (("summary", "one row per family"), ("metrics", "fold -1: all folds of the symbol"),
+               ("baselines", "zero and historical-mean forecasts, same metrics"), ("symbols", ""), ("failures", ""))
 READ = ("summary", "metrics", "baselines", "symbols", "folds", "skipped", "failures", "profile")
 
 
