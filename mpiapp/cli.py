@@ -22,14 +22,30 @@ FLAG_KEYS = {"data": "data.source", "out": "output.path", "partition": "work.par
              "progress": "work.progress"}  # fmt: skip
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, said once: under mpiexec every rank parses the same command line, and only the first
+    rank of the launch prints the usage, an error (exit 2) or --help; the others exit the same way
+    silently. No abbreviations: `--data` is never taken for another job's `--data-dir`."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def _print_message(self, message, file=None):
+        from .runtime.comm import launcher_rank
+
+        if launcher_rank() == 0:
+            super()._print_message(message, file)
+
+
 def parser(job: str, doc: str, data: bool = True, partition: bool = True) -> argparse.ArgumentParser:
     """The shared flags of a job; add the job's own to the returned parser.
 
     data: also --data (the job reads data.source); partition: also --partition (the work loop hands
     out units: work.partition applies).
     """
-    ap = argparse.ArgumentParser(prog=f"python -m mpiapp.{job}", description=doc,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    ap = Parser(prog=f"python -m mpiapp.{job}", description=doc,
+                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     ap.add_argument("--config", action="append", default=[], metavar="FILE",
                     help="YAML config or preset name (default, high_perf, speed, laptop); repeatable")  # fmt: skip
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",

@@ -38,9 +38,26 @@ def parse(argv=None):
     return ap.parse_args(argv)
 
 
-def _run(ctx, opts):
-    from .engines.hpo import job
+#: the built-in objectives that read data.source (the others generate or name their own data)
+READS_DATA = ("train",)
 
+
+def data_flag_problem(objective: str) -> str | None:
+    """Why --data cannot go with `objective` (None when it can): a built-in objective that reads no
+    data.source would ignore it. A MODULE:FUNCTION objective may read it (ctx.cfg.data)."""
+    if ":" in objective or objective in READS_DATA:
+        return None
+    return (f"--data: the {objective} objective does not read data.source (it makes its own data; see "
+            f"python -m mpiapp.hpo --help); --data goes with --objective {' or '.join(READS_DATA)}")
+
+
+def _run(ctx, opts, data_flag=None):
+    from .engines.hpo import job
+    from .runtime import errors
+
+    problem = data_flag_problem(ctx.cfg.hpo.objective) if data_flag else None
+    if problem:  # the same on every rank: nothing communicated, every rank exits 2, rank 0 says it
+        raise errors.JobError(problem)
     return job.run(ctx, opts)
 
 
@@ -66,7 +83,9 @@ def _serial_phases(cfg) -> bool:
 
 
 def main(argv=None) -> int:
-    return cli.main("hpo", parse(argv), run=_run, show=_show, extra_flags=FLAGS, serial_phases=_serial_phases)
+    args = parse(argv)
+    return cli.main("hpo", args, run=lambda ctx, opts: _run(ctx, opts, args.data), show=_show, extra_flags=FLAGS,
+                    serial_phases=_serial_phases)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,10 @@
     python -m mpiapp.launch --array-config configs/a.yaml configs/b.yaml
     python -m mpiapp.launch --template local -n 2            # a workstation: mpirun, no Slurm
 
+`-n` is the total number of ranks, as in mpirun, srun and launch/mpirun.sh (with -N nodes it must
+divide evenly over them); `--ranks-per-node` says the same per node. The script's first line says
+both.
+
 Arguments after `--` go to the job. The script is written (default JOBNAME.sbatch, or .sh for the
 local template) and the command that submits it is printed; --dry-run prints the script instead.
 Templates (launch/templates): single-node, multi-node, gpu, array (sbatch) and local (mpirun).
@@ -74,12 +78,13 @@ def parse(argv=None) -> argparse.Namespace:
         "--nodes > 1, else single-node",
     )
     g.add_argument("-N", "--nodes", type=int, default=1)
+    g.add_argument("-n", "--ranks", type=int, metavar="N",
+                   help="MPI ranks in total, over all nodes (as mpirun -n, srun -n, launch/mpirun.sh -n)")
     g.add_argument(
-        "-n",
         "--ranks-per-node",
         type=int,
         metavar="R",
-        help="MPI ranks per node (default: cores / threads, or GPUs on GPU nodes)",
+        help="MPI ranks per node (default: -n / nodes, else cores / threads, or GPUs on GPU nodes)",
     )
     g.add_argument(
         "-t",
@@ -210,7 +215,7 @@ def layout(a, template: str, cfg_threads: int = 0, note=print) -> dict:
     if template == "gpu" and gpus < 1:
         raise LayoutError("the gpu template needs --gpus-per-node G (one rank per GPU)")
     threads = a.threads_per_rank or cfg_threads or 0
-    rpn = a.ranks_per_node
+    rpn = ranks_per_node(a)
     if rpn is None:
         rpn = gpus if template == "gpu" else max(1, cores // threads) if threads else cores
     if rpn < 1:
@@ -232,6 +237,21 @@ def layout(a, template: str, cfg_threads: int = 0, note=print) -> dict:
     if rpn * threads < cores:
         note(f"note: {rpn} ranks x {threads} threads use {rpn * threads} of {cores} cores per node")
     return {"nodes": a.nodes, "ranks_per_node": rpn, "threads": threads, "cores": cores, "gpus": gpus}
+
+
+def ranks_per_node(a) -> int | None:
+    """Ranks per node from -n (total) and --ranks-per-node; None when neither is given. Raises
+    LayoutError when -n does not divide over the nodes or the two disagree."""
+    rpn = a.ranks_per_node
+    if a.ranks is None:
+        return rpn
+    if a.ranks < 1:
+        raise LayoutError(f"-n {a.ranks}: need at least 1 rank")
+    if a.ranks % a.nodes:
+        raise LayoutError(f"-n {a.ranks} ranks do not divide evenly over {a.nodes} nodes (-N)")
+    if rpn is not None and rpn * a.nodes != a.ranks:
+        raise LayoutError(f"-n {a.ranks} (ranks in total) and --ranks-per-node {rpn} x {a.nodes} nodes disagree")
+    return a.ranks // a.nodes
 
 
 # --- time limit and the warning signal -------------------------------------------------------------
@@ -431,9 +451,10 @@ def render(a, argv=()) -> tuple[str, str, str]:
     site += ["#SBATCH --exclusive"] if a.exclusive else []
     array = f"0-{len(items) - 1}" + (f"%{a.array_parallel}" if a.array_parallel else "") if items else ""
     where = "this machine" if template == "local" else f"{lay['nodes']} node(s)"
-    title = (f"mpiapp {a.job} on {where}: {lay['ranks_per_node']} ranks per node x {lay['threads']} threads "
-             f"per rank{', 1 GPU per rank' if template == 'gpu' else ''} ({lay['cores']} cores per node), "
-             f"profile {profile}, launcher {launcher}")  # fmt: skip
+    total = lay["ranks_per_node"] * lay["nodes"]
+    title = (f"mpiapp {a.job} on {where}: {total} ranks in total ({lay['ranks_per_node']} per node) x "
+             f"{lay['threads']} threads per rank{', 1 GPU per rank' if template == 'gpu' else ''} "
+             f"({lay['cores']} cores per node), profile {profile}, launcher {launcher}")  # fmt: skip
     text = _fill(f"templates/{template}{'.sh' if template == 'local' else '.sbatch'}", title=title,
                  rendered_by=" ".join(["python -m mpiapp.launch", *map(q, argv)]),
                  script_name=os.path.basename(script), name=name, nodes=lay["nodes"],

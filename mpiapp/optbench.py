@@ -20,7 +20,7 @@ LISTS = {"problems": "optbench.problems", "optimizers": "optbench.optimizers", "
 
 
 def parse(argv=None):
-    ap = cli.parser("optbench", __doc__)
+    ap = cli.parser("optbench", __doc__, data=False)  # its data sets are named problems (--problems, --data-dir)
     ap.add_argument("--problems", metavar="A,B", help="optbench.problems, comma-separated")
     ap.add_argument("--optimizers", metavar="A,B", help="optbench.optimizers: sgd,momentum,nesterov,adam,adamw")
     ap.add_argument("--backends", metavar="A,B", help="optbench.backends: numpy,torch,cupy,jax")

@@ -208,6 +208,7 @@ def test_feature_store_contents_reuse_and_refusal(store, tmp_path):
     r = ddp(1, tmp_path / "other.h5", store, "--set", "ddp.horizon=10", "--set", "ddp.max_steps=1")
     assert r.returncode == 2
     assert "built with other horizon" in r.stderr and "--force" in r.stderr
+    assert "the store: horizon = 5; this run: horizon = 10" in r.stderr  # both values named
     assert os.path.getmtime(store) == mtime
 
 

@@ -25,7 +25,7 @@ SMALL = ["--data", "synthetic:4", "--no-progress", "--set", "data.synthetic_bars
 # every template, and the variants that change the rendered text (name -> launch arguments)
 RENDERINGS = {
     "single-node": "-n 32 -t 2 -p compute -A proj -- --force",
-    "multi-node": "-N 4 -n 16 -t 4 --net-if ib0 --ib-dev mlx5_0:1",
+    "multi-node": "-N 4 -n 64 -t 4 --net-if ib0 --ib-dev mlx5_0:1",
     "multi-node-mpirun": "-N 2 --launcher mpirun --profile ethernet --report-bindings --exclusive",
     "gpu": "--gpus-per-node 4 -t 16 -N 2",
     "gpu-mpirun": "--gpus-per-node 4 --launcher mpirun",
@@ -199,6 +199,23 @@ def test_wrapper_refuses_an_impossible_layout():
         [str(WRAPPER), "-N", "2", "-n", "3", "-c", "4", "true"], capture_output=True, text=True
     )
     assert r.returncode == 2 and "-n 3 ranks do not divide evenly over 2 nodes" in r.stderr
+
+
+def test_n_is_the_total_in_the_wrapper_and_the_launcher(capsys):
+    """`-n 8` on 2 nodes: 8 ranks in total, 4 per node, in launch/mpirun.sh and in mpiapp.launch alike;
+    the rendered script says the total."""
+    r = subprocess.run([str(WRAPPER), "--dry-run", "-c", "8", "-N", "2", "-n", "8", "prog"], capture_output=True,
+                       text=True, env=mpi_env())  # fmt: skip
+    assert r.returncode == 0 and "-n 8 --map-by ppr:4:node:pe=2" in r.stdout, r.stdout + r.stderr
+    s = render(["--cores-per-node", "8", "-N", "2", "-n", "8"], capsys)
+    assert "#SBATCH --nodes=2" in s and "#SBATCH --ntasks-per-node=4" in s and "#SBATCH --cpus-per-task=2" in s
+    assert "8 ranks in total (4 per node) x 2 threads per rank" in s.splitlines()[1]
+    s = render(["--cores-per-node", "8", "-N", "2", "--ranks-per-node", "4"], capsys)
+    assert "8 ranks in total (4 per node)" in s.splitlines()[1]
+    for args, said in ((["-N", "2", "-n", "3"], "-n 3 ranks do not divide evenly over 2 nodes"),
+                       (["-N", "2", "-n", "8", "--ranks-per-node", "2"], "disagree")):
+        assert launch.main(["--dry-run", "--cores-per-node", "8", *args]) == 2
+        assert said in capsys.readouterr().err
 
 
 def test_wrapper_mapping(capsys):

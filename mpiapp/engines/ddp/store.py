@@ -365,4 +365,12 @@ def reusable(path: str, ident: dict, digests: dict | None = None) -> str | None:
         from ...io.fingerprint import changes
 
         return f"{path} was built from data that has changed since ({changes(info.sources, digests or {})})"
-    return f"{path} was built with other {', '.join(diff)}"
+    return f"{path} was built with other {', '.join(diff)} ({both_values(have, ident, diff)})"
+
+
+def both_values(store: dict, run: dict, keys) -> str:
+    """'the store: horizon = 5; this run: horizon = 10' for the settings `keys` that differ."""
+    def said(d):
+        return ", ".join(f"{k} = {d.get(k, '(none)')}" for k in keys if k != "sources")
+
+    return f"the store: {said(store)}; this run: {said(run)}"

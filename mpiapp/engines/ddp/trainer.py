@@ -120,7 +120,11 @@ def store_change(saved: str, info) -> str:
 
     old = json.loads(saved)
     keys = sorted(k for k in set(old) | set(info.identity) if old.get(k) != info.identity.get(k))
-    return "built from other data" if keys == ["sources"] else f"built with other {', '.join(keys)}"
+    if keys == ["sources"]:
+        return "built from other data"
+    from .store import both_values
+
+    return f"built with other {', '.join(keys)} ({both_values(old, info.identity, keys)})"
 
 
 class Trainer:
