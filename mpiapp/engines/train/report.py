@@ -170,8 +170,9 @@ def plot_ic(tables: dict, out_dir: str) -> str:
     return path
 
 
-def plot_folds(tables: dict, out_dir: str, symbol: int, horizon: int, embargo: int) -> str:
-    """Fold diagram of one symbol: per fold, bars trained on, purged/embargoed, tested."""
+def plot_folds(tables: dict, out_dir: str, symbol: int, horizon: int, embargo: int, dates=None) -> str:
+    """Fold diagram of one symbol: per fold, bars trained on, purged/embargoed, tested; on a date axis
+    when `dates` (the symbol's bar dates, datetime64) are given, else on bar numbers."""
     import os
 
     import matplotlib
@@ -184,25 +185,40 @@ def plot_folds(tables: dict, out_dir: str, symbol: int, horizon: int, embargo: i
     mine = f["symbol"] == symbol
     sel = np.flatnonzero(mine & (f["family"] == f["family"][mine].min())) if mine.any() else np.zeros(0, int)
     fig, ax = plt.subplots(figsize=(10, 0.5 * max(3, sel.size) + 1.5), dpi=100)
+    if dates is not None and len(dates):
+        import matplotlib.dates as mdates
+
+        num = mdates.date2num(np.asarray(dates, dtype="datetime64[ns]").astype("datetime64[us]").astype(object))
+        step = float(np.median(np.diff(num))) if len(num) > 1 else 1.0
+        at = lambda b: float(num[min(max(int(b), 0), len(num) - 1)]) + step * max(0, int(b) - (len(num) - 1))  # noqa: E731
+        ax.xaxis_date()
+    else:
+        at = float  # noqa: E731
+    def barh(row, width, left, **kw):  # a span of bar numbers, drawn on the axis (dates where known)
+        a, b = at(left), at(left + width)
+        return ax.barh(row, b - a, left=a, **kw)
+
     for row, i in enumerate(sel):
         tf, tl = int(f["test_first"][i]), int(f["test_last"][i])
         a, b = int(f["train_first"][i]), int(f["train_last"][i])
-        ax.barh(row, a, left=0, color="0.85", label="warm-up / not used" if row == 0 else None)
-        ax.barh(row, b - a + 1, left=a, color="tab:blue", alpha=0.45, label="trained" if row == 0 else None)
+        barh(row, a, left=0, color="0.85", label="warm-up / not used" if row == 0 else None)
+        barh(row, b - a + 1, left=a, color="tab:blue", alpha=0.45, label="trained" if row == 0 else None)
         if b > tl:  # k-fold: training samples after the test block too
-            ax.barh(row, tf - a, left=a, color="tab:blue", alpha=0.45)
+            barh(row, tf - a, left=a, color="tab:blue", alpha=0.45)
         lo = max(a, tf - horizon)
-        ax.barh(row, tf - lo, left=lo, color="tab:red", edgecolor="tab:red", linewidth=2.5,
+        barh(row, tf - lo, left=lo, color="tab:red", edgecolor="tab:red", linewidth=2.5,
                 label="purged" if row == 0 else None)  # a few bars: the edge keeps it visible
         if b > tl:
-            ax.barh(row, horizon + embargo, left=tl + 1, color="tab:red", hatch="//", alpha=0.7,
+            barh(row, horizon + embargo, left=tl + 1, color="tab:red", hatch="//", alpha=0.7,
                     label="embargo" if row == 0 else None)
-        ax.barh(row, tl - tf + 1, left=tf, color="tab:orange", label="tested" if row == 0 else None)
-        ax.text(tl + 5, row, f"purged {int(f['n_purged'][i])}, embargoed {int(f['n_embargoed'][i])}",
+        barh(row, tl - tf + 1, left=tf, color="tab:orange", label="tested" if row == 0 else None)
+        ax.text(at(tl + 5), row, f"purged {int(f['n_purged'][i])}, embargoed {int(f['n_embargoed'][i])}",
                 va="center", fontsize=7)
     ax.set_yticks(range(sel.size), [f"fold {int(f['fold'][i])}" for i in sel])
     ax.invert_yaxis()
-    ax.set_xlabel("bar")
+    ax.set_xlabel("date" if dates is not None and len(dates) else "bar")
+    if dates is not None and len(dates):
+        fig.autofmt_xdate()
     who = names[symbol] if symbol < len(names) else str(symbol)
     ax.set_title(f"{who}: folds (label horizon {horizon}, embargo {embargo}); one row per fold")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
@@ -300,16 +316,53 @@ def text(path: str) -> str:
     return summary_text(_tables(path), read_attrs(path), path)
 
 
+def _bar_dates(attrs: dict, names: list) -> dict:
+    """{symbol name: its bar dates} read from the data source the file records; {} where it cannot
+    be opened any more (the fold diagrams then count bars)."""
+    from ... import config
+    from ...io import sources
+
+    try:
+        src = sources.open_from_config(config.loads(attrs["config"], origin="the file's config attribute"))
+        out = {}
+        for n in names:
+            try:
+                out[n] = src.load(n).dates
+            except Exception:  # noqa: BLE001  (a symbol that cannot be read: bars for it)
+                pass
+        return out
+    except Exception:  # noqa: BLE001  (a source that moved or is gone: bars for every symbol)
+        return {}
+
+
 def plot(path: str, out_dir: str) -> list[str]:
-    """`--plot DIR`: IC per symbol and family, and the fold diagram of the first three symbols."""
+    """`--plot DIR`: IC per symbol and family (ic_per_symbol.png), the out-of-fold long/short book
+    against buy-and-hold with turnover (equity.png), IC per fold over time (ic_over_time.png), feature
+    importance (importance.png), predicted vs realised deciles (deciles.png) — charts.py — and the fold
+    diagram of every symbol on a date axis (folds_SYMBOL.png)."""
     import yaml
 
-    from ...io.results import read_attrs
+    from ...io.results import read_attrs, read_table
+    from . import charts
 
     attrs = read_attrs(path)
     tables = _tables(path)
+    for extra in ("predictions", "importances", "coefficients", "features"):
+        tables[extra] = read_table(path, extra)
     cv = (yaml.safe_load(attrs.get("config", "")) or {}).get("train", {}).get("cv", {})
+    horizon = int(attrs.get("horizon", 5))
+    proba = attrs.get("task") == "classification"
+    names = _names(tables, "symbols", "name")
+    save = charts.saver(out_dir)
     files = [plot_ic(tables, out_dir)]
-    for s in sorted(set(tables["folds"]["symbol"].tolist()))[:3]:
-        files.append(plot_folds(tables, out_dir, s, int(attrs.get("horizon", 5)), int(cv.get("embargo_bars", 0))))
+    if len(tables["predictions"]["symbol"]):
+        files.append(charts.plot_equity(tables, names, out_dir, horizon, proba, save))
+        files.append(charts.plot_ic_over_time(tables, names, out_dir, save))
+        files.append(charts.plot_deciles(tables, save))
+    imp = charts.plot_importance(tables, _names(tables, "features", "name"), save)
+    files += [imp] if imp else []
+    dates = _bar_dates(attrs, names)
+    for s in sorted(set(tables["folds"]["symbol"].tolist())):
+        files.append(plot_folds(tables, out_dir, s, horizon, int(cv.get("embargo_bars", 0)),
+                                dates.get(names[s]) if s < len(names) else None))
     return files
