@@ -69,8 +69,9 @@ def _epilog() -> str:
 
 #: what --plot writes per job (for --help; each report module's plot() docstring has the detail)
 PLOTS = {
-    "score": "top<N>_<symbol>_<direction>.png per top structure; overview_<symbol>.png (where patterns were "
-             "found and windows skipped, why); live_<symbol>.png, outcomes.png; scores.png",
+    "score": "top<N>_<symbol>_<direction>.png per top structure (group primaries, p / q-value, known_bar); "
+             "overview.png (per symbol: where patterns were found, which windows were skipped and why); "
+             "live_<symbol>.png, outcomes.png",
     "train": "ic_per_symbol.png, equity_<family>.png (out-of-fold long/short against buy-and-hold, turnover), "
              "ic_over_time.png, importance.png, deciles.png, folds_<symbol>.png for every symbol",
     "optbench": "curves_<problem>.png (medians with bootstrap bands over the seeds), time_to_target.png, "

@@ -148,7 +148,8 @@ def live_text(path: str, names) -> list[str]:
 def plot(path: str, out_dir: str, top_n: int = 10, max_p: float | None = None,
          max_q: float | None = None) -> list[str]:
     """One PNG per top pattern (High/Low band and close, pivots 0-5, channel lines, score terms,
-    known_bar), one per symbol with live counts (live_SYMBOL.png), and the outcome study against
+    known_bar, p- and q-value; group primaries only), the per-symbol overview (overview.png: where
+    patterns were found, where windows were skipped and why), one per symbol with live counts (live_SYMBOL.png), and the outcome study against
     its null (outcomes.png) when the file has it."""
     import os
 
@@ -193,20 +194,119 @@ def plot(path: str, out_dir: str, top_n: int = 10, max_p: float | None = None,
         ax.plot(s.dates[tt], p[2] + slope * (tt - t[2]), "--", color="gray", lw=1, label="channel 2-4")
         ax.plot(s.dates[tt], p[3] + slope * (tt - t[3]), ":", color="gray", lw=1, label="parallel through 3")
         if "known_bar" in r and 0 <= int(r["known_bar"]) <= hi:  # from when a scan of the bars so far reports it
-            ax.axvline(s.dates[int(r["known_bar"])], color="tab:green", lw=1, ls="-.", label="known from (known_bar)")
+            kb = s.dates[int(r["known_bar"])]
+            ax.axvline(kb, color="tab:green", lw=1, ls="-.", label=f"known from {str(kb)[:10]} (known_bar)")
+        ax.text(0.99, 0.98, significance_label(r), transform=ax.transAxes, ha="right", va="top", fontsize=9,
+                bbox=dict(boxstyle="round", fc="white", ec="0.6", alpha=0.9))  # fmt: skip
         kind = "bullish" if r["direction"] > 0 else "bearish"
         ax.set_title(f"#{rank_i} {short_name(name)} {kind} impulse  S={r['score']:.3f}  F={r['F']:.2f} T={r['T']:.2f} "
                      f"A={r['A']:.2f} C={r['C']:.2f}  (chosen by {int(r['n_windows'])} windows, "
                      f"{int(r.get('n_alternatives', 0))} alternative counts)", fontsize=10)  # fmt: skip
         ax.set_xlabel("date")
-        ax.set_ylabel("price")
+        ax.set_ylabel(f"price ({short_name(name)})")
         ax.legend(loc="best", fontsize=8)
         ax.grid(alpha=0.3)
         fig.autofmt_xdate()
         written.append(_save(plt, fig, out_dir, root, f"top{rank_i:02d}_{safe_name(name)}_{kind}.png"))
+    written.append(plot_overview(path, out_dir, src, cache))
     written += plot_live(path, out_dir, src, cache)
     written += plot_outcomes(path, out_dir)
     return written
+
+
+def significance_label(r) -> str:
+    """The p- and q-value of a pattern row for its chart ("not computed" when the file was scanned
+    without a null, scan.null_samples = 0)."""
+    p, q = r.get("p_value", np.nan), r.get("q_value", np.nan)
+    if not (p == p):
+        return "p, q: not computed (scan.null_samples = 0)"
+    return f"p = {p:.3g} (null)\nq = {q:.3g} (false discovery)" if q == q else f"p = {p:.3g} (null)\nq: none"
+
+
+#: window classes of the overview, in drawing order: (name, colour)
+WINDOW_CLASSES = (("pattern kept", "tab:green"), ("no valid count", "0.8"), ("truncated (budget)", "tab:orange"),
+                  ("skipped: volatility", "tab:purple"), ("skipped: range", "tab:brown"),
+                  ("skipped: pivots", "tab:pink"), ("skipped: several reasons", "black"))  # fmt: skip
+
+
+def window_classes(w) -> np.ndarray:
+    """Index into WINDOW_CLASSES of each row of a windows table (dict of arrays or DataFrame): a
+    skipped window by its flat_reason bits (1 volatility, 2 range, 4 pivots), else truncated, else
+    whether the window kept a count."""
+    from ...kernels.windows import FLAT_PIVOTS, FLAT_RANGE, FLAT_VOLATILITY
+
+    reason = np.asarray(w["flat_reason"]).astype(int)
+    out = np.where(np.asarray(w["kept"]) > 0, 0, 1)
+    out = np.where(np.asarray(w["truncated"]).astype(bool), 2, out)
+    one = {FLAT_VOLATILITY: 3, FLAT_RANGE: 4, FLAT_PIVOTS: 5}
+    flat = np.asarray(w["skipped_flat"]).astype(bool)
+    out = np.where(flat, [one.get(int(v), 6) for v in reason], out)
+    return out
+
+
+def plot_overview(path: str, out_dir: str, src, cache: dict) -> str:
+    """overview.png: one row per symbol on dates: its windows coloured by what became of them (a
+    pattern kept, no valid count, truncated, skipped as flat and why), the spans of its group
+    primaries (pivot 0 to 5) above them, and a symbol without windows named with its reason."""
+    import os
+
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+
+    from ... import results
+
+    syms = results.load(path, "symbols")
+    w = results.load(path, "windows")
+    pats = results.load(path)
+    if "group" in pats:
+        pats = pats[pats["group"].to_numpy() == pats.index.to_numpy()]
+    n = len(syms)
+    fig, ax = plt.subplots(figsize=(12, 1.0 + 0.62 * max(n, 1)), dpi=100)
+    used = set()
+    for row, (sid, sr) in enumerate(syms.iterrows()):
+        y = n - 1 - row
+        name = sr["name"]
+        rows = w[w["symbol"].astype(str) == name] if len(w) else w
+        if not len(rows):
+            ax.text(0.01, y, f"{short_name(name)}: no windows ({sr.get('skipped_reason') or 'too short'})",
+                    transform=ax.get_yaxis_transform(), va="center", fontsize=8, color="0.3")
+            continue
+        if name not in cache:
+            cache[name] = src.load(name)
+        d = mdates.date2num(cache[name].dates)
+        start = rows["start_bar"].to_numpy()
+        nxt = np.append(start[1:], rows["end_bar"].to_numpy()[-1:])  # each window drawn to the next one's start
+        cls = window_classes(rows)
+        for c in np.unique(cls):
+            m = cls == c
+            ax.broken_barh([(d[a], d[min(b, len(d) - 1)] - d[a]) for a, b in zip(start[m], nxt[m])], (y - 0.3, 0.36),
+                           color=WINDOW_CLASSES[c][1], lw=0)  # fmt: skip
+            used.add(int(c))
+        pr = pats[pats["symbol"].astype(str) == name]
+        for _, p_ in pr.iterrows():
+            col = "tab:blue" if p_["direction"] > 0 else "tab:red"
+            ax.plot([d[int(p_["t0"])], d[int(p_["t5"])]], [y + 0.2, y + 0.2], color=col, lw=2.2, alpha=0.6,
+                    solid_capstyle="butt")  # fmt: skip
+        skipped = int(rows["skipped_flat"].astype(bool).sum())
+        ax.text(1.005, y, f"{len(pr)} patterns\n{skipped} of {len(rows)} windows skipped", va="center", fontsize=7,
+                transform=ax.get_yaxis_transform())  # fmt: skip
+    ax.set_yticks(range(n), [short_name(x) for x in syms["name"]][::-1])
+    ax.set_ylim(-0.7, n - 0.3)
+    ax.xaxis_date()
+    ax.set_xlabel("date (each window drawn from its first bar to the next window's first bar)")
+    ax.set_ylabel("symbol")
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=WINDOW_CLASSES[c][1], label=f"window: {WINDOW_CLASSES[c][0]}") for c in sorted(used)]
+    handles += [Line2D([], [], color="tab:blue", lw=2.2, label="bullish pattern (pivot 0 to 5)"),
+                Line2D([], [], color="tab:red", lw=2.2, label="bearish pattern (pivot 0 to 5)")]
+    axes_in = fig.get_figheight() * (fig.subplotpars.top - fig.subplotpars.bottom)
+    ax.legend(handles=handles, fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.6 / axes_in),
+              frameon=False)  # fmt: skip
+    ax.set_title("where the scan found patterns (group primaries) and what became of each window", fontsize=10)
+    ax.grid(alpha=0.3, axis="x")
+    return _save(plt, fig, out_dir, os.path.realpath(out_dir), "overview.png")
 
 
 def _save(plt, fig, out_dir: str, root: str, name: str) -> str:
