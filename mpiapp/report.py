@@ -79,8 +79,7 @@ PLOTS = {
     "hpo": "hpo_history, hpo_importances, hpo_intermediate_values, hpo_parallel_coordinate, hpo_slice, "
            "hpo_contour (.png), hpo_holdout.png when the file has held-out values",
     "ddp": "loss.png (train loss smoothed, validation and test beside their baselines, best epoch), "
-           "metrics.png (IC and hit rate per epoch), lr.png, throughput.png, symbols.png when per-symbol test "
-           "metrics are in the file",
+           "metrics.png (IC and hit rate per epoch), lr.png (learning-rate schedule), throughput.png",
 }
 
 

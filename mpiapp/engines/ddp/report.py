@@ -4,8 +4,8 @@ Text: provenance (ranks, backend, precision and why, feature store, split dates)
 table (train / validation / test loss, IC and hit rate beside the baselines, samples/s), the best
 epoch, the test metrics pooled and per symbol beside the ridge baseline (the metrics table:
 predictions.py defines each), and the per-rank time split (compute, gradient all-reduce, data read,
-...). Charts (PNG): the loss per step with the per-epoch validation and test losses, and the
-throughput per epoch.
+...). Charts (PNG, see `plot`): loss, IC and hit rate per epoch beside their baselines, the
+learning-rate schedule, throughput.
 """
 
 from __future__ import annotations
@@ -170,39 +170,102 @@ def text(path: str) -> str:
 
 
 def plot(path: str, out_dir: str) -> list[str]:
-    """loss.png (loss per step, validation / test loss per epoch) and throughput.png; returns paths."""
+    """Returns the paths written:
+    - loss.png: the train loss per step (faint) and smoothed (exponential moving average over half an
+      epoch of steps) on its own axis; beside it the validation and test loss per epoch, each with its
+      own baseline (the training-mean forecast) dashed in its colour, the best epoch marked;
+    - metrics.png: IC per epoch (validation, test) and hit rate per epoch beside the majority-sign
+      baselines, the best epoch marked;
+    - lr.png: the learning rate per step (warm-up and schedule), epoch ends marked;
+    - throughput.png: training samples / s per epoch."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import pandas as pd
 
-    from ...io.results import read_table
+    from ...io.results import read_attrs, read_table
 
     os.makedirs(out_dir, exist_ok=True)
     s = read_table(path, "steps")
     e = read_table(path, "epochs")
-    # the step at which each epoch ended: its last step
-    ends = np.array([s["step"][s["epoch"] == k].max() if np.any(s["epoch"] == k) else np.nan for k in e["epoch"]])
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    ax.plot(s["step"], s["loss"], lw=0.6, alpha=0.6, label="train (per step)")
-    ax.plot(ends, e["train_loss"], "o-", label="train (epoch mean)")
-    ax.plot(ends, e["validation_loss"], "s-", label="validation")
-    ax.plot(ends, e["test_loss"], "^-", label="test")
-    ax.axhline(float(np.nanmean(e["validation_base_loss"])), ls="--", c="grey", lw=0.8, label="validation baseline")
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("MSE / var(y train)")
-    ax.set_title(os.path.basename(path) + ": loss")
-    ax.legend(fontsize=8)
-    out = [os.path.join(out_dir, "loss.png"), os.path.join(out_dir, "throughput.png")]
-    fig.tight_layout()
-    fig.savefig(out[0], dpi=110)
-    plt.close(fig)
+    best = int(read_attrs(path).get("best_epoch", -1))
+    name = os.path.basename(path)
+    per_epoch = max(1, int(np.max(e["steps"]))) if len(e["epoch"]) else 1
+    colours = {"train": "tab:blue", "validation": "tab:orange", "test": "tab:green"}
+    out = []
+
+    def mark_best(ax):
+        if best in set(e["epoch"].tolist()):
+            ax.axvline(best, color="black", lw=0.9, ls=":", label=f"best epoch ({best})")
+
+    def save(fig, fname):
+        fig.tight_layout()
+        f = os.path.join(out_dir, fname)
+        fig.savefig(f, dpi=100)
+        plt.close(fig)
+        out.append(f)
+
+    fig, (a0, a1) = plt.subplots(1, 2, figsize=(12, 4.4))
+    if len(s["step"]):
+        smooth = pd.Series(s["loss"]).ewm(span=max(2, per_epoch // 2)).mean().to_numpy()
+        a0.plot(s["step"], s["loss"], lw=0.5, alpha=0.3, color=colours["train"], label="per step")
+        a0.plot(s["step"], smooth, lw=1.8, color=colours["train"],
+                label=f"smoothed (EMA, span {max(2, per_epoch // 2)} steps)")
+    else:
+        a0.text(0.5, 0.5, "empty: no optimizer step recorded", ha="center", transform=a0.transAxes, color="0.35")
+    a0.set_xlabel("optimizer step")
+    a0.set_ylabel("train loss (MSE / var(y train))")
+    a0.set_title("train loss per step", fontsize=10)
+    a0.grid(alpha=0.3)
+    a0.legend(fontsize=8)
+    for split in ("validation", "test"):
+        c = colours[split]
+        a1.plot(e["epoch"], e[f"{split}_loss"], "o-", color=c, label=split)
+        a1.plot(e["epoch"], e[f"{split}_base_loss"], "--", color=c, lw=1, label=f"{split} baseline (training mean)")
+    mark_best(a1)
+    a1.set_xlabel("epoch")
+    a1.set_ylabel("loss (MSE / var(y train))")
+    a1.set_title("validation and test loss per epoch, each beside its baseline", fontsize=10)
+    a1.grid(alpha=0.3)
+    a1.legend(fontsize=8)
+    fig.suptitle(f"{name}: loss", fontsize=11)
+    save(fig, "loss.png")
+
+    fig, (a0, a1) = plt.subplots(1, 2, figsize=(12, 5.0))
+    for split in ("validation", "test"):
+        a0.plot(e["epoch"], e[f"{split}_ic"], "o-", color=colours[split], label=f"{split} IC")
+        a1.plot(e["epoch"], e[f"{split}_hit_rate"], "o-", color=colours[split], label=f"{split} hit rate")
+        a1.plot(e["epoch"], e[f"{split}_base_hit_rate"], "--", color=colours[split], lw=1,
+                label=f"{split} baseline (majority sign)")
+    a0.axhline(0, color="grey", lw=0.8, ls="--", label="no skill (IC 0)")
+    for ax, yl, t in ((a0, "IC (Pearson, pooled over the samples)", "IC per epoch"),
+                      (a1, "hit rate (share of signs right)", "hit rate per epoch")):  # fmt: skip
+        mark_best(ax)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(yl)
+        ax.set_title(t, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.16))
+    fig.suptitle(f"{name}: IC and hit rate", fontsize=11)
+    save(fig, "metrics.png")
+
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    ax.plot(s["step"], s["lr"], color="tab:purple", lw=1.4)
+    for k in e["epoch"]:
+        m = s["epoch"] == k
+        if np.any(m):
+            ax.axvline(s["step"][m].max(), color="grey", lw=0.5, alpha=0.5)
+    ax.set_xlabel("optimizer step (grey: epoch ends)")
+    ax.set_ylabel("learning rate")
+    ax.set_title(f"{name}: learning-rate schedule", fontsize=10)
+    ax.grid(alpha=0.3)
+    save(fig, "lr.png")
+
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.bar(e["epoch"], e["samples_per_s"])
     ax.set_xlabel("epoch")
     ax.set_ylabel("training samples / s")
     ax.set_title("throughput")
-    fig.tight_layout()
-    fig.savefig(out[1], dpi=110)
-    plt.close(fig)
+    save(fig, "throughput.png")
     return out
