@@ -76,8 +76,9 @@ PLOTS = {
              "ic_over_time.png, importance.png, deciles.png, folds_<symbol>.png for every symbol",
     "optbench": "curves_<problem>.png (medians with bootstrap bands over the seeds), time_to_target.png, "
                 "profile.png (by time and by iterations), memory.png",
-    "hpo": "hpo_history, hpo_importances, hpo_intermediate_values, hpo_parallel_coordinate, hpo_slice, "
-           "hpo_contour (.png), hpo_holdout.png when the file has held-out values",
+    "hpo": "hpo_history (hpo_pareto_front for two objectives), hpo_importances, hpo_intermediate_values, "
+           "hpo_parallel_coordinate, hpo_slice, hpo_contour (top two parameters) (.png), the objective named on "
+           "the value axis",
     "ddp": "loss.png (train loss smoothed, validation and test beside their baselines, best epoch), "
            "metrics.png (IC and hit rate per epoch), lr.png (learning-rate schedule), throughput.png",
 }

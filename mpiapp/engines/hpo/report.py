@@ -1,9 +1,10 @@
 """What `python -m mpiapp.report results/hpo.h5 [--plot DIR]` shows for a search.
 
 Text: provenance, trial counts by state, the best trials, failures with their reason, the per-rank
-profile. Charts (PNG, Optuna's matplotlib visualisations drawn from the journal the file names):
-optimisation history, parameter importances, intermediate values (Pareto front instead of the
-history for two objectives).
+profile. Charts (PNG, Optuna's matplotlib visualisations drawn from the journal the file names, the
+objective named on the value axis): optimisation history (Pareto front for two objectives),
+parameter importances, intermediate values, parallel coordinates, slices, and the contour of the two
+most important parameters.
 """
 
 from __future__ import annotations
@@ -107,8 +108,50 @@ def plot(path: str, out_dir: str) -> list[str]:
     return written
 
 
+def objective_label(attrs: dict) -> list[str]:
+    """What each objective value is, for the charts' value axis (one label per objective), from the
+    file's objective, directions and recorded config."""
+    import yaml
+
+    name = str(attrs.get("objective", ""))
+    dirs = [d.strip() for d in str(attrs.get("directions", "minimize")).split(",") if d.strip()] or ["minimize"]
+    try:
+        hpo = (yaml.safe_load(attrs.get("config") or "") or {}).get("hpo", {}) or {}
+    except yaml.YAMLError:
+        hpo = {}
+    if name == "scan":
+        what = [f"recall - {hpo.get('scan_false_alarm_weight', 'w'):g} x false alarms per 1,000 bars"
+                if isinstance(hpo.get("scan_false_alarm_weight"), (int, float)) else "recall - w x false alarms"]
+    elif name == "optbench":
+        what = [f"median iterations to relative suboptimality {hpo.get('optbench_target', '')}"]
+    elif name == "train":
+        what = ["mean out-of-fold RMSE" if hpo.get("train_metric") == "rmse" else "mean out-of-fold Spearman IC"]
+    else:
+        what = [f"value {i}" if len(dirs) > 1 else "value" for i in range(len(dirs))]
+    what += [f"value {i}" for i in range(len(what), len(dirs))]
+    return [f"{name} objective ({d}d):\n{w}" for w, d in zip(what, dirs)]
+
+
+#: figure size (inches) of each chart; the slice plot: per 3 parameters
+SIZES = {"history": (9, 5), "pareto_front": (8, 6), "importances": (8, 4.5), "intermediate_values": (10, 5.5),
+         "parallel_coordinate": (13, 6), "slice": (12, 4.8), "contour": (7.5, 6)}
+
+
+def top_two_params(study) -> list[str]:
+    """The two most important parameters (Optuna's default importance evaluator on the first
+    objective), or fewer when the search has fewer."""
+    import optuna
+
+    multi = len(study.directions) > 1
+    imp = optuna.importance.get_param_importances(study, target=(lambda t: t.values[0]) if multi else None)
+    return list(imp)[:2]
+
+
 def charts(path: str, out_dir: str) -> tuple[list[str], list[str]]:
-    """(PNG files written, charts skipped with the reason)."""
+    """(PNG files written, charts skipped with the reason): Optuna's matplotlib charts with the
+    objective named on the value axis — history (Pareto front for two objectives), importances,
+    intermediate values, parallel coordinates, slices and the contour of the two most important
+    parameters."""
     import warnings
 
     import matplotlib
@@ -116,14 +159,35 @@ def charts(path: str, out_dir: str) -> tuple[list[str], list[str]]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import optuna
+    from matplotlib.ticker import FuncFormatter, LogLocator
     from optuna.visualization import matplotlib as vis
+
+    from ...io.results import read_attrs
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = load_study(path)
     multi = len(study.directions) > 1
-    charts = [("pareto_front", vis.plot_pareto_front)] if multi else [("history", vis.plot_optimization_history)]
-    charts += [("importances", (lambda s: vis.plot_param_importances(s, target=lambda t: t.values[0]))
-                if multi else vis.plot_param_importances), ("intermediate_values", vis.plot_intermediate_values)]
+    labels = objective_label(read_attrs(path))
+    first = dict(target=lambda t: t.values[0], target_name=labels[0]) if multi else dict(target_name=labels[0])
+
+    def intermediate(s):
+        ax = vis.plot_intermediate_values(s)
+        ax.set_ylabel(f"{labels[0]}, over the steps so far")
+        return ax
+
+    def contour(s):
+        top = top_two_params(s)
+        if len(top) < 2:
+            raise ValueError(f"needs two parameters, the search has {len(top)}")
+        return vis.plot_contour(s, params=top, **first)
+
+    charts = [("pareto_front", lambda s: vis.plot_pareto_front(s, target_names=labels))] if multi else \
+        [("history", lambda s: vis.plot_optimization_history(s, target_name=labels[0]))]
+    charts += [("importances", lambda s: vis.plot_param_importances(s, **first)),
+               ("intermediate_values", intermediate),
+               ("parallel_coordinate", lambda s: vis.plot_parallel_coordinate(s, **(first | {"target_name": "objective"}))),
+               ("slice", lambda s: vis.plot_slice(s, **first)),
+               ("contour", contour)]  # fmt: skip
     os.makedirs(out_dir, exist_ok=True)
     written, skipped = [], []
     for name, fn in charts:
@@ -134,7 +198,18 @@ def charts(path: str, out_dir: str) -> tuple[list[str], list[str]]:
         except Exception as exc:  # e.g. importances need two completed trials with varying parameters
             skipped.append(f"{name}: {type(exc).__name__}: {exc}")
             continue
-        fig = (ax.flat[0] if isinstance(ax, np.ndarray) else ax).figure
+        a0 = np.asarray(ax).flat[0] if isinstance(ax, np.ndarray) else ax
+        fig = a0.figure
+        if name == "parallel_coordinate":  # the value axis is the first column: its full name in the title
+            a0.set_title(f"Parallel Coordinate Plot; objective = {labels[0].replace(chr(10), ' ')}", fontsize=10)
+        for a in fig.axes:  # a log axis's minor labels (2x10^-2, 3x10^-2, ...) run into each other
+            for axis, scale in ((a.xaxis, a.get_xscale()), (a.yaxis, a.get_yscale())):
+                if scale == "log":  # minor ticks at 2 and 5 of each decade, written plainly (0.02, 0.05)
+                    axis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
+                    axis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+                    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        w, h = SIZES.get(name, (9, 5))
+        fig.set_size_inches(w * (max(1, np.asarray(ax).size / 3) if name == "slice" else 1), h)
         f = os.path.join(out_dir, f"hpo_{name}.png")
         fig.savefig(f, bbox_inches="tight", dpi=100)
         plt.close(fig)
