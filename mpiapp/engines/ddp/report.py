@@ -251,7 +251,7 @@ def plot(path: str, out_dir: str) -> list[str]:
     save(fig, "metrics.png")
 
     fig, ax = plt.subplots(figsize=(8, 3.6))
-    ax.plot(s["step"], s["lr"], color="tab:purple", lw=1.4)
+    ax.plot(s["step"], s["lr"], color="tab:purple", lw=1.4, label="learning rate")
     for k in e["epoch"]:
         m = s["epoch"] == k
         if np.any(m):

@@ -137,13 +137,22 @@ SIZES = {"history": (9, 5), "pareto_front": (8, 6), "importances": (8, 4.5), "in
          "parallel_coordinate": (13, 6), "slice": (12, 4.8), "contour": (7.5, 6)}
 
 
+def importance_evaluator():
+    """Optuna's default importance evaluator (fANOVA) with a fixed seed: the same ranking on every
+    drawing of the same study."""
+    from optuna.importance import FanovaImportanceEvaluator
+
+    return FanovaImportanceEvaluator(seed=0)
+
+
 def top_two_params(study) -> list[str]:
-    """The two most important parameters (Optuna's default importance evaluator on the first
-    objective), or fewer when the search has fewer."""
+    """The two most important parameters (importance_evaluator on the first objective), or fewer
+    when the search has fewer."""
     import optuna
 
     multi = len(study.directions) > 1
-    imp = optuna.importance.get_param_importances(study, target=(lambda t: t.values[0]) if multi else None)
+    imp = optuna.importance.get_param_importances(study, evaluator=importance_evaluator(),
+                                                  target=(lambda t: t.values[0]) if multi else None)  # fmt: skip
     return list(imp)[:2]
 
 
@@ -183,7 +192,7 @@ def charts(path: str, out_dir: str) -> tuple[list[str], list[str]]:
 
     charts = [("pareto_front", lambda s: vis.plot_pareto_front(s, target_names=labels))] if multi else \
         [("history", lambda s: vis.plot_optimization_history(s, target_name=labels[0]))]
-    charts += [("importances", lambda s: vis.plot_param_importances(s, **first)),
+    charts += [("importances", lambda s: vis.plot_param_importances(s, evaluator=importance_evaluator(), **first)),
                ("intermediate_values", intermediate),
                ("parallel_coordinate", lambda s: vis.plot_parallel_coordinate(s, **(first | {"target_name": "objective"}))),
                ("slice", lambda s: vis.plot_slice(s, **first)),

@@ -177,7 +177,9 @@ def plot(path: str, out_dir: str, top_n: int = 10, max_p: float | None = None,
         t = np.array([int(r[f"t{i}"]) for i in PIV])
         p = np.array([float(r[f"p{i}"]) for i in PIV])
         span = t[5] - t[0]
-        lo, hi = max(0, t[0] - span // 3), min(len(s) - 1, t[5] + span // 3)
+        kb = int(r["known_bar"]) if "known_bar" in r else -1
+        # the chart reaches past known_bar (the bar from which the pattern is known) whenever the file has it
+        lo, hi = max(0, t[0] - span // 3), min(len(s) - 1, max(t[5] + span // 3, kb + max(5, span // 10)))
         x = s.dates[lo : hi + 1]
         fig, ax = plt.subplots(figsize=(11, 5.5), dpi=100)
         ax.fill_between(x, s.low[lo : hi + 1], s.high[lo : hi + 1], color="tab:blue", alpha=0.25, lw=0,
@@ -193,9 +195,8 @@ def plot(path: str, out_dir: str, top_n: int = 10, max_p: float | None = None,
         tt = np.array([t[1], t[5]])
         ax.plot(s.dates[tt], p[2] + slope * (tt - t[2]), "--", color="gray", lw=1, label="channel 2-4")
         ax.plot(s.dates[tt], p[3] + slope * (tt - t[3]), ":", color="gray", lw=1, label="parallel through 3")
-        if "known_bar" in r and 0 <= int(r["known_bar"]) <= hi:  # from when a scan of the bars so far reports it
-            kb = s.dates[int(r["known_bar"])]
-            ax.axvline(kb, color="tab:green", lw=1, ls="-.", label=f"known from {str(kb)[:10]} (known_bar)")
+        if 0 <= kb <= hi:  # from when a scan of the bars so far reports it
+            ax.axvline(s.dates[kb], color="tab:green", lw=1, ls="-.", label=f"known from {str(s.dates[kb])[:10]} (known_bar)")
         ax.text(0.99, 0.98, significance_label(r), transform=ax.transAxes, ha="right", va="top", fontsize=9,
                 bbox=dict(boxstyle="round", fc="white", ec="0.6", alpha=0.9))  # fmt: skip
         kind = "bullish" if r["direction"] > 0 else "bearish"
@@ -268,7 +269,9 @@ def plot_overview(path: str, out_dir: str, src, cache: dict) -> str:
         name = sr["name"]
         rows = w[w["symbol"].astype(str) == name] if len(w) else w
         if not len(rows):
-            ax.text(0.01, y, f"{short_name(name)}: no windows ({sr.get('skipped_reason') or 'too short'})",
+            why = str(sr.get("skipped_reason") or "too short")
+            why = why if len(why) <= 110 else why[:107] + "..."  # the symbols table has it whole
+            ax.text(0.01, y, f"{short_name(name)}: no windows ({why})",
                     transform=ax.get_yaxis_transform(), va="center", fontsize=8, color="0.3")
             continue
         if name not in cache:
@@ -288,7 +291,7 @@ def plot_overview(path: str, out_dir: str, src, cache: dict) -> str:
             ax.plot([d[int(p_["t0"])], d[int(p_["t5"])]], [y + 0.2, y + 0.2], color=col, lw=2.2, alpha=0.6,
                     solid_capstyle="butt")  # fmt: skip
         skipped = int(rows["skipped_flat"].astype(bool).sum())
-        ax.text(1.005, y, f"{len(pr)} patterns\n{skipped} of {len(rows)} windows skipped", va="center", fontsize=7,
+        ax.text(1.005, y, f"{len(pr)} pattern{'' if len(pr) == 1 else 's'}\n{skipped} of {len(rows)} windows skipped", va="center", fontsize=7,
                 transform=ax.get_yaxis_transform())  # fmt: skip
     ax.set_yticks(range(n), [short_name(x) for x in syms["name"]][::-1])
     ax.set_ylim(-0.7, n - 0.3)
