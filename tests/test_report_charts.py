@@ -241,6 +241,61 @@ def test_window_classes_follow_the_flat_reason_bits():
                    "skipped: pivots", "skipped: several reasons", "skipped: several reasons"]
 
 
+# --- train -----------------------------------------------------------------------------------------------
+TRAIN_FAST = ["--families", "lgbm,ridge", "--set", "train.lgbm.n_estimators=15", "--set", "train.cv.n_folds=3",
+              "--set", "train.cv.min_train=100", "--set", "train.horizon=5"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def train(tmp_path_factory):
+    """Four random walks (more than the three fold diagrams drawn once), their closes kept here."""
+    from mpiapp.engines.train import report
+
+    d = tmp_path_factory.mktemp("train")
+    csv = d / "csv"
+    csv.mkdir()
+    closes = {}
+    for i, name in enumerate(("AAA", "BBB", "CCC", "DDD")):
+        closes[name] = 100 * np.exp(np.cumsum(np.random.default_rng(10 + i).normal(0, 0.01, 900)))
+        _bars(csv / f"{name}.csv", closes[name])
+    path = job(2, "train", d / "t.h5", "--data", f"csv:{csv}", *TRAIN_FAST)
+    with figures() as seen:
+        written = report.plot(str(path), str(d / "png"))
+    return str(path), seen, written, closes
+
+
+def test_train_writes_every_symbols_fold_diagram_and_its_charts(train):
+    _, seen, written, closes = train
+    names = sorted(["ic_per_symbol.png", "equity.png", "ic_over_time.png", "deciles.png", "importance.png"]
+                   + [f"folds_{s}.png" for s in closes])  # fmt: skip
+    assert sorted(os.path.basename(f) for f in written) == names and sorted(seen) == names
+    for s in closes:
+        assert seen[f"folds_{s}.png"]["axes"][0]["xlabel"] == "date"
+
+
+def test_train_book_and_buy_and_hold_from_the_raw_bars(train):
+    path, seen, _, closes = train
+    p = raw(path, "predictions")
+    names = _names(path)
+    by_title = {a["title"].split(":")[0]: a for a in seen["equity.png"]["axes"] if a["title"]}
+    h = 5
+    for sid, name in enumerate(names):
+        ax = by_title[name]
+        assert ax["xlabel"] == "date (entry bar)" and ax["ylabel"] == "cumulative log return"
+        sel = np.flatnonzero((p["symbol"] == sid) & (p["family"] == 0))
+        bars = np.sort(p["bar"][sel])
+        c = closes[name]
+        y = np.log(c[bars + h] / c[bars])  # the target, from the bars written above
+        _, hold = ax["lines"]["buy and hold"]
+        assert np.allclose(hold, np.cumsum(y / h), rtol=1e-9, atol=1e-12)
+        sel = sel[np.argsort(p["bar"][sel], kind="stable")]
+        book = np.cumsum(np.sign(p["yhat"][sel]) * y / h)
+        (label, (_, got)), = [(k, v) for k, v in ax["lines"].items() if k.startswith("lgbm (turnover ")]
+        assert np.allclose(got, book, rtol=1e-9, atol=1e-12)
+        turn = np.mean(np.abs(np.diff(np.sign(p["yhat"][sel])))) / 2
+        assert label == f"lgbm (turnover {turn:.2f})"
+
+
 # --- ddp -------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def ddp(tmp_path_factory):
