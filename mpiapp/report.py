@@ -77,10 +77,11 @@ PLOTS = {
     "optbench": "curves_<problem>.png (medians with bootstrap bands over the seeds), time_to_target.png, "
                 "profile.png (by time and by iterations), memory.png",
     "hpo": "hpo_history (hpo_pareto_front for two objectives), hpo_importances, hpo_intermediate_values, "
-           "hpo_parallel_coordinate, hpo_slice, hpo_contour (top two parameters) (.png), the objective named on "
-           "the value axis",
+           "hpo_parallel_coordinate, hpo_slice, hpo_contour (top two parameters), hpo_holdout (search beside "
+           "held-out values) (.png), the objective named on the value axis",
     "ddp": "loss.png (train loss smoothed, validation and test beside their baselines, best epoch), "
-           "metrics.png (IC and hit rate per epoch), lr.png (learning-rate schedule), throughput.png",
+           "metrics.png (IC and hit rate per epoch), lr.png (learning-rate schedule), symbols.png (per-symbol "
+           "test IC beside the ridge baseline's), throughput.png",
 }
 
 

@@ -313,8 +313,42 @@ def ddp(tmp_path_factory):
 
 def test_ddp_writes_its_chart_set(ddp):
     _, seen, written = ddp
-    names = ["loss.png", "metrics.png", "lr.png", "throughput.png"]
+    names = ["loss.png", "metrics.png", "lr.png", "symbols.png", "throughput.png"]
     assert [os.path.basename(f) for f in written] == names and sorted(seen) == sorted(names)
+
+
+def test_ddp_per_symbol_test_ic_beside_the_ridge(ddp):
+    path, seen, _ = ddp
+    m = raw(path, "metrics")
+    test = np.flatnonzero((m["split"] == b"test") & (m["symbol"] >= 0))
+    assert len(test) > 1
+    bars, spread = seen["symbols.png"]["axes"]
+    assert bars["xlabel"].startswith("test IC") and bars["ylabel"] == "symbol"
+    order = test[np.argsort(m["ic"][test], kind="stable")]
+    x, y = bars["lines"]["ridge IC (baseline)"]
+    assert np.array_equal(x, m["ridge_ic"][order]) and np.array_equal(y, np.arange(len(order)))
+    pooled = np.flatnonzero((m["split"] == b"test") & (m["symbol"] == -1))[0]
+    assert f"mean over symbols {m['ic'][pooled]:+.4f}" in bars["legend"]
+    assert spread["title"] == f"spread of the per-symbol test ICs ({len(test)} symbols)"
+    # and the loss panel marks the ridge's pooled loss of each split
+    split = seen["loss.png"]["axes"][1]
+    for which in ("validation", "test"):
+        row = np.flatnonzero((m["split"] == which.encode()) & (m["symbol"] == -1))[0]
+        assert set(split["lines"][f"{which} ridge baseline"][1].tolist()) == {m["ridge_loss"][row]}
+
+
+def test_ddp_results_load_names_the_symbols_of_predictions_and_metrics(ddp):
+    from mpiapp import results
+
+    path, _, _ = ddp
+    m = raw(path, "metrics")
+    named = {int(i): n.decode() for i, n in zip(m["symbol"], m["name"]) if i >= 0}
+    pred = results.load(path, "predictions")
+    codes = raw(path, "predictions")["symbol"]
+    assert pred["symbol"].dtype == "category" and str(pred["time"].dtype) == "datetime64[ns, UTC]"
+    got = pred["symbol"].astype(str).to_numpy()
+    for i, n in named.items():
+        assert set(got[codes == i]) == {n}
 
 
 def test_ddp_loss_train_on_its_own_axis_validation_and_test_beside_their_baselines(ddp):
@@ -371,6 +405,7 @@ def test_hpo_writes_optunas_charts_with_the_objective_named(hpo):
     path, seen, written, skipped = hpo
     names = [f"hpo_{c}.png" for c in ("history", "importances", "intermediate_values", "parallel_coordinate",
                                       "slice", "contour")]  # fmt: skip
+    names.append("hpo_holdout.png")
     assert not skipped and [os.path.basename(f) for f in written] == names
     with h5py.File(path, "r") as f:
         text = {k: (v.decode() if isinstance(v, bytes) else str(v)) for k, v in f.attrs.items()}
@@ -391,3 +426,15 @@ def test_hpo_writes_optunas_charts_with_the_objective_named(hpo):
     contour = seen["hpo_contour.png"]["axes"][0]
     assert [contour["xlabel"], contour["ylabel"]] == sorted(top) or [contour["xlabel"], contour["ylabel"]] == top
     assert any(a["ylabel"] == named for a in seen["hpo_contour.png"]["axes"])  # the colour bar
+
+
+def test_hpo_holdout_values_beside_the_search_values(hpo):
+    path, seen, _, _ = hpo
+    h = raw(path, "holdout")
+    ax = seen["hpo_holdout.png"]["axes"][0]
+    assert ax["ylabel"].startswith("scan objective (maximized):")
+    roles = [r.decode() for r in h["role"]]
+    assert "best" in roles and "defaults" in roles
+    # the bar labels: search values, then held-out values, as the table has them (3 significant digits)
+    want = [f"{v:.3g}" for v in h["search_value"]] + [f"{v:.3g}" for v in h["holdout_value"]]
+    assert [t for t in ax["texts"]] == want, ax["texts"]

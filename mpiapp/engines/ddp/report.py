@@ -177,12 +177,17 @@ def plot(path: str, out_dir: str) -> list[str]:
     - metrics.png: IC per epoch (validation, test) and hit rate per epoch beside the majority-sign
       baselines, the best epoch marked;
     - lr.png: the learning rate per step (warm-up and schedule), epoch ends marked;
+    - symbols.png (files with a metrics table): each symbol's test IC with its 95 % interval beside the
+      ridge baseline's IC, and the spread of the per-symbol ICs of both;
     - throughput.png: training samples / s per epoch."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import pandas as pd
+    from matplotlib.ticker import MaxNLocator
+
+    import h5py
 
     from ...io.results import read_attrs, read_table
 
@@ -197,7 +202,8 @@ def plot(path: str, out_dir: str) -> list[str]:
 
     def mark_best(ax):
         if best in set(e["epoch"].tolist()):
-            ax.axvline(best, color="black", lw=0.9, ls=":", label=f"best epoch ({best})")
+            ax.axvline(best, color="black", lw=0.9, ls="-.", label=f"best epoch ({best})")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
     def save(fig, fname):
         fig.tight_layout()
@@ -219,10 +225,13 @@ def plot(path: str, out_dir: str) -> list[str]:
     a0.set_title("train loss per step", fontsize=10)
     a0.grid(alpha=0.3)
     a0.legend(fontsize=8)
+    ridge = _pooled(path, "ridge_loss")
     for split in ("validation", "test"):
         c = colours[split]
         a1.plot(e["epoch"], e[f"{split}_loss"], "o-", color=c, label=split)
         a1.plot(e["epoch"], e[f"{split}_base_loss"], "--", color=c, lw=1, label=f"{split} baseline (training mean)")
+        if split in ridge:  # the ridge baseline is fitted once: one level for every epoch
+            a1.axhline(ridge[split], color=c, lw=1, ls=":", label=f"{split} ridge baseline")
     mark_best(a1)
     a1.set_xlabel("epoch")
     a1.set_ylabel("loss (MSE / var(y train))")
@@ -262,6 +271,11 @@ def plot(path: str, out_dir: str) -> list[str]:
     ax.grid(alpha=0.3)
     save(fig, "lr.png")
 
+    with h5py.File(path, "r") as f:
+        has_metrics = "metrics" in f
+    if has_metrics:
+        plot_symbols(plt, read_table(path, "metrics"), name, save)
+
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.bar(e["epoch"], e["samples_per_s"])
     ax.set_xlabel("epoch")
@@ -269,3 +283,69 @@ def plot(path: str, out_dir: str) -> list[str]:
     ax.set_title("throughput")
     save(fig, "throughput.png")
     return out
+
+
+def _pooled(path: str, column: str) -> dict:
+    """{split: value} of a metrics column on the pooled rows (symbol -1); {} for a file without the
+    metrics table."""
+    import h5py
+
+    from ...io.results import decode_text, read_table
+
+    with h5py.File(path, "r") as f:
+        if "metrics" not in f:
+            return {}
+    m = read_table(path, "metrics")
+    return {sp: float(v) for sp, sym, v in zip(decode_text(m["split"]), m["symbol"], m[column]) if int(sym) == -1}
+
+
+#: per-symbol bars drawn at most (the highest and the lowest ICs, half each, beyond this)
+MAX_SYMBOL_BARS = 40
+
+
+def plot_symbols(plt, m: dict, name: str, save) -> None:
+    """symbols.png: per symbol of the test split, the model's IC (Spearman) with +-1.96 standard errors
+    (the metrics table's ic_se) and the ridge baseline's IC; the pooled mean IC over symbols as a line;
+    beside it the distribution of the per-symbol ICs of the model and of the ridge."""
+    split = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in m["split"]])
+    rows = np.flatnonzero((split == "test") & (m["symbol"] >= 0))
+    pooled = np.flatnonzero((split == "test") & (m["symbol"] == -1))
+    fig, (a0, a1) = plt.subplots(1, 2, figsize=(13, 0.22 * min(len(rows), MAX_SYMBOL_BARS) + 2.6),
+                                 gridspec_kw={"width_ratios": (1.6, 1)})  # fmt: skip
+    order = rows[np.argsort(m["ic"][rows], kind="stable")]
+    note = ""
+    if len(order) > MAX_SYMBOL_BARS:
+        half = MAX_SYMBOL_BARS // 2
+        order = np.concatenate([order[:half], order[-half:]])
+        note = f" ({len(rows)} symbols: the {half} lowest and {half} highest ICs)"
+    labels = [(v.decode() if isinstance(v, bytes) else str(v)) for v in m["name"][order]]
+    yy = np.arange(len(order))
+    if len(order):
+        a0.barh(yy, m["ic"][order], xerr=1.96 * m["ic_se"][order], color="tab:blue", alpha=0.75,
+                error_kw=dict(lw=0.8, ecolor="0.3"), label="model IC ± 1.96 se")  # fmt: skip
+        a0.plot(m["ridge_ic"][order], yy, "d", color="tab:orange", ms=5, label="ridge IC (baseline)")
+        if len(pooled):
+            a0.axvline(float(m["ic"][pooled[0]]), color="tab:blue", ls="--", lw=1,
+                       label=f"mean over symbols {float(m['ic'][pooled[0]]):+.4f}")
+        a0.set_yticks(yy, labels, fontsize=7)
+        a0.legend(fontsize=8, loc="lower right")
+        bins = np.linspace(min(np.nanmin(m["ic"][rows]), np.nanmin(m["ridge_ic"][rows])),
+                           max(np.nanmax(m["ic"][rows]), np.nanmax(m["ridge_ic"][rows])),
+                           int(np.clip(len(rows) // 2, 6, 25)) + 1)  # fmt: skip
+        a1.hist(m["ic"][rows], bins=bins, alpha=0.6, color="tab:blue", label="model")
+        a1.hist(m["ridge_ic"][rows], bins=bins, alpha=0.6, color="tab:orange", label="ridge (baseline)")
+        a1.legend(fontsize=8)
+    else:
+        for ax in (a0, a1):
+            ax.text(0.5, 0.5, "empty: no symbol has test samples", ha="center", transform=ax.transAxes, color="0.35")
+    a0.axvline(0, color="0.4", lw=0.8)
+    a0.set_xlabel("test IC (Spearman, per symbol)")
+    a0.set_ylabel("symbol")
+    a0.set_title("test IC per symbol beside the ridge baseline" + note, fontsize=10)
+    a0.grid(alpha=0.3, axis="x")
+    a1.set_xlabel("test IC (Spearman, per symbol)")
+    a1.set_ylabel("symbols")
+    a1.set_title(f"spread of the per-symbol test ICs ({len(rows)} symbols)", fontsize=10)
+    a1.grid(alpha=0.3)
+    fig.suptitle(f"{name}: per-symbol test metrics", fontsize=11)
+    save(fig, "symbols.png")

@@ -137,6 +137,44 @@ SIZES = {"history": (9, 5), "pareto_front": (8, 6), "importances": (8, 4.5), "in
          "parallel_coordinate": (13, 6), "slice": (12, 4.8), "contour": (7.5, 6)}
 
 
+def plot_holdout(path: str, labels: list):
+    """hpo_holdout.png: per scored setting of the holdout table (the best trial, the defaults), its
+    search value beside its held-out value (+-1.96 held-out standard errors) and the reference model's
+    value on the held-out part when there is one. Raises LookupError for a file without held-out values."""
+    import h5py
+    import matplotlib.pyplot as plt
+
+    from ...io.results import decode_text, read_table
+
+    with h5py.File(path, "r") as f:
+        if "holdout" not in f:
+            raise LookupError("the file has no holdout table")
+    h = read_table(path, "holdout")
+    if not len(h["role"]):
+        raise LookupError("the holdout table is empty")
+    roles = [f"{r} (trial {int(t)})" if int(t) >= 0 else str(r) for r, t in zip(decode_text(h["role"]), h["trial"])]
+    x = np.arange(len(roles))
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    bars = ax.bar(x - 0.2, h["search_value"], 0.38, color="tab:gray", label="search value (the data searched on)")
+    ax.bar_label(bars, fmt="%.3g", fontsize=8)
+    bars = ax.bar(x + 0.2, h["holdout_value"], 0.38, yerr=1.96 * np.nan_to_num(h["holdout_se"]), capsize=4,
+                  color="tab:blue", label="held-out value ± 1.96 se (data the search never saw)")  # fmt: skip
+    ax.bar_label(bars, fmt="%.3g", fontsize=8, label_type="center", color="white")
+    base = np.asarray(h["baseline"], dtype=float)
+    if np.isfinite(base).any():
+        ax.plot(x[np.isfinite(base)] + 0.2, base[np.isfinite(base)], "D", color="tab:orange", ms=7,
+                label="reference model on the held-out part")  # fmt: skip
+    gaps = [f"\n(search - held-out: {float(g):+.1f} se)" if g == g else "" for g in h["gap_se"]]
+    ax.axhline(0, color="0.4", lw=0.8)
+    ax.set_xticks(x, [r + g for r, g in zip(roles, gaps)])
+    ax.set_ylabel(labels[0])
+    ax.set_title("search value beside the held-out value (the best trial's search value is the largest of many "
+                 "noisy estimates)", fontsize=9)  # fmt: skip
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+    return ax
+
+
 def importance_evaluator():
     """Optuna's default importance evaluator (fANOVA) with a fixed seed: the same ranking on every
     drawing of the same study."""
@@ -160,7 +198,8 @@ def charts(path: str, out_dir: str) -> tuple[list[str], list[str]]:
     """(PNG files written, charts skipped with the reason): Optuna's matplotlib charts with the
     objective named on the value axis — history (Pareto front for two objectives), importances,
     intermediate values, parallel coordinates, slices and the contour of the two most important
-    parameters."""
+    parameters; hpo_holdout.png, the held-out values beside the search values (files with a holdout
+    table)."""
     import warnings
 
     import matplotlib
@@ -197,6 +236,7 @@ def charts(path: str, out_dir: str) -> tuple[list[str], list[str]]:
                ("parallel_coordinate", lambda s: vis.plot_parallel_coordinate(s, **(first | {"target_name": "objective"}))),
                ("slice", lambda s: vis.plot_slice(s, **first)),
                ("contour", contour)]  # fmt: skip
+    charts.append(("holdout", lambda s: plot_holdout(path, labels)))
     os.makedirs(out_dir, exist_ok=True)
     written, skipped = [], []
     for name, fn in charts:
