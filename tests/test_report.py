@@ -99,7 +99,8 @@ def test_hostile_and_unicode_names_read_back_and_chart_inside_the_folder(named):
     # and one live-count chart per symbol with live counts, each under its own name
     lives = [f for f in inside if f.startswith("live_")]
     assert len(lives) == len(set(lives)) == results.load_table(out, "live")["symbol"].nunique() >= 4
-    assert len(inside) == len(tops) + len(lives)
+    assert sorted(set(inside) - set(tops) - set(lives)) == ["overview.png"]  # and the per-symbol overview
+    assert len(inside) == len(tops) + len(lives) + 1
     assert all("/" not in f and not f.startswith(".") and len(f.encode()) < 120 for f in inside)
     assert sorted(os.listdir(tmp)) == ["named.h5", "png", "r.h5"]
     assert "日経225" in r.stdout or "Börse" in r.stdout or "a/b" in r.stdout
