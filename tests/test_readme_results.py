@@ -25,7 +25,7 @@ import pytest
 
 from conftest import PY, ROOT, mpi_env, mpiexec_cmd, run
 
-JOB_LINE = re.compile(r"^mpiexec .*?-n (\d+) \S+ -m mpiapp\.(\w+) (.*?)\s+# (results/\S+)")
+JOB_LINE = re.compile(r"^mpiexec .*?-n (\d+) \S+ -m mpiapp\.(\w+) (.*?)\s+# (?:.*? )?(results/\S+)")
 #: statuses of an optbench cell, as docs/optbench.md names them
 OPT_STATUS = {"converged", "budget", "diverged", "failed", "parity"}
 
