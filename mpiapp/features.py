@@ -34,7 +34,7 @@ def _series(series, cfg):
     if isinstance(series, str):
         from .io import sources
 
-        return sources.open_from_config(cfg).load(series)
+        return sources.open_from_config(cfg, min_bars=1).load(series)
     if isinstance(series, Series):
         return series
     import pandas as pd

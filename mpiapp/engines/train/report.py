@@ -323,7 +323,8 @@ def _bar_dates(attrs: dict, names: list) -> dict:
     from ...io import sources
 
     try:
-        src = sources.open_from_config(config.loads(attrs["config"], origin="the file's config attribute"))
+        src = sources.open_from_config(config.loads(attrs["config"], origin="the file's config attribute"),
+                                       min_bars=1)
         out = {}
         for n in names:
             try:
