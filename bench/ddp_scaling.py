@@ -32,19 +32,52 @@ sys.path.insert(0, ROOT)
 
 
 def env() -> dict:
-    return dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-                OMPI_MCA_rmaps_base_oversubscribe="1", PYTHONPATH=ROOT)  # fmt: skip
+    return dict(
+        os.environ,
+        OMPI_ALLOW_RUN_AS_ROOT="1",
+        OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+        OMPI_MCA_rmaps_base_oversubscribe="1",
+        PYTHONPATH=ROOT,
+    )
 
 
 def job(n: int, out: str, store: str, a, *extra) -> dict:
     """Run the ddp job; returns samples/s, all-reduce shares and peak RSS per rank."""
     from mpiapp.io.results import read_table
 
-    cmd = [shutil.which("mpiexec") or "mpiexec", "-n", str(n), "--bind-to", "none", sys.executable, "-m", "mpiapp.ddp",
-           "--data", f"synthetic:{a.symbols}", "--set", f"data.synthetic_bars={a.bars}", "--out", out,
-           "--set", f"ddp.features_path={store}", "--set", f"ddp.batch_size={a.batch}", "--set",
-           f"ddp.max_steps={a.steps}", "--set", "ddp.epochs=1000", "--set", "ddp.checkpoint_steps=0",
-           "--set", f"ddp.model={a.model}", "--set", "ddp.patience=0", "--force", "--no-progress", *extra]  # fmt: skip
+    cmd = [
+        shutil.which("mpiexec") or "mpiexec",
+        "-n",
+        str(n),
+        "--bind-to",
+        "none",
+        sys.executable,
+        "-m",
+        "mpiapp.ddp",
+        "--data",
+        f"synthetic:{a.symbols}",
+        "--set",
+        f"data.synthetic_bars={a.bars}",
+        "--out",
+        out,
+        "--set",
+        f"ddp.features_path={store}",
+        "--set",
+        f"ddp.batch_size={a.batch}",
+        "--set",
+        f"ddp.max_steps={a.steps}",
+        "--set",
+        "ddp.epochs=1000",
+        "--set",
+        "ddp.checkpoint_steps=0",
+        "--set",
+        f"ddp.model={a.model}",
+        "--set",
+        "ddp.patience=0",
+        "--force",
+        "--no-progress",
+        *extra,
+    ]
     for kv in a.sets:
         cmd += ["--set", kv]
     r = subprocess.run(cmd, env=env(), capture_output=True, text=True)
@@ -55,9 +88,13 @@ def job(n: int, out: str, store: str, a, *extra) -> dict:
     samples = float(sum(e["steps"])) * a.batch
     secs = float(sum(e["seconds"]))
     step = p["compute_s"] + p["allreduce_s"] + p["read_s"] + p["optimizer_s"] + p["agree_s"]
-    return {"sps": samples / secs, "allreduce_share": [float(x) for x in p["allreduce_s"] / step],
-            "read_share": [float(x) for x in p["read_s"] / step], "rss": [float(x) for x in p["peak_rss_mb"]],
-            "compute_s": [float(x) for x in p["compute_s"]]}  # fmt: skip
+    return {
+        "sps": samples / secs,
+        "allreduce_share": [float(x) for x in p["allreduce_s"] / step],
+        "read_share": [float(x) for x in p["read_s"] / step],
+        "rss": [float(x) for x in p["peak_rss_mb"]],
+        "compute_s": [float(x) for x in p["compute_s"]],
+    }
 
 
 def main() -> int:
@@ -69,8 +106,14 @@ def main() -> int:
     ap.add_argument("--model", default="mlp", choices=("mlp", "tcn", "gru"))
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-memory", action="store_true", help="skip (e), the 4x store")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="sets",
-                    help="passed to every case, e.g. --set ddp.cpu_allreduce=gloo")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="sets",
+        help="passed to every case, e.g. --set ddp.cpu_allreduce=gloo",
+    )
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="ddp_bench_")
     store = os.path.join(tmp, "features.h5")
@@ -87,9 +130,12 @@ def main() -> int:
         for name, (n, extra) in cases.items():
             r = job(n, os.path.join(tmp, "run.h5"), store, a, *extra)
             res[name].append(r)
-            print(f"  [{rep + 1}/{a.repeats}] {name}: {r['sps']:.0f} samples/s, all-reduce share "
-                  f"{', '.join(f'{x:.1%}' for x in r['allreduce_share'])}, peak RSS "
-                  f"{', '.join(f'{x:.0f}' for x in r['rss'])} MB", flush=True)  # fmt: skip
+            print(
+                f"  [{rep + 1}/{a.repeats}] {name}: {r['sps']:.0f} samples/s, all-reduce share "
+                f"{', '.join(f'{x:.1%}' for x in r['allreduce_share'])}, peak RSS "
+                f"{', '.join(f'{x:.0f}' for x in r['rss'])} MB",
+                flush=True,
+            )
     med = {k: statistics.median(x["sps"] for x in v) for k, v in res.items()}
     eff = med["b 2 ranks x 1 thread"] / (2 * med["a 1 rank x 1 thread"])
     share = statistics.median(s for x in res["b 2 ranks x 1 thread"] for s in x["allreduce_share"])
@@ -99,7 +145,9 @@ def main() -> int:
     print(f"scaling efficiency (b) / 2 (a) = {eff:.3f}   goal >= 0.90: {'met' if eff >= 0.9 else 'MISSED'}")
     print(f"2 ranks / 1 rank x 2 threads = {med['b 2 ranks x 1 thread'] / med['c 1 rank x 2 threads']:.3f}")
     print(f"all-reduce share of the step at 2 ranks: {share:.1%} (median over ranks and repeats)")
-    print(f"bf16 / fp32 at 1 rank x 2 threads: {med['d 1 rank x 2 threads bf16'] / med['c 1 rank x 2 threads']:.3f}")
+    print(
+        f"bf16 / fp32 at 1 rank x 2 threads: {med['d 1 rank x 2 threads bf16'] / med['c 1 rank x 2 threads']:.3f}"
+    )
 
     if a.no_memory:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -113,9 +161,11 @@ def main() -> int:
     rows1 = _rows(store)
     rows4 = _rows(store4)
     ratio = max(b / x for b, x in zip(r4["rss"], r1["rss"]))
-    print(f"peak RSS per rank: store {rows1:,} rows -> {', '.join(f'{x:.0f}' for x in r1['rss'])} MB; "
-          f"store {rows4:,} rows -> {', '.join(f'{x:.0f}' for x in r4['rss'])} MB; largest ratio {ratio:.3f}   "
-          f"goal within 1.10: {'met' if ratio <= 1.10 else 'MISSED'}")  # fmt: skip
+    print(
+        f"peak RSS per rank: store {rows1:,} rows -> {', '.join(f'{x:.0f}' for x in r1['rss'])} MB; "
+        f"store {rows4:,} rows -> {', '.join(f'{x:.0f}' for x in r4['rss'])} MB; largest ratio {ratio:.3f}   "
+        f"goal within 1.10: {'met' if ratio <= 1.10 else 'MISSED'}"
+    )
     shutil.rmtree(tmp, ignore_errors=True)
     return 0
 

@@ -41,8 +41,14 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-           OMPI_MCA_rmaps_base_oversubscribe="1", OMPI_MCA_btl="vader,self", OMPI_MCA_pml="ob1")  # fmt: skip
+ENV = dict(
+    os.environ,
+    OMPI_ALLOW_RUN_AS_ROOT="1",
+    OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+    OMPI_MCA_rmaps_base_oversubscribe="1",
+    OMPI_MCA_btl="vader,self",
+    OMPI_MCA_pml="ob1",
+)
 PRUNERS = {"none": "none", "median": "median", "sha": "successive_halving", "hyperband": "hyperband"}
 
 
@@ -51,21 +57,53 @@ def search(a, tmp: str, pruner: str, seed: int) -> dict:
     from mpiapp.io.results import read_table
 
     out = os.path.join(tmp, f"{pruner}_{seed}.h5")
-    cmd = ["mpiexec", "-n", str(a.ranks), "--bind-to", "none", sys.executable, "-m", "mpiapp.hpo", "--force",
-           "--out", out, "--objective", "train", "--trials", str(a.trials),
-           "--set", f"hpo.seed={seed}", "--set", f"hpo.pruner={PRUNERS[pruner]}",
-           "--set", f"hpo.pruner_startup_trials={a.startup}", "--set", f"hpo.pruner_warmup_steps={a.warmup}",
-           "--set", f"hpo.train_symbols={a.symbols}", "--set", f"hpo.train_bars={a.bars}",
-           "--set", f"train.cv.n_folds={a.folds}", "--set", "train.threads_per_model=1"]  # fmt: skip
+    cmd = [
+        "mpiexec",
+        "-n",
+        str(a.ranks),
+        "--bind-to",
+        "none",
+        sys.executable,
+        "-m",
+        "mpiapp.hpo",
+        "--force",
+        "--out",
+        out,
+        "--objective",
+        "train",
+        "--trials",
+        str(a.trials),
+        "--set",
+        f"hpo.seed={seed}",
+        "--set",
+        f"hpo.pruner={PRUNERS[pruner]}",
+        "--set",
+        f"hpo.pruner_startup_trials={a.startup}",
+        "--set",
+        f"hpo.pruner_warmup_steps={a.warmup}",
+        "--set",
+        f"hpo.train_symbols={a.symbols}",
+        "--set",
+        f"hpo.train_bars={a.bars}",
+        "--set",
+        f"train.cv.n_folds={a.folds}",
+        "--set",
+        "train.threads_per_model=1",
+    ]
     t0 = time.perf_counter()
     p = subprocess.run(cmd, env=ENV, cwd=ROOT, capture_output=True, text=True)
     if p.returncode != 0:
         sys.exit(f"failed: {' '.join(cmd)}\n{p.stdout}\n{p.stderr}")
     t = read_table(out, "trials")
     done = t["state"] == b"COMPLETE"
-    return {"folds": int(t["steps"].sum()) * a.symbols, "best": float(np.max(t["value"][done])),
-            "pruned": int((t["state"] == b"PRUNED").sum()), "complete": int(done.sum()),
-            "wall": time.perf_counter() - t0, "out": out}  # fmt: skip
+    return {
+        "folds": int(t["steps"].sum()) * a.symbols,
+        "best": float(np.max(t["value"][done])),
+        "pruned": int((t["state"] == b"PRUNED").sum()),
+        "complete": int(done.sum()),
+        "wall": time.perf_counter() - t0,
+        "out": out,
+    }
 
 
 def fold_values(out: str, study: str = "mpiapp") -> np.ndarray:
@@ -101,9 +139,12 @@ def main():
         a.pruners = ["none", *a.pruners]
     t0 = time.perf_counter()
     print(f"{os.cpu_count()} CPUs, load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    print(f"train objective (lgbm, default space, TPE), {a.trials} trials, -n {a.ranks} async, {a.symbols} "
-          f"symbols x last {a.bars} bars, {a.folds} folds = {a.folds} steps; median pruner: {a.startup} startup "
-          f"trials, {a.warmup} warm-up steps; seeds {' '.join(map(str, a.seeds))}", flush=True)  # fmt: skip
+    print(
+        f"train objective (lgbm, default space, TPE), {a.trials} trials, -n {a.ranks} async, {a.symbols} "
+        f"symbols x last {a.bars} bars, {a.folds} folds = {a.folds} steps; median pruner: {a.startup} startup "
+        f"trials, {a.warmup} warm-up steps; seeds {' '.join(map(str, a.seeds))}",
+        flush=True,
+    )
     runs: dict = {p: [] for p in a.pruners}
     with tempfile.TemporaryDirectory() as tmp:
         print(f"  {'pruner':<10} {'seed':>4} {'folds':>6} {'pruned':>6} {'best':>9} {'wall s':>7}")
@@ -111,16 +152,22 @@ def main():
             for p in a.pruners:
                 r = search(a, tmp, p, seed)
                 runs[p].append(r)
-                print(f"  {p:<10} {seed:>4} {r['folds']:>6} {r['pruned']:>6} {r['best']:>9.5f} {r['wall']:>7.1f}",
-                      flush=True)  # fmt: skip
+                print(
+                    f"  {p:<10} {seed:>4} {r['folds']:>6} {r['pruned']:>6} {r['best']:>9.5f} {r['wall']:>7.1f}",
+                    flush=True,
+                )
         folds = np.concatenate([fold_values(r["out"]) for r in runs["none"]])
     full = a.trials * a.folds * a.symbols * len(a.seeds)
     f_none = sum(r["folds"] for r in runs["none"])
     b_none = np.array([r["best"] for r in runs["none"]])
     m0, s0 = b_none.mean(), b_none.std(ddof=1) if len(b_none) > 1 else float("nan")
-    print("\nrule: goal met when fold evaluations saved >= 40 % and |mean best - unpruned mean best| <= 2 sd of "
-          "the unpruned best over seeds (ddof 1)")  # fmt: skip
-    print(f"  {'pruner':<10} {'saved':>7} {'best mean +- sd':>20} {'diff/sd':>8} {'diff/se':>8}  within  goal")
+    print(
+        "\nrule: goal met when fold evaluations saved >= 40 % and |mean best - unpruned mean best| <= 2 sd of "
+        "the unpruned best over seeds (ddof 1)"
+    )
+    print(
+        f"  {'pruner':<10} {'saved':>7} {'best mean +- sd':>20} {'diff/sd':>8} {'diff/se':>8}  within  goal"
+    )
     for p in a.pruners:
         b = np.array([r["best"] for r in runs[p]])
         saved = 1 - sum(r["folds"] for r in runs[p]) / f_none
@@ -128,25 +175,37 @@ def main():
         diff = b.mean() - m0
         se = np.sqrt(s0**2 / len(b_none) + sd**2 / len(b))
         within = bool(abs(diff) <= 2 * s0)
-        print(f"  {p:<10} {saved:>7.1%} {b.mean():>11.5f} +- {sd:.5f} {diff / s0:>8.2f} {diff / se if se else 0:>8.2f}"
-              f"  {str(within):<6}  {within and saved >= 0.40}")  # fmt: skip
+        print(
+            f"  {p:<10} {saved:>7.1%} {b.mean():>11.5f} +- {sd:.5f} {diff / s0:>8.2f} {diff / se if se else 0:>8.2f}"
+            f"  {str(within):<6}  {within and saved >= 0.40}"
+        )
     print(f"  (unpruned: {f_none} fold evaluations = {full} expected)")
     if len(folds) > 2:
         from scipy.stats import spearmanr
 
         final = folds.mean(axis=1)
-        print("  what a pruner bets on (unpruned trials pooled over seeds, n=%d): Spearman of the running IC after "
-              "fold k with the final value: %s" % (len(final), " ".join(
-                  f"k={k} {spearmanr(folds[:, :k + 1].mean(axis=1), final)[0]:.2f}" for k in range(folds.shape[1]))))
+        print(
+            "  what a pruner bets on (unpruned trials pooled over seeds, n=%d): Spearman of the running IC after "
+            "fold k with the final value: %s"
+            % (
+                len(final),
+                " ".join(
+                    f"k={k} {spearmanr(folds[:, : k + 1].mean(axis=1), final)[0]:.2f}"
+                    for k in range(folds.shape[1])
+                ),
+            )
+        )
         # trial x fold interaction: what differs between trials at the same fold beyond their parameters'
         # lasting effect (the fold's own level, common to every trial, cancels in a pruner's comparison)
         r = folds - folds.mean(axis=0) - folds.mean(axis=1)[:, None] + folds.mean()
         k = folds.shape[1]
         noise = (r**2).sum() / ((len(folds) - 1) * (k - 1)) / k  # variance of a trial's value from fold noise
         total = final.var(ddof=1)
-        print(f"  final values across trials: sd {np.sqrt(total):.5f}; of which fold-level noise (trial x fold "
-              f"interaction / {k} folds) sd {np.sqrt(noise):.5f}: the parameters explain "
-              f"{max(0.0, 1 - noise / total):.0%} of the variance of a trial's value")  # fmt: skip
+        print(
+            f"  final values across trials: sd {np.sqrt(total):.5f}; of which fold-level noise (trial x fold "
+            f"interaction / {k} folds) sd {np.sqrt(noise):.5f}: the parameters explain "
+            f"{max(0.0, 1 - noise / total):.0%} of the variance of a trial's value"
+        )
     print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"({time.perf_counter() - t0:.0f} s)  rerun: python bench/hpo_pruning.py " + " ".join(sys.argv[1:]))
 

@@ -39,8 +39,14 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-           OMPI_MCA_rmaps_base_oversubscribe="1", OMPI_MCA_btl="vader,self", OMPI_MCA_pml="ob1")  # fmt: skip
+ENV = dict(
+    os.environ,
+    OMPI_ALLOW_RUN_AS_ROOT="1",
+    OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+    OMPI_MCA_rmaps_base_oversubscribe="1",
+    OMPI_MCA_btl="vader,self",
+    OMPI_MCA_pml="ob1",
+)
 SPACE = {"x": {"type": "float", "low": -3.0, "high": 3.0}, "y": {"type": "float", "low": -3.0, "high": 3.0}}
 
 
@@ -95,9 +101,27 @@ def run_hpo(n: int, out: str, trials: int, sampler: str, sets: tuple = (), bind:
 
     with open(space, "w") as f:
         yaml.safe_dump(SPACE, f)
-    cmd = ["mpiexec", "-n", str(n), "--bind-to", bind, sys.executable, "-m", "mpiapp.hpo", "--force", "--out", out,
-           "--objective", "bench/hpo_scaling.py:objective", "--space", space, "--trials", str(trials),
-           "--set", f"hpo.sampler={sampler}"] + [x for kv in sets for x in ("--set", kv)]  # fmt: skip
+    cmd = [
+        "mpiexec",
+        "-n",
+        str(n),
+        "--bind-to",
+        bind,
+        sys.executable,
+        "-m",
+        "mpiapp.hpo",
+        "--force",
+        "--out",
+        out,
+        "--objective",
+        "bench/hpo_scaling.py:objective",
+        "--space",
+        space,
+        "--trials",
+        str(trials),
+        "--set",
+        f"hpo.sampler={sampler}",
+    ] + [x for kv in sets for x in ("--set", kv)]
     load = os.getloadavg()[0]
     p = subprocess.run(cmd, env=ENV, cwd=ROOT, capture_output=True, text=True)
     if p.returncode != 0:
@@ -106,14 +130,22 @@ def run_hpo(n: int, out: str, trials: int, sampler: str, sets: tuple = (), bind:
 
     prof = read_table(out, "profile")
     tps, done = rate(out[:-3] + ".journal", "mpiapp")
-    return {"tps": tps, "done": done, "busy": prof["busy_s"] / prof["loop_s"], "load": load,
-            "overhead": float(prof["overhead_s"][0] / prof["loop_s"][0])}  # fmt: skip
+    return {
+        "tps": tps,
+        "done": done,
+        "busy": prof["busy_s"] / prof["loop_s"],
+        "load": load,
+        "overhead": float(prof["overhead_s"][0] / prof["loop_s"][0]),
+    }
 
 
 def run_reference(tmp: str, trials: int, sampler: str, procs: int = 2, tag=0) -> dict:
     journal = os.path.join(tmp, f"ref_{sampler}_{tag}.journal")
-    smp = ("optuna.samplers.TPESampler(seed=0, constant_liar=True)" if sampler == "tpe" else
-           "optuna.samplers.RandomSampler(seed=None)")  # fmt: skip
+    smp = (
+        "optuna.samplers.TPESampler(seed=0, constant_liar=True)"
+        if sampler == "tpe"
+        else "optuna.samplers.RandomSampler(seed=None)"
+    )
     code = REFERENCE.format(root=ROOT, journal=journal, sampler=smp, n=trials // procs)
     load = os.getloadavg()[0]
     ps = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT) for _ in range(procs)]
@@ -126,17 +158,42 @@ def run_reference(tmp: str, trials: int, sampler: str, procs: int = 2, tag=0) ->
 def pruning(tmp: str, trials: int, warmup: int) -> None:
     from mpiapp.io.results import read_table
 
-    print(f"\npruning (scan objective, {trials} trials, 8 symbols = 8 steps, median pruner after 5 trials and "
-          f"{warmup} warm-up steps, -n 2, seeds 0-2):")  # fmt: skip
+    print(
+        f"\npruning (scan objective, {trials} trials, 8 symbols = 8 steps, median pruner after 5 trials and "
+        f"{warmup} warm-up steps, -n 2, seeds 0-2):"
+    )
     print(f"  {'pruner':<8} {'seed':>4} {'steps':>6} {'pruned':>6} {'best':>8}")
     total = {}
     for pruner in ("none", "median"):
         for seed in (0, 1, 2):
             out = os.path.join(tmp, f"p_{pruner}_{seed}.h5")
-            cmd = ["mpiexec", "-n", "2", "--bind-to", "none", sys.executable, "-m", "mpiapp.hpo", "--force",
-                   "--out", out, "--objective", "scan", "--trials", str(trials), "--set", f"hpo.pruner={pruner}",
-                   "--set", f"hpo.seed={seed}", "--set", "hpo.scan_symbols=8", "--set", "hpo.pruner_startup_trials=5",
-                   "--set", f"hpo.pruner_warmup_steps={warmup}"]  # fmt: skip
+            cmd = [
+                "mpiexec",
+                "-n",
+                "2",
+                "--bind-to",
+                "none",
+                sys.executable,
+                "-m",
+                "mpiapp.hpo",
+                "--force",
+                "--out",
+                out,
+                "--objective",
+                "scan",
+                "--trials",
+                str(trials),
+                "--set",
+                f"hpo.pruner={pruner}",
+                "--set",
+                f"hpo.seed={seed}",
+                "--set",
+                "hpo.scan_symbols=8",
+                "--set",
+                "hpo.pruner_startup_trials=5",
+                "--set",
+                f"hpo.pruner_warmup_steps={warmup}",
+            ]
             p = subprocess.run(cmd, env=ENV, cwd=ROOT, capture_output=True, text=True)
             if p.returncode != 0:
                 sys.exit(f"failed: {' '.join(cmd)}\n{p.stderr}")
@@ -144,15 +201,19 @@ def pruning(tmp: str, trials: int, warmup: int) -> None:
             steps = int(t["steps"].sum())
             best = float(np.nanmax(np.where(t["state"] == b"COMPLETE", t["value"], np.nan)))
             total.setdefault(pruner, []).append((steps, best))
-            print(f"  {pruner:<8} {seed:>4} {steps:>6} {int((t['state'] == b'PRUNED').sum()):>6} {best:>8.4f}")
+            print(
+                f"  {pruner:<8} {seed:>4} {steps:>6} {int((t['state'] == b'PRUNED').sum()):>6} {best:>8.4f}"
+            )
     s_none = sum(s for s, _ in total["none"])
     s_med = sum(s for s, _ in total["median"])
     b_none = [b for _, b in total["none"]]
     b_med = [b for _, b in total["median"]]
     print(f"  step evaluations saved by pruning: {1 - s_med / s_none:.1%} (goal >= 40 %)")
-    print(f"  best value: none {np.mean(b_none):.4f} +- {np.std(b_none):.4f} (seeds), median "
-          f"{np.mean(b_med):.4f} +- {np.std(b_med):.4f}; within the seed-to-seed spread of the unpruned "
-          f"search: {abs(np.mean(b_med) - np.mean(b_none)) <= max(np.std(b_none), 1e-12) * 2}")  # fmt: skip
+    print(
+        f"  best value: none {np.mean(b_none):.4f} +- {np.std(b_none):.4f} (seeds), median "
+        f"{np.mean(b_med):.4f} +- {np.std(b_med):.4f}; within the seed-to-seed spread of the unpruned "
+        f"search: {abs(np.mean(b_med) - np.mean(b_none)) <= max(np.std(b_none), 1e-12) * 2}"
+    )
 
 
 NAMES = {"n1": "-n 1", "n2": "-n 2", "n2p0": "-n 2 prefetch 0", "ref": "reference"}
@@ -162,23 +223,30 @@ SETS = {"n1": (), "n2": (), "n2p0": ("hpo.prefetch=0",)}
 def scaling(tmp: str, a, sampler: str) -> None:
     runs: dict = {k: [] for k in NAMES}
     for i in range(a.repeats):
-        order = list(NAMES)[i % len(NAMES):] + list(NAMES)[: i % len(NAMES)]  # rotated: no fixed position
+        order = list(NAMES)[i % len(NAMES) :] + list(NAMES)[: i % len(NAMES)]  # rotated: no fixed position
         for k in order:
             out = os.path.join(tmp, f"{k}_{sampler}_{i}.h5")
             if k == "ref":
                 runs[k].append(run_reference(tmp, a.trials, sampler, tag=i))
             else:
-                runs[k].append(run_hpo(2 if k.startswith("n2") else 1, out, a.trials, sampler, SETS[k], a.bind))
+                runs[k].append(
+                    run_hpo(2 if k.startswith("n2") else 1, out, a.trials, sampler, SETS[k], a.bind)
+                )
     med = {k: sorted(v, key=lambda r: r["tps"])[len(v) // 2] for k, v in runs.items()}
-    print(f"{a.trials} trials, CPU-bound objective (10-60 ms), sampler {sampler}, seed 0, no pruning, ranks bound "
-          f"to {a.bind}; trials/s from the journal, median of {a.repeats} repeats (every run in brackets, "
-          "with the 1-minute load average before it)")  # fmt: skip
+    print(
+        f"{a.trials} trials, CPU-bound objective (10-60 ms), sampler {sampler}, seed 0, no pruning, ranks bound "
+        f"to {a.bind}; trials/s from the journal, median of {a.repeats} repeats (every run in brackets, "
+        "with the 1-minute load average before it)"
+    )
     for k, r in med.items():
         every = " ".join(f"{x['tps']:.1f}@{x['load']:.1f}" for x in runs[k])
         line = f"  {NAMES[k]:<15} {r['tps']:7.2f} trials/s [{every}]"
         if k != "ref":
-            line += ("  busy " + " ".join(f"r{i} {b:.1%}" for i, b in enumerate(r["busy"]))
-                     + f"  owner CPU {r['overhead']:.1%}")  # fmt: skip
+            line += (
+                "  busy "
+                + " ".join(f"r{i} {b:.1%}" for i, b in enumerate(r["busy"]))
+                + f"  owner CPU {r['overhead']:.1%}"
+            )
         else:
             line += "  (2 processes, study.optimize, one journal file)"
         print(line)
@@ -191,9 +259,11 @@ def scaling(tmp: str, a, sampler: str) -> None:
         busy = min(b for r in runs[k] for b in r["busy"])
         mb = min(med[k]["busy"])
         (s1, e1), (s2, e2) = paired(k, "n1"), paired(k, "ref")
-        print(f"  {NAMES[k]}: 1 -> 2 ranks {s1:.2f}x median of repeats [{e1}], {med[k]['tps'] / med['n1']['tps']:.2f}x "
-              f"ratio of medians (goal >= 1.9); vs reference {s2:.2f}x [{e2}] (goal >= 1); busy share of the "
-              f"median run's ranks >= 95 %: {mb >= 0.95} (lowest rank of any run {busy:.1%})")  # fmt: skip
+        print(
+            f"  {NAMES[k]}: 1 -> 2 ranks {s1:.2f}x median of repeats [{e1}], {med[k]['tps'] / med['n1']['tps']:.2f}x "
+            f"ratio of medians (goal >= 1.9); vs reference {s2:.2f}x [{e2}] (goal >= 1); busy share of the "
+            f"median run's ranks >= 95 %: {mb >= 0.95} (lowest rank of any run {busy:.1%})"
+        )
     print()
 
 

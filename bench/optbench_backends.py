@@ -65,12 +65,17 @@ def measure(bes: dict, data: dict, prob, optimizer: str, batch: int, rounds: int
     per = {name: [] for name in bes}
     order = list(bes)
     for k in range(rounds):
-        for name in order[k % len(order):] + order[: k % len(order)]:
+        for name in order[k % len(order) :] + order[: k % len(order)]:
             per[name].append(mean_step(bes[name], runners[name], n_steps, batches[name]))
     t = {name: np.array(v) for name, v in per.items()}
     finite = all(bool(np.all(np.isfinite(bes[name].get(runners[name].params())))) for name in bes)
-    out = {"optimizer": optimizer, "batch": batch, "steps": n_steps, "compile_s": compile_s.get("jax", float("nan")),
-           "finite": finite}
+    out = {
+        "optimizer": optimizer,
+        "batch": batch,
+        "steps": n_steps,
+        "compile_s": compile_s.get("jax", float("nan")),
+        "finite": finite,
+    }
     for name in bes:
         out[f"{name}_us"] = float(np.median(t[name]) * 1e6)
         if name != "numpy" and "numpy" in t:
@@ -86,8 +91,9 @@ def main(argv=None) -> int:
     ap.add_argument("--batches", default="0,64", help="rows per step; 0 = full batch")
     ap.add_argument("--backends", default=",".join(BACKENDS))
     ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--budget", type=float, default=0.2,
-                    help="seconds of steps of the slowest backend per round (about)")
+    ap.add_argument(
+        "--budget", type=float, default=0.2, help="seconds of steps of the slowest backend per round (about)"
+    )
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", help="also write the rows here")
     a = ap.parse_args(argv)
@@ -106,14 +112,21 @@ def main(argv=None) -> int:
     rows = []
     for d in (int(x) for x in a.dims.split(",")):
         t0 = time.perf_counter()
-        prob = problems.build(f"lsq-k1e3-d{d}", problems.BuildOptions(rows_ratio=a.rows_ratio, threads=a.threads,
-                                                                     measure_max_dim=0))
+        prob = problems.build(
+            f"lsq-k1e3-d{d}",
+            problems.BuildOptions(rows_ratio=a.rows_ratio, threads=a.threads, measure_max_dim=0),
+        )
         data = {name: be.data(prob) for name, be in bes.items()}
-        print(f"\nlsq-k1e3-d{d}: n = {prob.n}, X {prob.X.nbytes / 2**20:.1f} MiB, built in "
-              f"{time.perf_counter() - t0:.1f} s; {a.threads} thread(s) on CPU(s) {list(plan.cpus)}; medians of "
-              f"{a.rounds} rounds")
-        cols = ([f"{b} us/step" for b in bes] + [f"{b}/numpy" for b in bes if b != "numpy"]
-                + ["jax compile s", "steps x rounds", "iterates finite"])
+        print(
+            f"\nlsq-k1e3-d{d}: n = {prob.n}, X {prob.X.nbytes / 2**20:.1f} MiB, built in "
+            f"{time.perf_counter() - t0:.1f} s; {a.threads} thread(s) on CPU(s) {list(plan.cpus)}; medians of "
+            f"{a.rounds} rounds"
+        )
+        cols = (
+            [f"{b} us/step" for b in bes]
+            + [f"{b}/numpy" for b in bes if b != "numpy"]
+            + ["jax compile s", "steps x rounds", "iterates finite"]
+        )
         print("| optimizer | batch | " + " | ".join(cols) + " |")
         print("|---|---|" + "---|" * len(cols))
         for batch in (int(x) for x in a.batches.split(",")):
@@ -121,8 +134,11 @@ def main(argv=None) -> int:
                 m = measure(bes, data, prob, opt, batch, a.rounds, a.budget)
                 m.update(d=d, n=prob.n)
                 rows.append(m)
-                vals = ([_us(m[f"{b}_us"]) for b in bes] + [f"{m[f'{b}_over_numpy']:.2f}" for b in bes if b != "numpy"]
-                        + [f"{m['compile_s']:.2f}", f"{m['steps']} x {a.rounds}", "yes" if m["finite"] else "no"])
+                vals = (
+                    [_us(m[f"{b}_us"]) for b in bes]
+                    + [f"{m[f'{b}_over_numpy']:.2f}" for b in bes if b != "numpy"]
+                    + [f"{m['compile_s']:.2f}", f"{m['steps']} x {a.rounds}", "yes" if m["finite"] else "no"]
+                )
                 print(f"| {opt} | {'full' if batch <= 0 else batch} | " + " | ".join(vals) + " |", flush=True)
         del data, prob
     if a.json:

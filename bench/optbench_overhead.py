@@ -54,8 +54,14 @@ def measure(name: str, prob, steps: int, rounds: int, optimizer: str) -> dict:
         b.append(timed(bare, steps, be.sync))
         e.append(timed(r.step, steps, be.sync))
     ratios = np.array(e) / np.array(b)
-    return {"backend": name, "bare_s": float(np.median(b)), "epoch_s": float(np.median(e)),
-            "ratio": float(np.median(ratios)), "ratio_min": float(ratios.min()), "ratio_max": float(ratios.max())}
+    return {
+        "backend": name,
+        "bare_s": float(np.median(b)),
+        "epoch_s": float(np.median(e)),
+        "ratio": float(np.median(ratios)),
+        "ratio_min": float(ratios.min()),
+        "ratio_max": float(ratios.max()),
+    }
 
 
 def main(argv=None) -> int:
@@ -75,8 +81,10 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     opts = problems.BuildOptions(rows_ratio=a.rows_ratio, threads=a.threads, measure_max_dim=0)
     prob = problems.build(f"lsq-k{a.kappa:g}-d{a.d}", opts)
-    print(f"problem {prob.name}: n={prob.n} d={prob.d} basis={prob.meta['basis']} X={prob.X.nbytes / 2**20:.0f} MiB "
-          f"built in {time.perf_counter() - t0:.1f} s; threads {a.threads}; optimizer {a.optimizer}")
+    print(
+        f"problem {prob.name}: n={prob.n} d={prob.d} basis={prob.meta['basis']} X={prob.X.nbytes / 2**20:.0f} MiB "
+        f"built in {time.perf_counter() - t0:.1f} s; threads {a.threads}; optimizer {a.optimizer}"
+    )
     for name in a.backends.split(","):
         if name == "torch":
             import torch
@@ -88,8 +96,10 @@ def main(argv=None) -> int:
             print(f"{name}: skipped ({exc})")
             continue
         ok = "meets" if m["ratio"] <= 1.2 else "misses"
-        print(f"{name:6s} bare (X@w, X^T@r) {m['bare_s'] * 1e3:8.2f} ms   epoch {m['epoch_s'] * 1e3:8.2f} ms   "
-              f"ratio {m['ratio']:.3f} (rounds {m['ratio_min']:.3f}..{m['ratio_max']:.3f})   {ok} the 1.2x goal")
+        print(
+            f"{name:6s} bare (X@w, X^T@r) {m['bare_s'] * 1e3:8.2f} ms   epoch {m['epoch_s'] * 1e3:8.2f} ms   "
+            f"ratio {m['ratio']:.3f} (rounds {m['ratio_min']:.3f}..{m['ratio_max']:.3f})   {ok} the 1.2x goal"
+        )
     return 0
 
 

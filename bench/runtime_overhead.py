@@ -66,10 +66,14 @@ def main() -> None:
         print(f"{rt.size} ranks, {a.units} units, medians of {a.repeats} repeats")
         for work in (0.0, a.work_us):
             s, d = res["static", work], res["dynamic", work]
-            print(f"  work {work:6.0f} us/unit: static {s*1e3:8.2f} ms  dynamic {d*1e3:8.2f} ms  "
-                  f"dynamic/static {d/s:6.3f}  overhead {(d-s)/per_rank*1e6:6.2f} us/unit")
-        print("rerun: mpiexec -n %d python bench/runtime_overhead.py --units %d --work-us %g --repeats %d"
-              % (rt.size, a.units, a.work_us, a.repeats))
+            print(
+                f"  work {work:6.0f} us/unit: static {s * 1e3:8.2f} ms  dynamic {d * 1e3:8.2f} ms  "
+                f"dynamic/static {d / s:6.3f}  overhead {(d - s) / per_rank * 1e6:6.2f} us/unit"
+            )
+        print(
+            "rerun: mpiexec -n %d python bench/runtime_overhead.py --units %d --work-us %g --repeats %d"
+            % (rt.size, a.units, a.work_us, a.repeats)
+        )
 
 
 main()

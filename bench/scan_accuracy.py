@@ -32,20 +32,34 @@ def main():
     params = ScanParams.from_config(cfg.scan)
     d = cfg.data
     t0 = time.perf_counter()
-    print(f"{a.symbols} symbols x {a.bars} bars, plant rate {d.synthetic_plant_rate}/1,000 bars, top_k {params.top_k}")
+    print(
+        f"{a.symbols} symbols x {a.bars} bars, plant rate {d.synthetic_plant_rate}/1,000 bars, top_k {params.top_k}"
+    )
     print(f"{'noise':>6} {'recall guarded':>16} {'recall late':>16} {'late, last only':>16} {'lead-in':>16}")
     for noise in a.noise:
         cells = []
         for layout, last in (("guarded", False), ("late", False), ("late", True), ("leadin", False)):
-            hits, total = recall(params, d.seed, a.symbols, a.bars, d.synthetic_plant_rate, noise,
-                                 layout=layout, last_only=last)
+            hits, total = recall(
+                params,
+                d.seed,
+                a.symbols,
+                a.bars,
+                d.synthetic_plant_rate,
+                noise,
+                layout=layout,
+                last_only=last,
+            )
             cells.append(f"{hits:>4}/{total:<4} {hits / max(total, 1):.3f}")
         mark = "  <- generator default" if abs(noise - d.synthetic_noise) < 1e-12 else ""
         print(f"{noise:6.2f} " + " ".join(f"{c:>16}" for c in cells) + mark)
     fa = false_alarms(params, d.seed + 1, a.symbols, a.bars, d.synthetic_noise, thresholds=(0.7, 0.8, 0.85))
-    print("false alarms on pure random walk, per 1,000 bars: "
-          + "   ".join(f"score > {th}: {v:.2f}" for th, v in fa.items()))
-    print(f"({time.perf_counter() - t0:.0f} s)  rerun: python bench/scan_accuracy.py " + " ".join(sys.argv[1:]))
+    print(
+        "false alarms on pure random walk, per 1,000 bars: "
+        + "   ".join(f"score > {th}: {v:.2f}" for th, v in fa.items())
+    )
+    print(
+        f"({time.perf_counter() - t0:.0f} s)  rerun: python bench/scan_accuracy.py " + " ".join(sys.argv[1:])
+    )
 
 
 main()

@@ -47,8 +47,9 @@ def compile_times() -> tuple[float, float]:
         env = dict(os.environ, NUMBA_CACHE_DIR=d, PYTHONPATH=ROOT)
         out = []
         for _ in range(2):
-            p = subprocess.run([sys.executable, "-c", COMPILE_SNIPPET], env=env, capture_output=True,
-                               text=True, check=True)
+            p = subprocess.run(
+                [sys.executable, "-c", COMPILE_SNIPPET], env=env, capture_output=True, text=True, check=True
+            )
             out.append(float(p.stdout.strip().splitlines()[-1]))
     return out[0], out[1]
 
@@ -75,8 +76,17 @@ def synthetic(n: int, bars: int) -> tuple[list, str]:
             rng = np.random.default_rng(i)
             c = 100 * np.exp(np.cumsum(rng.normal(0, 0.012, bars)))
             o = np.r_[c[0], c[:-1]]
-            out.append(Series(f"RW{i}", np.arange(bars, dtype=np.int64), o, np.maximum(o, c) * 1.003,
-                              np.minimum(o, c) * 0.997, c, "random walk"))
+            out.append(
+                Series(
+                    f"RW{i}",
+                    np.arange(bars, dtype=np.int64),
+                    o,
+                    np.maximum(o, c) * 1.003,
+                    np.minimum(o, c) * 0.997,
+                    c,
+                    "random walk",
+                )
+            )
         return out, "seeded random walks"
 
 
@@ -102,9 +112,11 @@ def main(argv=None) -> int:
     import numba
 
     params = ScanParams()  # the config defaults: 500-bar windows, step 10, up_to 2, 3 starts
-    print(f"scan kernel benchmark: numba {numba.__version__}, {numba.get_num_threads()} numba threads, "
-          f"{os.cpu_count()} CPUs; windows {params.window_bars} bars step {params.step}, up_to "
-          f"{params.up_to}, {params.n_starts} starts, budget {params.max_combinations}")
+    print(
+        f"scan kernel benchmark: numba {numba.__version__}, {numba.get_num_threads()} numba threads, "
+        f"{os.cpu_count()} CPUs; windows {params.window_bars} bars step {params.step}, up_to "
+        f"{params.up_to}, {params.n_starts} starts, budget {params.max_combinations}"
+    )
     if not a.no_compile:
         cold, warm = compile_times()
         print(f"numba compile (cold cache, fresh process): {cold:.1f} s; cache load (warm): {warm:.2f} s")
@@ -116,8 +128,9 @@ def main(argv=None) -> int:
     syn, how = synthetic(a.symbols, a.bars)
     sets.append((f"synthetic, {a.symbols} x {a.bars} bars", syn))
     print(f"synthetic symbols: {how}")
-    print(f"\n{'data':<44} {'backend':<7} {'seconds':>8} {'windows/s':>11} {'cand/s':>12} "
-          f"{'numba/numpy':>11}")
+    print(
+        f"\n{'data':<44} {'backend':<7} {'seconds':>8} {'windows/s':>11} {'cand/s':>12} {'numba/numpy':>11}"
+    )
     for name, symbols in sets:
         tn, nw, vis = run(symbols, params, "numpy", 1)
         tb, nw2, vis2 = run(symbols, params, "numba", a.repeats)
@@ -126,10 +139,14 @@ def main(argv=None) -> int:
         print(f"{'':<44} {'numba':<7} {tb:8.3f} {nw / tb:11.0f} {vis / tb:12.0f} {tn / tb:10.0f}x")
     goal = ScanParams(up_to=8, max_start_points=8)
     tb, nw, vis = run(syn, goal, "numba", a.repeats)
-    print(f"{'same synthetic, up_to 8, 8 starts (issue 4)':<44} {'numba':<7} {tb:8.3f} "
-          f"{nw / tb:11.0f} {vis / tb:12.0f}")
-    print("\nwindows: scanned (not skipped by the pre-filter); cand: visited six-pivot candidates summed "
-          "over windows (numba enumerates each once per symbol and assigns it to its windows)")
+    print(
+        f"{'same synthetic, up_to 8, 8 starts (issue 4)':<44} {'numba':<7} {tb:8.3f} "
+        f"{nw / tb:11.0f} {vis / tb:12.0f}"
+    )
+    print(
+        "\nwindows: scanned (not skipped by the pre-filter); cand: visited six-pivot candidates summed "
+        "over windows (numba enumerates each once per symbol and assigns it to its windows)"
+    )
     args = argv if argv is not None else sys.argv[1:]
     print("rerun: " + " ".join(["python", "bench/scan_kernel.py"] + list(args)))
     return 0

@@ -112,29 +112,44 @@ def main():
     params = ScanParams.from_config(cfg.scan)
     d = cfg.data
     t0 = time.perf_counter()
-    print(f"null: {params.null_samples} surrogates, mean block {params.null_block_bars} bars, "
-          f"statistic {params.null_statistic}; {a.symbols} symbols x {a.bars} bars")
+    print(
+        f"null: {params.null_samples} surrogates, mean block {params.null_block_bars} bars, "
+        f"statistic {params.null_statistic}; {a.symbols} symbols x {a.bars} bars"
+    )
     for label, series in (
         ("i.i.d. Gaussian random walk", [gaussian_walk(i, a.bars) for i in range(a.symbols)]),
-        ("synthetic background (plant rate 0)",
-         [synthetic.generate(d.seed + 1, i, a.bars, 0.0, d.synthetic_noise, a.symbols)[0]
-          for i in range(a.symbols)]),
+        (
+            "synthetic background (plant rate 0)",
+            [
+                synthetic.generate(d.seed + 1, i, a.bars, 0.0, d.synthetic_noise, a.symbols)[0]
+                for i in range(a.symbols)
+            ],
+        ),
     ):
         nw, rows = calibration(series, params)
         print(f"calibration on {label} ({nw} windows):")
         for alpha, f, se_b, se_s in rows:
-            print(f"  alpha {alpha:<5} fraction of windows with best p < alpha {f:.4f}  "
-                  f"(binomial se {se_b:.4f}; per-symbol se {se_s:.4f})")
+            print(
+                f"  alpha {alpha:<5} fraction of windows with best p < alpha {f:.4f}  "
+                f"(binomial se {se_b:.4f}; per-symbol se {se_s:.4f})"
+            )
     for method in ("by", "bh"):
         rows = q_calibration(params, a.runs, a.run_symbols, a.bars, method)
-        print(f"q-values ({method}) on i.i.d. Gaussian random walks, {a.runs} runs of {a.run_symbols} symbols x "
-              f"{a.bars} bars: " + "   ".join(f"alpha {al}: runs with any q < alpha {f:.3f} (binomial se "
-                                              f"{se:.3f})" for al, f, se in rows))
+        print(
+            f"q-values ({method}) on i.i.d. Gaussian random walks, {a.runs} runs of {a.run_symbols} symbols x "
+            f"{a.bars} bars: "
+            + "   ".join(
+                f"alpha {al}: runs with any q < alpha {f:.3f} (binomial se {se:.3f})" for al, f, se in rows
+            )
+        )
     for layout in ("guarded", "late"):
-        sig, hits, total = power(params, layout, d.seed, a.symbols, a.bars, d.synthetic_plant_rate,
-                                 d.synthetic_noise)
-        print(f"power, {layout} layout, noise {d.synthetic_noise}: p < 0.05 for {sig}/{total} planted "
-              f"= {sig / max(total, 1):.3f} (found at all: {hits}/{total})")
+        sig, hits, total = power(
+            params, layout, d.seed, a.symbols, a.bars, d.synthetic_plant_rate, d.synthetic_noise
+        )
+        print(
+            f"power, {layout} layout, noise {d.synthetic_noise}: p < 0.05 for {sig}/{total} planted "
+            f"= {sig / max(total, 1):.3f} (found at all: {hits}/{total})"
+        )
     # cost: one symbol of S&P scale (5,000 bars, 500 windows), scan alone vs scan + null
     s, _ = synthetic.generate(d.seed, 0, 5000, 1.0, d.synthetic_noise, 1)
     base = ScanParams.from_config(cfg.scan, null_samples=0, max_windows=500, up_to=8)
@@ -145,8 +160,10 @@ def main():
     t_scan = time.perf_counter() - t1
     info = {}
     scan_symbol(s, withn, "numba", info=info)
-    print(f"cost per 5,000-bar symbol (500 windows, up_to 8): scan {t_scan:.3f} s, null "
-          f"{info['null_s']:.3f} s for {info['null_scans']} surrogates ({info['null_s'] / t_scan:.1f}x)")
+    print(
+        f"cost per 5,000-bar symbol (500 windows, up_to 8): scan {t_scan:.3f} s, null "
+        f"{info['null_s']:.3f} s for {info['null_scans']} surrogates ({info['null_s'] / t_scan:.1f}x)"
+    )
     print(f"({time.perf_counter() - t0:.0f} s)  rerun: python bench/scan_null.py " + " ".join(sys.argv[1:]))
 
 

@@ -53,8 +53,10 @@ def main():
     t0 = time.perf_counter()
     scan_symbol(series[0], params, "numba")
     again = time.perf_counter() - t0
-    print(f"fresh process: import of the scan engine {T_IMPORT:.2f} s; first scan {first:.2f} s, "
-          f"the same scan again {again:.3f} s -> loading the compiled kernels ~{first - again:.2f} s")
+    print(
+        f"fresh process: import of the scan engine {T_IMPORT:.2f} s; first scan {first:.2f} s, "
+        f"the same scan again {again:.3f} s -> loading the compiled kernels ~{first - again:.2f} s"
+    )
     nmax = numba.config.NUMBA_NUM_THREADS
     res = {th: run(series, params, th) for th in (1, 2) if th <= nmax}
     res = {th: run(series, params, th) for th in res}  # second round: less noise from warm-up
@@ -66,8 +68,10 @@ def main():
         ratio = f"{row[0] / row[1]:8.2f}" if len(row) == 2 and row[1] > 0 else ""
         print(f"{ph.removeprefix('t_'):<12}" + "".join(f"{v:14.2f}" for v in row) + ratio)
     acc = sum(res[1].get(p, 0.0) for p in PHASES)
-    print(f"(unaccounted at 1 thread: {1000 * (res[1]['total'] - acc) / n:.2f} ms per symbol: "
-          "bars, windows table, Python overhead)")
+    print(
+        f"(unaccounted at 1 thread: {1000 * (res[1]['total'] - acc) / n:.2f} ms per symbol: "
+        "bars, windows table, Python overhead)"
+    )
 
 
 main()

@@ -40,13 +40,23 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-           OMPI_MCA_rmaps_base_oversubscribe="1", OMPI_MCA_btl="vader,self", OMPI_MCA_pml="ob1")  # fmt: skip
+ENV = dict(
+    os.environ,
+    OMPI_ALLOW_RUN_AS_ROOT="1",
+    OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+    OMPI_MCA_rmaps_base_oversubscribe="1",
+    OMPI_MCA_btl="vader,self",
+    OMPI_MCA_pml="ob1",
+)
 
 
 def overrides(a) -> list[str]:
-    return [f"data.source=synthetic:{a.symbols}", f"data.synthetic_bars={a.bars}", "train.families=[lgbm]",
-            f"train.cv.n_folds={a.folds}"]
+    return [
+        f"data.source=synthetic:{a.symbols}",
+        f"data.synthetic_bars={a.bars}",
+        "train.families=[lgbm]",
+        f"train.cv.n_folds={a.folds}",
+    ]
 
 
 def _symbol_work(name: str, sets: list[str], lgbm_default_threads: bool) -> tuple[float, float]:
@@ -61,13 +71,19 @@ def _symbol_work(name: str, sets: list[str], lgbm_default_threads: bool) -> tupl
     cfg = config.load(overrides=sets)
     p = TrainParams.from_config(cfg.train)
     d = cfg.data
-    src = open_source(d.source, seed=d.seed, synthetic_bars=d.synthetic_bars, plant_rate=d.synthetic_plant_rate,
-                      noise=d.synthetic_noise)  # fmt: skip
+    src = open_source(
+        d.source,
+        seed=d.seed,
+        synthetic_bars=d.synthetic_bars,
+        plant_rate=d.synthetic_plant_rate,
+        noise=d.synthetic_noise,
+    )
     sd = symbol_data(src.load(name), p)
     for k, f in enumerate(sd.folds):
         Xtr, ytr, Xte, _, _ = fold_arrays(sd, f)
-        params, rounds, _, frac = fam._lgb_params(fam.FitSpec("lgbm", dict(p.params["lgbm"]), 1,
-                                                               fam.unit_seed(name, "lgbm", k)), rf=False)
+        params, rounds, _, frac = fam._lgb_params(
+            fam.FitSpec("lgbm", dict(p.params["lgbm"]), 1, fam.unit_seed(name, "lgbm", k)), rf=False
+        )
         params = fam._sized(params, frac, len(ytr))  # leaves sized to the fold's rows, as the job does
         if lgbm_default_threads:
             params.pop("num_threads")  # the library's default: OpenMP decides (all cores it sees)
@@ -100,7 +116,13 @@ def sequential(a) -> dict:
     for n in _names(a):
         b, r = _symbol_work(n, overrides(a), True)
         busy, rss = busy + b, max(rss, r)
-    return {"wall_in": time.perf_counter() - t0, "busy": [busy], "rss": [rss], "procs": 1, "threads": _omp_threads()}
+    return {
+        "wall_in": time.perf_counter() - t0,
+        "busy": [busy],
+        "rss": [rss],
+        "procs": 1,
+        "threads": _omp_threads(),
+    }
 
 
 def _pool_task(args):
@@ -120,26 +142,54 @@ def pool(a) -> dict:
             busy, rss = per.get(pid, (0.0, 0.0))
             per[pid] = (busy + b, max(rss, r))
             threads.add(t)
-    return {"wall_in": time.perf_counter() - t0, "busy": [v[0] for v in per.values()],
-            "rss": [v[1] for v in per.values()], "procs": workers, "threads": max(threads)}
+    return {
+        "wall_in": time.perf_counter() - t0,
+        "busy": [v[0] for v in per.values()],
+        "rss": [v[1] for v in per.values()],
+        "procs": workers,
+        "threads": max(threads),
+    }
 
 
 def child(a, case: str) -> dict:
     """Run (a) or (b) in a child Python process; its result, with the wall time seen from here."""
     env = {k: v for k, v in ENV.items() if k != "OMP_NUM_THREADS"}
-    cmd = [sys.executable, os.path.abspath(__file__), "--case", case, "--symbols", str(a.symbols), "--bars",
-           str(a.bars), "--folds", str(a.folds)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--case",
+        case,
+        "--symbols",
+        str(a.symbols),
+        "--bars",
+        str(a.bars),
+        "--folds",
+        str(a.folds),
+    ]
     t0 = time.perf_counter()
     # a session of its own, so that a case over --case-timeout is stopped with its pool workers
-    p = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         start_new_session=True)  # fmt: skip
+    p = subprocess.Popen(
+        cmd,
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         out, err = p.communicate(timeout=a.case_timeout)
     except subprocess.TimeoutExpired:  # the wall seen so far is a lower bound
         os.killpg(p.pid, signal.SIGKILL)
         p.communicate()
-        return {"wall": time.perf_counter() - t0, "stopped": True, "busy": [1.0], "rss": [], "procs": "?",
-                "threads": "?"}  # fmt: skip
+        return {
+            "wall": time.perf_counter() - t0,
+            "stopped": True,
+            "busy": [1.0],
+            "rss": [],
+            "procs": "?",
+            "threads": "?",
+        }
     wall = time.perf_counter() - t0
     if p.returncode != 0:
         sys.exit(f"failed: {' '.join(cmd)}\n{out[-3000:]}\n{err[-3000:]}")
@@ -150,8 +200,19 @@ def child(a, case: str) -> dict:
 
 def mpi(a, n: int, threads: int) -> dict:
     out = os.path.join(a.tmp, f"train_n{n}.h5")
-    cmd = ["mpiexec", "-n", str(n), "--bind-to", "none", sys.executable, "-m", "mpiapp.train", "--force",
-           "--out", out] + [x for s in overrides(a) + [f"runtime.threads_per_rank={threads}"] for x in ("--set", s)]
+    cmd = [
+        "mpiexec",
+        "-n",
+        str(n),
+        "--bind-to",
+        "none",
+        sys.executable,
+        "-m",
+        "mpiapp.train",
+        "--force",
+        "--out",
+        out,
+    ] + [x for s in overrides(a) + [f"runtime.threads_per_rank={threads}"] for x in ("--set", s)]
     t0 = time.perf_counter()
     p = subprocess.run(cmd, env=ENV, cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -161,9 +222,16 @@ def mpi(a, n: int, threads: int) -> dict:
 
     prof = read_table(out, "profile")
     at = read_attrs(out)
-    return {"wall": wall, "busy": list(prof["busy_s"]), "rss": list(prof["peak_rss_mb"]), "profile": prof,
-            "procs": n, "threads": int(at["threads_per_rank"]), "threads_per_model": int(at["threads_per_model"]),
-            "job_wall": float(at["wall_s"])}  # fmt: skip
+    return {
+        "wall": wall,
+        "busy": list(prof["busy_s"]),
+        "rss": list(prof["peak_rss_mb"]),
+        "profile": prof,
+        "procs": n,
+        "threads": int(at["threads_per_rank"]),
+        "threads_per_model": int(at["threads_per_model"]),
+        "job_wall": float(at["wall_s"]),
+    }
 
 
 def imbalance(busy) -> float:
@@ -179,8 +247,10 @@ def _line(label: str, r: dict) -> str:
     if "job_wall" in r:
         threads += f" (per model {r['threads_per_model']})"
         extra = f"   start-up+exit {r['wall'] - r['job_wall']:.1f} s"
-    return (f"{label:<34} {threads:<30} wall {r['wall']:8.2f} s   imbalance {imbalance(r['busy']):.3f}   "
-            f"peak RSS MB {', '.join(f'{x:.0f}' for x in r['rss'])}{extra}")
+    return (
+        f"{label:<34} {threads:<30} wall {r['wall']:8.2f} s   imbalance {imbalance(r['busy']):.3f}   "
+        f"peak RSS MB {', '.join(f'{x:.0f}' for x in r['rss'])}{extra}"
+    )
 
 
 def main() -> int:
@@ -189,12 +259,22 @@ def main() -> int:
     ap.add_argument("--bars", type=int, default=5000)
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--only", default="abcd", help="which of a, b, c, d to run")
-    ap.add_argument("--repeat", type=int, default=1, help="rounds of all cases (interleaved); medians reported")
-    ap.add_argument("--omp-wait-policy", choices=("unset", "passive", "active"), default="unset",
-                    help="OMP_WAIT_POLICY for all four (set before any OpenMP library loads); on a machine "
-                    "shared with other jobs, spinning OpenMP threads (the GNU default) can be 10x slower")  # fmt: skip
-    ap.add_argument("--case-timeout", type=float, default=None,
-                    help="stop (a) or (b) after this many seconds and report the wall as a lower bound")
+    ap.add_argument(
+        "--repeat", type=int, default=1, help="rounds of all cases (interleaved); medians reported"
+    )
+    ap.add_argument(
+        "--omp-wait-policy",
+        choices=("unset", "passive", "active"),
+        default="unset",
+        help="OMP_WAIT_POLICY for all four (set before any OpenMP library loads); on a machine "
+        "shared with other jobs, spinning OpenMP threads (the GNU default) can be 10x slower",
+    )
+    ap.add_argument(
+        "--case-timeout",
+        type=float,
+        default=None,
+        help="stop (a) or (b) after this many seconds and report the wall as a lower bound",
+    )
     ap.add_argument("--case", choices=("a", "b"), help=argparse.SUPPRESS)  # internal: run one case here
     a = ap.parse_args()
     if a.case:
@@ -203,24 +283,31 @@ def main() -> int:
     if a.omp_wait_policy != "unset":
         os.environ["OMP_WAIT_POLICY"] = ENV["OMP_WAIT_POLICY"] = a.omp_wait_policy.upper()
     cores = len(os.sched_getaffinity(0))
-    print(f"{a.symbols} synthetic symbols x {a.bars} bars, LightGBM, {a.folds} folds; {cores} cores; "
-          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}; OMP_NUM_THREADS for (a)/(b): unset, "
-          f"for (c)/(d): the rank's budget; load average {_load()}")  # fmt: skip
+    print(
+        f"{a.symbols} synthetic symbols x {a.bars} bars, LightGBM, {a.folds} folds; {cores} cores; "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}; OMP_NUM_THREADS for (a)/(b): unset, "
+        f"for (c)/(d): the rank's budget; load average {_load()}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         a.tmp = tmp
         runs: dict = {k: [] for k in a.only}
-        todo = {"a": ("(a) sequential loop, default", lambda: child(a, "a")),
-                "b": ("(b) ProcessPoolExecutor, default", lambda: child(a, "b")),
-                "c": ("(c) mpiexec -n 1", lambda: mpi(a, 1, cores)),
-                "d": ("(d) mpiexec -n 2", lambda: mpi(a, 2, max(1, cores // 2)))}
+        todo = {
+            "a": ("(a) sequential loop, default", lambda: child(a, "a")),
+            "b": ("(b) ProcessPoolExecutor, default", lambda: child(a, "b")),
+            "c": ("(c) mpiexec -n 1", lambda: mpi(a, 1, cores)),
+            "d": ("(d) mpiexec -n 2", lambda: mpi(a, 2, max(1, cores // 2))),
+        }
         for rnd in range(a.repeat):
             for k in a.only:
                 label, fn = todo[k]
                 load = _load()
                 r = fn()
                 runs[k].append(r)
-                print(f"{_line(label, r)}   load before {load}" + (f"   round {rnd + 1}" if a.repeat > 1 else ""),
-                      flush=True)  # fmt: skip
+                print(
+                    f"{_line(label, r)}   load before {load}"
+                    + (f"   round {rnd + 1}" if a.repeat > 1 else ""),
+                    flush=True,
+                )
     wall = {k: statistics.median(r["wall"] for r in v) for k, v in runs.items()}
     if a.repeat > 1:
         print("medians: " + "   ".join(f"({k}) {w:.2f} s" for k, w in wall.items()))
@@ -241,8 +328,10 @@ def main() -> int:
     for k in ("c", "d"):
         if k in runs:
             prof = runs[k][-1]["profile"]
-            rows = [{c: (v[i].decode() if isinstance(v[i], bytes) else v[i].item()) for c, v in prof.items()}
-                    for i in range(len(prof["busy_s"]))]
+            rows = [
+                {c: (v[i].decode() if isinstance(v[i], bytes) else v[i].item()) for c, v in prof.items()}
+                for i in range(len(prof["busy_s"]))
+            ]
             print(f"({k}) profile (last round):\n" + table(rows))
     print(f"load average at the end {_load()}")
     return 0

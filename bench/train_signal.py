@@ -48,19 +48,38 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-           OMPI_MCA_rmaps_base_oversubscribe="1", OMPI_MCA_btl="vader,self", OMPI_MCA_pml="ob1",
-           PYTHONPATH=ROOT)  # fmt: skip
+ENV = dict(
+    os.environ,
+    OMPI_ALLOW_RUN_AS_ROOT="1",
+    OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+    OMPI_MCA_rmaps_base_oversubscribe="1",
+    OMPI_MCA_btl="vader,self",
+    OMPI_MCA_pml="ob1",
+    PYTHONPATH=ROOT,
+)
 
 FAMILIES = "lgbm,xgb,rf,mlp,ridge"
 #: the defaults before this measurement, as overrides of today's keys
-BEFORE = ["train.lgbm.learning_rate=0.03", "train.lgbm.num_leaves=15", "train.lgbm.min_data_in_leaf=50",
-          "train.lgbm.min_leaf_fraction=0", "train.xgb.learning_rate=0.03", "train.xgb.max_depth=4",
-          "train.xgb.min_child_weight=5", "train.xgb.min_child_fraction=0", "train.rf.num_leaves=31",
-          "train.rf.min_data_in_leaf=20", "train.rf.min_leaf_fraction=0"]
+BEFORE = [
+    "train.lgbm.learning_rate=0.03",
+    "train.lgbm.num_leaves=15",
+    "train.lgbm.min_data_in_leaf=50",
+    "train.lgbm.min_leaf_fraction=0",
+    "train.xgb.learning_rate=0.03",
+    "train.xgb.max_depth=4",
+    "train.xgb.min_child_weight=5",
+    "train.xgb.min_child_fraction=0",
+    "train.rf.num_leaves=31",
+    "train.rf.min_data_in_leaf=20",
+    "train.rf.min_leaf_fraction=0",
+]
 #: early stopping on the inner validation slice, for the measurement in docs/train.md (--early-stopping)
-EARLY = ["train.lgbm.early_stopping_rounds=50", "train.xgb.early_stopping_rounds=50",
-         "train.mlp.early_stopping_epochs=5", "train.mlp.epochs=40"]
+EARLY = [
+    "train.lgbm.early_stopping_rounds=50",
+    "train.xgb.early_stopping_rounds=50",
+    "train.mlp.early_stopping_epochs=5",
+    "train.mlp.epochs=40",
+]
 
 
 def oracle_ic(phi: float, h: int) -> tuple[float, float]:
@@ -102,11 +121,30 @@ def write_universe(folder: str, kind: str, symbols: int, bars: int, phi: float, 
             f.write("Date,Close\n" + "".join(f"{d},{v:.10g}\n" for d, v in zip(days, c)))
 
 
-def run_job(data: str, out: str, sets: list[str], extra: list[str], ranks: int, checkout: str, fams: str) -> float:
+def run_job(
+    data: str, out: str, sets: list[str], extra: list[str], ranks: int, checkout: str, fams: str
+) -> float:
     if checkout != ROOT:  # an earlier checkout has no ridge
         fams = ",".join(f for f in fams.split(",") if f != "ridge")
-    cmd = ["mpiexec", "-n", str(ranks), sys.executable, "-m", "mpiapp.train", "--data", data, "--out", out,
-           "--families", fams, "--no-progress"] + [a for s in sets for a in ("--set", s)] + extra
+    cmd = (
+        [
+            "mpiexec",
+            "-n",
+            str(ranks),
+            sys.executable,
+            "-m",
+            "mpiapp.train",
+            "--data",
+            data,
+            "--out",
+            out,
+            "--families",
+            fams,
+            "--no-progress",
+        ]
+        + [a for s in sets for a in ("--set", s)]
+        + extra
+    )
     env = dict(ENV, PYTHONPATH=checkout)
     t0 = time.perf_counter()
     p = subprocess.run(cmd, env=env, cwd=checkout, capture_output=True, text=True)
@@ -127,7 +165,11 @@ def figures(path: str, horizon: int, oracle_here: dict | None) -> dict:
     p = read_table(path, "predictions")
     prof = read_table(path, "profile")
     names = [n.decode() for n in read_table(path, "symbols")["name"]]
-    hm = {int(s): v for s, v, k, f in zip(b["symbol"], b["rmse"], b["baseline"], b["fold"]) if k == 1 and f == -1}
+    hm = {
+        int(s): v
+        for s, v, k, f in zip(b["symbol"], b["rmse"], b["baseline"], b["fold"])
+        if k == 1 and f == -1
+    }
     out = {}
     for fid in sorted(set(m["family"].tolist())):
         sel = (m["family"] == fid) & (m["fold"] == -1)
@@ -146,10 +188,16 @@ def figures(path: str, horizon: int, oracle_here: dict | None) -> dict:
         t, v = sig.merge_time_sums(parts)
         se = sig.panel_se(v, len(parts), horizon)
         mean = float(np.nanmean(ics))
-        out[FAMILY_BY_ID[fid]] = {"symbols": int(syms.size), "ic": mean, "se": se, "t": mean / se,
-                                  "n_eff": 1 / se**2, "rmse_ratio": float(ratio.mean()),
-                                  "beats": float(np.mean(ratio < 1)),
-                                  "oracle_here": float(np.mean(orc)) if orc else float("nan")}
+        out[FAMILY_BY_ID[fid]] = {
+            "symbols": int(syms.size),
+            "ic": mean,
+            "se": se,
+            "t": mean / se,
+            "n_eff": 1 / se**2,
+            "rmse_ratio": float(ratio.mean()),
+            "beats": float(np.mean(ratio < 1)),
+            "oracle_here": float(np.mean(orc)) if orc else float("nan"),
+        }
     busy = float(np.sum(prof["busy_s"])) if "busy_s" in prof else float("nan")
     models = float(np.sum(prof["models"])) if "models" in prof else float("nan")
     out["_busy_per_model"] = busy / models if models else float("nan")
@@ -174,15 +222,21 @@ def realised_oracle(folder: str, phi: float, h: int) -> dict:
 
 def show(title: str, rows: dict, oracle: float | None, wall: float) -> None:
     print(f"\n{title}   (job wall {wall:.1f} s, busy per model {rows['_busy_per_model'] * 1000:.0f} ms)")
-    print(f"  {'family':<6} {'symbols':>7} {'mean IC':>8} {'± se':>7} {'t':>6} {'n_eff':>7} "
-          f"{'IC/oracle':>9} {'RMSE/hist-mean':>14} {'beats hist-mean':>15}")
+    print(
+        f"  {'family':<6} {'symbols':>7} {'mean IC':>8} {'± se':>7} {'t':>6} {'n_eff':>7} "
+        f"{'IC/oracle':>9} {'RMSE/hist-mean':>14} {'beats hist-mean':>15}"
+    )
     for fam, r in rows.items():
         if fam.startswith("_"):
             continue
         rel = f"{r['ic'] / oracle:>9.2f}" if oracle else f"{'—':>9}"
-        print(f"  {fam:<6} {r['symbols']:>7} {r['ic']:>8.4f} {r['se']:>7.4f} {r['t']:>6.2f} {r['n_eff']:>7,.0f} "
-              f"{rel} {r['rmse_ratio']:>14.4f} {r['beats']:>15.0%}")
-    here = [r["oracle_here"] for k, r in rows.items() if not k.startswith("_") and np.isfinite(r["oracle_here"])]
+        print(
+            f"  {fam:<6} {r['symbols']:>7} {r['ic']:>8.4f} {r['se']:>7.4f} {r['t']:>6.2f} {r['n_eff']:>7,.0f} "
+            f"{rel} {r['rmse_ratio']:>14.4f} {r['beats']:>15.0%}"
+        )
+    here = [
+        r["oracle_here"] for k, r in rows.items() if not k.startswith("_") and np.isfinite(r["oracle_here"])
+    ]
     if here:
         print(f"  oracle forecast r_t on the same out-of-fold bars: mean IC {here[0]:.4f}")
 
@@ -213,9 +267,15 @@ def timing(a, settings: dict) -> None:
                         t += time.perf_counter() - t0
                         n += 1
                 res.setdefault((f, label), []).append(t / n)
-    print(f"\nseconds per model (train_unit, 1 thread, {len(names)} ar1 symbols x 5 folds, median of {a.repeat})")
+    print(
+        f"\nseconds per model (train_unit, 1 thread, {len(names)} ar1 symbols x 5 folds, median of {a.repeat})"
+    )
     labels = list(settings)
-    print(f"  {'family':<6} " + " ".join(f"{x:>9}" for x in labels) + ("   after/before" if len(labels) == 2 else ""))
+    print(
+        f"  {'family':<6} "
+        + " ".join(f"{x:>9}" for x in labels)
+        + ("   after/before" if len(labels) == 2 else "")
+    )
     for f in ("lgbm", "xgb", "rf", "mlp", "ridge"):
         v = [statistics.median(res[(f, x)]) if (f, x) in res else float("nan") for x in labels]
         ratio = f"   {v[1] / v[0]:.2f}" if len(v) == 2 and np.isfinite(v[0]) else ""
@@ -239,7 +299,10 @@ def ceiling(a) -> None:
     for name, _ in src.index():
         sd = symbol_data(src.load(name), params)
         j = sd.ds.names.index("ret_1")
-        cols = {"OLS on ret_1 alone": [j], f"OLS on all {len(sd.ds.names)} features": list(range(len(sd.ds.names)))}
+        cols = {
+            "OLS on ret_1 alone": [j],
+            f"OLS on all {len(sd.ds.names)} features": list(range(len(sd.ds.names))),
+        }
         ys, ps = [], {}
         for fold in sd.folds:
             Xtr, ytr, Xte, yte, _ = fold_arrays(sd, fold)
@@ -248,7 +311,9 @@ def ceiling(a) -> None:
                 A = np.column_stack([np.ones(len(ytr)), Xtr[:, c]])
                 coef = np.linalg.lstsq(A, ytr, rcond=None)[0]
                 ps.setdefault(label, []).append(coef[0] + Xte[:, c] @ coef[1:])
-            ps.setdefault("oracle coefficient, level = training mean", []).append(ytr.mean() + beta * Xte[:, j])
+            ps.setdefault("oracle coefficient, level = training mean", []).append(
+                ytr.mean() + beta * Xte[:, j]
+            )
             ps.setdefault("oracle forecast r_t (no level)", []).append(beta * Xte[:, j])
         y = np.concatenate(ys)
         for label, parts in ps.items():
@@ -272,23 +337,35 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="an override for 'after'")
     ap.add_argument("--before", action="store_true", help="also run the earlier defaults (BEFORE)")
     ap.add_argument("--early-stopping", action="store_true", help="also run the defaults with EARLY")
-    ap.add_argument("--before-checkout", default=ROOT, help="run 'before' from this checkout (default: this one)")
+    ap.add_argument(
+        "--before-checkout", default=ROOT, help="run 'before' from this checkout (default: this one)"
+    )
     ap.add_argument("--only", default="ar1,rw", help="universes: ar1, rw (comma-separated)")
-    ap.add_argument("--scan", action="store_true", help="also random walks with scan features (mpiapp.score first)")
+    ap.add_argument(
+        "--scan", action="store_true", help="also random walks with scan features (mpiapp.score first)"
+    )
     ap.add_argument("--real", action="store_true", help="also builtin:sp500stocks")
-    ap.add_argument("--timing", action="store_true", help="seconds per model per family instead of the job runs")
-    ap.add_argument("--ceiling", action="store_true", help="what linear forecasts reach, fold by fold, instead")
+    ap.add_argument(
+        "--timing", action="store_true", help="seconds per model per family instead of the job runs"
+    )
+    ap.add_argument(
+        "--ceiling", action="store_true", help="what linear forecasts reach, fold by fold, instead"
+    )
     ap.add_argument("--timing-symbols", type=int, default=4)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--dir", default=None, help="keep universes and results here (default: a temporary folder)")
+    ap.add_argument(
+        "--dir", default=None, help="keep universes and results here (default: a temporary folder)"
+    )
     a = ap.parse_args()
     keep = a.dir is not None
     tmp = a.dir or tempfile.mkdtemp(prefix="train_signal_")
     a.dir = tmp
     h = a.horizon
     pear, spear = oracle_ic(a.phi, h)
-    print(f"oracle IC, AR(1) phi = {a.phi}, horizon {h}: Spearman {spear:.4f} (Pearson {pear:.4f}); "
-          f"simulated over 2,000,000 bars: {simulated_oracle(a.phi, h):.4f}")
+    print(
+        f"oracle IC, AR(1) phi = {a.phi}, horizon {h}: Spearman {spear:.4f} (Pearson {pear:.4f}); "
+        f"simulated over 2,000,000 bars: {simulated_oracle(a.phi, h):.4f}"
+    )
     for kind in ("ar1", "rw"):
         if not os.path.isdir(os.path.join(tmp, kind)):
             write_universe(os.path.join(tmp, kind), kind, a.symbols, a.bars, a.phi, a.seed)
@@ -308,9 +385,25 @@ def main() -> None:
     if a.scan:
         score = os.path.join(tmp, "rw_score.h5")
         if not os.path.exists(score):
-            subprocess.run(["mpiexec", "-n", str(a.ranks), sys.executable, "-m", "mpiapp.score", "--data",
-                            f"csv:{os.path.join(tmp, 'rw')}", "--out", score, "--no-progress"], env=ENV, cwd=ROOT,
-                           check=True, capture_output=True)  # fmt: skip
+            subprocess.run(
+                [
+                    "mpiexec",
+                    "-n",
+                    str(a.ranks),
+                    sys.executable,
+                    "-m",
+                    "mpiapp.score",
+                    "--data",
+                    f"csv:{os.path.join(tmp, 'rw')}",
+                    "--out",
+                    score,
+                    "--no-progress",
+                ],
+                env=ENV,
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+            )
         runs.append(("rw+scan", f"csv:{os.path.join(tmp, 'rw')}", ["--scan", score]))
     if a.real:
         runs.append(("sp500stocks", "builtin:sp500stocks", []))
@@ -324,8 +417,12 @@ def main() -> None:
             if checkout != ROOT:  # an earlier checkout: its own defaults are 'before'
                 sets = common
             wall = run_job(data, out, sets, extra, a.ranks, checkout, a.families)
-            show(f"{name} — {label} ({'; '.join(sets[1:]) or 'defaults'})", figures(out, h, here),
-                 spear if name == "ar1" else None, wall)
+            show(
+                f"{name} — {label} ({'; '.join(sets[1:]) or 'defaults'})",
+                figures(out, h, here),
+                spear if name == "ar1" else None,
+                wall,
+            )
     if not keep:
         shutil.rmtree(tmp, ignore_errors=True)
 

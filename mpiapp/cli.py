@@ -18,8 +18,12 @@ import sys
 from . import exits
 
 #: flag -> config key it sets (a flag given on the command line wins over files and --set)
-FLAG_KEYS = {"data": "data.source", "out": "output.path", "partition": "work.partition",
-             "progress": "work.progress"}  # fmt: skip
+FLAG_KEYS = {
+    "data": "data.source",
+    "out": "output.path",
+    "partition": "work.partition",
+    "progress": "work.progress",
+}
 
 
 class Parser(argparse.ArgumentParser):
@@ -44,26 +48,50 @@ def parser(job: str, doc: str, data: bool = True, partition: bool = True) -> arg
     data: also --data (the job reads data.source); partition: also --partition (the work loop hands
     out units: work.partition applies).
     """
-    ap = Parser(prog=f"python -m mpiapp.{job}", description=doc,
-                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    ap.add_argument("--config", action="append", default=[], metavar="FILE",
-                    help="YAML config or preset name (default, high_perf, speed, laptop); repeatable")  # fmt: skip
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-                    help="override one key, e.g. --set scan.up_to=4 (see docs/config.md)")  # fmt: skip
+    ap = Parser(
+        prog=f"python -m mpiapp.{job}", description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="YAML config or preset name (default, high_perf, speed, laptop); repeatable",
+    )
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="overrides",
+        help="override one key, e.g. --set scan.up_to=4 (see docs/config.md)",
+    )
     if data:
-        ap.add_argument("--data", metavar="SOURCE", help="data.source: builtin:all, csv:DIR, parquet:DIR, "
-                        "hdf5:FILE, synthetic:N")  # fmt: skip
+        ap.add_argument(
+            "--data",
+            metavar="SOURCE",
+            help="data.source: builtin:all, csv:DIR, parquet:DIR, hdf5:FILE, synthetic:N",
+        )
     ap.add_argument("--out", metavar="FILE", help=f"output.path (default results/{job}.h5)")
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--resume", action="store_true", help="continue FILE.partial from an interrupted run")
     g.add_argument("--force", action="store_true", help="replace an existing results file")
     if partition:
         ap.add_argument("--partition", choices=("static", "dynamic"), help="work.partition")
-    ap.add_argument("--progress", dest="progress", action="store_const", const="on",
-                    help="progress bar on rank 0 (default: only when stderr is a terminal); the last of "
-                    "--progress / --no-progress wins")  # fmt: skip
-    ap.add_argument("--no-progress", dest="progress", action="store_const", const="off", help="no progress bar")
-    ap.add_argument("--profile", action="store_true", help="also write a cProfile file per rank (FILE.rankN.prof)")
+    ap.add_argument(
+        "--progress",
+        dest="progress",
+        action="store_const",
+        const="on",
+        help="progress bar on rank 0 (default: only when stderr is a terminal); the last of "
+        "--progress / --no-progress wins",
+    )
+    ap.add_argument(
+        "--no-progress", dest="progress", action="store_const", const="off", help="no progress bar"
+    )
+    ap.add_argument(
+        "--profile", action="store_true", help="also write a cProfile file per rank (FILE.rankN.prof)"
+    )
     return ap
 
 
@@ -97,8 +125,16 @@ def load_config(job: str, args, extra_flags: dict | None = None, stops: bool = T
         return None
 
 
-def main(job: str, args, build=None, show=None, extra_flags: dict | None = None, rounds=None,
-         serial_phases=False, run=None) -> int:
+def main(
+    job: str,
+    args,
+    build=None,
+    show=None,
+    extra_flags: dict | None = None,
+    rounds=None,
+    serial_phases=False,
+    run=None,
+) -> int:
     """Run a job from parsed `args`; returns the exit code.
 
     build(ctx) -> JobSpec: a job of work units (collective, may raise errors.JobError), run by
@@ -126,9 +162,15 @@ def main(job: str, args, build=None, show=None, extra_flags: dict | None = None,
     rt = start(cfg, serial_phases=serial_phases(cfg) if callable(serial_phases) else serial_phases)
     ctx = Context(cfg, rt)
     progress = {"on": True, "off": False}.get(cfg.work.progress, sys.stderr.isatty())
-    opts = RunOptions(out=config.output_path(cfg, job), force=args.force, resume=args.resume,
-                      progress=progress, profile=args.profile, rounds=rounds,
-                      inputs=config.files(args.config))  # fmt: skip
+    opts = RunOptions(
+        out=config.output_path(cfg, job),
+        force=args.force,
+        resume=args.resume,
+        progress=progress,
+        profile=args.profile,
+        rounds=rounds,
+        inputs=config.files(args.config),
+    )
     try:
         # the data before the job opens it on every rank: a folder some host lacks is named with the host
         visibility.require([], [p for p in [spec_path(cfg.data.source)] if p], comm=rt.comm)
@@ -144,6 +186,8 @@ def main(job: str, args, build=None, show=None, extra_flags: dict | None = None,
             if show is not None:
                 show(outcome)
         else:
-            print(f"mpiapp {job}: interrupted; resumable: {outcome.path} (rerun with --resume)", file=sys.stderr)
+            print(
+                f"mpiapp {job}: interrupted; resumable: {outcome.path} (rerun with --resume)", file=sys.stderr
+            )
     signals.test_hold("exit")
     return outcome.exit_code

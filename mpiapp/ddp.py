@@ -73,8 +73,9 @@ def _show(outcome) -> None:
 
 
 def main(argv=None) -> int:
-    return cli.main("ddp", parse(argv), run=_run, show=_show,
-                    extra_flags={"model": "ddp.model", "epochs": "ddp.epochs"})
+    return cli.main(
+        "ddp", parse(argv), run=_run, show=_show, extra_flags={"model": "ddp.model", "epochs": "ddp.epochs"}
+    )
 
 
 if __name__ == "__main__":

@@ -58,9 +58,17 @@ def _series(series, cfg):
     lo = series[cols["low"]].to_numpy(np.float64) if has else c
     v = series[cols["volume"]].to_numpy(np.float64) if "volume" in cols else None
     o = series[cols["open"]].to_numpy(np.float64) if "open" in cols else c
-    return Series(symbol=str(getattr(series, "name", None) or "series"),
-                  time=t.to_numpy("datetime64[ns]").view(np.int64), open=o, high=h, low=lo, close=c,
-                  origin="DataFrame", has_ohlc=has, volume=v)
+    return Series(
+        symbol=str(getattr(series, "name", None) or "series"),
+        time=t.to_numpy("datetime64[ns]").view(np.int64),
+        open=o,
+        high=h,
+        low=lo,
+        close=c,
+        origin="DataFrame",
+        has_ohlc=has,
+        volume=v,
+    )
 
 
 def _scan(scan_file: str, symbol: str):

@@ -47,8 +47,10 @@ def data_flag_problem(objective: str) -> str | None:
     data.source would ignore it. A MODULE:FUNCTION objective may read it (ctx.cfg.data)."""
     if ":" in objective or objective in READS_DATA:
         return None
-    return (f"--data: the {objective} objective does not read data.source (it makes its own data; see "
-            f"python -m mpiapp.hpo --help); --data goes with --objective {' or '.join(READS_DATA)}")
+    return (
+        f"--data: the {objective} objective does not read data.source (it makes its own data; see "
+        f"python -m mpiapp.hpo --help); --data goes with --objective {' or '.join(READS_DATA)}"
+    )
 
 
 def _run(ctx, opts, data_flag=None):
@@ -70,8 +72,9 @@ def _show(outcome) -> None:
     base = summary.get("defaults_search_value")
     beside = "" if base is None else f" (the defaults on the same part: {base:.6g})"
     print(f"  best search value {summary['best_value']}{beside}  params {summary['best']}")
-    for line in summary.get("holdout") or ["no held-out part: this objective has none (a user objective may "
-                                           "define holdout(params, ctx))"]:
+    for line in summary.get("holdout") or [
+        "no held-out part: this objective has none (a user objective may define holdout(params, ctx))"
+    ]:
         print(f"  {line}")
     if summary["best"] is not None:
         print(f"  best parameters: {files.best}")
@@ -84,8 +87,14 @@ def _serial_phases(cfg) -> bool:
 
 def main(argv=None) -> int:
     args = parse(argv)
-    return cli.main("hpo", args, run=lambda ctx, opts: _run(ctx, opts, args.data), show=_show, extra_flags=FLAGS,
-                    serial_phases=_serial_phases)
+    return cli.main(
+        "hpo",
+        args,
+        run=lambda ctx, opts: _run(ctx, opts, args.data),
+        show=_show,
+        extra_flags=FLAGS,
+        serial_phases=_serial_phases,
+    )
 
 
 if __name__ == "__main__":

@@ -13,10 +13,31 @@ import sys
 from . import __version__, exits
 
 DISTRIBUTIONS = (
-    "numpy", "mpi4py", "h5py", "numba", "llvmlite", "pyyaml", "torch", "lightgbm", "xgboost",
-    "xgboost-cpu", "optuna", "scikit-learn", "threadpoolctl", "psutil", "tqdm", "matplotlib", "pandas",
-    "pyarrow", "arch", "backtesting", "cupy-cuda12x", "nvidia-ml-py", "jax", "jaxlib",
-)  # fmt: skip
+    "numpy",
+    "mpi4py",
+    "h5py",
+    "numba",
+    "llvmlite",
+    "pyyaml",
+    "torch",
+    "lightgbm",
+    "xgboost",
+    "xgboost-cpu",
+    "optuna",
+    "scikit-learn",
+    "threadpoolctl",
+    "psutil",
+    "tqdm",
+    "matplotlib",
+    "pandas",
+    "pyarrow",
+    "arch",
+    "backtesting",
+    "cupy-cuda12x",
+    "nvidia-ml-py",
+    "jax",
+    "jaxlib",
+)
 
 
 def versions() -> dict:
@@ -102,8 +123,16 @@ def hosts_of(rows: list[dict], counter: str) -> list[dict]:
     """One row per host (in order of first rank): host, ranks, cpus, work_counter, interface. Pure."""
     out: dict[str, dict] = {}
     for r in rows:
-        h = out.setdefault(r["host"], {"host": r["host"], "ranks": [], "cpus": r["node_cpus"],
-                                       "work_counter": counter, "interface": r["interface"]})  # fmt: skip
+        h = out.setdefault(
+            r["host"],
+            {
+                "host": r["host"],
+                "ranks": [],
+                "cpus": r["node_cpus"],
+                "work_counter": counter,
+                "interface": r["interface"],
+            },
+        )
         h["ranks"].append(r["rank"])
     return [{**h, "ranks": ",".join(map(str, h["ranks"]))} for h in out.values()]
 
@@ -148,9 +177,21 @@ def collect(rt) -> tuple[dict, list[dict]]:
 
 def render(facts: dict, rows: list[dict]) -> str:
     lines = [f"mpiapp {facts['versions']['mpiapp']} on {facts['ranks']} rank(s) ({facts['launched_by']})", ""]
-    for k in ("mpi_vendor", "mpi_vendor_version", "mpi_library_version", "mpi_standard", "mpi_thread_level",
-              "mpi_mpi4py", "work_counter", "work_counter_why", "h5py_mpi", "hdf5", "gpus", "gpu_via",
-              "gpu_note"):  # fmt: skip
+    for k in (
+        "mpi_vendor",
+        "mpi_vendor_version",
+        "mpi_library_version",
+        "mpi_standard",
+        "mpi_thread_level",
+        "mpi_mpi4py",
+        "work_counter",
+        "work_counter_why",
+        "h5py_mpi",
+        "hdf5",
+        "gpus",
+        "gpu_via",
+        "gpu_note",
+    ):
         if k in facts:
             v = facts[k]
             lines.append(f"  {k:<22} {', '.join(v) if isinstance(v, list) else v}")
@@ -159,8 +200,19 @@ def render(facts: dict, rows: list[dict]) -> str:
     lines += ["", "hosts:"]
     lines += _table(facts["hosts"], ["host", "ranks", "cpus", "work_counter", "interface"])
     lines += ["", "ranks:"]
-    cols = ["rank", "host", "pid", "cpus", "threads", "node_cpus", "ranks_on_node", "blas_threads",
-            "numba_threading_layer", "numba_threads", "numba_threads_used"]  # fmt: skip
+    cols = [
+        "rank",
+        "host",
+        "pid",
+        "cpus",
+        "threads",
+        "node_cpus",
+        "ranks_on_node",
+        "blas_threads",
+        "numba_threading_layer",
+        "numba_threads",
+        "numba_threads_used",
+    ]
     lines += _table(rows, cols)
     return "\n".join(lines)
 

@@ -52,8 +52,11 @@ class _Template(string.Template):
 
 
 def parse(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m mpiapp.launch", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    ap = argparse.ArgumentParser(
+        prog="python -m mpiapp.launch",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     g = ap.add_argument_group("what runs")
     g.add_argument("--job", default="score", help="the mpiapp job (default score)")
     g.add_argument(
@@ -78,8 +81,13 @@ def parse(argv=None) -> argparse.Namespace:
         "--nodes > 1, else single-node",
     )
     g.add_argument("-N", "--nodes", type=int, default=1)
-    g.add_argument("-n", "--ranks", type=int, metavar="N",
-                   help="MPI ranks in total, over all nodes (as mpirun -n, srun -n, launch/mpirun.sh -n)")
+    g.add_argument(
+        "-n",
+        "--ranks",
+        type=int,
+        metavar="N",
+        help="MPI ranks in total, over all nodes (as mpirun -n, srun -n, launch/mpirun.sh -n)",
+    )
     g.add_argument(
         "--ranks-per-node",
         type=int,
@@ -250,7 +258,9 @@ def ranks_per_node(a) -> int | None:
     if a.ranks % a.nodes:
         raise LayoutError(f"-n {a.ranks} ranks do not divide evenly over {a.nodes} nodes (-N)")
     if rpn is not None and rpn * a.nodes != a.ranks:
-        raise LayoutError(f"-n {a.ranks} (ranks in total) and --ranks-per-node {rpn} x {a.nodes} nodes disagree")
+        raise LayoutError(
+            f"-n {a.ranks} (ranks in total) and --ranks-per-node {rpn} x {a.nodes} nodes disagree"
+        )
     return a.ranks // a.nodes
 
 
@@ -265,8 +275,9 @@ def time_limit_seconds(text: str) -> int | None:
         return None
     m = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", s)
     if not m:
-        raise LayoutError(f"--time {text!r}: not a Slurm time limit (MM, MM:SS, HH:MM:SS, D-HH, "
-                          "D-HH:MM or D-HH:MM:SS)")
+        raise LayoutError(
+            f"--time {text!r}: not a Slurm time limit (MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS)"
+        )
     d, a, b, c = (int(x) if x is not None else None for x in m.groups())
     if d is None:
         if b is None:  # minutes
@@ -294,12 +305,15 @@ def signal_lead(a, note=print) -> int:
             raise LayoutError(
                 f"--signal-seconds {a.signal_seconds} is not shorter than --time {a.time} "
                 f"({limit} s): the warning would come before the job starts; give a lead below "
-                f"{limit} s or a longer --time")
+                f"{limit} s or a longer --time"
+            )
         return a.signal_seconds
     if limit is not None and DEFAULT_SIGNAL_S * 2 > limit:
         lead = max(1, limit // 2)
-        note(f"note: --time {a.time} is shorter than twice the default {DEFAULT_SIGNAL_S} s "
-             f"warning: SIGUSR1 comes {lead} s before the limit (--signal-seconds to choose)")
+        note(
+            f"note: --time {a.time} is shorter than twice the default {DEFAULT_SIGNAL_S} s "
+            f"warning: SIGUSR1 comes {lead} s before the limit (--signal-seconds to choose)"
+        )
         return lead
     return DEFAULT_SIGNAL_S
 
@@ -389,16 +403,20 @@ def render(a, argv=()) -> tuple[str, str, str]:
     items = a.array_config or a.array_data or []
     if template == "array":
         flag = "--config" if a.array_config else "--data"
-        items_block = (f"ITEMS=({' '.join(map(q, items))})  # one per array task ({flag})\n"
-                       f'JOB_ARGS+=({flag} "${{ITEMS[$SLURM_ARRAY_TASK_ID]}}")\n')  # fmt: skip
+        items_block = (
+            f"ITEMS=({' '.join(map(q, items))})  # one per array task ({flag})\n"
+            f'JOB_ARGS+=({flag} "${{ITEMS[$SLURM_ARRAY_TASK_ID]}}")\n'
+        )
     if resumable:
         out_expr = q(out)
         if template == "array":  # results/score.h5 -> results/score_<task>.h5
             stem, dot, ext = out.rpartition(".")
             stem, ext = (stem, "." + ext) if dot and "/" not in ext else (out, "")
             out_expr = q(stem + "_") + '"$SLURM_ARRAY_TASK_ID"' + (q(ext) if ext else "")
-        out_block = (f"OUT={out_expr}  # results; OUT.partial holds the committed work of an unfinished run\n"
-                     'JOB_ARGS+=(--out "$OUT")\n')  # fmt: skip
+        out_block = (
+            f"OUT={out_expr}  # results; OUT.partial holds the committed work of an unfinished run\n"
+            'JOB_ARGS+=(--out "$OUT")\n'
+        )
 
     # the network: profile, and NCCL on GPU nodes
     env_lines = [f"export MPIAPP_NET_IF={q(a.net_if)}  # data network, for the profile"] if a.net_if else []
@@ -410,9 +428,12 @@ def render(a, argv=()) -> tuple[str, str, str]:
 
     # the launcher, and which process Slurm's warning signal must reach
     if launcher == "srun":
-        launcher_block = _fill("templates/parts/srun.sh", srun_mpi=a.srun_mpi,
-                               cpu_bind="verbose,cores" if a.report_bindings else "cores",
-                               gpu=" --gpus-per-task=1" if template == "gpu" else "")  # fmt: skip
+        launcher_block = _fill(
+            "templates/parts/srun.sh",
+            srun_mpi=a.srun_mpi,
+            cpu_bind="verbose,cores" if a.report_bindings else "cores",
+            gpu=" --gpus-per-task=1" if template == "gpu" else "",
+        )
         signal = f"USR1@{lead}"  # every task of the srun step
     else:
         forward = ["MPIAPP_THREADS", "PYTHONUNBUFFERED"]
@@ -424,9 +445,12 @@ def render(a, argv=()) -> tuple[str, str, str]:
                 "# mpirun runs in the batch step: Slurm's warning comes to this shell\n"
                 "# (--signal=B:USR1@T); the trap below passes it to mpirun, which forwards it to every rank."
             )
-        launcher_block = _fill("templates/parts/mpirun.sh", signal_note=note,
-                               report=" --report-bindings" if a.report_bindings else "",
-                               forward=" ".join(f"-x {v}" for v in forward))  # fmt: skip
+        launcher_block = _fill(
+            "templates/parts/mpirun.sh",
+            signal_note=note,
+            report=" --report-bindings" if a.report_bindings else "",
+            forward=" ".join(f"-x {v}" for v in forward),
+        )
         signal = f"B:USR1@{lead}"  # the batch shell, which forwards it
 
     # resume after a stop, and what the script does with the exit status
@@ -441,26 +465,48 @@ def render(a, argv=()) -> tuple[str, str, str]:
         f"templates/parts/{after}", max_requeues=a.max_requeues, done_msg=done_msg, again=again
     )
 
-    body = _fill("templates/body.sh", python=q(a.python or sys.executable), job_cmd=" ".join(map(q, job_cmd)),
-                 job_args=" ".join(map(q, job_args)), items_block=items_block, out_block=out_block,
-                 ranks_per_node=lay["ranks_per_node"], threads=lay["threads"], profile=profile,
-                 profile_text=profile_text, resume_block=resume_block, launcher_block=launcher_block,
-                 after_block=after_block)  # fmt: skip
+    body = _fill(
+        "templates/body.sh",
+        python=q(a.python or sys.executable),
+        job_cmd=" ".join(map(q, job_cmd)),
+        job_args=" ".join(map(q, job_args)),
+        items_block=items_block,
+        out_block=out_block,
+        ranks_per_node=lay["ranks_per_node"],
+        threads=lay["threads"],
+        profile=profile,
+        profile_text=profile_text,
+        resume_block=resume_block,
+        launcher_block=launcher_block,
+        after_block=after_block,
+    )
     site = [f"#SBATCH --partition={a.partition}"] if a.partition else []
     site += [f"#SBATCH --account={a.account}"] if a.account else []
     site += ["#SBATCH --exclusive"] if a.exclusive else []
     array = f"0-{len(items) - 1}" + (f"%{a.array_parallel}" if a.array_parallel else "") if items else ""
     where = "this machine" if template == "local" else f"{lay['nodes']} node(s)"
     total = lay["ranks_per_node"] * lay["nodes"]
-    title = (f"mpiapp {a.job} on {where}: {total} ranks in total ({lay['ranks_per_node']} per node) x "
-             f"{lay['threads']} threads per rank{', 1 GPU per rank' if template == 'gpu' else ''} "
-             f"({lay['cores']} cores per node), profile {profile}, launcher {launcher}")  # fmt: skip
-    text = _fill(f"templates/{template}{'.sh' if template == 'local' else '.sbatch'}", title=title,
-                 rendered_by=" ".join(["python -m mpiapp.launch", *map(q, argv)]),
-                 script_name=os.path.basename(script), name=name, nodes=lay["nodes"],
-                 ranks_per_node=lay["ranks_per_node"], threads=lay["threads"], time=a.time,
-                 sbatch_site="".join(x + "\n" for x in site), signal=signal, array=array, body=body,
-                 log_dir=a.log_dir.rstrip("/") + "/" if a.log_dir else "")  # fmt: skip
+    title = (
+        f"mpiapp {a.job} on {where}: {total} ranks in total ({lay['ranks_per_node']} per node) x "
+        f"{lay['threads']} threads per rank{', 1 GPU per rank' if template == 'gpu' else ''} "
+        f"({lay['cores']} cores per node), profile {profile}, launcher {launcher}"
+    )
+    text = _fill(
+        f"templates/{template}{'.sh' if template == 'local' else '.sbatch'}",
+        title=title,
+        rendered_by=" ".join(["python -m mpiapp.launch", *map(q, argv)]),
+        script_name=os.path.basename(script),
+        name=name,
+        nodes=lay["nodes"],
+        ranks_per_node=lay["ranks_per_node"],
+        threads=lay["threads"],
+        time=a.time,
+        sbatch_site="".join(x + "\n" for x in site),
+        signal=signal,
+        array=array,
+        body=body,
+        log_dir=a.log_dir.rstrip("/") + "/" if a.log_dir else "",
+    )
     text = "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
     while "\n\n\n" in text:
         text = text.replace("\n\n\n", "\n\n")

@@ -16,16 +16,28 @@ from __future__ import annotations
 
 from . import cli
 
-LISTS = {"problems": "optbench.problems", "optimizers": "optbench.optimizers", "backends": "optbench.backends"}
+LISTS = {
+    "problems": "optbench.problems",
+    "optimizers": "optbench.optimizers",
+    "backends": "optbench.backends",
+}
 
 
 def parse(argv=None):
-    ap = cli.parser("optbench", __doc__, data=False)  # its data sets are named problems (--problems, --data-dir)
+    ap = cli.parser(
+        "optbench", __doc__, data=False
+    )  # its data sets are named problems (--problems, --data-dir)
     ap.add_argument("--problems", metavar="A,B", help="optbench.problems, comma-separated")
-    ap.add_argument("--optimizers", metavar="A,B", help="optbench.optimizers: sgd,momentum,nesterov,adam,adamw")
+    ap.add_argument(
+        "--optimizers", metavar="A,B", help="optbench.optimizers: sgd,momentum,nesterov,adam,adamw"
+    )
     ap.add_argument("--backends", metavar="A,B", help="optbench.backends: numpy,torch,cupy,jax")
-    ap.add_argument("--data-dir", dest="data_dir", metavar="DIR",
-                    help="optbench.data_dir: california_housing.csv, mnist.npz")
+    ap.add_argument(
+        "--data-dir",
+        dest="data_dir",
+        metavar="DIR",
+        help="optbench.data_dir: california_housing.csv, mnist.npz",
+    )
     args = ap.parse_args(argv)
     for flag in LISTS:  # "a,b" -> a YAML list for --set
         v = getattr(args, flag)
@@ -47,7 +59,9 @@ def _show(outcome) -> None:
 
 
 def main(argv=None) -> int:
-    return cli.main("optbench", parse(argv), _build, _show, extra_flags={**LISTS, "data_dir": "optbench.data_dir"})
+    return cli.main(
+        "optbench", parse(argv), _build, _show, extra_flags={**LISTS, "data_dir": "optbench.data_dir"}
+    )
 
 
 if __name__ == "__main__":

@@ -31,8 +31,10 @@ def check_results_file(path: str) -> dict:
     except OSError as exc:
         raise ReportError(f"{path}: not an HDF5 file ({str(exc).split('(')[0].strip()})") from None
     with f:
-        attrs = {k: (v.decode("utf-8", errors="replace") if isinstance(v, bytes) else v)
-                 for k, v in f.attrs.items()}
+        attrs = {
+            k: (v.decode("utf-8", errors="replace") if isinstance(v, bytes) else v)
+            for k, v in f.attrs.items()
+        }
         status = attrs.get("status")
         if (status is not None and status != "complete") or "_state" in f:
             try:
@@ -43,9 +45,11 @@ def check_results_file(path: str) -> dict:
                 progress = ""
             out = path[: -len(".partial")] if path.endswith(".partial") else "OUT"
             job = attrs.get("job", "score")
-            raise ReportError(f"{path}: an unfinished {'scan' if job == 'score' else job + ' run'} (status "
-                              f"{status or 'unknown'}; {progress}no report until it completes); finish it "
-                              f"with `python -m mpiapp.{job} --resume --out {out}` and the same config")
+            raise ReportError(
+                f"{path}: an unfinished {'scan' if job == 'score' else job + ' run'} (status "
+                f"{status or 'unknown'}; {progress}no report until it completes); finish it "
+                f"with `python -m mpiapp.{job} --resume --out {out}` and the same config"
+            )
         tables = ("patterns", "symbols", "windows") if attrs.get("job", "score") == "score" else ("profile",)
         missing = [g for g in tables if g not in f]
         if missing or "config" not in attrs:
@@ -59,45 +63,68 @@ def _epilog() -> str:
     """The jobs whose files this reads, from the registry, and what --plot writes for each."""
     lines = ["files of every job that writes one (its `job` attribute picks the report):"]
     lines += [f"  {job:<9}{JOBS[job].doc}" for job in JOB_REPORTS]
-    lines += ["", "--plot DIR writes PNG charts into DIR (created if missing; existing charts of the same name "
-              "are replaced):"]
+    lines += [
+        "",
+        "--plot DIR writes PNG charts into DIR (created if missing; existing charts of the same name "
+        "are replaced):",
+    ]
     lines += [f"  {job:<9}{PLOTS.get(job, 'its charts')}" for job in JOB_REPORTS]
-    lines += ["", "--html OUT.html writes one self-contained page: the summary, the main tables (sortable) and "
-              "every chart inline (no network, no server); with --plot the PNGs are kept in DIR too."]
+    lines += [
+        "",
+        "--html OUT.html writes one self-contained page: the summary, the main tables (sortable) and "
+        "every chart inline (no network, no server); with --plot the PNGs are kept in DIR too.",
+    ]
     return "\n".join(lines)
 
 
 #: what --plot writes per job (for --help; each report module's plot() docstring has the detail)
 PLOTS = {
     "score": "top<N>_<symbol>_<direction>.png per top structure (group primaries, p / q-value, known_bar); "
-             "overview.png (per symbol: where patterns were found, which windows were skipped and why); "
-             "live_<symbol>.png, outcomes.png",
+    "overview.png (per symbol: where patterns were found, which windows were skipped and why); "
+    "live_<symbol>.png, outcomes.png",
     "train": "ic_per_symbol.png, equity_<family>.png (out-of-fold long/short against buy-and-hold, turnover), "
-             "ic_over_time.png, importance.png, deciles.png, folds_<symbol>.png for every symbol",
+    "ic_over_time.png, importance.png, deciles.png, folds_<symbol>.png for every symbol",
     "optbench": "curves_<problem>.png (medians with bootstrap bands over the seeds), time_to_target.png, "
-                "profile.png (by time and by iterations), memory.png",
+    "profile.png (by time and by iterations), memory.png",
     "hpo": "hpo_history (hpo_pareto_front for two objectives), hpo_importances, hpo_intermediate_values, "
-           "hpo_parallel_coordinate, hpo_slice, hpo_contour (top two parameters), hpo_holdout (search beside "
-           "held-out values) (.png), the objective named on the value axis",
+    "hpo_parallel_coordinate, hpo_slice, hpo_contour (top two parameters), hpo_holdout (search beside "
+    "held-out values) (.png), the objective named on the value axis",
     "ddp": "loss.png (train loss smoothed, validation and test beside their baselines, best epoch), "
-           "metrics.png (IC and hit rate per epoch), lr.png (learning-rate schedule), symbols.png (per-symbol "
-           "test IC beside the ridge baseline's), throughput.png",
+    "metrics.png (IC and hit rate per epoch), lr.png (learning-rate schedule), symbols.png (per-symbol "
+    "test IC beside the ridge baseline's), throughput.png",
 }
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m mpiapp.report", description=__doc__, epilog=_epilog(),
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m mpiapp.report",
+        description=__doc__,
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("file", help="a results file written by any mpiapp job: " + ", ".join(JOB_REPORTS))
-    ap.add_argument("--top", type=int, default=10, metavar="N", help="score files: structures to list and plot")
+    ap.add_argument(
+        "--top", type=int, default=10, metavar="N", help="score files: structures to list and plot"
+    )
     ap.add_argument("--plot", metavar="DIR", help="write the job's charts as PNG files into DIR (see below)")
-    ap.add_argument("--html", metavar="OUT.html", help="write one self-contained HTML page: summary, tables, "
-                    "every chart inline")
-    ap.add_argument("--max-p", type=float, metavar="P",
-                    help="scan files: only patterns whose p-value (scan.null_samples > 0) is at most P")
-    ap.add_argument("--max-q", type=float, metavar="Q",
-                    help="scan files: only patterns whose q-value (false-discovery control over the run's "
-                         "windows, scan.null_samples > 0) is at most Q")
+    ap.add_argument(
+        "--html",
+        metavar="OUT.html",
+        help="write one self-contained HTML page: summary, tables, every chart inline",
+    )
+    ap.add_argument(
+        "--max-p",
+        type=float,
+        metavar="P",
+        help="scan files: only patterns whose p-value (scan.null_samples > 0) is at most P",
+    )
+    ap.add_argument(
+        "--max-q",
+        type=float,
+        metavar="Q",
+        help="scan files: only patterns whose q-value (false-discovery control over the run's "
+        "windows, scan.null_samples > 0) is at most Q",
+    )
     a = ap.parse_args(argv)
     import os
     import signal
@@ -106,7 +133,11 @@ def main(argv=None) -> int:
 
     if not os.path.exists(a.file):
         partial = a.file + ".partial"
-        hint = f" ({partial} exists: the run was interrupted; finish it with --resume)" if os.path.exists(partial) else ""
+        hint = (
+            f" ({partial} exists: the run was interrupted; finish it with --resume)"
+            if os.path.exists(partial)
+            else ""
+        )
         print(f"mpiapp report: {a.file}: no such file{hint}", file=sys.stderr)
         return exits.USAGE
     from .config import ConfigError
@@ -151,8 +182,11 @@ def main(argv=None) -> int:
             print(f"mpiapp report: {flag}: {exc}", file=sys.stderr)
             return exits.USAGE
         except OSError as exc:
-            print(f"mpiapp report: {flag} {where if flag == '--plot' else a.html}: {exc.strerror or exc}"
-                  f"{': ' + str(exc.filename) if getattr(exc, 'filename', None) else ''}", file=sys.stderr)
+            print(
+                f"mpiapp report: {flag} {where if flag == '--plot' else a.html}: {exc.strerror or exc}"
+                f"{': ' + str(exc.filename) if getattr(exc, 'filename', None) else ''}",
+                file=sys.stderr,
+            )
             return exits.USAGE
     return exits.OK
 

@@ -32,8 +32,9 @@ def _text(v):
     if v.dtype.kind == "S":
         return np.char.decode(v, "utf-8", errors="replace").astype(object)
     if v.dtype.kind == "O":
-        return np.array([x.decode("utf-8", errors="replace") if isinstance(x, bytes) else str(x)
-                         for x in v], dtype=object)
+        return np.array(
+            [x.decode("utf-8", errors="replace") if isinstance(x, bytes) else str(x) for x in v], dtype=object
+        )
     return v
 
 
@@ -79,8 +80,10 @@ def _check_table(path, name: str) -> None:
         return
     have = ", ".join(sorted(tabs)) or "none"
     if name in arrays:
-        raise NoSuchTable(f"{path}: {name!r} is an array of shape {arrays[name]}, not a table (read it with "
-                          f"h5py); its tables: {have}")
+        raise NoSuchTable(
+            f"{path}: {name!r} is an array of shape {arrays[name]}, not a table (read it with "
+            f"h5py); its tables: {have}"
+        )
     raise NoSuchTable(f"{path}: no table {name!r}; its tables: {have}")
 
 
@@ -113,13 +116,17 @@ def _decode(df, table: str, dec: dict):
         if spec.get("values"):  # an index into a list of numbers: the numbers
             vals = np.asarray(names)
             ok = (codes >= 0) & (codes < len(vals))
-            out = np.full(codes.shape, np.nan) if vals.dtype.kind == "f" else np.zeros(codes.shape, vals.dtype)
+            out = (
+                np.full(codes.shape, np.nan) if vals.dtype.kind == "f" else np.zeros(codes.shape, vals.dtype)
+            )
             out[ok] = vals[codes[ok]]
             df[col] = out
             continue
         codes = np.where((codes >= 0) & (codes < len(names)), codes, -1)
-        df[col] = pd.Categorical.from_codes(codes, categories=pd.Index(names, dtype=object)
-                                            if len(set(names)) == len(names) else _unique(names))
+        df[col] = pd.Categorical.from_codes(
+            codes,
+            categories=pd.Index(names, dtype=object) if len(set(names)) == len(names) else _unique(names),
+        )
     for col in dec.get("times", {}).get(table, ()):
         if col in df:
             df[col] = pd.to_datetime(df[col].to_numpy().astype(np.int64), unit="ns", utc=True)
@@ -166,7 +173,11 @@ def load(path, table: str | None = None, raw: bool = False):
     if not raw:
         mod = _report_module(job)
         dec = mod.decoding(path, a) if mod is not None and hasattr(mod, "decoding") else {}
-        sym_id = df["symbol"].to_numpy().copy() if job == "score" and table == "patterns" and "symbol" in df else None
+        sym_id = (
+            df["symbol"].to_numpy().copy()
+            if job == "score" and table == "patterns" and "symbol" in df
+            else None
+        )
         _decode(df, table, dec)
         if sym_id is not None:  # the scan's patterns keep their symbol ids beside the names
             df.insert(0, "symbol_id", sym_id)
@@ -185,8 +196,10 @@ def tables(path):
     lines = getattr(mod, "TABLES", {}) if mod is not None else {}
     tabs, arrays = _listing(path)
     rows = [{"table": n, "rows": r, "what": lines.get(n, "")} for n, r in sorted(tabs.items())]
-    rows += [{"table": n, "rows": s[0] if s else 1, "what": lines.get(n, "") + (" (an array, not a table)")}
-             for n, s in sorted(arrays.items())]
+    rows += [
+        {"table": n, "rows": s[0] if s else 1, "what": lines.get(n, "") + (" (an array, not a table)")}
+        for n, s in sorted(arrays.items())
+    ]
     return pd.DataFrame(rows, columns=["table", "rows", "what"])
 
 

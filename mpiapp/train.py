@@ -21,9 +21,13 @@ FAMILIES = ("lgbm", "xgb", "rf", "mlp", "ridge")
 
 def parse(argv=None):
     ap = cli.parser("train", __doc__)
-    ap.add_argument("--families", metavar="LIST", type=_families,
-                    help="train.families, comma-separated from lgbm, xgb, rf, mlp, ridge (ridge, the baseline, "
-                         "is always trained)")  # fmt: skip
+    ap.add_argument(
+        "--families",
+        metavar="LIST",
+        type=_families,
+        help="train.families, comma-separated from lgbm, xgb, rf, mlp, ridge (ridge, the baseline, "
+        "is always trained)",
+    )
     ap.add_argument("--scan", metavar="FILE", help="train.scan_file: a results file of mpiapp.score")
     return ap.parse_args(argv)
 
@@ -51,8 +55,13 @@ def _show(outcome) -> None:
 
 
 def main(argv=None) -> int:
-    return cli.main("train", parse(argv), _build, _show,
-                    extra_flags={"families": "train.families", "scan": "train.scan_file"})
+    return cli.main(
+        "train",
+        parse(argv),
+        _build,
+        _show,
+        extra_flags={"families": "train.families", "scan": "train.scan_file"},
+    )
 
 
 if __name__ == "__main__":

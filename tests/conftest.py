@@ -62,8 +62,15 @@ class Run:
 def run(cmd, timeout=120, env=None, cwd=ROOT) -> Run:
     """Run in a new session (so leftovers can be found by process group) under a hard timeout."""
     t0 = time.monotonic()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         env=env or mpi_env(), cwd=cwd, start_new_session=True)  # fmt: skip
+    p = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env or mpi_env(),
+        cwd=cwd,
+        start_new_session=True,
+    )
     try:
         out, err = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -81,12 +88,21 @@ class Background:
     def __init__(self, cmd, env=None, cwd=ROOT):
         import threading
 
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     env=mpi_env(env), cwd=cwd, start_new_session=True)  # fmt: skip
+        self.proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=mpi_env(env),
+            cwd=cwd,
+            start_new_session=True,
+        )
         self.pid = self.proc.pid
         self.out, self.err = [], []
-        self.threads = [threading.Thread(target=self._drain, args=(s, buf), daemon=True)
-                        for s, buf in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]  # fmt: skip
+        self.threads = [
+            threading.Thread(target=self._drain, args=(s, buf), daemon=True)
+            for s, buf in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))
+        ]
         for t in self.threads:
             t.start()
 
@@ -102,8 +118,11 @@ class Background:
             if len(lines) >= n_lines:
                 return {int(x.split("pid=")[1].split()[0]) for x in lines}
             time.sleep(0.05)
-        raise AssertionError(f"no {n_lines} {marker} lines seen (exit {self.proc.poll()}):\n"
-                             + "".join(self.out)[-3000:] + "".join(self.err)[-3000:])
+        raise AssertionError(
+            f"no {n_lines} {marker} lines seen (exit {self.proc.poll()}):\n"
+            + "".join(self.out)[-3000:]
+            + "".join(self.err)[-3000:]
+        )
 
     def wait(self, timeout):
         try:

@@ -12,11 +12,35 @@ from conftest import PY, ROOT, mpi_env, mpiexec_cmd, run
 
 HPO_OBJ = str(ROOT / "tests" / "progs" / "hpo_objectives.py")
 #: a small, fast ddp run (its feature store is built from whatever --data gives)
-DDP = ["--set", "ddp.hidden=[8]", "--set", "ddp.batch_size=64", "--set", "ddp.max_steps=2", "--set",
-       "ddp.precision=fp32", "--set", "ddp.warmup_steps=1", "--no-progress"]  # fmt: skip
+DDP = [
+    "--set",
+    "ddp.hidden=[8]",
+    "--set",
+    "ddp.batch_size=64",
+    "--set",
+    "ddp.max_steps=2",
+    "--set",
+    "ddp.precision=fp32",
+    "--set",
+    "ddp.warmup_steps=1",
+    "--no-progress",
+]
 #: a small optbench grid on the NumPy backend only (no torch import)
-OPT = ["--problems", "logreg-d10", "--optimizers", "sgd,adam", "--backends", "numpy", "--set", "optbench.repeats=1",
-       "--set", "optbench.batch_sizes=[0]", "--set", "optbench.max_iters=50", "--no-progress"]  # fmt: skip
+OPT = [
+    "--problems",
+    "logreg-d10",
+    "--optimizers",
+    "sgd,adam",
+    "--backends",
+    "numpy",
+    "--set",
+    "optbench.repeats=1",
+    "--set",
+    "optbench.batch_sizes=[0]",
+    "--set",
+    "optbench.max_iters=50",
+    "--no-progress",
+]
 HPO = ["--objective", f"{HPO_OBJ}:quad", "--trials", "4"]
 
 
@@ -56,8 +80,16 @@ def write_csvs(folder, n=3, bars=700, seed=7):
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):
         s, _ = synthetic.generate(seed, i, bars, 1.0, 0.1, n)
-        pd.DataFrame({"Date": pd.to_datetime(s.time).strftime("%Y-%m-%d"), "Open": s.open, "High": s.high,
-                      "Low": s.low, "Close": s.close, "Volume": 1000}).to_csv(folder / f"S{i}.csv", index=False)
+        pd.DataFrame(
+            {
+                "Date": pd.to_datetime(s.time).strftime("%Y-%m-%d"),
+                "Open": s.open,
+                "High": s.high,
+                "Low": s.low,
+                "Close": s.close,
+                "Volume": 1000,
+            }
+        ).to_csv(folder / f"S{i}.csv", index=False)
     return folder
 
 

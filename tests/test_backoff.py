@@ -39,8 +39,13 @@ NOT_SLEEPS = ("runtime/backoff.py", "engines/hpo/owner.py")
 def hand_written(pkg: Path) -> list[str]:
     """Lines outside runtime/backoff.py that double a delay themselves."""
     skip = {pkg / p for p in NOT_SLEEPS}
-    return [f"{f}:{i}" for f in sorted(pkg.rglob("*.py")) if f not in skip
-            for i, line in enumerate(f.read_text().splitlines(), 1) if DOUBLING.search(line)]  # fmt: skip
+    return [
+        f"{f}:{i}"
+        for f in sorted(pkg.rglob("*.py"))
+        if f not in skip
+        for i, line in enumerate(f.read_text().splitlines(), 1)
+        if DOUBLING.search(line)
+    ]
 
 
 def test_no_module_doubles_its_own_sleeps():

@@ -11,8 +11,19 @@ from conftest import PY, ROOT
 HEAVY = ("torch", "cupy", "lightgbm", "xgboost", "optuna", "numba", "h5py", "mpi4py.MPI")
 
 
-@pytest.mark.parametrize("argv", [["-m", "mpiapp", "--help"], ["-m", "mpiapp", "info", "--help"], ["-m", "mpiapp.score", "--help"], ["-m", "mpiapp.report", "--help"],
-                                  ["-m", "mpiapp.info", "--help"], ["-m", "mpiapp.launch", "--help"], ["-m", "mpiapp.config", "--help"], ["-m", "mpiapp.hpo", "--help"]])  # fmt: skip
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["-m", "mpiapp", "--help"],
+        ["-m", "mpiapp", "info", "--help"],
+        ["-m", "mpiapp.score", "--help"],
+        ["-m", "mpiapp.report", "--help"],
+        ["-m", "mpiapp.info", "--help"],
+        ["-m", "mpiapp.launch", "--help"],
+        ["-m", "mpiapp.config", "--help"],
+        ["-m", "mpiapp.hpo", "--help"],
+    ],
+)
 def test_help_is_fast_and_light(argv):
     probe = (
         "import runpy, sys; sys.argv = {argv!r};\n"
@@ -50,14 +61,16 @@ def test_every_listed_job_has_a_module_with_main():
 def test_exit_process_flushes_runs_atexit_and_keeps_the_code():
     """The jobs' fast exit (runtime.comm.exit_process) skips only the interpreter's teardown: piped
     output arrives, atexit handlers run, MPI is finalised, the exit code is the job's."""
-    prog = ("import atexit, sys\n"
-            "from mpiapp.runtime import comm\n"
-            "MPI = comm.mpi()\n"
-            "atexit.register(lambda: print('atexit ran', MPI.Is_finalized()))\n"
-            "print('summary', end=' ')\n"
-            "sys.stderr.write('to stderr')\n"
-            "comm.exit_process(75)\n"
-            "print('never')\n")
+    prog = (
+        "import atexit, sys\n"
+        "from mpiapp.runtime import comm\n"
+        "MPI = comm.mpi()\n"
+        "atexit.register(lambda: print('atexit ran', MPI.Is_finalized()))\n"
+        "print('summary', end=' ')\n"
+        "sys.stderr.write('to stderr')\n"
+        "comm.exit_process(75)\n"
+        "print('never')\n"
+    )
     r = subprocess.run([PY, "-c", prog], capture_output=True, text=True, timeout=120)
     assert r.returncode == 75, r.stderr
     assert r.stdout == "summary atexit ran False\n" and r.stderr == "to stderr"

@@ -25,7 +25,9 @@ def test_presets_load(preset):
 def test_misspelt_key_names_the_key_and_the_right_one(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text("scan:\n  window_bar: 300\n")
-    with pytest.raises(ConfigError, match=r"unknown key 'scan.window_bar'; did you mean 'scan.window_bars'\?"):
+    with pytest.raises(
+        ConfigError, match=r"unknown key 'scan.window_bar'; did you mean 'scan.window_bars'\?"
+    ):
         config.load([p])
     with pytest.raises(ConfigError, match=r"did you mean 'scan.max_start_points'"):
         config.load(overrides=["scan.max_start_point=3"])
@@ -43,8 +45,10 @@ def test_wrong_type_names_key_and_expected_type():
 def test_out_of_range_names_key_and_range(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text("scan:\n  window_overlap_ratio: 1.5\n")
-    with pytest.raises(ConfigError, match=re.escape("scan.window_overlap_ratio = 1.5 is out of range; "
-                                                    "expected float in [0.0, 1.0]")):
+    with pytest.raises(
+        ConfigError,
+        match=re.escape("scan.window_overlap_ratio = 1.5 is out of range; expected float in [0.0, 1.0]"),
+    ):
         config.load([p])
     with pytest.raises(ConfigError, match=r"scan.backend = 'gpu' is not allowed; expected one of 'auto'"):
         config.load(overrides=["scan.backend=gpu"])
@@ -57,7 +61,10 @@ def test_precedence_file_then_env_then_set(tmp_path):
     p.write_text("runtime:\n  threads_per_rank: 3\n  log_level: debug\nscan:\n  up_to: 4\n")
     cfg = config.load([p], ["scan.up_to=6"], env={"MPIAPP_THREADS": "2"})
     assert (cfg.runtime.threads_per_rank, cfg.runtime.log_level, cfg.scan.up_to) == (2, "debug", 6)
-    assert config.load([p], ["runtime.threads_per_rank=1"], env={"MPIAPP_THREADS": "2"}).runtime.threads_per_rank == 1
+    assert (
+        config.load([p], ["runtime.threads_per_rank=1"], env={"MPIAPP_THREADS": "2"}).runtime.threads_per_rank
+        == 1
+    )
 
 
 def test_dump_round_trips():
@@ -113,22 +120,46 @@ def test_choices_are_case_blind_but_still_checked():
 
 # --- one declaration per key: items of lists, job defaults, the params objects derived from the schema ---
 
-@pytest.mark.parametrize("setting,message", [
-    ("train.mlp.hidden=[16, 0]", "train.mlp.hidden = [16, 0]: expected a non-empty list of integers in [1, 65536] "
-                                 "(value 2 (0) is out of range)"),
-    ("ddp.hidden=[8, true]", "ddp.hidden = [8, True]: expected a non-empty list of integers in [1, 65536] "
-                             "(value 2 (True) is a bool)"),
-    ("scan.live_degrees=[2, 1]", "scan.live_degrees = [2, 1]: expected a list of 1 to 8 numbers in (0, 1000], "
-                                 "ascending (not ascending)"),
-    ("scan.live_degrees=[1, 2, 3, 4, 5, 6, 7, 8, 9]", "(it has 9)"),
-    ("train.ridge.penalties=[0.1, 0]", "train.ridge.penalties = [0.1, 0]: expected a non-empty list of numbers in "
-                                       "(0, 1e+06] (value 2 (0) is out of range)"),
-    ("optbench.targets=[0.5, 1]", "optbench.targets = [0.5, 1]: expected a non-empty list of numbers in (0, 1)"),
-    ("optbench.adam_betas=[0.9, 0.99, 0.5]", "optbench.adam_betas = [0.9, 0.99, 0.5]: expected two numbers in [0, 1)"),
-    ("optbench.batch_sizes=[0, 8, 0]", "optbench.batch_sizes lists 0 twice: [0, 8, 0]"),
-    ("optbench.optimizers=[adam, sgd, nadam]", "optbench.optimizers = ['adam', 'sgd', 'nadam']: expected a non-empty "
-                                               "list of names drawn from"),
-])  # fmt: skip
+
+@pytest.mark.parametrize(
+    "setting,message",
+    [
+        (
+            "train.mlp.hidden=[16, 0]",
+            "train.mlp.hidden = [16, 0]: expected a non-empty list of integers in [1, 65536] "
+            "(value 2 (0) is out of range)",
+        ),
+        (
+            "ddp.hidden=[8, true]",
+            "ddp.hidden = [8, True]: expected a non-empty list of integers in [1, 65536] "
+            "(value 2 (True) is a bool)",
+        ),
+        (
+            "scan.live_degrees=[2, 1]",
+            "scan.live_degrees = [2, 1]: expected a list of 1 to 8 numbers in (0, 1000], "
+            "ascending (not ascending)",
+        ),
+        ("scan.live_degrees=[1, 2, 3, 4, 5, 6, 7, 8, 9]", "(it has 9)"),
+        (
+            "train.ridge.penalties=[0.1, 0]",
+            "train.ridge.penalties = [0.1, 0]: expected a non-empty list of numbers in "
+            "(0, 1e+06] (value 2 (0) is out of range)",
+        ),
+        (
+            "optbench.targets=[0.5, 1]",
+            "optbench.targets = [0.5, 1]: expected a non-empty list of numbers in (0, 1)",
+        ),
+        (
+            "optbench.adam_betas=[0.9, 0.99, 0.5]",
+            "optbench.adam_betas = [0.9, 0.99, 0.5]: expected two numbers in [0, 1)",
+        ),
+        ("optbench.batch_sizes=[0, 8, 0]", "optbench.batch_sizes lists 0 twice: [0, 8, 0]"),
+        (
+            "optbench.optimizers=[adam, sgd, nadam]",
+            "optbench.optimizers = ['adam', 'sgd', 'nadam']: expected a non-empty list of names drawn from",
+        ),
+    ],
+)
 def test_a_bad_list_value_stops_the_load_naming_the_key(setting, message):
     with pytest.raises(ConfigError) as exc:
         config.load(overrides=[setting])
@@ -219,6 +250,7 @@ def test_a_params_class_may_not_declare_a_key_again():
     from mpiapp.config.params import Params
 
     with pytest.raises(TypeError, match=r"\['scan.window_bars'\] are keys of the schema"):
+
         class Twice(Params, section="scan"):  # noqa: F841
             window_bars: int = 100
 
@@ -226,10 +258,15 @@ def test_a_params_class_may_not_declare_a_key_again():
 def test_a_bad_list_value_is_exit_2_naming_the_key_before_mpi(tmp_path):
     from conftest import PY, mpiexec_cmd, run
 
-    for job, setting in (("train", "train.mlp.hidden=[16,0]"), ("optbench", "optbench.step_scales=[1,1]"),
-                         ("ddp", "ddp.hidden=[0]")):  # fmt: skip
-        r = run(mpiexec_cmd(2, PY, "-m", f"mpiapp.{job}", "--set", setting, "--out", str(tmp_path / "x.h5")),
-                timeout=120)  # fmt: skip
+    for job, setting in (
+        ("train", "train.mlp.hidden=[16,0]"),
+        ("optbench", "optbench.step_scales=[1,1]"),
+        ("ddp", "ddp.hidden=[0]"),
+    ):
+        r = run(
+            mpiexec_cmd(2, PY, "-m", f"mpiapp.{job}", "--set", setting, "--out", str(tmp_path / "x.h5")),
+            timeout=120,
+        )
         assert r.returncode == 2, r.output
         lines = [x for x in r.stderr.splitlines() if "config error" in x]
         assert len(lines) == 1 and setting.split("=")[0] in lines[0], r.stderr

@@ -11,13 +11,27 @@ from conftest import PY, mpi_env, mpiexec_cmd, run  # noqa: E402
 GPUS = torch.cuda.device_count() if torch.cuda.is_available() else 0
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(GPUS == 0, reason="no CUDA GPU visible to torch")]
 
-BASE = ["--data", "synthetic:6", "--set", "data.synthetic_bars=1200", "--set", "ddp.batch_size=64",
-        "--set", "ddp.hidden=[16]", "--set", "ddp.patience=0", "--set", "ddp.max_steps=20", "--no-progress"]  # fmt: skip
+BASE = [
+    "--data",
+    "synthetic:6",
+    "--set",
+    "data.synthetic_bars=1200",
+    "--set",
+    "ddp.batch_size=64",
+    "--set",
+    "ddp.hidden=[16]",
+    "--set",
+    "ddp.patience=0",
+    "--set",
+    "ddp.max_steps=20",
+    "--no-progress",
+]
 
 
 def _ddp(n, out, store, *extra):
-    cmd = mpiexec_cmd(n, PY, "-m", "mpiapp.ddp", *BASE, "--out", str(out), "--set", f"ddp.features_path={store}",
-                      *extra)  # fmt: skip
+    cmd = mpiexec_cmd(
+        n, PY, "-m", "mpiapp.ddp", *BASE, "--out", str(out), "--set", f"ddp.features_path={store}", *extra
+    )
     return run(cmd, timeout=600, env=mpi_env())
 
 

@@ -10,14 +10,28 @@ import pytest
 from conftest import PY, mpi_env, mpiexec_cmd, run
 from mpiapp.engines.ddp import spacing
 
-QUICK = ["--set", "ddp.hidden=[8]", "--set", "ddp.batch_size=256", "--set", "ddp.max_steps=3", "--set",
-         "ddp.precision=fp32", "--set", "ddp.warmup_steps=1", "--no-progress"]  # fmt: skip
+QUICK = [
+    "--set",
+    "ddp.hidden=[8]",
+    "--set",
+    "ddp.batch_size=256",
+    "--set",
+    "ddp.max_steps=3",
+    "--set",
+    "ddp.precision=fp32",
+    "--set",
+    "ddp.warmup_steps=1",
+    "--no-progress",
+]
 DAY, HOUR = 86_400 * 10**9, 3_600 * 10**9
 
 
 def ddp(out, *args, timeout=400):
-    return run(mpiexec_cmd(2, PY, "-m", "mpiapp.ddp", "--out", str(out), *QUICK, *args), timeout=timeout,
-               env=mpi_env())  # fmt: skip
+    return run(
+        mpiexec_cmd(2, PY, "-m", "mpiapp.ddp", "--out", str(out), *QUICK, *args),
+        timeout=timeout,
+        env=mpi_env(),
+    )
 
 
 def table(path, name):
@@ -34,7 +48,9 @@ def test_spacing_is_the_median_gap_and_groups_within_a_factor():
     why = spacing.problem(names, gaps, allowed=False)
     assert "1 hour: H; 1 day: D1, D2; 7 days: W" in why and "ddp.mixed_spacing=true" in why
     assert spacing.problem(names, gaps, allowed=True) is None
-    assert spacing.problem(["A", "B"], [DAY, int(1.4 * DAY)], allowed=False) is None  # one spacing within 1.5x
+    assert (
+        spacing.problem(["A", "B"], [DAY, int(1.4 * DAY)], allowed=False) is None
+    )  # one spacing within 1.5x
     assert spacing.median_spacing(hourly) == HOUR and spacing.describe(30 * 60 * 10**9) == "30 minutes"
 
 

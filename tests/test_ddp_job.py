@@ -16,9 +16,25 @@ import pytest
 from conftest import PY, ROOT, Background, leftovers, mpi_env, mpiexec_cmd, run
 
 FAULT = str(ROOT / "tests" / "progs" / "ddp_fault.py")
-BASE = ["--data", "synthetic:6", "--set", "data.synthetic_bars=1200", "--set", "ddp.batch_size=64",
-        "--set", "ddp.precision=fp32", "--set", "ddp.hidden=[16]", "--set", "ddp.patience=0",
-        "--set", "ddp.warmup_steps=2", "--set", "ddp.epochs=2", "--no-progress"]  # fmt: skip
+BASE = [
+    "--data",
+    "synthetic:6",
+    "--set",
+    "data.synthetic_bars=1200",
+    "--set",
+    "ddp.batch_size=64",
+    "--set",
+    "ddp.precision=fp32",
+    "--set",
+    "ddp.hidden=[16]",
+    "--set",
+    "ddp.patience=0",
+    "--set",
+    "ddp.warmup_steps=2",
+    "--set",
+    "ddp.epochs=2",
+    "--no-progress",
+]
 
 
 def ddp(n, out, store, *extra, prog=None, env=None, timeout=240):
@@ -67,8 +83,12 @@ def test_equivalence_across_rank_counts_and_accumulation(store, straight, tmp_pa
     gloo), 4 ranks x B/4, and 1 rank with 2 micro-batches of B/2 give the same parameters (fp32; the
     gradient sums differ in order only)."""
     runs = {"n2": weights(straight)}
-    for name, n, extra in (("n1", 1, []), ("n4", 4, []), ("n1acc2", 1, ["--set", "ddp.accumulation_steps=2"]),
-                           ("n2gloo", 2, ["--set", "ddp.cpu_allreduce=gloo"])):  # fmt: skip
+    for name, n, extra in (
+        ("n1", 1, []),
+        ("n4", 4, []),
+        ("n1acc2", 1, ["--set", "ddp.accumulation_steps=2"]),
+        ("n2gloo", 2, ["--set", "ddp.cpu_allreduce=gloo"]),
+    ):
         out = tmp_path / f"{name}.h5"
         r = ddp(n, out, store, "--set", "ddp.max_steps=12", *extra)
         assert r.returncode == 0, r.output
@@ -87,8 +107,18 @@ def test_sigusr1_mid_training_then_resume_is_bitwise_exact(store, straight, tmp_
     completes; the weights equal those of the uninterrupted run bit for bit and the loss curve goes
     on where it stopped."""
     out = tmp_path / "sig.h5"
-    cmd = mpiexec_cmd(2, PY, FAULT, *BASE, "--out", str(out), "--set", f"ddp.features_path={store}",
-                      "--set", "ddp.max_steps=12")  # fmt: skip
+    cmd = mpiexec_cmd(
+        2,
+        PY,
+        FAULT,
+        *BASE,
+        "--out",
+        str(out),
+        "--set",
+        f"ddp.features_path={store}",
+        "--set",
+        "ddp.max_steps=12",
+    )
     bg = Background(cmd, env={"FAULT_KIND": "slow", "FAULT_SLEEP": "0.4"})
     pids = bg.wait_for("TRAINING", 2, timeout=120)
     t0 = time.monotonic()
@@ -118,7 +148,14 @@ def _alive(pid):
 
 
 def test_a_rank_that_raises_ends_the_job_with_its_traceback(store, tmp_path):
-    r = ddp(2, tmp_path / "raise.h5", store, prog=FAULT, env={"FAULT_KIND": "raise", "FAULT_STEP": "5"}, timeout=90)
+    r = ddp(
+        2,
+        tmp_path / "raise.h5",
+        store,
+        prog=FAULT,
+        env={"FAULT_KIND": "raise", "FAULT_STEP": "5"},
+        timeout=90,
+    )
     assert r.returncode != 0
     assert r.seconds < 60
     assert "ValueError: injected failure at step 5" in r.stderr
@@ -127,8 +164,16 @@ def test_a_rank_that_raises_ends_the_job_with_its_traceback(store, tmp_path):
 
 
 def test_a_stalled_collective_ends_at_the_timeout_naming_the_step(store, tmp_path):
-    r = ddp(2, tmp_path / "stall.h5", store, "--set", "ddp.timeout_s=5", prog=FAULT,
-            env={"FAULT_KIND": "stall", "FAULT_STEP": "4"}, timeout=120)  # fmt: skip
+    r = ddp(
+        2,
+        tmp_path / "stall.h5",
+        store,
+        "--set",
+        "ddp.timeout_s=5",
+        prog=FAULT,
+        env={"FAULT_KIND": "stall", "FAULT_STEP": "4"},
+        timeout=120,
+    )
     assert r.returncode != 0
     assert "step 4 (epoch 0, batch 3)" in r.stderr, r.stderr[-3000:]
     assert leftovers(r.pgid) == []
@@ -144,8 +189,22 @@ def test_a_non_finite_loss_stops_naming_step_and_batch(store, tmp_path):
 
 
 def test_two_jobs_started_together_both_complete(store, tmp_path):
-    cmds = [mpiexec_cmd(2, PY, "-m", "mpiapp.ddp", *BASE, "--out", str(tmp_path / f"j{i}.h5"),
-                        "--set", f"ddp.features_path={store}", "--set", "ddp.max_steps=6") for i in range(2)]  # fmt: skip
+    cmds = [
+        mpiexec_cmd(
+            2,
+            PY,
+            "-m",
+            "mpiapp.ddp",
+            *BASE,
+            "--out",
+            str(tmp_path / f"j{i}.h5"),
+            "--set",
+            f"ddp.features_path={store}",
+            "--set",
+            "ddp.max_steps=6",
+        )
+        for i in range(2)
+    ]
     bgs = [Background(c) for c in cmds]
     for i, bg in enumerate(bgs):
         code, out, err = bg.wait(timeout=240)
@@ -165,8 +224,16 @@ def test_results_file_report_and_model(store, tmp_path):
     assert prof["rank"].tolist() == [0, 1]
     assert np.all(prof["compute_s"] > 0) and np.all(prof["read_s"] > 0) and np.all(prof["allreduce_s"] > 0)
     e = table(out, "epochs")
-    for c in ("train_loss", "validation_loss", "test_loss", "validation_ic", "test_hit_rate", "validation_base_loss",
-              "test_base_hit_rate", "samples_per_s"):
+    for c in (
+        "train_loss",
+        "validation_loss",
+        "test_loss",
+        "validation_ic",
+        "test_hit_rate",
+        "validation_base_loss",
+        "test_base_hit_rate",
+        "samples_per_s",
+    ):
         assert np.all(np.isfinite(e[c])), c
     # the stored weights load with weights_only=True and predict
     import torch
@@ -225,8 +292,16 @@ def test_output_policy_and_resume_with_another_config(store, tmp_path):
     assert r.returncode == 0, r.output
     r = ddp(1, out, store, "--set", "ddp.max_steps=2")
     assert r.returncode == 2 and "refusing to overwrite" in r.stderr
-    r = ddp(2, out, store, "--set", "ddp.max_steps=8", "--force", prog=FAULT,
-            env={"FAULT_KIND": "signal", "FAULT_STEP": "3", "FAULT_RANK": "0"})  # fmt: skip
+    r = ddp(
+        2,
+        out,
+        store,
+        "--set",
+        "ddp.max_steps=8",
+        "--force",
+        prog=FAULT,
+        env={"FAULT_KIND": "signal", "FAULT_STEP": "3", "FAULT_RANK": "0"},
+    )
     assert r.returncode == 75, r.output
     r = ddp(2, out, store, "--set", "ddp.max_steps=8", "--set", "ddp.learning_rate=0.01", "--resume")
     assert r.returncode == 2 and "ddp.learning_rate" in r.stderr, r.output

@@ -128,9 +128,24 @@ def test_metrics_from_sums_equal_numpy():
     rng = np.random.default_rng(1)
     y = rng.normal(size=500)
     p = 0.3 * y + rng.normal(size=500)
-    s = dict(zip(evaluate.SUMS, [500, ((p - y) ** 2).sum(), p.sum(), y.sum(), (p * p).sum(), (y * y).sum(),
-                                 (p * y).sum(), (np.sign(p) == np.sign(y)).sum(), 500, (y**2).sum(),
-                                 (y > 0).sum()]))  # fmt: skip
+    s = dict(
+        zip(
+            evaluate.SUMS,
+            [
+                500,
+                ((p - y) ** 2).sum(),
+                p.sum(),
+                y.sum(),
+                (p * p).sum(),
+                (y * y).sum(),
+                (p * y).sum(),
+                (np.sign(p) == np.sign(y)).sum(),
+                500,
+                (y**2).sum(),
+                (y > 0).sum(),
+            ],
+        )
+    )
     m = evaluate.metrics(s)
     assert m["ic"] == pytest.approx(np.corrcoef(p, y)[0, 1], rel=1e-10)
     assert m["hit_rate"] == pytest.approx(np.mean(np.sign(p) == np.sign(y)))
@@ -144,12 +159,15 @@ def test_resume_refuses_changed_keys_but_not_free_ones():
     assert checkpoint.config_differences(a, b) == ["ddp.batch_size: 512 -> 256"]
 
 
-@pytest.mark.parametrize("bad, msg", [
-    ("ddp.hidden=[]", "ddp.hidden"),
-    ("ddp.validation_from=2020-13-01", "ddp.validation_from"),
-    ("ddp.test_share=0.5", "leaves less than 10 %"),
-    ("ddp.precision=fp8", "ddp.precision"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "bad, msg",
+    [
+        ("ddp.hidden=[]", "ddp.hidden"),
+        ("ddp.validation_from=2020-13-01", "ddp.validation_from"),
+        ("ddp.test_share=0.5", "leaves less than 10 %"),
+        ("ddp.precision=fp8", "ddp.precision"),
+    ],
+)
 def test_bad_ddp_config_is_refused(bad, msg):
     extra = ["ddp.validation_share=0.45"] if "test_share" in bad else []
     with pytest.raises(config.ConfigError, match=msg):
@@ -162,9 +180,12 @@ def test_setup_problems():
     ok = {"train": 1000, "validation": 100, "test": 100}
     assert setup_problem(_params(batch_size=64), ok, 4) is None
     assert "fewer than ddp.batch_size" in setup_problem(_params(batch_size=2000), ok, 1)
-    assert "leaves a rank without samples" in setup_problem(_params(batch_size=6, accumulation_steps=2), ok, 4)
+    assert "leaves a rank without samples" in setup_problem(
+        _params(batch_size=6, accumulation_steps=2), ok, 4
+    )
     assert "cannot hold one shuffle block" in setup_problem(
-        _params(model="tcn", lookback=64, shuffle_block=32, buffer_rows=1024), ok, 1)
+        _params(model="tcn", lookback=64, shuffle_block=32, buffer_rows=1024), ok, 1
+    )
     assert "validation split has no samples" in setup_problem(_params(), dict(ok, validation=0), 1)
 
 

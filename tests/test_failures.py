@@ -58,7 +58,9 @@ def test_a_config_error_is_said_once_not_once_per_rank(tmp_path, job):
 def test_every_job_lists_the_shared_flags(job):
     import subprocess
 
-    r = subprocess.run([PY, "-m", f"mpiapp.{job}", "--help"], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    r = subprocess.run(
+        [PY, "-m", f"mpiapp.{job}", "--help"], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
     assert r.returncode == 0, r.stderr
     missing = [f for f in SHARED if f not in r.stdout.split()]
     assert not missing, (job, missing)

@@ -21,8 +21,17 @@ def built(tmp_path_factory):
     """CSV data and a complete run on it: o.h5 and its store o.features.h5."""
     d = tmp_path_factory.mktemp("ddpfaults")
     write_csvs(d / "data", n=3, bars=700)
-    r = job("ddp", 2, "--data", f"csv:{d / 'data'}", "--out", str(d / "o.h5"), *DDP, "--set",
-            f"ddp.features_path={d / 'o.features.h5'}")  # fmt: skip
+    r = job(
+        "ddp",
+        2,
+        "--data",
+        f"csv:{d / 'data'}",
+        "--out",
+        str(d / "o.h5"),
+        *DDP,
+        "--set",
+        f"ddp.features_path={d / 'o.features.h5'}",
+    )
     assert r.returncode == 0, r.output
     return d
 
@@ -36,8 +45,17 @@ def test_a_store_built_from_data_that_changed_is_not_reused(tmp_path):
     w = tmp_path
     write_csvs(w / "data", n=3, bars=700)
     args = ["--data", f"csv:{w / 'data'}", *DDP]
-    r = job("ddp", 2, *args, "--set", "ddp.max_steps=1", "--out", str(w / "o.h5"), "--set",
-            f"ddp.features_path={w / 'o.features.h5'}")  # fmt: skip
+    r = job(
+        "ddp",
+        2,
+        *args,
+        "--set",
+        "ddp.max_steps=1",
+        "--out",
+        str(w / "o.h5"),
+        "--set",
+        f"ddp.features_path={w / 'o.features.h5'}",
+    )
     assert r.returncode == 0, r.output
     edit_close(w / "data" / "S1.csv")  # the same path, the same bars, one other price
     before = digests(w / "data")
@@ -46,8 +64,16 @@ def test_a_store_built_from_data_that_changed_is_not_reused(tmp_path):
     line = said(r, "ddp")
     assert "o.features.h5 was built from data that has changed since (changed: S1.csv)" in line, line
     assert "--force" in line
-    r = job("ddp", 2, *args, "--out", str(w / "o.h5"), "--set", f"ddp.features_path={w / 'o.features.h5'}",
-            "--force")  # rebuilds the store (it was reused as it was)  # fmt: skip
+    r = job(
+        "ddp",
+        2,
+        *args,
+        "--out",
+        str(w / "o.h5"),
+        "--set",
+        f"ddp.features_path={w / 'o.features.h5'}",
+        "--force",
+    )  # rebuilds the store (it was reused as it was)
     assert r.returncode == 0, r.output
     assert "feature store" in r.stderr and "rebuild" in r.stderr and "reused" not in r.stderr, r.stderr
     assert digests(w / "data") == before
@@ -56,19 +82,39 @@ def test_a_store_built_from_data_that_changed_is_not_reused(tmp_path):
 def test_a_resume_after_the_store_was_rebuilt_from_other_data_is_refused(built, tmp_path):
     w = copy_of(built, tmp_path)
     store = w / "shared.h5"
-    base = ["--data", f"csv:{w / 'data'}", *DDP, "--set", "ddp.max_steps=6", "--set", f"ddp.features_path={store}"]
-    r = job("ddp", 2, *base, "--out", str(w / "a.h5"), prog=FAULT,
-            env={"FAULT_KIND": "signal", "FAULT_STEP": "2", "FAULT_RANK": "0"})  # fmt: skip
+    base = [
+        "--data",
+        f"csv:{w / 'data'}",
+        *DDP,
+        "--set",
+        "ddp.max_steps=6",
+        "--set",
+        f"ddp.features_path={store}",
+    ]
+    r = job(
+        "ddp",
+        2,
+        *base,
+        "--out",
+        str(w / "a.h5"),
+        prog=FAULT,
+        env={"FAULT_KIND": "signal", "FAULT_STEP": "2", "FAULT_RANK": "0"},
+    )
     assert r.returncode == 75, r.output
     assert (w / "a.h5.partial").exists()
     edit_close(w / "data" / "S2.csv")
-    r = job("ddp", 2, *base, "--set", "ddp.max_steps=1", "--out", str(w / "b.h5"), "--force")  # another job rebuilds it
+    r = job(
+        "ddp", 2, *base, "--set", "ddp.max_steps=1", "--out", str(w / "b.h5"), "--force"
+    )  # another job rebuilds it
     assert r.returncode == 0, r.output
     ckpt = digests(w / "a.h5.partial")
     r = job("ddp", 2, *base, "--out", str(w / "a.h5"), "--resume")
     assert r.returncode == 2, r.output
     line = said(r, "ddp")
-    assert f"{w / 'a.h5.partial'} was trained on another feature store than {store} (built from other data)" in line
+    assert (
+        f"{w / 'a.h5.partial'} was trained on another feature store than {store} (built from other data)"
+        in line
+    )
     assert "start over with --force" in line
     assert digests(w / "a.h5.partial") == ckpt and not (w / "a.h5").exists()
 
@@ -92,8 +138,18 @@ def test_a_checkpoint_that_is_a_pickle_or_cut_short_is_named_before_torch_reads_
         ckpt.write_bytes(b"")
         says = f"cannot resume {ckpt}: it is empty (0 bytes"
     before = digests(ckpt, built / "o.features.h5")
-    r = job("ddp", 2, "--data", f"csv:{built / 'data'}", "--out", str(tmp_path / "c.h5"), *DDP, "--set",
-            f"ddp.features_path={built / 'o.features.h5'}", "--resume")  # fmt: skip
+    r = job(
+        "ddp",
+        2,
+        "--data",
+        f"csv:{built / 'data'}",
+        "--out",
+        str(tmp_path / "c.h5"),
+        *DDP,
+        "--set",
+        f"ddp.features_path={built / 'o.features.h5'}",
+        "--resume",
+    )
     assert r.returncode == 2, r.output
     assert says in said(r, "ddp"), r.stderr
     assert digests(ckpt, built / "o.features.h5") == before
@@ -110,8 +166,17 @@ def test_a_store_whose_split_lies_outside_its_rows_is_named_damaged(built, tmp_p
         v[1] = 10**9
         t[:] = v
     before = digests(store, built / "data")
-    r = job("ddp", 2, "--data", f"csv:{built / 'data'}", "--out", str(tmp_path / "n.h5"), *DDP, "--set",
-            f"ddp.features_path={store}")  # fmt: skip
+    r = job(
+        "ddp",
+        2,
+        "--data",
+        f"csv:{built / 'data'}",
+        "--out",
+        str(tmp_path / "n.h5"),
+        *DDP,
+        "--set",
+        f"ddp.features_path={store}",
+    )
     assert r.returncode == 2, r.output
     line = said(r, "ddp")
     assert f"{store} is a damaged feature store: symbol 1's train rows [" in line and "--force" in line, line

@@ -18,15 +18,19 @@ def trials(journal):
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.load_study(study_name="mpiapp", storage=JournalStorage(JournalFileBackend(str(journal)))).trials
+    return optuna.load_study(
+        study_name="mpiapp", storage=JournalStorage(JournalFileBackend(str(journal)))
+    ).trials
 
 
 @pytest.mark.parametrize("second", ["plain", "resume"])
 def test_a_second_search_on_the_same_journal_is_refused_while_the_first_runs(tmp_path, second):
     journal = tmp_path / "shared.journal"
     args = ["--objective", f"{HPO_OBJ}:slow", "--trials", "4", "--set", f"hpo.journal={journal}"]
-    first = Background(mpiexec_cmd(2, PY, "-m", "mpiapp.hpo", *args, "--out", str(tmp_path / "a.h5")),
-                       env={"HPO_TEST_SLOW_S": "1.0"})  # fmt: skip  (about 10 s)
+    first = Background(
+        mpiexec_cmd(2, PY, "-m", "mpiapp.hpo", *args, "--out", str(tmp_path / "a.h5")),
+        env={"HPO_TEST_SLOW_S": "1.0"},
+    )  # (about 10 s)
     first.wait_for("TRIAL", 1, timeout=120)
     r = job("hpo", 2, *args, "--out", str(tmp_path / "b.h5"), *(["--resume"] if second == "resume" else []))
     assert first.proc.poll() is None, "the first search ended before the second was refused: a slower first"
@@ -42,20 +46,35 @@ def test_a_second_search_on_the_same_journal_is_refused_while_the_first_runs(tmp
 def test_the_grid_sampler_asks_each_point_once_at_any_rank_count(tmp_path, n):
     space = tmp_path / "grid.yaml"
     space.write_text("x: {type: int, low: 1, high: 8}\n")
-    r = job("hpo", n, "--objective", f"{HPO_OBJ}:quad", "--space", str(space), "--set", "hpo.sampler=grid",
-            "--trials", "20", "--out", str(tmp_path / "g.h5"))  # fmt: skip
+    r = job(
+        "hpo",
+        n,
+        "--objective",
+        f"{HPO_OBJ}:quad",
+        "--space",
+        str(space),
+        "--set",
+        "hpo.sampler=grid",
+        "--trials",
+        "20",
+        "--out",
+        str(tmp_path / "g.h5"),
+    )
     assert r.returncode == 0, r.output
     xs = sorted(t.params["x"] for t in trials(tmp_path / "g.journal"))
     assert xs == list(range(1, 9)), xs
 
 
-@pytest.mark.parametrize("bad,says", [
-    (["--objective", "nosuch"], "unknown objective 'nosuch'"),
-    (["--space", "{tmp}/space.yaml"], "not valid YAML"),
-    (["--set", "hpo.sampler=grid"], "float parameter 'x' needs a `step`"),
-    (["--set", "hpo.ranks_per_trial=3"], "ranks_per_trial"),
-    (["--objective", "train", "--set", "data.source=csv:{tmp}/nodata"], "nodata"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "bad,says",
+    [
+        (["--objective", "nosuch"], "unknown objective 'nosuch'"),
+        (["--space", "{tmp}/space.yaml"], "not valid YAML"),
+        (["--set", "hpo.sampler=grid"], "float parameter 'x' needs a `step`"),
+        (["--set", "hpo.ranks_per_trial=3"], "ranks_per_trial"),
+        (["--objective", "train", "--set", "data.source=csv:{tmp}/nodata"], "nodata"),
+    ],
+)
 def test_bad_input_leaves_nothing_behind_and_the_corrected_command_runs(tmp_path, bad, says):
     (tmp_path / "space.yaml").write_text("x: {type: float, low: [oops\n")
     bad = [b.format(tmp=tmp_path) for b in bad]
@@ -83,12 +102,15 @@ def test_a_journal_with_a_line_that_is_not_a_record_is_named_on_resume(tmp_path)
     assert digests(journal, out) == before
 
 
-@pytest.mark.parametrize("change,says", [
-    (["--set", "hpo.sampler=random"], "hpo.sampler: 'tpe' -> 'random'"),
-    (["--set", "hpo.seed=5"], "hpo.seed: 0 -> 5"),
-    (["--space", "{tmp}/other.yaml"], "space: the search space changed"),
-    ("edit", "inputs: a file the objective reads changed"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "change,says",
+    [
+        (["--set", "hpo.sampler=random"], "hpo.sampler: 'tpe' -> 'random'"),
+        (["--set", "hpo.seed=5"], "hpo.seed: 0 -> 5"),
+        (["--space", "{tmp}/other.yaml"], "space: the search space changed"),
+        ("edit", "inputs: a file the objective reads changed"),
+    ],
+)
 def test_a_resume_with_other_settings_is_refused_naming_them(tmp_path, change, says):
     (tmp_path / "other.yaml").write_text("x: {type: float, low: 0, high: 5}\n")
     obj = tmp_path / "obj.py"
@@ -97,11 +119,21 @@ def test_a_resume_with_other_settings_is_refused_naming_them(tmp_path, change, s
     out = tmp_path / "h.h5"
     assert job("hpo", 2, *args, "--out", str(out)).returncode == 0
     if change == "edit":  # the objective's module, changed at the same path
-        obj.write_text(obj.read_text().replace("(params[\"x\"] - 0.3) ** 2", "(params[\"x\"] - 0.4) ** 2"))
+        obj.write_text(obj.read_text().replace('(params["x"] - 0.3) ** 2', '(params["x"] - 0.4) ** 2'))
         change = []
     given = (out, tmp_path / "h.journal", obj, tmp_path / "other.yaml")
     before = digests(*given)
-    r = job("hpo", 2, *args, "--trials", "8", "--out", str(out), "--resume", *[c.format(tmp=tmp_path) for c in change])
+    r = job(
+        "hpo",
+        2,
+        *args,
+        "--trials",
+        "8",
+        "--out",
+        str(out),
+        "--resume",
+        *[c.format(tmp=tmp_path) for c in change],
+    )
     assert r.returncode == 2, r.output
     line = said(r, "hpo")
     assert "was made with other settings" in line and says in line and "--force" in line, line
@@ -115,8 +147,9 @@ def test_a_resume_with_other_settings_is_refused_naming_them(tmp_path, change, s
 
 def test_a_stop_signal_while_a_finished_search_exits_is_not_a_signal_death(tmp_path):
     out = tmp_path / "h.h5"
-    held = Background(mpiexec_cmd(2, PY, "-m", "mpiapp.hpo", *HPO, "--out", str(out)),
-                      env={"MPIAPP_TEST_HOLD": "exit"})  # fmt: skip
+    held = Background(
+        mpiexec_cmd(2, PY, "-m", "mpiapp.hpo", *HPO, "--out", str(out)), env={"MPIAPP_TEST_HOLD": "exit"}
+    )
     held.wait_for("mpiapp test hold exit", 2, timeout=120)
     os.kill(held.pid, signal.SIGUSR1)  # mpiexec forwards it to every rank
     code, stdout, err = held.wait(timeout=60)

@@ -42,5 +42,7 @@ def test_a_packed_file_with_flags_for_other_symbols_is_one_line(tmp_path, name):
     extra = ["--families", "lgbm"] if name == "train" else ["--set", "ddp.max_steps=1"]
     r = job(name, 2, "--data", f"hdf5:{packed}", *extra, "--out", str(tmp_path / "o.h5"), "--no-progress")
     assert r.returncode == 2, r.output
-    assert "/packed/has_ohlc has shape (3,); expected one flag per symbol (4, as /packed/symbols)" in said(r, name)
+    assert "/packed/has_ohlc has shape (3,); expected one flag per symbol (4, as /packed/symbols)" in said(
+        r, name
+    )
     assert digests(packed) == before and not (tmp_path / "o.h5").exists()

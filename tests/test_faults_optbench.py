@@ -24,14 +24,17 @@ def cached(tmp_path_factory):
     return d
 
 
-@pytest.mark.parametrize("problem,says", [
-    ("lsq-k1e400-d100", "kappa = 1e400 must be a finite number in [1, 1e+300]"),
-    ("lsq-k0.5-d100", "kappa = 0.5 must be a finite number"),
-    ("logreg-d0", "d = 0: a logistic problem needs at least 2 dimensions"),
-    ("lsq-k1e3-d1", "d = 1: a least-squares problem needs at least 2 dimensions"),
-    ("lsq-k1e3-d2000000", "lsq-k1e3-d2000000 needs about"),
-    ("lsq-k1e3-d60000", "lsq-k1e3-d60000 needs about"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "problem,says",
+    [
+        ("lsq-k1e400-d100", "kappa = 1e400 must be a finite number in [1, 1e+300]"),
+        ("lsq-k0.5-d100", "kappa = 0.5 must be a finite number"),
+        ("logreg-d0", "d = 0: a logistic problem needs at least 2 dimensions"),
+        ("lsq-k1e3-d1", "d = 1: a least-squares problem needs at least 2 dimensions"),
+        ("lsq-k1e3-d2000000", "lsq-k1e3-d2000000 needs about"),
+        ("lsq-k1e3-d60000", "lsq-k1e3-d60000 needs about"),
+    ],
+)
 def test_a_problem_it_cannot_build_is_one_line_before_anything_runs(tmp_path, problem, says):
     if problem == "lsq-k1e3-d60000":
         import psutil
@@ -93,16 +96,29 @@ def test_a_data_file_with_object_arrays_is_named_not_unpickled(tmp_path):
     npz = tmp_path / "mnist.npz"
     np.savez(npz, x_train=np.array([object()] * 3, dtype=object), y_train=np.arange(3))
     before = digests(npz)
-    r = job("optbench", 2, *OPT, "--problems", "mnist", "--data-dir", str(tmp_path), "--out", str(tmp_path / "x.h5"))
+    r = job(
+        "optbench",
+        2,
+        *OPT,
+        "--problems",
+        "mnist",
+        "--data-dir",
+        str(tmp_path),
+        "--out",
+        str(tmp_path / "x.h5"),
+    )
     assert r.returncode == 2, r.output
     line = said(r, "optbench")
-    assert f"mnist: {npz} (--data-dir) cannot be read: it holds object arrays (pickles), which are never loaded" \
-        in line, line  # fmt: skip
+    assert (
+        f"mnist: {npz} (--data-dir) cannot be read: it holds object arrays (pickles), which are never loaded"
+        in line
+    ), line
     assert digests(npz) == before
 
 
-@pytest.mark.parametrize("key,value", [("step_scales", "[1.0,1.0]"), ("batch_sizes", "[0,64,0]"),
-                                       ("targets", "[0.001,0.001]")])  # fmt: skip
+@pytest.mark.parametrize(
+    "key,value", [("step_scales", "[1.0,1.0]"), ("batch_sizes", "[0,64,0]"), ("targets", "[0.001,0.001]")]
+)
 def test_a_grid_list_naming_a_value_twice_is_refused(tmp_path, key, value):
     r = job("optbench", 2, *OPT, "--set", f"optbench.{key}={value}", "--out", str(tmp_path / "x.h5"))
     assert r.returncode == 2, r.output
@@ -116,9 +132,29 @@ def test_suboptimality_below_zero_by_rounding_is_recorded_as_zero(tmp_path):
     from mpiapp.io.results import read_table
 
     out = tmp_path / "x.h5"
-    r = job("optbench", 2, "--problems", "lsq-k10-d20", "--optimizers", "sgd,nesterov", "--backends", "numpy",
-            "--set", "optbench.repeats=1", "--set", "optbench.batch_sizes=[0]", "--set", "optbench.max_iters=3000",
-            "--set", "optbench.stop_rel=0", "--set", "optbench.cache=false", "--out", str(out), "--no-progress")
+    r = job(
+        "optbench",
+        2,
+        "--problems",
+        "lsq-k10-d20",
+        "--optimizers",
+        "sgd,nesterov",
+        "--backends",
+        "numpy",
+        "--set",
+        "optbench.repeats=1",
+        "--set",
+        "optbench.batch_sizes=[0]",
+        "--set",
+        "optbench.max_iters=3000",
+        "--set",
+        "optbench.stop_rel=0",
+        "--set",
+        "optbench.cache=false",
+        "--out",
+        str(out),
+        "--no-progress",
+    )
     assert r.returncode == 0, r.output
     sub = read_table(out, "curves")["subopt"]
     assert sub.min() == 0.0, sub.min()  # reached, and never below

@@ -39,8 +39,18 @@ def test_ddp_force_never_replaces_a_file_at_features_path_that_is_not_a_feature_
     other = tmp_path / "score.h5"
     mpiapp_file(other, "score")
     before = digests(other)
-    r = job("ddp", 2, "--data", "synthetic:2", "--out", str(tmp_path / "o.h5"), "--set",
-            f"ddp.features_path={other}", "--force", *DDP)  # fmt: skip
+    r = job(
+        "ddp",
+        2,
+        "--data",
+        "synthetic:2",
+        "--out",
+        str(tmp_path / "o.h5"),
+        "--set",
+        f"ddp.features_path={other}",
+        "--force",
+        *DDP,
+    )
     assert r.returncode == 2, r.output
     line = said(r, "ddp")
     assert f"{other} exists and is a file of another mpiapp job (score)" in line, line
@@ -88,7 +98,9 @@ def test_optbench_summaries_beside_the_output_are_claimed(tmp_path):
         assert digests(tmp_path / "x.md", tmp_path / "x.json") == before and not out.exists()
     (tmp_path / "x.md").unlink()
     r = job("optbench", 2, *OPT, "--out", str(out))
-    assert r.returncode == 2 and f"{tmp_path / 'x.json'} exists and is not an optbench summary" in said(r, "optbench")
+    assert r.returncode == 2 and f"{tmp_path / 'x.json'} exists and is not an optbench summary" in said(
+        r, "optbench"
+    )
     (tmp_path / "x.json").unlink()
     r = job("optbench", 2, *OPT, "--out", str(out))
     assert r.returncode == 0, r.output
@@ -117,13 +129,19 @@ def test_out_ending_in_a_separator_is_refused_and_makes_no_folder(tmp_path, name
 
 
 # --- F: a damaged or foreign .partial is named as what it is ----------------------------------------
-@pytest.mark.parametrize("kind,says", [
-    ("zero", "cannot resume {p}: it is empty (0 bytes"),
-    ("blank", "cannot resume {p}: it is an empty HDF5 file"),
-    ("cut", "cannot resume {p}: it is a damaged HDF5 file"),
-    ("other", "cannot open {p} to resume it: it is a file of another mpiapp job (score), not the .partial file of "
-              "an mpiapp train run"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "kind,says",
+    [
+        ("zero", "cannot resume {p}: it is empty (0 bytes"),
+        ("blank", "cannot resume {p}: it is an empty HDF5 file"),
+        ("cut", "cannot resume {p}: it is a damaged HDF5 file"),
+        (
+            "other",
+            "cannot open {p} to resume it: it is a file of another mpiapp job (score), not the .partial file of "
+            "an mpiapp train run",
+        ),
+    ],
+)
 def test_a_damaged_or_foreign_partial_is_named_and_force_replaces_only_a_damaged_one(tmp_path, kind, says):
     import h5py
 
@@ -162,7 +180,9 @@ def test_profile_files_are_claimed_like_the_output(tmp_path, name):
     before = digests(mine)
     r = job(name, 2, *JOBS_ARGS[name], "--out", str(out), "--profile", "--force")
     assert r.returncode == 2, r.output
-    assert f"{mine} exists and is not a cProfile file: refusing to replace it, even with --force" in said(r, name)
+    assert f"{mine} exists and is not a cProfile file: refusing to replace it, even with --force" in said(
+        r, name
+    )
     assert digests(mine) == before and not out.exists()
     mine.unlink()
     r = job(name, 2, *JOBS_ARGS[name], "--out", str(out), "--profile")

@@ -21,8 +21,19 @@ def scanned(tmp_path_factory):
     """CSV data long enough to train on, and a score results file of it."""
     d = tmp_path_factory.mktemp("trainfaults")
     write_csvs(d / "data", n=3, bars=1500)
-    r = job("score", 2, "--data", f"csv:{d / 'data'}", "--out", str(d / "s.h5"), "--no-progress", "--set",
-            "scan.window_bars=300", "--set", "scan.max_windows=20")  # fmt: skip
+    r = job(
+        "score",
+        2,
+        "--data",
+        f"csv:{d / 'data'}",
+        "--out",
+        str(d / "s.h5"),
+        "--no-progress",
+        "--set",
+        "scan.window_bars=300",
+        "--set",
+        "scan.max_windows=20",
+    )
     assert r.returncode == 0, r.output
     return d
 
@@ -33,8 +44,17 @@ def test_a_resume_after_the_scan_file_was_replaced_is_refused(scanned, tmp_path)
     scan = tmp_path / "scan.h5"
     shutil.copy(scanned / "s.h5", scan)
     out = tmp_path / "t.h5"
-    args = ["--data", f"csv:{scanned / 'data'}", *TRAIN, "--scan", str(scan), "--out", str(out), "--set",
-            "work.commit_interval_s=0.2"]  # fmt: skip
+    args = [
+        "--data",
+        f"csv:{scanned / 'data'}",
+        *TRAIN,
+        "--scan",
+        str(scan),
+        "--out",
+        str(out),
+        "--set",
+        "work.commit_interval_s=0.2",
+    ]
     first = Background(mpiexec_cmd(2, PY, FAULT, *args), env={"FAULT_KIND": "slow", "FAULT_SLEEP": "0.5"})
     first.wait_for("TRAINING", 2, timeout=120)
     os.kill(first.pid, signal.SIGUSR1)  # mpiexec forwards it to every rank
@@ -52,12 +72,15 @@ def test_a_resume_after_the_scan_file_was_replaced_is_refused(scanned, tmp_path)
     assert digests(scan, scanned / "data", f"{out}.partial") == before and not out.exists()
 
 
-@pytest.mark.parametrize("what,says", [
-    ("csv", "not an HDF5 file, not a results file of mpiapp.score"),
-    ("folder", "is a folder; give a results file of mpiapp.score"),
-    ("train", "a results file of mpiapp.train, not a results file of mpiapp.score"),
-    ("missing", "no such file"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "what,says",
+    [
+        ("csv", "not an HDF5 file, not a results file of mpiapp.score"),
+        ("folder", "is a folder; give a results file of mpiapp.score"),
+        ("train", "a results file of mpiapp.train, not a results file of mpiapp.score"),
+        ("missing", "no such file"),
+    ],
+)
 def test_a_scan_file_that_is_not_a_score_file_is_one_line(scanned, tmp_path, what, says):
     from fault_helpers import mpiapp_file
 
@@ -76,8 +99,21 @@ def test_a_scan_file_that_is_not_a_score_file_is_one_line(scanned, tmp_path, wha
 
 
 def test_a_rolling_window_shorter_than_min_train_is_refused_at_load(tmp_path):
-    r = job("train", 2, "--data", "synthetic:2", *TRAIN, "--set", "train.cv.window=rolling", "--set",
-            "train.cv.train_bars=50", "--set", "train.cv.min_train=200", "--out", str(tmp_path / "t.h5"))  # fmt: skip
+    r = job(
+        "train",
+        2,
+        "--data",
+        "synthetic:2",
+        *TRAIN,
+        "--set",
+        "train.cv.window=rolling",
+        "--set",
+        "train.cv.train_bars=50",
+        "--set",
+        "train.cv.min_train=200",
+        "--out",
+        str(tmp_path / "t.h5"),
+    )
     assert r.returncode == 2, r.output
     line = said(r, "train")
     assert "train.cv.train_bars = 50 < train.cv.min_train = 200" in line and "config error" in line, line
@@ -87,16 +123,31 @@ def test_a_rolling_window_shorter_than_min_train_is_refused_at_load(tmp_path):
 @pytest.mark.parametrize("to", ["ranks", "mpiexec"])
 def test_a_stop_while_the_ranks_import_torch_ends_them_at_once_and_the_rerun_completes(tmp_path, to):
     out = tmp_path / "t.h5"
-    args = ["-m", "mpiapp.train", "--data", "synthetic:2", "--families", "mlp", "--set", "train.mlp.epochs=2",
-            "--set", "train.cv.n_folds=2", "--out", str(out), "--no-progress"]  # fmt: skip
+    args = [
+        "-m",
+        "mpiapp.train",
+        "--data",
+        "synthetic:2",
+        "--families",
+        "mlp",
+        "--set",
+        "train.mlp.epochs=2",
+        "--set",
+        "train.cv.n_folds=2",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     held = Background(mpiexec_cmd(2, PY, *args), env={"MPIAPP_TEST_HOLD": "imports"})
     pids = held.wait_for("mpiapp test hold imports", 2, timeout=120)
-    for pid in (pids if to == "ranks" else [held.pid]):
+    for pid in pids if to == "ranks" else [held.pid]:
         os.kill(pid, signal.SIGTERM)
     code, _, err = held.wait(timeout=60)
     lines = [x for x in err.splitlines() if x.startswith("mpiapp train:")]
-    assert lines == ["mpiapp train: stopped by SIGTERM while loading the model libraries, before any new work: "
-                     "run the same command again"], err  # fmt: skip
+    assert lines == [
+        "mpiapp train: stopped by SIGTERM while loading the model libraries, before any new work: "
+        "run the same command again"
+    ], err
     if to == "ranks":  # as srun / scancel deliver it: mpiexec passes the ranks' exit code on
         assert code == 75, err
     else:  # mpiexec, signalled itself, ends with its own code; the ranks left before its SIGKILL

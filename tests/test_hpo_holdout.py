@@ -18,7 +18,9 @@ NOISE = str(ROOT / "tests" / "progs" / "hpo_noise.py")
 
 
 def hpo(n, out, *args, timeout=300):
-    return run(mpiexec_cmd(n, PY, "-m", "mpiapp.hpo", "--out", str(out), "--no-progress", *args), timeout=timeout)
+    return run(
+        mpiexec_cmd(n, PY, "-m", "mpiapp.hpo", "--out", str(out), "--no-progress", *args), timeout=timeout
+    )
 
 
 def _load(path):
@@ -35,8 +37,10 @@ def holdout_table(path) -> list[dict]:
         g = f["holdout"]
         cols = [c.decode() for c in g.attrs["columns"]]
         t = {c: g[c][:] for c in cols}
-    return [{c: (t[c][i].decode() if t[c].dtype.kind == "S" else t[c][i].item()) for c in cols}
-            for i in range(len(t["role"]))]
+    return [
+        {c: (t[c][i].decode() if t[c].dtype.kind == "S" else t[c][i].item()) for c in cols}
+        for i in range(len(t["role"]))
+    ]
 
 
 def test_a_search_value_of_fitted_noise_is_far_above_its_held_out_value(tmp_path):
@@ -53,7 +57,9 @@ def test_a_search_value_of_fitted_noise_is_far_above_its_held_out_value(tmp_path
     assert best["search_value"] - best["holdout_value"] > 3 * best["holdout_se"], best
     assert best["gap_se"] > 3 and best["holdout_n"] == 400
     assert abs(best["holdout_value"]) < 3 * best["holdout_se"]  # no signal out of sample
-    assert json.loads(dflt["params"]) == {"k": 1} and dflt["trial"] == -1 and math.isfinite(dflt["search_value"])
+    assert (
+        json.loads(dflt["params"]) == {"k": 1} and dflt["trial"] == -1 and math.isfinite(dflt["search_value"])
+    )
     said = r.stdout
     assert "standard errors better than the held-out value" in said and "overstates" in said, said
     assert "held-out" in said and "search" in said
@@ -76,8 +82,18 @@ def test_the_holdout_is_the_same_at_one_and_two_ranks(tmp_path):
     got = []
     for n in (1, 2):
         out = tmp_path / f"d{n}.h5"
-        r = hpo(n, out, "--objective", "demo", "--trials", "4", "--set", "hpo.mode=reproducible",
-                "--set", "hpo.batch_size=2")  # fmt: skip
+        r = hpo(
+            n,
+            out,
+            "--objective",
+            "demo",
+            "--trials",
+            "4",
+            "--set",
+            "hpo.mode=reproducible",
+            "--set",
+            "hpo.batch_size=2",
+        )
         assert r.returncode == 0, r.output
         got.append([{k: "nan" if v != v else v for k, v in row.items()} for row in holdout_table(out)])
     assert got[0] == got[1] and [x["role"] for x in got[0]] == ["best", "defaults"]
@@ -86,7 +102,9 @@ def test_the_holdout_is_the_same_at_one_and_two_ranks(tmp_path):
 def test_when_the_defaults_do_better_held_out_the_summary_says_so(tmp_path):
     # demo: the defaults (x = y = 0) score 5 + noise; two random trials over [-5, 5]^2 almost surely worse
     out = tmp_path / "d.h5"
-    r = hpo(1, out, "--objective", "demo", "--trials", "2", "--set", "hpo.sampler=random", "--set", "hpo.seed=3")
+    r = hpo(
+        1, out, "--objective", "demo", "--trials", "2", "--set", "hpo.sampler=random", "--set", "hpo.seed=3"
+    )
     assert r.returncode == 0, r.output
     rows = {x["role"]: x for x in holdout_table(out)}
     assert rows["defaults"]["holdout_value"] < rows["best"]["holdout_value"]  # minimised
@@ -95,6 +113,7 @@ def test_when_the_defaults_do_better_held_out_the_summary_says_so(tmp_path):
 
 
 # --- the train objective: its held-out period and its search space ------------------------------------
+
 
 def _series(n, seed=0):
     from mpiapp.io.series import Series
@@ -111,7 +130,9 @@ def test_the_search_never_sees_the_held_out_period_or_the_gap_before_it():
     from mpiapp.engines.train.dataset import symbol_data
     from mpiapp.engines.train.params import TrainParams
 
-    params = TrainParams.from_config(config.load(overrides=["train.cv.n_folds=3", "train.cv.min_train=100"]).train)
+    params = TrainParams.from_config(
+        config.load(overrides=["train.cv.n_folds=3", "train.cv.min_train=100"]).train
+    )
     n, search_bars, hold = 2600, 1500, 500
     s = _series(n)
     search, held = split_series(s, params, search_bars, hold)
@@ -153,12 +174,15 @@ def test_every_searched_dimension_changes_the_model_across_its_range(family):
     from mpiapp.engines.train import families as fam
     from mpiapp.engines.train.params import TrainParams, family_params
 
-    pytest.importorskip({"lgbm": "lightgbm", "rf": "lightgbm", "xgb": "xgboost", "mlp": "torch",
-                         "ridge": "numpy"}[family])  # fmt: skip
+    pytest.importorskip(
+        {"lgbm": "lightgbm", "rf": "lightgbm", "xgb": "xgboost", "mlp": "torch", "ridge": "numpy"}[family]
+    )
     cfg = config.load()
     base = TrainParams.from_config(cfg.train)
-    state = {"family": family, "params": base.__class__(families=(family,),
-                                                        params={family: family_params(cfg.train, family)})}
+    state = {
+        "family": family,
+        "params": base.__class__(families=(family,), params={family: family_params(cfg.train, family)}),
+    }
     rng = np.random.default_rng(5)
     X = rng.normal(size=(1100, 10))
     y = 0.02 * X[:, 0] - 0.01 * X[:, 1] * X[:, 2] + rng.normal(0, 0.1, 1100)

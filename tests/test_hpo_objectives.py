@@ -15,8 +15,18 @@ pytest.importorskip("optuna")
 pytest.importorskip("lightgbm")
 
 # 2 symbols x 1,500 bars, 3 folds; trees capped at 120 so a trial takes well under a second
-TRAIN = ["--objective", "train", "--set", "hpo.train_symbols=2", "--set", "hpo.train_bars=1500",
-         "--set", "train.cv.n_folds=3", "--set", "train.threads_per_model=1"]  # fmt: skip
+TRAIN = [
+    "--objective",
+    "train",
+    "--set",
+    "hpo.train_symbols=2",
+    "--set",
+    "hpo.train_bars=1500",
+    "--set",
+    "train.cv.n_folds=3",
+    "--set",
+    "train.threads_per_model=1",
+]
 SPACE = """train.lgbm.n_estimators: {type: int, low: 20, high: 120, log: true}
 train.lgbm.learning_rate: {type: float, low: 0.01, high: 0.2, log: true}
 train.lgbm.num_leaves: {type: int, low: 4, high: 32, log: true}
@@ -59,9 +69,24 @@ def test_train_search_reports_folds_and_its_best_yaml_trains_that_family(tmp_pat
     best = tmp_path / "t.best.yaml"
     doc = yaml.safe_load(best.read_text())
     assert doc["train"]["families"] == ["lgbm"]
-    tr = run(mpiexec_cmd(1, PY, "-m", "mpiapp.train", "--config", str(best), "--data", "builtin:GOOG", "--set",
-                         "train.cv.n_folds=3", "--out", str(tmp_path / "train.h5"), "--no-progress"),
-             timeout=240)  # fmt: skip
+    tr = run(
+        mpiexec_cmd(
+            1,
+            PY,
+            "-m",
+            "mpiapp.train",
+            "--config",
+            str(best),
+            "--data",
+            "builtin:GOOG",
+            "--set",
+            "train.cv.n_folds=3",
+            "--out",
+            str(tmp_path / "train.h5"),
+            "--no-progress",
+        ),
+        timeout=240,
+    )
     assert tr.returncode == 0, tr.output
     cfg = stored_config(tmp_path / "train.h5")
     assert cfg["train"]["families"] == ["lgbm"]
@@ -71,8 +96,17 @@ def test_train_search_reports_folds_and_its_best_yaml_trains_that_family(tmp_pat
 
 def test_train_rmse_metric_is_minimised(tmp_path):
     (tmp_path / "space.yaml").write_text(SPACE)
-    r = hpo(2, tmp_path / "r.h5", *TRAIN, "--trials", "4", "--space", str(tmp_path / "space.yaml"),
-            "--set", "hpo.train_metric=rmse")  # fmt: skip
+    r = hpo(
+        2,
+        tmp_path / "r.h5",
+        *TRAIN,
+        "--trials",
+        "4",
+        "--space",
+        str(tmp_path / "space.yaml"),
+        "--set",
+        "hpo.train_metric=rmse",
+    )
     assert r.returncode == 0, r.output
     study = load(tmp_path / "r.journal")
     assert study.direction.name == "MINIMIZE"
@@ -81,24 +115,48 @@ def test_train_rmse_metric_is_minimised(tmp_path):
 
 def test_train_reproducible_mode_gives_the_same_values_at_1_and_2_ranks(tmp_path):
     (tmp_path / "space.yaml").write_text(SPACE)
-    args = [*TRAIN, "--trials", "4", "--space", str(tmp_path / "space.yaml"), "--set", "hpo.mode=reproducible",
-            "--set", "hpo.batch_size=2"]  # fmt: skip
+    args = [
+        *TRAIN,
+        "--trials",
+        "4",
+        "--space",
+        str(tmp_path / "space.yaml"),
+        "--set",
+        "hpo.mode=reproducible",
+        "--set",
+        "hpo.batch_size=2",
+    ]
     seen = {}
     for n in (1, 2):
         r = hpo(n, tmp_path / f"p{n}.h5", *args)
         assert r.returncode == 0, r.output
-        seen[n] = [(t.number, t.params, t.values, dict(t.intermediate_values))
-                   for t in load(tmp_path / f"p{n}.journal").get_trials()]  # fmt: skip
+        seen[n] = [
+            (t.number, t.params, t.values, dict(t.intermediate_values))
+            for t in load(tmp_path / f"p{n}.journal").get_trials()
+        ]
     assert len(seen[1]) == 4
     assert seen[1] == seen[2]
 
 
-@pytest.mark.parametrize("optimizer,keys", [("momentum", {"step_scales", "momentum"}),
-                                            ("adam", {"adam_lr", "adam_betas"})])  # fmt: skip
+@pytest.mark.parametrize(
+    "optimizer,keys", [("momentum", {"step_scales", "momentum"}), ("adam", {"adam_lr", "adam_betas"})]
+)
 def test_optbench_search_and_its_best_yaml_runs_the_benchmark(tmp_path, optimizer, keys):
     out = tmp_path / "o.h5"
-    r = hpo(2, out, "--objective", "optbench", "--trials", "6", "--set", f"hpo.optbench_optimizer={optimizer}",
-            "--set", "optbench.max_iters=300", "--set", "optbench.repeats=2")  # fmt: skip
+    r = hpo(
+        2,
+        out,
+        "--objective",
+        "optbench",
+        "--trials",
+        "6",
+        "--set",
+        f"hpo.optbench_optimizer={optimizer}",
+        "--set",
+        "optbench.max_iters=300",
+        "--set",
+        "optbench.repeats=2",
+    )
     assert r.returncode == 0, r.output
     study = load(tmp_path / "o.journal")
     trials = study.get_trials()
@@ -109,17 +167,37 @@ def test_optbench_search_and_its_best_yaml_runs_the_benchmark(tmp_path, optimize
     best = tmp_path / "o.best.yaml"
     doc = yaml.safe_load(best.read_text())["optbench"]
     assert keys <= set(doc) and doc["optimizers"] == [optimizer]
-    ob = run(mpiexec_cmd(1, PY, "-m", "mpiapp.optbench", "--config", str(best), "--set", "optbench.backends=[numpy]",
-                         "--set", "optbench.repeats=1", "--set", "optbench.max_iters=100", "--set",
-                         "optbench.bootstrap=10", "--out", str(tmp_path / "ob.h5"), "--no-progress"),
-             timeout=240)  # fmt: skip
+    ob = run(
+        mpiexec_cmd(
+            1,
+            PY,
+            "-m",
+            "mpiapp.optbench",
+            "--config",
+            str(best),
+            "--set",
+            "optbench.backends=[numpy]",
+            "--set",
+            "optbench.repeats=1",
+            "--set",
+            "optbench.max_iters=100",
+            "--set",
+            "optbench.bootstrap=10",
+            "--out",
+            str(tmp_path / "ob.h5"),
+            "--no-progress",
+        ),
+        timeout=240,
+    )
     assert ob.returncode == 0, ob.output
     cfg = stored_config(tmp_path / "ob.h5")["optbench"]
     for k in keys:
         assert cfg[k] == doc[k]
     bp = study.best_params
     if optimizer == "momentum":
-        assert cfg["step_scales"] == [bp["optbench.step_scale"]] and cfg["momentum"] == bp["optbench.momentum"]
+        assert (
+            cfg["step_scales"] == [bp["optbench.step_scale"]] and cfg["momentum"] == bp["optbench.momentum"]
+        )
         with h5py.File(tmp_path / "ob.h5", "r") as f:
             assert f["cells"]["momentum"][0] == pytest.approx(bp["optbench.momentum"])  # the job used it
     else:

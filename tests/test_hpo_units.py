@@ -9,27 +9,42 @@ from mpiapp.engines.hpo.evaluate import _values, trial_seed
 
 
 def test_space_parses_every_kind_and_a_conditional():
-    ps = space.parse({"params": {
-        "lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
-        "n": {"type": "int", "low": 1, "high": 9, "step": 2},
-        "kind": {"type": "categorical", "choices": ["a", "b"]},
-        "extra": {"type": "float", "low": 0, "high": 1, "when": {"kind": "b"}},
-    }})
+    ps = space.parse(
+        {
+            "params": {
+                "lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
+                "n": {"type": "int", "low": 1, "high": 9, "step": 2},
+                "kind": {"type": "categorical", "choices": ["a", "b"]},
+                "extra": {"type": "float", "low": 0, "high": 1, "when": {"kind": "b"}},
+            }
+        }
+    )
     assert [p.name for p in ps] == ["lr", "n", "kind", "extra"]
     assert ps[0].log and ps[1].step == 2 and ps[2].choices == ("a", "b") and ps[3].when == ("kind", "b")
     assert [p.name for p in space.active(ps, {"kind": "a"})] == ["lr", "n", "kind"]
     assert [p.name for p in space.active(ps, {"kind": "b"})] == ["lr", "n", "kind", "extra"]
 
 
-@pytest.mark.parametrize("spec,words", [
-    ({"x": {"type": "float", "low": 0, "high": 1, "log": True}}, "log scale needs low > 0"),
-    ({"x": {"type": "float", "low": 2, "high": 1}}, "low < high"),
-    ({"x": {"type": "normal"}}, "type one of"),
-    ({"x": {"type": "int", "low": 0, "high": 3, "when": {"k": "a"}}}, "not a categorical parameter listed before"),
-    ({"k": {"type": "categorical", "choices": ["a"]}, "x": {"type": "int", "low": 0, "high": 3, "when": {"k": "z"}}},
-     "is not one of"),
-    ({"x": {"type": "float", "low": 0, "high": 1, "lo": 3}}, "unknown field"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "spec,words",
+    [
+        ({"x": {"type": "float", "low": 0, "high": 1, "log": True}}, "log scale needs low > 0"),
+        ({"x": {"type": "float", "low": 2, "high": 1}}, "low < high"),
+        ({"x": {"type": "normal"}}, "type one of"),
+        (
+            {"x": {"type": "int", "low": 0, "high": 3, "when": {"k": "a"}}},
+            "not a categorical parameter listed before",
+        ),
+        (
+            {
+                "k": {"type": "categorical", "choices": ["a"]},
+                "x": {"type": "int", "low": 0, "high": 3, "when": {"k": "z"}},
+            },
+            "is not one of",
+        ),
+        ({"x": {"type": "float", "low": 0, "high": 1, "lo": 3}}, "unknown field"),
+    ],
+)
 def test_space_errors_name_the_file_and_parameter(spec, words):
     with pytest.raises(ValueError) as e:
         space.parse(spec, "s.yaml")
@@ -83,8 +98,12 @@ def test_journal_backend_reads_its_own_records_from_memory_and_the_file_agrees(t
     found = []
     for resume, seed in ((False, 0), (True, 1)):
         storage, backend = study.storage(path)
-        s = optuna.create_study(storage=storage, study_name="s", load_if_exists=resume,
-                                sampler=optuna.samplers.RandomSampler(seed=seed))  # fmt: skip
+        s = optuna.create_study(
+            storage=storage,
+            study_name="s",
+            load_if_exists=resume,
+            sampler=optuna.samplers.RandomSampler(seed=seed),
+        )
         for _ in range(5):
             t = s.ask()
             t.set_user_attr("k", t.number)
@@ -121,7 +140,9 @@ def test_a_finished_grid_is_told_to_the_caller_and_nothing_is_attached_to_the_st
     optuna = pytest.importorskip("optuna")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage, _ = study.storage(str(tmp_path / "g.journal"))
-    s = optuna.create_study(storage=storage, study_name="g", sampler=optuna.samplers.GridSampler({"x": [0, 1]}))
+    s = optuna.create_study(
+        storage=storage, study_name="g", sampler=optuna.samplers.GridSampler({"x": [0, 1]})
+    )
     own = set(vars(s))
     told = []
     for _ in range(2):
@@ -137,8 +158,9 @@ def test_a_trial_lost_while_being_asked_is_not_queued_again(tmp_path):
     # sampler would complete them with new draws); a trial with all its parameters is queued again
     optuna = pytest.importorskip("optuna")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    params = space.parse({"x": {"type": "float", "low": 0.0, "high": 1.0},
-                          "y": {"type": "float", "low": 0.0, "high": 1.0}})  # fmt: skip
+    params = space.parse(
+        {"x": {"type": "float", "low": 0.0, "high": 1.0}, "y": {"type": "float", "low": 0.0, "high": 1.0}}
+    )
     storage, _ = study.storage(str(tmp_path / "j.journal"))
     s = optuna.create_study(storage=storage, study_name="s")
     whole, part = s.ask(), s.ask()
@@ -149,5 +171,8 @@ def test_a_trial_lost_while_being_asked_is_not_queued_again(tmp_path):
     assert by[part.number].state.name == by[whole.number].state.name == "FAIL"
     retries = [t for t in by.values() if t.user_attrs.get("mpiapp_retry_of") is not None]
     assert [t.user_attrs["mpiapp_retry_of"] for t in retries] == [whole.number]
-    assert retries[0].system_attrs["fixed_params"] == by[whole.number].params and retries[0].state.name == "WAITING"
+    assert (
+        retries[0].system_attrs["fixed_params"] == by[whole.number].params
+        and retries[0].state.name == "WAITING"
+    )
     assert study.counts(s) == 0  # neither counts toward hpo.trials

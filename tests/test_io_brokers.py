@@ -29,9 +29,11 @@ MT5_HEADER = "<DATE>\t<TIME>\t<OPEN>\t<HIGH>\t<LOW>\t<CLOSE>\t<TICKVOL>\t<VOL>\t
 
 
 def mt5_file(path, vol=(0, 0, 0), tick=(1234, 1100, 987), header=MT5_HEADER):
-    rows = [("2023.01.02", "00:00:00", "1.07000", "1.07200", "1.06900", "1.07100"),
-            ("2023.01.02", "01:00:00", "1.07100", "1.07300", "1.07000", "1.07250"),
-            ("2023.01.02", "02:00:00", "1.07250", "1.07400", "1.07150", "1.07300")]
+    rows = [
+        ("2023.01.02", "00:00:00", "1.07000", "1.07200", "1.06900", "1.07100"),
+        ("2023.01.02", "01:00:00", "1.07100", "1.07300", "1.07000", "1.07250"),
+        ("2023.01.02", "02:00:00", "1.07250", "1.07400", "1.07150", "1.07300"),
+    ]
     body = "".join("\t".join(r + (str(t), str(v), "12")) + "\n" for r, t, v in zip(rows, tick, vol))
     path.write_text(header + body)
     return path
@@ -51,9 +53,12 @@ def mt4(tmp_path):
 
 # ---- MetaTrader 4: no header line ----------------------------------------------------------------
 
+
 def test_mt4_without_columns_says_there_is_no_header_and_names_the_key(mt4):
     src = open_source(f"csv:{mt4}")
-    with pytest.raises(DataError, match=r"no header line: line 1 is data \(2023\.01\.02, 00:00, 1\.0700") as info:
+    with pytest.raises(
+        DataError, match=r"no header line: line 1 is data \(2023\.01\.02, 00:00, 1\.0700"
+    ) as info:
         src.index()
     assert "data.columns" in str(info.value) and "EURUSD.csv" in str(info.value)
     assert "[Date, Time, Open, High, Low, Close, Volume]" in str(info.value)
@@ -90,12 +95,15 @@ def test_columns_against_a_file_with_a_header_or_other_fields(tmp_path):
         open_source(f"csv:{tmp_path}", columns=MT4_COLUMNS).load("F")
 
 
-@pytest.mark.parametrize("columns, says", [
-    (["Date", "Open", "High", "Low"], "no Close column"),
-    (["Time", "Close", "Close"], "names Close twice"),
-    (["Date", 3], "expected a list of column names"),
-    ("Date,Close", "expected a list of column names"),
-])
+@pytest.mark.parametrize(
+    "columns, says",
+    [
+        (["Date", "Open", "High", "Low"], "no Close column"),
+        (["Time", "Close", "Close"], "names Close twice"),
+        (["Date", 3], "expected a list of column names"),
+        ("Date,Close", "expected a list of column names"),
+    ],
+)
 def test_bad_columns_are_refused_naming_the_key(mt4, columns, says):
     with pytest.raises(SourceError, match="data.columns") as info:
         open_source(f"csv:{mt4}", columns=columns)
@@ -112,6 +120,7 @@ def test_columns_and_timezone_refused_where_a_source_does_not_read_them(tmp_path
 
 
 # ---- MetaTrader 5: <TICKVOL> and <VOL> -----------------------------------------------------------
+
 
 def test_mt5_tick_volume_wins_over_an_all_zero_vol(tmp_path):
     mt5_file(tmp_path / "EURUSD.csv")
@@ -136,7 +145,9 @@ def test_mt5_tickvolume_spelling_beside_vol_and_tick_volume_alone(tmp_path):
 
 def test_two_tick_volume_columns_are_refused(tmp_path):
     mt5_file(tmp_path / "A.csv", header=MT5_HEADER.replace("<SPREAD>", "<TICKVOLUME>"))
-    with pytest.raises(DataError, match="2 columns could be tick volume: '<TICKVOLUME>', '<TICKVOL>'; keep one"):
+    with pytest.raises(
+        DataError, match="2 columns could be tick volume: '<TICKVOLUME>', '<TICKVOL>'; keep one"
+    ):
         open_source(f"csv:{tmp_path}").index()
 
 
@@ -147,6 +158,7 @@ def test_mt5_server_time_with_a_named_zone(tmp_path):
 
 
 # ---- data.timezone -------------------------------------------------------------------------------
+
 
 def write(folder, name, text):
     folder.mkdir(exist_ok=True)
@@ -161,17 +173,23 @@ def bars(times):
 def test_timezone_clock_changes(tmp_path):
     """Athens, 2023: clocks forward 03:00 -> 04:00 on 26 March, back 04:00 -> 03:00 on 29 October."""
     head = "Date,Open,High,Low,Close\n"
-    back = write(tmp_path / "a", "X.csv", head + bars(["2023-10-29 02:00", "2023-10-29 03:00",
-                                                        "2023-10-29 03:00", "2023-10-29 04:00"]))
+    back = write(
+        tmp_path / "a",
+        "X.csv",
+        head + bars(["2023-10-29 02:00", "2023-10-29 03:00", "2023-10-29 03:00", "2023-10-29 04:00"]),
+    )
     s = open_source(f"csv:{back}", timezone="Europe/Athens").load("X")  # 03:00 twice, in order
-    assert np.array_equal(s.time, utc("2023-10-28T23:00", "2023-10-29T00:00", "2023-10-29T01:00",
-                                      "2023-10-29T02:00"))
-    once = write(tmp_path / "b", "X.csv", head + bars(["2023-10-29 02:00", "2023-10-29 03:30",
-                                                        "2023-10-29 04:00"]))
+    assert np.array_equal(
+        s.time, utc("2023-10-28T23:00", "2023-10-29T00:00", "2023-10-29T01:00", "2023-10-29T02:00")
+    )
+    once = write(
+        tmp_path / "b", "X.csv", head + bars(["2023-10-29 02:00", "2023-10-29 03:30", "2023-10-29 04:00"])
+    )
     err = pytest.raises(DataError, open_source(f"csv:{once}", timezone="Europe/Athens").load, "X").value
     assert err.row == 1 and "'2023-10-29 03:30' is ambiguous in Europe/Athens" in str(err)
-    gap = write(tmp_path / "c", "X.csv", head + bars(["2023-03-26 02:00", "2023-03-26 03:30",
-                                                       "2023-03-26 04:00"]))
+    gap = write(
+        tmp_path / "c", "X.csv", head + bars(["2023-03-26 02:00", "2023-03-26 03:30", "2023-03-26 04:00"])
+    )
     err = pytest.raises(DataError, open_source(f"csv:{gap}", timezone="Europe/Athens").load, "X").value
     assert err.row == 1 and "'2023-03-26 03:30' does not exist in Europe/Athens" in str(err)
     fixed = open_source(f"csv:{gap}", timezone="UTC+02:00").load("X")  # a fixed offset has no gap
@@ -193,8 +211,9 @@ def test_timezone_leaves_offsets_and_epoch_numbers_alone(tmp_path):
 
 def test_timezone_of_naive_parquet_datetimes(tmp_path):
     pytest.importorskip("pyarrow")
-    df = pd.DataFrame({"Close": [1.0, 1.1]},
-                      index=pd.DatetimeIndex(["2023-01-02", "2023-07-03"], name="Date"))
+    df = pd.DataFrame(
+        {"Close": [1.0, 1.1]}, index=pd.DatetimeIndex(["2023-01-02", "2023-07-03"], name="Date")
+    )
     (tmp_path / "p").mkdir()
     df.to_parquet(tmp_path / "p" / "N.parquet")
     df.tz_localize("Asia/Tokyo").to_parquet(tmp_path / "p" / "A.parquet")
@@ -204,8 +223,13 @@ def test_timezone_of_naive_parquet_datetimes(tmp_path):
 
 
 def test_default_timezone_is_utc_and_keys_reach_the_source(mt4):
-    cfg = config.load(overrides=[f"data.source=csv:{mt4}", "data.columns=[Date, Time, Open, High, Low, Close, Volume]",
-                                 "data.timezone=Europe/Athens"])
+    cfg = config.load(
+        overrides=[
+            f"data.source=csv:{mt4}",
+            "data.columns=[Date, Time, Open, High, Low, Close, Volume]",
+            "data.timezone=Europe/Athens",
+        ]
+    )
     src = open_from_config(cfg, min_bars=1)
     assert src.columns == tuple(MT4_COLUMNS) and src.timezone == "Europe/Athens"
     assert config.load().data.timezone == "UTC" and config.load().data.columns == []
@@ -218,8 +242,18 @@ _RUNS = itertools.count()
 
 def score(tmp_path, data, *sets):
     out = tmp_path / f"r{next(_RUNS)}.h5"
-    args = [PY, "-m", "mpiapp.score", "--data", str(data), "--out", str(out), "--no-progress",
-            "--set", "scan.window_bars=100"]
+    args = [
+        PY,
+        "-m",
+        "mpiapp.score",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--no-progress",
+        "--set",
+        "scan.window_bars=100",
+    ]
     for s in sets:
         args += ["--set", s]
     return run(mpiexec_cmd(2, *args), timeout=240), out
@@ -230,8 +264,12 @@ def mt4_hours(path, n=300):
     rng = np.random.default_rng(3)
     c = 1.07 * np.exp(np.cumsum(rng.normal(0, 0.002, n)))
     t = pd.date_range("2023-01-02", periods=n, freq="h")
-    path.write_text("".join(f"{x:%Y.%m.%d},{x:%H:%M},{p:.5f},{p * 1.001:.5f},{p * 0.999:.5f},{p:.5f},{100 + i}\n"
-                            for i, (x, p) in enumerate(zip(t, c))))
+    path.write_text(
+        "".join(
+            f"{x:%Y.%m.%d},{x:%H:%M},{p:.5f},{p * 1.001:.5f},{p * 0.999:.5f},{p:.5f},{100 + i}\n"
+            for i, (x, p) in enumerate(zip(t, c))
+        )
+    )
 
 
 def test_score_job_on_an_mt4_folder(tmp_path):
@@ -241,10 +279,18 @@ def test_score_job_on_an_mt4_folder(tmp_path):
     r, _ = score(tmp_path, f"csv:{folder}")
     assert r.returncode == 2, r.output
     assert "Traceback" not in r.output
-    lines = [x for x in r.stderr.splitlines() if "EURUSD.csv" in x and "no header line" in x and "data.columns" in x]
+    lines = [
+        x
+        for x in r.stderr.splitlines()
+        if "EURUSD.csv" in x and "no header line" in x and "data.columns" in x
+    ]
     assert len(lines) == 1, r.stderr  # said once, by one rank
-    r, out = score(tmp_path, f"csv:{folder}", "data.columns=[Date,Time,Open,High,Low,Close,Volume]",
-                   "data.timezone=Europe/Athens")
+    r, out = score(
+        tmp_path,
+        f"csv:{folder}",
+        "data.columns=[Date,Time,Open,High,Low,Close,Volume]",
+        "data.timezone=Europe/Athens",
+    )
     assert r.returncode == 0, r.output
     with h5py.File(out, "r") as f:
         assert [n.decode() for n in f["symbols"]["name"][()]] == ["EURUSD"]

@@ -31,8 +31,18 @@ _RUNS = itertools.count()
 
 def score(tmp_path, data, *sets, n=2, timeout=180):
     out = tmp_path / f"r{next(_RUNS)}.h5"  # a fresh output for each run
-    args = [PY, "-m", "mpiapp.score", "--data", str(data), "--out", str(out), "--no-progress",
-            "--set", "scan.window_bars=100"]
+    args = [
+        PY,
+        "-m",
+        "mpiapp.score",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--no-progress",
+        "--set",
+        "scan.window_bars=100",
+    ]
     for s in sets:
         args += ["--set", s]
     return run(mpiexec_cmd(n, *args), timeout=timeout), out
@@ -81,6 +91,7 @@ def symbols_table(out):
 # kind 7: real exports that should load — yfinance's multi-row header, Yahoo's null rows
 # ==================================================================================================
 
+
 def test_yfinance_multiheader_case_scans(tmp_path):
     r, out = score(tmp_path, f"csv:{CASES / 'yfinance-multiheader'}")
     assert r.returncode == 0, r.output
@@ -91,7 +102,7 @@ def test_yfinance_multiheader_reads_as_the_plain_file(tmp_path):
     lines = (CASES / "yfinance-multiheader" / "ACME.csv").read_text().splitlines()
     plain = tmp_path / "plain"
     plain.mkdir()
-    (plain / "ACME.csv").write_text("\n".join(["Date" + lines[0][len("Price"):]] + lines[3:]) + "\n")
+    (plain / "ACME.csv").write_text("\n".join(["Date" + lines[0][len("Price") :]] + lines[3:]) + "\n")
     want = open_source(f"csv:{plain}").load("ACME")
     got = open_source(f"csv:{CASES / 'yfinance-multiheader'}")
     assert got.index() == [("ACME", 700)]
@@ -107,8 +118,9 @@ def test_yfinance_header_variants(tmp_path):
     rows = ohlc_rows(pd.bdate_range("2020-01-01", periods=30).strftime("%Y-%m-%d"))
     d = tmp_path / "a"
     d.mkdir()
-    text = ("Price,Open,High,Low,Close,Adj Close\nTicker,XYZ,XYZ,XYZ,XYZ,XYZ\n"
-            + "".join(",".join(r) + f",{float(r[4]) * 0.9:.4f}\n" for r in rows))
+    text = "Price,Open,High,Low,Close,Adj Close\nTicker,XYZ,XYZ,XYZ,XYZ,XYZ\n" + "".join(
+        ",".join(r) + f",{float(r[4]) * 0.9:.4f}\n" for r in rows
+    )
     with gzip.open(d / "XYZ.csv.gz", "wt") as fh:
         fh.write(text)
     src = open_source(f"csv:{d}")
@@ -128,16 +140,19 @@ def test_decimal_comma_and_thousands_separators(tmp_path):
     commas, and a column where every comma could be either, refused."""
     eu = tmp_path / "eu"
     eu.mkdir()
-    (eu / "DAX.csv").write_text("Date;Open;High;Low;Close\n"
-                                "2020-01-02;13.233,71;13.385,93;13.228,11;13.385,93\n"
-                                "2020-01-03;13.280,31;13.293,56;13.175,74;13.219,14\n"
-                                "2020-01-06;999,5;1.000,0;998;999,75\n")
+    (eu / "DAX.csv").write_text(
+        "Date;Open;High;Low;Close\n"
+        "2020-01-02;13.233,71;13.385,93;13.228,11;13.385,93\n"
+        "2020-01-03;13.280,31;13.293,56;13.175,74;13.219,14\n"
+        "2020-01-06;999,5;1.000,0;998;999,75\n"
+    )
     s = open_source(f"csv:{eu}").load("DAX")
     assert s.close.tolist() == [13385.93, 13219.14, 999.75] and s.low[2] == 998.0
     us = tmp_path / "us"
     us.mkdir()
-    (us / "SPX.csv").write_text('Date,Close\n2020-01-02,"3,257.85"\n2020-01-03,"3,234.85"\n'
-                                "2020-01-06,999.5\n")
+    (us / "SPX.csv").write_text(
+        'Date,Close\n2020-01-02,"3,257.85"\n2020-01-03,"3,234.85"\n2020-01-06,999.5\n'
+    )
     assert open_source(f"csv:{us}").load("SPX").close.tolist() == [3257.85, 3234.85, 999.5]
     amb = tmp_path / "amb"
     amb.mkdir()
@@ -215,11 +230,11 @@ def test_drop_empty_rows_in_every_source_keeps_input_row_numbers(tmp_path):
 # kind 1: silent wrong results — day/month order, True as a price
 # ==================================================================================================
 
+
 def test_dayfirst_monthly_case_is_refused_then_read_with_the_setting(tmp_path):
     d = CASES / "dayfirst-monthly"
     r, _ = score(tmp_path, f"csv:{d}")
-    one_line_error(r, "FTSE.csv", "symbol FTSE", "row 1", "'01/02/2000'", "ambiguous",
-                   "data.date_format")
+    one_line_error(r, "FTSE.csv", "symbol FTSE", "row 1", "'01/02/2000'", "ambiguous", "data.date_format")
     s = open_source(f"csv:{d}", date_format="dayfirst").load("FTSE")
     want = pd.date_range("2000-01-01", periods=240, freq="MS").as_unit("ns").asi8
     assert np.array_equal(s.time, want)
@@ -249,7 +264,8 @@ def test_day_month_ambiguity_in_other_forms_is_refused(tmp_path):
     p = tmp_path / "pq"
     p.mkdir()
     pd.DataFrame({"Date": monthly.strftime("%d.%m.%Y"), "Close": 1.0 + np.arange(10)}).to_parquet(
-        p / "P.parquet")
+        p / "P.parquet"
+    )
     assert "ambiguous" in str(load_err(f"parquet:{p}", "P"))
     m = tmp_path / "mixed"
     m.mkdir()
@@ -272,8 +288,9 @@ def test_day_month_ambiguity_in_other_forms_is_refused(tmp_path):
 def test_date_format_key_reaches_the_source():
     from mpiapp.io import open_from_config
 
-    cfg = config.load(overrides=["data.date_format=dayfirst", "data.drop_empty_rows=true",
-                                 "data.source=synthetic:2"])
+    cfg = config.load(
+        overrides=["data.date_format=dayfirst", "data.drop_empty_rows=true", "data.source=synthetic:2"]
+    )
     src = open_from_config(cfg, min_bars=1)
     assert src.date_format == "dayfirst" and src.drop_empty_rows is True
 
@@ -294,8 +311,9 @@ def test_true_false_prices_in_other_sources(tmp_path):
     assert "Open" in str(err) and "is not a number" in str(err) and err.row == 0
     p = tmp_path / "pq"
     p.mkdir()
-    pd.DataFrame({"Date": pd.bdate_range("2020-01-01", periods=4), "Close": [True, False, True, True]}
-                 ).to_parquet(p / "B.parquet")
+    pd.DataFrame(
+        {"Date": pd.bdate_range("2020-01-01", periods=4), "Close": [True, False, True, True]}
+    ).to_parquet(p / "B.parquet")
     assert "Close 'True' is not a number" in str(load_err(f"parquet:{p}", "B"))
     h = tmp_path / "b.h5"
     with h5py.File(h, "w") as f:
@@ -306,13 +324,19 @@ def test_true_false_prices_in_other_sources(tmp_path):
     from mpiapp.io.validate import parse_prices
 
     with pytest.raises(DataError, match="row 1 .*Close 'True' is not a number"):
-        parse_prices(pd.Series([1.5, True, 2.0], dtype=object), file="f", symbol="S",
-                     column="Close", times=np.arange(3) * 86_400_000_000_000)
+        parse_prices(
+            pd.Series([1.5, True, 2.0], dtype=object),
+            file="f",
+            symbol="S",
+            column="Close",
+            times=np.arange(3) * 86_400_000_000_000,
+        )
 
 
 # ==================================================================================================
 # kind 5: named errors — truncated gzip, broken HDF5 datasets, out-of-range dates
 # ==================================================================================================
+
 
 def test_truncated_gz_case(tmp_path):
     d = CASES / "truncated-gz"
@@ -330,7 +354,7 @@ def test_other_broken_compressed_and_binary_files(tmp_path):
     not gzip, a UTF-16 CSV, a truncated Parquet file; skip mode skips each."""
     text = "".join(f"2001-01-{d:02d},1,2,0.5,1.5\n" for d in range(1, 29)) * 40
     blob = bytearray(gzip.compress(("Date,Open,High,Low,Close\n" + text).encode()))
-    blob[len(blob) // 2: len(blob) // 2 + 40] = b"\xff" * 40
+    blob[len(blob) // 2 : len(blob) // 2 + 40] = b"\xff" * 40
     (tmp_path / "MID.csv.gz").write_bytes(bytes(blob))
     (tmp_path / "NOTGZ.csv.gz").write_bytes(b"Date,Close\n2001-01-01,1\n")
     (tmp_path / "WIDE.csv").write_bytes("Date,Close\n2001-01-01,1\n".encode("utf-16"))
@@ -346,18 +370,20 @@ def test_other_broken_compressed_and_binary_files(tmp_path):
     assert src.index() == [] and sorted(n for n, _ in src.skipped) == ["MID", "NOTGZ", "WIDE"]
     p = tmp_path / "pq"
     p.mkdir()
-    pd.DataFrame({"Date": pd.bdate_range("2020-01-01", periods=50), "Close": 1.0}).to_parquet(
-        p / "T.parquet")
+    pd.DataFrame({"Date": pd.bdate_range("2020-01-01", periods=50), "Close": 1.0}).to_parquet(p / "T.parquet")
     data = (p / "T.parquet").read_bytes()
     (p / "T.parquet").write_bytes(data[: len(data) // 2])
     assert "not a readable Parquet file" in str(load_err(f"parquet:{p}", "T"))
 
 
-@pytest.mark.parametrize("name,says", [
-    ("str_close", "/BAD/close holds text"),
-    ("compound_close", "/BAD/close holds compound records"),
-    ("corrupt_chunk", "cannot read dataset /BAD/close"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "name,says",
+    [
+        ("str_close", "/BAD/close holds text"),
+        ("compound_close", "/BAD/close holds compound records"),
+        ("corrupt_chunk", "cannot read dataset /BAD/close"),
+    ],
+)
 def test_hdf5_bad_cases(tmp_path, name, says):
     h5 = CASES / "hdf5-bad" / f"{name}.h5"
     r, _ = score(tmp_path, f"hdf5:{h5}")
@@ -401,9 +427,13 @@ def test_other_broken_hdf5_datasets(tmp_path):
         f["MS/time"] = t // 10**6
         f["MS/time"].attrs["units"] = "ms"
         f["MS/close"] = c
-    for name, says in (("TWOD", "close has shape (20, 2)"), ("SCALAR", "time has shape ()"),
-                       ("GRP", "/GRP/time is a group, not a dataset"), ("FLT", "dtype float64"),
-                       ("LINK", "cannot open dataset /LINK/close")):
+    for name, says in (
+        ("TWOD", "close has shape (20, 2)"),
+        ("SCALAR", "time has shape ()"),
+        ("GRP", "/GRP/time is a group, not a dataset"),
+        ("FLT", "dtype float64"),
+        ("LINK", "cannot open dataset /LINK/close"),
+    ):
         err = load_err(f"hdf5:{h}", name, index=False)
         assert err.symbol == name and says in str(err), str(err)
     for name in ("US", "MS"):
@@ -438,7 +468,6 @@ def test_other_broken_hdf5_datasets(tmp_path):
     assert "cannot read dataset /packed/time" in str(ei.value) and ei.value.symbol == "B"
 
 
-
 def test_a_packed_column_of_the_wrong_type_is_said_once(tmp_path):
     """A packed file's column serves every symbol: text prices are the file's problem, one line and
     exit 2 (also in skip mode, which would otherwise skip every symbol), not a line per symbol."""
@@ -459,6 +488,7 @@ def test_a_packed_column_of_the_wrong_type_is_said_once(tmp_path):
         assert sum("holds text" in x for x in r.stderr.splitlines()) == 1, r.stderr
         assert not os.path.exists(out)
 
+
 def test_dates_out_of_range_case(tmp_path):
     r, _ = score(tmp_path, f"csv:{CASES / 'dates-out-of-range'}")
     one_line_error(r, "BAD.csv", "symbol BAD", "row 599", "'2999-01-01'", "outside the range")
@@ -467,8 +497,12 @@ def test_dates_out_of_range_case(tmp_path):
 def test_other_out_of_range_dates(tmp_path):
     """Constructed: year 1500 in ISO text, YYYYMMDD integers of 2300, epoch seconds of year 4000,
     a time zone offset, a Parquet file of second-resolution timestamps in 2999."""
-    cases = {"OLD": ["2000-01-03", "1500-06-01T00:00:00"], "YMD": [20000103, 23000101],
-             "EPOCH": [946857600, 64060588800], "TZ": ["2000-01-03", "2500-01-01 00:00:00+02:00"]}
+    cases = {
+        "OLD": ["2000-01-03", "1500-06-01T00:00:00"],
+        "YMD": [20000103, 23000101],
+        "EPOCH": [946857600, 64060588800],
+        "TZ": ["2000-01-03", "2500-01-01 00:00:00+02:00"],
+    }
     for name, dates in cases.items():
         d = tmp_path / name
         d.mkdir()
@@ -514,8 +548,13 @@ print("GROWTH_KB", hwm_kb() - before)
 
 
 def _probe(folder):
-    r = subprocess.run([sys.executable, "-c", "import pandas, numpy\n" + PROBE, str(folder)],
-                       capture_output=True, text=True, timeout=120, cwd=ROOT)
+    r = subprocess.run(
+        [sys.executable, "-c", "import pandas, numpy\n" + PROBE, str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert r.returncode == 0, r.stderr
     growth = int(r.stdout.split("GROWTH_KB")[1])
     return r.stdout, growth
@@ -557,13 +596,17 @@ def test_long_lines_without_nul_are_refused_in_bounded_memory(tmp_path):
 # config: values that would give silent wrong results or fail deep inside
 # ==================================================================================================
 
-@pytest.mark.parametrize("item,says", [
-    ("scan.weight_fib=.nan", "is not a finite number"),            # the handed case
-    ("scan.flat_min_volatility=.inf", "is not a finite number"),   # a key with no upper bound
-    ("scan.pivot_pct=.NaN", "is not a finite number"),
-    ("scan.max_combinations=100000000000000000000000", "int in [1, 1000000000000000000]"),  # handed
-    ("data.seed=99999999999999999999", "int in [0, 1000000000000000000]"),
-])  # fmt: skip
+
+@pytest.mark.parametrize(
+    "item,says",
+    [
+        ("scan.weight_fib=.nan", "is not a finite number"),  # the handed case
+        ("scan.flat_min_volatility=.inf", "is not a finite number"),  # a key with no upper bound
+        ("scan.pivot_pct=.NaN", "is not a finite number"),
+        ("scan.max_combinations=100000000000000000000000", "int in [1, 1000000000000000000]"),  # handed
+        ("data.seed=99999999999999999999", "int in [0, 1000000000000000000]"),
+    ],
+)
 def test_config_values_that_cannot_mean_anything_are_refused(item, says):
     with pytest.raises(config.ConfigError) as info:
         config.load(overrides=[item])
@@ -571,8 +614,21 @@ def test_config_values_that_cannot_mean_anything_are_refused(item, says):
 
 
 def test_config_nan_through_the_job_and_a_file(tmp_path):
-    r = run(mpiexec_cmd(2, PY, "-m", "mpiapp.score", "--data", "synthetic:2", "--out",
-                        str(tmp_path / "r.h5"), "--set", "scan.weight_fib=.nan"), timeout=120)
+    r = run(
+        mpiexec_cmd(
+            2,
+            PY,
+            "-m",
+            "mpiapp.score",
+            "--data",
+            "synthetic:2",
+            "--out",
+            str(tmp_path / "r.h5"),
+            "--set",
+            "scan.weight_fib=.nan",
+        ),
+        timeout=120,
+    )
     one_line_error(r, "scan.weight_fib", "not a finite number")
     f = tmp_path / "c.yaml"
     f.write_text("scan:\n  weight_channel: .NaN\n")
@@ -613,9 +669,19 @@ def test_a_pipe_or_folder_named_like_a_data_file_is_named_not_opened(tmp_path):
     p.mkdir()
     (p / "Y.parquet").mkdir()
     for spec, name, says in ((f"csv:{c}", "X", "not a regular file"), (f"parquet:{p}", "Y", "is a folder")):
-        r = subprocess.run([sys.executable, "-c", "import sys\nfrom mpiapp.io import open_source\n"
-                            f"s = open_source({spec!r}, skip_bad=True)\nprint(s.index())\n"
-                            "print(s.skipped)"], capture_output=True, text=True, timeout=60, cwd=ROOT)
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys\nfrom mpiapp.io import open_source\n"
+                f"s = open_source({spec!r}, skip_bad=True)\nprint(s.index())\n"
+                "print(s.skipped)",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+        )
         assert r.returncode == 0, r.stderr
         assert says in r.stdout and name in r.stdout, r.stdout
     assert "symbol X" in str(load_err(f"csv:{c}", "X", index=False))

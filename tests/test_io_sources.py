@@ -71,7 +71,18 @@ def test_builtin_cache_equals_a_fresh_parse(key, tmp_path, monkeypatch):
     from mpiapp.io.sources import builtin as S
 
     monkeypatch.setattr(S, "_cache_dirs", lambda: [tmp_path])
-    fields = ("time", "open", "high", "low", "close", "volume", "symbol", "origin", "has_ohlc", "dropped_rows")
+    fields = (
+        "time",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "symbol",
+        "origin",
+        "has_ohlc",
+        "dropped_rows",
+    )
 
     def fresh():
         S._builtin_cached.cache_clear()
@@ -111,8 +122,10 @@ def test_builtin_cache_key_follows_the_data_file(tmp_path, monkeypatch):
 
 
 def test_builtin_from_cache_imports_no_pandas():
-    code = ("import sys; from mpiapp.io import open_source; s = open_source('builtin:all', min_bars=500); "
-            "[s.load(n) for n, _ in s.index()]")
+    code = (
+        "import sys; from mpiapp.io import open_source; s = open_source('builtin:all', min_bars=500); "
+        "[s.load(n) for n, _ in s.index()]"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)  # fills the cache if empty
     check = code + "; assert 'pandas' not in sys.modules, 'pandas imported'"
     r = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120)
@@ -145,8 +158,9 @@ def test_missing_folder_and_file(tmp_path):
 
 
 def test_open_from_config_passes_min_bars():
-    cfg = config.load(overrides=["data.source=synthetic:3", "data.synthetic_bars=400",
-                                 "data.skip_bad_symbols=true"])
+    cfg = config.load(
+        overrides=["data.source=synthetic:3", "data.synthetic_bars=400", "data.skip_bad_symbols=true"]
+    )
     src = open_from_config(cfg, min_bars=cfg.scan.window_bars)
     assert src.min_bars == cfg.scan.window_bars == 500 and src.skip_bad
     assert src.index() == [] and len(src.skipped) == 3  # 400 bars < one 500-bar window
@@ -166,6 +180,7 @@ def test_open_from_config_reads_only_the_data_section():
 
 # ---- csv / parquet -> hdf5 -----------------------------------------------------------------------
 
+
 def make_csv_universe(folder):
     rng = np.random.default_rng(7)
     days = pd.bdate_range("2010-01-04", periods=40)
@@ -174,13 +189,21 @@ def make_csv_universe(folder):
         o = c * np.exp(rng.normal(0, 0.005, 40))
         h = np.maximum(o, c) * (1 + rng.random(40) * 0.01)
         lo = np.minimum(o, c) * (1 - rng.random(40) * 0.01)
-        df = pd.DataFrame({"Date": days[: 40 - k], "Open": o[: 40 - k], "High": h[: 40 - k],
-                           "Low": lo[: 40 - k], "Close": c[: 40 - k]})
+        df = pd.DataFrame(
+            {
+                "Date": days[: 40 - k],
+                "Open": o[: 40 - k],
+                "High": h[: 40 - k],
+                "Low": lo[: 40 - k],
+                "Close": c[: 40 - k],
+            }
+        )
         if sym != "BBB":
             df["Volume"] = rng.integers(1, 10**6, 40 - k)
         df.to_csv(folder / f"{sym}.csv", index=False)
     pd.DataFrame({"Date": days[:10], "Adj Close": np.linspace(1, 2, 10)}).to_csv(
-        folder / "DDD.csv", index=False)  # close-only
+        folder / "DDD.csv", index=False
+    )  # close-only
 
 
 def same_series(a, b):
@@ -221,15 +244,20 @@ def test_csv_to_hdf5_round_trip_exact(tmp_path, packed):
 def test_parquet_to_hdf5_cli(tmp_path):
     (tmp_path / "pq").mkdir()
     idx = pd.date_range("2021-03-01", periods=12, freq="h")
-    pd.DataFrame({"Open": 2.0, "High": 3.0, "Low": 1.0, "Close": np.linspace(1.5, 2.6, 12)},
-                 index=idx.rename("Datetime")).to_parquet(tmp_path / "pq" / "EUR.parquet")
+    pd.DataFrame(
+        {"Open": 2.0, "High": 3.0, "Low": 1.0, "Close": np.linspace(1.5, 2.6, 12)},
+        index=idx.rename("Datetime"),
+    ).to_parquet(tmp_path / "pq" / "EUR.parquet")
     out = tmp_path / "pq.h5"
-    run = subprocess.run([sys.executable, "-m", "mpiapp.io.convert", f"parquet:{tmp_path / 'pq'}",
-                          str(out), "--packed"], capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "mpiapp.io.convert", f"parquet:{tmp_path / 'pq'}", str(out), "--packed"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     assert "1 symbols, 12 bars, packed" in run.stdout
-    same_series(open_source(f"parquet:{tmp_path / 'pq'}").load("EUR"),
-                open_source(str(out)).load("EUR"))
+    same_series(open_source(f"parquet:{tmp_path / 'pq'}").load("EUR"), open_source(str(out)).load("EUR"))
 
 
 def test_convert_refuses_bad_data_and_skips_with_flag(tmp_path, capsys):
@@ -247,12 +275,13 @@ def test_convert_refuses_bad_data_and_skips_with_flag(tmp_path, capsys):
 
 # ---- hdf5 written by hand (the documented layouts) ------------------------------------------------
 
+
 def test_hdf5_groups_by_hand_and_bad_rows(tmp_path):
     path = tmp_path / "hand.h5"
     t = pd.bdate_range("2001-01-01", periods=5).as_unit("ns").asi8
     with h5py.File(path, "w") as f:
         g = f.create_group("OK")
-        g["time"], g["close"] = t, np.arange(1.0, 6.0)          # close-only (no open/high/low)
+        g["time"], g["close"] = t, np.arange(1.0, 6.0)  # close-only (no open/high/low)
         g = f.create_group("BADHIGH")
         g["time"], g["open"], g["high"] = t, np.full(5, 2.0), np.array([3, 3, 1.9, 3, 3.0])
         g["low"], g["close"] = np.ones(5), np.full(5, 2.5)
@@ -311,6 +340,7 @@ def test_loads_are_fresh_writable_arrays(spec):
 
 # ---- the converter never removes what it was given (issue 14, kind 2) ----------------------------
 
+
 def test_convert_refuses_to_write_over_its_input(tmp_path, capsys):
     (tmp_path / "csv").mkdir()
     make_csv_universe(tmp_path / "csv")
@@ -319,8 +349,11 @@ def test_convert_refuses_to_write_over_its_input(tmp_path, capsys):
     before = h5.read_bytes()
     capsys.readouterr()
     # the output is the HDF5 input itself (also with --force), or a CSV file of the input folder
-    for argv in ([f"hdf5:{h5}", str(h5)], [f"hdf5:{h5}", str(h5), "--force"],
-                 [f"csv:{tmp_path / 'csv'}", str(tmp_path / "csv" / "AAA.csv"), "--force"]):
+    for argv in (
+        [f"hdf5:{h5}", str(h5)],
+        [f"hdf5:{h5}", str(h5), "--force"],
+        [f"csv:{tmp_path / 'csv'}", str(tmp_path / "csv" / "AAA.csv"), "--force"],
+    ):
         assert convert_main(argv) == 2
         assert "the output is an input" in capsys.readouterr().err
     assert h5.read_bytes() == before and (tmp_path / "csv" / "AAA.csv").read_text().startswith("Date")

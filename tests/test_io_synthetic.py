@@ -32,8 +32,7 @@ def zigzag(high, low, pct=0.03, same_bar=False):
 
 
 def universe(seed, noise=0.1, rate=1.0, n=PER_SEED, bars=2000):
-    return open_source(f"synthetic:{n}", seed=seed, synthetic_bars=bars, plant_rate=rate,
-                       noise=noise)
+    return open_source(f"synthetic:{n}", seed=seed, synthetic_bars=bars, plant_rate=rate, noise=noise)
 
 
 def all_impulses(noise=0.1):
@@ -47,8 +46,7 @@ def all_impulses(noise=0.1):
 
 def band_ok(ratios, noise, slack=1e-9):
     widen = (1 + noise / 4) / (1 - noise / 4)
-    return all(lo / widen - slack <= ratios[k] <= hi * widen + slack
-               for k, (lo, _, hi) in S.BANDS.items())
+    return all(lo / widen - slack <= ratios[k] <= hi * widen + slack for k, (lo, _, hi) in S.BANDS.items())
 
 
 @pytest.mark.parametrize("noise", [0.0, 0.1, 0.5])
@@ -76,23 +74,23 @@ def test_truth_structure(noise):
         for w in range(1, 6):
             a, b = t[w - 1], t[w]
             hi_bar, lo_bar = (b, a) if (p[w] > p[w - 1]) else (a, b)
-            seg_h, seg_l = s.high[a:b + 1], s.low[a:b + 1]
+            seg_h, seg_l = s.high[a : b + 1], s.low[a : b + 1]
             assert np.argmax(seg_h) + a == hi_bar and np.sum(seg_h == seg_h.max()) == 1
             assert np.argmin(seg_l) + a == lo_bar and np.sum(seg_l == seg_l.min()) == 1
             # the reversal at every pivot exceeds 3 % (by construction >= 6 %)
             assert abs(p[w] - p[w - 1]) / max(p[w], p[w - 1]) >= S.MIN_SWING - 1e-12
         # p0: reached by a move of >= 6 % (the lead-in) during which nothing goes beyond p0
-        sgn = 1 if d > 0 else -1          # p0 is a low (bullish) or a high (bearish)
+        sgn = 1 if d > 0 else -1  # p0 is a low (bullish) or a high (bearish)
         far = (s.high >= p[0] / (1 - S.MIN_SWING)) if d > 0 else (s.low <= p[0] * (1 - S.MIN_SWING))
         j = np.flatnonzero(far[: t[0]])[-1]
         assert t[0] - j <= S.LEAD_IN_BARS[1] + 1
-        beyond = s.low[j:t[0]] <= p[0] if sgn > 0 else s.high[j:t[0]] >= p[0]
+        beyond = s.low[j : t[0]] <= p[0] if sgn > 0 else s.high[j : t[0]] >= p[0]
         assert not beyond.any()
         # p5: a move of >= 6 % away follows before anything goes beyond p5 (the lead-out)
         far = (s.low <= p[5] * (1 - S.MIN_SWING)) if d > 0 else (s.high >= p[5] / (1 - S.MIN_SWING))
-        k = t[5] + 1 + np.flatnonzero(far[t[5] + 1:])[0]
+        k = t[5] + 1 + np.flatnonzero(far[t[5] + 1 :])[0]
         assert k - t[5] <= S.LEAD_OUT_BARS[1]
-        beyond = s.high[t[5] + 1:k + 1] >= p[5] if d > 0 else s.low[t[5] + 1:k + 1] <= p[5]
+        beyond = s.high[t[5] + 1 : k + 1] >= p[5] if d > 0 else s.low[t[5] + 1 : k + 1] <= p[5]
         assert not beyond.any()
     assert count >= len(SEEDS) * PER_SEED  # about 2 per 2000-bar symbol at the default rate
 
@@ -107,8 +105,8 @@ def test_three_percent_zigzag_finds_exactly_the_six_pivots(same_bar):
             bars = [b for b, _ in piv]
             for imp in src.truth(name):
                 j = bars.index(imp.t[0])
-                assert bars[j:j + 6] == list(imp.t)
-                kinds = [k for _, k in piv[j:j + 6]]
+                assert bars[j : j + 6] == list(imp.t)
+                kinds = [k for _, k in piv[j : j + 6]]
                 assert kinds == [-imp.direction * (-1) ** w for w in range(6)]
 
 
@@ -176,6 +174,11 @@ def test_time_axis():
     t = S.time_axis(5)
     assert t.dtype == np.int64
     assert [str(x)[:10] for x in t.view("datetime64[ns]")] == [
-        "2000-01-03", "2000-01-04", "2000-01-05", "2000-01-06", "2000-01-07"]
+        "2000-01-03",
+        "2000-01-04",
+        "2000-01-05",
+        "2000-01-06",
+        "2000-01-07",
+    ]
     long = S.time_axis(70_000)
     assert np.all(np.diff(long) == 60_000_000_000)

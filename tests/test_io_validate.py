@@ -13,7 +13,8 @@ from mpiapp.io import DataError, open_source
 from mpiapp.io import validate as V
 
 GOOD = "Date,Open,High,Low,Close,Volume\n" + "".join(
-    f"2003-02-{d:02d},10,11,9,10.5,100\n" for d in range(3, 8))
+    f"2003-02-{d:02d},10,11,9,10.5,100\n" for d in range(3, 8)
+)
 
 
 def write(folder, name, text):
@@ -46,13 +47,16 @@ def csv_rows(rows, header="Date,Open,High,Low,Close"):
 
 # ---- one test per rule ---------------------------------------------------------------------------
 
+
 def test_high_below_close_names_file_symbol_row_timestamp_rule(tmp_path):
     text = csv_rows([("2003-02-03", 10, 10.6, 9.9, 10.1), ("2003-02-04", 10.1, 10.2, 9.9, 10.5)])
     err = load_error(tmp_path, text)
     assert err.rule == V.RULE_HIGH == "High >= max(Open, Close)"
     assert (err.row, err.timestamp) == (1, "2003-02-04")
-    assert str(err) == (f"{tmp_path}/AAPL.csv: symbol AAPL, row 1 (2003-02-04): High 10.2 < Close "
-                        "10.5 (rule: High >= max(Open, Close))")
+    assert str(err) == (
+        f"{tmp_path}/AAPL.csv: symbol AAPL, row 1 (2003-02-04): High 10.2 < Close "
+        "10.5 (rule: High >= max(Open, Close))"
+    )
 
 
 def test_high_below_open(tmp_path):
@@ -61,8 +65,12 @@ def test_high_below_open(tmp_path):
 
 
 def test_low_above_open_close(tmp_path):
-    rows = [("2003-02-03", 10, 10.6, 9.9, 10.1), ("2003-02-04", 10, 10.6, 9.9, 10.1),
-            ("2003-02-05", 10.3, 10.6, 10.32, 10.4), ("2003-02-06", 10.3, 10.6, 10.35, 10.4)]
+    rows = [
+        ("2003-02-03", 10, 10.6, 9.9, 10.1),
+        ("2003-02-04", 10, 10.6, 9.9, 10.1),
+        ("2003-02-05", 10.3, 10.6, 10.32, 10.4),
+        ("2003-02-06", 10.3, 10.6, 10.35, 10.4),
+    ]
     err = load_error(tmp_path, csv_rows(rows))
     assert err.rule == V.RULE_LOW == "Low <= min(Open, Close)"
     assert (err.row, err.timestamp) == (2, "2003-02-05")
@@ -125,9 +133,15 @@ def test_duplicate_timestamps(tmp_path):
     assert "repeats row 1" in str(err)
 
 
-@pytest.mark.parametrize("value, says", [("", "Close is missing"), ("nan", "Close is missing"),
-                                         ("inf", "Close inf is not finite"),
-                                         ("abc", "Close 'abc' is not a number")])
+@pytest.mark.parametrize(
+    "value, says",
+    [
+        ("", "Close is missing"),
+        ("nan", "Close is missing"),
+        ("inf", "Close inf is not finite"),
+        ("abc", "Close 'abc' is not a number"),
+    ],
+)
 def test_non_finite_price(tmp_path, value, says):
     err = load_error(tmp_path, f"Date,Close\n2003-02-03,1\n2003-02-04,{value}\n")
     assert err.rule == V.RULE_FINITE and (err.row, err.timestamp) == (1, "2003-02-04")
@@ -167,16 +181,21 @@ def test_error_pickles(tmp_path):
     err = load_error(tmp_path, "Date,Close\n2003-02-03,1\n2003-02-03,2\n")
     back = pickle.loads(pickle.dumps(err))
     assert str(back) == str(err) and (back.rule, back.row, back.symbol, back.file) == (
-        err.rule, err.row, err.symbol, err.file)
+        err.rule,
+        err.row,
+        err.symbol,
+        err.file,
+    )
 
 
 # ---- skip mode -----------------------------------------------------------------------------------
 
+
 def test_skip_mode_records_each_skip_with_reason(tmp_path):
     write(tmp_path, "GOOD.csv", GOOD)
-    write(tmp_path, "NOCLOSE.csv", "Date,Open\n2003-02-03,1\n")           # cheap: header
-    write(tmp_path, "EMPTY.csv", "")                                     # cheap: empty
-    write(tmp_path, "SHORT.csv", "Date,Close\n2003-02-03,1\n")           # cheap: too few bars
+    write(tmp_path, "NOCLOSE.csv", "Date,Open\n2003-02-03,1\n")  # cheap: header
+    write(tmp_path, "EMPTY.csv", "")  # cheap: empty
+    write(tmp_path, "SHORT.csv", "Date,Close\n2003-02-03,1\n")  # cheap: too few bars
     write(tmp_path, "DUP.csv", "Date,Close\n2003-02-03,1\n2003-02-03,1\n")  # only on load
     write(tmp_path, "NEG.csv", "Date,Close\n2003-02-03,1\n2003-02-04,-1\n")  # only on load
     src = open_source(f"csv:{tmp_path}", skip_bad=True, min_bars=2)
@@ -189,8 +208,13 @@ def test_skip_mode_records_each_skip_with_reason(tmp_path):
     assert src.index() == [("GOOD", 5)]
     reasons = dict(src.skipped)
     assert set(reasons) == {"EMPTY", "NOCLOSE", "SHORT", "DUP", "NEG"}
-    for sym, rule in [("EMPTY", V.RULE_EMPTY), ("NOCLOSE", V.RULE_COLUMNS),
-                      ("SHORT", V.RULE_MIN_BARS), ("DUP", V.RULE_UNIQUE), ("NEG", V.RULE_POSITIVE)]:
+    for sym, rule in [
+        ("EMPTY", V.RULE_EMPTY),
+        ("NOCLOSE", V.RULE_COLUMNS),
+        ("SHORT", V.RULE_MIN_BARS),
+        ("DUP", V.RULE_UNIQUE),
+        ("NEG", V.RULE_POSITIVE),
+    ]:
         assert f"symbol {sym}" in reasons[sym] and f"(rule: {rule})" in reasons[sym]
         assert src.errors[sym].rule == rule
     assert "5 skipped" in src.describe()
@@ -212,8 +236,11 @@ def test_full_index_validates_everything(tmp_path):
 
 VARIANTS = {
     "lower": ("date,open,high,low,close,volume\n2003-02-03,10,11,9,10.5,7\n", True, 10.5),
-    "adj_both": ("Datetime,Open,High,Low,Close,Adj Close,Volume\n2003-02-03,10,11,9,10.5,5.2,7\n",
-                 True, 10.5),
+    "adj_both": (
+        "Datetime,Open,High,Low,Close,Adj Close,Volume\n2003-02-03,10,11,9,10.5,5.2,7\n",
+        True,
+        10.5,
+    ),
     "adj_only": ("Date,Adj Close\n2003-02-03,5.25\n", False, 5.25),
     "adj_snake": ("date,adj_close\n2003-02-03,5.25\n", False, 5.25),
     "short": ("timestamp,o,h,l,c,v\n2003-02-03,10,11,9,10.5,7\n", True, 10.5),
@@ -255,9 +282,11 @@ def test_gzip_csv_and_volume(tmp_path):
 def test_parquet_with_datetime_index_and_variants(tmp_path):
     idx = pd.date_range("2020-01-01", periods=4, freq="D")
     pd.DataFrame({"open": 1.0, "high": 2.0, "low": 0.5, "close": 1.5}, index=idx).to_parquet(
-        tmp_path / "A.parquet")
+        tmp_path / "A.parquet"
+    )
     pd.DataFrame({"Timestamp": idx.tz_localize("UTC"), "Adj Close": [1.0, 2, 3, 4]}).to_parquet(
-        tmp_path / "B.parquet", index=False)
+        tmp_path / "B.parquet", index=False
+    )
     src = open_source(f"parquet:{tmp_path}")
     assert src.index() == [("A", 4), ("B", 4)]
     a, b = src.load("A"), src.load("B")
@@ -268,7 +297,8 @@ def test_parquet_with_datetime_index_and_variants(tmp_path):
 
 def test_parquet_bad_data_named(tmp_path):
     pd.DataFrame({"Date": ["2020-01-02", "2020-01-01"], "Close": [1.0, 2.0]}).to_parquet(
-        tmp_path / "Q.parquet", index=False)
+        tmp_path / "Q.parquet", index=False
+    )
     with pytest.raises(DataError) as info:
         open_source(f"parquet:{tmp_path}").load("Q")
     assert info.value.rule == V.RULE_SORTED and info.value.file == str(tmp_path / "Q.parquet")

@@ -19,8 +19,17 @@ from mpiapp import launch
 
 WRAPPER = ROOT / "launch" / "mpirun.sh"
 PROFILES = sorted((ROOT / "launch" / "profiles").glob("*.env"))
-SMALL = ["--data", "synthetic:4", "--no-progress", "--set", "data.synthetic_bars=400",
-         "--set", "scan.window_bars=300", "--set", "scan.max_windows=4"]  # fmt: skip
+SMALL = [
+    "--data",
+    "synthetic:4",
+    "--no-progress",
+    "--set",
+    "data.synthetic_bars=400",
+    "--set",
+    "scan.window_bars=300",
+    "--set",
+    "scan.max_windows=4",
+]
 
 # every template, and the variants that change the rendered text (name -> launch arguments)
 RENDERINGS = {
@@ -72,8 +81,13 @@ def rendered(tmp_path_factory):
     out = {}
     for name, args in RENDERINGS.items():
         args = ["--cores-per-node", CORES.get(name, "64"), *args.split()]
-        r = subprocess.run([PY, "-m", "mpiapp.launch", "--dry-run", *args], capture_output=True, text=True,
-                           cwd=folder, timeout=60)  # fmt: skip
+        r = subprocess.run(
+            [PY, "-m", "mpiapp.launch", "--dry-run", *args],
+            capture_output=True,
+            text=True,
+            cwd=folder,
+            timeout=60,
+        )
         assert r.returncode == 0, (name, r.stderr)
         path = folder / f"{name}.sh"
         path.write_text(r.stdout)
@@ -96,16 +110,30 @@ def test_every_rendered_script_and_the_wrapper_pass_shellcheck(rendered):
 
 def test_sbatch_headers(rendered):
     single = rendered["single-node"].read_text()
-    for line in ("#SBATCH --nodes=1", "#SBATCH --ntasks-per-node=32", "#SBATCH --cpus-per-task=2",
-                 "#SBATCH --partition=compute", "#SBATCH --account=proj", "#SBATCH --output=%x-%j.out",
-                 "#SBATCH --error=%x-%j.err", "#SBATCH --signal=USR1@300", "#SBATCH --requeue",
-                 "#SBATCH --open-mode=append", "export MPIAPP_THREADS=2",
-                 "exec srun --mpi=pmix"):  # fmt: skip
+    for line in (
+        "#SBATCH --nodes=1",
+        "#SBATCH --ntasks-per-node=32",
+        "#SBATCH --cpus-per-task=2",
+        "#SBATCH --partition=compute",
+        "#SBATCH --account=proj",
+        "#SBATCH --output=%x-%j.out",
+        "#SBATCH --error=%x-%j.err",
+        "#SBATCH --signal=USR1@300",
+        "#SBATCH --requeue",
+        "#SBATCH --open-mode=append",
+        "export MPIAPP_THREADS=2",
+        "exec srun --mpi=pmix",
+    ):
         assert line in single, line
     gpu = rendered["gpu"].read_text()
-    for line in ("#SBATCH --gpus-per-task=1", "#SBATCH --ntasks-per-node=4", "#SBATCH --cpus-per-task=16",
-                 '--gpus-per-task=1 "$PYTHON"', "TORCH_NCCL_ASYNC_ERROR_HANDLING",
-                 'OMPI_MCA_pml="${OMPI_MCA_pml:-ucx}"'):  # fmt: skip
+    for line in (
+        "#SBATCH --gpus-per-task=1",
+        "#SBATCH --ntasks-per-node=4",
+        "#SBATCH --cpus-per-task=16",
+        '--gpus-per-task=1 "$PYTHON"',
+        "TORCH_NCCL_ASYNC_ERROR_HANDLING",
+        'OMPI_MCA_pml="${OMPI_MCA_pml:-ucx}"',
+    ):
         assert line in gpu, line
     mp = rendered["multi-node-mpirun"].read_text()
     # mpirun lives in the batch step: Slurm's warning goes to the batch shell
@@ -113,9 +141,13 @@ def test_sbatch_headers(rendered):
     assert '--map-by "ppr:$RANKS_PER_NODE:node:pe=$MPIAPP_THREADS" --bind-to core --report-bindings' in mp
     assert "-x MPIAPP_THREADS" in mp and "OMPI_MCA_odls_base_sigkill_timeout" in mp
     arr = rendered["array-config"].read_text()
-    for line in ("#SBATCH --array=0-1%2", "#SBATCH --output=logs/%x-%A_%a.out", "ITEMS=(a.yaml b_c.yaml)",
-                 'JOB_ARGS+=(--config "${ITEMS[$SLURM_ARRAY_TASK_ID]}")',
-                 'OUT=results/score_"$SLURM_ARRAY_TASK_ID".h5'):  # fmt: skip
+    for line in (
+        "#SBATCH --array=0-1%2",
+        "#SBATCH --output=logs/%x-%A_%a.out",
+        "ITEMS=(a.yaml b_c.yaml)",
+        'JOB_ARGS+=(--config "${ITEMS[$SLURM_ARRAY_TASK_ID]}")',
+        'OUT=results/score_"$SLURM_ARRAY_TASK_ID".h5',
+    ):
         assert line in arr, line
     arr = rendered["array-data"].read_text()
     assert (
@@ -166,20 +198,29 @@ def test_writes_the_script_and_prints_the_command(tmp_path, capsys, monkeypatch)
 
 
 # --- refusals ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("args,message", [
-    (["--cores-per-node", "64", "-n", "32", "-t", "4"],
-     "impossible layout: 32 ranks per node x 4 threads per rank = 128 CPUs, but a node has 64 cores"),
-    (["--cores-per-node", "64", "--gpus-per-node", "4", "-n", "8"],
-     "impossible layout: 8 GPU ranks per node but only 4 GPUs per node"),
-    (["--cores-per-node", "64", "--gpus-per-node", "8", "-t", "16"],
-     "impossible layout: 8 ranks per node x 16 threads per rank = 128 CPUs, but a node has 64 cores"),
-    (["--template", "single-node", "-N", "2", "--cores-per-node", "8"], "runs on 1 node, not --nodes 2"),
-    (["--template", "gpu", "--cores-per-node", "8"], "needs --gpus-per-node"),
-    (["--cores-per-node", "8", "--", "--out", "x.h5"], "--out after --"),
-    (["--cores-per-node", "8", "--", "--resume"], "--resume after --"),
-    (["--template", "array", "--cores-per-node", "8"], "needs --array-config"),
-    (["--job", "nosuch", "--cores-per-node", "8"], "--job 'nosuch'"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (
+            ["--cores-per-node", "64", "-n", "32", "-t", "4"],
+            "impossible layout: 32 ranks per node x 4 threads per rank = 128 CPUs, but a node has 64 cores",
+        ),
+        (
+            ["--cores-per-node", "64", "--gpus-per-node", "4", "-n", "8"],
+            "impossible layout: 8 GPU ranks per node but only 4 GPUs per node",
+        ),
+        (
+            ["--cores-per-node", "64", "--gpus-per-node", "8", "-t", "16"],
+            "impossible layout: 8 ranks per node x 16 threads per rank = 128 CPUs, but a node has 64 cores",
+        ),
+        (["--template", "single-node", "-N", "2", "--cores-per-node", "8"], "runs on 1 node, not --nodes 2"),
+        (["--template", "gpu", "--cores-per-node", "8"], "needs --gpus-per-node"),
+        (["--cores-per-node", "8", "--", "--out", "x.h5"], "--out after --"),
+        (["--cores-per-node", "8", "--", "--resume"], "--resume after --"),
+        (["--template", "array", "--cores-per-node", "8"], "needs --array-config"),
+        (["--job", "nosuch", "--cores-per-node", "8"], "--job 'nosuch'"),
+    ],
+)
 def test_impossible_layouts_are_refused_with_the_numbers(args, message, capsys):
     assert launch.main(["--dry-run", *args]) == 2
     captured = capsys.readouterr()
@@ -204,16 +245,24 @@ def test_wrapper_refuses_an_impossible_layout():
 def test_n_is_the_total_in_the_wrapper_and_the_launcher(capsys):
     """`-n 8` on 2 nodes: 8 ranks in total, 4 per node, in launch/mpirun.sh and in mpiapp.launch alike;
     the rendered script says the total."""
-    r = subprocess.run([str(WRAPPER), "--dry-run", "-c", "8", "-N", "2", "-n", "8", "prog"], capture_output=True,
-                       text=True, env=mpi_env())  # fmt: skip
+    r = subprocess.run(
+        [str(WRAPPER), "--dry-run", "-c", "8", "-N", "2", "-n", "8", "prog"],
+        capture_output=True,
+        text=True,
+        env=mpi_env(),
+    )
     assert r.returncode == 0 and "-n 8 --map-by ppr:4:node:pe=2" in r.stdout, r.stdout + r.stderr
     s = render(["--cores-per-node", "8", "-N", "2", "-n", "8"], capsys)
-    assert "#SBATCH --nodes=2" in s and "#SBATCH --ntasks-per-node=4" in s and "#SBATCH --cpus-per-task=2" in s
+    assert (
+        "#SBATCH --nodes=2" in s and "#SBATCH --ntasks-per-node=4" in s and "#SBATCH --cpus-per-task=2" in s
+    )
     assert "8 ranks in total (4 per node) x 2 threads per rank" in s.splitlines()[1]
     s = render(["--cores-per-node", "8", "-N", "2", "--ranks-per-node", "4"], capsys)
     assert "8 ranks in total (4 per node)" in s.splitlines()[1]
-    for args, said in ((["-N", "2", "-n", "3"], "-n 3 ranks do not divide evenly over 2 nodes"),
-                       (["-N", "2", "-n", "8", "--ranks-per-node", "2"], "disagree")):
+    for args, said in (
+        (["-N", "2", "-n", "3"], "-n 3 ranks do not divide evenly over 2 nodes"),
+        (["-N", "2", "-n", "8", "--ranks-per-node", "2"], "disagree"),
+    ):
         assert launch.main(["--dry-run", "--cores-per-node", "8", *args]) == 2
         assert said in capsys.readouterr().err
 
@@ -267,8 +316,14 @@ def fake_slurm(tmp_path, capsys):
         e = dict(os.environ, PATH=f"{bin_}:{os.environ['PATH']}", FAKE_DIR=str(tmp_path), SLURM_JOB_ID="42")
         e.pop("SLURM_RESTART_COUNT", None)
         e.update(env or {})
-        p = subprocess.Popen(["bash", str(script)], env=e, cwd=tmp_path, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)  # fmt: skip
+        p = subprocess.Popen(
+            ["bash", str(script)],
+            env=e,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         if wait_then_signal:
             for _ in range(100):
                 if (tmp_path / "srun.started").exists():
@@ -339,9 +394,9 @@ def test_every_profile_variable_has_a_reason():
                 j = i - 1
                 while j >= 0 and lines[j].strip().startswith(("export ", "if ", "else", "fi")):
                     j -= 1
-                assert j >= 0 and lines[j].strip().startswith(
-                    "#"
-                ), f"{p.name}:{i + 1}: no reason above {line.strip()}"
+                assert j >= 0 and lines[j].strip().startswith("#"), (
+                    f"{p.name}:{i + 1}: no reason above {line.strip()}"
+                )
 
 
 def test_profiles_name_real_open_mpi_parameters():
@@ -387,8 +442,14 @@ def test_wrapper_gives_each_rank_its_own_core_and_info_agrees():
     env = mpi_env()
     for k in ("OMPI_MCA_rmaps_base_oversubscribe", "PRTE_MCA_rmaps_default_mapping_policy"):
         env.pop(k, None)  # the point is a layout that fits
-    r = subprocess.run([str(WRAPPER), "-n", "2", "--report-bindings", PY, "-m", "mpiapp", "info", "--json"],
-                       capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)  # fmt: skip
+    r = subprocess.run(
+        [str(WRAPPER), "-n", "2", "--report-bindings", PY, "-m", "mpiapp", "info", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     bound = _bound_cores(r.stderr)
     assert sorted(bound) == [0, 1], r.stderr
@@ -469,21 +530,35 @@ def test_short_time_limit_shortens_the_default_signal_lead(capsys):
 def test_every_slurm_time_form_gets_a_lead_inside_the_limit(capsys):
     """Constructed: the other forms Slurm accepts (minutes, M:S, D-H:M, unlimited) are read as
     Slurm reads them, and the lead always lies inside the limit (300 s where it fits)."""
-    for time, lead in (("5", 150), ("2:00", 60), ("0-0:04", 120), ("9:00", 270), ("10:00", 300),
-                       ("1-00", 300), ("UNLIMITED", 300)):
+    for time, lead in (
+        ("5", 150),
+        ("2:00", 60),
+        ("0-0:04", 120),
+        ("9:00", 270),
+        ("10:00", 300),
+        ("1-00", 300),
+        ("UNLIMITED", 300),
+    ):
         out = render(["--cores-per-node", "64", "--time", time], capsys)
         assert f"#SBATCH --signal=USR1@{lead}\n" in out and f"#SBATCH --time={time}\n" in out, time
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--time", "00:01:00", "--signal-seconds", "300"],
-     "--signal-seconds 300 is not shorter than --time 00:01:00 (60 s)"),
-    (["--time", "2", "--signal-seconds", "120", "--launcher", "mpirun"],
-     "--signal-seconds 120 is not shorter than --time 2 (120 s)"),
-    (["--time", "1h"], "--time '1h': not a Slurm time limit"),
-    (["--time", "00:00:00"], "the time limit must be positive"),
-    (["--signal-seconds", "-5"], "--signal-seconds -5: must be 0 or more"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (
+            ["--time", "00:01:00", "--signal-seconds", "300"],
+            "--signal-seconds 300 is not shorter than --time 00:01:00 (60 s)",
+        ),
+        (
+            ["--time", "2", "--signal-seconds", "120", "--launcher", "mpirun"],
+            "--signal-seconds 120 is not shorter than --time 2 (120 s)",
+        ),
+        (["--time", "1h"], "--time '1h': not a Slurm time limit"),
+        (["--time", "00:00:00"], "the time limit must be positive"),
+        (["--signal-seconds", "-5"], "--signal-seconds -5: must be 0 or more"),
+    ],
+)
 def test_a_lead_that_does_not_fit_is_refused(args, message, capsys):
     assert launch.main(["--dry-run", "--cores-per-node", "8", *args]) == 2
     captured = capsys.readouterr()

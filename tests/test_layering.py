@@ -19,10 +19,41 @@ ROOT = Path(__file__).resolve().parent.parent
 PKG = ROOT / "mpiapp"
 
 #: communicator / window methods that mean "this module talks MPI itself"
-MPI_CALLS = {"Barrier", "Ibarrier", "bcast", "Bcast", "gather", "Gather", "allgather", "Allgather", "allreduce",
-             "Allreduce", "reduce", "Reduce", "scatter", "Scatter", "send", "recv", "Send", "Recv", "isend",
-             "irecv", "Isend", "Irecv", "Get_rank", "Get_size", "Split", "Split_type", "Dup", "Abort",
-             "Fetch_and_op", "Allocate", "Allocate_shared", "Exscan", "Alltoall"}  # fmt: skip
+MPI_CALLS = {
+    "Barrier",
+    "Ibarrier",
+    "bcast",
+    "Bcast",
+    "gather",
+    "Gather",
+    "allgather",
+    "Allgather",
+    "allreduce",
+    "Allreduce",
+    "reduce",
+    "Reduce",
+    "scatter",
+    "Scatter",
+    "send",
+    "recv",
+    "Send",
+    "Recv",
+    "isend",
+    "irecv",
+    "Isend",
+    "Irecv",
+    "Get_rank",
+    "Get_size",
+    "Split",
+    "Split_type",
+    "Dup",
+    "Abort",
+    "Fetch_and_op",
+    "Allocate",
+    "Allocate_shared",
+    "Exscan",
+    "Alltoall",
+}
 
 
 #: runtime modules whose functions wrap collectives (calling them is how engines and work/ communicate)
@@ -59,7 +90,9 @@ def files(folder: Path):
 
 def violations_work_imports_engine(pkg: Path) -> list[str]:
     name = pkg.name
-    return [f"{f}: {m}" for f in files(pkg / "work") for m in imports(f, pkg) if m.startswith(f"{name}.engines")]
+    return [
+        f"{f}: {m}" for f in files(pkg / "work") for m in imports(f, pkg) if m.startswith(f"{name}.engines")
+    ]
 
 
 def violations_kernels(pkg: Path) -> list[str]:
@@ -76,7 +109,11 @@ def violations_raw_mpi(pkg: Path) -> list[str]:
                 if m.startswith("mpi4py"):
                     bad.append(f"{f}: imports {m}")
             for node in ast.walk(ast.parse(f.read_text())):
-                if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in MPI_CALLS:
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in MPI_CALLS
+                ):
                     via = node.func.value
                     if isinstance(via, ast.Name) and via.id in RUNTIME_HELPERS:
                         continue  # runtime's own collective helpers (runtime.sync, runtime.profile), not raw MPI
@@ -86,7 +123,9 @@ def violations_raw_mpi(pkg: Path) -> list[str]:
 
 def violations_mpi4py_outside_comm(pkg: Path) -> list[str]:
     allowed = pkg / "runtime" / "comm.py"
-    return [f"{f}: {m}" for f in files(pkg) if f != allowed for m in imports(f, pkg) if m.startswith("mpi4py")]
+    return [
+        f"{f}: {m}" for f in files(pkg) if f != allowed for m in imports(f, pkg) if m.startswith("mpi4py")
+    ]
 
 
 def violations_job_imports_job(pkg: Path, jobs) -> list[str]:
@@ -97,7 +136,9 @@ def violations_job_imports_job(pkg: Path, jobs) -> list[str]:
         if not f.exists():
             continue
         others = {f"{name}.{j}" for j in jobs if j != job}
-        bad += [f"{f}: {m}" for m in imports(f, pkg) if m in others or any(m.startswith(o + ".") for o in others)]
+        bad += [
+            f"{f}: {m}" for m in imports(f, pkg) if m in others or any(m.startswith(o + ".") for o in others)
+        ]
     return bad
 
 
@@ -120,8 +161,12 @@ def violations_engine_imports_other_job(pkg: Path) -> list[str]:
 
 def violations_optuna_private(pkg: Path) -> list[str]:
     """Imports of a module or name of Optuna with a leading underscore anywhere in its path."""
-    return [f"{f}: {m}" for f in files(pkg) for m in imports(f, pkg)
-            if m.split(".")[0] == "optuna" and any(p.startswith("_") for p in m.split(".")[1:])]  # fmt: skip
+    return [
+        f"{f}: {m}"
+        for f in files(pkg)
+        for m in imports(f, pkg)
+        if m.split(".")[0] == "optuna" and any(p.startswith("_") for p in m.split(".")[1:])
+    ]
 
 
 def import_circles(pkg: Path, folder: str) -> list[str]:
@@ -136,7 +181,9 @@ def import_circles(pkg: Path, folder: str) -> list[str]:
         for name in imports(f, pkg):
             while name and name not in here:
                 name = name.rpartition(".")[0]
-            if name and name != m and not m.startswith(name + "."):  # a package's own __init__ is not a circle
+            if (
+                name and name != m and not m.startswith(name + ".")
+            ):  # a package's own __init__ is not a circle
                 deps.add(name)
         graph[m] = deps
     circles = set()
@@ -188,11 +235,18 @@ PLANTED = {
     "no raw MPI under engines/ or work/": ("engines/bad.py", "def f(comm):\n    return comm.allreduce(1)\n"),
     "only runtime/comm.py imports mpi4py": ("io/bad.py", "from mpi4py import MPI\n"),
     "no job imports another job": ("score.py", "from . import report\n"),
-    "no engine imports another engine's job module": ("engines/hpo/train_objective.py",
-                                                        "def f():\n    from ..train.job import short_reason\n"),
-    "no Optuna private module": ("engines/hpo/study.py", "def f():\n    from optuna.storages.journal._file import "
-                                                         "BaseJournalFileLock\n"),
-    "no import circle in engines/hpo": ("engines/hpo/contract.py", "def f():\n    from . import objectives\n"),
+    "no engine imports another engine's job module": (
+        "engines/hpo/train_objective.py",
+        "def f():\n    from ..train.job import short_reason\n",
+    ),
+    "no Optuna private module": (
+        "engines/hpo/study.py",
+        "def f():\n    from optuna.storages.journal._file import BaseJournalFileLock\n",
+    ),
+    "no import circle in engines/hpo": (
+        "engines/hpo/contract.py",
+        "def f():\n    from . import objectives\n",
+    ),
 }
 
 

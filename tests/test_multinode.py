@@ -47,20 +47,90 @@ pytestmark = pytest.mark.slow
 
 PROGS = ROOT / "tests" / "progs"
 # the small scan of tests/slurm: 8 symbols, 40 units of 5 windows
-SCORE = ["--data", "synthetic:8", "--no-progress", "--set", "data.synthetic_bars=900", "--set",
-         "scan.window_bars=300", "--set", "scan.max_windows=24", "--set", "work.unit_size=5", "--set",
-         "work.commit_interval_s=0.2"]  # fmt: skip
-TRAIN = ["--data", "synthetic:3", "--no-progress", "--set", "data.synthetic_bars=1300", "--families", "lgbm",
-         "--set", "train.lgbm.n_estimators=15", "--set", "train.cv.n_folds=3", "--set", "train.cv.min_train=100"]
-OPTBENCH = ["--no-progress", "--problems", "lsq-k1e3-d30,logreg-d10", "--optimizers", "momentum,adam",
-            "--backends", "numpy", "--set", "optbench.batch_sizes=[0, 8]", "--set", "optbench.repeats=2", "--set",
-            "optbench.max_iters=100", "--set", "optbench.checkpoints=20", "--set", "optbench.bootstrap=200",
-            "--set", "runtime.threads_per_rank=1", "--set", "optbench.cache=false"]  # fmt: skip
-HPO = ["--objective", "tests/progs/hpo_objectives.py:quad", "--trials", "8", "--set", "hpo.mode=reproducible",
-       "--set", "hpo.batch_size=2"]  # fmt: skip
-DDP = ["--data", "synthetic:4", "--no-progress", "--set", "data.synthetic_bars=1200", "--set", "ddp.batch_size=64",
-       "--set", "ddp.precision=fp32", "--set", "ddp.hidden=[16]", "--set", "ddp.patience=0", "--set",
-       "ddp.warmup_steps=2", "--set", "ddp.epochs=1", "--set", "ddp.max_steps=6"]  # fmt: skip
+SCORE = [
+    "--data",
+    "synthetic:8",
+    "--no-progress",
+    "--set",
+    "data.synthetic_bars=900",
+    "--set",
+    "scan.window_bars=300",
+    "--set",
+    "scan.max_windows=24",
+    "--set",
+    "work.unit_size=5",
+    "--set",
+    "work.commit_interval_s=0.2",
+]
+TRAIN = [
+    "--data",
+    "synthetic:3",
+    "--no-progress",
+    "--set",
+    "data.synthetic_bars=1300",
+    "--families",
+    "lgbm",
+    "--set",
+    "train.lgbm.n_estimators=15",
+    "--set",
+    "train.cv.n_folds=3",
+    "--set",
+    "train.cv.min_train=100",
+]
+OPTBENCH = [
+    "--no-progress",
+    "--problems",
+    "lsq-k1e3-d30,logreg-d10",
+    "--optimizers",
+    "momentum,adam",
+    "--backends",
+    "numpy",
+    "--set",
+    "optbench.batch_sizes=[0, 8]",
+    "--set",
+    "optbench.repeats=2",
+    "--set",
+    "optbench.max_iters=100",
+    "--set",
+    "optbench.checkpoints=20",
+    "--set",
+    "optbench.bootstrap=200",
+    "--set",
+    "runtime.threads_per_rank=1",
+    "--set",
+    "optbench.cache=false",
+]
+HPO = [
+    "--objective",
+    "tests/progs/hpo_objectives.py:quad",
+    "--trials",
+    "8",
+    "--set",
+    "hpo.mode=reproducible",
+    "--set",
+    "hpo.batch_size=2",
+]
+DDP = [
+    "--data",
+    "synthetic:4",
+    "--no-progress",
+    "--set",
+    "data.synthetic_bars=1200",
+    "--set",
+    "ddp.batch_size=64",
+    "--set",
+    "ddp.precision=fp32",
+    "--set",
+    "ddp.hidden=[16]",
+    "--set",
+    "ddp.patience=0",
+    "--set",
+    "ddp.warmup_steps=2",
+    "--set",
+    "ddp.epochs=1",
+    "--set",
+    "ddp.max_steps=6",
+]
 
 
 # --- fixtures ---------------------------------------------------------------------------------------
@@ -137,11 +207,20 @@ class Job:
     """A command in the background, its output collected line by line (a full pipe would block the ranks)."""
 
     def __init__(self, argv, env, cwd=ROOT):
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                                     cwd=cwd, start_new_session=True)  # fmt: skip
+        self.proc = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+        )
         self.out, self.err = [], []
-        self.pumps = [threading.Thread(target=lambda s=s, b=b: b.extend(s), daemon=True)
-                      for s, b in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]  # fmt: skip
+        self.pumps = [
+            threading.Thread(target=lambda s=s, b=b: b.extend(s), daemon=True)
+            for s, b in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))
+        ]
         for t in self.pumps:
             t.start()
 
@@ -205,8 +284,25 @@ def test_score_across_hosts_equals_one_host(hosts, work, score_ref, per_host, pa
 def test_claims_are_answered_while_rank_0_computes_across_hosts(hosts, work):
     """Rank 0 busy 2 s in each of its units, rank 1 (other host) 0.01 s: rank 1 runs the other 39."""
     out = work / "busy.h5"
-    across(hosts, 1, [str(PROGS / "squares_job.py"), "--no-progress", "--partition", "dynamic", "--units", "40",
-                      "--delay", "0.01", "--rank0-busy", "2", "--set", "work.commit_interval_s=600"], out)  # fmt: skip
+    across(
+        hosts,
+        1,
+        [
+            str(PROGS / "squares_job.py"),
+            "--no-progress",
+            "--partition",
+            "dynamic",
+            "--units",
+            "40",
+            "--delay",
+            "0.01",
+            "--rank0-busy",
+            "2",
+            "--set",
+            "work.commit_interval_s=600",
+        ],
+        out,
+    )
     assert attrs(out)["work_counter"] == "messages"
     units = [r["units"] for r in profile(out)]
     assert units[0] <= 2 and units[1] >= 38, units
@@ -237,8 +333,9 @@ def test_hpo_reproducible_across_hosts_equals_one_host(hosts, work):
 
 def test_ddp_across_hosts_equals_one_host(hosts, work):
     """Hosts whose own names resolve to 127.0.1.1: gloo must still meet (it used to dial 127.0.1.1)."""
-    ref = one_host(["-m", "mpiapp.ddp", *DDP, "--set", f"ddp.features_path={work / 'ddpf-ref.h5'}"],
-                   work / "ddp-ref.h5")  # fmt: skip
+    ref = one_host(
+        ["-m", "mpiapp.ddp", *DDP, "--set", f"ddp.features_path={work / 'ddpf-ref.h5'}"], work / "ddp-ref.h5"
+    )
     out = work / "ddp-2x1.h5"
     across(hosts, 1, ["-m", "mpiapp.ddp", *DDP, "--set", f"ddp.features_path={work / 'ddpf-2x1.h5'}"], out)
     same(ref, out)
@@ -249,8 +346,10 @@ def test_ddp_across_hosts_equals_one_host(hosts, work):
 def test_rendezvous_binds_one_address_across_hosts(hosts):
     """Rank 0's new listeners (the TCP store, gloo) are on the address every host reaches, nothing else."""
     r = across(hosts, 1, [str(PROGS / "ddp_sockets.py")])
-    rows = {d["rank"]: d for d in (json.loads(x.split(" ", 1)[1]) for x in r.stdout.splitlines()
-                                    if x.startswith("SOCKETS "))}  # fmt: skip
+    rows = {
+        d["rank"]: d
+        for d in (json.loads(x.split(" ", 1)[1]) for x in r.stdout.splitlines() if x.startswith("SOCKETS "))
+    }
     assert sorted(rows) == [0, 1], r.output
     assert rows[0]["host"] == rows[1]["host"] == hosts.addr("h1"), rows
     assert rows[0]["sum"] == rows[1]["sum"] == 3.0
@@ -286,8 +385,12 @@ def _ours(hosts) -> dict:
 
 def test_kill9_of_a_rank_on_the_second_host_then_resume_on_one(hosts, work, score_ref):
     out = work / "killed.h5"
-    cmd, env = mpirun(hosts, 1, [PY, PROGS / "score_fault.py", *SCORE, "--out", out],
-                      {"FAULT_KIND": "slow", "FAULT_SLEEP": "0.3"})  # fmt: skip
+    cmd, env = mpirun(
+        hosts,
+        1,
+        [PY, PROGS / "score_fault.py", *SCORE, "--out", out],
+        {"FAULT_KIND": "slow", "FAULT_SLEEP": "0.3"},
+    )
     job = Job(hosts.argv("h1", cmd), env)
     seen = job.wait_lines("SCANNING", lambda ls: all(any(f"rank={r} " in x for x in ls) for r in (0, 1)))
     victim = int(next(x for x in seen if "rank=1 " in x).split("pid=")[1].split()[0])
@@ -312,7 +415,9 @@ def test_output_in_a_node_local_folder_is_refused_within_seconds(hosts, work):
     out = "/tmp/mpiapp-node-local/s.h5"  # /tmp is each host's own
     r = across(hosts, 1, ["-m", "mpiapp.score", *SCORE], out, timeout=120, check=False)
     assert r.returncode == 2, r.output
-    assert "/tmp/mpiapp-node-local is not visible on host h2" in r.stderr and "Traceback" not in r.stderr, r.output
+    assert "/tmp/mpiapp-node-local is not visible on host h2" in r.stderr and "Traceback" not in r.stderr, (
+        r.output
+    )
     assert not (hosts.tmp("h1") / "mpiapp-node-local" / "s.h5.partial").exists()
     assert r.seconds < 60, r.seconds  # a hang would end at the timeout
 
@@ -324,10 +429,19 @@ def test_input_in_a_node_local_folder_is_refused(hosts, work):
     data.mkdir(exist_ok=True)
     close = 50 * np.exp(np.cumsum(np.random.default_rng(0).normal(0, 0.01, 400)))
     days = np.datetime64("2001-01-01") + np.arange(400)
-    (data / "AAA.csv").write_text("Date,Open,High,Low,Close,Volume\n" + "".join(
-        f"{d},{c:.6f},{c * 1.01:.6f},{c * 0.99:.6f},{c:.6f},1000\n" for d, c in zip(days, close)))  # fmt: skip
-    args = ["-m", "mpiapp.score", "--data", "csv:/tmp/mpiapp-csv", "--no-progress", "--set",
-            "scan.window_bars=300"]
+    (data / "AAA.csv").write_text(
+        "Date,Open,High,Low,Close,Volume\n"
+        + "".join(f"{d},{c:.6f},{c * 1.01:.6f},{c * 0.99:.6f},{c:.6f},1000\n" for d, c in zip(days, close))
+    )
+    args = [
+        "-m",
+        "mpiapp.score",
+        "--data",
+        "csv:/tmp/mpiapp-csv",
+        "--no-progress",
+        "--set",
+        "scan.window_bars=300",
+    ]
     r = across(hosts, 1, args, work / "csv.h5", timeout=120, check=False)
     assert r.returncode == 2, r.output
     assert "the input /tmp/mpiapp-csv is not visible on host h2" in r.stderr, r.output
@@ -338,8 +452,14 @@ def test_input_in_a_node_local_folder_is_refused(hosts, work):
 def srun(slurm, *args, env=None, timeout=300):
     argv = slurm.argv(["srun", "-N", "2", "-n", "4", "--mpi=pmix", *map(str, args)])
     t0 = time.monotonic()
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-                       env=slurm.env({"PYTHONPATH": str(ROOT), **(env or {})}))  # fmt: skip
+    r = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=slurm.env({"PYTHONPATH": str(ROOT), **(env or {})}),
+    )
     r.seconds = time.monotonic() - t0
     r.output = f"$ srun {' '.join(map(str, args))}\n--- rc {r.returncode}\n{r.stdout}\n{r.stderr}"
     return r
@@ -356,8 +476,21 @@ def test_score_under_srun_on_two_nodes_equals_one_host(slurm, work, score_ref):
 
 def test_sigusr1_to_the_srun_step_exits_75_and_resume_completes(slurm, work, score_ref):
     out = work / "srun-usr1.h5"
-    argv = slurm.argv(["srun", "-N", "2", "-n", "4", "--mpi=pmix", PY, str(PROGS / "score_fault.py"), *SCORE,
-                       "--out", str(out)])  # fmt: skip
+    argv = slurm.argv(
+        [
+            "srun",
+            "-N",
+            "2",
+            "-n",
+            "4",
+            "--mpi=pmix",
+            PY,
+            str(PROGS / "score_fault.py"),
+            *SCORE,
+            "--out",
+            str(out),
+        ]
+    )
     job = Job(argv, slurm.env({"PYTHONPATH": str(ROOT), "FAULT_KIND": "slow", "FAULT_SLEEP": "0.3"}))
     job.wait_lines("SCANNING", lambda ls: len({x.split("rank=")[1].split()[0] for x in ls}) == 4)
     jobs = slurm._run("squeue", "-h", "-o", "%i").stdout.split()
@@ -376,8 +509,10 @@ def test_info_says_one_line_per_host(hosts):
     r = across(hosts, 2, ["-m", "mpiapp", "info"])
     block = r.stdout.split("hosts:\n", 1)[1].split("\n\n", 1)[0].splitlines()
     assert block[0].split() == ["host", "ranks", "cpus", "work_counter", "interface"], r.output
-    assert [ln.split() for ln in block[1:]] == [["h1", "0,1", "1", "messages", "eth0", hosts.addr("h1")],
-                                                ["h2", "2,3", "1", "messages", "eth0", hosts.addr("h2")]], r.output
+    assert [ln.split() for ln in block[1:]] == [
+        ["h1", "0,1", "1", "messages", "eth0", hosts.addr("h1")],
+        ["h2", "2,3", "1", "messages", "eth0", hosts.addr("h2")],
+    ], r.output
 
 
 def test_readme_cluster_commands_on_two_hosts(hosts, slurm, work):
@@ -385,13 +520,20 @@ def test_readme_cluster_commands_on_two_hosts(hosts, slurm, work):
     them, adapted to two hosts (`-n 4 --host h1:2,h2:2`, `srun -N 2 -n 4`), typed in the checkout; `--out`
     keeps the checkout's own results/ untouched (docs/cluster.md: the same commands without it, by hand)."""
     score = ".venv/bin/python -m mpiapp.score --config configs/high_perf.yaml --out"
-    for i, cmd in enumerate([f"mpirun -n 4 --host h1:2,h2:2 {score} {work}/rm0.h5",
-                             f"srun -N 2 -n 4 {score} {work}/rm1.h5"]):  # fmt: skip
+    for i, cmd in enumerate(
+        [f"mpirun -n 4 --host h1:2,h2:2 {score} {work}/rm0.h5", f"srun -N 2 -n 4 {score} {work}/rm1.h5"]
+    ):
         if i == 0:
             r = hosts.run("h1", cmd, env=hosts.mpi_env(), cwd=ROOT, timeout=600)
         else:
-            r = subprocess.run(slurm.argv(["sh", "-c", cmd]), capture_output=True, text=True, cwd=ROOT,
-                               env=slurm.env(), timeout=600)  # fmt: skip
+            r = subprocess.run(
+                slurm.argv(["sh", "-c", cmd]),
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+                env=slurm.env(),
+                timeout=600,
+            )
         assert r.returncode == 0, f"$ {cmd}\n{r.stdout}\n{r.stderr}"
         assert f"scan complete: {work}/rm{i}.h5" in r.stdout and "on 4 rank(s)" in r.stdout, r.stdout
         a = attrs(work / f"rm{i}.h5")

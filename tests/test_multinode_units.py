@@ -49,7 +49,8 @@ def test_info_hosts_rows_group_ranks_by_host():
     rows = [{"rank": r, "host": h, "node_cpus": c, "interface": i} for r, h, c, i in facts]
     assert hosts_of(rows, "messages") == [
         {"host": "a", "ranks": "0,1", "cpus": 4, "work_counter": "messages", "interface": "eth0 10.0.0.1"},
-        {"host": "b", "ranks": "2", "cpus": 8, "work_counter": "messages", "interface": "ib0 10.1.0.2"}]
+        {"host": "b", "ranks": "2", "cpus": 8, "work_counter": "messages", "interface": "ib0 10.1.0.2"},
+    ]
 
 
 def test_unseen_waits_for_a_path_that_appears_and_names_one_that_does_not(tmp_path):
@@ -61,6 +62,8 @@ def test_unseen_waits_for_a_path_that_appears_and_names_one_that_does_not(tmp_pa
     probe = tmp_path / "probe"
     probe.write_text("tok")
     threading.Timer(0.3, lambda: late.write_bytes(b"12345")).start()
-    missing = _unseen({str(tmp_path): str(probe)}, {str(late): 5, str(tmp_path / "never"): 3}, "tok", wait_s=2.0)
+    missing = _unseen(
+        {str(tmp_path): str(probe)}, {str(late): 5, str(tmp_path / "never"): 3}, "tok", wait_s=2.0
+    )
     assert missing == [str(tmp_path / "never")]
     assert _unseen({str(tmp_path): str(probe)}, {}, "other-token", wait_s=0.1) == [str(tmp_path)]

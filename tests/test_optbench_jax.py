@@ -115,8 +115,16 @@ def test_compilation_happens_in_the_warm_up_never_in_the_timed_steps(batch, k1e3
     be.compiled, be.runner = costly_compile, counted_runner
     traces0 = jax_backend.TRACES
     hp = theory.hyper("adam", k1e3.L, k1e3.mu)
-    c = recorder.run(be, be.data(k1e3), "adam", hp, w0_for(k1e3), k1e3.f_star,
-                     recorder.RunSpec(max_steps=40, batch=batch, checkpoints=8, stop_rel=0), clock=clock)
+    c = recorder.run(
+        be,
+        be.data(k1e3),
+        "adam",
+        hp,
+        w0_for(k1e3),
+        k1e3.f_star,
+        recorder.RunSpec(max_steps=40, batch=batch, checkpoints=8, stop_rel=0),
+        clock=clock,
+    )
     assert c.iteration[-1] == 40
     assert c.time[-1] == 40.0  # the 40 timed steps, and not the 1e6 of compiling
     assert len(set(clock.reads)) == 1 and clock.reads[0] == traces0 + 1  # traced once, before the clock
@@ -149,8 +157,14 @@ print(json.dumps({"before": before, "after": r.params().is_ready() and all(a.is_
 def test_sync_waits_for_the_dispatched_steps():
     if len(os.sched_getaffinity(0)) < 2:
         pytest.skip("asynchronous CPU dispatch needs a two-thread plan, so two CPUs")
-    p = subprocess.run([PY, "-c", SYNC], capture_output=True, text=True, timeout=120, cwd=ROOT,
-                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    p = subprocess.run(
+        [PY, "-c", SYNC],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     d = json.loads(p.stdout.strip().splitlines()[-1])
     assert d["before"] is False  # the steps were still running when the loop returned: a real test
@@ -173,14 +187,23 @@ def test_memory_is_jax_accounting_of_the_device_buffers(k1e3):
 
 
 def test_numpy_and_the_job_plumbing_do_not_import_jax():
-    code = ("import sys\nfrom mpiapp.engines.optbench import backends, engine, job, cell, grid\n"
-            "b = backends.make('numpy')\nassert 'jax' not in sys.modules, 'jax imported'\nprint('ok')")
-    p = subprocess.run([PY, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT,
-                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    code = (
+        "import sys\nfrom mpiapp.engines.optbench import backends, engine, job, cell, grid\n"
+        "b = backends.make('numpy')\nassert 'jax' not in sys.modules, 'jax imported'\nprint('ok')"
+    )
+    p = subprocess.run(
+        [PY, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert p.returncode == 0 and "ok" in p.stdout, p.stderr[-2000:]
 
 
 # --- the thread plan reaches XLA ------------------------------------------------------------------
+
 
 def test_pool_cpus_gives_ranks_sharing_a_mask_disjoint_cpus():
     assert xla.pool_cpus((0, 1, 2, 3), 0, 2) == (0, 1) and xla.pool_cpus((0, 1, 2, 3), 1, 2) == (2, 3)
@@ -193,7 +216,9 @@ def test_pool_cpus_gives_ranks_sharing_a_mask_disjoint_cpus():
 
 def test_xla_flags_keep_the_users_and_add_one_thread():
     assert xla.xla_flags(1, "") == "--xla_cpu_multi_thread_eigen=false"
-    assert xla.xla_flags(1, "--xla_dump_to=/tmp/d") == "--xla_dump_to=/tmp/d --xla_cpu_multi_thread_eigen=false"
+    assert (
+        xla.xla_flags(1, "--xla_dump_to=/tmp/d") == "--xla_dump_to=/tmp/d --xla_cpu_multi_thread_eigen=false"
+    )
     assert xla.xla_flags(1, "--xla_cpu_multi_thread_eigen=true") == "--xla_cpu_multi_thread_eigen=true"
     assert xla.xla_flags(2, "--a") == "--a"
 
@@ -246,15 +271,63 @@ def xla_cpu_list(cpus):
 
 # --- the job under mpiexec --------------------------------------------------------------------------
 
-GRID = ["--no-progress", "--problems", "lsq-k1e3-d30,logreg-d10", "--optimizers", ",".join(OPTIMIZERS),
-        "--backends", "numpy,jax", "--set", "optbench.batch_sizes=[0, 8]", "--set", "optbench.repeats=1",
-        "--set", "optbench.max_iters=60", "--set", "optbench.checkpoints=12", "--set", "optbench.bootstrap=100",
-        "--set", "runtime.threads_per_rank=1", "--set", "optbench.cache=false"]
-SAME = ("problem", "optimizer", "backend", "step", "batch", "seed", "status", "lr", "momentum", "parity_dev",
-        "iterations", "f0_gap", "final_rel", "min_rel", "iters_to_0.001", "iters_to_1e-06", "state_multiple",
-        "state_ok", "param_bytes", "state_bytes")
-CURVE_SAME = ("problem", "optimizer", "backend", "batch", "seed", "point", "iteration", "subopt", "grad_norm",
-              "test_loss")
+GRID = [
+    "--no-progress",
+    "--problems",
+    "lsq-k1e3-d30,logreg-d10",
+    "--optimizers",
+    ",".join(OPTIMIZERS),
+    "--backends",
+    "numpy,jax",
+    "--set",
+    "optbench.batch_sizes=[0, 8]",
+    "--set",
+    "optbench.repeats=1",
+    "--set",
+    "optbench.max_iters=60",
+    "--set",
+    "optbench.checkpoints=12",
+    "--set",
+    "optbench.bootstrap=100",
+    "--set",
+    "runtime.threads_per_rank=1",
+    "--set",
+    "optbench.cache=false",
+]
+SAME = (
+    "problem",
+    "optimizer",
+    "backend",
+    "step",
+    "batch",
+    "seed",
+    "status",
+    "lr",
+    "momentum",
+    "parity_dev",
+    "iterations",
+    "f0_gap",
+    "final_rel",
+    "min_rel",
+    "iters_to_0.001",
+    "iters_to_1e-06",
+    "state_multiple",
+    "state_ok",
+    "param_bytes",
+    "state_bytes",
+)
+CURVE_SAME = (
+    "problem",
+    "optimizer",
+    "backend",
+    "batch",
+    "seed",
+    "point",
+    "iteration",
+    "subopt",
+    "grad_norm",
+    "test_loss",
+)
 
 
 def test_jax_cells_are_the_same_at_1_and_2_ranks(tmp_path):
@@ -294,8 +367,23 @@ def test_a_missing_jax_is_exit_2_with_one_line(tmp_path):
     (fake / "__init__.py").write_text("raise ImportError(\"No module named 'jaxlib'\")\n")
     env = mpi_env({"PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), str(ROOT)])})
     out = tmp_path / "x.h5"
-    r = run(mpiexec_cmd(2, PY, "-m", "mpiapp.optbench", "--out", str(out), "--no-progress", "--problems",
-                        "lsq-k1e3-d30", "--backends", "numpy,jax"), timeout=120, env=env)
+    r = run(
+        mpiexec_cmd(
+            2,
+            PY,
+            "-m",
+            "mpiapp.optbench",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--problems",
+            "lsq-k1e3-d30",
+            "--backends",
+            "numpy,jax",
+        ),
+        timeout=120,
+        env=env,
+    )
     assert r.returncode == 2, r.output
     assert "JAX does not import here (No module named 'jaxlib')" in r.stderr and "Traceback" not in r.output
     assert not out.exists() and not (tmp_path / "x.h5.partial").exists()

@@ -14,17 +14,73 @@ import pytest
 
 from conftest import PY, Background, mpiexec_cmd, run
 
-GRID = ["--no-progress", "--problems", "lsq-k1e3-d30,logreg-d10", "--optimizers", "momentum,adam",
-        "--backends", "numpy,torch", "--set", "optbench.batch_sizes=[0, 8]", "--set", "optbench.repeats=3",
-        "--set", "optbench.max_iters=100", "--set", "optbench.checkpoints=20", "--set", "optbench.bootstrap=200",
-        "--set", "runtime.threads_per_rank=1"]  # one BLAS thread at every rank count: the same rounding
+GRID = [
+    "--no-progress",
+    "--problems",
+    "lsq-k1e3-d30,logreg-d10",
+    "--optimizers",
+    "momentum,adam",
+    "--backends",
+    "numpy,torch",
+    "--set",
+    "optbench.batch_sizes=[0, 8]",
+    "--set",
+    "optbench.repeats=3",
+    "--set",
+    "optbench.max_iters=100",
+    "--set",
+    "optbench.checkpoints=20",
+    "--set",
+    "optbench.bootstrap=200",
+    "--set",
+    "runtime.threads_per_rank=1",
+]  # one BLAS thread at every rank count: the same rounding
 N_CELLS = 2 * 2 * 2 * 2 * 3
 #: columns that must not depend on the rank count (times, memory and cache bookkeeping may)
-SAME = ("problem", "optimizer", "backend", "step", "batch", "seed", "status", "n", "d", "L", "mu", "kappa",
-        "kappa_measured", "f_star", "lr", "momentum", "parity_dev", "iterations", "f0_gap", "final_rel", "min_rel",
-        "iters_to_0.001", "iters_to_1e-06", "state_multiple", "state_ok", "param_bytes", "state_bytes")
-CURVE_SAME = ("problem", "optimizer", "backend", "step", "batch", "seed", "point", "iteration", "epoch", "subopt",
-              "rel_subopt", "grad_norm", "test_loss")
+SAME = (
+    "problem",
+    "optimizer",
+    "backend",
+    "step",
+    "batch",
+    "seed",
+    "status",
+    "n",
+    "d",
+    "L",
+    "mu",
+    "kappa",
+    "kappa_measured",
+    "f_star",
+    "lr",
+    "momentum",
+    "parity_dev",
+    "iterations",
+    "f0_gap",
+    "final_rel",
+    "min_rel",
+    "iters_to_0.001",
+    "iters_to_1e-06",
+    "state_multiple",
+    "state_ok",
+    "param_bytes",
+    "state_bytes",
+)
+CURVE_SAME = (
+    "problem",
+    "optimizer",
+    "backend",
+    "step",
+    "batch",
+    "seed",
+    "point",
+    "iteration",
+    "epoch",
+    "subopt",
+    "rel_subopt",
+    "grad_norm",
+    "test_loss",
+)
 
 
 def optbench(n, out, *extra, timeout=300):
@@ -104,8 +160,11 @@ def _cache_files(folder):
 def test_interrupted_grid_resumes_at_another_rank_count_then_the_cache_serves_a_rerun(reference, tmp_path):
     out = tmp_path / "ob.h5"
     cache = tmp_path / "ob.h5.cache"
-    job = Background(mpiexec_cmd(2, PY, "-m", "mpiapp.optbench", "--out", str(out), *GRID,
-                                 "--set", "work.commit_interval_s=0"))  # fmt: skip
+    job = Background(
+        mpiexec_cmd(
+            2, PY, "-m", "mpiapp.optbench", "--out", str(out), *GRID, "--set", "work.commit_interval_s=0"
+        )
+    )
     t0 = time.monotonic()
     while _cache_files(cache) < 6 and job.proc.poll() is None and time.monotonic() - t0 < 240:
         time.sleep(0.05)
@@ -144,34 +203,46 @@ def test_report_writes_the_figures(reference, tmp_path):
     r = run([PY, "-m", "mpiapp.report", str(reference), "--plot", str(tmp_path / "png")], timeout=180)
     assert r.returncode == 0, r.output
     names = sorted(os.listdir(tmp_path / "png"))
-    assert names == ["curves_logreg-d10.png", "curves_lsq-k1e3-d30.png", "memory.png", "profile.png",
-                     "time_to_target.png"]
+    assert names == [
+        "curves_logreg-d10.png",
+        "curves_lsq-k1e3-d30.png",
+        "memory.png",
+        "profile.png",
+        "time_to_target.png",
+    ]
     assert "## Time to relative suboptimality 0.001" in r.stdout
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--problems", "lsq-k1e3-d30,nosuch"], "unknown problem 'nosuch'"),
-    (["--problems", "california", "--data-dir", "/nonexistent"], "california_housing.csv"),
-    (["--backends", "numpy,cupy"], "CuPy sees no GPU"),
-    (["--set", "optbench.targets=[0.5, 2]"], "optbench.targets"),
-    (["--set", "optbench.adam_betas=[0.9]"], "optbench.adam_betas = [0.9]: expected two numbers"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--problems", "lsq-k1e3-d30,nosuch"], "unknown problem 'nosuch'"),
+        (["--problems", "california", "--data-dir", "/nonexistent"], "california_housing.csv"),
+        (["--backends", "numpy,cupy"], "CuPy sees no GPU"),
+        (["--set", "optbench.targets=[0.5, 2]"], "optbench.targets"),
+        (["--set", "optbench.adam_betas=[0.9]"], "optbench.adam_betas = [0.9]: expected two numbers"),
+    ],
+)
 def test_bad_grid_is_exit_2_with_a_message(tmp_path, args, message):
     if "cupy" in args[1]:
         from mpiapp.engines.optbench.backends import cupy_usable
 
         if cupy_usable():
             pytest.skip("a GPU is present")
-    r = run(mpiexec_cmd(2, PY, "-m", "mpiapp.optbench", "--out", str(tmp_path / "x.h5"), "--no-progress", *args),
-            timeout=120)  # fmt: skip
+    r = run(
+        mpiexec_cmd(2, PY, "-m", "mpiapp.optbench", "--out", str(tmp_path / "x.h5"), "--no-progress", *args),
+        timeout=120,
+    )
     assert r.returncode == 2, r.output
     assert message in r.stderr
     assert not (tmp_path / "x.h5").exists() and not (tmp_path / "x.h5.partial").exists()
 
 
 def test_help_is_fast_and_imports_no_heavy_library():
-    code = ("import sys, mpiapp.optbench as j; a = j.parse(['--problems', 'a, b', '--backends', 'numpy']);"
-            "assert a.problems == '[a, b]' and a.backends == '[numpy]', a;"
-            "assert not {'torch', 'cupy', 'jax', 'sklearn', 'mpi4py'} & set(sys.modules), sorted(sys.modules)")
+    code = (
+        "import sys, mpiapp.optbench as j; a = j.parse(['--problems', 'a, b', '--backends', 'numpy']);"
+        "assert a.problems == '[a, b]' and a.backends == '[numpy]', a;"
+        "assert not {'torch', 'cupy', 'jax', 'sklearn', 'mpi4py'} & set(sys.modules), sorted(sys.modules)"
+    )
     r = run([sys.executable, "-c", code], timeout=60)
     assert r.returncode == 0, r.output

@@ -34,8 +34,15 @@ def test_nesterov_within_its_theoretical_iteration_bound(k1e3):
     assert 2 * q**bound <= 1e-6 < 2 * q ** (bound - 1)
     assert bound <= math.ceil(math.sqrt(1e3) * math.log(2e6))
     be = backends.make("numpy")
-    c = recorder.run(be, be.data(k1e3), "nesterov", theory.hyper("nesterov", k1e3.L, k1e3.mu), w0_for(k1e3),
-                     k1e3.f_star, recorder.RunSpec(max_steps=bound, checkpoints=200, stop_rel=0))
+    c = recorder.run(
+        be,
+        be.data(k1e3),
+        "nesterov",
+        theory.hyper("nesterov", k1e3.L, k1e3.mu),
+        w0_for(k1e3),
+        k1e3.f_star,
+        recorder.RunSpec(max_steps=bound, checkpoints=200, stop_rel=0),
+    )
     assert c.iteration[-1] == bound
     assert c.rel[-1] <= 1e-6
     _, it = c.to_target(1e-6)
@@ -44,8 +51,15 @@ def test_nesterov_within_its_theoretical_iteration_bound(k1e3):
 
 def test_gradient_descent_obeys_its_rate(k1e3):
     be = backends.make("numpy")
-    c = recorder.run(be, be.data(k1e3), "sgd", theory.hyper("sgd", k1e3.L, k1e3.mu), w0_for(k1e3),
-                     k1e3.f_star, recorder.RunSpec(max_steps=300, stop_rel=0))
+    c = recorder.run(
+        be,
+        be.data(k1e3),
+        "sgd",
+        theory.hyper("sgd", k1e3.L, k1e3.mu),
+        w0_for(k1e3),
+        k1e3.f_star,
+        recorder.RunSpec(max_steps=300, stop_rel=0),
+    )
     assert np.all(c.rel <= theory.gd_bound(c.iteration, 1e3) * (1 + 1e-9))
     assert np.all(np.diff(c.subopt) <= 0)  # GD with step 1/L is monotone
 
@@ -57,8 +71,15 @@ def test_heavy_ball_optimal_momentum_on_a_quadratic(k1e3):
     assert hp.momentum == pytest.approx(((rk - 1) / (rk + 1)) ** 2)
     assert hp.lr == pytest.approx(4 / (1 + math.sqrt(1e-3)) ** 2)
     be = backends.make("numpy")
-    c = recorder.run(be, be.data(k1e3), "momentum", hp, w0_for(k1e3), k1e3.f_star,
-                     recorder.RunSpec(max_steps=400, stop_rel=1e-12))
+    c = recorder.run(
+        be,
+        be.data(k1e3),
+        "momentum",
+        hp,
+        w0_for(k1e3),
+        k1e3.f_star,
+        recorder.RunSpec(max_steps=400, stop_rel=1e-12),
+    )
     _, it = c.to_target(1e-6)
     # heavy ball's bound (with a polynomial prefactor from the repeated eigenvalue) vs plain GD's
     assert it < theory.nesterov_iterations(1e3, 1e-6) < math.log(1e-6) / math.log(1 - 1e-3)
@@ -149,8 +170,16 @@ def test_timer_excludes_evaluation_and_warmup_and_syncs_before_reads(k1e3):
             return r
 
     spy = Spy()
-    c = recorder.run(spy, inner.data(k1e3), "sgd", theory.hyper("sgd", 1, 1e-3), w0_for(k1e3), k1e3.f_star,
-                     recorder.RunSpec(max_steps=50, stop_rel=0), clock=clock)
+    c = recorder.run(
+        spy,
+        inner.data(k1e3),
+        "sgd",
+        theory.hyper("sgd", 1, 1e-3),
+        w0_for(k1e3),
+        k1e3.f_star,
+        recorder.RunSpec(max_steps=50, stop_rel=0),
+        clock=clock,
+    )
     assert c.iteration[-1] == 50
     assert np.array_equal(c.time, c.iteration.astype(float))  # steps only; warm-up step not counted
     reads = [i for i, e in enumerate(clock.log) if e == "read"]
@@ -159,8 +188,15 @@ def test_timer_excludes_evaluation_and_warmup_and_syncs_before_reads(k1e3):
 
 def test_divergence_is_detected(k1e3):
     be = backends.make("numpy")
-    c = recorder.run(be, be.data(k1e3), "sgd", theory.hyper("sgd", 1.0, 1e-3, scale=2.5), w0_for(k1e3),
-                     k1e3.f_star, recorder.RunSpec(max_steps=2000))
+    c = recorder.run(
+        be,
+        be.data(k1e3),
+        "sgd",
+        theory.hyper("sgd", 1.0, 1e-3, scale=2.5),
+        w0_for(k1e3),
+        k1e3.f_star,
+        recorder.RunSpec(max_steps=2000),
+    )
     assert c.status == "diverged" and c.iteration[-1] < 2000
     assert c.to_target(1e-3) == (math.inf, math.inf)
 
@@ -191,8 +227,10 @@ def test_cupy_parity_with_numpy(k1e3):
         pytest.skip("no GPU")
     for opt in OPTIMIZERS:
         hp = theory.hyper(opt, k1e3.L, k1e3.mu, weight_decay=1e-2)
-        trajs = [parity.trajectory(be, be.data(k1e3), opt, hp, w0_for(k1e3), 20)
-                 for be in (backends.make("numpy"), backends.make("cupy"))]
+        trajs = [
+            parity.trajectory(be, be.data(k1e3), opt, hp, w0_for(k1e3), 20)
+            for be in (backends.make("numpy"), backends.make("cupy"))
+        ]
         assert parity.deviation(*trajs) <= parity.TOLERANCE
 
 

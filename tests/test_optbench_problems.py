@@ -95,7 +95,9 @@ def test_logistic_reference_solution(tmp_path):
     assert ev[-1] <= p.L and ev[0] >= p.mu * (1 - 1e-12)
 
 
-@pytest.mark.parametrize("name,kind", [("breast_cancer", "logistic"), ("diabetes", "lsq"), ("finance", "lsq")])
+@pytest.mark.parametrize(
+    "name,kind", [("breast_cancer", "logistic"), ("diabetes", "lsq"), ("finance", "lsq")]
+)
 def test_real_problems(name, kind):
     p = problems.build(name, OPTS)
     assert p.kind == kind and p.X_test.shape[0] > 0 and np.isfinite(p.kappa_measured)

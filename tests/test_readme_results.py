@@ -56,8 +56,11 @@ def files(tmp_path_factory):
     for job in JOBS:
         n, args = runs[job]
         path = folder / f"{job}.h5"
-        r = run(mpiexec_cmd(n, PY, "-m", f"mpiapp.{job}", *args, "--no-progress", "--out", str(path)),
-                timeout=900, env=mpi_env())
+        r = run(
+            mpiexec_cmd(n, PY, "-m", f"mpiapp.{job}", *args, "--no-progress", "--out", str(path)),
+            timeout=900,
+            env=mpi_env(),
+        )
         assert r.returncode == 0, (job, r.output[-3000:])
         out[job] = str(path)
     return out
@@ -161,8 +164,11 @@ def test_tables_lists_every_table_with_its_rows(files, job):
     path = files[job]
     t = results.tables(path).set_index("table")
     with h5py.File(path, "r") as f:
-        groups = {k: len(f[k][f[k].attrs["columns"][0].decode()]) for k in f if isinstance(f[k], h5py.Group)
-                  and "columns" in f[k].attrs}
+        groups = {
+            k: len(f[k][f[k].attrs["columns"][0].decode()])
+            for k in f
+            if isinstance(f[k], h5py.Group) and "columns" in f[k].attrs
+        }
     assert {k: int(t.loc[k, "rows"]) for k in groups} == groups
     assert (t.loc[list(groups), "what"].str.len() > 10).all(), t
 
@@ -190,8 +196,14 @@ def test_the_docs_snippet_loads_a_lightgbm_model_alone_and_reproduces_its_predic
     code = doc_blocks("train.md", "## Using a model outside mpiapp")[0]
     assert "lgb.Booster" in code and "np.array_equal" in code
     code = code.replace('"results/train.h5"', repr(files["train"]))
-    r = subprocess.run([PY, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path,
-                       env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    r = subprocess.run(
+        [PY, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
     assert r.returncode == 0, r.stderr[-3000:]
 
 
@@ -261,9 +273,17 @@ def test_the_ddp_spec_rebuilds_the_model_with_torch_alone(files):
 
 
 # --- 3. the HTML page in a real browser ---------------------------------------------------------------------
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--window-size=1280,1600"]  # fmt: skip
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1280,1600",
+]
 
 
 def install_chromium() -> str | None:
@@ -295,7 +315,9 @@ def browser(tmp_path_factory):
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
     except ImportError:
-        pytest.skip("selenium is not installed (it is in the dev extra: ./setup.sh, or pip install 'mpiapp[dev]')")
+        pytest.skip(
+            "selenium is not installed (it is in the dev extra: ./setup.sh, or pip install 'mpiapp[dev]')"
+        )
     opts = webdriver.ChromeOptions()
     opts.binary_location = shutil.which("chromium")
     for a in CHROMIUM_FLAGS + [f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"]:
@@ -331,12 +353,16 @@ def test_the_html_page_in_headless_chromium(files, browser, job, tmp_path, tmp_p
     browser.get_log("browser")  # (cleared: only what this page logs from here on counts below)
     browser.refresh()
     # every chart of the job, loaded
-    imgs = browser.execute_script("return Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth])")
+    imgs = browser.execute_script(
+        "return Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth])"
+    )
     assert sorted(a + ".png" for a, _, _ in imgs) == pngs
     assert all(done and w > 0 for _, done, w in imgs), imgs
     # every table with its rows (as many as the file has, up to the page's cap)
-    shown = browser.execute_script("return Array.from(document.querySelectorAll('table.data'))"
-                                   ".map(t => [t.dataset.table, t.tBodies[0].rows.length])")
+    shown = browser.execute_script(
+        "return Array.from(document.querySelectorAll('table.data'))"
+        ".map(t => [t.dataset.table, t.tBodies[0].rows.length])"
+    )
     assert shown
     with h5py.File(files[job], "r") as f:
         for name, n in shown:
@@ -346,8 +372,11 @@ def test_the_html_page_in_headless_chromium(files, browser, job, tmp_path, tmp_p
     target = shown[0][0]
     link = browser.find_element(By.CSS_SELECTOR, f'nav a[href="#table-{target}"]')
     link.click()
-    top = browser.execute_script("return [location.hash, document.getElementById(arguments[0])"
-                                 ".getBoundingClientRect().top, window.scrollY]", f"table-{target}")
+    top = browser.execute_script(
+        "return [location.hash, document.getElementById(arguments[0])"
+        ".getBoundingClientRect().top, window.scrollY]",
+        f"table-{target}",
+    )
     assert top[0] == f"#table-{target}" and abs(top[1]) < 2 and top[2] > 0, top
     # sorting by a column header reorders the rows
     th = browser.find_element(By.CSS_SELECTOR, f'table[data-table="{target}"] th')

@@ -19,9 +19,22 @@ FAULT = str(ROOT / "tests" / "progs" / "score_fault.py")
 
 def score(data, out, *extra, n=2, prog=None, env=None):
     args = [PY, prog] if prog else [PY, "-m", "mpiapp.score"]
-    return run(mpiexec_cmd(n, *args, "--data", str(data), "--out", str(out), "--no-progress",
-                           "--set", "scan.window_bars=100", *extra),
-               timeout=180, env=mpi_env(env))
+    return run(
+        mpiexec_cmd(
+            n,
+            *args,
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--no-progress",
+            "--set",
+            "scan.window_bars=100",
+            *extra,
+        ),
+        timeout=180,
+        env=mpi_env(env),
+    )
 
 
 def report(*args):
@@ -29,8 +42,7 @@ def report(*args):
 
 
 def files_under(folder):
-    return sorted(os.path.relpath(os.path.join(d, f), folder)
-                  for d, _, fs in os.walk(folder) for f in fs)
+    return sorted(os.path.relpath(os.path.join(d, f), folder) for d, _, fs in os.walk(folder) for f in fs)
 
 
 def one_line(r, *parts):
@@ -119,20 +131,25 @@ def test_safe_name_of_long_and_escaping_symbols():
 def test_report_on_an_unfinished_run_says_how_to_resume(tmp_path):
     """The handed case: `mpiapp.report OUT.partial` of a run that failed part-way."""
     out = tmp_path / "r.h5"
-    r = score("synthetic:6", out, "--set", "data.synthetic_bars=900", "--set", "work.unit_size=100", prog=FAULT,
-              env={"FAULT_KIND": "raise", "FAULT_RANK": "1", "FAULT_AFTER": "3",
-                   "PYTHONPATH": str(ROOT)})  # this checkout's mpiapp, not an installed one
+    r = score(
+        "synthetic:6",
+        out,
+        "--set",
+        "data.synthetic_bars=900",
+        "--set",
+        "work.unit_size=100",
+        prog=FAULT,
+        env={"FAULT_KIND": "raise", "FAULT_RANK": "1", "FAULT_AFTER": "3", "PYTHONPATH": str(ROOT)},
+    )  # this checkout's mpiapp, not an installed one
     assert r.returncode != 0 and os.path.exists(f"{out}.partial"), r.output
     r = report(f"{out}.partial")
-    one_line(r, f"{out}.partial", "an unfinished scan", "work units committed",
-             f"--resume --out {out}")
+    one_line(r, f"{out}.partial", "an unfinished scan", "work units committed", f"--resume --out {out}")
 
 
 def test_report_on_files_that_are_not_results(tmp_path, named):
     """Handed: an HDF5 file that is not a results file (a price file). Constructed: a CSV, a
     folder, an empty file, a results file cut short."""
-    one_line(report(CASES / "hdf5-bad" / "str_close.h5"), "str_close.h5",
-             "not an mpiapp results file")
+    one_line(report(CASES / "hdf5-bad" / "str_close.h5"), "str_close.h5", "not an mpiapp results file")
     csv = tmp_path / "x.csv"
     csv.write_text("Date,Close\n2001-01-01,1\n")
     one_line(report(csv), "x.csv", "not an HDF5 file")

@@ -22,11 +22,19 @@ def describe(fig) -> dict:
     axes = []
     for ax in fig.axes:
         leg = ax.get_legend()
-        axes.append({"xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(), "title": ax.get_title(),
-                     "texts": [t.get_text() for t in ax.texts],
-                     "legend": [t.get_text() for t in leg.get_texts()] if leg else [],
-                     "lines": {ln.get_label(): (np.asarray(ln.get_xdata()), np.asarray(ln.get_ydata()))
-                               for ln in ax.get_lines()}})  # fmt: skip
+        axes.append(
+            {
+                "xlabel": ax.get_xlabel(),
+                "ylabel": ax.get_ylabel(),
+                "title": ax.get_title(),
+                "texts": [t.get_text() for t in ax.texts],
+                "legend": [t.get_text() for t in leg.get_texts()] if leg else [],
+                "lines": {
+                    ln.get_label(): (np.asarray(ln.get_xdata()), np.asarray(ln.get_ydata()))
+                    for ln in ax.get_lines()
+                },
+            }
+        )
     sup = fig._suptitle.get_text() if fig._suptitle is not None else ""
     return {"axes": axes, "suptitle": sup}
 
@@ -56,17 +64,40 @@ def raw(path, table) -> dict:
 
 
 def job(n, name, out, *args, timeout=400):
-    r = run(mpiexec_cmd(n, PY, "-m", f"mpiapp.{name}", "--out", str(out), "--no-progress", *args), timeout=timeout,
-            env=mpi_env())  # fmt: skip
+    r = run(
+        mpiexec_cmd(n, PY, "-m", f"mpiapp.{name}", "--out", str(out), "--no-progress", *args),
+        timeout=timeout,
+        env=mpi_env(),
+    )
     assert r.returncode == 0, r.output[-3000:]
     return out
 
 
 # --- optbench --------------------------------------------------------------------------------------------
-OPT = ["--problems", "lsq-k1e3-d30", "--optimizers", "sgd,momentum", "--backends", "numpy",
-       "--set", "optbench.batch_sizes=[0]", "--set", "optbench.repeats=3", "--set", "optbench.max_iters=100",
-       "--set", "optbench.checkpoints=100", "--set", "optbench.targets=[0.05, 1.0e-12]",
-       "--set", "optbench.bootstrap=200", "--set", "runtime.threads_per_rank=1", "--set", "optbench.cache=false"]
+OPT = [
+    "--problems",
+    "lsq-k1e3-d30",
+    "--optimizers",
+    "sgd,momentum",
+    "--backends",
+    "numpy",
+    "--set",
+    "optbench.batch_sizes=[0]",
+    "--set",
+    "optbench.repeats=3",
+    "--set",
+    "optbench.max_iters=100",
+    "--set",
+    "optbench.checkpoints=100",
+    "--set",
+    "optbench.targets=[0.05, 1.0e-12]",
+    "--set",
+    "optbench.bootstrap=200",
+    "--set",
+    "runtime.threads_per_rank=1",
+    "--set",
+    "optbench.cache=false",
+]
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +179,9 @@ def test_optbench_profile_by_iterations_beside_time_and_empty_panels_say_so(optb
     it = axes[1]
     assert sorted(it["legend"]) == ["momentum", "sgd"]  # by optimizer: the backends run the same iterates
     # rho at tau = 1: the solvers with the fewest median iterations on the problem
-    its = {o: float(s["iters_to_0.05_med"][s["optimizer"] == k][0]) for k, o in enumerate(("sgd", "momentum"))}
+    its = {
+        o: float(s["iters_to_0.05_med"][s["optimizer"] == k][0]) for k, o in enumerate(("sgd", "momentum"))
+    }
     best = min(its.values())
     for o, v in its.items():
         assert it["lines"][o][1][0] == (1.0 if v == best else 0.0), (o, its)
@@ -176,8 +209,19 @@ def score(tmp_path_factory):
     flat[300:700] = flat[299]  # no move at all for 400 bars: the windows inside are skipped
     _bars(csv / "FLAT.csv", flat)
     _bars(csv / "SHORT.csv", 100 * np.exp(np.cumsum(rng.normal(0, 0.02, 40))))
-    path = job(2, "score", d / "s.h5", "--data", f"csv:{csv}", "--set", "scan.window_bars=300",
-               "--set", "data.skip_bad_symbols=true", "--set", "scan.null_samples=4")  # fmt: skip
+    path = job(
+        2,
+        "score",
+        d / "s.h5",
+        "--data",
+        f"csv:{csv}",
+        "--set",
+        "scan.window_bars=300",
+        "--set",
+        "data.skip_bad_symbols=true",
+        "--set",
+        "scan.null_samples=4",
+    )
     with figures() as seen:
         written = report.plot(str(path), str(d / "png"), top_n=4)
     return str(path), seen, written
@@ -202,9 +246,14 @@ def test_score_draws_primaries_only_with_axis_labels_known_bar_and_p_q(score):
         sym = names[p["symbol"][i]]
         assert f.startswith(f"top{tops.index(f) + 1:02d}_{sym}_")
         assert ax["xlabel"] == "date" and ax["ylabel"] == f"price ({sym})"
-        assert f"S={p['score'][i]:.3f}" in ax["title"] and f"{int(p['n_alternatives'][i])} alternative" in ax["title"]
+        assert (
+            f"S={p['score'][i]:.3f}" in ax["title"]
+            and f"{int(p['n_alternatives'][i])} alternative" in ax["title"]
+        )
         known = [lab for lab in ax["legend"] if lab.endswith("(known_bar)")]
-        assert len(known) == 1 and re.fullmatch(r"known from \d{4}-\d\d-\d\d \(known_bar\)", known[0]), ax["legend"]
+        assert len(known) == 1 and re.fullmatch(r"known from \d{4}-\d\d-\d\d \(known_bar\)", known[0]), ax[
+            "legend"
+        ]
         box = [t for t in ax["texts"] if t.startswith("p")]
         if np.isfinite(p["p_value"][i]):
             assert box == [f"p = {p['p_value'][i]:.3g} (null)\nq = {p['q_value'][i]:.3g} (false discovery)"]
@@ -228,22 +277,48 @@ def test_score_overview_says_where_patterns_were_found_and_why_windows_were_skip
     assert f"0 of {int(good.sum())} windows skipped" in "\n".join(skipped_texts)
     assert any(t.startswith("SHORT: no windows (") for t in ax["texts"]), ax["texts"]
     assert [lab for lab in ax["legend"] if lab.startswith("window: skipped")], ax["legend"]
-    assert "window: pattern kept" in ax["legend"] and ax["xlabel"].startswith("date") and ax["ylabel"] == "symbol"
+    assert (
+        "window: pattern kept" in ax["legend"]
+        and ax["xlabel"].startswith("date")
+        and ax["ylabel"] == "symbol"
+    )
 
 
 def test_window_classes_follow_the_flat_reason_bits():
     from mpiapp.engines.scan.report import WINDOW_CLASSES, window_classes
 
-    w = {"flat_reason": [0, 0, 0, 1, 2, 4, 5, 6], "skipped_flat": [0, 0, 0, 1, 1, 1, 1, 1],
-         "truncated": [0, 0, 1, 0, 0, 0, 0, 0], "kept": [2, 0, 1, 0, 0, 0, 0, 0]}
+    w = {
+        "flat_reason": [0, 0, 0, 1, 2, 4, 5, 6],
+        "skipped_flat": [0, 0, 0, 1, 1, 1, 1, 1],
+        "truncated": [0, 0, 1, 0, 0, 0, 0, 0],
+        "kept": [2, 0, 1, 0, 0, 0, 0, 0],
+    }
     got = [WINDOW_CLASSES[c][0] for c in window_classes(w)]
-    assert got == ["pattern kept", "no valid count", "truncated (budget)", "skipped: volatility", "skipped: range",
-                   "skipped: pivots", "skipped: several reasons", "skipped: several reasons"]
+    assert got == [
+        "pattern kept",
+        "no valid count",
+        "truncated (budget)",
+        "skipped: volatility",
+        "skipped: range",
+        "skipped: pivots",
+        "skipped: several reasons",
+        "skipped: several reasons",
+    ]
 
 
 # --- train -----------------------------------------------------------------------------------------------
-TRAIN_FAST = ["--families", "lgbm,ridge", "--set", "train.lgbm.n_estimators=15", "--set", "train.cv.n_folds=3",
-              "--set", "train.cv.min_train=100", "--set", "train.horizon=5"]  # fmt: skip
+TRAIN_FAST = [
+    "--families",
+    "lgbm,ridge",
+    "--set",
+    "train.lgbm.n_estimators=15",
+    "--set",
+    "train.cv.n_folds=3",
+    "--set",
+    "train.cv.min_train=100",
+    "--set",
+    "train.horizon=5",
+]
 
 
 @pytest.fixture(scope="module")
@@ -266,8 +341,10 @@ def train(tmp_path_factory):
 
 def test_train_writes_every_symbols_fold_diagram_and_its_charts(train):
     _, seen, written, closes = train
-    names = sorted(["ic_per_symbol.png", "equity.png", "ic_over_time.png", "deciles.png", "importance.png"]
-                   + [f"folds_{s}.png" for s in closes])  # fmt: skip
+    names = sorted(
+        ["ic_per_symbol.png", "equity.png", "ic_over_time.png", "deciles.png", "importance.png"]
+        + [f"folds_{s}.png" for s in closes]
+    )
     assert sorted(os.path.basename(f) for f in written) == names and sorted(seen) == names
     for s in closes:
         assert seen[f"folds_{s}.png"]["axes"][0]["xlabel"] == "date"
@@ -290,7 +367,7 @@ def test_train_book_and_buy_and_hold_from_the_raw_bars(train):
         assert np.allclose(hold, np.cumsum(y / h), rtol=1e-9, atol=1e-12)
         sel = sel[np.argsort(p["bar"][sel], kind="stable")]
         book = np.cumsum(np.sign(p["yhat"][sel]) * y / h)
-        (label, (_, got)), = [(k, v) for k, v in ax["lines"].items() if k.startswith("lgbm (turnover ")]
+        ((label, (_, got)),) = [(k, v) for k, v in ax["lines"].items() if k.startswith("lgbm (turnover ")]
         assert np.allclose(got, book, rtol=1e-9, atol=1e-12)
         turn = np.mean(np.abs(np.diff(np.sign(p["yhat"][sel])))) / 2
         assert label == f"lgbm (turnover {turn:.2f})"
@@ -302,10 +379,29 @@ def ddp(tmp_path_factory):
     from mpiapp.engines.ddp import report
 
     d = tmp_path_factory.mktemp("ddp")
-    path = job(2, "ddp", d / "d.h5", "--data", "synthetic:6", "--set", "data.synthetic_bars=1200",
-               "--set", "ddp.batch_size=64", "--set", "ddp.precision=fp32", "--set", "ddp.hidden=[16]",
-               "--set", "ddp.patience=0", "--set", "ddp.warmup_steps=4", "--set", "ddp.epochs=4",
-               "--set", f"ddp.features_path={d / 'store.h5'}")  # fmt: skip
+    path = job(
+        2,
+        "ddp",
+        d / "d.h5",
+        "--data",
+        "synthetic:6",
+        "--set",
+        "data.synthetic_bars=1200",
+        "--set",
+        "ddp.batch_size=64",
+        "--set",
+        "ddp.precision=fp32",
+        "--set",
+        "ddp.hidden=[16]",
+        "--set",
+        "ddp.patience=0",
+        "--set",
+        "ddp.warmup_steps=4",
+        "--set",
+        "ddp.epochs=4",
+        "--set",
+        f"ddp.features_path={d / 'store.h5'}",
+    )
     with figures() as seen:
         written = report.plot(str(path), str(d / "png"))
     return str(path), seen, written
@@ -368,7 +464,9 @@ def test_ddp_loss_train_on_its_own_axis_validation_and_test_beside_their_baselin
         assert np.array_equal(split["lines"][f"{which} baseline (training mean)"][1], e[f"{which}_base_loss"])
     bx, _ = split["lines"][f"best epoch ({best})"]
     assert set(np.asarray(bx, dtype=float).tolist()) == {float(best)}
-    assert not any(k.startswith(("per step", "smoothed")) for k in split["lines"])  # train loss on its own axis
+    assert not any(
+        k.startswith(("per step", "smoothed")) for k in split["lines"]
+    )  # train loss on its own axis
 
 
 def test_ddp_ic_hit_rate_and_learning_rate(ddp):
@@ -380,7 +478,7 @@ def test_ddp_ic_hit_rate_and_learning_rate(ddp):
     assert np.array_equal(hit["lines"]["test baseline (majority sign)"][1], e["test_base_hit_rate"])
     lr = seen["lr.png"]["axes"][0]
     assert lr["ylabel"] == "learning rate"
-    (x, y), = [v for k, v in lr["lines"].items() if not k.startswith("_")]
+    ((x, y),) = [v for k, v in lr["lines"].items() if not k.startswith("_")]
     assert np.array_equal(x, s["step"]) and np.array_equal(y, s["lr"])
     assert y[0] < y[3]  # the warm-up can be seen
 
@@ -391,8 +489,19 @@ def hpo(tmp_path_factory):
     from mpiapp.engines.hpo import report
 
     d = tmp_path_factory.mktemp("hpo")
-    path = job(2, "hpo", d / "h.h5", "--objective", "scan", "--trials", "8", "--set", "hpo.scan_symbols=2",
-               "--set", "hpo.scan_bars=600")  # fmt: skip
+    path = job(
+        2,
+        "hpo",
+        d / "h.h5",
+        "--objective",
+        "scan",
+        "--trials",
+        "8",
+        "--set",
+        "hpo.scan_symbols=2",
+        "--set",
+        "hpo.scan_bars=600",
+    )
     with figures() as seen:
         written, skipped = report.charts(str(path), str(d / "png"))
     return str(path), seen, written, skipped
@@ -403,8 +512,10 @@ def test_hpo_writes_optunas_charts_with_the_objective_named(hpo):
     import yaml
 
     path, seen, written, skipped = hpo
-    names = [f"hpo_{c}.png" for c in ("history", "importances", "intermediate_values", "parallel_coordinate",
-                                      "slice", "contour")]  # fmt: skip
+    names = [
+        f"hpo_{c}.png"
+        for c in ("history", "importances", "intermediate_values", "parallel_coordinate", "slice", "contour")
+    ]
     names.append("hpo_holdout.png")
     assert not skipped and [os.path.basename(f) for f in written] == names
     with h5py.File(path, "r") as f:
@@ -424,7 +535,10 @@ def test_hpo_writes_optunas_charts_with_the_objective_named(hpo):
     evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
     top = list(optuna.importance.get_param_importances(study, evaluator=evaluator))[:2]
     contour = seen["hpo_contour.png"]["axes"][0]
-    assert [contour["xlabel"], contour["ylabel"]] == sorted(top) or [contour["xlabel"], contour["ylabel"]] == top
+    assert [contour["xlabel"], contour["ylabel"]] == sorted(top) or [
+        contour["xlabel"],
+        contour["ylabel"],
+    ] == top
     assert any(a["ylabel"] == named for a in seen["hpo_contour.png"]["axes"])  # the colour bar
 
 

@@ -47,8 +47,10 @@ def test_recall_and_false_alarms(record_property):
     per_1000 = 1000.0 * alarms / bars
     record_property("recall", recall)
     record_property("false_alarms_per_1000_bars", per_1000)
-    print(f"\nrecall {hits}/{total} = {recall:.3f}; false alarms (S > 0.7) {alarms} in {bars} bars = "
-          f"{per_1000:.2f} per 1,000 bars")
+    print(
+        f"\nrecall {hits}/{total} = {recall:.3f}; false alarms (S > 0.7) {alarms} in {bars} bars = "
+        f"{per_1000:.2f} per 1,000 bars"
+    )
     assert total >= 60
     assert recall >= 0.95
     assert np.isfinite(per_1000)
@@ -73,8 +75,10 @@ def test_recall_on_late_impulses_after_a_larger_swing(record_property):
                 last_hits += found(r, imp)
     recall = hits / total
     record_property("late_recall", recall)
-    print(f"\nlate layout: recall {hits}/{total} = {recall:.3f}; last impulse of each symbol "
-          f"{last_hits}/{last_total}")
+    print(
+        f"\nlate layout: recall {hits}/{total} = {recall:.3f}; last impulse of each symbol "
+        f"{last_hits}/{last_total}"
+    )
     assert total >= 60 and last_total == 30
     assert recall >= 0.95
     assert last_hits / last_total >= 0.9
@@ -100,12 +104,16 @@ def test_recall_after_a_short_pause_and_the_false_alarms_it_costs(record_propert
             ratios.append(synthetic_leadin.lead_in_ratio(s, imp))
             hits[True] += found(now, imp)
             hits[False] += found(old, imp)
-    fa = {k: false_alarms(p, d.seed + 1, 20, 3000, d.synthetic_noise)[0.7] for k, p in
-          (("now", params), ("before", before))}
+    fa = {
+        k: false_alarms(p, d.seed + 1, 20, 3000, d.synthetic_noise)[0.7]
+        for k, p in (("now", params), ("before", before))
+    }
     record_property("leadin_recall", hits[True] / total)
-    print(f"\nlead-in layout (ratios {min(ratios):.3f}-{max(ratios):.3f}): recall {hits[True]}/{total} with the "
-          f"defaults, {hits[False]}/{total} with start ratio 0.382 and fixed thresholds; false alarms per "
-          f"1,000 bars {fa['now']:.2f} against {fa['before']:.2f}")
+    print(
+        f"\nlead-in layout (ratios {min(ratios):.3f}-{max(ratios):.3f}): recall {hits[True]}/{total} with the "
+        f"defaults, {hits[False]}/{total} with start ratio 0.382 and fixed thresholds; false alarms per "
+        f"1,000 bars {fa['now']:.2f} against {fa['before']:.2f}"
+    )
     assert total >= 60 and min(ratios) < 0.3 and max(ratios) > 0.45
     assert hits[True] / total >= 0.95
     assert hits[False] / total < 0.9  # the layout is the hard case it is meant to be
@@ -124,9 +132,9 @@ def test_late_layout_defeats_a_count_of_start_points():
         ws = len(s) - 500
         assert ws <= imp.t[0] and imp.t[5] <= len(s) - 1
         if imp.direction > 0:
-            y, lvl = np.log(s.low[ws:imp.t[0]]), np.log(imp.p[0])
+            y, lvl = np.log(s.low[ws : imp.t[0]]), np.log(imp.p[0])
         else:
-            y, lvl = -np.log(s.high[ws:imp.t[0]]), -np.log(imp.p[0])
+            y, lvl = -np.log(s.high[ws : imp.t[0]]), -np.log(imp.p[0])
         beaten += _excursions_beyond(y, lvl, 0.03) >= 3
     assert beaten >= 10
 

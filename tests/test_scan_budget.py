@@ -77,8 +77,13 @@ print(json.dumps(info))
 def test_budget_bounds_memory_and_work_in_a_fresh_process(backend, sign):
     """numba on the rising staircase (the reported case, rebuilt here), and the second instance:
     the array-module path on the falling one. A budget of 10 must keep the process small."""
-    p = subprocess.run([sys.executable, "-c", PROBE, ROOT, backend, str(sign)], cwd=ROOT,
-                       capture_output=True, text=True, timeout=600)
+    p = subprocess.run(
+        [sys.executable, "-c", PROBE, ROOT, backend, str(sign)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     info = json.loads(p.stdout.strip().splitlines()[-1])
     assert_bounded(info, 10)

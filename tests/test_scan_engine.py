@@ -55,7 +55,6 @@ def test_backends_agree_on_410_windows():
     assert valid > 1000 and truncated > 0  # the comparison covered real work and the budget path
 
 
-
 @pytest.mark.parametrize("rows", [1, 5])
 def test_numba_candidates_that_do_not_fit_the_arena_are_searched_again(monkeypatch, rows):
     """Pass 1 keeps each start's candidates in a per-chunk arena while there is room; starts that
@@ -75,6 +74,7 @@ def test_numba_candidates_that_do_not_fit_the_arena_are_searched_again(monkeypat
         assert b.equals(x, rtol=1e-6), c
         again += info["searched_again"]
     assert again > 10  # the path was taken
+
 
 def test_prefilter_skips_and_counts():
     s0 = random_walk(800, 11, vol=0.015, ohlc=False)
@@ -206,8 +206,14 @@ def test_params_from_config():
     assert ScanParams(fib_tolerance=0.1).start_ratio == pytest.approx(0.136 * 0.9, abs=1e-12)
     assert ScanParams(start_swing_ratio=0.382).start_ratio == 0.382
     assert p.weights == (0.4, 0.2, 0.2, 0.2)
-    cfg = config.load(overrides=["scan.up_to=4", "scan.scan_pattern_types=[bearish, bullish]",
-                                 "scan.enable_multi_start=false", "scan.weight_fib=0.8"])
+    cfg = config.load(
+        overrides=[
+            "scan.up_to=4",
+            "scan.scan_pattern_types=[bearish, bullish]",
+            "scan.enable_multi_start=false",
+            "scan.weight_fib=0.8",
+        ]
+    )
     p = ScanParams.from_config(cfg.scan)
     assert p.up_to == 4 and p.directions == (1, -1) and p.n_starts == 1
     assert p.weights == pytest.approx((0.8 / 1.4, 0.2 / 1.4, 0.2 / 1.4, 0.2 / 1.4))
@@ -233,7 +239,9 @@ def test_scan_params_are_exactly_the_scan_section_of_the_schema():
     from mpiapp import config
     from mpiapp.engines.scan import ScanParams
 
-    assert {f.name for f in fields(ScanParams)} == {k.split(".", 1)[1] for k in config.KEYS if k.startswith("scan.")}
+    assert {f.name for f in fields(ScanParams)} == {
+        k.split(".", 1)[1] for k in config.KEYS if k.startswith("scan.")
+    }
     assert ScanParams() == ScanParams.from_config(config.load().scan)
 
 

@@ -8,8 +8,7 @@ from mpiapp.engines.scan import ScanParams, scan_symbol
 from mpiapp.engines.scan.backends import cupy_status
 from test_scan_helpers import random_walk
 
-pytestmark = [pytest.mark.gpu,
-              pytest.mark.skipif(not cupy_status()[0], reason=cupy_status()[1])]
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not cupy_status()[0], reason=cupy_status()[1])]
 
 
 def test_cupy_matches_numba():

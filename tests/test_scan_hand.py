@@ -51,8 +51,7 @@ def terms(scan_, row=0):
 
 
 def approx_terms(S, F, T, A, C):
-    return {k: pytest.approx(v, rel=REL, abs=1e-12) for k, v in
-            dict(score=S, F=F, T=T, A=A, C=C).items()}
+    return {k: pytest.approx(v, rel=REL, abs=1e-12) for k, v in dict(score=S, F=F, T=T, A=A, C=C).items()}
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -169,9 +168,11 @@ def test_poor_impulse_clamped_terms(backend):
     #    C = clamp(1 - 1.145, 0, 1) = 0
     pts = [(0, 100), (4, 110), (8, 108), (12, 140), (30, 135), (50, 150), (56, 140)]
     s = path_series(pts)
-    r = scan_symbol(s, one_window(len(s), pivot_pct=0.01, scan_pattern_types=["bullish"], up_to=0,
-                                         start_swing_ratio=0.0),
-                    backend)
+    r = scan_symbol(
+        s,
+        one_window(len(s), pivot_pct=0.01, scan_pattern_types=["bullish"], up_to=0, start_swing_ratio=0.0),
+        backend,
+    )
     assert r.pivots["t"].tolist() == [0, 4, 8, 12, 30, 50]
     # start 2 (108): 2,3,4 (R1 135 > 108), 5 (R4a 150 > 140), then no pivot. start 4: nothing.
     assert stats_of(r) == stats(visited=1, valid=1, kept=1)
@@ -203,8 +204,15 @@ def test_budget_in_fixed_order(backend):
     # Budget 1: the first complete candidate in the fixed order is from the rank-0 start (pivot 0,
     # the earlier of the two lows at 100) with every skip 0: the first copy. The next complete one
     # sets the flag.
-    r = scan(TWIN, backend, scan_pattern_types=["bullish"], up_to=2, max_start_points=2, top_k=50,
-             max_combinations=1)
+    r = scan(
+        TWIN,
+        backend,
+        scan_pattern_types=["bullish"],
+        up_to=2,
+        max_start_points=2,
+        top_k=50,
+        max_combinations=1,
+    )
     w = r.windows
     assert bool(w["truncated"][0]) and w["visited"][0] == 1 and w["valid"][0] == 1
     assert len(r) == 1 and bars_of(r, 0) == (0, 10, 16, 30, 34, 44) and bool(r.patterns["truncated"][0])
@@ -217,8 +225,16 @@ def test_windows_contain_the_pattern(backend):
     # Window 0 (bars 0..45) holds the impulse and confirms p5 by its last bar; windows 1 and 2
     # start after t0 = 0: their lows are pivots 2 (108) and 4 (128): 2,3,4,5 and 4,5 never complete.
     s = path_series(IDEAL)
-    p = ScanParams(scale="fixed", window_bars=46, window_overlap_ratio=1 - 2 / 46, max_windows=10,
-                   skip_flat_windows=False, pivot_pct=0.02, scan_pattern_types=["bullish"], up_to=2)
+    p = ScanParams(
+        scale="fixed",
+        window_bars=46,
+        window_overlap_ratio=1 - 2 / 46,
+        max_windows=10,
+        skip_flat_windows=False,
+        pivot_pct=0.02,
+        scan_pattern_types=["bullish"],
+        up_to=2,
+    )
     assert window_starts(len(s), p).tolist() == [0, 2, 4]
     r = scan_symbol(s, p, backend)
     assert r.windows["visited"].tolist() == [1, 0, 0]
@@ -227,8 +243,16 @@ def test_windows_contain_the_pattern(backend):
     assert r.patterns["known_bar"][0] == 45  # window 0's last bar, which is also p5's confirmation
     # 45-bar windows, step 3 (starts 0, 3, 6): window 0 ends on bar 44 = t5, before the reversal
     # that confirms p5, so it cannot rank the impulse; the later windows do not hold t0.
-    p = ScanParams(scale="fixed", window_bars=45, window_overlap_ratio=1 - 3 / 45, max_windows=10,
-                   skip_flat_windows=False, pivot_pct=0.02, scan_pattern_types=["bullish"], up_to=2)
+    p = ScanParams(
+        scale="fixed",
+        window_bars=45,
+        window_overlap_ratio=1 - 3 / 45,
+        max_windows=10,
+        skip_flat_windows=False,
+        pivot_pct=0.02,
+        scan_pattern_types=["bullish"],
+        up_to=2,
+    )
     assert window_starts(len(s), p).tolist() == [0, 3, 6]
     r = scan_symbol(s, p, backend)
     assert r.windows["visited"].tolist() == [0, 0, 0] and len(r) == 0
@@ -237,8 +261,13 @@ def test_windows_contain_the_pattern(backend):
 def test_sort_order_lexicographic():
     # S desc; equal S -> t0 asc; equal t0 -> t1 asc, ... (hand-made rows)
     pat = {"score": np.array([0.5, 0.7, 0.5, 0.5, 0.5])}
-    bars = [(3, 5, 7, 9, 11, 13), (9, 10, 11, 12, 13, 14), (1, 4, 7, 9, 11, 13),
-            (1, 2, 7, 9, 11, 13), (1, 2, 7, 9, 11, 12)]
+    bars = [
+        (3, 5, 7, 9, 11, 13),
+        (9, 10, 11, 12, 13, 14),
+        (1, 4, 7, 9, 11, 13),
+        (1, 2, 7, 9, 11, 13),
+        (1, 2, 7, 9, 11, 12),
+    ]
     for k in range(6):
         pat[f"t{k}"] = np.array([b[k] for b in bars], dtype=np.int64)
     out = sort_patterns(pat)
@@ -324,12 +353,15 @@ def test_window_starts_by_hand():
 #   start 2: wave 1 to pivot 3 (140, L1 = 32) and to pivot 5 (148, L1 = 40).
 #   start 4: wave 1 to pivot 5 (148, L1 = 20); then no pivot 6.
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("ratio,rejected", [
-    (0.0, 0),     # no rule
-    (0.382, 2),   # start 2: 12 < 0.382*32 = 12.22 and < 0.382*40 = 15.28; start 4: 12 >= 7.64
-    (0.7, 3),     # start 4 too: 12 < 0.7*20 = 14
-    (0.375, 1),   # start 2 to pivot 3: 12 >= 0.375*32 = 12 (equality passes); to 5: 12 < 15
-])
+@pytest.mark.parametrize(
+    "ratio,rejected",
+    [
+        (0.0, 0),  # no rule
+        (0.382, 2),  # start 2: 12 < 0.382*32 = 12.22 and < 0.382*40 = 15.28; start 4: 12 >= 7.64
+        (0.7, 3),  # start 4 too: 12 < 0.7*20 = 14
+        (0.375, 1),  # start 2 to pivot 3: 12 >= 0.375*32 = 12 (equality passes); to 5: 12 < 15
+    ],
+)
 def test_start_rule_counts_rejected_wave1_ends(backend, ratio, rejected):
     r = scan(IDEAL, backend, scan_pattern_types=["bullish"], up_to=2, start_swing_ratio=ratio)
     assert stats_of(r) == stats(ext=1, start=rejected, visited=1, valid=1, kept=1)
@@ -346,10 +378,21 @@ def test_start_rule_admits_a_late_start_after_a_larger_swing(backend):
     # 104 is bar 29 (the 130 -> 104 pullback is 2.6 per bar: bar 29 = 117; the rally 80 -> 130 is
     # 50/14 per bar: bar 17 = 105, bar 16 = 101.43 < 104 -> last bar below 104 is 16); the highest
     # of bars 17..33 is 130 -> swing 26 >= 0.382 * L1 = 0.382 * 20.8 = 7.9: admitted.
-    pts = [(0, 100), (10, 80), (24, 130), (34, 104), (44, 124.8), (50, 112.32), (64, 145.6),
-           (68, 133.12), (78, 153.92), (84, 135.2)]
-    r2 = scan(pts, backend, scan_pattern_types=["bullish"], up_to=2, max_start_points=1,
-              start_swing_ratio=0.382)
+    pts = [
+        (0, 100),
+        (10, 80),
+        (24, 130),
+        (34, 104),
+        (44, 124.8),
+        (50, 112.32),
+        (64, 145.6),
+        (68, 133.12),
+        (78, 153.92),
+        (84, 135.2),
+    ]
+    r2 = scan(
+        pts, backend, scan_pattern_types=["bullish"], up_to=2, max_start_points=1, start_swing_ratio=0.382
+    )
     assert (34, 44, 50, 64, 68, 78) not in [bars_of(r2, i) for i in range(len(r2))]
     r = scan(pts, backend, scan_pattern_types=["bullish"], up_to=2, start_swing_ratio=0.382)
     assert (34, 44, 50, 64, 68, 78) in [bars_of(r, i) for i in range(len(r))]

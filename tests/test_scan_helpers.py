@@ -43,22 +43,41 @@ def random_walk(n, seed, vol=0.012, ohlc=True, symbol="R") -> Series:
 def one_window(n, **kw) -> ScanParams:
     """Params with a single window covering all n bars and no pre-filter; thresholds as given
     (scale fixed: the hand cases are worked out with fixed percentages)."""
-    base = dict(window_bars=n, window_overlap_ratio=0.0, max_windows=1, skip_flat_windows=False,
-                scale="fixed")
+    base = dict(
+        window_bars=n, window_overlap_ratio=0.0, max_windows=1, skip_flat_windows=False, scale="fixed"
+    )
     base.update(kw)
     return ScanParams(**base)
 
 
 def stats_of(scan, w=0) -> dict:
-    keys = ("rejected_extreme", "rejected_start", "rejected_r1", "rejected_r2", "rejected_r3", "rejected_r4",
-            "visited", "valid", "kept")
+    keys = (
+        "rejected_extreme",
+        "rejected_start",
+        "rejected_r1",
+        "rejected_r2",
+        "rejected_r3",
+        "rejected_r4",
+        "visited",
+        "valid",
+        "kept",
+    )
     return {k: int(scan.windows[k][w]) for k in keys}
 
 
 def stats(ext=0, r1=0, r2=0, r3=0, r4=0, visited=0, valid=0, kept=0, start=0):
     """Expected window counters (short names)."""
-    return dict(rejected_extreme=ext, rejected_start=start, rejected_r1=r1, rejected_r2=r2, rejected_r3=r3,
-                rejected_r4=r4, visited=visited, valid=valid, kept=kept)
+    return dict(
+        rejected_extreme=ext,
+        rejected_start=start,
+        rejected_r1=r1,
+        rejected_r2=r2,
+        rejected_r3=r3,
+        rejected_r4=r4,
+        visited=visited,
+        valid=valid,
+        kept=kept,
+    )
 
 
 def bars_of(scan, row) -> tuple:

@@ -30,8 +30,25 @@ from test_scan_helpers import BACKENDS, one_window, path_series, random_walk
 #   p5 148 @ 44: needs 145.098  -> bars 45, 46, 47: 146.875, 145.75, 144.625 -> 47
 SLOW = [(0, 100), (10, 120), (16, 108), (30, 140), (34, 128), (44, 148), (60, 130)]
 KNOWN = [1, 12, 17, 31, 36, 47]
-CUT_FIELDS = ("direction", "t0", "t1", "t2", "t3", "t4", "t5", "p0", "p5", "score", "F", "T", "A", "C",
-              "window", "known_bar", "truncated")
+CUT_FIELDS = (
+    "direction",
+    "t0",
+    "t1",
+    "t2",
+    "t3",
+    "t4",
+    "t5",
+    "p0",
+    "p5",
+    "score",
+    "F",
+    "T",
+    "A",
+    "C",
+    "window",
+    "known_bar",
+    "truncated",
+)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -44,21 +61,34 @@ def test_known_bar_by_hand(backend):
     assert len(r) == 1
     assert int(r.patterns["t5"][0]) == 44 and int(r.patterns["known_bar"][0]) == 60
     # windows of 48 bars, step 1: window 0 (bars 0..47) closes on p5's confirmation bar
-    p = ScanParams(scale="fixed", window_bars=48, window_overlap_ratio=1 - 1 / 48, skip_flat_windows=False,
-                   pivot_pct=0.02, scan_pattern_types=["bullish"])
+    p = ScanParams(
+        scale="fixed",
+        window_bars=48,
+        window_overlap_ratio=1 - 1 / 48,
+        skip_flat_windows=False,
+        pivot_pct=0.02,
+        scan_pattern_types=["bullish"],
+    )
     r = scan_symbol(s, p, backend)
     assert len(r) == 1 and int(r.patterns["window"][0]) == 0 and int(r.patterns["known_bar"][0]) == 47
     # 47 bars: window 0 (0..46) closes before p5 is confirmed; window 1 (1..47) lacks t0
-    p = ScanParams(scale="fixed", window_bars=47, window_overlap_ratio=1 - 1 / 47, skip_flat_windows=False,
-                   pivot_pct=0.02, scan_pattern_types=["bullish"])
+    p = ScanParams(
+        scale="fixed",
+        window_bars=47,
+        window_overlap_ratio=1 - 1 / 47,
+        skip_flat_windows=False,
+        pivot_pct=0.02,
+        scan_pattern_types=["bullish"],
+    )
     r = scan_symbol(s, p, backend)
     assert len(r) == 0
 
 
 def _cut(s: Series, c: int) -> Series:
     """The series as it stood at the close of bar c - 1."""
-    return Series(s.symbol, s.time[:c], s.open[:c], s.high[:c], s.low[:c], s.close[:c], s.origin,
-                  has_ohlc=s.has_ohlc)
+    return Series(
+        s.symbol, s.time[:c], s.open[:c], s.high[:c], s.low[:c], s.close[:c], s.origin, has_ohlc=s.has_ohlc
+    )
 
 
 def _rows_before(scan, c) -> list:
@@ -78,11 +108,18 @@ def _universe():
 
 PARAMS = {
     "default": ScanParams(window_bars=300, window_overlap_ratio=0.97, max_windows=10_000),
-    "atr-upto4-starts3": ScanParams(window_bars=250, window_overlap_ratio=0.96, max_windows=10_000,
-                                    pivot_mode="atr", atr_multiple=2.5, up_to=4,
-                                    max_start_points=3),
-    "budget": ScanParams(window_bars=300, window_overlap_ratio=0.97, max_windows=10_000, up_to=6,
-                         max_combinations=40),
+    "atr-upto4-starts3": ScanParams(
+        window_bars=250,
+        window_overlap_ratio=0.96,
+        max_windows=10_000,
+        pivot_mode="atr",
+        atr_multiple=2.5,
+        up_to=4,
+        max_start_points=3,
+    ),
+    "budget": ScanParams(
+        window_bars=300, window_overlap_ratio=0.97, max_windows=10_000, up_to=6, max_combinations=40
+    ),
 }
 
 
@@ -117,8 +154,10 @@ def test_known_bar_is_the_first_bar_that_reports_the_pattern():
 
             def has(scan):
                 Q = scan.patterns
-                return any(tuple(int(Q[f"t{k}"][i]) for k in range(6)) + (int(Q["direction"][i]),) == key
-                           for i in range(len(scan)))
+                return any(
+                    tuple(int(Q[f"t{k}"][i]) for k in range(6)) + (int(Q["direction"][i]),) == key
+                    for i in range(len(scan))
+                )
 
             at = scan_symbol(_cut(s, kb + 1), params, "numba")
             assert has(at), (s.symbol, key, kb)
@@ -135,21 +174,45 @@ def _write_universe(folder, cut=None):
     import pandas as pd
 
     folder.mkdir(parents=True, exist_ok=True)
-    series = [synthetic.generate(21, 0, 1500, 1.0, 0.1, 3)[0], synthetic_late.generate(21, 1, 1500, 1.0, 0.1, 3)[0],
-              random_walk(1500, 23, vol=0.015)]  # fmt: skip
+    series = [
+        synthetic.generate(21, 0, 1500, 1.0, 0.1, 3)[0],
+        synthetic_late.generate(21, 1, 1500, 1.0, 0.1, 3)[0],
+        random_walk(1500, 23, vol=0.015),
+    ]
     for i, s in enumerate(series):
         c = len(s.close) if cut is None else cut
-        pd.DataFrame({"Date": pd.to_datetime(s.time[:c]).strftime("%Y-%m-%d"), "Open": s.open[:c],
-                      "High": s.high[:c], "Low": s.low[:c], "Close": s.close[:c],
-                      "Volume": 1000}).to_csv(folder / f"U{i}.csv", index=False)  # fmt: skip
+        pd.DataFrame(
+            {
+                "Date": pd.to_datetime(s.time[:c]).strftime("%Y-%m-%d"),
+                "Open": s.open[:c],
+                "High": s.high[:c],
+                "Low": s.low[:c],
+                "Close": s.close[:c],
+                "Volume": 1000,
+            }
+        ).to_csv(folder / f"U{i}.csv", index=False)
     return folder
 
 
 def _score(n, data, out):
     from conftest import PY, mpiexec_cmd, run
 
-    r = run(mpiexec_cmd(n, PY, "-m", "mpiapp.score", "--no-progress", "--data", f"csv:{data}", "--out",
-                        str(out), "--set", "scan.window_bars=300"), timeout=240)  # fmt: skip
+    r = run(
+        mpiexec_cmd(
+            n,
+            PY,
+            "-m",
+            "mpiapp.score",
+            "--no-progress",
+            "--data",
+            f"csv:{data}",
+            "--out",
+            str(out),
+            "--set",
+            "scan.window_bars=300",
+        ),
+        timeout=240,
+    )
     assert r.returncode == 0, r.output
     return out
 

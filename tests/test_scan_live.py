@@ -54,8 +54,11 @@ def test_counts_in_progress_hold_the_planted_pivots_and_their_levels():
                 tab = live.live_table(*_series_cut(s, c), params, "numba")
                 hit = None
                 for r in np.flatnonzero(tab["level"] == 0):
-                    if tab["direction"][r] == imp.direction and tab["wave"][r] == k and all(
-                            abs(int(tab[f"t{j}"][r]) - imp.t[j]) <= 2 for j in range(k)):
+                    if (
+                        tab["direction"][r] == imp.direction
+                        and tab["wave"][r] == k
+                        and all(abs(int(tab[f"t{j}"][r]) - imp.t[j]) <= 2 for j in range(k))
+                    ):
                         hit = r
                         break
                 found[k, imp.direction][1] += 1
@@ -89,8 +92,10 @@ def test_a_live_count_is_reported_from_its_known_bar_on_and_not_before():
         tab = live.live_table(s.high, s.low, s.close, params, "numba")
         for r in range(len(tab["rank"])):
             kb = int(tab["known_bar"][r])
-            key = lambda t, i: (int(t["level"][i]), int(t["direction"][i]), int(t["wave"][i])) + tuple(
-                int(t[f"t{j}"][i]) for j in range(5))  # noqa: E731
+            key = lambda t, i: (
+                (int(t["level"][i]), int(t["direction"][i]), int(t["wave"][i]))
+                + tuple(int(t[f"t{j}"][i]) for j in range(5))
+            )  # noqa: E731
             mine = key(tab, r)
             at = live.live_table(*_series_cut(s, kb + 1), params, "numba")
             assert mine in {key(at, i) for i in range(len(at["rank"]))}, (mine, kb)
@@ -107,8 +112,9 @@ def test_outcome_rates_on_random_walks_match_their_surrogates():
         s = random_walk(3000, 100 + i, vol=0.012)
         rows = live.outcome_rows(s.high, s.low, s.close, params, "numba", 0, 2999)
         for tab, acc in [(live.tally(rows, 2), real)] + [
-                (live.tally(live.outcome_rows(h, lo, c, params, "numba", 0, 2999), 2), sur)
-                for h, lo, c in null.surrogates(s.symbol, s.high, s.low, s.close, 10, 20.0, 0)]:
+            (live.tally(live.outcome_rows(h, lo, c, params, "numba", 0, 2999), 2), sur)
+            for h, lo, c in null.surrogates(s.symbol, s.high, s.low, s.close, 10, 20.0, 0)
+        ]:
             for j in range(len(tab["wave"])):
                 a = acc.setdefault((int(tab["level"][j]), int(tab["wave"][j])), [0, 0])
                 a[0] += int(tab["n"][j])
@@ -134,9 +140,22 @@ def test_outcome_of_a_count_by_hand():
     bars = np.empty(1, np.int64)
     from mpiapp.kernels import live as kl
 
-    args = lambda near, inval, strict: (high, low, np.array([0]), np.array([0]), np.array([1]), np.array([1]),  # noqa
-                                        np.array([near]), np.array([inval]), np.array([strict]), np.array([np.nan]),
-                                        10, 5, code, bars)
+    args = lambda near, inval, strict: (
+        high,
+        low,
+        np.array([0]),
+        np.array([0]),
+        np.array([1]),
+        np.array([1]),  # noqa
+        np.array([near]),
+        np.array([inval]),
+        np.array([strict]),
+        np.array([np.nan]),
+        10,
+        5,
+        code,
+        bars,
+    )
     kl.outcome_core(*args(110.0, 100.0, True))
     assert (code[0], bars[0]) == (kl.TARGET, 3)
     # a band out of reach: the fall to 80 at bar 4 breaks the invalidation first
@@ -174,10 +193,28 @@ def test_the_score_job_writes_the_same_live_and_outcome_tables_at_1_2_and_4_rank
     tables = {}
     for n in (1, 2, 4):
         out = tmp_path / f"s{n}.h5"
-        r = run(mpiexec_cmd(n, PY, "-m", "mpiapp.score", "--no-progress", "--data", f"csv:{data}", "--out",
-                            str(out), "--set", "scan.window_bars=300", "--set", "scan.outcomes=true",
-                            "--set", "scan.outcome_surrogates=3", "--set", "work.unit_size=20"),
-                timeout=600)  # fmt: skip
+        r = run(
+            mpiexec_cmd(
+                n,
+                PY,
+                "-m",
+                "mpiapp.score",
+                "--no-progress",
+                "--data",
+                f"csv:{data}",
+                "--out",
+                str(out),
+                "--set",
+                "scan.window_bars=300",
+                "--set",
+                "scan.outcomes=true",
+                "--set",
+                "scan.outcome_surrogates=3",
+                "--set",
+                "work.unit_size=20",
+            ),
+            timeout=600,
+        )
         assert r.returncode == 0, r.output
         with h5py.File(out, "r") as f:
             tables[n] = {t: {c: f[t][c][()] for c in f[t]} for t in ("live", "outcomes", "outcome_rates")}
@@ -189,8 +226,10 @@ def test_the_score_job_writes_the_same_live_and_outcome_tables_at_1_2_and_4_rank
             for c, v in tables[1][t].items():
                 np.testing.assert_array_equal(v, tables[n][t][c], err_msg=f"{t}.{c} at -n {n}")
     # the report prints the live table and the outcome study, and draws them
-    r = run([PY, "-m", "mpiapp.report", str(tmp_path / "s2.h5"), "--top", "1", "--plot", str(tmp_path / "png")],
-            timeout=300)  # fmt: skip
+    r = run(
+        [PY, "-m", "mpiapp.report", str(tmp_path / "s2.h5"), "--top", "1", "--plot", str(tmp_path / "png")],
+        timeout=300,
+    )
     assert r.returncode == 0, r.output
     assert "live counts at the last bar" in r.stdout and "outcome study" in r.stdout
     rows = [ln for ln in r.stdout.splitlines() if ln.strip().split(" ")[0].isdigit() and " U" in ln]

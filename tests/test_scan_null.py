@@ -62,8 +62,7 @@ def test_wave_efficiency_by_hand():
 
 
 def _small(**kw):
-    base = dict(window_bars=150, window_overlap_ratio=0.9, max_windows=40, null_samples=4,
-                up_to=3)
+    base = dict(window_bars=150, window_overlap_ratio=0.9, max_windows=40, null_samples=4, up_to=3)
     base.update(kw)
     return ScanParams(**base)
 

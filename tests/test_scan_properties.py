@@ -24,11 +24,14 @@ from mpiapp.kernels import reference as ref
 from mpiapp.kernels import swing as sw
 from mpiapp.kernels import windows as win
 
-SETTINGS = settings(max_examples=100, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=100,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
-BANDS = {2: (0.382, 0.786, 0.618), 3: (1.0, 2.618, 1.618), 4: (0.236, 0.5, 0.382),
-         5: (0.618, 1.618, 1.0)}
+BANDS = {2: (0.382, 0.786, 0.618), 3: (1.0, 2.618, 1.618), 4: (0.236, 0.5, 0.382), 5: (0.618, 1.618, 1.0)}
 
 
 # ---- series ------------------------------------------------------------------------------------
@@ -177,8 +180,13 @@ def brute_window(high, low, pt, pk, pp, pkn, ws, we, dirs, K, up_to, r4, tol, w,
 
 # ---- the pivots ----------------------------------------------------------------------------------
 @SETTINGS
-@given(data=st.data(), mode=st.sampled_from(["percent", "atr"]), pct=st.sampled_from([0.01, 0.03]),
-       per=st.integers(1, 10), mult=st.sampled_from([0.5, 1.0, 2.0]))
+@given(
+    data=st.data(),
+    mode=st.sampled_from(["percent", "atr"]),
+    pct=st.sampled_from([0.01, 0.03]),
+    per=st.integers(1, 10),
+    mult=st.sampled_from([0.5, 1.0, 2.0]),
+)
 def test_pivots_alternate_and_are_extremes(data, mode, pct, per, mult):
     high, low, close = data.draw(bars(10, 120))
     if mode == "percent" and high is not low:
@@ -190,8 +198,9 @@ def test_pivots_alternate_and_are_extremes(data, mode, pct, per, mult):
     if mode == "atr":
         high = low = close  # close-only: no outside bars
     p = pv.pivots(high, low, close, mode=mode, pct=pct, atr_period=per, atr_multiple=mult)
-    q = pv.pivots(high, low, close, mode=mode, pct=pct, atr_period=per, atr_multiple=mult,
-                  core=numba_scan.zigzag_nb)
+    q = pv.pivots(
+        high, low, close, mode=mode, pct=pct, atr_period=per, atr_multiple=mult, core=numba_scan.zigzag_nb
+    )
     assert np.array_equal(p.t, q.t) and np.array_equal(p.kind, q.kind)
     t, k, n = p.t, p.kind, len(close)
     assert np.all(np.diff(t) > 0) and np.all(k[1:] != k[:-1])
@@ -206,10 +215,17 @@ def test_pivots_alternate_and_are_extremes(data, mode, pct, per, mult):
 
 # ---- the search ---------------------------------------------------------------------------------
 @SETTINGS
-@given(data=st.data(), pct=st.sampled_from([0.01, 0.02, 0.04]), up_to=st.integers(0, 3),
-       K=st.integers(0, 4), top_k=st.integers(1, 5), r4=st.booleans(),
-       dirs=st.sampled_from([(1, -1), (1,), (-1,)]), overlap=st.sampled_from([0.0, 0.5, 0.9]),
-       rho=st.sampled_from([0.0, 0.382, 1.0]))
+@given(
+    data=st.data(),
+    pct=st.sampled_from([0.01, 0.02, 0.04]),
+    up_to=st.integers(0, 3),
+    K=st.integers(0, 4),
+    top_k=st.integers(1, 5),
+    r4=st.booleans(),
+    dirs=st.sampled_from([(1, -1), (1,), (-1,)]),
+    overlap=st.sampled_from([0.0, 0.5, 0.9]),
+    rho=st.sampled_from([0.0, 0.382, 1.0]),
+)
 def test_search_matches_brute_force(data, pct, up_to, K, top_k, r4, dirs, overlap, rho):
     high, low, close = data.draw(bars())
     n = len(close)
@@ -220,23 +236,34 @@ def test_search_matches_brute_force(data, pct, up_to, K, top_k, r4, dirs, overla
     gs = win.window_starts(n, wb, step, 6)
     nW = len(gs)
     tol, w = 0.05, (0.4, 0.2, 0.2, 0.2)
-    kw = dict(directions=dirs, n_starts=K, up_to=up_to, budget=10**9, top_k=top_k, rule_r4=r4,
-              tol=tol, weights=w, start_ratio=rho, swing=sw.swings(high, low, pt, pk))
+    kw = dict(
+        directions=dirs,
+        n_starts=K,
+        up_to=up_to,
+        budget=10**9,
+        top_k=top_k,
+        rule_r4=r4,
+        tol=tol,
+        weights=w,
+        start_ratio=rho,
+        swing=sw.swings(high, low, pt, pk),
+    )
     skip = np.zeros(nW, dtype=bool)
     seg_hi, seg_lo = pv.segment_extremes(high, low, pt)
     res = {
         "numpy": ref.scan_windows(high, low, pt, pk, pp, pkn, gs, wb, 0, nW, skip, **kw),
-        "numba": numba_scan.scan_windows(pt, pk, pp, pkn, seg_hi, seg_lo, gs, wb, step, 0, nW, skip,
-                                         **kw),
-        "xp": xp_scan.scan_windows(pt, pk, pp, pkn, seg_hi, seg_lo, gs, wb, step, 0, nW, skip, xp=np,
-                                   batch=7, **kw),
+        "numba": numba_scan.scan_windows(pt, pk, pp, pkn, seg_hi, seg_lo, gs, wb, step, 0, nW, skip, **kw),
+        "xp": xp_scan.scan_windows(
+            pt, pk, pp, pkn, seg_hi, seg_lo, gs, wb, step, 0, nW, skip, xp=np, batch=7, **kw
+        ),
     }
     for name, (stats, trunc, top, cand) in res.items():
         assert not trunc.any()
         for k in range(nW):
             ws = int(gs[k])
-            cnt, valid = brute_window(high, low, pt, pk, pp, pkn, ws, ws + wb - 1, dirs, K, up_to, r4,
-                                      tol, w, rho)
+            cnt, valid = brute_window(
+                high, low, pt, pk, pp, pkn, ws, ws + wb - 1, dirs, K, up_to, r4, tol, w, rho
+            )
             assert dict(zip(ref.STATS, stats[k].tolist())) == {s: cnt.get(s, 0) for s in ref.STATS}, name
             rows = [r for r in top[k] if r >= 0]
             got = [tuple(int(pt[i]) for i in cand[r]) for r in rows]
@@ -277,12 +304,22 @@ def test_budget_same_in_all_backends(data, budget, up_to):
     nW = len(gs)
     skip = np.zeros(nW, dtype=bool)
     seg_hi, seg_lo = pv.segment_extremes(high, low, pt)
-    kw = dict(directions=(1, -1), n_starts=0, up_to=up_to, top_k=3, rule_r4=True, tol=0.05,
-              weights=(0.4, 0.2, 0.2, 0.2), start_ratio=0.382, swing=sw.swings(high, low, pt, pk))
+    kw = dict(
+        directions=(1, -1),
+        n_starts=0,
+        up_to=up_to,
+        top_k=3,
+        rule_r4=True,
+        tol=0.05,
+        weights=(0.4, 0.2, 0.2, 0.2),
+        start_ratio=0.382,
+        swing=sw.swings(high, low, pt, pk),
+    )
     full = ref.scan_windows(high, low, pt, pk, pp, pkn, gs, wb, 0, nW, skip, budget=10**9, **kw)
     a = ref.scan_windows(high, low, pt, pk, pp, pkn, gs, wb, 0, nW, skip, budget=budget, **kw)
-    b = numba_scan.scan_windows(pt, pk, pp, pkn, seg_hi, seg_lo, gs, wb, step, 0, nW, skip,
-                                budget=budget, **kw)
+    b = numba_scan.scan_windows(
+        pt, pk, pp, pkn, seg_hi, seg_lo, gs, wb, step, 0, nW, skip, budget=budget, **kw
+    )
     vis = ref.STATS.index("visited")
     assert np.array_equal(a[1], full[0][:, vis] > budget)
     assert np.all(a[0][a[1], vis] == budget) and np.all(a[0][:, vis] <= budget)

@@ -48,7 +48,9 @@ def test_scaled_threshold_is_the_percent_times_the_trailing_volatility():
     assert top in got.t.tolist()
     k = got.t.tolist().index(top)
     j = int(got.known[k])  # the confirming bar: the first whose close is <= top / (1 + thr_j)
-    sig = np.array([np.std(np.diff(np.log(close))[max(0, b - 60) : b]) if b else 0.0 for b in range(len(close))])
+    sig = np.array(
+        [np.std(np.diff(np.log(close))[max(0, b - 60) : b]) if b else 0.0 for b in range(len(close))]
+    )
     thr = 0.03 * sig / 0.012
     below = [b for b in range(top + 1, len(close)) if close[b] <= close[top] / (1 + thr[b])]
     assert j == below[0]
@@ -61,14 +63,25 @@ def _csv(folder, name, close, freq):
     folder.mkdir(parents=True, exist_ok=True)
     t = pd.date_range("2017-04-03", periods=len(close), freq=freq)
     o = np.r_[close[0], close[:-1]]
-    pd.DataFrame({"Date": t.strftime("%Y-%m-%d %H:%M:%S"), "Open": o, "High": np.maximum(o, close) * 1.0002,
-                  "Low": np.minimum(o, close) * 0.9998, "Close": close, "Volume": 100}).to_csv(
-        folder / f"{name}.csv", index=False)  # fmt: skip
+    pd.DataFrame(
+        {
+            "Date": t.strftime("%Y-%m-%d %H:%M:%S"),
+            "Open": o,
+            "High": np.maximum(o, close) * 1.0002,
+            "Low": np.minimum(o, close) * 0.9998,
+            "Close": close,
+            "Volume": 100,
+        }
+    ).to_csv(folder / f"{name}.csv", index=False)
 
 
 def _score(data, out, *extra):
-    return run(mpiexec_cmd(2, PY, "-m", "mpiapp.score", "--no-progress", "--data", f"csv:{data}", "--out",
-                           str(out), *extra), timeout=240)  # fmt: skip
+    return run(
+        mpiexec_cmd(
+            2, PY, "-m", "mpiapp.score", "--no-progress", "--data", f"csv:{data}", "--out", str(out), *extra
+        ),
+        timeout=240,
+    )
 
 
 def test_an_hourly_series_is_scanned_and_a_flat_one_named_once(tmp_path):
@@ -101,9 +114,28 @@ def test_q_values_are_those_of_statsmodels_on_the_windows_table(tmp_path, method
     from statsmodels.stats.multitest import multipletests
 
     out = tmp_path / "q.h5"
-    r = run(mpiexec_cmd(2, PY, "-m", "mpiapp.score", "--no-progress", "--data", "synthetic:4", "--out", str(out),
-                        "--set", "data.synthetic_bars=1500", "--set", "scan.window_bars=300",
-                        "--set", "scan.null_samples=8", "--set", f"scan.fdr_method={method}"), timeout=600)  # fmt: skip
+    r = run(
+        mpiexec_cmd(
+            2,
+            PY,
+            "-m",
+            "mpiapp.score",
+            "--no-progress",
+            "--data",
+            "synthetic:4",
+            "--out",
+            str(out),
+            "--set",
+            "data.synthetic_bars=1500",
+            "--set",
+            "scan.window_bars=300",
+            "--set",
+            "scan.null_samples=8",
+            "--set",
+            f"scan.fdr_method={method}",
+        ),
+        timeout=600,
+    )
     assert r.returncode == 0, r.output
     with h5py.File(out, "r") as f:
         W = {k: f["windows"][k][()] for k in f["windows"]}
@@ -128,9 +160,28 @@ def test_q_values_are_those_of_statsmodels_on_the_windows_table(tmp_path, method
 
 def test_report_max_q_lists_only_patterns_at_or_below_it(tmp_path):
     out = tmp_path / "q.h5"
-    r = run(mpiexec_cmd(1, PY, "-m", "mpiapp.score", "--no-progress", "--data", "synthetic:2", "--out", str(out),
-                        "--set", "data.synthetic_bars=1500", "--set", "scan.window_bars=300",
-                        "--set", "scan.null_samples=8", "--set", "scan.fdr_method=bh"), timeout=600)  # fmt: skip
+    r = run(
+        mpiexec_cmd(
+            1,
+            PY,
+            "-m",
+            "mpiapp.score",
+            "--no-progress",
+            "--data",
+            "synthetic:2",
+            "--out",
+            str(out),
+            "--set",
+            "data.synthetic_bars=1500",
+            "--set",
+            "scan.window_bars=300",
+            "--set",
+            "scan.null_samples=8",
+            "--set",
+            "scan.fdr_method=bh",
+        ),
+        timeout=600,
+    )
     assert r.returncode == 0, r.output
     import mpiapp.results as res
 
@@ -139,8 +190,11 @@ def test_report_max_q_lists_only_patterns_at_or_below_it(tmp_path):
     r = run([PY, "-m", "mpiapp.report", str(out), "--max-q", repr(q), "--top", "1000"], timeout=120)
     assert r.returncode == 0, r.output
     section = r.stdout.split(f"structures with q <= {q:g}")[1].split("\n\n")[0]  # the top list only
-    listed = [ln for ln in section.splitlines() if ln.strip().startswith(tuple(str(i) for i in range(1, 10)))
-              and " SYN" in ln]  # fmt: skip
+    listed = [
+        ln
+        for ln in section.splitlines()
+        if ln.strip().startswith(tuple(str(i) for i in range(1, 10))) and " SYN" in ln
+    ]
     primaries = pats[(pats["group"] == pats.index) & (pats["q_value"] <= q)]
     assert len(listed) == len(primaries) > 0
     none = run([PY, "-m", "mpiapp.report", str(tmp_path / "q.h5"), "--max-q", "0.0"], timeout=120)

@@ -34,11 +34,15 @@ def wave_faults(high, low, d, t, p) -> list[str]:
         if p[i - 1] != start or p[i] != end:
             faults.append(f"wave {i}: pivot prices {p[i - 1]}, {p[i]} are not the bars' {start}, {end}")
         if up and (lo < p[i - 1] or hi > p[i]):
-            faults.append(f"wave {i} (up, bars {a}..{b}): low {lo} below its start {p[i - 1]} or high "
-                          f"{hi} above its end {p[i]}")
+            faults.append(
+                f"wave {i} (up, bars {a}..{b}): low {lo} below its start {p[i - 1]} or high "
+                f"{hi} above its end {p[i]}"
+            )
         if not up and (hi > p[i - 1] or lo < p[i]):
-            faults.append(f"wave {i} (down, bars {a}..{b}): high {hi} above its start {p[i - 1]} or "
-                          f"low {lo} below its end {p[i]}")
+            faults.append(
+                f"wave {i} (down, bars {a}..{b}): high {hi} above its start {p[i - 1]} or "
+                f"low {lo} below its end {p[i]}"
+            )
     return faults
 
 
@@ -80,8 +84,9 @@ def test_every_pattern_of_the_embedded_data_is_valid_on_its_bars(tmp_path):
     expect = list(range(len(T)))
     for i in range(len(T)):
         for j in range(i):
-            if (P["symbol"][j], P["direction"][j]) == (P["symbol"][i], P["direction"][i]) and \
-                    len(set(T[i].tolist()) & set(T[j].tolist())) >= 4:
+            if (P["symbol"][j], P["direction"][j]) == (P["symbol"][i], P["direction"][i]) and len(
+                set(T[i].tolist()) & set(T[j].tolist())
+            ) >= 4:
                 expect[i] = expect[j]
                 break
     assert P["group"].tolist() == expect
@@ -128,8 +133,14 @@ def test_groups_by_hand():
     # row 2 shares none; row 3 shares 3 with row 0 (a new group); row 4 shares 4 with row 3 and
     # 1 with row 0 (joins row 3's group); row 5 shares 4 with row 1 (joins row 0's group through
     # row 1, the first better row it is near)
-    t6 = [[0, 10, 20, 30, 40, 50], [5, 10, 20, 30, 40, 50], [60, 61, 62, 63, 64, 65],
-          [0, 10, 20, 31, 41, 51], [1, 11, 20, 31, 41, 51], [5, 10, 21, 30, 40, 55]]
+    t6 = [
+        [0, 10, 20, 30, 40, 50],
+        [5, 10, 20, 30, 40, 50],
+        [60, 61, 62, 63, 64, 65],
+        [0, 10, 20, 31, 41, 51],
+        [1, 11, 20, 31, 41, 51],
+        [5, 10, 21, 30, 40, 55],
+    ]
     group, n_alt = group_alternatives([0] * 6, [1] * 6, t6)
     assert group.tolist() == [0, 0, 2, 3, 3, 0]
     assert n_alt.tolist() == [2, 0, 0, 1, 0, 0]

@@ -16,15 +16,30 @@ import pytest
 from conftest import PY, ROOT, Background, exited as _exited, leftovers, mpi_env, mpiexec_cmd, run
 
 FAULT = str(ROOT / "tests" / "progs" / "score_fault.py")
-SMALL = ["--data", "synthetic:40", "--no-progress",
-         "--set", "data.synthetic_bars=900", "--set", "scan.window_bars=300", "--set", "scan.max_windows=24",
-         "--set", "work.unit_size=5", "--set", "work.commit_interval_s=0.2"]  # fmt: skip
+SMALL = [
+    "--data",
+    "synthetic:40",
+    "--no-progress",
+    "--set",
+    "data.synthetic_bars=900",
+    "--set",
+    "scan.window_bars=300",
+    "--set",
+    "scan.max_windows=24",
+    "--set",
+    "work.unit_size=5",
+    "--set",
+    "work.commit_interval_s=0.2",
+]
 
 
 def score(n, out, *extra, timeout=240, prog=None, env=None, bind_none=False):
     args = [PY, prog] if prog else [PY, "-m", "mpiapp.score"]
-    return run(mpiexec_cmd(n, *args, "--out", str(out), *SMALL, *extra, bind_none=bind_none),
-               timeout=timeout, env=mpi_env(env))  # fmt: skip
+    return run(
+        mpiexec_cmd(n, *args, "--out", str(out), *SMALL, *extra, bind_none=bind_none),
+        timeout=timeout,
+        env=mpi_env(env),
+    )
 
 
 def tables(path):
@@ -56,16 +71,34 @@ def reference(tmp_path_factory):
     return out, t
 
 
-@pytest.mark.parametrize("n,partition,backend,at_once", [
-    (2, "static", "numba", 0), (3, "dynamic", "numpy", 0), (3, "static", "numba", 0), (4, "static", "numpy", 0),
-    (4, "dynamic", "numba", 0), (1, "dynamic", "numba", 0), (2, "dynamic", "numpy", 0),
-    (1, "static", "numba", 1), (1, "static", "numba", 2), (2, "dynamic", "numba", 3),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "n,partition,backend,at_once",
+    [
+        (2, "static", "numba", 0),
+        (3, "dynamic", "numpy", 0),
+        (3, "static", "numba", 0),
+        (4, "static", "numpy", 0),
+        (4, "dynamic", "numba", 0),
+        (1, "dynamic", "numba", 0),
+        (2, "dynamic", "numpy", 0),
+        (1, "static", "numba", 1),
+        (1, "static", "numba", 2),
+        (2, "dynamic", "numba", 3),
+    ],
+)
 def test_same_tables_at_any_scale(reference, tmp_path, n, partition, backend, at_once):
     """at_once: work.units_at_once (0: auto, which at -n 1 on two cores runs 2 units in threads)."""
     out = tmp_path / "r.h5"
-    r = score(n, out, "--set", f"scan.backend={backend}", "--partition", partition,
-              "--set", f"work.units_at_once={at_once}")
+    r = score(
+        n,
+        out,
+        "--set",
+        f"scan.backend={backend}",
+        "--partition",
+        partition,
+        "--set",
+        f"work.units_at_once={at_once}",
+    )
     assert r.returncode == 0, r.output
     assert not os.path.exists(f"{out}.partial")
     assert_same_tables(reference[1], tables(out))
@@ -114,7 +147,9 @@ def test_a_rank_that_raises_leaves_a_resumable_file(reference, tmp_path):
     out = tmp_path / "r.h5"
     # a hang would run into the timeout; the abort itself follows the raise within a second (the time
     # is not asserted: on a loaded 2-core machine 4 ranks start in 3-15 s)
-    r = score(4, out, prog=FAULT, env={"FAULT_KIND": "raise", "FAULT_RANK": "1", "FAULT_AFTER": "3"}, timeout=90)
+    r = score(
+        4, out, prog=FAULT, env={"FAULT_KIND": "raise", "FAULT_RANK": "1", "FAULT_AFTER": "3"}, timeout=90
+    )
     assert r.returncode not in (0, 75)
     assert "[mpiapp rank 1/4] RuntimeError: injected failure in unit 4 on rank 1" in r.stderr, r.output
     assert os.path.exists(f"{out}.partial") and not os.path.exists(out)
@@ -128,8 +163,15 @@ def test_a_unit_that_raises_in_a_worker_thread_ends_the_job(reference, tmp_path)
     """-n 1 with two units at once: the unit's exception reaches the main thread, the job aborts
     with its traceback, the .partial file resumes to the same tables."""
     out = tmp_path / "r.h5"
-    r = score(1, out, "--set", "work.units_at_once=2", prog=FAULT, timeout=90,
-              env={"FAULT_KIND": "raise", "FAULT_RANK": "0", "FAULT_AFTER": "5"})
+    r = score(
+        1,
+        out,
+        "--set",
+        "work.units_at_once=2",
+        prog=FAULT,
+        timeout=90,
+        env={"FAULT_KIND": "raise", "FAULT_RANK": "0", "FAULT_AFTER": "5"},
+    )
     assert r.returncode not in (0, 75)
     assert "[mpiapp rank 0/1] RuntimeError: injected failure in unit" in r.stderr, r.output
     assert os.path.exists(f"{out}.partial") and not os.path.exists(out)
@@ -163,7 +205,17 @@ class _Job(Background):
 
     def __init__(self, n, out, env, *extra, wrapper=False):
         if wrapper:  # the product's launcher: launch/mpirun.sh (binds each rank to its own core)
-            cmd = [str(ROOT / "launch" / "mpirun.sh"), "-n", str(n), PY, FAULT, "--out", str(out), *SMALL, *extra]
+            cmd = [
+                str(ROOT / "launch" / "mpirun.sh"),
+                "-n",
+                str(n),
+                PY,
+                FAULT,
+                "--out",
+                str(out),
+                *SMALL,
+                *extra,
+            ]
         else:
             cmd = mpiexec_cmd(n, PY, FAULT, "--out", str(out), *SMALL, *extra)
         super().__init__(cmd, env)
@@ -172,8 +224,9 @@ class _Job(Background):
         return self.wait_for("SCANNING", n_lines, timeout)
 
 
-@pytest.mark.parametrize("launcher,sig", [("mpiexec", signal.SIGTERM), ("mpiexec", signal.SIGUSR1),
-                                          ("wrapper", signal.SIGTERM)])  # fmt: skip
+@pytest.mark.parametrize(
+    "launcher,sig", [("mpiexec", signal.SIGTERM), ("mpiexec", signal.SIGUSR1), ("wrapper", signal.SIGTERM)]
+)
 def test_signal_to_the_launcher_stops_every_rank_resumably(reference, tmp_path, launcher, sig):
     out = tmp_path / "r.h5"
     job = _Job(2, out, {"FAULT_KIND": "slow", "FAULT_SLEEP": "0.15"}, wrapper=launcher == "wrapper")
@@ -185,7 +238,9 @@ def test_signal_to_the_launcher_stops_every_rank_resumably(reference, tmp_path, 
         assert time.monotonic() - t0 <= 10, f"ranks still running 10 s after {sig.name}"
         time.sleep(0.05)
     code, out_s, err_s = job.wait(timeout=30)
-    assert err_s.count("stopped by SIGUSR1" if launcher == "wrapper" else f"stopped by {sig.name}") == 1, err_s
+    assert err_s.count("stopped by SIGUSR1" if launcher == "wrapper" else f"stopped by {sig.name}") == 1, (
+        err_s
+    )
     assert "resumable (" in err_s and "rerun with --resume" in err_s
     if launcher == "wrapper" or sig == signal.SIGUSR1:  # the launcher's exit code is the ranks' own
         assert code == 75, (code, err_s)
@@ -236,8 +291,22 @@ def test_bad_input_is_reported_before_compute(tmp_path):
         rows.append(f"2001-01-{1 + i % 28:02d},10,11,9,10.5,100")  # dates repeat: not sorted/unique
     (d / "BAD.csv").write_text("\n".join(rows) + "\n")
     out = tmp_path / "r.h5"
-    r = run(mpiexec_cmd(2, PY, "-m", "mpiapp.score", "--data", f"csv:{d}", "--out", str(out), "--no-progress",
-                        "--set", "scan.window_bars=300"), timeout=120)  # fmt: skip
+    r = run(
+        mpiexec_cmd(
+            2,
+            PY,
+            "-m",
+            "mpiapp.score",
+            "--data",
+            f"csv:{d}",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--set",
+            "scan.window_bars=300",
+        ),
+        timeout=120,
+    )
     assert r.returncode == 2, r.output
     assert "BAD.csv" in r.stderr and "BAD" in r.stderr and "row" in r.stderr
     assert "Traceback" not in r.stderr
@@ -259,12 +328,31 @@ def test_skip_mode_records_bad_symbols_and_finishes(tmp_path):
     (d / "NEGATIVE.csv").write_text("\n".join(bad) + "\n")
     (d / "SHORT.csv").write_text("\n".join(good[:50]) + "\n")
     out = tmp_path / "r.h5"
-    r = run(mpiexec_cmd(2, PY, "-m", "mpiapp.score", "--data", f"csv:{d}", "--out", str(out), "--no-progress",
-                        "--set", "scan.window_bars=300", "--set", "data.skip_bad_symbols=true"), timeout=120)  # fmt: skip
+    r = run(
+        mpiexec_cmd(
+            2,
+            PY,
+            "-m",
+            "mpiapp.score",
+            "--data",
+            f"csv:{d}",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--set",
+            "scan.window_bars=300",
+            "--set",
+            "data.skip_bad_symbols=true",
+        ),
+        timeout=120,
+    )
     assert r.returncode == 0, r.output
     sym = results.load_table(out, "symbols").set_index("name")
     assert sym.loc["GOOD", "skipped_reason"] == ""
-    assert "NEGATIVE.csv" in sym.loc["NEGATIVE", "skipped_reason"] and "row 10" in sym.loc["NEGATIVE", "skipped_reason"]
+    assert (
+        "NEGATIVE.csv" in sym.loc["NEGATIVE", "skipped_reason"]
+        and "row 10" in sym.loc["NEGATIVE", "skipped_reason"]
+    )
     assert "SHORT" in sym.loc["SHORT", "skipped_reason"]
     assert "(2 skipped)" in r.stdout
     assert set(results.load(out)["symbol"]) <= {"GOOD"}
@@ -287,18 +375,24 @@ def test_progress_bar_and_profile_files(tmp_path):
 
 def test_report_prints_tables_and_draws_charts(reference, tmp_path):
     path, t = reference
-    r = run([PY, "-m", "mpiapp.report", str(path), "--top", "3", "--plot", str(tmp_path / "png")], timeout=120)
+    r = run(
+        [PY, "-m", "mpiapp.report", str(path), "--top", "3", "--plot", str(tmp_path / "png")], timeout=120
+    )
     assert r.returncode == 0, r.output
     head = "top 3 structures (alt: alternative counts of the same structure):"
     assert "complete scan" in r.stdout and head in r.stdout and "load imbalance" in r.stdout
     # the job's summary and the report count windows alike
     w = t["windows"]
     flat = int(np.sum(w["skipped_flat"]))
-    counts = (f"windows {len(w['window'])} ({len(w['window']) - flat} scanned, {flat} skipped as flat)   "
-              f"truncated (budget) {int(np.sum(w['truncated']))}")
+    counts = (
+        f"windows {len(w['window'])} ({len(w['window']) - flat} scanned, {flat} skipped as flat)   "
+        f"truncated (budget) {int(np.sum(w['truncated']))}"
+    )
     assert counts in r.stdout and counts in SUMMARY["reference"], (counts, r.stdout, SUMMARY["reference"])
     pngs = sorted((tmp_path / "png").glob("top*.png"))  # the top structures (live counts are drawn apart)
-    assert len(pngs) == 3 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 20000 for p in pngs)
+    assert len(pngs) == 3 and all(
+        p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 20000 for p in pngs
+    )
     best = int(np.argmax(t["patterns"]["score"]))
     assert f"{t['patterns']['score'][best]:.3f}" in r.stdout.split(head)[1].splitlines()[2]
     r = run([PY, "-m", "mpiapp.report", str(tmp_path / "missing.h5")], timeout=60)
@@ -306,8 +400,10 @@ def test_report_prints_tables_and_draws_charts(reference, tmp_path):
 
 
 def test_unknown_data_source_is_a_clean_error(tmp_path):
-    r = run(mpiexec_cmd(2, PY, "-m", "mpiapp.score", "--data", "nosuch:1", "--out", str(tmp_path / "r.h5")),
-            timeout=60)  # fmt: skip
+    r = run(
+        mpiexec_cmd(2, PY, "-m", "mpiapp.score", "--data", "nosuch:1", "--out", str(tmp_path / "r.h5")),
+        timeout=60,
+    )
     assert r.returncode == 2, r.output
     assert "nosuch:1" in r.stderr and "Traceback" not in r.stderr
     assert r.stderr.count("mpiapp score:") == 1  # said once, by rank 0

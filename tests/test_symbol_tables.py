@@ -62,6 +62,7 @@ def test_ddp_imports_nothing_from_the_train_unit_module():
 
 # ---- through the jobs ----------------------------------------------------------------------------
 
+
 def write_csv(folder, name, n, seed):
     rng = np.random.default_rng(seed)
     c = 50 * np.exp(np.cumsum(rng.normal(0.0003, 0.012, n)))
@@ -92,9 +93,28 @@ def strict(values) -> list[str]:
 
 def test_train_keeps_long_names_whole_and_cuts_reasons_safely(folder, tmp_path):
     out = tmp_path / "train.h5"
-    r = run(mpiexec_cmd(2, PY, "-m", "mpiapp.train", "--data", f"csv:{folder}", "--out", str(out),
-                        "--no-progress", "--families", "ridge", "--set", "train.cv.n_folds=2",
-                        "--set", "train.cv.min_train=100", "--set", "data.skip_bad_symbols=true"), timeout=300)
+    r = run(
+        mpiexec_cmd(
+            2,
+            PY,
+            "-m",
+            "mpiapp.train",
+            "--data",
+            f"csv:{folder}",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--families",
+            "ridge",
+            "--set",
+            "train.cv.n_folds=2",
+            "--set",
+            "train.cv.min_train=100",
+            "--set",
+            "data.skip_bad_symbols=true",
+        ),
+        timeout=300,
+    )
     assert r.returncode == 0, r.output
     with h5py.File(out, "r") as f:
         names = strict(f["symbols"]["name"][()])
@@ -108,10 +128,32 @@ def test_train_keeps_long_names_whole_and_cuts_reasons_safely(folder, tmp_path):
 
 def test_ddp_store_cuts_skip_reasons_at_a_character(folder, tmp_path):
     store = tmp_path / "features.h5"
-    r = run(mpiexec_cmd(2, PY, "-m", "mpiapp.ddp", "--data", f"csv:{folder}", "--out", str(tmp_path / "ddp.h5"),
-                        "--no-progress", "--set", f"ddp.features_path={store}", "--set", "ddp.max_steps=1",
-                        "--set", "ddp.hidden=[8]", "--set", "ddp.precision=fp32", "--set", "ddp.batch_size=64",
-                        "--set", "data.skip_bad_symbols=true"), timeout=300)
+    r = run(
+        mpiexec_cmd(
+            2,
+            PY,
+            "-m",
+            "mpiapp.ddp",
+            "--data",
+            f"csv:{folder}",
+            "--out",
+            str(tmp_path / "ddp.h5"),
+            "--no-progress",
+            "--set",
+            f"ddp.features_path={store}",
+            "--set",
+            "ddp.max_steps=1",
+            "--set",
+            "ddp.hidden=[8]",
+            "--set",
+            "ddp.precision=fp32",
+            "--set",
+            "ddp.batch_size=64",
+            "--set",
+            "data.skip_bad_symbols=true",
+        ),
+        timeout=300,
+    )
     assert r.returncode == 0, r.output
     with h5py.File(store, "r") as f:
         sym = f["skipped"]["symbol"][()].tolist()
@@ -123,9 +165,24 @@ def test_ddp_store_cuts_skip_reasons_at_a_character(folder, tmp_path):
 
 def test_score_symbols_table_unchanged_in_form(folder, tmp_path):
     out = tmp_path / "score.h5"
-    r = run(mpiexec_cmd(2, PY, "-m", "mpiapp.score", "--data", f"csv:{folder}", "--out", str(out),
-                        "--no-progress", "--set", "scan.window_bars=500", "--set", "data.skip_bad_symbols=true"),
-            timeout=300)
+    r = run(
+        mpiexec_cmd(
+            2,
+            PY,
+            "-m",
+            "mpiapp.score",
+            "--data",
+            f"csv:{folder}",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--set",
+            "scan.window_bars=500",
+            "--set",
+            "data.skip_bad_symbols=true",
+        ),
+        timeout=300,
+    )
     assert r.returncode == 0, r.output
     with h5py.File(out, "r") as f:
         g = f["symbols"]

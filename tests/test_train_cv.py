@@ -21,15 +21,30 @@ def _violations(bars, horizon, embargo, fold):
 
 
 @settings(max_examples=150, deadline=None)
-@given(m=st.integers(60, 600), horizon=st.integers(1, 15), embargo=st.integers(0, 20),
-       n_folds=st.integers(2, 6), scheme=st.sampled_from(["walk_forward", "kfold"]),
-       window=st.sampled_from(["expanding", "rolling"]), train_bars=st.integers(10, 400),
-       gaps=st.integers(0, 3), seed=st.integers(0, 10**6))
-def test_no_training_label_meets_a_test_interval_or_its_embargo(m, horizon, embargo, n_folds, scheme, window,
-                                                                train_bars, gaps, seed):
+@given(
+    m=st.integers(60, 600),
+    horizon=st.integers(1, 15),
+    embargo=st.integers(0, 20),
+    n_folds=st.integers(2, 6),
+    scheme=st.sampled_from(["walk_forward", "kfold"]),
+    window=st.sampled_from(["expanding", "rolling"]),
+    train_bars=st.integers(10, 400),
+    gaps=st.integers(0, 3),
+    seed=st.integers(0, 10**6),
+)
+def test_no_training_label_meets_a_test_interval_or_its_embargo(
+    m, horizon, embargo, n_folds, scheme, window, train_bars, gaps, seed
+):
     rng = np.random.default_rng(seed)
     bars = np.cumsum(1 + rng.integers(0, gaps + 1, m)) + 199  # samples may skip bars
-    spec = CVSpec(scheme=scheme, n_folds=n_folds, window=window, train_bars=train_bars, embargo_bars=embargo, min_train=1)
+    spec = CVSpec(
+        scheme=scheme,
+        n_folds=n_folds,
+        window=window,
+        train_bars=train_bars,
+        embargo_bars=embargo,
+        min_train=1,
+    )
     try:
         folds = make_folds(bars, horizon, spec)
     except FoldError:

@@ -16,8 +16,14 @@ from mpiapp.engines.train.params import TrainParams
 from mpiapp.engines.train.unit import RAW_TABLES, failure_rows, train_unit
 from mpiapp.io.series import Series
 
-SMALL = ["train.lgbm.n_estimators=20", "train.xgb.n_estimators=20", "train.rf.n_estimators=10",
-         "train.mlp.epochs=2", "train.cv.n_folds=3", "train.cv.min_train=100"]
+SMALL = [
+    "train.lgbm.n_estimators=20",
+    "train.xgb.n_estimators=20",
+    "train.rf.n_estimators=10",
+    "train.mlp.epochs=2",
+    "train.cv.n_folds=3",
+    "train.cv.min_train=100",
+]
 
 
 def _params(*extra):
@@ -81,7 +87,8 @@ def test_seed_comes_from_the_unit_and_explicit_threads_are_required():
 def test_missing_library_names_what_to_install(monkeypatch):
     monkeypatch.setitem(fam.FAMILIES, "xgb", (1, "no_such_xgboost_module", "pip install 'mpiapp[cpu]'", "x"))
     assert fam.missing_libraries(["lgbm", "xgb"]) == [
-        "xgb: the 'no_such_xgboost_module' module is not installed (pip install 'mpiapp[cpu]')"]
+        "xgb: the 'no_such_xgboost_module' module is not installed (pip install 'mpiapp[cpu]')"
+    ]
     with pytest.raises(fam.FamilyUnavailable, match="mpiapp\\[cpu\\]"):
         fam.fit(fam.FitSpec("xgb", {}, threads=1), *_xy())
 
@@ -96,7 +103,11 @@ def test_units_to_final_tables():
         for k in range(3):
             for t, rows in train_unit(sd, (0, fid, k), "SYN", params, 1, "cpu").items():
                 raw[t].append(rows)
-    cat = {t: {c: np.concatenate([r[c] for r in parts]) for c, _ in RAW_TABLES[t]} for t, parts in raw.items() if parts}
+    cat = {
+        t: {c: np.concatenate([r[c] for r in parts]) for c, _ in RAW_TABLES[t]}
+        for t, parts in raw.items()
+        if parts
+    }
     pred = sort_rows(cat["predictions"], ["symbol", "family", "fold", "bar"])
     # every test bar predicted once per family, in time order, with its timestamp
     for fid in (0, 3):
@@ -140,8 +151,12 @@ def test_xgboost_children_hold_the_share_of_rows():
     X, y = _xy(1000)
     p = dict(_params("train.xgb.min_child_fraction=0.15", "train.xgb.max_depth=4").params["xgb"])
     model = fam.fit(fam.FitSpec("xgb", p, threads=1, seed=1), X, y)
-    covers = [float(x.split("cover=")[1].split(",")[0]) for t in model.b.get_dump(with_stats=True)
-              for x in t.splitlines() if "leaf=" in x]
+    covers = [
+        float(x.split("cover=")[1].split(",")[0])
+        for t in model.b.get_dump(with_stats=True)
+        for x in t.splitlines()
+        if "leaf=" in x
+    ]
     # cover = the hessian sum of the rows in the leaf: 1 a row under squared error, of the 80 % subsample
     assert covers and min(covers) >= 150
 
@@ -169,7 +184,9 @@ def test_early_stopping_chooses_the_rounds_on_the_inner_slice_and_refits(family)
     assert n_trees == same.chosen  # the refit on the whole fold has the chosen rounds
     with pytest.raises(ValueError, match="inner validation slice"):
         fam.fit(fam.FitSpec(family, dict(p), threads=1, seed=1), X, y)
-    assert np.isnan(fam.fit(fam.FitSpec(family, dict(_params().params[family]), threads=1, seed=1), X, y).chosen)
+    assert np.isnan(
+        fam.fit(fam.FitSpec(family, dict(_params().params[family]), threads=1, seed=1), X, y).chosen
+    )
 
 
 def test_mlp_early_stopping_chooses_the_epochs_on_the_inner_slice():

@@ -5,8 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from mpiapp.engines.train.features import (build_dataset, feature_names, price_features, targets,
-                                           warmup_bars)
+from mpiapp.engines.train.features import build_dataset, feature_names, price_features, targets, warmup_bars
 from mpiapp.engines.train.scanfeat import scan_features, symbol_patterns
 
 
@@ -104,8 +103,13 @@ def test_lookahead_check_catches_a_centred_moving_average():
 
 def test_scan_feature_enters_at_known_bar_not_at_t5():
     # one bullish pattern whose last pivot is at bar 100, confirmed by the reversal at bar 112
-    table = {"symbol": np.array([0, 0, 1]), "t5": np.array([100, 150, 50]), "known_bar": np.array([112, 160, 60]),
-             "score": np.array([0.8, 0.6, 0.9]), "direction": np.array([1, -1, 1])}
+    table = {
+        "symbol": np.array([0, 0, 1]),
+        "t5": np.array([100, 150, 50]),
+        "known_bar": np.array([112, 160, 60]),
+        "score": np.array([0.8, 0.6, 0.9]),
+        "direction": np.array([1, -1, 1]),
+    }
     kb, sc, dr = symbol_patterns(table, 0)
     S = scan_features(200, kb, sc, dr, lookback=40)
     assert S[111].tolist() == [0.0, 0.0, 40.0]  # bar 100..111: pivot 5 not yet confirmed

@@ -18,9 +18,25 @@ import pytest
 from conftest import PY, ROOT, mpi_env, mpiexec_cmd, run
 
 FAULT = str(ROOT / "tests" / "progs" / "train_fault.py")
-FAST = ["--no-progress", "--set", "train.lgbm.n_estimators=15", "--set", "train.xgb.n_estimators=15",
-        "--set", "train.rf.n_estimators=8", "--set", "train.mlp.epochs=2", "--set", "train.mlp.hidden=[8]",
-        "--set", "train.cv.n_folds=3", "--set", "train.cv.min_train=100", "--set", "work.commit_interval_s=0.2"]
+FAST = [
+    "--no-progress",
+    "--set",
+    "train.lgbm.n_estimators=15",
+    "--set",
+    "train.xgb.n_estimators=15",
+    "--set",
+    "train.rf.n_estimators=8",
+    "--set",
+    "train.mlp.epochs=2",
+    "--set",
+    "train.mlp.hidden=[8]",
+    "--set",
+    "train.cv.n_folds=3",
+    "--set",
+    "train.cv.min_train=100",
+    "--set",
+    "work.commit_interval_s=0.2",
+]
 NAMES = ("AAA", "BBB", "CCC")
 MLP = 3
 RIDGE = 4
@@ -34,7 +50,9 @@ def _write_csv(folder, name, n, seed):
     lo = np.minimum(o, c) * np.exp(-np.abs(rng.normal(0, 0.004, n)))
     days = np.datetime64("2001-01-01") + np.arange(n)
     lines = ["Date,Open,High,Low,Close,Volume"] + [
-        f"{d},{o[i]:.6f},{h[i]:.6f},{lo[i]:.6f},{c[i]:.6f},{int(rng.integers(1000, 9000))}" for i, d in enumerate(days)]
+        f"{d},{o[i]:.6f},{h[i]:.6f},{lo[i]:.6f},{c[i]:.6f},{int(rng.integers(1000, 9000))}"
+        for i, d in enumerate(days)
+    ]
     (folder / f"{name}.csv").write_text("\n".join(lines) + "\n")
 
 
@@ -49,19 +67,43 @@ def data(tmp_path_factory):
 
 def train(n, out, data, *extra, prog=None, env=None, timeout=300):
     args = [PY, prog] if prog else [PY, "-m", "mpiapp.train"]
-    return run(mpiexec_cmd(n, *args, "--data", data, "--out", str(out), *FAST, *extra), timeout=timeout,
-               env=mpi_env(env))  # fmt: skip
+    return run(
+        mpiexec_cmd(n, *args, "--data", data, "--out", str(out), *FAST, *extra),
+        timeout=timeout,
+        env=mpi_env(env),
+    )
 
 
-def tables(path, names=("predictions", "metrics", "baselines", "folds", "importances", "coefficients", "models",
-                         "skipped", "summary")):
+def tables(
+    path,
+    names=(
+        "predictions",
+        "metrics",
+        "baselines",
+        "folds",
+        "importances",
+        "coefficients",
+        "models",
+        "skipped",
+        "summary",
+    ),
+):
     from mpiapp.io.results import read_table
 
     return {t: read_table(path, t) for t in names}
 
 
 def assert_same(a, b):
-    for t in ("predictions", "metrics", "baselines", "folds", "importances", "coefficients", "skipped", "summary"):
+    for t in (
+        "predictions",
+        "metrics",
+        "baselines",
+        "folds",
+        "importances",
+        "coefficients",
+        "skipped",
+        "summary",
+    ):
         assert a[t].keys() == b[t].keys(), t
         for c in a[t]:
             x, y = a[t][c], b[t][c]
@@ -70,7 +112,9 @@ def assert_same(a, b):
             elif t in ("predictions", "metrics") and x.dtype.kind == "f":
                 tree = a[t]["family"] != MLP
                 assert np.array_equal(x[tree], y[tree], equal_nan=True), f"{t}.{c} differs (trees)"
-                np.testing.assert_allclose(x[~tree], y[~tree], rtol=1e-9, atol=1e-12, err_msg=f"{t}.{c} (mlp)")
+                np.testing.assert_allclose(
+                    x[~tree], y[~tree], rtol=1e-9, atol=1e-12, err_msg=f"{t}.{c} (mlp)"
+                )
             elif t == "folds" and c == "threads":
                 continue  # the thread count per model is recorded, and may differ with the rank count
             else:
@@ -83,7 +127,13 @@ def reference(data, tmp_path_factory):
     r = train(1, out, data, "--partition", "static")
     assert r.returncode == 0, r.output
     t = tables(out)
-    assert len(t["predictions"]["y"]) > 1000 and set(t["predictions"]["family"].tolist()) == {0, 1, 2, 3, RIDGE}
+    assert len(t["predictions"]["y"]) > 1000 and set(t["predictions"]["family"].tolist()) == {
+        0,
+        1,
+        2,
+        3,
+        RIDGE,
+    }
     return out, t
 
 
@@ -93,7 +143,9 @@ def test_same_predictions_and_metrics_at_any_rank_count(reference, data, tmp_pat
     r = train(n, out, data, "--partition", partition)
     assert r.returncode == 0, r.output
     assert_same(reference[1], tables(out))
-    assert "  skipped: SHORT: " in r.stdout, r.stdout  # the summary names the skipped symbol, from any rank's block
+    assert "  skipped: SHORT: " in r.stdout, (
+        r.stdout
+    )  # the summary names the skipped symbol, from any rank's block
 
 
 def test_reference_file_contents(reference):
@@ -151,13 +203,27 @@ def test_load_model_reproduces_the_stored_predictions(reference, data):
 
 def test_report_prints_families_and_draws_charts(reference, tmp_path):
     path = reference[0]
-    r = subprocess.run([PY, "-m", "mpiapp.report", str(path), "--plot", str(tmp_path / "png")], cwd=ROOT,
-                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    r = subprocess.run(
+        [PY, "-m", "mpiapp.report", str(path), "--plot", str(tmp_path / "png")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     for fam in ("lgbm", "xgb", "rf", "mlp", "ridge"):
         assert any(line.strip().startswith(fam) for line in r.stdout.splitlines()), r.stdout
     head = r.stdout.splitlines()[3]
-    for col in ("mean IC", "± se", " t ", "n_eff", "ridge IC", "beats ridge", "RMSE/hist-mean", "beats hist-mean"):
+    for col in (
+        "mean IC",
+        "± se",
+        " t ",
+        "n_eff",
+        "ridge IC",
+        "beats ridge",
+        "RMSE/hist-mean",
+        "beats hist-mean",
+    ):
         assert col in head, head
     assert "skipped SHORT" in r.stdout
     pngs = sorted(os.listdir(tmp_path / "png"))
@@ -167,10 +233,23 @@ def test_report_prints_families_and_draws_charts(reference, tmp_path):
 def test_every_t_in_the_family_lines_has_its_independent_observations_beside_it():
     from mpiapp.engines.train.report import SUMMARY_COLUMNS, family_lines
 
-    row = {"family": 0, "symbols": 4, "ic_mean": 0.05, "ic_se": 0.01, "ic_t": 5.0, "ic_n_eff": 10_000.0,
-           "ridge_ic_mean": 0.04, "beats_ridge": 0.75, "ic_minus_ridge": 0.01, "ic_minus_ridge_t": 2.5,
-           "ic_minus_ridge_n_eff": 62_500.0, "loss_ratio": 0.99, "beats_hist_mean": 1.0, "r2_oos_mean": 0.01,
-           "auc_mean": float("nan")}  # fmt: skip
+    row = {
+        "family": 0,
+        "symbols": 4,
+        "ic_mean": 0.05,
+        "ic_se": 0.01,
+        "ic_t": 5.0,
+        "ic_n_eff": 10_000.0,
+        "ridge_ic_mean": 0.04,
+        "beats_ridge": 0.75,
+        "ic_minus_ridge": 0.01,
+        "ic_minus_ridge_t": 2.5,
+        "ic_minus_ridge_n_eff": 62_500.0,
+        "loss_ratio": 0.99,
+        "beats_hist_mean": 1.0,
+        "r2_oos_mean": 0.01,
+        "auc_mean": float("nan"),
+    }
     summary = {c: np.array([row[c]], dtype=dt) for c, dt in SUMMARY_COLUMNS}
     head, line = family_lines(summary, proba=False)[:2]
     assert head.split("│")[1].split() == ["ridge", "IC", "beats", "ridge", "IC", "−", "ridge", "t", "n_eff"]
@@ -188,7 +267,9 @@ def test_a_model_that_raises_is_recorded_and_the_job_goes_on(reference, data, tm
     assert t["failures"]["message"][0].decode() == "ValueError: injected model failure (CCC xgb fold 1)"
     p = t["predictions"]
     gone = (p["symbol"] == 2) & (p["family"] == 1) & (p["fold"] == 1)
-    assert not gone.any() and len(p["y"]) == len(reference[1]["predictions"]["y"]) - _fold_rows(reference, 2, 1, 1)
+    assert not gone.any() and len(p["y"]) == len(reference[1]["predictions"]["y"]) - _fold_rows(
+        reference, 2, 1, 1
+    )
     assert len(t["models"]["symbol"]) == len(reference[1]["models"]["symbol"]) - 1
 
 
@@ -203,21 +284,45 @@ def one_thread(data, tmp_path_factory):
 
 ONE = ["--set", "train.threads_per_model=1"]
 FAIL_CCC = {"FAULT_KIND": "raise", "FAULT_SYMBOL": "CCC", "FAULT_FAMILY": "xgb", "FAULT_FOLD": "1"}
-EVERY = ("symbols", "features", "predictions", "metrics", "baselines", "folds", "importances", "coefficients",
-         "models", "model_bytes", "skipped", "failures", "summary")
+EVERY = (
+    "symbols",
+    "features",
+    "predictions",
+    "metrics",
+    "baselines",
+    "folds",
+    "importances",
+    "coefficients",
+    "models",
+    "model_bytes",
+    "skipped",
+    "failures",
+    "summary",
+)
 
 
 @pytest.mark.parametrize("n,hdf5_mpi", [(3, "auto"), (3, "off")])
-def test_every_final_table_is_identical_when_ranks_finalize_their_own_symbols(one_thread, data, tmp_path, n,
-                                                                              hdf5_mpi):
+def test_every_final_table_is_identical_when_ranks_finalize_their_own_symbols(
+    one_thread, data, tmp_path, n, hdf5_mpi
+):
     """Each rank finalizes a block of symbols (mpio) or rank 0 all (gather): every table, the model
     index and bytes included, is the same as at -n 1 (one thread per model: the LightGBM model text
     records its thread count), and the exit code is 3 from whichever rank holds the failure."""
     from mpiapp.io.results import read_table
 
     out = tmp_path / "r.h5"
-    r = train(n, out, data, "--families", "lgbm,xgb", *ONE, "--set", f"output.hdf5_mpi={hdf5_mpi}", prog=FAULT,
-              env=FAIL_CCC)  # fmt: skip
+    r = train(
+        n,
+        out,
+        data,
+        "--families",
+        "lgbm,xgb",
+        *ONE,
+        "--set",
+        f"output.hdf5_mpi={hdf5_mpi}",
+        prog=FAULT,
+        env=FAIL_CCC,
+    )
     assert r.returncode == 3, r.output
     assert "failed: CCC xgb fold 1" in r.stdout, r.output
     for t in EVERY:
@@ -250,7 +355,9 @@ def test_a_missing_library_is_exit_2_before_compute(data, tmp_path):
     out = tmp_path / "r.h5"
     r = train(2, out, data, "--families", "lgbm,xgb", prog=FAULT, env={"FAULT_KIND": "missing"})
     assert r.returncode == 2, r.output
-    assert "xgb: the 'xgboost_not_installed_here' module is not installed (pip install 'mpiapp[cpu]'" in r.stderr
+    assert (
+        "xgb: the 'xgboost_not_installed_here' module is not installed (pip install 'mpiapp[cpu]'" in r.stderr
+    )
     assert not os.path.exists(f"{out}.partial") and not os.path.exists(out)
     r = train(2, out, data, "--families", "lgbm")  # without xgb the same data trains
     assert r.returncode == 0, r.output
@@ -259,11 +366,20 @@ def test_a_missing_library_is_exit_2_before_compute(data, tmp_path):
 def test_sigterm_then_resume_at_another_rank_count(reference, data, tmp_path):
     out = tmp_path / "r.h5"
     cmd = mpiexec_cmd(2, PY, FAULT, "--data", data, "--out", str(out), *FAST)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                            env=mpi_env({"FAULT_KIND": "slow", "FAULT_SLEEP": "0.25"}), start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=mpi_env({"FAULT_KIND": "slow", "FAULT_SLEEP": "0.25"}),
+        start_new_session=True,
+    )
     lines, err = [], []
-    readers = [threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True),
-               threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True)]
+    readers = [
+        threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True),
+        threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True),
+    ]
     for t in readers:
         t.start()
     t0 = time.monotonic()
@@ -296,10 +412,16 @@ def test_sigterm_then_resume_at_another_rank_count(reference, data, tmp_path):
 
 
 def test_help_is_fast_and_imports_no_model_library():
-    probe = ("import runpy, sys; sys.argv = ['x', '--help']\n"
-             "try:\n    runpy.run_module('mpiapp.train', run_name='__main__')\nexcept SystemExit: pass\n"
-             "print('HEAVY=' + ','.join(m for m in ('torch', 'lightgbm', 'xgboost', 'numba', 'h5py', 'mpi4py.MPI')"
-             " if m in sys.modules))")
+    probe = (
+        "import runpy, sys; sys.argv = ['x', '--help']\n"
+        "try:\n    runpy.run_module('mpiapp.train', run_name='__main__')\nexcept SystemExit: pass\n"
+        "print('HEAVY=' + ','.join(m for m in ('torch', 'lightgbm', 'xgboost', 'numba', 'h5py', 'mpi4py.MPI')"
+        " if m in sys.modules))"
+    )
     out = subprocess.run([PY, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert out.returncode == 0 and out.stdout.strip().endswith("HEAVY="), out.stdout[-500:] + out.stderr
-    assert "--families" in out.stdout and "--scan" in out.stdout and "3 complete, but some units failed" in out.stdout
+    assert (
+        "--families" in out.stdout
+        and "--scan" in out.stdout
+        and "3 complete, but some units failed" in out.stdout
+    )

@@ -43,8 +43,13 @@ def test_choose_penalty_takes_the_lowest_validation_error():
     pens = [0.001, 0.03, 1.0, 30.0]
     chosen, mse = linear.choose_penalty(X, y, fit, val, pens)
     mu, sd = X[fit].mean(0), X[fit].std(0)
-    ref = [np.mean((Ridge(alpha=p * fit.size).fit((X[fit] - mu) / sd, y[fit]).predict((X[val] - mu) / sd)
-                    - y[val]) ** 2) for p in pens]
+    ref = [
+        np.mean(
+            (Ridge(alpha=p * fit.size).fit((X[fit] - mu) / sd, y[fit]).predict((X[val] - mu) / sd) - y[val])
+            ** 2
+        )
+        for p in pens
+    ]
     np.testing.assert_allclose(mse, ref, rtol=1e-9)
     assert chosen == pens[int(np.argmin(ref))]
 

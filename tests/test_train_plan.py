@@ -29,7 +29,9 @@ def test_units_cover_every_symbol_family_and_fold_once():
 def test_short_reason_names_the_keys_and_numbers():
     p = _params("train.cv.n_folds=5", "train.cv.min_train=200")
     why = short_reason(1000, p)
-    assert "1000 bars give 796 samples" in why and "train.cv.n_folds = 5" in why and "needs at least 1230" in why
+    assert (
+        "1000 bars give 796 samples" in why and "train.cv.n_folds = 5" in why and "needs at least 1230" in why
+    )
     assert short_reason(1500, p) is None
     assert short_reason(250, _params("train.min_bars=300")) == "250 bars < train.min_bars = 300"
 

@@ -13,8 +13,12 @@ def _scan_file(path, names, with_known_bar=True):
 
     rng = np.random.default_rng(5)
     n = 40
-    cols = {"symbol": rng.integers(0, len(names), n).astype("i4"), "direction": rng.choice([-1, 1], n).astype("i1"),
-            "t5": rng.integers(250, 1100, n).astype("i8"), "score": rng.uniform(0.3, 0.9, n)}
+    cols = {
+        "symbol": rng.integers(0, len(names), n).astype("i4"),
+        "direction": rng.choice([-1, 1], n).astype("i1"),
+        "t5": rng.integers(250, 1100, n).astype("i8"),
+        "score": rng.uniform(0.3, 0.9, n),
+    }
     if with_known_bar:
         cols["known_bar"] = cols["t5"] + rng.integers(1, 30, n)
     with h5py.File(path, "w") as f:
@@ -35,8 +39,24 @@ def csvdir(tmp_path_factory):
 
 
 def _train(n, out, data, *extra):
-    return run(mpiexec_cmd(n, PY, "-m", "mpiapp.train", "--data", data, "--out", str(out), "--families", "lgbm",
-                           *FAST, *extra), timeout=300, env=mpi_env())  # fmt: skip
+    return run(
+        mpiexec_cmd(
+            n,
+            PY,
+            "-m",
+            "mpiapp.train",
+            "--data",
+            data,
+            "--out",
+            str(out),
+            "--families",
+            "lgbm",
+            *FAST,
+            *extra,
+        ),
+        timeout=300,
+        env=mpi_env(),
+    )
 
 
 def test_scan_features_enter_the_models(csvdir, tmp_path):
@@ -61,5 +81,7 @@ def test_a_scan_file_without_known_bar_is_refused_before_compute(csvdir, tmp_pat
     out = tmp_path / "t.h5"
     r = _train(2, out, f"csv:{csvdir}", "--scan", str(scan))
     assert r.returncode == 2, r.output
-    assert f"--scan {scan}: known_bar: the scan's patterns table does not record when each pattern" in r.stderr
+    assert (
+        f"--scan {scan}: known_bar: the scan's patterns table does not record when each pattern" in r.stderr
+    )
     assert not out.exists()

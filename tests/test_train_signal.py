@@ -31,19 +31,26 @@ def _universe(folder, phi, seed):
         rng = np.random.default_rng([seed, i])
         r = lfilter([1.0], [1.0, -phi], rng.normal(0, 0.01 * math.sqrt(1 - phi * phi), BARS))
         c = 50.0 * np.exp(np.cumsum(r))
-        (folder / f"S{i:02d}.csv").write_text("Date,Close\n" + "".join(f"{d},{v:.10g}\n" for d, v in zip(days, c)))
+        (folder / f"S{i:02d}.csv").write_text(
+            "Date,Close\n" + "".join(f"{d},{v:.10g}\n" for d, v in zip(days, c))
+        )
     return f"csv:{folder}"
 
 
 def _train(data, out, *extra):
-    r = run(mpiexec_cmd(2, PY, "-m", "mpiapp.train", "--data", data, "--out", str(out), "--no-progress", *extra),
-            timeout=900, env=mpi_env())  # fmt: skip
+    r = run(
+        mpiexec_cmd(2, PY, "-m", "mpiapp.train", "--data", data, "--out", str(out), "--no-progress", *extra),
+        timeout=900,
+        env=mpi_env(),
+    )
     assert r.returncode == 0, r.output
     from mpiapp.engines.train.families import FAMILY_BY_ID
     from mpiapp.io.results import read_table
 
     s = read_table(out, "summary")
-    return {FAMILY_BY_ID[int(f)]: {c: v[i] for c, v in s.items()} for i, f in enumerate(s["family"])}, r.stdout
+    return {
+        FAMILY_BY_ID[int(f)]: {c: v[i] for c, v in s.items()} for i, f in enumerate(s["family"])
+    }, r.stdout
 
 
 @pytest.fixture(scope="module")
@@ -76,9 +83,12 @@ def test_every_family_finds_the_ar1_signal(ar1):
     assert "beats ridge" in out and "RMSE/hist-mean" in out and "n_eff" in out
 
 
-@pytest.mark.xfail(strict=True, reason="goal missed at 3,000 bars (docs/train.md, 'Finding a weak signal'): "
-                   "least squares on all ten features reaches 0.47 of the oracle IC fold by fold (on the one "
-                   "informative feature alone 0.89); ridge 0.46, LightGBM 0.44; at 30,000 bars both 0.88")
+@pytest.mark.xfail(
+    strict=True,
+    reason="goal missed at 3,000 bars (docs/train.md, 'Finding a weak signal'): "
+    "least squares on all ten features reaches 0.47 of the oracle IC fold by fold (on the one "
+    "informative feature alone 0.89); ridge 0.46, LightGBM 0.44; at 30,000 bars both 0.88",
+)
 def test_goal_lgbm_two_thirds_and_ridge_four_fifths_of_the_oracle_ic(ar1):
     fams, _ = ar1
     assert fams["lgbm"]["ic_mean"] >= 2 / 3 * oracle_ic() and fams["ridge"]["ic_mean"] >= 0.8 * oracle_ic()
@@ -95,8 +105,11 @@ def test_random_walks_give_no_significant_ic(walks, tmp_path):
 def test_random_walks_with_scan_features_give_no_significant_ic(walks, tmp_path):
     d, data = walks
     score = tmp_path / "score.h5"
-    r = run(mpiexec_cmd(2, PY, "-m", "mpiapp.score", "--data", data, "--out", str(score), "--no-progress"),
-            timeout=600, env=mpi_env())  # fmt: skip
+    r = run(
+        mpiexec_cmd(2, PY, "-m", "mpiapp.score", "--data", data, "--out", str(score), "--no-progress"),
+        timeout=600,
+        env=mpi_env(),
+    )
     assert r.returncode == 0, r.output
     fams, _ = _train(data, tmp_path / "rw_scan.h5", "--scan", str(score))
     for name, r in fams.items():

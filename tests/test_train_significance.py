@@ -15,7 +15,9 @@ def _walk(rng, n, h):
     r = rng.normal(0, 0.01, n + h)
     c = np.cumsum(r)
     y = c[h:] - c[:-h]
-    p = np.convolve(rng.normal(size=n + 50), np.ones(50) / 50, "valid")[:n]  # a 50-bar moving average: persistent
+    p = np.convolve(rng.normal(size=n + 50), np.ones(50) / 50, "valid")[
+        :n
+    ]  # a 50-bar moving average: persistent
     return p, y
 
 

@@ -61,10 +61,29 @@ def test_claims_are_answered_while_rank_0_computes(tmp_path, counter):
     that waited for rank 0's unit to end would leave rank 0 about half of the 40 units; answered at once,
     rank 1 runs the other 39 during rank 0's first (one commit at the end: commits wait for units)."""
     out = tmp_path / "s.h5"
-    r = run(mpiexec_cmd(2, PY, JOB, "--out", str(out), "--no-progress", "--partition", "dynamic",
-                        "--units", "40", "--delay", "0.01", "--rank0-busy", "2",
-                        "--set", "work.commit_interval_s=600", "--set", f"runtime.work_counter={counter}"),
-            timeout=180)  # fmt: skip
+    r = run(
+        mpiexec_cmd(
+            2,
+            PY,
+            JOB,
+            "--out",
+            str(out),
+            "--no-progress",
+            "--partition",
+            "dynamic",
+            "--units",
+            "40",
+            "--delay",
+            "0.01",
+            "--rank0-busy",
+            "2",
+            "--set",
+            "work.commit_interval_s=600",
+            "--set",
+            f"runtime.work_counter={counter}",
+        ),
+        timeout=180,
+    )
     assert r.returncode == 0, r.output
     check(out, units=40)
     from mpiapp.io.results import read_attrs, read_table

@@ -163,17 +163,14 @@ def _read_text(path: Path) -> str:
     except OSError as exc:
         raise ConfigError(f"config file {path}: cannot read: {exc.strerror or exc}") from None
     if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"config file {path}: larger than {MAX_CONFIG_BYTES >> 20} MiB; "
-                          "not a YAML config")
+        raise ConfigError(f"config file {path}: larger than {MAX_CONFIG_BYTES >> 20} MiB; not a YAML config")
     if b"\0" in data:
         at = data.index(b"\0")
-        raise ConfigError(f"config file {path}: not a text file (NUL byte at byte {at}); "
-                          "expected YAML")
+        raise ConfigError(f"config file {path}: not a text file (NUL byte at byte {at}); expected YAML")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"config file {path}: not UTF-8 text (byte {exc.start}); expected "
-                          "YAML") from None
+        raise ConfigError(f"config file {path}: not UTF-8 text (byte {exc.start}); expected YAML") from None
 
 
 def files(names) -> list[str]:
@@ -226,8 +223,10 @@ def _unique_mapping(loader, node, deep=False):
         except TypeError:  # an unhashable key: the SafeLoader refuses it below
             continue
         if first != key_node.start_mark.line + 1:
-            raise DuplicateKey(f"key {key!r} is given twice (lines {first} and {key_node.start_mark.line + 1}); "
-                               "give each key once")  # fmt: skip
+            raise DuplicateKey(
+                f"key {key!r} is given twice (lines {first} and {key_node.start_mark.line + 1}); "
+                "give each key once"
+            )
     return yaml.SafeLoader.construct_mapping(loader, node, deep)
 
 

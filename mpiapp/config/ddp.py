@@ -86,14 +86,19 @@ def _check(d) -> None:
             except ValueError:
                 raise ConfigError(f"ddp.{k} = {v!r}: expected a date YYYY-MM-DD or null") from None
     if len(dates) == 2 and dates["validation_from"] >= dates["test_from"]:
-        raise ConfigError(f"ddp.validation_from = {d.validation_from} must come before ddp.test_from = "
-                          f"{d.test_from}")
+        raise ConfigError(
+            f"ddp.validation_from = {d.validation_from} must come before ddp.test_from = {d.test_from}"
+        )
     if d.validation_share + d.test_share >= 0.9:
-        raise ConfigError(f"ddp.validation_share + ddp.test_share = {d.validation_share + d.test_share:g}: "
-                          "leaves less than 10 % of the samples to train on")
+        raise ConfigError(
+            f"ddp.validation_share + ddp.test_share = {d.validation_share + d.test_share:g}: "
+            "leaves less than 10 % of the samples to train on"
+        )
     if d.batch_size < d.accumulation_steps:
-        raise ConfigError(f"ddp.batch_size = {d.batch_size} < ddp.accumulation_steps = {d.accumulation_steps}: "
-                          "every micro-batch needs a sample")
+        raise ConfigError(
+            f"ddp.batch_size = {d.batch_size} < ddp.accumulation_steps = {d.accumulation_steps}: "
+            "every micro-batch needs a sample"
+        )
 
 
 #: cross-key rules: section path -> function of that section's values (config.load and DDPParams)

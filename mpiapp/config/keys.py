@@ -54,15 +54,22 @@ class Items:
         elif self.max_len is not None:
             head = f"a list of {self.min_len} to {self.max_len} {noun}s"
         else:
-            head = ("a non-empty list of " if self.min_len == 1 else
-                    "a list of " if self.min_len == 0 else f"a list of at least {self.min_len} ") + f"{noun}s"
+            head = (
+                "a non-empty list of "
+                if self.min_len == 1
+                else "a list of "
+                if self.min_len == 0
+                else f"a list of at least {self.min_len} "
+            ) + f"{noun}s"
         if self.choices is not None:
             head += " drawn from " + ", ".join(map(repr, self.choices))
         if self.lo is not None or self.hi is not None:
             lo = "-inf" if self.lo is None else f"{self.lo:g}"
             hi = "inf" if self.hi is None else f"{self.hi:g}"
-            head += f" in {'(' if self.lo_open or self.lo is None else '['}{lo}, {hi}" \
-                    f"{')' if self.hi_open or self.hi is None else ']'}"  # fmt: skip
+            head += (
+                f" in {'(' if self.lo_open or self.lo is None else '['}{lo}, {hi}"
+                f"{')' if self.hi_open or self.hi is None else ']'}"
+            )
         if self.ascending:
             head += ", ascending"
         if self.unique:
@@ -90,8 +97,12 @@ class Items:
             if self.type is int:
                 lo = -INT_LIMIT if lo is None else lo
                 hi = INT_LIMIT if hi is None else hi
-            if lo is not None and (v < lo or (self.lo_open and v == lo)) or \
-                    hi is not None and (v > hi or (self.hi_open and v == hi)):  # fmt: skip
+            if (
+                lo is not None
+                and (v < lo or (self.lo_open and v == lo))
+                or hi is not None
+                and (v > hi or (self.hi_open and v == hi))
+            ):
                 return value, f"value {i} ({given!r}) is out of range"
             out.append(v)
         n = len(out)
@@ -152,8 +163,7 @@ class Key:
         """(lo, hi) as checked: an int key without its own bounds stays within INT_LIMIT (what
         the kernels and HDF5 int64 columns hold, with room for arithmetic)."""
         if self.type is int:
-            return (-INT_LIMIT if self.lo is None else self.lo,
-                    INT_LIMIT if self.hi is None else self.hi)
+            return (-INT_LIMIT if self.lo is None else self.lo, INT_LIMIT if self.hi is None else self.hi)
         return self.lo, self.hi
 
     def check(self, value, origin: str):
@@ -171,10 +181,15 @@ class Key:
         kind = tuple if self.type is list and isinstance(value, tuple) else self.type
         ok = isinstance(value, kind) and not (self.type in (int, float) and isinstance(value, bool))
         if not ok:
-            raise ConfigError(f"{where} = {value!r} has type {type(value).__name__}; "
-                              f"expected {self.allowed()}")
-        if self.choices is not None and isinstance(value, str) and value not in self.choices \
-                and value.lower() in self.choices:
+            raise ConfigError(
+                f"{where} = {value!r} has type {type(value).__name__}; expected {self.allowed()}"
+            )
+        if (
+            self.choices is not None
+            and isinstance(value, str)
+            and value not in self.choices
+            and value.lower() in self.choices
+        ):
             value = value.lower()  # the choices are lower-case words: DEBUG means debug
         if self.choices is not None and value not in self.choices:
             raise ConfigError(f"{where} = {value!r} is not allowed; expected {self.allowed()}")

@@ -31,7 +31,7 @@ def section_keys(section: str) -> list[Key]:
     from . import SCHEMA
 
     head = section + "."
-    return [k for k in SCHEMA if k.path.startswith(head) and "." not in k.path[len(head):]]
+    return [k for k in SCHEMA if k.path.startswith(head) and "." not in k.path[len(head) :]]
 
 
 def block(values, section: str) -> dict:

@@ -93,8 +93,10 @@ KEYS = (
 
 def _rolling(cv) -> None:
     if cv.scheme == "walk_forward" and cv.window == "rolling" and cv.train_bars < cv.min_train:
-        raise ConfigError(f"train.cv.train_bars = {cv.train_bars} < train.cv.min_train = {cv.min_train}: a rolling "
-                          "window that short leaves every fold too few training samples")
+        raise ConfigError(
+            f"train.cv.train_bars = {cv.train_bars} < train.cv.min_train = {cv.min_train}: a rolling "
+            "window that short leaves every fold too few training samples"
+        )
 
 
 #: cross-key rules: section path -> function of that section's values (config.load and the params classes)

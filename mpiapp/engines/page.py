@@ -104,10 +104,12 @@ def table_html(name: str, df, note: str = "") -> str:
     for rec in shown.itertuples(index=False, name=None):
         rows.append("<tr>" + "".join(_cell(v) for v in rec) + "</tr>")
     count = f"{len(df):,} rows" + (f", the first {MAX_ROWS:,} shown" if len(df) > MAX_ROWS else "")
-    return (f'<section id="{anchor("table", name)}"><h3>{html.escape(name)}</h3>'
-            f'<p class="note">{count}{(" — " + html.escape(note)) if note else ""}</p>'
-            f'<div class="tablewrap"><table class="data" data-table="{html.escape(name)}"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table></div></section>")
+    return (
+        f'<section id="{anchor("table", name)}"><h3>{html.escape(name)}</h3>'
+        f'<p class="note">{count}{(" — " + html.escape(note)) if note else ""}</p>'
+        f'<div class="tablewrap"><table class="data" data-table="{html.escape(name)}"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div></section>"
+    )
 
 
 def figure_html(png_path: str) -> str:
@@ -115,9 +117,11 @@ def figure_html(png_path: str) -> str:
     with open(png_path, "rb") as fh:
         data = base64.b64encode(fh.read()).decode("ascii")
     name = os.path.splitext(os.path.basename(png_path))[0]
-    return (f'<figure id="{anchor("chart", name)}"><img alt="{html.escape(name)}" '
-            f'src="data:image/png;base64,{data}"><figcaption>{html.escape(os.path.basename(png_path))}'
-            "</figcaption></figure>")
+    return (
+        f'<figure id="{anchor("chart", name)}"><img alt="{html.escape(name)}" '
+        f'src="data:image/png;base64,{data}"><figcaption>{html.escape(os.path.basename(png_path))}'
+        "</figcaption></figure>"
+    )
 
 
 def page(path: str, attrs: dict, summary: str, tables: list, charts: list, notes: list) -> str:
@@ -127,19 +131,26 @@ def page(path: str, attrs: dict, summary: str, tables: list, charts: list, notes
     title = f"mpiapp {job}: {os.path.basename(path)}"
     toc = ['<li><a href="#summary">summary</a></li>']
     toc += [f'<li><a href="#{anchor("table", n)}">table {html.escape(n)}</a></li>' for n, _, _ in tables]
-    toc += [f'<li><a href="#{anchor("chart", os.path.splitext(os.path.basename(c))[0])}">chart '
-            f'{html.escape(os.path.splitext(os.path.basename(c))[0])}</a></li>' for c in charts]
-    made = f"status {attrs.get('status', '?')}, finished {attrs.get('finished', '?')}, {attrs.get('ranks', '?')} rank(s), " \
-           f"mpiapp {attrs.get('mpiapp_version', '?')}"
+    toc += [
+        f'<li><a href="#{anchor("chart", os.path.splitext(os.path.basename(c))[0])}">chart '
+        f"{html.escape(os.path.splitext(os.path.basename(c))[0])}</a></li>"
+        for c in charts
+    ]
+    made = (
+        f"status {attrs.get('status', '?')}, finished {attrs.get('finished', '?')}, {attrs.get('ranks', '?')} rank(s), "
+        f"mpiapp {attrs.get('mpiapp_version', '?')}"
+    )
     parts = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
         f'<meta name="generator" content="{GENERATOR}">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         # nothing is fetched: no network, even for a favicon
-        "<link rel=\"icon\" href=\"data:,\">",
+        '<link rel="icon" href="data:,">',
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>", f'<p class="note">{html.escape(path)} — {html.escape(made)}</p>',
-        f'<nav><ul>{"".join(toc)}</ul></nav>',
+        f"<h1>{html.escape(title)}</h1>",
+        f'<p class="note">{html.escape(path)} — {html.escape(made)}</p>',
+        f"<nav><ul>{''.join(toc)}</ul></nav>",
         f'<section id="summary"><h2>Summary</h2><pre>{html.escape(summary)}</pre></section>',
         '<section id="tables"><h2>Tables</h2><p class="note">Click a column header to sort by it. '
         "Every table of the file: <code>mpiapp.results.tables(path)</code>; any of them as pandas: "

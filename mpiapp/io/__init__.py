@@ -8,9 +8,18 @@ Checkpoints are the engine's that writes them (engines/ddp/checkpoint.py).
 """
 
 from .series import Series
-from .sources import (BUILTIN, BUILTIN_ALL, Source, SourceError, open_from_config, open_source)
+from .sources import BUILTIN, BUILTIN_ALL, Source, SourceError, open_from_config, open_source
 from .synthetic import Impulse
 from .validate import DataError
 
-__all__ = ["Series", "Source", "SourceError", "DataError", "Impulse", "open_source",
-           "open_from_config", "BUILTIN", "BUILTIN_ALL"]
+__all__ = [
+    "Series",
+    "Source",
+    "SourceError",
+    "DataError",
+    "Impulse",
+    "open_source",
+    "open_from_config",
+    "BUILTIN",
+    "BUILTIN_ALL",
+]

@@ -45,9 +45,16 @@ def write_hdf5(source: Source, out: str, *, packed: bool = False) -> dict:
             f.attrs["time_units"] = TIME_UNITS
             if packed:
                 g = f.create_group("packed")
-                ds = {k: g.create_dataset(k, shape=(0,), maxshape=(None,), chunks=(1 << 16,),
-                                          dtype=np.int64 if k == "time" else np.float64)
-                      for k in ("time", "open", "high", "low", "close", "volume")}
+                ds = {
+                    k: g.create_dataset(
+                        k,
+                        shape=(0,),
+                        maxshape=(None,),
+                        chunks=(1 << 16,),
+                        dtype=np.int64 if k == "time" else np.float64,
+                    )
+                    for k in ("time", "open", "high", "low", "close", "volume")
+                }
                 syms, offsets, has_ohlc, has_volume = [], [0], [], []
             for name in names:
                 s = source.try_load(name)
@@ -58,8 +65,14 @@ def write_hdf5(source: Source, out: str, *, packed: bool = False) -> dict:
                 if packed:
                     a, b = offsets[-1], offsets[-1] + len(s)
                     vol = s.volume if s.volume is not None else np.full(len(s), np.nan)
-                    for k, arr in (("time", s.time), ("open", s.open), ("high", s.high),
-                                   ("low", s.low), ("close", s.close), ("volume", vol)):
+                    for k, arr in (
+                        ("time", s.time),
+                        ("open", s.open),
+                        ("high", s.high),
+                        ("low", s.low),
+                        ("close", s.close),
+                        ("volume", vol),
+                    ):
                         ds[k].resize((b,))
                         ds[k][a:b] = arr
                     syms.append(name)
@@ -68,8 +81,7 @@ def write_hdf5(source: Source, out: str, *, packed: bool = False) -> dict:
                     has_volume.append(s.volume is not None)
                 else:
                     if name == "packed":
-                        raise SourceError("a symbol named 'packed' needs the packed layout "
-                                          "(--packed)")
+                        raise SourceError("a symbol named 'packed' needs the packed layout (--packed)")
                     g = f.create_group(name)
                     g.attrs["has_ohlc"] = bool(s.has_ohlc)
                     g.attrs["origin"] = str(s.origin)
@@ -80,8 +92,9 @@ def write_hdf5(source: Source, out: str, *, packed: bool = False) -> dict:
                     if s.volume is not None:
                         g.create_dataset("volume", data=s.volume, dtype=np.float64)
             if packed:
-                g.create_dataset("symbols", data=np.array(syms, dtype=object),
-                                 dtype=h5py.string_dtype("utf-8"))
+                g.create_dataset(
+                    "symbols", data=np.array(syms, dtype=object), dtype=h5py.string_dtype("utf-8")
+                )
                 g.create_dataset("offsets", data=np.array(offsets, dtype=np.int64))
                 g.create_dataset("has_ohlc", data=np.array(has_ohlc, dtype=bool))
                 g.create_dataset("has_volume", data=np.array(has_volume, dtype=bool))
@@ -118,8 +131,10 @@ def check_output(source: Source, out: str, force: bool) -> str | None:
     if os.path.isdir(out):
         return f"{out} is a folder; give a file path"
     if os.path.exists(out + ".partial"):
-        return (f"{out}.partial exists (another conversion writing it, or one that was killed): "
-                "remove it or choose another path")
+        return (
+            f"{out}.partial exists (another conversion writing it, or one that was killed): "
+            "remove it or choose another path"
+        )
     if os.path.exists(out) and not force:
         return f"{out} exists: choose another path, or --force to replace it"
     folder = os.path.dirname(os.path.abspath(out))
@@ -131,33 +146,58 @@ def check_output(source: Source, out: str, force: bool) -> str | None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m mpiapp.io.convert", description=__doc__.split("\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog=__doc__.split("\n", 1)[1])
+    ap = argparse.ArgumentParser(
+        prog="python -m mpiapp.io.convert",
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n", 1)[1],
+    )
     ap.add_argument("source", help="csv:DIR, parquet:DIR, builtin:NAME|all, hdf5:FILE, synthetic:N")
     ap.add_argument("out", help="HDF5 file to write")
-    ap.add_argument("--packed", action="store_true", help="one packed table (default: one group "
-                    "per symbol)")
+    ap.add_argument("--packed", action="store_true", help="one packed table (default: one group per symbol)")
     ap.add_argument("--skip-bad", action="store_true", help="skip (and list) invalid symbols")
     ap.add_argument("--min-bars", type=int, default=1, help="minimum bars per symbol (default 1)")
     ap.add_argument("--force", action="store_true", help="replace an existing OUT (never an input)")
-    ap.add_argument("--date-format", default="auto", metavar="F", help="dates in text files: auto, "
-                    "dayfirst, monthfirst or a strftime format (data.date_format; docs/data.md)")
-    ap.add_argument("--drop-empty-rows", action="store_true", help="drop rows with no price at all "
-                    "(data.drop_empty_rows)")
-    ap.add_argument("--columns", default="", metavar="A,B,…", help="names of the columns of CSV files "
-                    "without a header line, comma-separated (data.columns), e.g. "
-                    "Date,Time,Open,High,Low,Close,Volume for a MetaTrader 4 export")
-    ap.add_argument("--timezone", default="UTC", metavar="TZ", help="zone of times without an offset "
-                    "(data.timezone): UTC, an IANA name or a fixed offset such as +02:00")
+    ap.add_argument(
+        "--date-format",
+        default="auto",
+        metavar="F",
+        help="dates in text files: auto, "
+        "dayfirst, monthfirst or a strftime format (data.date_format; docs/data.md)",
+    )
+    ap.add_argument(
+        "--drop-empty-rows", action="store_true", help="drop rows with no price at all (data.drop_empty_rows)"
+    )
+    ap.add_argument(
+        "--columns",
+        default="",
+        metavar="A,B,…",
+        help="names of the columns of CSV files "
+        "without a header line, comma-separated (data.columns), e.g. "
+        "Date,Time,Open,High,Low,Close,Volume for a MetaTrader 4 export",
+    )
+    ap.add_argument(
+        "--timezone",
+        default="UTC",
+        metavar="TZ",
+        help="zone of times without an offset "
+        "(data.timezone): UTC, an IANA name or a fixed offset such as +02:00",
+    )
     ap.add_argument("--seed", type=int, default=0, help="synthetic: seed")
     ap.add_argument("--bars", type=int, default=2000, help="synthetic: bars per symbol")
     a = ap.parse_args(argv)
     try:
-        src = open_source(a.source, skip_bad=a.skip_bad, min_bars=a.min_bars, seed=a.seed,
-                          synthetic_bars=a.bars, date_format=a.date_format,
-                          drop_empty_rows=a.drop_empty_rows,
-                          columns=[c for c in a.columns.split(",") if c.strip()], timezone=a.timezone)
+        src = open_source(
+            a.source,
+            skip_bad=a.skip_bad,
+            min_bars=a.min_bars,
+            seed=a.seed,
+            synthetic_bars=a.bars,
+            date_format=a.date_format,
+            drop_empty_rows=a.drop_empty_rows,
+            columns=[c for c in a.columns.split(",") if c.strip()],
+            timezone=a.timezone,
+        )
         with src:
             problem = check_output(src, a.out, a.force)
             if problem:
@@ -171,8 +211,10 @@ def main(argv=None) -> int:
         return exits.USAGE
     for name, reason in res["skipped"]:
         print(f"skipped {name}: {reason}", file=sys.stderr)
-    print(f"wrote {a.out}: {res['symbols']} symbols, {res['bars']} bars, "
-          f"{'packed' if a.packed else 'groups'} layout, {len(res['skipped'])} skipped")
+    print(
+        f"wrote {a.out}: {res['symbols']} symbols, {res['bars']} bars, "
+        f"{'packed' if a.packed else 'groups'} layout, {len(res['skipped'])} skipped"
+    )
     return exits.OK
 
 

@@ -45,8 +45,11 @@ def combined(digests: dict[str, str]) -> str:
 def changes(old: dict[str, str], new: dict[str, str], shown: int = 3) -> str:
     """'changed: A.csv, B.csv; added: C.csv; removed: D.csv' (at most `shown` names each)."""
     parts = []
-    for what, names in (("changed", [n for n in new if n in old and old[n] != new[n]]),
-                        ("added", [n for n in new if n not in old]), ("removed", [n for n in old if n not in new])):
+    for what, names in (
+        ("changed", [n for n in new if n in old and old[n] != new[n]]),
+        ("added", [n for n in new if n not in old]),
+        ("removed", [n for n in old if n not in new]),
+    ):
         if names:
             more = f" and {len(names) - shown} more" if len(names) > shown else ""
             parts.append(f"{what}: {', '.join(sorted(names)[:shown])}{more}")

@@ -28,8 +28,12 @@ from ..runtime import comm as _comm
 
 CHUNK_ROWS = 16384  # most rows per chunk of a column of 8 bytes or more
 CHUNK_BYTES = 1 << 20  # most bytes per chunk of one column
-SMALL_CHUNK_BYTES = 128 << 10  # chunk bytes of narrow columns (1-4 bytes): a byte column's chunk holds 128 KiB
-GROWING_ROWS = 1024  # fewest chunk rows of a table whose final size is unknown (the .partial file's raw tables)
+SMALL_CHUNK_BYTES = (
+    128 << 10
+)  # chunk bytes of narrow columns (1-4 bytes): a byte column's chunk holds 128 KiB
+GROWING_ROWS = (
+    1024  # fewest chunk rows of a table whose final size is unknown (the .partial file's raw tables)
+)
 GROWING_BYTES = 64 << 10  # ... and its chunk bytes: 8,192 rows of 8 bytes, 65,536 of 1 byte (model blobs)
 
 
@@ -106,7 +110,9 @@ class ResultsFile:
                 g.attrs[k] = _attr_value(v)
 
     # --- tables -----------------------------------------------------------------------------
-    def create_table(self, name: str, columns: list[tuple[str, object]], rows_hint: int | None = None) -> None:
+    def create_table(
+        self, name: str, columns: list[tuple[str, object]], rows_hint: int | None = None
+    ) -> None:
         """Collective: an empty table with these (column, dtype) pairs.
 
         rows_hint: the rows it will hold (chunks are sized from it); None for a growing table.
@@ -118,8 +124,14 @@ class ResultsFile:
             # fill_time=never: parallel HDF5 allocates a chunk when a resize reaches it and, by default,
             # writes fill values into it collectively; every row appended is written at once anyway
             # (a reader of a .partial file trusts only rows its flushed commit records point at)
-            g.create_dataset(col, shape=(0,), maxshape=(None,), dtype=_disk_dtype(dt),
-                             chunks=(chunk_rows(dt, rows_hint),), fill_time="never")  # fmt: skip
+            g.create_dataset(
+                col,
+                shape=(0,),
+                maxshape=(None,),
+                dtype=_disk_dtype(dt),
+                chunks=(chunk_rows(dt, rows_hint),),
+                fill_time="never",
+            )
         g.attrs["columns"] = np.array([c.encode() for c, _ in columns])
 
     def columns(self, name: str) -> list[str]:
@@ -178,10 +190,14 @@ class ResultsFile:
                     ds = g[c]
                     ds.resize((total,))
                     if parts:
-                        ds[base:total] = np.concatenate(parts).astype(ds.dtype)  # a copy keeps the UTF-8 marking
+                        ds[base:total] = np.concatenate(parts).astype(
+                            ds.dtype
+                        )  # a copy keeps the UTF-8 marking
         return mine
 
-    def create_array(self, name: str, shape: tuple, dtype, chunk: int = 4096, rows_hint: int | None = None) -> None:
+    def create_array(
+        self, name: str, shape: tuple, dtype, chunk: int = 4096, rows_hint: int | None = None
+    ) -> None:
         """Collective: a 2-D array (filled with zeros), chunked by rows, that can grow in rows.
 
         Chunks hold at most `chunk` rows, and no more than the rows it will hold (`rows_hint`, else its
@@ -189,8 +205,14 @@ class ResultsFile:
         """
         if self.f is not None:
             rows = max(1, min(max(shape[0] if rows_hint is None else rows_hint, 1), chunk))
-            self.f.create_dataset(name, shape=shape, maxshape=(None,) + tuple(shape[1:]), dtype=np.dtype(dtype),
-                                  chunks=(rows,) + tuple(shape[1:]), fillvalue=0)  # fmt: skip
+            self.f.create_dataset(
+                name,
+                shape=shape,
+                maxshape=(None,) + tuple(shape[1:]),
+                dtype=np.dtype(dtype),
+                chunks=(rows,) + tuple(shape[1:]),
+                fillvalue=0,
+            )
 
     def grow_array(self, name: str, rows: int) -> None:
         """Collective: resize array `name` to `rows` rows (new rows are zeros)."""

@@ -37,8 +37,15 @@ def open_for_job(ctx, src, index, needed, *, fields=None) -> "SymbolStore":
 
     ctx: the job's context (work.Context: cfg, comm, timers, resuming, record_input); fields: as
     SymbolStore. Raises errors.JobError (every rank, exit 2) for bad input unless skip mode."""
-    store = SymbolStore(src, index, skip_bad=ctx.cfg.data.skip_bad_symbols, shared=ctx.cfg.work.shared_memory,
-                        timers=ctx.timers, comm=ctx.comm, fields=fields)  # fmt: skip
+    store = SymbolStore(
+        src,
+        index,
+        skip_bad=ctx.cfg.data.skip_bad_symbols,
+        shared=ctx.cfg.work.shared_memory,
+        timers=ctx.timers,
+        comm=ctx.comm,
+        fields=fields,
+    )
     store.preload(needed)
     for name, d in (store.digest_all() if ctx.resuming else dict(store.digests)).items():
         ctx.record_input(name, d)
@@ -71,7 +78,9 @@ class SymbolStore:
         self.fields = tuple(FIELDS + ("volume",) if fields is None else fields)
         unknown = set(self.fields) - set(FIELDS + ("volume",))
         if unknown or "time" not in self.fields:
-            raise ValueError(f"SymbolStore fields {self.fields}: need 'time', and only names of {FIELDS + ('volume',)}")
+            raise ValueError(
+                f"SymbolStore fields {self.fields}: need 'time', and only names of {FIELDS + ('volume',)}"
+            )
         self.timers, self.comm = timers, comm_mod.world(comm)
         self.cache: dict[int, Series] = {}
         self.skipped: dict[int, str] = {}
@@ -148,8 +157,9 @@ class SymbolStore:
         # each symbol goes into the window as soon as it is read and its private copy is dropped. A
         # symbol that does not fit its slot (its bar count differs from the index's) waits for a
         # second window of exactly its size.
-        main = NodeArrays(node=node, reserve={s: len(self.fields) * padded(8 * int(self.index[s][1]))
-                                              for s in mine})  # fmt: skip
+        main = NodeArrays(
+            node=node, reserve={s: len(self.fields) * padded(8 * int(self.index[s][1])) for s in mine}
+        )
         windows = [main]
         problems, spill = [], {}
         try:
@@ -218,8 +228,18 @@ class SymbolStore:
                 raise KeyError(f"symbol {s} was not loaded on this node")
             name, origin, has_ohlc, dropped, host = self.meta[s]
             self._read_from(host)
-            return Series(name, v["time"], v.get("open"), v.get("high"), v.get("low"), v.get("close"), origin,
-                          has_ohlc, v.get("volume"), dropped)  # fmt: skip
+            return Series(
+                name,
+                v["time"],
+                v.get("open"),
+                v.get("high"),
+                v.get("low"),
+                v.get("close"),
+                origin,
+                has_ohlc,
+                v.get("volume"),
+                dropped,
+            )
         if s not in self.cache:
             ser, err = self._load(s)
             if err:

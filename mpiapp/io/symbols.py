@@ -34,12 +34,15 @@ def skipped_rows(items, reason_bytes: int = REASON_BYTES) -> dict:
     """Rows of a `skipped` table (SKIPPED_COLUMNS, or reasons `reason_bytes` wide) from (symbol id,
     reason) pairs, in their order; reasons (str or UTF-8 bytes) cut to reason_bytes."""
     items = list(items)
-    return {"symbol": np.array([int(s) for s, _ in items], dtype="i4"),
-            "reason": np.array([cut(r, reason_bytes) for _, r in items], dtype=f"S{reason_bytes}")}
+    return {
+        "symbol": np.array([int(s) for s, _ in items], dtype="i4"),
+        "reason": np.array([cut(r, reason_bytes) for _, r in items], dtype=f"S{reason_bytes}"),
+    }
 
 
-def symbols_table(names: list[tuple[str, int]], reasons: dict, lo: int, hi: int, *, reason_bytes: int,
-                  extra=()) -> tuple[list, dict]:
+def symbols_table(
+    names: list[tuple[str, int]], reasons: dict, lo: int, hi: int, *, reason_bytes: int, extra=()
+) -> tuple[list, dict]:
     """(columns, rows) of the `symbols` table for the ids lo..hi-1 of `names` ([(name, bars)], as
     `symbol_list` gives; the same on every rank, so every rank gets the same columns).
 
@@ -47,12 +50,18 @@ def symbols_table(names: list[tuple[str, int]], reasons: dict, lo: int, hi: int,
     (i8), then `extra` ((column, dtype, values of ids lo..hi-1) each), then skipped_reason (reasons:
     {id: str or bytes}, '' for a symbol not skipped, cut to `reason_bytes`)."""
     name_len = width(nm for nm, _ in names)
-    cols = [("name", f"S{name_len}"), ("bars", "i8")] + [(c, dt) for c, dt, _ in extra] + \
-        [("skipped_reason", f"S{reason_bytes}")]  # fmt: skip
-    rows = {"name": np.array([nm.encode() for nm, _ in names[lo:hi]], dtype=f"S{name_len}"),
-            "bars": np.array([n for _, n in names[lo:hi]], dtype=np.int64)}
+    cols = (
+        [("name", f"S{name_len}"), ("bars", "i8")]
+        + [(c, dt) for c, dt, _ in extra]
+        + [("skipped_reason", f"S{reason_bytes}")]
+    )
+    rows = {
+        "name": np.array([nm.encode() for nm, _ in names[lo:hi]], dtype=f"S{name_len}"),
+        "bars": np.array([n for _, n in names[lo:hi]], dtype=np.int64),
+    }
     for c, dt, values in extra:
         rows[c] = np.asarray(values, dtype=dt)
-    rows["skipped_reason"] = np.array([cut(reasons.get(s, ""), reason_bytes) for s in range(lo, hi)],
-                                      dtype=f"S{reason_bytes}")
+    rows["skipped_reason"] = np.array(
+        [cut(reasons.get(s, ""), reason_bytes) for s in range(lo, hi)], dtype=f"S{reason_bytes}"
+    )
     return cols, rows

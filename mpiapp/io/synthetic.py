@@ -55,25 +55,29 @@ from .series import Series
 PREFIX = "SYN"
 
 # Shape constants (see the module docstring); designed around the default 3 % zig-zag threshold.
-MIN_SWING = 0.06          # every planted reversal, as a fraction of the higher price
-INNER_SWING = 0.02        # no retracement inside a planted leg reaches this fraction
-MAX_STEP = 0.012          # at most this log move per bar along a planted leg
-RULE_MARGIN = 0.10        # R1, R3, R4 hold by at least this fraction of L1
-EPS = 2e-4                # other bars stay this far (log) inside a pivot's price
-SPAN = (60, 300)          # bars from t0 to t5
+MIN_SWING = 0.06  # every planted reversal, as a fraction of the higher price
+INNER_SWING = 0.02  # no retracement inside a planted leg reaches this fraction
+MAX_STEP = 0.012  # at most this log move per bar along a planted leg
+RULE_MARGIN = 0.10  # R1, R3, R4 hold by at least this fraction of L1
+EPS = 2e-4  # other bars stay this far (log) inside a pivot's price
+SPAN = (60, 300)  # bars from t0 to t5
 LEAD_IN_BARS, LEAD_IN_DEPTH = (20, 40), (0.10, 0.20)
-LOOKBACK = 500            # p0 goes beyond the extreme of this many earlier bars (one default window)
-LOOKBACK_MARGIN = 0.03    # ... by this much (log)
-GUARD_MARGIN = 0.03       # background up to t0 + LOOKBACK is reflected this far (log) inside p0
+LOOKBACK = 500  # p0 goes beyond the extreme of this many earlier bars (one default window)
+LOOKBACK_MARGIN = 0.03  # ... by this much (log)
+GUARD_MARGIN = 0.03  # background up to t0 + LOOKBACK is reflected this far (log) inside p0
 LEAD_OUT_BARS, LEAD_OUT_DEPTH = (8, 20), (0.10, 0.18)
-GAP_MIN = 20              # background bars before, between and after planted runs
-F_RANGE = (0.10, 0.25)    # L1 / p0
-BEAR_FLOOR = 0.35         # bearish pivots stay above this fraction of p0
-KAPPA = 1.0 / 1500.0      # pull of the background towards the starting level, per bar
+GAP_MIN = 20  # background bars before, between and after planted runs
+F_RANGE = (0.10, 0.25)  # L1 / p0
+BEAR_FLOOR = 0.35  # bearish pivots stay above this fraction of p0
+KAPPA = 1.0 / 1500.0  # pull of the background towards the starting level, per bar
 REGIME_MEAN = 250
 
-BANDS = {"r2": (0.382, 0.618, 0.786), "r3": (1.0, 1.618, 2.618), "r4": (0.236, 0.382, 0.5),
-         "r5": (0.618, 1.0, 1.618)}
+BANDS = {
+    "r2": (0.382, 0.618, 0.786),
+    "r3": (1.0, 1.618, 2.618),
+    "r4": (0.236, 0.382, 0.5),
+    "r5": (0.618, 1.0, 1.618),
+}
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,7 @@ def symbol_name(i: int, n: int) -> str:
 def symbol_index(name: str, n: int) -> int:
     """Inverse of symbol_name; raises KeyError for a name that is not one of the N symbols."""
     try:
-        i = int(name[len(PREFIX):])
+        i = int(name[len(PREFIX) :])
     except ValueError:
         raise KeyError(name) from None
     if not name.startswith(PREFIX) or not 0 <= i < n or symbol_name(i, n) != name:
@@ -127,10 +131,11 @@ def time_axis(n: int) -> np.ndarray:
 # Shapes (drawn before placement; independent of direction and price level)
 # --------------------------------------------------------------------------------------------------
 
+
 @dataclass
 class _Shape:
-    ell: np.ndarray        # leg lengths in units of L1 (ell[0] == 1)
-    dur: np.ndarray        # D1..D5 (int)
+    ell: np.ndarray  # leg lengths in units of L1 (ell[0] == 1)
+    dur: np.ndarray  # D1..D5 (int)
     n_in: int
     n_out: int
     q_in: float
@@ -157,9 +162,9 @@ def _f_bounds(ell, direction: int) -> tuple[float, float]:
     c = _cum(ell)
     f_lo, f_hi = F_RANGE
     for i in range(5):
-        if direction > 0:      # p = 1 + f c; reversal = f l / (1 + f max(c))
+        if direction > 0:  # p = 1 + f c; reversal = f l / (1 + f max(c))
             denom = ell[i] - MIN_SWING * max(c[i], c[i + 1])
-        else:                  # p = 1 - f c; reversal = f l / (1 - f min(c))
+        else:  # p = 1 - f c; reversal = f l / (1 - f min(c))
             denom = ell[i] + MIN_SWING * min(c[i], c[i + 1])
         if denom <= 0:
             return 1.0, 0.0
@@ -180,10 +185,13 @@ def _draw_ratio(rng, key, side: int = 0) -> float:
 def _rules_ok(ell) -> bool:
     c = _cum(ell)
     m = RULE_MARGIN
-    return bool(c[2] >= m                      # R1: p2 above p0
-                and ell[2] >= min(ell[0], ell[4])  # R2
-                and c[4] - c[1] >= m           # R3: p4 above p1
-                and c[3] - c[1] >= m and c[5] - c[3] >= m)  # R4
+    return bool(
+        c[2] >= m  # R1: p2 above p0
+        and ell[2] >= min(ell[0], ell[4])  # R2
+        and c[4] - c[1] >= m  # R3: p4 above p1
+        and c[3] - c[1] >= m
+        and c[5] - c[3] >= m
+    )  # R4
 
 
 def _step_f_max(ell, direction: int, dur) -> float:
@@ -197,7 +205,7 @@ def _step_f_max(ell, direction: int, dur) -> float:
         f_max = min(f_max, 0.999 / c.max())
     for i in range(5):
         K = math.exp(MAX_STEP * float(dur[i]))
-        up = (c[i + 1] > c[i]) == (direction > 0)       # price rises along this leg
+        up = (c[i + 1] > c[i]) == (direction > 0)  # price rises along this leg
         hi_c, lo_c = (c[i + 1], c[i]) if up else (c[i], c[i + 1])
         denom = direction * (hi_c - K * lo_c)
         if denom > 0:
@@ -209,8 +217,12 @@ def _draw_shape(rng, noise: float) -> _Shape:
     jit = noise / 4.0
     for _ in range(200):
         # alternation: a deep wave 2 (r2 at or above its ideal), a shallow wave 4 (r4 at or below)
-        r2, r3, r4, r5 = (_draw_ratio(rng, "r2", +1), _draw_ratio(rng, "r3"),
-                          _draw_ratio(rng, "r4", -1), _draw_ratio(rng, "r5"))
+        r2, r3, r4, r5 = (
+            _draw_ratio(rng, "r2", +1),
+            _draw_ratio(rng, "r3"),
+            _draw_ratio(rng, "r4", -1),
+            _draw_ratio(rng, "r5"),
+        )
         ell = np.array([1.0, r2, r3, r3 * r4, r5]) * (1.0 + jit * rng.uniform(-1, 1, 5))
         ell = ell / ell[0]
         if not _rules_ok(ell):
@@ -228,7 +240,7 @@ def _draw_shape(rng, noise: float) -> _Shape:
         dj = 1.0 + jit * rng.uniform(-1, 1, 5)
         d2, d4 = d2 * dj[1], d4 * dj[3]
         d3 = max(d3 * dj[2], d1)
-        slope = (c[4] - c[2]) / (d3 + d4)       # 2-4 line, units of L1 per bar
+        slope = (c[4] - c[2]) / (d3 + d4)  # 2-4 line, units of L1 per bar
         d5 = (c[5] - c[3]) / slope - d4 if slope > 0 else d1
         d5 = float(np.clip(d5 * dj[4], 0.5 * d1, 1.5 * d1))
         dur = np.array([d1, d2, d3, d4, d5])
@@ -244,20 +256,37 @@ def _draw_shape(rng, noise: float) -> _Shape:
             continue
         if any(_step_f_max(ell, d, di) < f_lo for d, (f_lo, _) in zip((1, -1), bounds)):
             continue
-        return _Shape(ell, di, int(rng.integers(LEAD_IN_BARS[0], LEAD_IN_BARS[1] + 1)),
-                      int(rng.integers(LEAD_OUT_BARS[0], LEAD_OUT_BARS[1] + 1)),
-                      float(rng.uniform(*LEAD_IN_DEPTH)), float(rng.uniform(*LEAD_OUT_DEPTH)))
+        return _Shape(
+            ell,
+            di,
+            int(rng.integers(LEAD_IN_BARS[0], LEAD_IN_BARS[1] + 1)),
+            int(rng.integers(LEAD_OUT_BARS[0], LEAD_OUT_BARS[1] + 1)),
+            float(rng.uniform(*LEAD_IN_DEPTH)),
+            float(rng.uniform(*LEAD_OUT_DEPTH)),
+        )
     # fallback (never seen in practice): the ideal ratios and textbook durations
-    return _Shape(np.array([1.0, 0.618, 1.618, 1.618 * 0.382, 1.0]),
-                  np.array([20, 12, 30, 24, 20]), 20, 12, 0.15, 0.14)
+    return _Shape(
+        np.array([1.0, 0.618, 1.618, 1.618 * 0.382, 1.0]), np.array([20, 12, 30, 24, 20]), 20, 12, 0.15, 0.14
+    )
 
 
 # --------------------------------------------------------------------------------------------------
 # Legs (log-price bars)
 # --------------------------------------------------------------------------------------------------
 
-def _leg(rng, c_prev: float, a: float, b: float, n: int, *, wiggle: float, wick: float,
-         clip_start: bool, end_pivot: bool):
+
+def _leg(
+    rng,
+    c_prev: float,
+    a: float,
+    b: float,
+    n: int,
+    *,
+    wiggle: float,
+    wick: float,
+    clip_start: bool,
+    end_pivot: bool,
+):
     """Bars 1..n of a leg from log level a to log level b: (open, high, low, close) log arrays.
 
     Built in direction coordinates y = s*x (rising). Bounded bridge: closes stay >= 2*EPS inside
@@ -270,7 +299,7 @@ def _leg(rng, c_prev: float, a: float, b: float, n: int, *, wiggle: float, wick:
     u = np.arange(1, n + 1) / n
     lim = -math.log1p(-INNER_SWING)
     for attempt in range(7):
-        k = 0.5 ** attempt if attempt < 6 else 0.0
+        k = 0.5**attempt if attempt < 6 else 0.0
         z = rng.standard_normal(n)
         zw = np.abs(rng.standard_normal((2, n)))
         w = np.cumsum(z) * (wiggle * k)
@@ -299,6 +328,7 @@ def _leg(rng, c_prev: float, a: float, b: float, n: int, *, wiggle: float, wick:
 # One symbol
 # --------------------------------------------------------------------------------------------------
 
+
 def _regimes(rng, n: int):
     sig = np.empty(n)
     mu = np.empty(n)
@@ -306,15 +336,16 @@ def _regimes(rng, n: int):
     while pos < n:
         length = int(rng.geometric(1.0 / REGIME_MEAN))
         level = rng.choice([0.007, 0.012, 0.02], p=[0.4, 0.4, 0.2]) * rng.uniform(0.8, 1.25)
-        sig[pos:pos + length] = level
-        mu[pos:pos + length] = rng.normal(0.0, 0.0004)
+        sig[pos : pos + length] = level
+        mu[pos : pos + length] = rng.normal(0.0, 0.0004)
         pos += length
     return sig, mu
 
 
 @functools.lru_cache(maxsize=4)
-def generate(seed: int, i: int, n_bars: int, plant_rate: float = 1.0, noise: float = 0.1,
-             n_symbols: int = 10_000) -> tuple[Series, tuple[Impulse, ...]]:
+def generate(
+    seed: int, i: int, n_bars: int, plant_rate: float = 1.0, noise: float = 0.1, n_symbols: int = 10_000
+) -> tuple[Series, tuple[Impulse, ...]]:
     """Symbol i of a synthetic universe: (Series, planted impulses). Cached (arrays read-only).
 
     n_symbols only names the symbol (zero padding); the data depend on (seed, i, n_bars,
@@ -366,9 +397,9 @@ def generate(seed: int, i: int, n_bars: int, plant_rate: float = 1.0, noise: flo
             if g_end > 0:
                 edge = guard[1] - guard[2] * (GUARD_MARGIN - 0.005)  # still inside p0
                 if guard[2] > 0:
-                    ll[s0:s0 + g_end] = np.maximum(ll[s0:s0 + g_end], edge)
+                    ll[s0 : s0 + g_end] = np.maximum(ll[s0 : s0 + g_end], edge)
                 else:
-                    lh[s0:s0 + g_end] = np.minimum(lh[s0:s0 + g_end], edge)
+                    lh[s0 : s0 + g_end] = np.minimum(lh[s0 : s0 + g_end], edge)
             x = c[-1]
         pos = end
 
@@ -376,7 +407,7 @@ def generate(seed: int, i: int, n_bars: int, plant_rate: float = 1.0, noise: flo
         nonlocal pos, x
         o, h, l, c = bars
         m = o.shape[0]
-        lo[pos:pos + m], lh[pos:pos + m], ll[pos:pos + m], lc[pos:pos + m] = o, h, l, c
+        lo[pos : pos + m], lh[pos : pos + m], ll[pos : pos + m], lc[pos : pos + m] = o, h, l, c
         pos += m
         x = c[-1]
 
@@ -388,8 +419,10 @@ def generate(seed: int, i: int, n_bars: int, plant_rate: float = 1.0, noise: flo
         # direction and lead-in depth: p0 beyond the extreme of the last LOOKBACK bars (so it is a
         # start point of every window that holds the impulse), as far as the lead-in's bars allow
         back = slice(max(0, pos - LOOKBACK), pos)
-        need = {1: x - float(ll[back].min()) + LOOKBACK_MARGIN,
-                -1: float(lh[back].max()) - x + LOOKBACK_MARGIN}
+        need = {
+            1: x - float(ll[back].min()) + LOOKBACK_MARGIN,
+            -1: float(lh[back].max()) - x + LOOKBACK_MARGIN,
+        }
         allowed = 0.9 * MAX_STEP * sh.n_in
         p_bull = 1.0 / (1.0 + math.exp(3.0 * (x - x0)))
         u = rng.random()
@@ -400,32 +433,63 @@ def generate(seed: int, i: int, n_bars: int, plant_rate: float = 1.0, noise: flo
             d = feasible[0]
         else:
             d = 1 if need[1] <= need[-1] else -1
-        depth = min(allowed, max(-math.log1p(-sh.q_in), need[d]))   # log move into p0
+        depth = min(allowed, max(-math.log1p(-sh.q_in), need[d]))  # log move into p0
         f_lo, f_hi = _f_bounds(sh.ell, d)
         f_hi = min(f_hi, _step_f_max(sh.ell, d, sh.dur))
         f = rng.uniform(f_lo, f_hi) if f_hi > f_lo else f_lo
         c = _cum(sh.ell)
         base = x - d * depth
-        piv = base + np.log1p(d * f * c)                       # log pivot prices
+        piv = base + np.log1p(d * f * c)  # log pivot prices
         out = piv[5] + (math.log1p(-sh.q_out) if d > 0 else -math.log1p(-sh.q_out))
         t0 = pos + sh.n_in - 1
-        put(_leg(rng, x, x, piv[0], sh.n_in, wiggle=noise * abs(piv[0] - x) / math.sqrt(sh.n_in),
-                 wick=0.0015, clip_start=False, end_pivot=True))
+        put(
+            _leg(
+                rng,
+                x,
+                x,
+                piv[0],
+                sh.n_in,
+                wiggle=noise * abs(piv[0] - x) / math.sqrt(sh.n_in),
+                wick=0.0015,
+                clip_start=False,
+                end_pivot=True,
+            )
+        )
         for w in range(5):
             nb = int(sh.dur[w])
-            put(_leg(rng, x, piv[w], piv[w + 1], nb,
-                     wiggle=noise * abs(piv[w + 1] - piv[w]) / math.sqrt(nb), wick=0.0015,
-                     clip_start=True, end_pivot=True))
-        put(_leg(rng, x, piv[5], out, sh.n_out,
-                 wiggle=noise * abs(out - piv[5]) / math.sqrt(sh.n_out), wick=0.0015,
-                 clip_start=True, end_pivot=False))
+            put(
+                _leg(
+                    rng,
+                    x,
+                    piv[w],
+                    piv[w + 1],
+                    nb,
+                    wiggle=noise * abs(piv[w + 1] - piv[w]) / math.sqrt(nb),
+                    wick=0.0015,
+                    clip_start=True,
+                    end_pivot=True,
+                )
+            )
+        put(
+            _leg(
+                rng,
+                x,
+                piv[5],
+                out,
+                sh.n_out,
+                wiggle=noise * abs(out - piv[5]) / math.sqrt(sh.n_out),
+                wick=0.0015,
+                clip_start=True,
+                end_pivot=False,
+            )
+        )
         truth.append((d, t0 + np.concatenate([[0], np.cumsum(sh.dur)])))
         guard[:] = [t0 + LOOKBACK, piv[0] + d * GUARD_MARGIN, d]
     assert pos == n, (pos, n)
 
     o, h, l, c = np.exp(lo), np.exp(lh), np.exp(ll), np.exp(lc)
-    h = np.maximum(h, np.maximum(o, c))   # exp() rounding can not break H >= max(O, C) ...
-    l = np.minimum(l, np.minimum(o, c))   # ... but make sure
+    h = np.maximum(h, np.maximum(o, c))  # exp() rounding can not break H >= max(O, C) ...
+    l = np.minimum(l, np.minimum(o, c))  # ... but make sure
     impulses = []
     for d, t in truth:
         t = tuple(int(v) for v in t)
@@ -434,5 +498,4 @@ def generate(seed: int, i: int, n_bars: int, plant_rate: float = 1.0, noise: flo
     arrays = [time_axis(n), o, h, l, c]
     for a in arrays:
         a.setflags(write=False)
-    return Series(name, *arrays, origin=f"synthetic:{n_symbols}[seed={seed}]", has_ohlc=True), \
-        tuple(impulses)
+    return Series(name, *arrays, origin=f"synthetic:{n_symbols}[seed={seed}]", has_ohlc=True), tuple(impulses)

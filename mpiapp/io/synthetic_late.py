@@ -28,11 +28,11 @@ from . import synthetic_layout as layout
 from .series import Series
 from .synthetic_layout import Run
 
-PRE_EXTREMES = (2, 4)          # K, inclusive
-PRE_BEYOND = (0.03, 0.12)      # each pre-swing extreme lies this far (log) beyond p0
-PRE_REVERSAL = 0.07            # reversals inside the pre-swing are at least this (log)
-PRE_LEG_EXTRA = (0, 10)        # bars added to each pre-swing leg beyond the MAX_STEP minimum
-STREAM = 0x1A7E                # third seed word: a stream of its own
+PRE_EXTREMES = (2, 4)  # K, inclusive
+PRE_BEYOND = (0.03, 0.12)  # each pre-swing extreme lies this far (log) beyond p0
+PRE_REVERSAL = 0.07  # reversals inside the pre-swing are at least this (log)
+PRE_LEG_EXTRA = (0, 10)  # bars added to each pre-swing leg beyond the MAX_STEP minimum
+STREAM = 0x1A7E  # third seed word: a stream of its own
 
 
 def _pre_levels(rng, x: float, p0: float, d: int) -> list[float]:
@@ -68,13 +68,25 @@ PRE_MAX = 8 * (math.ceil(0.3 / (0.9 * syn.MAX_STEP)) + PRE_LEG_EXTRA[1])
 
 
 @functools.lru_cache(maxsize=4)
-def generate(seed: int, i: int, n_bars: int, plant_rate: float = 1.0, noise: float = 0.1,
-             n_symbols: int = 10_000) -> tuple[Series, tuple]:
+def generate(
+    seed: int, i: int, n_bars: int, plant_rate: float = 1.0, noise: float = 0.1, n_symbols: int = 10_000
+) -> tuple[Series, tuple]:
     """Symbol i: (Series, planted impulses as `synthetic.Impulse`). Cached (arrays read-only).
 
     Same arguments and meaning as `synthetic.generate`; the names are those of `synthetic`
     (SYN0000 ...), the data differ (layout above). Raises nothing for small n_bars: runs that do
     not fit are dropped, as in `synthetic.generate`.
     """
-    return layout.generate(seed, i, n_bars, plant_rate, noise, n_symbols, stream=STREAM, plan=_plan,
-                           pre_max=PRE_MAX, late=True, origin="synthetic-late")
+    return layout.generate(
+        seed,
+        i,
+        n_bars,
+        plant_rate,
+        noise,
+        n_symbols,
+        stream=STREAM,
+        plan=_plan,
+        pre_max=PRE_MAX,
+        late=True,
+        origin="synthetic-late",
+    )

@@ -32,8 +32,9 @@ class Run:
     f: float | None = None
 
 
-def generate(seed, i, n_bars, plant_rate, noise, n_symbols, *, stream: int, plan, pre_max: int,
-             late: bool, origin: str) -> tuple[Series, tuple]:
+def generate(
+    seed, i, n_bars, plant_rate, noise, n_symbols, *, stream: int, plan, pre_max: int, late: bool, origin: str
+) -> tuple[Series, tuple]:
     """Symbol i of a layout: (Series, planted impulses as `synthetic.Impulse`).
 
     plan(rng, shape) -> Run, called once per planted run in order; pre_max: the most bars a run's
@@ -77,7 +78,7 @@ def generate(seed, i, n_bars, plant_rate, noise, n_symbols, *, stream: int, plan
         o, h, l, c = bars
         m = o.shape[0]
         pos = state["pos"]
-        lo[pos:pos + m], lh[pos:pos + m], ll[pos:pos + m], lc[pos:pos + m] = o, h, l, c
+        lo[pos : pos + m], lh[pos : pos + m], ll[pos : pos + m], lc[pos : pos + m] = o, h, l, c
         state["pos"] = pos + m
         state["x"] = c[-1]
 
@@ -107,8 +108,19 @@ def generate(seed, i, n_bars, plant_rate, noise, n_symbols, *, stream: int, plan
         prev = x
         for m, (lev, nb) in enumerate(zip(run.levels, run.legs)):
             a, b = prev, x + lev
-            put(syn._leg(rng, state["x"], a, b, nb, wiggle=noise * abs(b - a) / math.sqrt(nb),
-                         wick=0.0015, clip_start=m > 0, end_pivot=True))
+            put(
+                syn._leg(
+                    rng,
+                    state["x"],
+                    a,
+                    b,
+                    nb,
+                    wiggle=noise * abs(b - a) / math.sqrt(nb),
+                    wick=0.0015,
+                    clip_start=m > 0,
+                    end_pivot=True,
+                )
+            )
             prev = b
         f = run.f
         if f is None:
@@ -120,17 +132,47 @@ def generate(seed, i, n_bars, plant_rate, noise, n_symbols, *, stream: int, plan
         piv = base + np.log1p(d * f * c)
         out = piv[5] + (math.log1p(-sh.q_out) if d > 0 else -math.log1p(-sh.q_out))
         t0 = state["pos"] + sh.n_in - 1
-        put(syn._leg(rng, state["x"], x, piv[0], sh.n_in,
-                     wiggle=noise * abs(piv[0] - x) / math.sqrt(sh.n_in), wick=0.0015,
-                     clip_start=bool(run.levels), end_pivot=True))
+        put(
+            syn._leg(
+                rng,
+                state["x"],
+                x,
+                piv[0],
+                sh.n_in,
+                wiggle=noise * abs(piv[0] - x) / math.sqrt(sh.n_in),
+                wick=0.0015,
+                clip_start=bool(run.levels),
+                end_pivot=True,
+            )
+        )
         for w in range(5):
             nb = int(sh.dur[w])
-            put(syn._leg(rng, state["x"], piv[w], piv[w + 1], nb,
-                         wiggle=noise * abs(piv[w + 1] - piv[w]) / math.sqrt(nb), wick=0.0015,
-                         clip_start=True, end_pivot=True))
-        put(syn._leg(rng, state["x"], piv[5], out, sh.n_out,
-                     wiggle=noise * abs(out - piv[5]) / math.sqrt(sh.n_out), wick=0.0015,
-                     clip_start=True, end_pivot=False))
+            put(
+                syn._leg(
+                    rng,
+                    state["x"],
+                    piv[w],
+                    piv[w + 1],
+                    nb,
+                    wiggle=noise * abs(piv[w + 1] - piv[w]) / math.sqrt(nb),
+                    wick=0.0015,
+                    clip_start=True,
+                    end_pivot=True,
+                )
+            )
+        put(
+            syn._leg(
+                rng,
+                state["x"],
+                piv[5],
+                out,
+                sh.n_out,
+                wiggle=noise * abs(out - piv[5]) / math.sqrt(sh.n_out),
+                wick=0.0015,
+                clip_start=True,
+                end_pivot=False,
+            )
+        )
         truth.append((d, t0 + np.concatenate([[0], np.cumsum(sh.dur)])))
     assert state["pos"] == n, (state["pos"], n)
 

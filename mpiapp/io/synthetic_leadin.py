@@ -28,10 +28,10 @@ from . import synthetic_layout as layout
 from .series import Series
 from .synthetic_layout import Run
 
-LEAD_IN_RATIO = (0.25, 0.5)    # the lead-in's length as a fraction of L1 (price)
-LEAD_IN_MIN = 0.045            # the lead-in's fall is at least this fraction of its start price
-PRE_BEYOND = (0.03, 0.08)      # the pre-swing's extreme lies this far (log) beyond p0
-STREAM = 0x1EAD                # third seed word: a stream of its own
+LEAD_IN_RATIO = (0.25, 0.5)  # the lead-in's length as a fraction of L1 (price)
+LEAD_IN_MIN = 0.045  # the lead-in's fall is at least this fraction of its start price
+PRE_BEYOND = (0.03, 0.08)  # the pre-swing's extreme lies this far (log) beyond p0
+STREAM = 0x1EAD  # third seed word: a stream of its own
 PRE_MAX = 2 * (math.ceil(0.3 / (0.9 * syn.MAX_STEP)) + 10)
 
 
@@ -59,15 +59,27 @@ def _plan(rng, sh) -> Run:
 
 
 @functools.lru_cache(maxsize=4)
-def generate(seed: int, i: int, n_bars: int, plant_rate: float = 1.0, noise: float = 0.1,
-             n_symbols: int = 10_000) -> tuple[Series, tuple]:
+def generate(
+    seed: int, i: int, n_bars: int, plant_rate: float = 1.0, noise: float = 0.1, n_symbols: int = 10_000
+) -> tuple[Series, tuple]:
     """Symbol i: (Series, planted impulses as `synthetic.Impulse`). Cached (arrays read-only).
 
     Same arguments and meaning as `synthetic.generate`; the names are those of `synthetic`
     (SYN0000 ...), the data differ (layout above). Runs that do not fit are dropped.
     """
-    return layout.generate(seed, i, n_bars, plant_rate, noise, n_symbols, stream=STREAM, plan=_plan,
-                           pre_max=PRE_MAX, late=False, origin="synthetic-leadin")
+    return layout.generate(
+        seed,
+        i,
+        n_bars,
+        plant_rate,
+        noise,
+        n_symbols,
+        stream=STREAM,
+        plan=_plan,
+        pre_max=PRE_MAX,
+        late=False,
+        origin="synthetic-leadin",
+    )
 
 
 def lead_in_ratio(series, impulse) -> float:

@@ -35,8 +35,30 @@ import numpy as np
 NONE, TARGET, INVALIDATION, CAP = 0, 1, 2, 3
 
 
-def prefixes_core(t, kind, price, seg_hi, seg_lo, swing, rho, q_lo, q_hi, up_to, r4, bull, bear,
-                  tol, wF, wT, wA, wC, fill, out_idx, out_k, out_S):
+def prefixes_core(
+    t,
+    kind,
+    price,
+    seg_hi,
+    seg_lo,
+    swing,
+    rho,
+    q_lo,
+    q_hi,
+    up_to,
+    r4,
+    bull,
+    bear,
+    tol,
+    wF,
+    wT,
+    wA,
+    wC,
+    fill,
+    out_idx,
+    out_k,
+    out_S,
+):
     """Every valid prefix from the start pivots q_lo <= q < q_hi of an allowed kind (lows bullish,
     highs bearish), in start order then depth-first order; returns their number.
 
@@ -305,8 +327,22 @@ def sweep_core(rank_pos, birth, death, top_n, c_from, c_to, out_first, out_last_
     return nlast
 
 
-def outcome_core(high, low, from_bar, start, direction, target_dir, near, inval, inval_strict, cap,
-                 horizon, n, out_code, out_bars):
+def outcome_core(
+    high,
+    low,
+    from_bar,
+    start,
+    direction,
+    target_dir,
+    near,
+    inval,
+    inval_strict,
+    cap,
+    horizon,
+    n,
+    out_code,
+    out_bars,
+):
     """What followed each count c from its bar start[c] on (bars start+1 .. start+horizon, at most
     the series end). direction: the impulse's d (+1 / -1); target_dir: the wave in progress's
     (d for waves 3 and 5, -d for 2 and 4); near: the target band's edge it reaches first.

@@ -51,9 +51,11 @@ def _cache_dir() -> str:
         with open(f, "rb") as fh:
             h.update(fh.read())
     name = "mpiapp-numba-" + h.hexdigest()[:16]
-    bases = [os.environ.get("NUMBA_CACHE_DIR", ""),
-             os.path.join(os.path.dirname(os.path.abspath(__file__)), "__pycache__"),
-             os.path.join(os.path.expanduser("~"), ".cache", "mpiapp")]
+    bases = [
+        os.environ.get("NUMBA_CACHE_DIR", ""),
+        os.path.join(os.path.dirname(os.path.abspath(__file__)), "__pycache__"),
+        os.path.join(os.path.expanduser("~"), ".cache", "mpiapp"),
+    ]
     for base in bases:
         if not base:
             continue
@@ -96,8 +98,36 @@ def _bin(j, pbin, wlo):
 
 
 @njit(nogil=True, cache=True)
-def _dfs(q, d, sw, rho, t, kn, p, seg_hi, seg_lo, jend, kmax, up_to, r4, hist, hbase, pbin, wlo,
-         budget, fill, out_idx, out_S, pos, do_score, tol, wF, wT, wA, wC):
+def _dfs(
+    q,
+    d,
+    sw,
+    rho,
+    t,
+    kn,
+    p,
+    seg_hi,
+    seg_lo,
+    jend,
+    kmax,
+    up_to,
+    r4,
+    hist,
+    hbase,
+    pbin,
+    wlo,
+    budget,
+    fill,
+    out_idx,
+    out_S,
+    pos,
+    do_score,
+    tol,
+    wF,
+    wT,
+    wA,
+    wC,
+):
     """Depth-first search from start pivot q in direction d; sw: the swing that ended at q, rho:
     the start ratio (wave 1 ends with L1 > sw / rho are rejected by the start rule).
 
@@ -213,8 +243,25 @@ def _dfs(q, d, sw, rho, t, kn, p, seg_hi, seg_lo, jend, kmax, up_to, r4, hist, h
             for k in range(6):
                 out_idx[r, k] = idx[k]
             if do_score:
-                out_S[r] = score_nb(p0, p1, p2, p3, p4, p5, t[idx[0]], t[idx[1]], t[idx[2]],
-                                    t[idx[3]], t[idx[4]], tj, tol, wF, wT, wA, wC)[0]
+                out_S[r] = score_nb(
+                    p0,
+                    p1,
+                    p2,
+                    p3,
+                    p4,
+                    p5,
+                    t[idx[0]],
+                    t[idx[1]],
+                    t[idx[2]],
+                    t[idx[3]],
+                    t[idx[4]],
+                    tj,
+                    tol,
+                    wF,
+                    wT,
+                    wA,
+                    wC,
+                )[0]
         nval += 1
     return nvis, nval, False
 
@@ -280,9 +327,39 @@ def start_table(t, kn, kind, price, ws, we, skip, n_starts, bull, bear, width):
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def enumerate_count(q_piv, q_d, q_kmax, q_wlo, q_nb, hist_off, hist, swing, rho, t, kn, p, seg_hi,
-                    seg_lo, up_to, r4, pbin, cap, valid_n, visited_n, saturated, n_chunks,
-                    arena_idx, arena_S, row_at, do_score, tol, wF, wT, wA, wC):
+def enumerate_count(
+    q_piv,
+    q_d,
+    q_kmax,
+    q_wlo,
+    q_nb,
+    hist_off,
+    hist,
+    swing,
+    rho,
+    t,
+    kn,
+    p,
+    seg_hi,
+    seg_lo,
+    up_to,
+    r4,
+    pbin,
+    cap,
+    valid_n,
+    visited_n,
+    saturated,
+    n_chunks,
+    arena_idx,
+    arena_S,
+    row_at,
+    do_score,
+    tol,
+    wF,
+    wT,
+    wA,
+    wC,
+):
     """Pass 1: per start slot, binned event counts (then summed up over bins), valid count, and
     the valid candidates themselves where they fit.
 
@@ -307,9 +384,36 @@ def enumerate_count(q_piv, q_d, q_kmax, q_wlo, q_nb, hist_off, hist, swing, rho,
             nb = q_nb[k]
             base = hist_off[k]
             q = q_piv[k]
-            nvis, nval, hit = _dfs(q, q_d[k], swing[q], rho, t, kn, p, seg_hi, seg_lo, npiv, q_kmax[k],
-                                   up_to, r4, hist, base, pbin, q_wlo[k], cap, _B(True), out_i,
-                                   out_s, pos, do_score, tol, wF, wT, wA, wC)
+            nvis, nval, hit = _dfs(
+                q,
+                q_d[k],
+                swing[q],
+                rho,
+                t,
+                kn,
+                p,
+                seg_hi,
+                seg_lo,
+                npiv,
+                q_kmax[k],
+                up_to,
+                r4,
+                hist,
+                base,
+                pbin,
+                q_wlo[k],
+                cap,
+                _B(True),
+                out_i,
+                out_s,
+                pos,
+                do_score,
+                tol,
+                wF,
+                wT,
+                wA,
+                wC,
+            )
             valid_n[k] = nval
             visited_n[k] = nvis
             saturated[k] = hit
@@ -324,8 +428,33 @@ def enumerate_count(q_piv, q_d, q_kmax, q_wlo, q_nb, hist_off, hist, swing, rho,
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def enumerate_fill(q_piv, q_d, q_kmax, swing, rho, t, kn, p, seg_hi, seg_lo, up_to, r4, cap, valid_off,
-                   row_at, arena_idx, arena_S, out_idx, out_S, do_score, tol, wF, wT, wA, wC):
+def enumerate_fill(
+    q_piv,
+    q_d,
+    q_kmax,
+    swing,
+    rho,
+    t,
+    kn,
+    p,
+    seg_hi,
+    seg_lo,
+    up_to,
+    r4,
+    cap,
+    valid_off,
+    row_at,
+    arena_idx,
+    arena_S,
+    out_idx,
+    out_S,
+    do_score,
+    tol,
+    wF,
+    wT,
+    wA,
+    wC,
+):
     """Pass 2: each start slot's valid candidates (DFS order) and, if do_score, their S into rows
     valid_off[k]..valid_off[k+1]-1 - copied from pass 1's arena, or, for a slot whose rows did not
     fit there (row_at -1), from the same search again, stopped at the same point (cap) - then
@@ -347,9 +476,36 @@ def enumerate_fill(q_piv, q_d, q_kmax, swing, rho, t, kn, p, seg_hi, seg_lo, up_
         else:
             h = np.zeros(NCODE, dtype=np.int64)
             q = q_piv[k]
-            _dfs(q, q_d[k], swing[q], rho, t, kn, p, seg_hi, seg_lo, npiv, q_kmax[k], up_to, r4, h,
-                 _I(0), bin0, _I(0), cap, _B(True), out_idx, out_S, lo, do_score, tol, wF, wT, wA,
-                 wC)
+            _dfs(
+                q,
+                q_d[k],
+                swing[q],
+                rho,
+                t,
+                kn,
+                p,
+                seg_hi,
+                seg_lo,
+                npiv,
+                q_kmax[k],
+                up_to,
+                r4,
+                h,
+                _I(0),
+                bin0,
+                _I(0),
+                cap,
+                _B(True),
+                out_idx,
+                out_S,
+                lo,
+                do_score,
+                tol,
+                wF,
+                wT,
+                wA,
+                wC,
+            )
         if do_score:
             _sort_segment(lo, lo + n, out_idx, out_S)
 
@@ -391,8 +547,28 @@ def _better(ra, rb, cand_S, cand_idx, t):
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def assign(w_glob, we, skip, starts, slot_of_piv, q_wlo, q_nb, hist_off, hist, saturated,
-           valid_off, cand_idx, cand_S, t, kn, budget, top_k, stats, truncated, top):
+def assign(
+    w_glob,
+    we,
+    skip,
+    starts,
+    slot_of_piv,
+    q_wlo,
+    q_nb,
+    hist_off,
+    hist,
+    saturated,
+    valid_off,
+    cand_idx,
+    cand_S,
+    t,
+    kn,
+    budget,
+    top_k,
+    stats,
+    truncated,
+    top,
+):
     """Per window: counters from the bins, the budget check, and the top-k merge. A window over
     budget, or using a saturated start (incomplete bins), gets truncated = True here: the caller
     re-runs it with the budgeted per-window search.
@@ -451,8 +627,28 @@ def assign(w_glob, we, skip, starts, slot_of_piv, q_wlo, q_nb, hist_off, hist, s
 
 
 @njit(nogil=True, cache=True)
-def window_direct(starts_row, swing, rho, t, kn, p, kind, seg_hi, seg_lo, we, up_to, r4, budget,
-                  cap, do_score, tol, wF, wT, wA, wC):
+def window_direct(
+    starts_row,
+    swing,
+    rho,
+    t,
+    kn,
+    p,
+    kind,
+    seg_hi,
+    seg_lo,
+    we,
+    up_to,
+    r4,
+    budget,
+    cap,
+    do_score,
+    tol,
+    wF,
+    wT,
+    wA,
+    wC,
+):
     """The reference's per-window search with the budget (used for windows over budget).
 
     Returns (stats[NCODE], truncated, valid idx (n, 6), S (n,))."""
@@ -469,9 +665,36 @@ def window_direct(starts_row, swing, rho, t, kn, p, kind, seg_hi, seg_lo, we, up
         if q < 0:
             continue
         d = -np.int64(kind[q])
-        nvis, nval, hit = _dfs(q, d, swing[q], rho, t, kn, p, seg_hi, seg_lo, jend, we, up_to, r4, h,
-                               _I(0), bin0, _I(0), budget - nvis_all, _B(True),
-                               out_idx, out_S, nval_all, do_score, tol, wF, wT, wA, wC)
+        nvis, nval, hit = _dfs(
+            q,
+            d,
+            swing[q],
+            rho,
+            t,
+            kn,
+            p,
+            seg_hi,
+            seg_lo,
+            jend,
+            we,
+            up_to,
+            r4,
+            h,
+            _I(0),
+            bin0,
+            _I(0),
+            budget - nvis_all,
+            _B(True),
+            out_idx,
+            out_S,
+            nval_all,
+            do_score,
+            tol,
+            wF,
+            wT,
+            wA,
+            wC,
+        )
         nvis_all += nvis
         nval_all += nval
         if hit:
@@ -485,8 +708,25 @@ def score_rows_nb(p6, t6, tol, wF, wT, wA, wC):
     n = p6.shape[0]
     out = np.empty((n, 9), dtype=np.float64)
     for i in range(n):
-        v = score_nb(p6[i, 0], p6[i, 1], p6[i, 2], p6[i, 3], p6[i, 4], p6[i, 5], t6[i, 0],
-                     t6[i, 1], t6[i, 2], t6[i, 3], t6[i, 4], t6[i, 5], tol, wF, wT, wA, wC)
+        v = score_nb(
+            p6[i, 0],
+            p6[i, 1],
+            p6[i, 2],
+            p6[i, 3],
+            p6[i, 4],
+            p6[i, 5],
+            t6[i, 0],
+            t6[i, 1],
+            t6[i, 2],
+            t6[i, 3],
+            t6[i, 4],
+            t6[i, 5],
+            tol,
+            wF,
+            wT,
+            wA,
+            wC,
+        )
         for k in range(9):
             out[i, k] = v[k]
     return out
@@ -533,8 +773,14 @@ def plan_all_starts(t, kn, kind, bull, bear, ws, we, skip, w_glob, glob_ends):
     q_whi = wg[hi]
     slot = np.full(kind.shape[0], -1, dtype=np.int64)
     slot[q] = np.arange(q.shape[0])
-    return (q.astype(np.int64), -kind[q].astype(np.int64), q_wlo.astype(np.int64),
-            (q_whi - q_wlo + 1).astype(np.int64), glob_ends[q_whi].astype(np.int64), slot)
+    return (
+        q.astype(np.int64),
+        -kind[q].astype(np.int64),
+        q_wlo.astype(np.int64),
+        (q_whi - q_wlo + 1).astype(np.int64),
+        glob_ends[q_whi].astype(np.int64),
+        slot,
+    )
 
 
 class _Clock:
@@ -551,9 +797,33 @@ class _Clock:
             self.t = now
 
 
-def scan_windows(t, kind, price, known, seg_hi, seg_lo, glob_starts, window_bars, step, w0, w1, skip,
-                 *, swing, directions, n_starts, start_ratio, up_to, budget, top_k, rule_r4, tol,
-                 weights, scorer=None, info=None):
+def scan_windows(
+    t,
+    kind,
+    price,
+    known,
+    seg_hi,
+    seg_lo,
+    glob_starts,
+    window_bars,
+    step,
+    w0,
+    w1,
+    skip,
+    *,
+    swing,
+    directions,
+    n_starts,
+    start_ratio,
+    up_to,
+    budget,
+    top_k,
+    rule_r4,
+    tol,
+    weights,
+    scorer=None,
+    info=None,
+):
     """Scan windows w0..w1-1 of one symbol (glob_starts: all its window starts).
 
     t, kind, price, known: the pivots (bar, +1 high / -1 low, price, the bar that confirmed it);
@@ -604,8 +874,9 @@ def scan_windows(t, kind, price, known, seg_hi, seg_lo, glob_starts, window_bars
         width = 2 * int(n_starts)
     starts = start_table(t, kn, kind, price, ws, we, skip, int(n_starts), bull, bear, width)
     if n_starts == 0:
-        q_piv, q_d, q_wlo, q_nb, q_kmax, slot = plan_all_starts(t, kn, kind, bull, bear, ws, we,
-                                                                skip, w_glob, glob_ends)
+        q_piv, q_d, q_wlo, q_nb, q_kmax, slot = plan_all_starts(
+            t, kn, kind, bull, bear, ws, we, skip, w_glob, glob_ends
+        )
     else:
         q_piv, q_d, q_wlo, q_nb, q_kmax, slot = plan_starts(starts, w_glob, kind, glob_ends)
     clock("t_plan")
@@ -623,25 +894,99 @@ def scan_windows(t, kind, price, known, seg_hi, seg_lo, glob_starts, window_bars
     arena_idx = np.empty((n_chunks * ARENA_ROWS_PER_CHUNK, 6), dtype=np.int64)
     arena_S = np.empty(n_chunks * ARENA_ROWS_PER_CHUNK, dtype=np.float64)
     row_at = np.empty(nQ, dtype=np.int64)
-    enumerate_count(q_piv, q_d, q_kmax, q_wlo, q_nb, hist_off, hist, swing, rho, t, kn, price,
-                    seg_hi, seg_lo, up_to, rule_r4, pbin, cap, valid_n, visited_n, saturated, n_chunks,
-                    arena_idx, arena_S, row_at, scorer is None, tol, wF, wT, wA, wC)
+    enumerate_count(
+        q_piv,
+        q_d,
+        q_kmax,
+        q_wlo,
+        q_nb,
+        hist_off,
+        hist,
+        swing,
+        rho,
+        t,
+        kn,
+        price,
+        seg_hi,
+        seg_lo,
+        up_to,
+        rule_r4,
+        pbin,
+        cap,
+        valid_n,
+        visited_n,
+        saturated,
+        n_chunks,
+        arena_idx,
+        arena_S,
+        row_at,
+        scorer is None,
+        tol,
+        wF,
+        wT,
+        wA,
+        wC,
+    )
     clock("t_count")
     valid_off = np.concatenate(([0], np.cumsum(valid_n))).astype(np.int64)
     M = int(valid_off[-1])
     cand_idx = np.empty((M, 6), dtype=np.int64)
     cand_S = np.zeros(M, dtype=np.float64)
-    enumerate_fill(q_piv, q_d, q_kmax, swing, rho, t, kn, price, seg_hi, seg_lo, up_to, rule_r4, cap,
-                   valid_off, row_at, arena_idx, arena_S, cand_idx, cand_S, scorer is None, tol,
-                   wF, wT, wA, wC)
+    enumerate_fill(
+        q_piv,
+        q_d,
+        q_kmax,
+        swing,
+        rho,
+        t,
+        kn,
+        price,
+        seg_hi,
+        seg_lo,
+        up_to,
+        rule_r4,
+        cap,
+        valid_off,
+        row_at,
+        arena_idx,
+        arena_S,
+        cand_idx,
+        cand_S,
+        scorer is None,
+        tol,
+        wF,
+        wT,
+        wA,
+        wC,
+    )
     del arena_idx, arena_S
     clock("t_fill")
     if scorer is not None and M:
         cand_S = np.ascontiguousarray(scorer(cand_idx), dtype=np.float64)
         sort_segments(valid_off, cand_idx, cand_S)
     clock("t_sort")
-    assign(w_glob, we, skip, starts, slot, q_wlo, q_nb, hist_off[:-1], hist, saturated, valid_off,
-           cand_idx, cand_S, t, kn, budget, top_k, stats, truncated, top)
+    assign(
+        w_glob,
+        we,
+        skip,
+        starts,
+        slot,
+        q_wlo,
+        q_nb,
+        hist_off[:-1],
+        hist,
+        saturated,
+        valid_off,
+        cand_idx,
+        cand_S,
+        t,
+        kn,
+        budget,
+        top_k,
+        stats,
+        truncated,
+        top,
+    )
     clock("t_assign")
     # windows over budget: the per-window search in the fixed order, stopped by the budget
     extra = []
@@ -653,9 +998,28 @@ def scan_windows(t, kind, price, known, seg_hi, seg_lo, glob_starts, window_bars
         used = slot[starts[w][starts[w] >= 0]]
         rows = int(budget) if saturated[used].any() else int(min(budget, stats[w, VALID]))
         stats[w] = 0
-        h, hit, idx, S = window_direct(starts[w], swing, rho, t, kn, price, kind, seg_hi, seg_lo,
-                                       int(we[w]), up_to, rule_r4, budget, rows, scorer is None,
-                                       tol, wF, wT, wA, wC)
+        h, hit, idx, S = window_direct(
+            starts[w],
+            swing,
+            rho,
+            t,
+            kn,
+            price,
+            kind,
+            seg_hi,
+            seg_lo,
+            int(we[w]),
+            up_to,
+            rule_r4,
+            budget,
+            rows,
+            scorer is None,
+            tol,
+            wF,
+            wT,
+            wA,
+            wC,
+        )
         stats[w] = h
         truncated[w] = hit
         n_direct += 1
@@ -672,15 +1036,27 @@ def scan_windows(t, kind, price, known, seg_hi, seg_lo, glob_starts, window_bars
         cand_idx = np.concatenate([cand_idx] + extra)
     clock("t_direct")
     if info is not None:
-        info.update(start_slots=int(nQ), shared_visited=int(visited_n.sum()),
-                    searched_again=int(((row_at < 0) & (valid_n > 0)).sum()),
-                    saturated_starts=int(saturated.sum()), candidate_rows=int(nrows),
-                    direct_windows=int(n_direct), direct_visited=int(direct_visited))
+        info.update(
+            start_slots=int(nQ),
+            shared_visited=int(visited_n.sum()),
+            searched_again=int(((row_at < 0) & (valid_n > 0)).sum()),
+            saturated_starts=int(saturated.sum()),
+            candidate_rows=int(nrows),
+            direct_windows=int(n_direct),
+            direct_visited=int(direct_visited),
+        )
     return stats, truncated, top, cand_idx
 
 
 def score_final(p6, t6, tol, weights) -> np.ndarray:
     """(N, 9) score terms (TERMS order) of final patterns, with the Numba-compiled scalar code."""
     wF, wT, wA, wC = (float(x) for x in weights)
-    return score_rows_nb(np.ascontiguousarray(p6, dtype=np.float64),
-                         np.ascontiguousarray(t6, dtype=np.int64), tol, wF, wT, wA, wC)
+    return score_rows_nb(
+        np.ascontiguousarray(p6, dtype=np.float64),
+        np.ascontiguousarray(t6, dtype=np.int64),
+        tol,
+        wF,
+        wT,
+        wA,
+        wC,
+    )

@@ -244,8 +244,7 @@ def scale_factor(close, bars: int, reference: float) -> np.ndarray:
     return trailing_volatility(close, bars) / float(reference)
 
 
-def threshold_args(high, low, close, mode: str, pct: float, atr_period: int, atr_multiple: float,
-                   scale=None):
+def threshold_args(high, low, close, mode: str, pct: float, atr_period: int, atr_multiple: float, scale=None):
     """(mode code, pct, per-bar threshold array) for zigzag_core. scale: None (fixed thresholds)
     or the per-bar scale factor (scale_factor) that multiplies the percent threshold."""
     if mode == "percent" and scale is not None:
@@ -258,8 +257,18 @@ def threshold_args(high, low, close, mode: str, pct: float, atr_period: int, atr
     raise ValueError(f"pivot mode must be 'percent' or 'atr', not {mode!r}")
 
 
-def pivots(high, low, close, *, mode="percent", pct=0.03, atr_period=14, atr_multiple=2.0,
-           scale=None, core=zigzag_core) -> Pivots:
+def pivots(
+    high,
+    low,
+    close,
+    *,
+    mode="percent",
+    pct=0.03,
+    atr_period=14,
+    atr_multiple=2.0,
+    scale=None,
+    core=zigzag_core,
+) -> Pivots:
     """Zig-zag pivots of one series. `core` is zigzag_core or its Numba-compiled twin; scale: None
     or the per-bar factor of the percent threshold (scale_factor)."""
     high = np.ascontiguousarray(high, dtype=np.float64)
@@ -274,8 +283,7 @@ def pivots(high, low, close, *, mode="percent", pct=0.03, atr_period=14, atr_mul
     t = out_t[:k].copy()
     kind = out_k[:k].copy()
     price = np.where(kind == HIGH, high[t], low[t]) if k else np.empty(0, dtype=np.float64)
-    return Pivots(t=t, kind=kind, price=np.ascontiguousarray(price, dtype=np.float64),
-                  known=out_j[:k].copy())
+    return Pivots(t=t, kind=kind, price=np.ascontiguousarray(price, dtype=np.float64), known=out_j[:k].copy())
 
 
 def segment_extremes(high, low, t) -> tuple[np.ndarray, np.ndarray]:

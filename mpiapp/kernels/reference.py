@@ -40,8 +40,16 @@ from .score import score_terms
 from .windows import start_points, visible_pivots
 
 #: per-window counters, in the order every backend reports them
-STATS = ("rejected_extreme", "rejected_start", "rejected_r1", "rejected_r2", "rejected_r3",
-         "rejected_r4", "visited", "valid")
+STATS = (
+    "rejected_extreme",
+    "rejected_start",
+    "rejected_r1",
+    "rejected_r2",
+    "rejected_r3",
+    "rejected_r4",
+    "visited",
+    "valid",
+)
 EXT, START, R1, R2, R3, R4, VISITED, VALID = range(8)
 
 
@@ -51,14 +59,35 @@ class _BudgetHit(Exception):
 
 def window_start_order(piv_t, piv_kind, piv_price, piv_known, ws, we, directions, n_starts):
     """[(d, start pivot index)] in the fixed order: bar order (n_starts 0: every pivot)."""
-    order = [(d, q) for d in directions
-             for q in start_points(piv_t, piv_kind, piv_price, piv_known, ws, we, d, n_starts)]
+    order = [
+        (d, q)
+        for d in directions
+        for q in start_points(piv_t, piv_kind, piv_price, piv_known, ws, we, d, n_starts)
+    ]
     return sorted(order, key=lambda dq: dq[1])
 
 
-def scan_window(high, low, piv_t, piv_kind, piv_price, piv_known, ws, we, *, swing, directions=(1, -1),
-                n_starts=0, start_ratio=0.382, up_to=2, budget=100_000, top_k=5, rule_r4=True,
-                tol=0.05, weights=(0.4, 0.2, 0.2, 0.2)):
+def scan_window(
+    high,
+    low,
+    piv_t,
+    piv_kind,
+    piv_price,
+    piv_known,
+    ws,
+    we,
+    *,
+    swing,
+    directions=(1, -1),
+    n_starts=0,
+    start_ratio=0.382,
+    up_to=2,
+    budget=100_000,
+    top_k=5,
+    rule_r4=True,
+    tol=0.05,
+    weights=(0.4, 0.2, 0.2, 0.2),
+):
     """Scan bars [ws, we] (inclusive) of one symbol whose pivots are (piv_t, piv_kind, piv_price);
     swing: the swing ending at each pivot (kernels.swing.swings).
 
@@ -136,8 +165,7 @@ def scan_window(high, low, piv_t, piv_kind, piv_price, piv_known, ws, we, *, swi
             extend(nxt, d)
 
     try:
-        for d, q in window_start_order(piv_t, piv_kind, piv_price, piv_known, ws, we, directions,
-                                       n_starts):
+        for d, q in window_start_order(piv_t, piv_kind, piv_price, piv_known, ws, we, directions, n_starts):
             extend([q], d)
     except _BudgetHit:
         pass
@@ -145,8 +173,30 @@ def scan_window(high, low, piv_t, piv_kind, piv_price, piv_known, ws, we, *, swi
     return stats, state["truncated"], kept[:top_k]
 
 
-def scan_windows(high, low, t, kind, price, known, glob_starts, window_bars, w0, w1, skip, *, swing,
-                 directions, n_starts, start_ratio, up_to, budget, top_k, rule_r4, tol, weights):
+def scan_windows(
+    high,
+    low,
+    t,
+    kind,
+    price,
+    known,
+    glob_starts,
+    window_bars,
+    w0,
+    w1,
+    skip,
+    *,
+    swing,
+    directions,
+    n_starts,
+    start_ratio,
+    up_to,
+    budget,
+    top_k,
+    rule_r4,
+    tol,
+    weights,
+):
     """scan_window over windows w0..w1-1; same return form as numba_scan.scan_windows."""
     nW = w1 - w0
     stats = np.zeros((nW, len(STATS)), dtype=np.int64)
@@ -157,12 +207,26 @@ def scan_windows(high, low, t, kind, price, known, glob_starts, window_bars, w0,
         if skip[k]:
             continue
         ws = int(glob_starts[w0 + k])
-        st, tr, best = scan_window(high, low, t, kind, price, known, ws, ws + window_bars - 1,
-                                   swing=swing,
-                                   directions=directions, n_starts=n_starts,
-                                   start_ratio=start_ratio, up_to=up_to,
-                                   budget=budget, top_k=top_k, rule_r4=rule_r4, tol=tol,
-                                   weights=weights)
+        st, tr, best = scan_window(
+            high,
+            low,
+            t,
+            kind,
+            price,
+            known,
+            ws,
+            ws + window_bars - 1,
+            swing=swing,
+            directions=directions,
+            n_starts=n_starts,
+            start_ratio=start_ratio,
+            up_to=up_to,
+            budget=budget,
+            top_k=top_k,
+            rule_r4=rule_r4,
+            tol=tol,
+            weights=weights,
+        )
         stats[k] = st
         truncated[k] = tr
         for r, (_, idx) in enumerate(best):

@@ -24,6 +24,7 @@ BANDS = (
     ("r5", 0.618, 1.618, 1.0),  # L5 / L1
 )
 
+
 def smallest_wave(tol: float) -> float:
     """The smallest wave, as a fraction of wave 1, that an impulse can have with every ratio inside
     its Fibonacci band widened by `tol` (a ratio outside scores 0 in F): wave 2 (r2_lo - tol) L1,

@@ -61,6 +61,11 @@ def swings(high, low, t, kind, core=swing_core) -> np.ndarray:
     """(n_pivots,) float64 swing ending at each pivot (see the module docstring); `core` is
     swing_core or its Numba twin."""
     out = np.empty(t.shape[0], dtype=np.float64)
-    core(np.ascontiguousarray(high, dtype=np.float64), np.ascontiguousarray(low, dtype=np.float64),
-         np.ascontiguousarray(t, dtype=np.int64), np.ascontiguousarray(kind, dtype=np.int8), out)
+    core(
+        np.ascontiguousarray(high, dtype=np.float64),
+        np.ascontiguousarray(low, dtype=np.float64),
+        np.ascontiguousarray(t, dtype=np.int64),
+        np.ascontiguousarray(kind, dtype=np.int8),
+        out,
+    )
     return out

@@ -92,9 +92,11 @@ def flat_mask(vol, rng, npiv, min_vol, min_range, min_pivots) -> np.ndarray:
 def flat_reasons(vol, rng, npiv, min_vol, min_range, min_pivots) -> np.ndarray:
     """int8 per window: FLAT_VOLATILITY | FLAT_RANGE | FLAT_PIVOTS for each test the window fails
     (0: scanned). min_vol, min_range: scalars or one value per window."""
-    return ((np.asarray(vol < min_vol, dtype=np.int8) * FLAT_VOLATILITY)
-            | (np.asarray(rng < min_range, dtype=np.int8) * FLAT_RANGE)
-            | (np.asarray(npiv < min_pivots, dtype=np.int8) * FLAT_PIVOTS)).astype(np.int8)
+    return (
+        (np.asarray(vol < min_vol, dtype=np.int8) * FLAT_VOLATILITY)
+        | (np.asarray(rng < min_range, dtype=np.int8) * FLAT_RANGE)
+        | (np.asarray(npiv < min_pivots, dtype=np.int8) * FLAT_PIVOTS)
+    ).astype(np.int8)
 
 
 def start_points(piv_t, piv_kind, piv_price, piv_known, ws: int, we: int, d: int, k: int) -> list[int]:

@@ -55,9 +55,43 @@ class XPScorer:
         return out
 
 
-def scan_windows(t, kind, price, known, seg_hi, seg_lo, glob_starts, window_bars, step, w0, w1, skip, *,
-                 xp=np, batch=65536, tol, weights, **kw):
+def scan_windows(
+    t,
+    kind,
+    price,
+    known,
+    seg_hi,
+    seg_lo,
+    glob_starts,
+    window_bars,
+    step,
+    w0,
+    w1,
+    skip,
+    *,
+    xp=np,
+    batch=65536,
+    tol,
+    weights,
+    **kw,
+):
     """numba_scan.scan_windows with S computed on xp in batches."""
     scorer = XPScorer(xp, t, price, batch, tol, weights)
-    return numba_scan.scan_windows(t, kind, price, known, seg_hi, seg_lo, glob_starts, window_bars, step,
-                                   w0, w1, skip, tol=tol, weights=weights, scorer=scorer, **kw)
+    return numba_scan.scan_windows(
+        t,
+        kind,
+        price,
+        known,
+        seg_hi,
+        seg_lo,
+        glob_starts,
+        window_bars,
+        step,
+        w0,
+        w1,
+        skip,
+        tol=tol,
+        weights=weights,
+        scorer=scorer,
+        **kw,
+    )

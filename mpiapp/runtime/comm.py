@@ -28,8 +28,10 @@ def mpi(thread_level: str | None = None):
         try:
             import mpi4py
         except ImportError as exc:
-            raise ImportError(f"mpi4py is not importable in this Python ({sys.executable}: {exc}); run "
-                              "./setup.sh and start jobs with .venv/bin/python (or activate .venv)") from None
+            raise ImportError(
+                f"mpi4py is not importable in this Python ({sys.executable}: {exc}); run "
+                "./setup.sh and start jobs with .venv/bin/python (or activate .venv)"
+            ) from None
 
         level = thread_level or os.environ.get("MPIAPP_MPI_THREAD_LEVEL") or "funneled"
         if level not in THREAD_LEVELS:

@@ -122,8 +122,10 @@ def _rma_works(comm) -> tuple[bool, str]:
                 took = time.perf_counter() - t0
             took = c.allreduce(took, op=MPI.MAX)
             if took >= PROGRESS_PROBE_S / 2:
-                return False, (f"RMA atomics across hosts wait for rank 0 to enter MPI ({took:.2f} s while it "
-                               f"computed {PROGRESS_PROBE_S:.1f} s)")  # fmt: skip
+                return False, (
+                    f"RMA atomics across hosts wait for rank 0 to enter MPI ({took:.2f} s while it "
+                    f"computed {PROGRESS_PROBE_S:.1f} s)"
+                )
             n = len(set(hosts))
             return True, f"RMA atomics across {n} hosts ({took * 1e3:.2f} ms while rank 0 computed)"
         finally:

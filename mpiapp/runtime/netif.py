@@ -36,8 +36,9 @@ def local_ipv4() -> list[tuple[str, str]]:
     for name, addrs in psutil.net_if_addrs().items():
         if name in stats and not stats[name].isup:
             continue
-        out += [(name, a.address) for a in addrs
-                if a.family == socket.AF_INET and not _is_loopback(a.address)]  # fmt: skip
+        out += [
+            (name, a.address) for a in addrs if a.family == socket.AF_INET and not _is_loopback(a.address)
+        ]
     return out
 
 
@@ -142,9 +143,11 @@ def rendezvous_address(comm=None, override: str | None = None) -> str:
         if choice is None:
             blind = sorted(h for h, ok in per_host.items() if not any(ok))
             tried = ", ".join(a for a, _ in targets) or "none up"
-            err = (f"no address of rank 0's host {hosts[0]} ({tried}) is reachable from every host (none from "
-                   f"{', '.join(blind) or 'some hosts'}): set MPIAPP_DDP_ADDR to an address of rank 0 that every "
-                   "host reaches")  # fmt: skip
+            err = (
+                f"no address of rank 0's host {hosts[0]} ({tried}) is reachable from every host (none from "
+                f"{', '.join(blind) or 'some hosts'}): set MPIAPP_DDP_ADDR to an address of rank 0 that every "
+                "host reaches"
+            )
     choice, err = comm.bcast((choice, err), root=0)
     if err:
         raise RuntimeError(err)

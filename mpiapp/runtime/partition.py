@@ -66,4 +66,3 @@ def scatter_plan(costs, strategy: str = "lpt", comm=None, root: int = 0) -> np.n
     comm = _comm.world(comm)
     plans = plan(costs, comm.Get_size(), strategy) if comm.Get_rank() == root else None
     return comm.scatter(plans, root=root)
-

@@ -41,8 +41,10 @@ class NodeArrays:
         self._own_node = node is None  # a communicator split here is freed here
         self.node = node if node is not None else _comm.node_comm()
         if reserve is None:
-            reserve = {key: sum(padded(np.asarray(a).nbytes) for a in _unique(arrays).values())
-                       for key, arrays in (mine or {}).items()}  # fmt: skip
+            reserve = {
+                key: sum(padded(np.asarray(a).nbytes) for a in _unique(arrays).values())
+                for key, arrays in (mine or {}).items()
+            }
         self._slots, offset = {}, 0
         for key, nbytes in reserve.items():
             self._slots[key] = (offset, padded(nbytes))

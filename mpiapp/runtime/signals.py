@@ -48,8 +48,10 @@ def _leave(signum) -> None:
     from .comm import launcher_rank
 
     if launcher_rank() == 0:
-        msg = (f"{_state['who']}: stopped by {name(signum)} while loading {_state['what']}, before any new work: "
-               "run the same command again\n")
+        msg = (
+            f"{_state['who']}: stopped by {name(signum)} while loading {_state['what']}, before any new work: "
+            "run the same command again\n"
+        )
         try:
             os.write(2, msg.encode())
         except OSError:

@@ -157,7 +157,9 @@ def wait_policy(setting: str, kernels_between_serial_phases: bool, oversubscribe
     return "PASSIVE" if kernels_between_serial_phases or oversubscribed else None
 
 
-def apply_env(p: ThreadPlan, threading_layer: str | None = None, env=None, wait: str | None = "PASSIVE") -> None:
+def apply_env(
+    p: ThreadPlan, threading_layer: str | None = None, env=None, wait: str | None = "PASSIVE"
+) -> None:
     """Set the thread variables libraries read at import (call before importing numba/torch).
 
     wait: OMP_WAIT_POLICY to set unless the environment has one (None: leave the library's default)."""

@@ -47,8 +47,9 @@ class Group:
     local_rank: int
 
 
-def choose(requested_backend: str, requested_device: str, gpus_per_rank: list[int], mine: int,
-           local_rank: int) -> tuple:
+def choose(
+    requested_backend: str, requested_device: str, gpus_per_rank: list[int], mine: int, local_rank: int
+) -> tuple:
     """(backend, device) for this rank — pure.
 
     gpus_per_rank: GPUs each rank sees (every rank's count, in rank order); mine: the GPUs this rank
@@ -56,8 +57,7 @@ def choose(requested_backend: str, requested_device: str, gpus_per_rank: list[in
     """
     all_gpu = bool(gpus_per_rank) and min(gpus_per_rank) > 0
     if requested_device == "cuda" and not all_gpu:
-        raise ValueError("ddp.device=cuda but not every rank sees a GPU "
-                         f"(GPUs per rank: {gpus_per_rank})")  # fmt: skip
+        raise ValueError(f"ddp.device=cuda but not every rank sees a GPU (GPUs per rank: {gpus_per_rank})")
     if requested_backend == "nccl" and not all_gpu:
         raise ValueError(f"ddp.backend=nccl needs a GPU on every rank (GPUs per rank: {gpus_per_rank})")
     use_gpu = all_gpu and requested_device != "cpu"
@@ -109,8 +109,15 @@ def init(requested_backend: str, requested_device: str, timeout_s: float, comm=N
         try:
             sock = netif.listen(host)
             port = sock.getsockname()[1]
-            store = dist.TCPStore(host, port, size, is_master=True, timeout=timeout, wait_for_workers=False,
-                                  master_listen_fd=sock.detach())  # fmt: skip
+            store = dist.TCPStore(
+                host,
+                port,
+                size,
+                is_master=True,
+                timeout=timeout,
+                wait_for_workers=False,
+                master_listen_fd=sock.detach(),
+            )
         except Exception as exc:  # noqa: BLE001  (reported on every rank below)
             err = f"cannot open the rendezvous store on {host}: {exc}"
     port, err = comm.bcast((port, err), root=0)
@@ -123,7 +130,9 @@ def init(requested_backend: str, requested_device: str, timeout_s: float, comm=N
     # torch wraps sys.excepthook to prefix the traceback, printing it only after the wrapped hook
     # returns — ours aborts the job and never returns, so the traceback would be lost: keep ours.
     sys.excepthook = hook
-    return Group(backend=backend, device=device, host=host, port=port, rank=rank, size=size, local_rank=local_rank)
+    return Group(
+        backend=backend, device=device, host=host, port=port, rank=rank, size=size, local_rank=local_rank
+    )
 
 
 def close() -> None:

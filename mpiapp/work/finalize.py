@@ -82,8 +82,9 @@ def contiguous_blocks(weights, parts: int) -> list[int]:
     total = cum[-1]
     bounds = [0]
     for r in range(1, parts):
-        bounds.append(int(np.searchsorted(cum, total * r / parts, side="left")) if total > 0 else
-                      (len(w) * r) // parts)  # fmt: skip
+        bounds.append(
+            int(np.searchsorted(cum, total * r / parts, side="left")) if total > 0 else (len(w) * r) // parts
+        )
         bounds[-1] = max(bounds[-1], bounds[-2])
     bounds.append(len(w))
     return bounds

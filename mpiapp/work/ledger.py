@@ -42,8 +42,14 @@ class Ledger:
     def create(self, units) -> np.ndarray:
         """Collective: a new .partial file holding `units`; returns their done flags (all False)."""
         wf = self.wf = rio.ResultsFile(self.path, self.mode, comm=self.comm, create=True, note=self.note)
-        wf.set_attrs({"config": config.dump(self.cfg), "mpiapp_version": __version__, "job": self.spec.name,
-                      "status": "running"})  # fmt: skip
+        wf.set_attrs(
+            {
+                "config": config.dump(self.cfg),
+                "mpiapp_version": __version__,
+                "job": self.spec.name,
+                "status": "running",
+            }
+        )
         wf.create_table("_units", self.unit_columns())
         for t, cols in self.spec.tables.items():
             wf.create_table(f"_{t}", cols)
@@ -60,7 +66,9 @@ class Ledger:
             try:
                 self.wf = rio.ResultsFile(self.path, self.mode, comm=self.comm, create=False)
             except OSError as exc:  # every rank fails alike (collective open)
-                raise errors.JobError(f"cannot open {self.path} to resume it ({exc}): start over with --force")
+                raise errors.JobError(
+                    f"cannot open {self.path} to resume it ({exc}): start over with --force"
+                )
         self._closer()
         with errors.agreement(self.comm):
             if sync.rank(self.comm) == 0:
@@ -97,13 +105,20 @@ class Ledger:
         raw = self.wf.f.attrs.get("config", b"")
         old = yaml.safe_load((raw.decode() if isinstance(raw, bytes) else raw) or "{}")
         new = config.to_plain(self.cfg)
-        diffs = [f"{sec}.{k}: {old.get(sec, {}).get(k)!r} -> {new[sec][k]!r}"
-                 for sec in self.spec.resume_sections for k in new.get(sec, {})
-                 if old.get(sec, {}).get(k) != new[sec][k]]  # fmt: skip
+        diffs = [
+            f"{sec}.{k}: {old.get(sec, {}).get(k)!r} -> {new[sec][k]!r}"
+            for sec in self.spec.resume_sections
+            for k in new.get(sec, {})
+            if old.get(sec, {}).get(k) != new[sec][k]
+        ]
         if diffs:
             more = f"; and {len(diffs) - 6} more" if len(diffs) > 6 else ""
-            return (f"{self.path} was started with another configuration; cannot resume: " + "; ".join(diffs[:6])
-                    + more + " (start over with --force)")  # fmt: skip
+            return (
+                f"{self.path} was started with another configuration; cannot resume: "
+                + "; ".join(diffs[:6])
+                + more
+                + " (start over with --force)"
+            )
         u = self.wf.read("_units")
         keys = [c for c, _ in self.spec.key_columns]
         if len(u["cost"]) != len(units) or any(
@@ -146,8 +161,13 @@ class Ledger:
         if new_inputs:
             names = sorted(new_inputs)
             width = max(len(n.encode()) for n in names)
-            self.wf.append("_inputs", {"name": np.array([n.encode() for n in names], dtype=f"S{max(width, 1)}"),
-                                       "digest": np.array([new_inputs[n].encode() for n in names], dtype="S64")})
+            self.wf.append(
+                "_inputs",
+                {
+                    "name": np.array([n.encode() for n in names], dtype=f"S{max(width, 1)}"),
+                    "digest": np.array([new_inputs[n].encode() for n in names], dtype="S64"),
+                },
+            )
         else:
             self.wf.append("_inputs", {})
         self.wf.flush()

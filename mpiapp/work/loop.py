@@ -39,8 +39,15 @@ class Progress:
         if self.finished is not None and rank == 0:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, initial=initial, unit="unit", desc=desc, file=sys.stderr,
-                            dynamic_ncols=True, mininterval=0.5)  # fmt: skip
+            self.bar = tqdm(
+                total=total,
+                initial=initial,
+                unit="unit",
+                desc=desc,
+                file=sys.stderr,
+                dynamic_ncols=True,
+                mininterval=0.5,
+            )
 
     def one_done(self) -> None:
         if self.finished is not None:

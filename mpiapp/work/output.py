@@ -93,7 +93,9 @@ def results_kind(job: str, what: str = "results file") -> Callable[[str], Found]
         if state == "blank":
             return Found(False, "an empty HDF5 file (a run killed as it started)", damaged=True)
         if state == "damaged":
-            return Found(False, "a damaged HDF5 file (it cannot be opened: cut short by a kill?)", damaged=True)
+            return Found(
+                False, "a damaged HDF5 file (it cannot be opened: cut short by a kill?)", damaged=True
+            )
         if state == "foreign":
             return Found(False, "not an HDF5 file")
         if other == job:
@@ -108,11 +110,22 @@ def results_kind(job: str, what: str = "results file") -> Callable[[str], Found]
 def results_targets(paths: Paths, job: str, flag: str = "--out", what: str | None = None) -> list[Target]:
     """The results file of a work-layer job and its .partial and .tmp files (`flag`: what set the path;
     `what`: how a message names the results file, default "an mpiapp JOB results file")."""
-    return [Target(paths.out, flag, results_kind(job), what or f"an mpiapp {job} results file"),
-            Target(paths.partial, flag, results_kind(job, ".partial file"),
-                   f"the .partial file of an mpiapp {job} run"),
-            Target(paths.tmp, flag, results_kind(job, ".tmp file"), f"the .tmp file of an mpiapp {job} run",
-                   scratch=True)]  # fmt: skip
+    return [
+        Target(paths.out, flag, results_kind(job), what or f"an mpiapp {job} results file"),
+        Target(
+            paths.partial,
+            flag,
+            results_kind(job, ".partial file"),
+            f"the .partial file of an mpiapp {job} run",
+        ),
+        Target(
+            paths.tmp,
+            flag,
+            results_kind(job, ".tmp file"),
+            f"the .tmp file of an mpiapp {job} run",
+            scratch=True,
+        ),
+    ]
 
 
 def _profile_kind(path: str) -> Found:
@@ -128,19 +141,27 @@ def _profile_kind(path: str) -> Found:
 
 def profile_targets(out: str, ranks: int, flag: str = "--out") -> list[Target]:
     """The per-rank cProfile files of --profile: OUT.rankN.prof."""
-    return [Target(f"{out}.rank{r}.prof", flag, _profile_kind, "a cProfile file of an mpiapp run", scratch=True)
-            for r in range(ranks)]
+    return [
+        Target(f"{out}.rank{r}.prof", flag, _profile_kind, "a cProfile file of an mpiapp run", scratch=True)
+        for r in range(ranks)
+    ]
 
 
 def check_path(out: str, name: str = "--out") -> str | None:
     """Why `out` cannot be a file the job writes (None when it can). Pure; touches nothing."""
     if not out or not out.strip():
-        return "the output path is empty: give --out FILE" if name == "--out" else f"{name}: the path is empty"
+        return (
+            "the output path is empty: give --out FILE" if name == "--out" else f"{name}: the path is empty"
+        )
     if out.endswith(os.sep) or (os.altsep and out.endswith(os.altsep)):
-        return f"{name} {out}: ends with a path separator, so it names a folder; give a file path (e.g. " \
-               f"{out.rstrip(os.sep + (os.altsep or ''))})"
+        return (
+            f"{name} {out}: ends with a path separator, so it names a folder; give a file path (e.g. "
+            f"{out.rstrip(os.sep + (os.altsep or ''))})"
+        )
     if os.path.isdir(out):
-        return f"{name} {out}: is a folder; give a file path inside it, e.g. {os.path.join(out, 'results.h5')}"
+        return (
+            f"{name} {out}: is a folder; give a file path inside it, e.g. {os.path.join(out, 'results.h5')}"
+        )
     parent = os.path.dirname(os.path.abspath(out))
     probe = parent
     while not os.path.exists(probe):
@@ -161,10 +182,14 @@ def check_policy(paths: Paths, force: bool, resume: bool) -> str | None:
     if force:
         return None
     if os.path.exists(paths.out):
-        return f"{paths.out} exists: refusing to overwrite it (use --force to replace it, or --out another file)"
+        return (
+            f"{paths.out} exists: refusing to overwrite it (use --force to replace it, or --out another file)"
+        )
     if os.path.exists(paths.partial):
-        return (f"{paths.partial} exists from an interrupted run: use --resume to continue it or --force "
-                "to start over")  # fmt: skip
+        return (
+            f"{paths.partial} exists from an interrupted run: use --resume to continue it or --force "
+            "to start over"
+        )
     return None
 
 
@@ -193,8 +218,12 @@ def check_not_input(paths: Paths, inputs, targets=(), flag: str = "--out") -> st
         if hit:
             name, path = hit
             if path == paths.out:
-                return f"{name} {paths.out}: the output is an input of this job ({src}); choose another {name}"
-            return f"{name} {path}: a file this job writes is one of its inputs ({src}); choose another {name}"
+                return (
+                    f"{name} {paths.out}: the output is an input of this job ({src}); choose another {name}"
+                )
+            return (
+                f"{name} {path}: a file this job writes is one of its inputs ({src}); choose another {name}"
+            )
     return None
 
 
@@ -215,7 +244,9 @@ def check_existing(targets, force: bool, resume: bool, resumed=()) -> str | None
         try:
             found = t.kind(t.path)
         except OSError as exc:
-            return f"{t.name} {t.path}: cannot be read ({exc.strerror or exc}); move it or choose another path"
+            return (
+                f"{t.name} {t.path}: cannot be read ({exc.strerror or exc}); move it or choose another path"
+            )
         if found.ours:
             continue
         resuming = resume and t.path in resumed
@@ -226,10 +257,14 @@ def check_existing(targets, force: bool, resume: bool, resumed=()) -> str | None
                 return f"cannot resume {t.path}: it is {found.what}; start over with --force (it is replaced)"
             return f"{t.path} is {found.what}: start over with --force (it is replaced)"
         if resuming:
-            return (f"cannot open {t.path} to resume it: it is {found.what}, not {t.expect}; move it away "
-                    f"(--force does not replace it) or choose another {t.name}")  # fmt: skip
-        return (f"{t.path} exists and is {found.what}: refusing to replace it, even with --force (only "
-                f"{t.expect} is replaced); move it away or choose another {t.name}")  # fmt: skip
+            return (
+                f"cannot open {t.path} to resume it: it is {found.what}, not {t.expect}; move it away "
+                f"(--force does not replace it) or choose another {t.name}"
+            )
+        return (
+            f"{t.path} exists and is {found.what}: refusing to replace it, even with --force (only "
+            f"{t.expect} is replaced); move it away or choose another {t.name}"
+        )
     return None
 
 
@@ -258,7 +293,9 @@ class OutputLock:
         for _ in range(10):  # the file may be unlinked by its holder between open and flock: retry
             existed = os.path.exists(self.path)
             try:
-                fd = os.open(self.path, (os.O_RDONLY if self.in_place and existed else os.O_RDWR) | os.O_CREAT, 0o644)
+                fd = os.open(
+                    self.path, (os.O_RDONLY if self.in_place and existed else os.O_RDWR) | os.O_CREAT, 0o644
+                )
             except OSError as exc:
                 return f"cannot write to the output folder {folder}: {exc.strerror} ({self.path})"
             try:
@@ -267,8 +304,10 @@ class OutputLock:
                 holder = "" if self.in_place else _read(fd)
                 os.close(fd)
                 who = f" ({holder})" if holder else ""
-                return (f"{self.path} is held by another mpiapp job{who}: wait for it to end, or choose another "
-                        f"{self.name}")  # fmt: skip
+                return (
+                    f"{self.path} is held by another mpiapp job{who}: wait for it to end, or choose another "
+                    f"{self.name}"
+                )
             try:
                 same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
             except FileNotFoundError:
@@ -279,8 +318,11 @@ class OutputLock:
             self.created = not existed
             if not self.in_place:
                 os.ftruncate(fd, 0)
-                os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} since "
-                             f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\n".encode())  # fmt: skip
+                os.write(
+                    fd,
+                    f"pid {os.getpid()} on {socket.gethostname()} since "
+                    f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\n".encode(),
+                )
             self.fd = fd
             return None
         return f"{self.path}: could not take the lock (it keeps changing)"
@@ -333,8 +375,18 @@ class Claim:
     is let go. `resumed`: targets --resume continues (default PATH.partial).
     """
 
-    def __init__(self, paths: Paths, targets, *, force: bool, resume: bool, comm=None, policy=None,
-                 resumed=None, inputs=()):
+    def __init__(
+        self,
+        paths: Paths,
+        targets,
+        *,
+        force: bool,
+        resume: bool,
+        comm=None,
+        policy=None,
+        resumed=None,
+        inputs=(),
+    ):
         self.paths, self.targets = paths, list(targets)
         self.force, self.resume, self.comm = force, resume, comm
         self.policy = policy or (lambda force, resume: check_policy(paths, force, resume))
@@ -343,8 +395,9 @@ class Claim:
         self.inputs = list(inputs or ())
         self.rank = sync.rank(comm)
         self.flag = next((t.name for t in self.targets if t.path == paths.out), "--out")
-        self.locks = [OutputLock(paths.lock, name=self.flag)] + [OutputLock(t.path, in_place=True, name=t.name)
-                                                                for t in self.targets if t.lock]  # fmt: skip
+        self.locks = [OutputLock(paths.lock, name=self.flag)] + [
+            OutputLock(t.path, in_place=True, name=t.name) for t in self.targets if t.lock
+        ]
         self._made: list[str] = []
         self.begun = False
 
@@ -361,7 +414,9 @@ class Claim:
     def _check(self) -> str | None:
         problem = check_path(self.paths.out, self.flag)
         for t in self.targets:
-            problem = problem or (None if t.path == self.paths.out or t.folder else check_path(t.path, t.name))
+            problem = problem or (
+                None if t.path == self.paths.out or t.folder else check_path(t.path, t.name)
+            )
         problem = problem or check_distinct(self.targets)
         # the locks on files that exist first (a running job holding one is named as such), those
         # that the lock would create only once every check has passed

@@ -26,11 +26,20 @@ def attributes(cfg, job: str, ranks: int, hosts, t_start: float, **extra) -> dic
     effective config, version, MPI library, ranks, hosts, status complete, start / finish times and
     wall seconds, then the job's own `extra` attributes. Collective-free; call it on the writing rank."""
     lib = _comm.library()
-    return {"config": config.dump(cfg), "mpiapp_version": __version__, "job": job,
-            "mpi_library": lib["library_version"], "mpi_vendor": f"{lib['vendor']} {lib['vendor_version']}",
-            "ranks": int(ranks), "hosts": ",".join(sorted(set(hosts))), "status": "complete",
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t_start)),
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "wall_s": time.time() - t_start, **extra}  # fmt: skip
+    return {
+        "config": config.dump(cfg),
+        "mpiapp_version": __version__,
+        "job": job,
+        "mpi_library": lib["library_version"],
+        "mpi_vendor": f"{lib['vendor']} {lib['vendor_version']}",
+        "ranks": int(ranks),
+        "hosts": ",".join(sorted(set(hosts))),
+        "status": "complete",
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t_start)),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "wall_s": time.time() - t_start,
+        **extra,
+    }
 
 
 def profile_rows(ctx, spec, stats: dict) -> tuple[list | None, list]:
@@ -43,8 +52,13 @@ def profile_rows(ctx, spec, stats: dict) -> tuple[list | None, list]:
         phases += sorted({k for r in rows for k in r if k.endswith("_s")} - set(PHASES))
         labels = sorted({k for r in rows for k, v in r.items() if isinstance(v, str)} - {"host"})
     phases, labels = sync.bcast((phases, labels), comm=ctx.comm)
-    cols = ([("rank", "i4"), ("host", "S64"), ("units", "i8")] + [(c, "i8") for c in spec.counters]
-            + [(p, "f8") for p in phases] + [("peak_rss_mb", "f8")] + [(t, "S64") for t in labels])  # fmt: skip
+    cols = (
+        [("rank", "i4"), ("host", "S64"), ("units", "i8")]
+        + [(c, "i8") for c in spec.counters]
+        + [(p, "f8") for p in phases]
+        + [("peak_rss_mb", "f8")]
+        + [(t, "S64") for t in labels]
+    )
     if rows is not None:  # fixed columns (a phase a rank never entered counts 0 s, a label it never set "")
         rows = [{c: r.get(c, "" if dt == "S64" else 0.0) for c, dt in cols} for r in rows]
     return rows, cols
@@ -55,10 +69,23 @@ def write(fin, ctx, spec, stats: dict, t_start: float, n_units: int) -> list | N
     rows, cols = profile_rows(ctx, spec, stats)
     table = {}
     if rows is not None:
-        table = {c: np.array([r[c].encode() if dt == "S64" else r[c] for r in rows], dtype=dt) for c, dt in cols}
+        table = {
+            c: np.array([r[c].encode() if dt == "S64" else r[c] for r in rows], dtype=dt) for c, dt in cols
+        }
     fin.write("profile", cols, table)
     hosts = [r["host"] for r in rows] if rows else []
-    fin.out.set_attrs(attributes(ctx.cfg, spec.name, ctx.size, hosts, t_start, work_counter=ctx.rt.work_counter,
-                                 backend=ctx.backend, units=n_units, threads_per_rank=ctx.rt.thread_plan.threads,
-                                 **fin.extra_attrs))  # fmt: skip
+    fin.out.set_attrs(
+        attributes(
+            ctx.cfg,
+            spec.name,
+            ctx.size,
+            hosts,
+            t_start,
+            work_counter=ctx.rt.work_counter,
+            backend=ctx.backend,
+            units=n_units,
+            threads_per_rank=ctx.rt.thread_plan.threads,
+            **fin.extra_attrs,
+        )
+    )
     return rows

@@ -123,7 +123,9 @@ def _run(spec, ctx, opts, paths, t_start, claim) -> Outcome:
 
     progress = loop.Progress(opts.progress, len(done), len(done) - len(todo), spec.name, comm, rank)
     prof = profile.cprofile(opts.profile)
-    stats = loop.run(ctx, spec, source, ledger, progress, rounds=opts.rounds is not None, units_left=len(todo))
+    stats = loop.run(
+        ctx, spec, source, ledger, progress, rounds=opts.rounds is not None, units_left=len(todo)
+    )
     if prof is not None:
         prof.disable()
         prof.dump_stats(f"{paths.out}.rank{rank}.prof")
@@ -138,8 +140,13 @@ def _run(spec, ctx, opts, paths, t_start, claim) -> Outcome:
         ledger.mark(status="interrupted", interrupted_by=signals.name(stop))
         ledger.close()
         if rank == 0:
-            ctx.log.warning("stopped by %s: %s is resumable (%d of %d units left): rerun with --resume",
-                            signals.name(stop), paths.partial, left, ledger.n_units)  # fmt: skip
+            ctx.log.warning(
+                "stopped by %s: %s is resumable (%d of %d units left): rerun with --resume",
+                signals.name(stop),
+                paths.partial,
+                left,
+                ledger.n_units,
+            )
         return Outcome("interrupted", paths.partial, signals.EXIT_RESUMABLE, {"left": left})
 
     fin = Finalize(ctx, ledger, paths.tmp, mode, note)
@@ -161,6 +168,8 @@ def _check_inputs(ctx, spec, ledger) -> None:
     changed = ledger.changed_inputs(ctx.digests)
     if changed:
         more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
-        errors.agree(f"{ledger.path}: the data of {', '.join(changed[:3])}{more} changed since the "
-                     "interrupted run; its results would mix old and new data: start over with --force",
-                     comm=ctx.comm)  # fmt: skip
+        errors.agree(
+            f"{ledger.path}: the data of {', '.join(changed[:3])}{more} changed since the "
+            "interrupted run; its results would mix old and new data: start over with --force",
+            comm=ctx.comm,
+        )

@@ -103,8 +103,10 @@ def check(folders, inputs=(), comm=None, wait_s: float = PROBE_WAIT_S) -> str | 
             where = f"host{'s' * (len(who) > 1)} {', '.join(sorted(who))}"
             parts.append(f"{what} {path} is not visible on {where} (rank 0 on {hosts[0]} sees it)")
         if parts:
-            message = ("; ".join(parts) + ": every host must see it — use a file system all hosts share, "
-                       "not a node-local folder such as /tmp or local scratch")  # fmt: skip
+            message = (
+                "; ".join(parts) + ": every host must see it — use a file system all hosts share, "
+                "not a node-local folder such as /tmp or local scratch"
+            )
     return sync.bcast(message, comm=comm)
 
 

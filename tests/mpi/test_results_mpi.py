@@ -40,8 +40,11 @@ def given(rank: int, batch: int) -> dict:
     """The rows rank `rank` appends in batch `batch`: 0-3 of them (rank 0 has none in batch 0)."""
     n = (rank * 3 + batch) % 4
     ids = np.array([1000 * rank + 100 * batch + k for k in range(n)], dtype=np.int64)
-    return {"id": ids, "x": np.sqrt(ids.astype(np.float64)),
-            "name": np.array([f"r{rank}-é{k}".encode() for k in range(n)], dtype="S8")}
+    return {
+        "id": ids,
+        "x": np.sqrt(ids.astype(np.float64)),
+        "name": np.array([f"r{rank}-é{k}".encode() for k in range(n)], dtype="S8"),
+    }
 
 
 @pytest.mark.parametrize("collective", [False, True])

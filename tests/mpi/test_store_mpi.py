@@ -51,7 +51,9 @@ def test_reserved_slots_take_arrays_and_refuse_what_does_not_fit(rt):
     w.share()
     for r in range(node.Get_size()):
         v = w[("k", r)]
-        assert np.array_equal(v["x"], np.arange(10.0) + r) and np.array_equal(v["z"], (np.arange(10.0) + r)[::-1])
+        assert np.array_equal(v["x"], np.arange(10.0) + r) and np.array_equal(
+            v["z"], (np.arange(10.0) + r)[::-1]
+        )
         assert v["x"].ctypes.data == v["y"].ctypes.data and not v["x"].flags.writeable
         assert ("small", r) not in w
     w.free()

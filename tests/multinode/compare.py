@@ -16,12 +16,26 @@ import numpy as np
 
 #: `perf_profile` is computed from the median times to target (Dolan & More over wall-clock times)
 SKIP_TABLES = {"profile", "perf_profile"}
-TIMING = re.compile(r"(_s|seconds|seconds_med|_us_med)$|^time_to_|rss|tracemalloc|^torch_(allocated|reserved)$"
-                    r"|^cupy_pool_|^nvml_process$|^cached$|^cache_key$")  # fmt: skip
+TIMING = re.compile(
+    r"(_s|seconds|seconds_med|_us_med)$|^time_to_|rss|tracemalloc|^torch_(allocated|reserved)$"
+    r"|^cupy_pool_|^nvml_process$|^cached$|^cache_key$"
+)
 TIMING_IN = {("curves", "time")}
 #: when, where, how many ranks, which paths (the config names the output path)
-SKIP_ATTRS = {"started", "finished", "wall_s", "hosts", "ranks", "config", "work_counter", "journal", "best_yaml",
-              "feature_store", "threads_per_rank", "openmp_runtimes"}  # fmt: skip
+SKIP_ATTRS = {
+    "started",
+    "finished",
+    "wall_s",
+    "hosts",
+    "ranks",
+    "config",
+    "work_counter",
+    "journal",
+    "best_yaml",
+    "feature_store",
+    "threads_per_rank",
+    "openmp_runtimes",
+}
 
 
 def read(path) -> tuple[dict, dict]:

@@ -52,10 +52,25 @@ def unavailable() -> str | None:
     if r.returncode != 0:
         return f"cannot create a network namespace (no CAP_NET_ADMIN / CAP_SYS_ADMIN?): {r.stderr.strip()}"
     try:
-        r = subprocess.run(["nsenter", f"--net=/run/netns/{name}", "--", "unshare", "--mount", "--uts",
-                            "--propagation", "slave", "--", "sh", "-c",
-                            "hostname probe && mount -t tmpfs tmpfs /dev/shm"],
-                           capture_output=True, text=True, timeout=20)  # fmt: skip
+        r = subprocess.run(
+            [
+                "nsenter",
+                f"--net=/run/netns/{name}",
+                "--",
+                "unshare",
+                "--mount",
+                "--uts",
+                "--propagation",
+                "slave",
+                "--",
+                "sh",
+                "-c",
+                "hostname probe && mount -t tmpfs tmpfs /dev/shm",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
         if r.returncode != 0:
             return f"cannot enter a host (mount / UTS namespaces refused): {r.stderr.strip()}"
     finally:
@@ -221,13 +236,26 @@ exec nsenter --net=/run/netns/$ns -- unshare --mount --propagation slave --uts -
         """The argv that runs `cmd` (a list, or one shell line) on `host`, keeping the caller's environment."""
         if isinstance(cmd, str):
             cmd = ["sh", "-c", cmd]
-        return ["nsenter", f"--net=/run/netns/{self.ns(host)}", "--", "unshare", "--mount", "--propagation",
-                "slave", "--uts", "--ipc", "--", "sh", str(self.root / host / "enter.sh"),
-                *map(str, cmd)]  # fmt: skip
+        return [
+            "nsenter",
+            f"--net=/run/netns/{self.ns(host)}",
+            "--",
+            "unshare",
+            "--mount",
+            "--propagation",
+            "slave",
+            "--uts",
+            "--ipc",
+            "--",
+            "sh",
+            str(self.root / host / "enter.sh"),
+            *map(str, cmd),
+        ]
 
     def run(self, host: str, cmd, env=None, timeout: float = 60, cwd=None) -> subprocess.CompletedProcess:
-        return subprocess.run(self.argv(host, cmd), capture_output=True, text=True, env=env, timeout=timeout,
-                              cwd=cwd)  # fmt: skip
+        return subprocess.run(
+            self.argv(host, cmd), capture_output=True, text=True, env=env, timeout=timeout, cwd=cwd
+        )
 
     def popen(self, host: str, cmd, env=None, cwd=None, **kw) -> subprocess.Popen:
         return subprocess.Popen(self.argv(host, cmd), env=env, cwd=cwd, **kw)
@@ -241,8 +269,12 @@ exec nsenter --net=/run/netns/$ns -- unshare --mount --propagation slave --uts -
         """What a cluster's login environment plus Open MPI's site settings would give mpirun on h1:
         the rsh agent in place of ssh, root allowed. Nothing about the network: Open MPI finds eth0."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_", "PRTE_", "PMIX_", "SLURM_"))}
-        env.update(OMPI_MCA_plm_rsh_agent=self.rsh_agent, OMPI_ALLOW_RUN_AS_ROOT="1",
-                   OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", PYTHONUNBUFFERED="1")  # fmt: skip
+        env.update(
+            OMPI_MCA_plm_rsh_agent=self.rsh_agent,
+            OMPI_ALLOW_RUN_AS_ROOT="1",
+            OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+            PYTHONUNBUFFERED="1",
+        )
         env.update(extra or {})
         return env
 
@@ -291,12 +323,22 @@ def main(argv=None) -> int:
         "down after.",
     )
     ap.add_argument("-n", type=int, default=2, help="hosts (default 2)")
-    ap.add_argument("--slurm", action="store_true",
-                    help="also Slurm: slurmctld + slurmd on h1, slurmd on the others")
-    ap.add_argument("--real-names", action="store_true", help="hosts files name each host by its address "
-                    "(default: Debian's style, the host's own name on 127.0.1.1)")
-    ap.add_argument("--shared", action="append", default=[], metavar="DIR",
-                    help="a folder under /tmp that every host sees (the rest of /tmp is each host's own)")
+    ap.add_argument(
+        "--slurm", action="store_true", help="also Slurm: slurmctld + slurmd on h1, slurmd on the others"
+    )
+    ap.add_argument(
+        "--real-names",
+        action="store_true",
+        help="hosts files name each host by its address "
+        "(default: Debian's style, the host's own name on 127.0.1.1)",
+    )
+    ap.add_argument(
+        "--shared",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder under /tmp that every host sees (the rest of /tmp is each host's own)",
+    )
     ap.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND ... (run on h1 in this folder)")
     a = ap.parse_args(argv)
     why = unavailable()
@@ -319,9 +361,12 @@ def main(argv=None) -> int:
             slurm.start()
             env = {**slurm.env(), **{k: v for k, v in env.items() if k.startswith("OMPI_")}}
         try:
-            print(f"hosts {', '.join(f'{h} ({hosts.addr(h)})' for h in hosts.names)} up in "
-                  f"{hosts.timings['bring_up_s']:.2f} s; rsh agent {hosts.rsh_agent}"
-                  + (f"; Slurm up ({slurm.conf})" if slurm else ""), file=sys.stderr)  # fmt: skip
+            print(
+                f"hosts {', '.join(f'{h} ({hosts.addr(h)})' for h in hosts.names)} up in "
+                f"{hosts.timings['bring_up_s']:.2f} s; rsh agent {hosts.rsh_agent}"
+                + (f"; Slurm up ({slurm.conf})" if slurm else ""),
+                file=sys.stderr,
+            )
             return subprocess.call(hosts.argv("h1", cmd or ["bash", "-i"]), env=env, cwd=os.getcwd())
         finally:
             if slurm is not None:

@@ -20,7 +20,11 @@ from mpiapp.runtime import start, torch_dist  # noqa: E402
 def listening() -> set:
     import psutil
 
-    return {f"{c.laddr.ip}:{c.laddr.port}" for c in psutil.Process().net_connections("tcp") if c.status == "LISTEN"}
+    return {
+        f"{c.laddr.ip}:{c.laddr.port}"
+        for c in psutil.Process().net_connections("tcp")
+        if c.status == "LISTEN"
+    }
 
 
 def main() -> int:
@@ -35,8 +39,20 @@ def main() -> int:
     t = torch.tensor([float(rt.rank + 1)])
     dist.all_reduce(t)
     new = sorted(listening() - before)
-    print("SOCKETS " + json.dumps({"rank": rt.rank, "host": g.host, "port": g.port, "sum": float(t.item()),
-                                   "gloo_if": os.environ.get("GLOO_SOCKET_IFNAME"), "listen": new}), flush=True)
+    print(
+        "SOCKETS "
+        + json.dumps(
+            {
+                "rank": rt.rank,
+                "host": g.host,
+                "port": g.port,
+                "sum": float(t.item()),
+                "gloo_if": os.environ.get("GLOO_SOCKET_IFNAME"),
+                "listen": new,
+            }
+        ),
+        flush=True,
+    )
     rt.comm.Barrier()
     torch_dist.close()
     return 0

@@ -20,8 +20,10 @@ N_SEARCH, N_HOLD, FEATURES = 100, 400, 60
 
 def setup(cfg):
     rng = np.random.default_rng(20261201)
-    return {"search": (rng.standard_normal((N_SEARCH, FEATURES)), rng.standard_normal(N_SEARCH)),
-            "holdout": (rng.standard_normal((N_HOLD, FEATURES)), rng.standard_normal(N_HOLD))}
+    return {
+        "search": (rng.standard_normal((N_SEARCH, FEATURES)), rng.standard_normal(N_SEARCH)),
+        "holdout": (rng.standard_normal((N_HOLD, FEATURES)), rng.standard_normal(N_HOLD)),
+    }
 
 
 def _coef(params, state):

@@ -51,8 +51,14 @@ def build(args):
         lo, hi = unit.key
         k = np.arange(lo, hi, dtype=np.int64)
         ctx.timers.count("numbers", hi - lo)
-        return {"sums": {"unit": np.array([unit.uid]), "lo": np.array([lo]), "hi": np.array([hi]),
-                         "sum": np.array([int(np.sum(k * k))])}}  # fmt: skip
+        return {
+            "sums": {
+                "unit": np.array([unit.uid]),
+                "lo": np.array([lo]),
+                "hi": np.array([hi]),
+                "sum": np.array([int(np.sum(k * k))]),
+            }
+        }
 
     def finalize(fin):
         rows = {}
@@ -63,8 +69,15 @@ def build(args):
         fin.write("sums", COLUMNS, rows)
         return {"units": len(fin.units["cost"])}
 
-    return lambda ctx: JobSpec(name="squares", key_columns=[("lo", "i8"), ("hi", "i8")], tables={"sums": COLUMNS},
-                               plan=plan, run_unit=run_unit, finalize=finalize, counters=("numbers",))
+    return lambda ctx: JobSpec(
+        name="squares",
+        key_columns=[("lo", "i8"), ("hi", "i8")],
+        tables={"sums": COLUMNS},
+        plan=plan,
+        run_unit=run_unit,
+        finalize=finalize,
+        counters=("numbers",),
+    )
 
 
 def feeder(args):

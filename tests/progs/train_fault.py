@@ -27,7 +27,11 @@ def faulty(spec, X, y, inner=None):
     global count
     count += 1
     if kind == "raise":
-        sym, fam, fold = os.environ["FAULT_SYMBOL"], os.environ.get("FAULT_FAMILY", "xgb"), int(os.environ.get("FAULT_FOLD", "1"))
+        sym, fam, fold = (
+            os.environ["FAULT_SYMBOL"],
+            os.environ.get("FAULT_FAMILY", "xgb"),
+            int(os.environ.get("FAULT_FOLD", "1")),
+        )
         if spec.family == fam and spec.seed == families.unit_seed(sym, fam, fold):
             raise ValueError(f"injected model failure ({sym} {fam} fold {fold})")
     if kind == "slow":
@@ -38,6 +42,11 @@ def faulty(spec, X, y, inner=None):
 
 
 if kind == "missing":
-    families.FAMILIES["xgb"] = (1, "xgboost_not_installed_here", "pip install 'mpiapp[cpu]' (xgboost-cpu)", "x")
+    families.FAMILIES["xgb"] = (
+        1,
+        "xgboost_not_installed_here",
+        "pip install 'mpiapp[cpu]' (xgboost-cpu)",
+        "x",
+    )
 families.fit = faulty
 sys.exit(train.main(sys.argv[1:]))

@@ -140,8 +140,9 @@ class LocalSlurm:
         return self.hosts.argv(host or self.hosts.names[0], [str(c) for c in cmd])
 
     def _run(self, *cmd, check=True, timeout=30, env=None, host=None) -> subprocess.CompletedProcess:
-        r = subprocess.run(self.argv(cmd, host), capture_output=True, text=True, timeout=timeout,
-                           env=env or self.env())  # fmt: skip
+        r = subprocess.run(
+            self.argv(cmd, host), capture_output=True, text=True, timeout=timeout, env=env or self.env()
+        )
         if check and r.returncode != 0:
             raise SlurmError(
                 f"{' '.join(map(str, cmd))} -> {r.returncode}\n{r.stdout}{r.stderr}\n{self.logs()}"
@@ -158,14 +159,23 @@ class LocalSlurm:
         self._run(_which("mungekey"), "-c", "-b", "1024", "-k", key, env=dict(os.environ), host="local")
         os.chmod(key, 0o600)
         self.sock = self.root / "munge" / "munge.socket"
-        self._run(_which("munged"), f"--socket={self.sock}", f"--key-file={key}",
-                  f"--pid-file={self.pidfiles['munged']}", f"--log-file={self.root / 'log' / 'munged.log'}",
-                  f"--seed-file={self.root / 'munge' / 'munge.seed'}", "--force",
-                  env=dict(os.environ), host="local")  # fmt: skip
+        self._run(
+            _which("munged"),
+            f"--socket={self.sock}",
+            f"--key-file={key}",
+            f"--pid-file={self.pidfiles['munged']}",
+            f"--log-file={self.root / 'log' / 'munged.log'}",
+            f"--seed-file={self.root / 'munge' / 'munge.seed'}",
+            "--force",
+            env=dict(os.environ),
+            host="local",
+        )
         self._remember("munged")
         names = self.hosts.names if self.hosts is not None else [None]
-        nodes = [self._run(_which("slurmd"), "-C", env=dict(os.environ), host=h).stdout.splitlines()[0]
-                 for h in names]  # fmt: skip
+        nodes = [
+            self._run(_which("slurmd"), "-C", env=dict(os.environ), host=h).stdout.splitlines()[0]
+            for h in names
+        ]
         self.nodenames = [n.split()[0].split("=", 1)[1] for n in nodes]
         self.nodename = self.nodenames[0]
         self.cpus = int(re.search(r"CPUs=(\d+)", nodes[0]).group(1))
@@ -175,47 +185,58 @@ class LocalSlurm:
         if self.hosts is None:
             (r / "etc" / "mpi.conf").write_text(f"PMIxCliTmpDirBase={r / 'pmix'}\n")
             ctld, node_lines = "localhost(127.0.0.1)", [f"{nodes[0]} NodeAddr=127.0.0.1"]
-            slurmd_files = [f"SlurmdPidFile={self.pidfiles['slurmd']}", f"SlurmdSpoolDir={r / 'spool'}",
-                            f"SlurmdLogFile={r / 'log' / 'slurmd.log'}"]  # fmt: skip
+            slurmd_files = [
+                f"SlurmdPidFile={self.pidfiles['slurmd']}",
+                f"SlurmdSpoolDir={r / 'spool'}",
+                f"SlurmdLogFile={r / 'log' / 'slurmd.log'}",
+            ]
         else:
             first = self.hosts.names[0]
             ctld = f"{first}({self.hosts.addr(first)})"
             node_lines = [f"{n} NodeAddr={self.hosts.addr(h)}" for n, h in zip(nodes, self.hosts.names)]
-            slurmd_files = ["SlurmdPidFile=/tmp/slurmd.pid", "SlurmdSpoolDir=/tmp/slurmd-spool",
-                            f"SlurmdLogFile={r / 'log' / 'slurmd-%n.log'}"]  # fmt: skip
-        self.conf.write_text("\n".join([
-            "ClusterName=mpiapptest",
-            f"SlurmctldHost={ctld}",
-            f"SlurmctldPort={self.ctld_port}",
-            f"SlurmdPort={self.slurmd_port}",
-            "SlurmUser=root",
-            "SlurmdUser=root",
-            "AuthType=auth/munge",
-            "CredType=cred/munge",
-            f"AuthInfo=socket={self.sock},cred_expire={self.cred_expire}",
-            f"StateSaveLocation={r / 'state'}",
-            f"SlurmctldPidFile={self.pidfiles['slurmctld']}",
-            *slurmd_files,
-            f"SlurmctldLogFile={r / 'log' / 'slurmctld.log'}",
-            f"PlugStackConfig={r / 'etc' / 'plugstack.conf'}",
-            "ProctrackType=proctrack/linuxproc",
-            f"TaskPlugin={self.task_plugin}",
-            "JobAcctGatherType=jobacct_gather/none",
-            "AccountingStorageType=accounting_storage/none",
-            "SelectType=select/cons_tres",
-            "SelectTypeParameters=CR_Core",
-            "MpiDefault=pmix",
-            # a requeued job restarts within ~1 s of cred_expire
-            "SchedulerParameters=sched_interval=2,bf_interval=1",
-            "MinJobAge=3600",
-            "ReturnToService=2",
-            "KillWait=5",
-            "InactiveLimit=0",
-            "SlurmdTimeout=60",
-            *node_lines,
-            f"PartitionName={self.partition} Nodes={','.join(self.nodenames)} Default=YES MaxTime=INFINITE "
-            "State=UP",
-        ]) + "\n")  # fmt: skip
+            slurmd_files = [
+                "SlurmdPidFile=/tmp/slurmd.pid",
+                "SlurmdSpoolDir=/tmp/slurmd-spool",
+                f"SlurmdLogFile={r / 'log' / 'slurmd-%n.log'}",
+            ]
+        self.conf.write_text(
+            "\n".join(
+                [
+                    "ClusterName=mpiapptest",
+                    f"SlurmctldHost={ctld}",
+                    f"SlurmctldPort={self.ctld_port}",
+                    f"SlurmdPort={self.slurmd_port}",
+                    "SlurmUser=root",
+                    "SlurmdUser=root",
+                    "AuthType=auth/munge",
+                    "CredType=cred/munge",
+                    f"AuthInfo=socket={self.sock},cred_expire={self.cred_expire}",
+                    f"StateSaveLocation={r / 'state'}",
+                    f"SlurmctldPidFile={self.pidfiles['slurmctld']}",
+                    *slurmd_files,
+                    f"SlurmctldLogFile={r / 'log' / 'slurmctld.log'}",
+                    f"PlugStackConfig={r / 'etc' / 'plugstack.conf'}",
+                    "ProctrackType=proctrack/linuxproc",
+                    f"TaskPlugin={self.task_plugin}",
+                    "JobAcctGatherType=jobacct_gather/none",
+                    "AccountingStorageType=accounting_storage/none",
+                    "SelectType=select/cons_tres",
+                    "SelectTypeParameters=CR_Core",
+                    "MpiDefault=pmix",
+                    # a requeued job restarts within ~1 s of cred_expire
+                    "SchedulerParameters=sched_interval=2,bf_interval=1",
+                    "MinJobAge=3600",
+                    "ReturnToService=2",
+                    "KillWait=5",
+                    "InactiveLimit=0",
+                    "SlurmdTimeout=60",
+                    *node_lines,
+                    f"PartitionName={self.partition} Nodes={','.join(self.nodenames)} Default=YES MaxTime=INFINITE "
+                    "State=UP",
+                ]
+            )
+            + "\n"
+        )
         self._run(_which("slurmctld"), "-i", "-f", self.conf)
         self._remember("slurmctld")
         self._wait(
@@ -224,8 +245,11 @@ class LocalSlurm:
         for h in names:
             self._run(_which("slurmd"), "-f", self.conf, host=h)
             self._remember("slurmd" if h is None else f"slurmd@{h}")
-        self._wait(lambda: self._run("sinfo", "-h", "-o", "%t", check=False).stdout.split() == ["idle"], 30,
-                   "the nodes to be idle")  # fmt: skip
+        self._wait(
+            lambda: self._run("sinfo", "-h", "-o", "%t", check=False).stdout.split() == ["idle"],
+            30,
+            "the nodes to be idle",
+        )
         self.timings["bring_up_s"] = time.monotonic() - t0
 
     def _remember(self, name: str, timeout: float = 10) -> None:
@@ -252,9 +276,23 @@ class LocalSlurm:
             return {}
         return dict(kv.split("=", 1) for kv in r.stdout.split() if "=" in kv)
 
-    def wait_job(self, jobid: int, states=("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL",
-                                            "OUT_OF_MEMORY", "PREEMPTED", "BOOT_FAIL", "DEADLINE"),
-                 timeout: float = 120, every: float = 0.5) -> dict:  # fmt: skip
+    def wait_job(
+        self,
+        jobid: int,
+        states=(
+            "COMPLETED",
+            "FAILED",
+            "CANCELLED",
+            "TIMEOUT",
+            "NODE_FAIL",
+            "OUT_OF_MEMORY",
+            "PREEMPTED",
+            "BOOT_FAIL",
+            "DEADLINE",
+        ),
+        timeout: float = 120,
+        every: float = 0.5,
+    ) -> dict:
         """Poll (not sbatch --wait: its back-off adds tens of seconds) until the job is in one of `states`."""
         t0, info = time.monotonic(), {}
         while time.monotonic() - t0 < timeout:
@@ -324,8 +362,12 @@ class LocalSlurm:
                 and self._run("squeue", "-h", "-t", "R,CG", check=False, timeout=10).stdout.strip()
             ):
                 time.sleep(0.2)
-        daemons = [self.started[n] for n in sorted(self.started, key=lambda n: ("slurmd", "slurmctld",
-                                                                               "munged").index(n.split("@")[0]))]
+        daemons = [
+            self.started[n]
+            for n in sorted(
+                self.started, key=lambda n: ("slurmd", "slurmctld", "munged").index(n.split("@")[0])
+            )
+        ]
         _terminate(daemons, grace=5.0)
         _terminate(self.ours(), grace=2.0)  # slurmstepd and job processes that outlived slurmd
         self.timings["teardown_s"] = time.monotonic() - t0

@@ -39,9 +39,21 @@ PY = sys.executable
 FAULT = ROOT / "tests" / "progs" / "score_fault.py"
 SKIP = 77
 # the small scan of tests/test_score_job.py, on 8 symbols: 40 work units of 5 windows
-SCORE_ARGS = ["--data", "synthetic:8", "--no-progress", "--set", "data.synthetic_bars=900",
-              "--set", "scan.window_bars=300", "--set", "scan.max_windows=24",
-              "--set", "work.unit_size=5", "--set", "work.commit_interval_s=0.2"]  # fmt: skip
+SCORE_ARGS = [
+    "--data",
+    "synthetic:8",
+    "--no-progress",
+    "--set",
+    "data.synthetic_bars=900",
+    "--set",
+    "scan.window_bars=300",
+    "--set",
+    "scan.max_windows=24",
+    "--set",
+    "work.unit_size=5",
+    "--set",
+    "work.commit_interval_s=0.2",
+]
 # every scanned unit sleeps 0.2 s (~20 per rank: ~4 s of scanning), so a signal sent as soon as both
 # ranks scan lands mid-scan, and the resumed run is short
 SLOW = {"FAULT_KIND": "slow", "FAULT_SLEEP": "0.2"}
@@ -59,10 +71,32 @@ def check(cond, msg):
 def render(slurm: LocalSlurm, work: Path, name: str, *extra, program=None) -> Path:
     """The script, rendered by the real CLI exactly as a user would."""
     script = work / f"{name}.sbatch"
-    cmd = [PY, "-m", "mpiapp.launch", "--name", name, "--script", str(script), "--partition", slurm.partition,
-           "--cores-per-node", str(slurm.cpus), "--ranks-per-node", "2", "--threads-per-rank", "1",
-           "--time", "00:10:00", "--signal-seconds", "60", "--log-dir", str(work / "logs"),
-           "--out", str(work / f"{name}.h5"), *extra]  # fmt: skip
+    cmd = [
+        PY,
+        "-m",
+        "mpiapp.launch",
+        "--name",
+        name,
+        "--script",
+        str(script),
+        "--partition",
+        slurm.partition,
+        "--cores-per-node",
+        str(slurm.cpus),
+        "--ranks-per-node",
+        "2",
+        "--threads-per-rank",
+        "1",
+        "--time",
+        "00:10:00",
+        "--signal-seconds",
+        "60",
+        "--log-dir",
+        str(work / "logs"),
+        "--out",
+        str(work / f"{name}.h5"),
+        *extra,
+    ]
     if program:
         cmd += ["--program", str(program)]
     r = subprocess.run(cmd + ["--", *SCORE_ARGS], capture_output=True, text=True, cwd=work, timeout=60)
@@ -92,7 +126,10 @@ def same_tables(a, b) -> None:
     for t in a:
         check(a[t].keys() == b[t].keys(), f"table {t}: columns differ")
         for c in a[t]:
-            check(np.array_equal(a[t][c], b[t][c], equal_nan=a[t][c].dtype.kind == "f"), f"table {t} column {c} differs")
+            check(
+                np.array_equal(a[t][c], b[t][c], equal_nan=a[t][c].dtype.kind == "f"),
+                f"table {t} column {c} differs",
+            )
 
 
 def wait_for(cond, timeout: float, what: str, every: float = 0.2):
@@ -112,8 +149,10 @@ def run_reference(slurm: LocalSlurm, work: Path, timings: dict) -> dict:
     jid = slurm.sbatch(script)
     info = slurm.wait_job(jid, timeout=120)
     out, err = log_of(work, "ref", jid, "out"), log_of(work, "ref", jid, "err")
-    check(info.get("JobState") == "COMPLETED" and info.get("ExitCode") == "0:0",
-          f"job A: {info.get('JobState')} exit {info.get('ExitCode')}\n{out}\n{err}")  # fmt: skip
+    check(
+        info.get("JobState") == "COMPLETED" and info.get("ExitCode") == "0:0",
+        f"job A: {info.get('JobState')} exit {info.get('ExitCode')}\n{out}\n{err}",
+    )
     h5 = work / "ref.h5"
     a = attrs(h5)
     check(
@@ -170,8 +209,10 @@ def run_preempted(slurm: LocalSlurm, work: Path, reference: dict, launcher: str,
     )
     out, err = log_of(work, name, jid, "out"), log_of(work, name, jid, "err")
     both = f"--- out\n{out}\n--- err\n{err}"
-    check(info.get("JobState") == "COMPLETED" and info.get("ExitCode") == "0:0",
-          f"job {name}: {info.get('JobState')} exit {info.get('ExitCode')}\n{both}")  # fmt: skip
+    check(
+        info.get("JobState") == "COMPLETED" and info.get("ExitCode") == "0:0",
+        f"job {name}: {info.get('JobState')} exit {info.get('ExitCode')}\n{both}",
+    )
     check(
         int(info.get("Restarts", 0)) >= 1,
         f"job {name}: never requeued (Restarts={info.get('Restarts')})\n{both}",
@@ -204,8 +245,14 @@ def srun_step(slurm: LocalSlurm, name: str, *cmd, watch: str | None = None, time
     marker = f"{name}-{os.getpid()}-{time.monotonic_ns()}"
     argv = ["srun", "-n", "2", "--mpi=pmix", "-J", name, *map(str, cmd)]
     t0 = time.monotonic()
-    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                         env=slurm.env({"MPIAPP_STEP": marker}))  # fmt: skip
+    p = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=slurm.env({"MPIAPP_STEP": marker}),
+    )
     out: list = []
     err: list = []
     t_watch: list = []
@@ -243,9 +290,16 @@ def srun_step(slurm: LocalSlurm, name: str, *cmd, watch: str | None = None, time
     p.wait()
     for t in pumps:
         t.join(5)
-    r = {"rc": p.returncode, "out": "".join(out), "err": "".join(err), "seconds": t_end - t0,
-         "t_end": t_end, "t_watch": t_watch[0] if t_watch else None, "tasks": tasks,
-         "jobid": int(next(iter(jobids))) if len(jobids) == 1 else None}  # fmt: skip
+    r = {
+        "rc": p.returncode,
+        "out": "".join(out),
+        "err": "".join(err),
+        "seconds": t_end - t0,
+        "t_end": t_end,
+        "t_watch": t_watch[0] if t_watch else None,
+        "tasks": tasks,
+        "jobid": int(next(iter(jobids))) if len(jobids) == 1 else None,
+    }
     r["both"] = f"$ {' '.join(argv)}\n--- rc {r['rc']}\n--- out\n{r['out']}\n--- err\n{r['err']}"
     check(not timed_out, f"srun step {name}: still running after {timeout:.0f} s\n{r['both']}")
     check(len(jobids) <= 1, f"srun step {name}: tasks from several jobs {jobids}\n{r['both']}")
@@ -266,13 +320,17 @@ def run_steps(slurm: LocalSlurm, work: Path, timings: dict) -> None:
     both = r["both"]
     check(r["rc"] != 0, f"srun fail.py: exit 0 although rank 1 raised\n{both}")
     check(fail_line in r["err"], f"srun fail.py: no rank-prefixed RuntimeError on stderr\n{both}")
-    check("[mpiapp rank 1/2] Traceback (most recent call last):" in r["err"],
-          f"srun fail.py: no rank-prefixed traceback\n{both}")  # fmt: skip
+    check(
+        "[mpiapp rank 1/2] Traceback (most recent call last):" in r["err"],
+        f"srun fail.py: no rank-prefixed traceback\n{both}",
+    )
     check("finished" not in r["out"], f"srun fail.py: a rank finished after the failure\n{both}")
     abort_s = r["t_end"] - r["t_watch"]
     check(abort_s <= 10, f"srun fail.py: the step ended {abort_s:.1f} s after the failure (> 10 s)\n{both}")
-    check(len(r["tasks"]) == 2 and r["jobid"] is not None,
-          f"srun fail.py: expected to see the job's 2 tasks, saw {r['tasks']}\n{both}")  # fmt: skip
+    check(
+        len(r["tasks"]) == 2 and r["jobid"] is not None,
+        f"srun fail.py: expected to see the job's 2 tasks, saw {r['tasks']}\n{both}",
+    )
     jid = r["jobid"]
 
     def left():  # the two rank pids we saw, and any process of this cluster still carrying the job id
@@ -285,8 +343,10 @@ def run_steps(slurm: LocalSlurm, work: Path, timings: dict) -> None:
     except Failed:
         raise Failed(f"srun fail.py: processes of job {jid} left: {left()}\n{both}") from None
     info = slurm.wait_job(jid, timeout=15, every=0.2)
-    check(info.get("JobState") in ("FAILED", "CANCELLED"),
-          f"srun fail.py: job {jid} ended {info.get('JobState')}\n{both}")  # fmt: skip
+    check(
+        info.get("JobState") in ("FAILED", "CANCELLED"),
+        f"srun fail.py: job {jid} ended {info.get('JobState')}\n{both}",
+    )
     import h5py
 
     with h5py.File(outdir / "rank1.h5", "r") as f:  # the failing rank closed its file before the abort
@@ -304,9 +364,11 @@ def run_steps(slurm: LocalSlurm, work: Path, timings: dict) -> None:
     except ValueError as exc:  # two singletons would print two documents
         raise Failed(f"srun mpiapp info: stdout is not one JSON document ({exc})\n{both}") from None
     rows = sorted((row.get("rank"), row.get("ranks_on_node")) for row in doc.get("per_rank", []))
-    check(doc.get("ranks") == 2 and rows == [(0, 2), (1, 2)],
-          f"srun mpiapp info: ranks={doc.get('ranks')} per_rank (rank, ranks_on_node)={rows}, "
-          f"expected one size-2 job\n{both}")  # fmt: skip
+    check(
+        doc.get("ranks") == 2 and rows == [(0, 2), (1, 2)],
+        f"srun mpiapp info: ranks={doc.get('ranks')} per_rank (rank, ranks_on_node)={rows}, "
+        f"expected one size-2 job\n{both}",
+    )
     check(doc.get("h5py_mpi") is True, f"srun mpiapp info: h5py_mpi={doc.get('h5py_mpi')}\n{both}")
     timings["step_info_s"] = r["seconds"]
 
@@ -333,9 +395,11 @@ def scenario(which=("steps", "srun", "mpirun"), keep: bool = False, allow_instal
             run_preempted(slurm, work, reference, launcher, timings)
     finally:
         if keep:
-            print(f"kept: export SLURM_CONF={slurm.conf}   (files in {slurm.root})\n"
-                  f"stop: python -c \"import sys; sys.path.insert(0, '{HERE}'); import local_slurm; "
-                  f"local_slurm.LocalSlurm.attach('{slurm.root}').stop()\"")  # fmt: skip
+            print(
+                f"kept: export SLURM_CONF={slurm.conf}   (files in {slurm.root})\n"
+                f"stop: python -c \"import sys; sys.path.insert(0, '{HERE}'); import local_slurm; "
+                f"local_slurm.LocalSlurm.attach('{slurm.root}').stop()\""
+            )
         else:
             slurm.stop()
             timings["teardown_s"] = slurm.timings.get("teardown_s", 0.0)

@@ -45,13 +45,20 @@ def _normal_sums(stats: dict):
     def fn(x, y):
         z = (x - mean) / std
         yc = y - ym
-        return np.concatenate([np.einsum("ij,ik->jk", z, z).ravel(), np.einsum("ij,i->j", z, yc),
-                               [float(np.dot(yc, yc)), float(x.shape[0])]])  # fmt: skip
+        return np.concatenate(
+            [
+                np.einsum("ij,ik->jk", z, z).ravel(),
+                np.einsum("ij,i->j", z, yc),
+                [float(np.dot(yc, yc)), float(x.shape[0])],
+            ]
+        )
 
     return fn
 
 
-def ridge(readers: dict, stats: dict, penalties, rank: int, size: int, comm=None) -> tuple[RidgeFit, np.ndarray]:
+def ridge(
+    readers: dict, stats: dict, penalties, rank: int, size: int, comm=None
+) -> tuple[RidgeFit, np.ndarray]:
     """Collective: (the ridge fitted on the training split with the chosen penalty, validation MSE of
     each penalty in `penalties` order). readers: {"train", "validation": StoreReader}; stats:
     evaluate.input_stats of the training split. Raises ValueError for an empty penalty list."""
@@ -68,6 +75,11 @@ def ridge(readers: dict, stats: dict, penalties, rank: int, size: int, comm=None
     coefs = solve_sums(G, r, max(m, 1), pens)
     mse = np.array([(yyv - 2.0 * float(b @ rv) + float(b @ Gv @ b)) / nv for b in coefs])
     k = int(np.argmin(mse))
-    fit = RidgeFit(np.asarray(stats["x_mean"], dtype=np.float64), np.asarray(stats["x_std"], dtype=np.float64),
-                   coefs[k], float(stats["y_mean"]), pens[k])  # fmt: skip
+    fit = RidgeFit(
+        np.asarray(stats["x_mean"], dtype=np.float64),
+        np.asarray(stats["x_std"], dtype=np.float64),
+        coefs[k],
+        float(stats["y_mean"]),
+        pens[k],
+    )
     return fit, mse

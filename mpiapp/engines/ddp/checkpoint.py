@@ -50,15 +50,20 @@ def load(path: str, torch, device: str = "cpu") -> dict:
     try:
         st = torch.load(path, map_location=device, weights_only=True)
     except OSError as exc:
-        raise ValueError(f"{path}: cannot read the checkpoint ({exc.strerror or exc}); start over with "
-                         "--force") from None
+        raise ValueError(
+            f"{path}: cannot read the checkpoint ({exc.strerror or exc}); start over with --force"
+        ) from None
     except Exception as exc:  # noqa: BLE001  (torch raises UnpicklingError, RuntimeError, ... for foreign bytes)
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise ValueError(f"{path} is not an mpiapp ddp checkpoint torch reads with weights_only=True "
-                         f"({type(exc).__name__}: {first}); start over with --force") from None
+        raise ValueError(
+            f"{path} is not an mpiapp ddp checkpoint torch reads with weights_only=True "
+            f"({type(exc).__name__}: {first}); start over with --force"
+        ) from None
     if not isinstance(st, dict) or "model" not in st or "config" not in st:
-        raise ValueError(f"{path} is not an mpiapp ddp checkpoint (no model state or configuration in it); start "
-                         "over with --force")  # fmt: skip
+        raise ValueError(
+            f"{path} is not an mpiapp ddp checkpoint (no model state or configuration in it); start "
+            "over with --force"
+        )
     return st
 
 
@@ -70,8 +75,11 @@ def kind(path: str) -> Found:
         head = fh.read(4)
     if head[:2] == b"PK":
         if not zipfile.is_zipfile(path):
-            return Found(False, "a cut-short checkpoint (its zip directory is missing: a kill mid-write?)",
-                         damaged=True)  # fmt: skip
+            return Found(
+                False,
+                "a cut-short checkpoint (its zip directory is missing: a kill mid-write?)",
+                damaged=True,
+            )
         try:
             with zipfile.ZipFile(path) as z:
                 names = z.namelist()
@@ -81,8 +89,10 @@ def kind(path: str) -> Found:
             return Found(True, "an mpiapp ddp checkpoint")
         return Found(False, "a zip archive that is not a torch checkpoint")
     if head[:1] == b"\x80":
-        return Found(False, "a pickle file (never loaded: a checkpoint is a torch zip archive, read with "
-                     "weights_only=True)")  # fmt: skip
+        return Found(
+            False,
+            "a pickle file (never loaded: a checkpoint is a torch zip archive, read with weights_only=True)",
+        )
     return Found(False, "not a torch checkpoint")
 
 

@@ -81,9 +81,19 @@ def evaluate(model, reader, stats: dict, autocast, device, rank: int, size: int,
             p = z.float().cpu().numpy().astype(np.float64) * scale
             yd = y.astype(np.float64)
             nz = yd != 0
-            acc += [yd.shape[0], (((p - yd) / scale) ** 2).sum(), p.sum(), yd.sum(), (p * p).sum(), (yd * yd).sum(),
-                    (p * yd).sum(), (np.sign(p[nz]) == np.sign(yd[nz])).sum(), nz.sum(),
-                    (((yd - stats["y_mean"]) / scale) ** 2).sum(), (np.sign(yd[nz]) == up).sum()]  # fmt: skip
+            acc += [
+                yd.shape[0],
+                (((p - yd) / scale) ** 2).sum(),
+                p.sum(),
+                yd.sum(),
+                (p * p).sum(),
+                (yd * yd).sum(),
+                (p * yd).sum(),
+                (np.sign(p[nz]) == np.sign(yd[nz])).sum(),
+                nz.sum(),
+                (((yd - stats["y_mean"]) / scale) ** 2).sum(),
+                (np.sign(yd[nz]) == up).sum(),
+            ]
     model.train()
     s = dict(zip(SUMS, torch_dist.sums(acc, comm=comm)))
     return metrics(s)
@@ -100,5 +110,11 @@ def metrics(s: dict) -> dict:
     vy = s["yy"] / n - (s["y"] / n) ** 2
     ic = cov / math.sqrt(vp * vy) if vp > 0 and vy > 0 else math.nan
     signed = s["signed"]
-    return {"n": int(n), "loss": s["loss"] / n, "ic": ic, "hit_rate": s["hits"] / signed if signed else math.nan,
-            "base_loss": s["base_loss"] / n, "base_hit_rate": s["base_hits"] / signed if signed else math.nan}
+    return {
+        "n": int(n),
+        "loss": s["loss"] / n,
+        "ic": ic,
+        "hit_rate": s["hits"] / signed if signed else math.nan,
+        "base_loss": s["base_loss"] / n,
+        "base_hit_rate": s["base_hits"] / signed if signed else math.nan,
+    }

@@ -44,11 +44,18 @@ def _policy(paths: Paths, store: str, force: bool, resume: bool) -> str | None:
 def targets(paths: Paths) -> list[Target]:
     """The files the training phase writes: the results file, the checkpoint and their temporaries."""
     ck = "an mpiapp ddp checkpoint"
-    return [Target(paths.out, "--out", results_kind("ddp"), "an mpiapp ddp results file"),
-            Target(paths.partial, "--out", checkpoint.kind, ck),
-            Target(paths.partial + ".tmp", "--out", checkpoint.kind, ck, scratch=True),
-            Target(paths.tmp, "--out", results_kind("ddp", ".tmp file"), "the .tmp file of an mpiapp ddp run",
-                   scratch=True)]  # fmt: skip
+    return [
+        Target(paths.out, "--out", results_kind("ddp"), "an mpiapp ddp results file"),
+        Target(paths.partial, "--out", checkpoint.kind, ck),
+        Target(paths.partial + ".tmp", "--out", checkpoint.kind, ck, scratch=True),
+        Target(
+            paths.tmp,
+            "--out",
+            results_kind("ddp", ".tmp file"),
+            "the .tmp file of an mpiapp ddp run",
+            scratch=True,
+        ),
+    ]
 
 
 def store_action(path: str, ident: dict, force: bool, resume: bool, digests=None) -> tuple[str, str | None]:
@@ -83,9 +90,15 @@ def run(ctx, opts: RunOptions) -> Outcome:
             inputs = src.input_paths() if hasattr(src, "input_paths") else []
     store_files = [spath, spath + ".partial", spath + ".tmp", spath + ".lock"]
     files = targets(paths) + (profile_targets(paths.out, ctx.size) if opts.profile else [])
-    with Claim(paths, files, force=opts.force, resume=opts.resume, comm=ctx.comm,
-               policy=lambda force, resume: _policy(paths, spath, force, resume),
-               inputs=list(opts.inputs) + (inputs or []) + store_files) as claim:  # fmt: skip
+    with Claim(
+        paths,
+        files,
+        force=opts.force,
+        resume=opts.resume,
+        comm=ctx.comm,
+        policy=lambda force, resume: _policy(paths, spath, force, resume),
+        inputs=list(opts.inputs) + (inputs or []) + store_files,
+    ) as claim:
         action = ident = None
         with errors.agreement(ctx.comm):
             if ctx.rank == 0:
@@ -97,24 +110,36 @@ def run(ctx, opts: RunOptions) -> Outcome:
         action, ident = sync.bcast((action, ident), comm=ctx.comm)
         action = action[0]
         data = [p for p in [spec_path(cfg.data.source)] if p] if action != "reuse" else [spath]
-        visibility.require({os.path.dirname(os.path.abspath(p)) for p in (paths.out, spath)}, data,
-                           comm=ctx.comm)  # every rank reads the data (or the store) and the checkpoint
+        visibility.require(
+            {os.path.dirname(os.path.abspath(p)) for p in (paths.out, spath)}, data, comm=ctx.comm
+        )  # every rank reads the data (or the store) and the checkpoint
         if opts.force:
             claim.remove_ours(paths.partial, paths.partial + ".tmp")  # the checkpoint of an earlier run
         with ctx.timers.phase("features"):
             if action != "reuse":
                 ctx.log.info("feature store %s: %s", spath, action)
                 spec = _store.build(ctx, params, ident, digests)
-                sub = RunOptions(out=spath, force=action == "rebuild", resume=action == "resume",
-                                 progress=opts.progress, profile=False, inputs=opts.inputs,
-                                 out_flag="ddp.features_path", out_what="a ddp feature store")  # fmt: skip
+                sub = RunOptions(
+                    out=spath,
+                    force=action == "rebuild",
+                    resume=action == "resume",
+                    progress=opts.progress,
+                    profile=False,
+                    inputs=opts.inputs,
+                    out_flag="ddp.features_path",
+                    out_what="a ddp feature store",
+                )
                 outcome = run_job(spec, ctx, sub)
                 if outcome.status != "complete":
-                    return Outcome("interrupted", outcome.path, outcome.exit_code, {"interrupted": "features"})
+                    return Outcome(
+                        "interrupted", outcome.path, outcome.exit_code, {"interrupted": "features"}
+                    )
             else:
                 ctx.log.info("feature store %s: reused", spath)
         if sync.any_signal(ctx.comm):
-            return Outcome("interrupted", paths.partial, signals.EXIT_RESUMABLE, {"interrupted": "before training"})
+            return Outcome(
+                "interrupted", paths.partial, signals.EXIT_RESUMABLE, {"interrupted": "before training"}
+            )
         from .training import train
 
         return train(ctx, params, spath, paths, opts, claim)

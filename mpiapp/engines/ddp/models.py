@@ -24,8 +24,14 @@ def spec(name: str, n_features: int, hidden, window: int, features=()) -> dict:
     enough to rebuild it with torch alone (docs/ddp.md shows the lines). Every model keeps the buffers
     x_mean, x_std (F,) and y_scale () in its state_dict; input x is (batch, window, F) raw features."""
     hidden = [int(h) for h in hidden]
-    out = {"model": name, "inputs": int(n_features), "features": list(features), "window": int(window),
-           "input_scaling": "(x - x_mean) / x_std", "output": "y / y_scale (multiply by y_scale: the forward log return)"}
+    out = {
+        "model": name,
+        "inputs": int(n_features),
+        "features": list(features),
+        "window": int(window),
+        "input_scaling": "(x - x_mean) / x_std",
+        "output": "y / y_scale (multiply by y_scale: the forward log return)",
+    }
     if name == "mlp":
         layers, prev = [], n_features
         for h in hidden:
@@ -38,13 +44,24 @@ def spec(name: str, n_features: int, hidden, window: int, features=()) -> dict:
         for i, h in enumerate(hidden):
             convs.append({"type": "Conv1d", "in": prev, "out": h, "kernel": KERNEL, "dilation": 2**i})
             prev = h
-        out.update(convs=convs, head={"type": "Linear", "in": prev, "out": 1},
-                   forward="z = scaled x transposed to (batch, F, window); per conv: z = relu(conv(left-pad z by "
-                           "(kernel - 1) * dilation)); head(z[:, :, -1]).squeeze(-1)")
+        out.update(
+            convs=convs,
+            head={"type": "Linear", "in": prev, "out": 1},
+            forward="z = scaled x transposed to (batch, F, window); per conv: z = relu(conv(left-pad z by "
+            "(kernel - 1) * dilation)); head(z[:, :, -1]).squeeze(-1)",
+        )
     elif name == "gru":
-        out.update(rnn={"type": "GRU", "input_size": n_features, "hidden_size": hidden[0], "num_layers": len(hidden),
-                        "batch_first": True}, head={"type": "Linear", "in": hidden[0], "out": 1},
-                   forward="out, _ = rnn(scaled x); head(out[:, -1, :]).squeeze(-1)")
+        out.update(
+            rnn={
+                "type": "GRU",
+                "input_size": n_features,
+                "hidden_size": hidden[0],
+                "num_layers": len(hidden),
+                "batch_first": True,
+            },
+            head={"type": "Linear", "in": hidden[0], "out": 1},
+            forward="out, _ = rnn(scaled x); head(out[:, -1, :]).squeeze(-1)",
+        )
     else:
         raise ValueError(f"ddp.model={name!r}: choose from mlp, tcn, gru")
     return out

@@ -20,5 +20,10 @@ class DDPParams(Params, section="ddp"):
     def store_identity(self) -> dict:
         """What the feature store depends on (besides the data): a store built with other values is
         not reused."""
-        return {"horizon": self.horizon, "validation_from": self.validation_from, "test_from": self.test_from,
-                "validation_share": self.validation_share, "test_share": self.test_share}
+        return {
+            "horizon": self.horizon,
+            "validation_from": self.validation_from,
+            "test_from": self.test_from,
+            "validation_share": self.validation_share,
+            "test_share": self.test_share,
+        }

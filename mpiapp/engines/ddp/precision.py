@@ -33,15 +33,20 @@ def choose(requested: str, device: str, flags: set, cuda_bf16: bool = False) -> 
     on_gpu = device.startswith("cuda")
     native = sorted(set(NATIVE_BF16_FLAGS) & set(flags))
     if requested == "fp16" and not on_gpu:
-        raise ValueError("ddp.precision=fp16 needs a GPU (CPU autocast has no fp16 speed-up); use bf16 or fp32")
+        raise ValueError(
+            "ddp.precision=fp16 needs a GPU (CPU autocast has no fp16 speed-up); use bf16 or fp32"
+        )
     if requested != "auto":
         why = "as configured"
         if requested == "bf16" and not on_gpu and not native:
             why = "as configured; this CPU has no native bf16 (expect it to be slower than fp32)"
         return requested, why
     if on_gpu:
-        return ("bf16", "auto: the GPU supports bf16") if cuda_bf16 else \
-            ("fp16", "auto: the GPU has no bf16; fp16 with a gradient scaler")
+        return (
+            ("bf16", "auto: the GPU supports bf16")
+            if cuda_bf16
+            else ("fp16", "auto: the GPU has no bf16; fp16 with a gradient scaler")
+        )
     if native:
         return "bf16", f"auto: the CPU has native bf16 ({', '.join(native)})"
     return "fp32", "auto: the CPU has no native bf16 (avx512_bf16 / amx_bf16)"

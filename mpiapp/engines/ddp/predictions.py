@@ -38,11 +38,34 @@ from .order import even_part
 
 SPLITS = ("train", "validation", "test")
 SCORED = ("validation", "test")
-COLUMNS = [("symbol", "i4"), ("bar", "i8"), ("time", "i8"), ("split", "S10"), ("y", "f4"), ("yhat", "f8"),
-           ("ridge", "f8")]  # fmt: skip
-METRIC_NAMES = ("n", "ic", "ic_se", "ic_t", "ic_n_eff", "ridge_ic", "ridge_ic_se", "ic_minus_ridge",
-                "ic_minus_ridge_t", "ic_minus_ridge_n_eff", "pearson_ic", "ridge_pearson_ic", "loss", "ridge_loss", "base_loss", "hit_rate",
-                "base_hit_rate")
+COLUMNS = [
+    ("symbol", "i4"),
+    ("bar", "i8"),
+    ("time", "i8"),
+    ("split", "S10"),
+    ("y", "f4"),
+    ("yhat", "f8"),
+    ("ridge", "f8"),
+]
+METRIC_NAMES = (
+    "n",
+    "ic",
+    "ic_se",
+    "ic_t",
+    "ic_n_eff",
+    "ridge_ic",
+    "ridge_ic_se",
+    "ic_minus_ridge",
+    "ic_minus_ridge_t",
+    "ic_minus_ridge_n_eff",
+    "pearson_ic",
+    "ridge_pearson_ic",
+    "loss",
+    "ridge_loss",
+    "base_loss",
+    "hit_rate",
+    "base_hit_rate",
+)
 
 
 def rows_of(index, s0: int, s1: int) -> np.ndarray:
@@ -68,8 +91,13 @@ def predict(model, reader, stats: dict, fit, autocast, device, rank: int, size: 
             rs.append(fit.predict(x[:, -1, :]))
             ys.append(y.astype(np.float32))
     model.train()
-    cat = (lambda v, dt: np.concatenate(v).astype(dt) if v else np.zeros(0, dt))
-    return {"row": rows[0], "y": cat(ys, np.float32), "yhat": cat(ps, np.float64), "ridge": cat(rs, np.float64)}
+    cat = lambda v, dt: np.concatenate(v).astype(dt) if v else np.zeros(0, dt)
+    return {
+        "row": rows[0],
+        "y": cat(ys, np.float32),
+        "yhat": cat(ps, np.float64),
+        "ridge": cat(rs, np.float64),
+    }
 
 
 def table(parts: dict, store_rows: dict) -> dict:
@@ -85,7 +113,10 @@ def table(parts: dict, store_rows: dict) -> dict:
             cols["split"].append(np.full(r.shape[0], split.encode(), dtype="S10"))
             for c in ("y", "yhat", "ridge"):
                 cols[c].append(p[c])
-    out = {c: (np.concatenate(v).astype(dt) if v else np.zeros(0, dt)) for (c, dt), v in zip(COLUMNS, cols.values())}
+    out = {
+        c: (np.concatenate(v).astype(dt) if v else np.zeros(0, dt))
+        for (c, dt), v in zip(COLUMNS, cols.values())
+    }
     order = np.lexsort((out["bar"], out["symbol"], _split_code(out["split"])))
     return {c: v[order] for c, v in out.items()}
 
@@ -106,10 +137,12 @@ def _losses(p, y, stats) -> dict:
     scale = float(stats["y_std"])
     nz = y != 0
     up = 1.0 if stats["up"] >= 0.5 else -1.0
-    return {"loss": float(np.mean(((p - y) / scale) ** 2)) if y.size else math.nan,
-            "base_loss": float(np.mean(((y - stats["y_mean"]) / scale) ** 2)) if y.size else math.nan,
-            "hit_rate": float(np.mean(np.sign(p[nz]) == np.sign(y[nz]))) if nz.any() else math.nan,
-            "base_hit_rate": float(np.mean(np.sign(y[nz]) == up)) if nz.any() else math.nan}  # fmt: skip
+    return {
+        "loss": float(np.mean(((p - y) / scale) ** 2)) if y.size else math.nan,
+        "base_loss": float(np.mean(((y - stats["y_mean"]) / scale) ** 2)) if y.size else math.nan,
+        "hit_rate": float(np.mean(np.sign(p[nz]) == np.sign(y[nz]))) if nz.any() else math.nan,
+        "base_hit_rate": float(np.mean(np.sign(y[nz]) == up)) if nz.any() else math.nan,
+    }
 
 
 def metrics(pred: dict, n_symbols: int, horizon: int, stats: dict) -> dict:
@@ -130,15 +163,29 @@ def metrics(pred: dict, n_symbols: int, horizon: int, stats: dict) -> dict:
             ic, se, neff = sig.ic_se(p, y, horizon)
             ric, rse, _ = sig.ic_se(r, y, horizon)
             u, v = sig.rank_products(p, y), sig.rank_products(r, y)
-            dse = math.sqrt(sig.newey_west(sig.centred(u - v), horizon - 1)) if np.isfinite(u - v).all() and \
-                u.size >= 2 else nan  # fmt: skip
-            rec = {"symbol": int(s), "split": split, "n": int(sl.size), "ic": ic, "ic_se": se,
-                   "ic_t": ic / se if se > 0 else nan, "ic_n_eff": neff, "ridge_ic": ric, "ridge_ic_se": rse,
-                   "ic_minus_ridge": ic - ric, "ic_minus_ridge_t": (ic - ric) / dse if dse > 0 else nan,
-                   "ic_minus_ridge_n_eff": 1.0 / dse**2 if dse > 0 else nan,
-                   "pearson_ic": _pearson(p, y), "ridge_pearson_ic": _pearson(r, y),
-                   "ridge_loss": float(np.mean(((r - y) / stats["y_std"]) ** 2)),
-                   **_losses(p, y, stats)}  # fmt: skip
+            dse = (
+                math.sqrt(sig.newey_west(sig.centred(u - v), horizon - 1))
+                if np.isfinite(u - v).all() and u.size >= 2
+                else nan
+            )
+            rec = {
+                "symbol": int(s),
+                "split": split,
+                "n": int(sl.size),
+                "ic": ic,
+                "ic_se": se,
+                "ic_t": ic / se if se > 0 else nan,
+                "ic_n_eff": neff,
+                "ridge_ic": ric,
+                "ridge_ic_se": rse,
+                "ic_minus_ridge": ic - ric,
+                "ic_minus_ridge_t": (ic - ric) / dse if dse > 0 else nan,
+                "ic_minus_ridge_n_eff": 1.0 / dse**2 if dse > 0 else nan,
+                "pearson_ic": _pearson(p, y),
+                "ridge_pearson_ic": _pearson(r, y),
+                "ridge_loss": float(np.mean(((r - y) / stats["y_std"]) ** 2)),
+                **_losses(p, y, stats),
+            }
             recs.append(rec)
             t = pred["time"][sl]
             if np.isfinite(u).all() and u.size >= 2:
@@ -150,15 +197,26 @@ def metrics(pred: dict, n_symbols: int, horizon: int, stats: dict) -> dict:
         pan = {k: _panel(v, horizon) for k, v in panels.items()}
         y = pred["y"][idx].astype(np.float64)
         p, r = pred["yhat"][idx], pred["ridge"][idx]
-        recs.append({"symbol": -1, "split": split, "n": int(idx.size), "ic": pan["ic"][0], "ic_se": pan["ic"][1],
-                     "ic_t": pan["ic"][0] / pan["ic"][1] if pan["ic"][1] > 0 else nan,
-                     "ic_n_eff": 1.0 / pan["ic"][1] ** 2 if pan["ic"][1] > 0 else nan,
-                     "ridge_ic": pan["ridge"][0], "ridge_ic_se": pan["ridge"][1], "ic_minus_ridge": pan["diff"][0],
-                     "ic_minus_ridge_t": pan["diff"][0] / pan["diff"][1] if pan["diff"][1] > 0 else nan,
-                     "ic_minus_ridge_n_eff": 1.0 / pan["diff"][1] ** 2 if pan["diff"][1] > 0 else nan,
-                     "pearson_ic": _pearson(p, y), "ridge_pearson_ic": _pearson(r, y),
-                     "ridge_loss": float(np.mean(((r - y) / stats["y_std"]) ** 2)) if y.size else nan,
-                     **_losses(p, y, stats)})  # fmt: skip
+        recs.append(
+            {
+                "symbol": -1,
+                "split": split,
+                "n": int(idx.size),
+                "ic": pan["ic"][0],
+                "ic_se": pan["ic"][1],
+                "ic_t": pan["ic"][0] / pan["ic"][1] if pan["ic"][1] > 0 else nan,
+                "ic_n_eff": 1.0 / pan["ic"][1] ** 2 if pan["ic"][1] > 0 else nan,
+                "ridge_ic": pan["ridge"][0],
+                "ridge_ic_se": pan["ridge"][1],
+                "ic_minus_ridge": pan["diff"][0],
+                "ic_minus_ridge_t": pan["diff"][0] / pan["diff"][1] if pan["diff"][1] > 0 else nan,
+                "ic_minus_ridge_n_eff": 1.0 / pan["diff"][1] ** 2 if pan["diff"][1] > 0 else nan,
+                "pearson_ic": _pearson(p, y),
+                "ridge_pearson_ic": _pearson(r, y),
+                "ridge_loss": float(np.mean(((r - y) / stats["y_std"]) ** 2)) if y.size else nan,
+                **_losses(p, y, stats),
+            }
+        )
     return {k: [rec[k] for rec in recs] for k in ("symbol", "split", *METRIC_NAMES)}
 
 

@@ -22,7 +22,7 @@ TABLES = {  # what `mpiapp.results.tables(path)` says of each table (docs/ddp.md
     "model": "the best epoch's state_dict (torch.save bytes; its architecture in the model_spec attribute)",
     "predictions": "per sample of each split: symbol, bar, time, split, y, the model's and the ridge's forecast",
     "metrics": "validation and test, per symbol and pooled (symbol -1): IC with its standard error beside the "
-               "ridge's, loss, hit rate and baselines",
+    "ridge's, loss, hit rate and baselines",
 }
 
 
@@ -62,26 +62,32 @@ def metric_lines(m: dict, names, split: str = "test", top: int | None = None) ->
     per = sorted((i for i in rows if int(m["symbol"][i]) >= 0), key=lambda i: -float(m["n"][i]))
     out = []
     for i in pooled:
-        out += [f"  {split}, {int(m['n'][i]):,} samples of {len(per)} symbols: pooled IC (Pearson, every sample) "
-                f"{_f(m['pearson_ic'][i], '+.4f')} (ridge {_f(m['ridge_pearson_ic'][i], '+.4f')}); mean IC over "
-                f"symbols (Spearman) {_f(m['ic'][i], '+.4f')} "
-                f"± {_f(m['ic_se'][i], '.4f')} (t {_f(m['ic_t'][i], '.2f')}, n_eff {_f(m['ic_n_eff'][i], ',.0f')}, "
-                f"Driscoll-Kraay)",
-                f"    baseline ridge on the same features: mean IC {_f(m['ridge_ic'][i], '+.4f')} ± "
-                f"{_f(m['ridge_ic_se'][i], '.4f')}; model - ridge {_f(m['ic_minus_ridge'][i], '+.4f')} "
-                f"(t {_f(m['ic_minus_ridge_t'][i], '.2f')}, n_eff {_f(m['ic_minus_ridge_n_eff'][i], ',.0f')}); "
-                f"loss {_f(m['loss'][i], '.4f')} (ridge {_f(m['ridge_loss'][i], '.4f')}, training mean {_f(m['base_loss'][i], '.4f')}); hit rate "
-                f"{_f(m['hit_rate'][i], '.3f')} (majority sign {_f(m['base_hit_rate'][i], '.3f')})"]  # fmt: skip
+        out += [
+            f"  {split}, {int(m['n'][i]):,} samples of {len(per)} symbols: pooled IC (Pearson, every sample) "
+            f"{_f(m['pearson_ic'][i], '+.4f')} (ridge {_f(m['ridge_pearson_ic'][i], '+.4f')}); mean IC over "
+            f"symbols (Spearman) {_f(m['ic'][i], '+.4f')} "
+            f"± {_f(m['ic_se'][i], '.4f')} (t {_f(m['ic_t'][i], '.2f')}, n_eff {_f(m['ic_n_eff'][i], ',.0f')}, "
+            f"Driscoll-Kraay)",
+            f"    baseline ridge on the same features: mean IC {_f(m['ridge_ic'][i], '+.4f')} ± "
+            f"{_f(m['ridge_ic_se'][i], '.4f')}; model - ridge {_f(m['ic_minus_ridge'][i], '+.4f')} "
+            f"(t {_f(m['ic_minus_ridge_t'][i], '.2f')}, n_eff {_f(m['ic_minus_ridge_n_eff'][i], ',.0f')}); "
+            f"loss {_f(m['loss'][i], '.4f')} (ridge {_f(m['ridge_loss'][i], '.4f')}, training mean {_f(m['base_loss'][i], '.4f')}); hit rate "
+            f"{_f(m['hit_rate'][i], '.3f')} (majority sign {_f(m['base_hit_rate'][i], '.3f')})",
+        ]
     if per:
-        out.append(f"  {split} per symbol: {'symbol':<10} {'n':>6} {'IC':>8} {'± se':>7} {'t':>6} {'n_eff':>6} "
-                   f"{'ridge IC':>8} {'loss':>7} {'ridge':>7} {'base':>7} {'hit':>6} {'(base)':>6}")  # fmt: skip
+        out.append(
+            f"  {split} per symbol: {'symbol':<10} {'n':>6} {'IC':>8} {'± se':>7} {'t':>6} {'n_eff':>6} "
+            f"{'ridge IC':>8} {'loss':>7} {'ridge':>7} {'base':>7} {'hit':>6} {'(base)':>6}"
+        )
     for i in per[:top]:
         s = int(m["symbol"][i])
-        out.append(f"  {'':>{len(split) + 12}} {names[s]:<10.10} {int(m['n'][i]):>6} {_f(m['ic'][i], '+8.4f')} "
-                   f"{_f(m['ic_se'][i], '7.4f')} {_f(m['ic_t'][i], '6.2f')} {_f(m['ic_n_eff'][i], '6.0f')} "
-                   f"{_f(m['ridge_ic'][i], '+8.4f')} {_f(m['loss'][i], '7.4f')} {_f(m['ridge_loss'][i], '7.4f')} "
-                   f"{_f(m['base_loss'][i], '7.4f')} {_f(m['hit_rate'][i], '6.3f')} "
-                   f"{_f(m['base_hit_rate'][i], '6.3f')}")  # fmt: skip
+        out.append(
+            f"  {'':>{len(split) + 12}} {names[s]:<10.10} {int(m['n'][i]):>6} {_f(m['ic'][i], '+8.4f')} "
+            f"{_f(m['ic_se'][i], '7.4f')} {_f(m['ic_t'][i], '6.2f')} {_f(m['ic_n_eff'][i], '6.0f')} "
+            f"{_f(m['ridge_ic'][i], '+8.4f')} {_f(m['loss'][i], '7.4f')} {_f(m['ridge_loss'][i], '7.4f')} "
+            f"{_f(m['base_loss'][i], '7.4f')} {_f(m['hit_rate'][i], '6.3f')} "
+            f"{_f(m['base_hit_rate'][i], '6.3f')}"
+        )
     if top is not None and len(per) > top:
         out.append(f"  ... {len(per) - top} more symbols: the metrics table")
     return out
@@ -92,8 +98,14 @@ def _ridge_ic(s: dict) -> str:
     m = s.get("metrics")
     if m is None:
         return ""
-    i = next((i for i, (sym, sp) in enumerate(zip(m["symbol"], m["split"])) if int(sym) == -1 and
-              (sp.decode() if isinstance(sp, bytes) else sp) == "test"), None)  # fmt: skip
+    i = next(
+        (
+            i
+            for i, (sym, sp) in enumerate(zip(m["symbol"], m["split"]))
+            if int(sym) == -1 and (sp.decode() if isinstance(sp, bytes) else sp) == "test"
+        ),
+        None,
+    )
     return "" if i is None else f" (ridge {_f(m['ridge_pearson_ic'][i], '+.4f')})"
 
 
@@ -101,20 +113,24 @@ def run_summary(s: dict) -> str:
     """The lines printed at the end of a complete run (rank 0)."""
     b = s.get("best", {})
     skipped = f", {s['skipped']} skipped: see its skipped table" if s.get("skipped") else ""
-    lines = [f"ddp complete: {s['path']}",
-             f"  {s['steps']} steps, {s['epochs']} epoch(s){' (stopped early)' if s['stopped_early'] else ''}, "
-             f"{s['backend']}, {s['precision']} ({s['precision_why']}), {s['threads']} thread(s) per rank",
-             f"  best epoch {s['best_epoch']}: validation loss {b.get('validation_loss', float('nan')):.4f} "
-             f"(baseline {b.get('validation_base_loss', float('nan')):.4f}), test loss "
-             f"{b.get('test_loss', float('nan')):.4f} (baseline {b.get('test_base_loss', float('nan')):.4f}), "
-             f"test IC {b.get('test_ic', float('nan')):+.4f}{_ridge_ic(s)}, test hit rate "
-             f"{b.get('test_hit_rate', float('nan')):.3f} (baseline {b.get('test_base_hit_rate', float('nan')):.3f})",
-             f"  feature store: {s['store']} ({s['symbols']} symbols with samples{skipped})"]  # fmt: skip
+    lines = [
+        f"ddp complete: {s['path']}",
+        f"  {s['steps']} steps, {s['epochs']} epoch(s){' (stopped early)' if s['stopped_early'] else ''}, "
+        f"{s['backend']}, {s['precision']} ({s['precision_why']}), {s['threads']} thread(s) per rank",
+        f"  best epoch {s['best_epoch']}: validation loss {b.get('validation_loss', float('nan')):.4f} "
+        f"(baseline {b.get('validation_base_loss', float('nan')):.4f}), test loss "
+        f"{b.get('test_loss', float('nan')):.4f} (baseline {b.get('test_base_loss', float('nan')):.4f}), "
+        f"test IC {b.get('test_ic', float('nan')):+.4f}{_ridge_ic(s)}, test hit rate "
+        f"{b.get('test_hit_rate', float('nan')):.3f} (baseline {b.get('test_base_hit_rate', float('nan')):.3f})",
+        f"  feature store: {s['store']} ({s['symbols']} symbols with samples{skipped})",
+    ]
     if s.get("left_out"):
         lines.append(f"  left out of validation and test (no training rows): {', '.join(s['left_out'])}")
     if s.get("metrics") is not None:
-        lines.append(f"  loss in units of the training y variance; ridge penalty {s['ridge_penalty']:g} (chosen on "
-                     f"validation); IC standard errors allow for {s['horizon']}-bar overlapping labels (Newey-West)")
+        lines.append(
+            f"  loss in units of the training y variance; ridge penalty {s['ridge_penalty']:g} (chosen on "
+            f"validation); IC standard errors allow for {s['horizon']}-bar overlapping labels (Newey-West)"
+        )
         lines += metric_lines(s["metrics"], s["names"], "test")
     if s.get("skipped_steps"):
         lines.append(f"  fp16: {s['skipped_steps']} step(s) skipped by the gradient scaler (overflow)")
@@ -132,40 +148,58 @@ def text(path: str) -> str:
     with h5py.File(path, "r") as f:
         has_metrics = "metrics" in f
     m = read_table(path, "metrics") if has_metrics else None
-    lines = [f"{path}: {a.get('status')} ddp run, mpiapp {a.get('mpiapp_version')}, {a.get('ranks')} rank(s) on "
-             f"{a.get('hosts')}, {a.get('backend')}, {a.get('precision')} ({a.get('precision_why')}), "
-             f"{a.get('threads_per_rank')} thread(s) per rank",
-             f"  model {a.get('model')}, horizon {a.get('horizon')} bars, feature store {a.get('feature_store')}",
-             f"  split: train < {a.get('validation_from')} <= validation < {a.get('test_from')} <= test "
-             f"(purged at each cut); samples {a.get('train_samples')} / {a.get('validation_samples')} / "
-             f"{a.get('test_samples')}",
-             f"  {a.get('steps')} steps; best epoch {a.get('best_epoch')}"
-             f"{' (stopped early)' if a.get('stopped_early') else ''}; fp16 skipped steps {a.get('skipped_steps')}",
-             "", "epochs (loss in units of the training y variance; base = training-mean forecast, majority sign):",
-             f"  {'epoch':>5} {'train':>8} {'valid':>8} {'(base)':>8} {'test':>8} {'(base)':>8} {'val IC':>8} "
-             f"{'test IC':>8} {'test hit':>8} {'(base)':>8} {'samples/s':>10}"]  # fmt: skip
+    lines = [
+        f"{path}: {a.get('status')} ddp run, mpiapp {a.get('mpiapp_version')}, {a.get('ranks')} rank(s) on "
+        f"{a.get('hosts')}, {a.get('backend')}, {a.get('precision')} ({a.get('precision_why')}), "
+        f"{a.get('threads_per_rank')} thread(s) per rank",
+        f"  model {a.get('model')}, horizon {a.get('horizon')} bars, feature store {a.get('feature_store')}",
+        f"  split: train < {a.get('validation_from')} <= validation < {a.get('test_from')} <= test "
+        f"(purged at each cut); samples {a.get('train_samples')} / {a.get('validation_samples')} / "
+        f"{a.get('test_samples')}",
+        f"  {a.get('steps')} steps; best epoch {a.get('best_epoch')}"
+        f"{' (stopped early)' if a.get('stopped_early') else ''}; fp16 skipped steps {a.get('skipped_steps')}",
+        "",
+        "epochs (loss in units of the training y variance; base = training-mean forecast, majority sign):",
+        f"  {'epoch':>5} {'train':>8} {'valid':>8} {'(base)':>8} {'test':>8} {'(base)':>8} {'val IC':>8} "
+        f"{'test IC':>8} {'test hit':>8} {'(base)':>8} {'samples/s':>10}",
+    ]
     for i in range(len(e["epoch"])):
-        lines.append(f"  {int(e['epoch'][i]):>5} {e['train_loss'][i]:>8.4f} {e['validation_loss'][i]:>8.4f} "
-                     f"{e['validation_base_loss'][i]:>8.4f} {e['test_loss'][i]:>8.4f} {e['test_base_loss'][i]:>8.4f} "
-                     f"{e['validation_ic'][i]:>+8.4f} {e['test_ic'][i]:>+8.4f} {e['test_hit_rate'][i]:>8.3f} "
-                     f"{e['test_base_hit_rate'][i]:>8.3f} {e['samples_per_s'][i]:>10.0f}")  # fmt: skip
+        lines.append(
+            f"  {int(e['epoch'][i]):>5} {e['train_loss'][i]:>8.4f} {e['validation_loss'][i]:>8.4f} "
+            f"{e['validation_base_loss'][i]:>8.4f} {e['test_loss'][i]:>8.4f} {e['test_base_loss'][i]:>8.4f} "
+            f"{e['validation_ic'][i]:>+8.4f} {e['test_ic'][i]:>+8.4f} {e['test_hit_rate'][i]:>8.3f} "
+            f"{e['test_base_hit_rate'][i]:>8.3f} {e['samples_per_s'][i]:>10.0f}"
+        )
     if m is not None:
-        pooled = {sp.decode(): i for i, (sym, sp) in enumerate(zip(m["symbol"], m["split"])) if int(sym) == -1}
-        lines.append("  the ridge baseline on the same features (fixed over epochs): " + ", ".join(
-            f"{sp} IC {_f(m['ridge_pearson_ic'][i], '+.4f')}" for sp, i in pooled.items()) + " (Pearson, pooled)")
+        pooled = {
+            sp.decode(): i for i, (sym, sp) in enumerate(zip(m["symbol"], m["split"])) if int(sym) == -1
+        }
+        lines.append(
+            "  the ridge baseline on the same features (fixed over epochs): "
+            + ", ".join(f"{sp} IC {_f(m['ridge_pearson_ic'][i], '+.4f')}" for sp, i in pooled.items())
+            + " (Pearson, pooled)"
+        )
         names = {int(s): n.decode() for s, n in zip(m["symbol"], m["name"])}
-        lines += ["", f"the kept weights beside the ridge baseline (penalty {a.get('ridge_penalty')}); "
-                  f"left out (no training rows): {a.get('left_out') or 'none'}:"]
+        lines += [
+            "",
+            f"the kept weights beside the ridge baseline (penalty {a.get('ridge_penalty')}); "
+            f"left out (no training rows): {a.get('left_out') or 'none'}:",
+        ]
         for split in ("validation", "test"):
             lines += metric_lines(m, names, split)
-    lines += ["", "per rank (seconds): compute = forward + backward without the gradient all-reduce",
-              f"  {'rank':>4} {'samples':>9} {'compute':>8} {'allreduce':>9} {'read':>7} {'optim':>7} {'eval':>7} "
-              f"{'ckpt':>6} {'features':>8} {'train':>7} {'peak MB':>8}"]  # fmt: skip
+    lines += [
+        "",
+        "per rank (seconds): compute = forward + backward without the gradient all-reduce",
+        f"  {'rank':>4} {'samples':>9} {'compute':>8} {'allreduce':>9} {'read':>7} {'optim':>7} {'eval':>7} "
+        f"{'ckpt':>6} {'features':>8} {'train':>7} {'peak MB':>8}",
+    ]
     for i in range(len(p["rank"])):
-        lines.append(f"  {int(p['rank'][i]):>4} {int(p['samples'][i]):>9} {p['compute_s'][i]:>8.2f} "
-                     f"{p['allreduce_s'][i]:>9.2f} {p['read_s'][i]:>7.2f} {p['optimizer_s'][i]:>7.2f} "
-                     f"{p['evaluate_s'][i]:>7.2f} {p['checkpoint_s'][i]:>6.2f} {p['features_s'][i]:>8.2f} "
-                     f"{p['train_s'][i]:>7.2f} {p['peak_rss_mb'][i]:>8.0f}")  # fmt: skip
+        lines.append(
+            f"  {int(p['rank'][i]):>4} {int(p['samples'][i]):>9} {p['compute_s'][i]:>8.2f} "
+            f"{p['allreduce_s'][i]:>9.2f} {p['read_s'][i]:>7.2f} {p['optimizer_s'][i]:>7.2f} "
+            f"{p['evaluate_s'][i]:>7.2f} {p['checkpoint_s'][i]:>6.2f} {p['features_s'][i]:>8.2f} "
+            f"{p['train_s'][i]:>7.2f} {p['peak_rss_mb'][i]:>8.0f}"
+        )
     return "\n".join(lines)
 
 
@@ -216,10 +250,17 @@ def plot(path: str, out_dir: str) -> list[str]:
     if len(s["step"]):
         smooth = pd.Series(s["loss"]).ewm(span=max(2, per_epoch // 2)).mean().to_numpy()
         a0.plot(s["step"], s["loss"], lw=0.5, alpha=0.3, color=colours["train"], label="per step")
-        a0.plot(s["step"], smooth, lw=1.8, color=colours["train"],
-                label=f"smoothed (EMA, span {max(2, per_epoch // 2)} steps)")
+        a0.plot(
+            s["step"],
+            smooth,
+            lw=1.8,
+            color=colours["train"],
+            label=f"smoothed (EMA, span {max(2, per_epoch // 2)} steps)",
+        )
     else:
-        a0.text(0.5, 0.5, "empty: no optimizer step recorded", ha="center", transform=a0.transAxes, color="0.35")
+        a0.text(
+            0.5, 0.5, "empty: no optimizer step recorded", ha="center", transform=a0.transAxes, color="0.35"
+        )
     a0.set_xlabel("optimizer step")
     a0.set_ylabel("train loss (MSE / var(y train))")
     a0.set_title("train loss per step", fontsize=10)
@@ -229,7 +270,14 @@ def plot(path: str, out_dir: str) -> list[str]:
     for split in ("validation", "test"):
         c = colours[split]
         a1.plot(e["epoch"], e[f"{split}_loss"], "o-", color=c, label=split)
-        a1.plot(e["epoch"], e[f"{split}_base_loss"], "--", color=c, lw=1, label=f"{split} baseline (training mean)")
+        a1.plot(
+            e["epoch"],
+            e[f"{split}_base_loss"],
+            "--",
+            color=c,
+            lw=1,
+            label=f"{split} baseline (training mean)",
+        )
         if split in ridge:  # the ridge baseline is fitted once: one level for every epoch
             a1.axhline(ridge[split], color=c, lw=1, ls=":", label=f"{split} ridge baseline")
     mark_best(a1)
@@ -245,11 +293,19 @@ def plot(path: str, out_dir: str) -> list[str]:
     for split in ("validation", "test"):
         a0.plot(e["epoch"], e[f"{split}_ic"], "o-", color=colours[split], label=f"{split} IC")
         a1.plot(e["epoch"], e[f"{split}_hit_rate"], "o-", color=colours[split], label=f"{split} hit rate")
-        a1.plot(e["epoch"], e[f"{split}_base_hit_rate"], "--", color=colours[split], lw=1,
-                label=f"{split} baseline (majority sign)")
+        a1.plot(
+            e["epoch"],
+            e[f"{split}_base_hit_rate"],
+            "--",
+            color=colours[split],
+            lw=1,
+            label=f"{split} baseline (majority sign)",
+        )
     a0.axhline(0, color="grey", lw=0.8, ls="--", label="no skill (IC 0)")
-    for ax, yl, t in ((a0, "IC (Pearson, pooled over the samples)", "IC per epoch"),
-                      (a1, "hit rate (share of signs right)", "hit rate per epoch")):  # fmt: skip
+    for ax, yl, t in (
+        (a0, "IC (Pearson, pooled over the samples)", "IC per epoch"),
+        (a1, "hit rate (share of signs right)", "hit rate per epoch"),
+    ):
         mark_best(ax)
         ax.set_xlabel("epoch")
         ax.set_ylabel(yl)
@@ -296,7 +352,9 @@ def _pooled(path: str, column: str) -> dict:
         if "metrics" not in f:
             return {}
     m = read_table(path, "metrics")
-    return {sp: float(v) for sp, sym, v in zip(decode_text(m["split"]), m["symbol"], m[column]) if int(sym) == -1}
+    return {
+        sp: float(v) for sp, sym, v in zip(decode_text(m["split"]), m["symbol"], m[column]) if int(sym) == -1
+    }
 
 
 #: per-symbol bars drawn at most (the highest and the lowest ICs, half each, beyond this)
@@ -310,8 +368,12 @@ def plot_symbols(plt, m: dict, name: str, save) -> None:
     split = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in m["split"]])
     rows = np.flatnonzero((split == "test") & (m["symbol"] >= 0))
     pooled = np.flatnonzero((split == "test") & (m["symbol"] == -1))
-    fig, (a0, a1) = plt.subplots(1, 2, figsize=(13, 0.22 * min(len(rows), MAX_SYMBOL_BARS) + 2.6),
-                                 gridspec_kw={"width_ratios": (1.6, 1)})  # fmt: skip
+    fig, (a0, a1) = plt.subplots(
+        1,
+        2,
+        figsize=(13, 0.22 * min(len(rows), MAX_SYMBOL_BARS) + 2.6),
+        gridspec_kw={"width_ratios": (1.6, 1)},
+    )
     order = rows[np.argsort(m["ic"][rows], kind="stable")]
     note = ""
     if len(order) > MAX_SYMBOL_BARS:
@@ -321,23 +383,44 @@ def plot_symbols(plt, m: dict, name: str, save) -> None:
     labels = [(v.decode() if isinstance(v, bytes) else str(v)) for v in m["name"][order]]
     yy = np.arange(len(order))
     if len(order):
-        a0.barh(yy, m["ic"][order], xerr=1.96 * m["ic_se"][order], color="tab:blue", alpha=0.75,
-                error_kw=dict(lw=0.8, ecolor="0.3"), label="model IC ± 1.96 se")  # fmt: skip
+        a0.barh(
+            yy,
+            m["ic"][order],
+            xerr=1.96 * m["ic_se"][order],
+            color="tab:blue",
+            alpha=0.75,
+            error_kw=dict(lw=0.8, ecolor="0.3"),
+            label="model IC ± 1.96 se",
+        )
         a0.plot(m["ridge_ic"][order], yy, "d", color="tab:orange", ms=5, label="ridge IC (baseline)")
         if len(pooled):
-            a0.axvline(float(m["ic"][pooled[0]]), color="tab:blue", ls="--", lw=1,
-                       label=f"mean over symbols {float(m['ic'][pooled[0]]):+.4f}")
+            a0.axvline(
+                float(m["ic"][pooled[0]]),
+                color="tab:blue",
+                ls="--",
+                lw=1,
+                label=f"mean over symbols {float(m['ic'][pooled[0]]):+.4f}",
+            )
         a0.set_yticks(yy, labels, fontsize=7)
         a0.legend(fontsize=8, loc="lower right")
-        bins = np.linspace(min(np.nanmin(m["ic"][rows]), np.nanmin(m["ridge_ic"][rows])),
-                           max(np.nanmax(m["ic"][rows]), np.nanmax(m["ridge_ic"][rows])),
-                           int(np.clip(len(rows) // 2, 6, 25)) + 1)  # fmt: skip
+        bins = np.linspace(
+            min(np.nanmin(m["ic"][rows]), np.nanmin(m["ridge_ic"][rows])),
+            max(np.nanmax(m["ic"][rows]), np.nanmax(m["ridge_ic"][rows])),
+            int(np.clip(len(rows) // 2, 6, 25)) + 1,
+        )
         a1.hist(m["ic"][rows], bins=bins, alpha=0.6, color="tab:blue", label="model")
         a1.hist(m["ridge_ic"][rows], bins=bins, alpha=0.6, color="tab:orange", label="ridge (baseline)")
         a1.legend(fontsize=8)
     else:
         for ax in (a0, a1):
-            ax.text(0.5, 0.5, "empty: no symbol has test samples", ha="center", transform=ax.transAxes, color="0.35")
+            ax.text(
+                0.5,
+                0.5,
+                "empty: no symbol has test samples",
+                ha="center",
+                transform=ax.transAxes,
+                color="0.35",
+            )
     a0.axvline(0, color="0.4", lw=0.8)
     a0.set_xlabel("test IC (Spearman, per symbol)")
     a0.set_ylabel("symbol")

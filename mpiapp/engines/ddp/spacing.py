@@ -63,6 +63,9 @@ def problem(names, spacing_ns, allowed: bool, most: int = 8) -> str | None:
     for s, ns in g:
         shown = ", ".join(sorted(ns)[:most]) + (f" and {len(ns) - most} more" if len(ns) > most else "")
         parts.append(f"{describe(s)}: {shown}")
-    return ("the series have different bar spacings (median time between consecutive bars) — "
-            + "; ".join(parts) + " — and one pooled model with one horizon in bars needs one spacing: choose "
-            "series of one spacing (--data), or set ddp.mixed_spacing=true to pool them anyway")
+    return (
+        "the series have different bar spacings (median time between consecutive bars) — "
+        + "; ".join(parts)
+        + " — and one pooled model with one horizon in bars needs one spacing: choose "
+        "series of one spacing (--data), or set ddp.mixed_spacing=true to pool them anyway"
+    )

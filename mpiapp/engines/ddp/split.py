@@ -54,16 +54,22 @@ def cut_days(first_day: int, counts, params) -> tuple[int, int]:
     def share_cut(train_share: float) -> int:
         return first_day + int(np.searchsorted(cum, train_share * total, side="left")) + 1
 
-    v = day_of_date(params.validation_from) if params.validation_from else share_cut(
-        1.0 - params.validation_share - params.test_share)
+    v = (
+        day_of_date(params.validation_from)
+        if params.validation_from
+        else share_cut(1.0 - params.validation_share - params.test_share)
+    )
     t = day_of_date(params.test_from) if params.test_from else share_cut(1.0 - params.test_share)
     last = first_day + len(counts) - 1
     if v >= t:
-        raise ValueError(f"the validation split ({date_of_day(v)}) must start before the test split "
-                         f"({date_of_day(t)})")  # fmt: skip
+        raise ValueError(
+            f"the validation split ({date_of_day(v)}) must start before the test split ({date_of_day(t)})"
+        )
     if v <= first_day or t > last:
-        raise ValueError(f"the split dates {date_of_day(v)} / {date_of_day(t)} leave a split empty: the samples "
-                         f"run from {date_of_day(first_day)} to {date_of_day(last)}")  # fmt: skip
+        raise ValueError(
+            f"the split dates {date_of_day(v)} / {date_of_day(t)} leave a split empty: the samples "
+            f"run from {date_of_day(first_day)} to {date_of_day(last)}"
+        )
     return v, t
 
 

@@ -76,8 +76,13 @@ def identity(cfg, params, sources: dict) -> dict:
     {name: hash}), the horizon and split, the feature layout."""
     from ...io.fingerprint import combined
 
-    return {"format": FORMAT, "features": list(FEATURES), "data": {k: cfg.data[k] for k in sorted(cfg.data)},
-            "sources": combined(sources), **params.store_identity()}  # fmt: skip
+    return {
+        "format": FORMAT,
+        "features": list(FEATURES),
+        "data": {k: cfg.data[k] for k in sorted(cfg.data)},
+        "sources": combined(sources),
+        **params.store_identity(),
+    }
 
 
 def symbol_rows(series, horizon: int) -> dict:
@@ -112,9 +117,18 @@ def build(ctx, params, ident: dict, digests: dict) -> JobSpec:
     with errors.agreement(ctx.comm):
         src = sources.open_from_config(cfg, min_bars=1)
     job = _StoreJob(params, src, ident, digests)
-    return JobSpec(name="ddp_features", key_columns=[("symbol", "i4")], tables=RAW_TABLES, plan=job.plan,
-                   prepare=job.prepare, run_unit=job.run_unit, finalize=job.finalize, release=job.release,
-                   resume_sections=("data", "ddp"), counters=("symbols",))  # fmt: skip
+    return JobSpec(
+        name="ddp_features",
+        key_columns=[("symbol", "i4")],
+        tables=RAW_TABLES,
+        plan=job.plan,
+        prepare=job.prepare,
+        run_unit=job.run_unit,
+        finalize=job.finalize,
+        release=job.release,
+        resume_sections=("data", "ddp"),
+        counters=("symbols",),
+    )
 
 
 class _StoreJob:
@@ -174,12 +188,15 @@ def check_spacing(ctx, store, index, mine, allowed: bool) -> dict:
     for part in sync.allgather(own, comm=ctx.comm):
         every.update(part)
     ids = sorted(every)
-    errors.agree(_spacing.problem([index[s][0] for s in ids], [every[s] for s in ids], allowed), comm=ctx.comm)
+    errors.agree(
+        _spacing.problem([index[s][0] for s in ids], [every[s] for s in ids], allowed), comm=ctx.comm
+    )
     return every
 
 
-def finalize(fin, params, ident: dict, store_skips: dict, digests: dict | None = None,
-             spacing: dict | None = None) -> dict:
+def finalize(
+    fin, params, ident: dict, store_skips: dict, digests: dict | None = None, spacing: dict | None = None
+) -> dict:
     """Collective: X, rows, symbols and skipped of the store; the split computed from every rank's
     samples; a symbol with no training rows left out of validation and test (named in the log and by
     the symbols table's left_out). Raises errors.JobError (exit 2) when no symbol has samples or a
@@ -208,8 +225,10 @@ def finalize(fin, params, ident: dict, store_skips: dict, digests: dict | None =
         if not first:
             raise errors.JobError(f"{ctx.cfg.data.source}: no symbol has samples (see the skipped table)")
     d0, d1 = min(first), max(x for x in last if x is not None)
-    hist = sync.allreduce_sum(np.bincount(day - d0, minlength=d1 - d0 + 1) if n else
-                              np.zeros(d1 - d0 + 1, dtype=np.int64), comm=ctx.comm)  # fmt: skip
+    hist = sync.allreduce_sum(
+        np.bincount(day - d0, minlength=d1 - d0 + 1) if n else np.zeros(d1 - d0 + 1, dtype=np.int64),
+        comm=ctx.comm,
+    )
     cuts = None
     with errors.agreement(ctx.comm):
         try:
@@ -221,10 +240,22 @@ def finalize(fin, params, ident: dict, store_skips: dict, digests: dict | None =
     base = fin.offset(n)
     total = sync.allreduce_sum(n, comm=ctx.comm)
     sym_ids = np.arange(lo, hi, dtype=np.int64)
-    sym = {c: np.zeros(len(sym_ids), dtype=np.int64) for c in ("first_row", "n_rows", "train_lo", "train_hi",
-                                                               "validation_lo", "validation_hi", "test_lo",
-                                                               "test_hi", "purged", "spacing_ns",
-                                                               "left_out")}  # fmt: skip
+    sym = {
+        c: np.zeros(len(sym_ids), dtype=np.int64)
+        for c in (
+            "first_row",
+            "n_rows",
+            "train_lo",
+            "train_hi",
+            "validation_lo",
+            "validation_hi",
+            "test_lo",
+            "test_hi",
+            "purged",
+            "spacing_ns",
+            "left_out",
+        )
+    }
     starts = np.searchsorted(rows["symbol"], sym_ids, side="left")
     ends = np.searchsorted(rows["symbol"], sym_ids, side="right")
     for i, (a, b) in enumerate(zip(starts, ends)):
@@ -241,42 +272,71 @@ def finalize(fin, params, ident: dict, store_skips: dict, digests: dict | None =
         sym["purged"][i] = r["purged"]
 
     with ctx.timers.phase("write"):
-        X = np.stack([rows[f"x{i}"] for i in range(len(FEATURES))], axis=1) if n else \
-            np.zeros((0, len(FEATURES)), dtype=np.float32)
+        X = (
+            np.stack([rows[f"x{i}"] for i in range(len(FEATURES))], axis=1)
+            if n
+            else np.zeros((0, len(FEATURES)), dtype=np.float32)
+        )
         fin.out.create_array("X", (0, len(FEATURES)), np.float32, chunk=CHUNK_ROWS, rows_hint=total)
         fin.out.append_array("X", X)
         fin.write("rows", ROW_COLUMNS, {c: rows[c] for c, _ in ROW_COLUMNS})
         names = [nm for nm, _ in index]
         name_len = max(8, max(len(nm.encode()) for nm in names))
         cols = [("symbol", "i4"), ("name", f"S{name_len}")] + [(c, "i8") for c in sym]
-        mine_sym = {"symbol": sym_ids.astype(np.int32),
-                    "name": np.array([names[s].encode() for s in sym_ids], dtype=f"S{name_len}"), **sym}
+        mine_sym = {
+            "symbol": sym_ids.astype(np.int32),
+            "name": np.array([names[s].encode() for s in sym_ids], dtype=f"S{name_len}"),
+            **sym,
+        }
         fin.write("symbols", cols, mine_sym)
-        skips = fin.read("skipped", np.flatnonzero(u["skipped_count"] > 0)) if (rank == 0 and fin.can_read) else None
+        skips = (
+            fin.read("skipped", np.flatnonzero(u["skipped_count"] > 0))
+            if (rank == 0 and fin.can_read)
+            else None
+        )
         items = []
         if rank == 0:  # the units' skips, the store's (symbols no unit of this run read), the index's
             extra = [(i, r) for i, r in store_skips.items() if skips is None or i not in set(skips["symbol"])]
-            items = ([] if skips is None else list(zip(skips["symbol"], skips["reason"]))) + extra + \
-                [(-1, f"{nm}: {r}") for nm, r in index_skips]
+            items = (
+                ([] if skips is None else list(zip(skips["symbol"], skips["reason"])))
+                + extra
+                + [(-1, f"{nm}: {r}") for nm, r in index_skips]
+            )
         fin.write("skipped", SKIPPED_COLUMNS, skipped_rows(items))
         src_rows = {}
         if rank == 0 and digests:
-            src_rows = {"name": np.array([n.encode() for n in sorted(digests)]),
-                        "digest": np.array([digests[n].encode() for n in sorted(digests)], dtype="S32")}
-        width = sync.bcast(max([8] + [len(n.encode()) for n in (digests or {})]) if rank == 0 else 0, comm=ctx.comm)
+            src_rows = {
+                "name": np.array([n.encode() for n in sorted(digests)]),
+                "digest": np.array([digests[n].encode() for n in sorted(digests)], dtype="S32"),
+            }
+        width = sync.bcast(
+            max([8] + [len(n.encode()) for n in (digests or {})]) if rank == 0 else 0, comm=ctx.comm
+        )
         if rank == 0 and src_rows:
             src_rows["name"] = src_rows["name"].astype(f"S{width}")
         fin.write("sources", [("name", f"S{width}"), ("digest", "S32")], src_rows)
     left = [index[int(s)][0] for s in sym_ids[sym["left_out"] == 1]]
     left = [nm for part in sync.allgather(left, comm=ctx.comm) for nm in part]
     if left and rank == 0:
-        ctx.log.warning("left out of validation and test (no training rows before %s): %s",
-                        _split.date_of_day(v_day), ", ".join(left))  # fmt: skip
-    fin.attrs(features=json.dumps(list(FEATURES)), horizon=int(params.horizon),
-              validation_from=_split.date_of_day(v_day), test_from=_split.date_of_day(t_day),
-              identity=json.dumps(ident, sort_keys=True), n_rows=int(total))  # fmt: skip
-    return {"rows": int(total), "validation_from": _split.date_of_day(v_day),
-            "test_from": _split.date_of_day(t_day), "left_out": left}
+        ctx.log.warning(
+            "left out of validation and test (no training rows before %s): %s",
+            _split.date_of_day(v_day),
+            ", ".join(left),
+        )
+    fin.attrs(
+        features=json.dumps(list(FEATURES)),
+        horizon=int(params.horizon),
+        validation_from=_split.date_of_day(v_day),
+        test_from=_split.date_of_day(t_day),
+        identity=json.dumps(ident, sort_keys=True),
+        n_rows=int(total),
+    )
+    return {
+        "rows": int(total),
+        "validation_from": _split.date_of_day(v_day),
+        "test_from": _split.date_of_day(t_day),
+        "left_out": left,
+    }
 
 
 # --- reading ---------------------------------------------------------------------------------------------
@@ -302,7 +362,9 @@ class StoreInfo:
             self.sources = {}
             if "sources" in f:
                 t = f["sources"]
-                self.sources = {n.decode("utf-8", "replace"): d.decode() for n, d in zip(t["name"][:], t["digest"][:])}
+                self.sources = {
+                    n.decode("utf-8", "replace"): d.decode() for n, d in zip(t["name"][:], t["digest"][:])
+                }
         problem = check_ranges(self.symbols, self.n_rows)
         if problem:
             raise ValueError(f"{path} is a damaged feature store: {problem}")
@@ -334,8 +396,10 @@ def check_ranges(sym: dict, n_rows: int) -> str | None:
         bad = np.flatnonzero((lo < prev) | (hi < lo) | (hi > end))
         if len(bad):
             s = int(bad[0])
-            return (f"symbol {s}'s {split} rows [{int(lo[s])}, {int(hi[s])}) lie outside its rows "
-                    f"[{int(first[s])}, {int(end[s])}) or before the previous split")  # fmt: skip
+            return (
+                f"symbol {s}'s {split} rows [{int(lo[s])}, {int(hi[s])}) lie outside its rows "
+                f"[{int(first[s])}, {int(end[s])}) or before the previous split"
+            )
         prev = hi
     return None
 
@@ -370,6 +434,7 @@ def reusable(path: str, ident: dict, digests: dict | None = None) -> str | None:
 
 def both_values(store: dict, run: dict, keys) -> str:
     """'the store: horizon = 5; this run: horizon = 10' for the settings `keys` that differ."""
+
     def said(d):
         return ", ".join(f"{k} = {d.get(k, '(none)')}" for k in keys if k != "sources")
 

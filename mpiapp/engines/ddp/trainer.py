@@ -83,18 +83,24 @@ def setup_problem(p, samples: dict, ranks: int) -> str | None:
     samples: {train, validation, test: sample count} after the look-back narrowing.
     """
     if samples["train"] < p.batch_size:
-        return (f"the training split has {samples['train']} samples, fewer than ddp.batch_size = {p.batch_size}: "
-                "lower the batch size or add data")  # fmt: skip
+        return (
+            f"the training split has {samples['train']} samples, fewer than ddp.batch_size = {p.batch_size}: "
+            "lower the batch size or add data"
+        )
     if p.batch_size // (p.accumulation_steps * ranks) < 1:
-        return (f"ddp.batch_size = {p.batch_size} over {p.accumulation_steps} micro-batch(es) and {ranks} ranks "
-                "leaves a rank without samples: raise ddp.batch_size")  # fmt: skip
+        return (
+            f"ddp.batch_size = {p.batch_size} over {p.accumulation_steps} micro-batch(es) and {ranks} ranks "
+            "leaves a rank without samples: raise ddp.batch_size"
+        )
     need = min_buffer_rows(p.shuffle_block, p.window)
     if p.buffer_rows < need:
         return f"ddp.buffer_rows = {p.buffer_rows} cannot hold one shuffle block of ddp.shuffle_block x window = {need} rows"
     for s in ("validation", "test"):
         if samples[s] == 0:
-            return (f"the {s} split has no samples (ddp.lookback = {p.lookback} may exceed what each symbol has "
-                    "there)")  # fmt: skip
+            return (
+                f"the {s} split has no samples (ddp.lookback = {p.lookback} may exceed what each symbol has "
+                "there)"
+            )
     return None
 
 
@@ -148,11 +154,16 @@ class Trainer:
             if problem:
                 raise errors.JobError(problem)
             self.precision, self.precision_why = prec.choose(
-                p.precision, group.device, prec.cpu_flags(),
-                bool(self.device.type == "cuda" and torch.cuda.is_bf16_supported()))
+                p.precision,
+                group.device,
+                prec.cpu_flags(),
+                bool(self.device.type == "cuda" and torch.cuda.is_bf16_supported()),
+            )
         t = ctx.timers
-        self.readers = {s: StoreReader(info.path, ix, W, p.shuffle_block, p.buffer_rows, t)
-                        for s, ix in self.index.items()}  # fmt: skip
+        self.readers = {
+            s: StoreReader(info.path, ix, W, p.shuffle_block, p.buffer_rows, t)
+            for s, ix in self.index.items()
+        }
         with t.phase("stats"):
             self.stats = ev.input_stats(self.readers["train"], self.rank, self.size)
         torch.manual_seed(p.seed)
@@ -173,11 +184,22 @@ class Trainer:
         if p.max_steps:
             self.total_steps = min(self.total_steps, p.max_steps)
         self.sched = torch.optim.lr_scheduler.LambdaLR(
-            self.opt, lambda s: schedule_factor(s, self.total_steps, p.warmup_steps, p.schedule))
+            self.opt, lambda s: schedule_factor(s, self.total_steps, p.warmup_steps, p.schedule)
+        )
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
-        self.state = {"epoch": 0, "step": 0, "global_step": 0, "skipped_steps": 0, "bad_epochs": 0,
-                      "best_loss": math.inf, "best_epoch": -1, "epoch_loss": 0.0, "epoch_steps": 0,
-                      "epoch_seconds": 0.0, "stopped_early": False}  # fmt: skip
+        self.state = {
+            "epoch": 0,
+            "step": 0,
+            "global_step": 0,
+            "skipped_steps": 0,
+            "bad_epochs": 0,
+            "best_loss": math.inf,
+            "best_epoch": -1,
+            "epoch_loss": 0.0,
+            "epoch_steps": 0,
+            "epoch_seconds": 0.0,
+            "stopped_early": False,
+        }
         self.history = {"step": [], "epoch": [], "loss": [], "lr": [], "scale": []}
         self.epochs: list[dict] = []
         self.best_state = None
@@ -193,14 +215,25 @@ class Trainer:
     # --- checkpoints ----------------------------------------------------------------------------------
     def checkpoint_state(self) -> dict:
         torch = self.torch
-        h = {k: torch.tensor(v, dtype=torch.float64 if k in ("loss", "lr", "scale") else torch.int64)
-             for k, v in self.history.items()}  # fmt: skip
-        st = {"model": self.model.module.state_dict(), "optimizer": self.opt.state_dict(),
-              "scheduler": self.sched.state_dict(), "scaler": self.scaler.state_dict(),
-              "rng": torch.get_rng_state(), "state": _plain(self.state), "history": h,
-              "epochs": [_plain(e) for e in self.epochs], "best_state": self.best_state,
-              "config": dict(self.flat_config), "ranks": self.size, "samples": self.samples,
-              "store": self.info.identity_text}  # fmt: skip
+        h = {
+            k: torch.tensor(v, dtype=torch.float64 if k in ("loss", "lr", "scale") else torch.int64)
+            for k, v in self.history.items()
+        }
+        st = {
+            "model": self.model.module.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": torch.get_rng_state(),
+            "state": _plain(self.state),
+            "history": h,
+            "epochs": [_plain(e) for e in self.epochs],
+            "best_state": self.best_state,
+            "config": dict(self.flat_config),
+            "ranks": self.size,
+            "samples": self.samples,
+            "store": self.info.identity_text,
+        }
         if self.device.type == "cuda":
             st["cuda_rng"] = torch.cuda.get_rng_state(self.device)
         return st
@@ -218,12 +251,16 @@ class Trainer:
             st = ckpt.load(path, self.torch, str(self.device))
             diff = ckpt.config_differences(st["config"], self.flat_config)
             if diff:
-                raise errors.JobError(f"{path} was made with another configuration ({'; '.join(diff[:4])}): "
-                                      "start over with --force")  # fmt: skip
+                raise errors.JobError(
+                    f"{path} was made with another configuration ({'; '.join(diff[:4])}): "
+                    "start over with --force"
+                )
             if st.get("store") is not None and st["store"] != self.info.identity_text:
                 why = store_change(st["store"], self.info)
-                raise errors.JobError(f"{path} was trained on another feature store than {self.info.path} ({why}): its "
-                                      "training would go on over other samples; start over with --force")  # fmt: skip
+                raise errors.JobError(
+                    f"{path} was trained on another feature store than {self.info.path} ({why}): its "
+                    "training would go on over other samples; start over with --force"
+                )
         self.model.module.load_state_dict(st["model"])
         self.opt.load_state_dict(st["optimizer"])
         self.sched.load_state_dict(st["scheduler"])
@@ -270,8 +307,10 @@ class Trainer:
             tot = torch_dist.sums([loss_sum, 0.0 if finite else 1.0, 1.0 if signals.requested() else 0.0])
         skipped = False
         if tot[1] > 0 and self.precision != "fp16":
-            raise NonFinite(f"non-finite loss at step {self.state['global_step'] + 1} (epoch {self.state['epoch']}, "
-                            f"batch {b}): training stopped; lower ddp.learning_rate or set ddp.grad_clip")  # fmt: skip
+            raise NonFinite(
+                f"non-finite loss at step {self.state['global_step'] + 1} (epoch {self.state['epoch']}, "
+                f"batch {b}): training stopped; lower ddp.learning_rate or set ddp.grad_clip"
+            )
         with t.phase("optimizer"):
             if p.grad_clip > 0:
                 self.scaler.unscale_(self.opt)
@@ -284,8 +323,12 @@ class Trainer:
                 self.state["skipped_steps"] += 1
             lr = self.opt.param_groups[0]["lr"]
             self.sched.step()
-        return {"loss": tot[0] / p.batch_size if tot[1] == 0 else math.nan, "stop": tot[2] > 0, "lr": lr,
-                "skipped": skipped}  # fmt: skip
+        return {
+            "loss": tot[0] / p.batch_size if tot[1] == 0 else math.nan,
+            "stop": tot[2] > 0,
+            "lr": lr,
+            "skipped": skipped,
+        }
 
     # --- the loop -------------------------------------------------------------------------------------
     def run(self, ckpt_path: str) -> tuple[str, dict]:
@@ -304,8 +347,13 @@ class Trainer:
                 st["global_step"] += 1
                 st["epoch_steps"] += 1
                 st["epoch_loss"] += out["loss"]
-                for k, v in (("step", st["global_step"]), ("epoch", e), ("loss", out["loss"]), ("lr", out["lr"]),
-                             ("scale", self.scaler.get_scale() if self.scaler.is_enabled() else 1.0)):
+                for k, v in (
+                    ("step", st["global_step"]),
+                    ("epoch", e),
+                    ("loss", out["loss"]),
+                    ("lr", out["lr"]),
+                    ("scale", self.scaler.get_scale() if self.scaler.is_enabled() else 1.0),
+                ):
                     self.history[k].append(v)
                 if out["stop"]:
                     st["epoch_seconds"] += time.perf_counter() - t0
@@ -325,13 +373,27 @@ class Trainer:
 
     def _end_epoch(self, e: int) -> None:
         p, st = self.p, self.state
-        row = {"epoch": e, "steps": st["epoch_steps"], "train_loss": st["epoch_loss"] / max(1, st["epoch_steps"]),
-               "seconds": st["epoch_seconds"],
-               "samples_per_s": st["epoch_steps"] * p.batch_size / st["epoch_seconds"] if st["epoch_seconds"] else 0.0}
+        row = {
+            "epoch": e,
+            "steps": st["epoch_steps"],
+            "train_loss": st["epoch_loss"] / max(1, st["epoch_steps"]),
+            "seconds": st["epoch_seconds"],
+            "samples_per_s": st["epoch_steps"] * p.batch_size / st["epoch_seconds"]
+            if st["epoch_seconds"]
+            else 0.0,
+        }
         with self.ctx.timers.phase("evaluate"):
             for s in ("validation", "test"):
-                m = ev.evaluate(self.model.module, self.readers[s], self.stats, self.autocast, self.device,
-                                self.rank, self.size, self.torch)  # fmt: skip
+                m = ev.evaluate(
+                    self.model.module,
+                    self.readers[s],
+                    self.stats,
+                    self.autocast,
+                    self.device,
+                    self.rank,
+                    self.size,
+                    self.torch,
+                )
                 row.update({f"{s}_{k}": v for k, v in m.items()})
         self.epochs.append(row)
         if row["validation_loss"] < st["best_loss"]:
@@ -349,10 +411,19 @@ class Trainer:
 
     def summary(self) -> dict:
         st = self.state
-        best = next((e for e in self.epochs if e["epoch"] == st["best_epoch"]), self.epochs[-1] if self.epochs else {})
-        return {"steps": st["global_step"], "epochs": len(self.epochs), "best_epoch": st["best_epoch"],
-                "stopped_early": st["stopped_early"], "skipped_steps": st["skipped_steps"], "best": best,
-                "precision": self.precision, "precision_why": self.precision_why}  # fmt: skip
+        best = next(
+            (e for e in self.epochs if e["epoch"] == st["best_epoch"]), self.epochs[-1] if self.epochs else {}
+        )
+        return {
+            "steps": st["global_step"],
+            "epochs": len(self.epochs),
+            "best_epoch": st["best_epoch"],
+            "stopped_early": st["stopped_early"],
+            "skipped_steps": st["skipped_steps"],
+            "best": best,
+            "precision": self.precision,
+            "precision_why": self.precision_why,
+        }
 
     def profile_row(self) -> dict:
         """This rank's time split (seconds) and counters."""
@@ -361,13 +432,21 @@ class Trainer:
         s = self.ctx.timers.seconds
         comm = self.comm_timer.seconds if self.comm_timer is not None else math.nan
         compute = s.get("compute", 0.0) - (0.0 if math.isnan(comm) else comm)
-        return {"rank": self.rank, "samples": self.samples, "compute_s": compute, "allreduce_s": comm,
-                "read_s": s.get("read", 0.0), "optimizer_s": s.get("optimizer", 0.0), "agree_s": s.get("agree", 0.0),
-                "evaluate_s": s.get("evaluate", 0.0), "checkpoint_s": s.get("checkpoint", 0.0),
-                "stats_s": s.get("stats", 0.0),
-                "rows_read": sum(r.rows_read for r in self.readers.values()),
-                "peak_buffer_rows": max(r.peak_rows for r in self.readers.values()),
-                "peak_rss_mb": peak_rss_mb()}  # fmt: skip
+        return {
+            "rank": self.rank,
+            "samples": self.samples,
+            "compute_s": compute,
+            "allreduce_s": comm,
+            "read_s": s.get("read", 0.0),
+            "optimizer_s": s.get("optimizer", 0.0),
+            "agree_s": s.get("agree", 0.0),
+            "evaluate_s": s.get("evaluate", 0.0),
+            "checkpoint_s": s.get("checkpoint", 0.0),
+            "stats_s": s.get("stats", 0.0),
+            "rows_read": sum(r.rows_read for r in self.readers.values()),
+            "peak_buffer_rows": max(r.peak_rows for r in self.readers.values()),
+            "peak_rss_mb": peak_rss_mb(),
+        }
 
     def close(self) -> None:
         for r in self.readers.values():

@@ -65,8 +65,10 @@ class AsyncOwner(Owner):
     def _room(self, keep: int = 0) -> bool:
         """True while the trials asked and not yet told leave room under hpo.trials for another
         (and `keep` more), and the grid sampler has a point not yet asked."""
-        return self.counted + sum(self.busy.values()) + len(self.ready) + keep < self.h.trials and \
-            self._grid_left() > keep
+        return (
+            self.counted + sum(self.busy.values()) + len(self.ready) + keep < self.h.trials
+            and self._grid_left() > keep
+        )
 
     def _decide(self, number: int, step: int, value: float) -> str:
         if self.stopped or number not in self.trials:

@@ -60,5 +60,13 @@ def setup(cfg) -> dict:
 
 
 def objective() -> Objective:
-    return Objective("demo", space.parse(SPACE, "demo"), evaluate, ("minimize",), None, setup,
-                     holdout=holdout, defaults=lambda cfg, names: dict(DEFAULTS))
+    return Objective(
+        "demo",
+        space.parse(SPACE, "demo"),
+        evaluate,
+        ("minimize",),
+        None,
+        setup,
+        holdout=holdout,
+        defaults=lambda cfg, names: dict(DEFAULTS),
+    )

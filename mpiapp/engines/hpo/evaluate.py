@@ -188,8 +188,10 @@ class _GroupSync:
         out = self.done[r]
         if out[0] == "error":
             return f"[group rank {r}]\n{out[1]}"
-        return (f"group rank {r} ended the trial ({out[0]}) while group rank 0 called ctx.{kind}: every rank "
-                "of a group must run the same steps")  # fmt: skip
+        return (
+            f"group rank {r} ended the trial ({out[0]}) while group rank 0 called ctx.{kind}: every rank "
+            "of a group must run the same steps"
+        )
 
     def collect(self, kind: str) -> tuple[dict, str]:
         """One message from each member still in the trial: ({rank: message} of those waiting for an
@@ -203,8 +205,10 @@ class _GroupSync:
                 else:
                     msgs[r] = m
                     if m[0] != kind and not problem:
-                        problem = (f"group rank {r} called ctx.{m[0]} while group rank 0 called ctx.{kind}: every "
-                                   "rank of a group must run the same steps")  # fmt: skip
+                        problem = (
+                            f"group rank {r} called ctx.{m[0]} while group rank 0 called ctx.{kind}: every "
+                            "rank of a group must run the same steps"
+                        )
             if r in self.done and not problem:
                 problem = self._left(r, kind)
         return msgs, problem
@@ -221,8 +225,14 @@ class _GroupSync:
                 if m[0] == "done":
                     self.done[r] = m[1]
                 else:  # still in the trial the leader has left
-                    proto.tell_member(self.g, r, ("abort", f"group rank 0 ended the trial ({own[0]}) while group "
-                                                          f"rank {r} called ctx.{m[0]}"))  # fmt: skip
+                    proto.tell_member(
+                        self.g,
+                        r,
+                        (
+                            "abort",
+                            f"group rank 0 ended the trial ({own[0]}) while group rank {r} called ctx.{m[0]}",
+                        ),
+                    )
         return [own] + [self.done[r] for r in range(1, self.g.k)]
 
 
@@ -276,11 +286,17 @@ def _result(work, outcomes, reports, duration, group, n_values) -> Result:
     if n_values is None:  # kept as returned
         return Result(state="complete", values=(payload,), **base)
     if work.timeout_s and duration > work.timeout_s:
-        return Result(state="fail", reason="timeout", error=f"returned after {duration:.3f} s, over "
-                      f"hpo.trial_timeout_s={work.timeout_s:g}", **base)  # fmt: skip
+        return Result(
+            state="fail",
+            reason="timeout",
+            error=f"returned after {duration:.3f} s, over hpo.trial_timeout_s={work.timeout_s:g}",
+            **base,
+        )
     values, problem = _values(payload, n_values)
     if problem:
-        return Result(state="fail", reason="nonfinite" if "finite" in problem else "error", error=problem, **base)
+        return Result(
+            state="fail", reason="nonfinite" if "finite" in problem else "error", error=problem, **base
+        )
     return Result(state="complete", values=values, **base)
 
 

@@ -38,9 +38,19 @@ DEFAULTS_NUMBER = 1 << 40
 #: a search value this many held-out standard errors better than the held-out value is called out
 CALL_OUT_SE = 3.0
 
-COLUMNS = [("role", "S8"), ("trial", "i8"), ("search_value", "f8"), ("holdout_value", "f8"), ("holdout_se", "f8"),
-           ("holdout_n", "f8"), ("gap_se", "f8"), ("baseline", "f8"), ("detail", "S200"), ("params", "S2000"),
-           ("error", "S300")]  # fmt: skip
+COLUMNS = [
+    ("role", "S8"),
+    ("trial", "i8"),
+    ("search_value", "f8"),
+    ("holdout_value", "f8"),
+    ("holdout_se", "f8"),
+    ("holdout_n", "f8"),
+    ("gap_se", "f8"),
+    ("baseline", "f8"),
+    ("detail", "S200"),
+    ("params", "S2000"),
+    ("error", "S300"),
+]
 
 
 def candidates(study, objective, cfg, names) -> list[dict]:
@@ -50,10 +60,18 @@ def candidates(study, objective, cfg, names) -> list[dict]:
     out = []
     if done:
         best = study.best_trial
-        out.append({"role": "best", "trial": best.number, "params": dict(best.params), "search_value": best.value})
+        out.append(
+            {"role": "best", "trial": best.number, "params": dict(best.params), "search_value": best.value}
+        )
     if objective.defaults is not None:
-        out.append({"role": "defaults", "trial": -1, "params": dict(objective.defaults(cfg, names)),
-                    "search_value": None})
+        out.append(
+            {
+                "role": "defaults",
+                "trial": -1,
+                "params": dict(objective.defaults(cfg, names)),
+                "search_value": None,
+            }
+        )
     return out
 
 
@@ -68,7 +86,7 @@ def run(ctx, objective, state, cands: list, seed: int) -> list[dict] | None:
     if not cands or objective.holdout is None:
         return [] if ctx.rank == 0 else None
     groups = proto.Groups(ctx.size, comm=ctx.comm)
-    go = (lambda number, step, value: "go")
+    go = lambda number, step, value: "go"
     rows = []
     try:
         for c in cands:
@@ -87,8 +105,9 @@ def run(ctx, objective, state, cands: list, seed: int) -> list[dict] | None:
                     row["score"] = Score.of(res.values[0])
                 else:
                     row["score"] = Score(math.nan)
-                    row["error"] = (row["error"] + "; " if row["error"] else "") + \
-                        f"held-out part: {_last(res.error) or res.state}"  # fmt: skip
+                    row["error"] = (
+                        row["error"] + "; " if row["error"] else ""
+                    ) + f"held-out part: {_last(res.error) or res.state}"
             rows.append(row)
     finally:
         groups.free()
@@ -105,9 +124,19 @@ def _row(r: dict, direction: str) -> dict:
     sv = float(r["search_value"]) if r["search_value"] is not None else math.nan
     sign = 1.0 if direction == "maximize" else -1.0
     gap = sign * (sv - s.value) / s.se if s.se > 0 else math.nan
-    return {"role": r["role"], "trial": int(r["trial"]), "search_value": sv, "holdout_value": s.value,
-            "holdout_se": s.se, "holdout_n": s.n, "gap_se": gap, "baseline": s.baseline, "detail": s.detail,
-            "params": json.dumps(r["params"], sort_keys=True, default=str), "error": r.get("error", "")}  # fmt: skip
+    return {
+        "role": r["role"],
+        "trial": int(r["trial"]),
+        "search_value": sv,
+        "holdout_value": s.value,
+        "holdout_se": s.se,
+        "holdout_n": s.n,
+        "gap_se": gap,
+        "baseline": s.baseline,
+        "detail": s.detail,
+        "params": json.dumps(r["params"], sort_keys=True, default=str),
+        "error": r.get("error", ""),
+    }
 
 
 def columns(rows: list[dict]) -> dict:
@@ -117,8 +146,9 @@ def columns(rows: list[dict]) -> dict:
         vals = [r[c] for r in rows]
         if dt.startswith("S"):
             width = int(dt[1:])
-            out[c] = np.array([str(v).encode("utf-8")[:width].decode("utf-8", "ignore").encode() for v in vals],
-                              dtype=dt)  # fmt: skip
+            out[c] = np.array(
+                [str(v).encode("utf-8")[:width].decode("utf-8", "ignore").encode() for v in vals], dtype=dt
+            )
         else:
             out[c] = np.array(vals, dtype=dt)
     return out
@@ -148,27 +178,41 @@ def verdict(rows: list[dict], direction: str) -> list[str]:
         return out
 
     if best is not None:
-        lines.append(f"best trial {best['trial']} (chosen by its search value): search {_num(best['search_value'])}, "
-                     f"{held(best)}" + (f" [{best['detail']}]" if best["detail"] else ""))  # fmt: skip
+        lines.append(
+            f"best trial {best['trial']} (chosen by its search value): search {_num(best['search_value'])}, "
+            f"{held(best)}" + (f" [{best['detail']}]" if best["detail"] else "")
+        )
         if best["error"]:
             lines.append(f"  its held-out scoring failed: {best['error']}")
         if best["gap_se"] > CALL_OUT_SE:
-            lines.append(f"  the search value is {best['gap_se']:.1f} standard errors better than the held-out value: "
-                         "it was selected on the search part and overstates what this setting does; the held-out "
-                         "value is the estimate to use")  # fmt: skip
+            lines.append(
+                f"  the search value is {best['gap_se']:.1f} standard errors better than the held-out value: "
+                "it was selected on the search part and overstates what this setting does; the held-out "
+                "value is the estimate to use"
+            )
     if dflt is not None:
-        lines.append(f"defaults: search {_num(dflt['search_value'])}, {held(dflt)}"
-                     + (f" [{dflt['detail']}]" if dflt["detail"] else ""))  # fmt: skip
+        lines.append(
+            f"defaults: search {_num(dflt['search_value'])}, {held(dflt)}"
+            + (f" [{dflt['detail']}]" if dflt["detail"] else "")
+        )
         if dflt["error"]:
             lines.append(f"  their scoring failed: {dflt['error']}")
-    if best is not None and dflt is not None and best["holdout_value"] == best["holdout_value"] \
-            and dflt["holdout_value"] == dflt["holdout_value"]:
+    if (
+        best is not None
+        and dflt is not None
+        and best["holdout_value"] == best["holdout_value"]
+        and dflt["holdout_value"] == dflt["holdout_value"]
+    ):
         d = sign * (dflt["holdout_value"] - best["holdout_value"])
         if d > 0:
-            lines.append(f"the defaults do better on the held-out part than the best trial ({_num(dflt['holdout_value'])} "
-                         f"against {_num(best['holdout_value'])}): the search found no setting that holds up out of "
-                         "sample; keep the defaults")  # fmt: skip
+            lines.append(
+                f"the defaults do better on the held-out part than the best trial ({_num(dflt['holdout_value'])} "
+                f"against {_num(best['holdout_value'])}): the search found no setting that holds up out of "
+                "sample; keep the defaults"
+            )
         else:
-            lines.append(f"the best trial does better on the held-out part than the defaults "
-                         f"({_num(best['holdout_value'])} against {_num(dflt['holdout_value'])})")
+            lines.append(
+                f"the best trial does better on the held-out part than the defaults "
+                f"({_num(best['holdout_value'])} against {_num(dflt['holdout_value'])})"
+            )
     return lines

@@ -81,30 +81,51 @@ def _text_kind(head: str, what: str):
 def targets(files: Files, study: str) -> list[Target]:
     """Every file a search writes (work.output.Claim)."""
     best = _text_kind(BEST_HEAD, "an mpiapp best-parameters file")
-    return [Target(files.out, "--out", results_kind("hpo"), "an mpiapp hpo results file"),
-            Target(files.partial, "--out", _text_kind(MARKER, "an mpiapp search marker"), "an mpiapp search marker"),
-            Target(files.journal, "hpo.journal", _study.journal_kind(study), f"an Optuna journal of study {study!r}",
-                   lock=True),
-            Target(files.best, "--out", best, "an mpiapp best-parameters file"),
-            Target(files.best + ".tmp", "--out", best, "an mpiapp best-parameters file", scratch=True),
-            Target(files.out + ".tmp", "--out", results_kind("hpo", ".tmp file"), "the .tmp file of an mpiapp hpo run",
-                   scratch=True)]  # fmt: skip
+    return [
+        Target(files.out, "--out", results_kind("hpo"), "an mpiapp hpo results file"),
+        Target(
+            files.partial, "--out", _text_kind(MARKER, "an mpiapp search marker"), "an mpiapp search marker"
+        ),
+        Target(
+            files.journal,
+            "hpo.journal",
+            _study.journal_kind(study),
+            f"an Optuna journal of study {study!r}",
+            lock=True,
+        ),
+        Target(files.best, "--out", best, "an mpiapp best-parameters file"),
+        Target(files.best + ".tmp", "--out", best, "an mpiapp best-parameters file", scratch=True),
+        Target(
+            files.out + ".tmp",
+            "--out",
+            results_kind("hpo", ".tmp file"),
+            "the .tmp file of an mpiapp hpo run",
+            scratch=True,
+        ),
+    ]
 
 
 def check_files(files: Files, force: bool, resume: bool) -> str | None:
     """The output policy for a search. Pure; touches nothing."""
     if resume:
-        return None if os.path.exists(files.journal) else (
-            f"--resume: no journal {files.journal} to resume from (start without --resume)")
+        return (
+            None
+            if os.path.exists(files.journal)
+            else (f"--resume: no journal {files.journal} to resume from (start without --resume)")
+        )
     if force:
         return None
     if os.path.exists(files.partial):
-        return (f"{files.partial} exists: a search on this output is unfinished: use --resume to continue it or "
-                "--force to start over")  # fmt: skip
+        return (
+            f"{files.partial} exists: a search on this output is unfinished: use --resume to continue it or "
+            "--force to start over"
+        )
     for p, what in ((files.out, "results file"), (files.journal, "journal")):
         if os.path.exists(p):
-            return (f"{p} exists (the {what} of an earlier search): use --resume to continue it, --force to "
-                    "start over, or --out another file")  # fmt: skip
+            return (
+                f"{p} exists (the {what} of an earlier search): use --resume to continue it, --force to "
+                "start over, or --out another file"
+            )
     return None
 
 
@@ -130,10 +151,19 @@ def run(ctx, opts) -> Outcome:
     """
     t_start = time.time()
     files = Files.from_config(ctx.cfg)
-    writes = targets(files, ctx.cfg.hpo.study) + (profile_targets(files.out, ctx.size) if opts.profile else [])
-    with Claim(Paths(files.out), writes, force=opts.force, resume=opts.resume,
-               comm=ctx.comm, policy=lambda force, resume: check_files(files, force, resume),
-               resumed=(files.journal,), inputs=inputs(ctx.cfg, opts.inputs)) as claim:  # fmt: skip
+    writes = targets(files, ctx.cfg.hpo.study) + (
+        profile_targets(files.out, ctx.size) if opts.profile else []
+    )
+    with Claim(
+        Paths(files.out),
+        writes,
+        force=opts.force,
+        resume=opts.resume,
+        comm=ctx.comm,
+        policy=lambda force, resume: check_files(files, force, resume),
+        resumed=(files.journal,),
+        inputs=inputs(ctx.cfg, opts.inputs),
+    ) as claim:
         return _run(ctx, files, opts, t_start, claim)
 
 
@@ -177,8 +207,17 @@ def _run(ctx, files: Files, opts, t_start: float, claim) -> Outcome:
     prof = cprofile(opts.profile)
     if ctx.rank == 0:
         bar = _progress(opts.progress, study, h.trials)
-        owner = driver.owner(study, params, cfg, groups, driver.LocalLeader(ev), ctx.timers, ctx.log, bar,
-                             exhausted=plan.get("exhausted", False))  # fmt: skip
+        owner = driver.owner(
+            study,
+            params,
+            cfg,
+            groups,
+            driver.LocalLeader(ev),
+            ctx.timers,
+            ctx.log,
+            bar,
+            exhausted=plan.get("exhausted", False),
+        )
         stopped = owner.run()
         overhead = owner.overhead_s
         plan["backend"].sync()
@@ -205,8 +244,11 @@ def _run(ctx, files: Files, opts, t_start: float, claim) -> Outcome:
     rows = sync.gather(row, comm=ctx.comm)
     if stopped:
         if ctx.rank == 0:
-            ctx.log.warning("stopped by %s: %s is consistent; rerun with --resume (any rank count)",
-                            signals.name(stopped), files.journal)  # fmt: skip
+            ctx.log.warning(
+                "stopped by %s: %s is consistent; rerun with --resume (any rank count)",
+                signals.name(stopped),
+                files.journal,
+            )
         return Outcome("interrupted", files.journal, signals.EXIT_RESUMABLE, {})
     summary = {}
     if ctx.rank == 0:
@@ -222,8 +264,15 @@ def _progress(on: bool, study, total: int):
 
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=min(total, _study.counts(study)), unit="trial", desc="hpo", file=sys.stderr,
-                dynamic_ncols=True, mininterval=0.5)  # fmt: skip
+    return tqdm(
+        total=total,
+        initial=min(total, _study.counts(study)),
+        unit="trial",
+        desc="hpo",
+        file=sys.stderr,
+        dynamic_ncols=True,
+        mininterval=0.5,
+    )
 
 
 def _check_threads(ctx) -> None:
@@ -231,8 +280,10 @@ def _check_threads(ctx) -> None:
 
     level = _comm.thread_level_name()
     if level != "multiple":
-        raise ValueError(f"hpo.ranks_per_trial > 1 needs MPI thread level 'multiple' (rank 0 evaluates in a "
-                         f"second thread that talks to its group); this MPI gave {level!r}")  # fmt: skip
+        raise ValueError(
+            f"hpo.ranks_per_trial > 1 needs MPI thread level 'multiple' (rank 0 evaluates in a "
+            f"second thread that talks to its group); this MPI gave {level!r}"
+        )
 
 
 def _plan_study(ctx, objective, params, files: Files, resume: bool, groups) -> dict:
@@ -247,14 +298,22 @@ def _plan_study(ctx, objective, params, files: Files, resume: bool, groups) -> d
     settings = _study.settings(ctx.cfg, params, objective)
     _study.sampler(ctx.cfg, params, concurrent, h.seed)  # raises for an unusable combination
     pruner = _study.pruner(ctx.cfg, objective.n_values)
-    plan = {"settings": settings, "pruner": pruner, "done": 0, "concurrent": concurrent, "params": params,
-            "objective": objective}  # fmt: skip
+    plan = {
+        "settings": settings,
+        "pruner": pruner,
+        "done": 0,
+        "concurrent": concurrent,
+        "params": params,
+        "objective": objective,
+    }
     if not resume:
         return plan
     bad = _study.check_journal(files.journal)
     if bad:
-        raise ValueError(f"hpo.journal {files.journal}: {bad}; the journal is damaged and cannot be resumed: "
-                         "start over with --force (a new study replaces it), or give another hpo.journal")
+        raise ValueError(
+            f"hpo.journal {files.journal}: {bad}; the journal is damaged and cannot be resumed: "
+            "start over with --force (a new study replaces it), or give another hpo.journal"
+        )
     storage, _ = _study.storage(files.journal, h.journal_sync_s)
     try:
         sid = storage.get_study_id_from_name(h.study)
@@ -265,13 +324,17 @@ def _plan_study(ctx, objective, params, files: Files, resume: bool, groups) -> d
         changed = _study.settings_changes(saved, settings)
         if changed:
             more = f"; and {len(changed) - 4} more" if len(changed) > 4 else ""
-            raise ValueError(f"--resume: study {h.study!r} in {files.journal} was made with other settings "
-                             f"({'; '.join(changed[:4])}{more}): its trials would not be one search; start over "
-                             "with --force, or give another --study or hpo.journal")  # fmt: skip
+            raise ValueError(
+                f"--resume: study {h.study!r} in {files.journal} was made with other settings "
+                f"({'; '.join(changed[:4])}{more}): its trials would not be one search; start over "
+                "with --force, or give another --study or hpo.journal"
+            )
     plan["done"] = len(storage.get_all_trials(sid, deepcopy=False))
     directions = [d.name.lower() for d in storage.get_study_directions(sid)]
     if directions != list(objective.directions):
-        raise ValueError(f"--resume: study {h.study!r} optimises {directions}, not {list(objective.directions)}")
+        raise ValueError(
+            f"--resume: study {h.study!r} optimises {directions}, not {list(objective.directions)}"
+        )
     return plan
 
 
@@ -290,23 +353,34 @@ def _open_study(ctx, plan: dict, files: Files, opts, claim):
     else:
         cut = _study.repair_journal(files.journal)
         if cut:
-            ctx.log.warning("%s: dropped a last record cut short (%d bytes) by a kill mid-write", files.journal, cut)
+            ctx.log.warning(
+                "%s: dropped a last record cut short (%d bytes) by a kill mid-write", files.journal, cut
+            )
     if not resume:
         claim.made(files.partial)
     _mark_unfinished(files)
     storage, backend = _study.storage(files.journal, h.journal_sync_s)
     # a resumed sampler is seeded past the trials already made, so it does not repeat its first draws
     sampler = _study.sampler(ctx.cfg, plan["params"], plan["concurrent"], h.seed + plan["done"])
-    study = optuna.create_study(storage=storage, sampler=sampler, pruner=plan["pruner"], study_name=h.study,
-                                directions=list(plan["objective"].directions), load_if_exists=resume)  # fmt: skip
+    study = optuna.create_study(
+        storage=storage,
+        sampler=sampler,
+        pruner=plan["pruner"],
+        study_name=h.study,
+        directions=list(plan["objective"].directions),
+        load_if_exists=resume,
+    )
     if not resume:
         study.set_user_attr(_study.SETTINGS, plan["settings"])
     plan["backend"] = backend
     if resume:
         lost, plan["exhausted"] = _study.mark_lost(study, plan["params"])
         if lost:
-            ctx.log.warning("trials %s were left RUNNING by the interrupted run: marked FAIL (lost), their "
-                            "parameters will be asked again", lost)  # fmt: skip
+            ctx.log.warning(
+                "trials %s were left RUNNING by the interrupted run: marked FAIL (lost), their "
+                "parameters will be asked again",
+                lost,
+            )
         ctx.log.info("resuming study %r: %d of %d trials counted", h.study, _study.counts(study), h.trials)
     return study
 
@@ -322,17 +396,45 @@ def _finish(ctx, study, objective, params, files: Files, rows, t_start, scored) 
     states: dict = {}
     for t in study.get_trials(deepcopy=False):
         states[t.state.name] = states.get(t.state.name, 0) + 1
-    extra = {"objective": h.objective, "study": h.study, "journal": os.path.abspath(files.journal),
-             "best_yaml": os.path.abspath(files.best) if best else "", "best_value": str(best_value),
-             "best_params": str(best), "mode": h.mode, "ranks_per_trial": h.ranks_per_trial,
-             "sampler": h.sampler, "pruner": h.pruner, "directions": ",".join(objective.directions),
-             "target": objective.target or "", "holdout": "\n".join(lines)}  # fmt: skip
+    extra = {
+        "objective": h.objective,
+        "study": h.study,
+        "journal": os.path.abspath(files.journal),
+        "best_yaml": os.path.abspath(files.best) if best else "",
+        "best_value": str(best_value),
+        "best_params": str(best),
+        "mode": h.mode,
+        "ranks_per_trial": h.ranks_per_trial,
+        "sampler": h.sampler,
+        "pruner": h.pruner,
+        "directions": ",".join(objective.directions),
+        "target": objective.target or "",
+        "holdout": "\n".join(lines),
+    }
     for r in scored or []:
         extra[f"{r['role']}_holdout_value"] = r["holdout_value"]
         extra[f"{r['role']}_search_value"] = r["search_value"]
-    output.write_results(files.out, study, params, objective, ctx.cfg, ctx.size, [r["host"] for r in rows], t_start,
-                         extra, rows, scored)  # fmt: skip
+    output.write_results(
+        files.out,
+        study,
+        params,
+        objective,
+        ctx.cfg,
+        ctx.size,
+        [r["host"] for r in rows],
+        t_start,
+        extra,
+        rows,
+        scored,
+    )
     os.remove(files.partial)
-    return {"files": files, "states": states, "best_value": best_value, "best": best, "profile": rows,
-            "wall_s": time.time() - t_start, "holdout": lines,
-            "defaults_search_value": extra.get("defaults_search_value")}  # fmt: skip
+    return {
+        "files": files,
+        "states": states,
+        "best_value": best_value,
+        "best": best,
+        "profile": rows,
+        "wall_s": time.time() - t_start,
+        "holdout": lines,
+        "defaults_search_value": extra.get("defaults_search_value"),
+    }

@@ -63,7 +63,10 @@ def _optbench() -> Objective:
 
 #: objective name -> loader (called on every rank; imports only what that objective needs)
 LOADERS: dict[str, Callable[[], Objective]] = {
-    "scan": _scan, "train": _train, "optbench": _optbench, "demo": _demo,
+    "scan": _scan,
+    "train": _train,
+    "optbench": _optbench,
+    "demo": _demo,
 }
 
 
@@ -72,7 +75,9 @@ def load(name: str) -> Objective:
     if name in LOADERS:
         return LOADERS[name]()
     if ":" not in name:
-        raise ObjectiveError(f"unknown objective {name!r}: use one of {', '.join(LOADERS)} or MODULE:FUNCTION")
+        raise ObjectiveError(
+            f"unknown objective {name!r}: use one of {', '.join(LOADERS)} or MODULE:FUNCTION"
+        )
     return user(name)
 
 
@@ -106,6 +111,13 @@ def user(spec: str) -> Objective:
     defaults = getattr(mod, "DEFAULTS", None)
     if defaults is not None and not isinstance(defaults, dict):
         raise ObjectiveError(f"objective {spec}: DEFAULTS must be a mapping of parameter -> value")
-    return Objective(spec, params, fn, directions, None, setup if callable(setup) else None,
-                     holdout=hold if callable(hold) else None,
-                     defaults=(lambda cfg, names: dict(defaults)) if defaults is not None else None)  # fmt: skip
+    return Objective(
+        spec,
+        params,
+        fn,
+        directions,
+        None,
+        setup if callable(setup) else None,
+        holdout=hold if callable(hold) else None,
+        defaults=(lambda cfg, names: dict(defaults)) if defaults is not None else None,
+    )

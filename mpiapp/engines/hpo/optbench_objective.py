@@ -44,13 +44,19 @@ from .contract import Objective
 
 SPACES = {
     "sgd": {"optbench.step_scale": {"type": "float", "low": 0.05, "high": 4.0, "log": True}},
-    "momentum": {"optbench.step_scale": {"type": "float", "low": 0.05, "high": 4.0, "log": True},
-                 "optbench.momentum": {"type": "float", "low": 0.0, "high": 0.995}},
-    "nesterov": {"optbench.step_scale": {"type": "float", "low": 0.05, "high": 4.0, "log": True},
-                 "optbench.momentum": {"type": "float", "low": 0.0, "high": 0.995}},
-    "adam": {"optbench.adam_lr": {"type": "float", "low": 1e-4, "high": 1.0, "log": True},
-             "optbench.beta1": {"type": "float", "low": 0.5, "high": 0.99},
-             "optbench.beta2": {"type": "float", "low": 0.9, "high": 0.9999}},
+    "momentum": {
+        "optbench.step_scale": {"type": "float", "low": 0.05, "high": 4.0, "log": True},
+        "optbench.momentum": {"type": "float", "low": 0.0, "high": 0.995},
+    },
+    "nesterov": {
+        "optbench.step_scale": {"type": "float", "low": 0.05, "high": 4.0, "log": True},
+        "optbench.momentum": {"type": "float", "low": 0.0, "high": 0.995},
+    },
+    "adam": {
+        "optbench.adam_lr": {"type": "float", "low": 1e-4, "high": 1.0, "log": True},
+        "optbench.beta1": {"type": "float", "low": 0.5, "high": 0.99},
+        "optbench.beta2": {"type": "float", "low": 0.9, "high": 0.9999},
+    },
 }
 SPACES["adamw"] = SPACES["adam"]
 KNOWN = ("optbench.step_scale", "optbench.momentum", "optbench.adam_lr", "optbench.beta1", "optbench.beta2")
@@ -77,13 +83,22 @@ def setup(cfg) -> dict:
 
     h = cfg.hpo
     base = BenchParams.from_config(cfg.optbench)
-    p = dataclasses.replace(base, problems=(h.optbench_problem,), optimizers=(h.optbench_optimizer,),
-                            backends=("numpy",), batch_sizes=(int(base.batch_sizes[0]) if base.batch_sizes else 0,),
-                            targets=(h.optbench_target,), stop_rel=h.optbench_target,
-                            checkpoints=min(100_000, max(base.checkpoints, 8 * base.max_iters)),
-                            parity_steps=0, cache=False)  # fmt: skip
+    p = dataclasses.replace(
+        base,
+        problems=(h.optbench_problem,),
+        optimizers=(h.optbench_optimizer,),
+        backends=("numpy",),
+        batch_sizes=(int(base.batch_sizes[0]) if base.batch_sizes else 0,),
+        targets=(h.optbench_target,),
+        stop_rel=h.optbench_target,
+        checkpoints=min(100_000, max(base.checkpoints, 8 * base.max_iters)),
+        parity_steps=0,
+        cache=False,
+    )
     try:
-        problems.check_grid(p)  # the optbench job's own checks of the grid (problem name, memory; BenchParams checked the values)
+        problems.check_grid(
+            p
+        )  # the optbench job's own checks of the grid (problem name, memory; BenchParams checked the values)
         prob = problems.build(h.optbench_problem, p.build_options(None, _threads()))
     except ValueError as exc:  # ProblemError is one
         raise ValueError(f"optbench objective: {exc}") from None
@@ -125,14 +140,20 @@ def holdout(params: dict, ctx):
     seeds = range(p.repeats, 2 * p.repeats)
     vals = ctx.map(_runner(params, ctx.state), seeds)
     med, lo, hi = median_ci(vals)
-    return Score(med, (hi - lo) / (2 * 1.96), float(len(vals)), detail=f"seeds {seeds.start}..{seeds.stop - 1}")
+    return Score(
+        med, (hi - lo) / (2 * 1.96), float(len(vals)), detail=f"seeds {seeds.start}..{seeds.stop - 1}"
+    )
 
 
 def defaults(cfg, names) -> dict:
     """The config's values of the searched parameters (momentum only when set: null is the theory value)."""
     o = cfg.optbench
-    known = {"optbench.step_scale": float(o.step_scales[0]), "optbench.adam_lr": float(o.adam_lr),
-             "optbench.beta1": float(o.adam_betas[0]), "optbench.beta2": float(o.adam_betas[1])}  # fmt: skip
+    known = {
+        "optbench.step_scale": float(o.step_scales[0]),
+        "optbench.adam_lr": float(o.adam_lr),
+        "optbench.beta1": float(o.adam_betas[0]),
+        "optbench.beta2": float(o.adam_betas[1]),
+    }
     if o.momentum is not None:
         known["optbench.momentum"] = float(o.momentum)
     return {k: known[k] for k in names if k in known}
@@ -147,8 +168,15 @@ def _runner(params: dict, st: dict):
     target, penalty = p.targets[0], float(MISS_FACTOR * p.max_iters)
 
     def one_seed(seed: int) -> float:
-        cell = Cell((0, 0, 0, 0, 0, seed), p.problems[0], p.optimizers[0], "numpy", p.step_scales[0],
-                    p.batch_sizes[0], seed)  # fmt: skip
+        cell = Cell(
+            (0, 0, 0, 0, 0, seed),
+            p.problems[0],
+            p.optimizers[0],
+            "numpy",
+            p.step_scales[0],
+            p.batch_sizes[0],
+            seed,
+        )
         res = run_cell(p, cell, st["problem"], st["backend"], st["data"])
         if res.status == "failed":
             raise RuntimeError(res.message)
@@ -162,8 +190,11 @@ def best_config(params: dict, cfg) -> dict:
     """The best YAML's keys: optbench.* keys the optbench job reads (a one-item step grid, the betas as
     a pair) and the problem, optimizer and batch size tuned."""
     h, o = cfg.hpo, cfg.optbench
-    out = {"optbench.problems": [h.optbench_problem], "optbench.optimizers": [h.optbench_optimizer],
-           "optbench.batch_sizes": [int(o.batch_sizes[0]) if o.batch_sizes else 0]}
+    out = {
+        "optbench.problems": [h.optbench_problem],
+        "optbench.optimizers": [h.optbench_optimizer],
+        "optbench.batch_sizes": [int(o.batch_sizes[0]) if o.batch_sizes else 0],
+    }
     if "optbench.step_scale" in params:
         out["optbench.step_scales"] = [float(params["optbench.step_scale"])]
     if "optbench.momentum" in params:
@@ -172,10 +203,22 @@ def best_config(params: dict, cfg) -> dict:
         out["optbench.adam_lr"] = float(params["optbench.adam_lr"])
     if "optbench.beta1" in params or "optbench.beta2" in params:
         b1, b2 = o.adam_betas
-        out["optbench.adam_betas"] = [float(params.get("optbench.beta1", b1)), float(params.get("optbench.beta2", b2))]
+        out["optbench.adam_betas"] = [
+            float(params.get("optbench.beta1", b1)),
+            float(params.get("optbench.beta2", b2)),
+        ]
     return out
 
 
 def objective() -> Objective:
-    return Objective("optbench", default_space, evaluate, ("minimize",), "optbench", setup, best_config,
-                     holdout=holdout, defaults=defaults)
+    return Objective(
+        "optbench",
+        default_space,
+        evaluate,
+        ("minimize",),
+        "optbench",
+        setup,
+        best_config,
+        holdout=holdout,
+        defaults=defaults,
+    )

@@ -38,8 +38,20 @@ def _text(values, floor: int = 8) -> np.ndarray:
 
 def trial_rows(trials, params, n_values: int) -> tuple[list, dict]:
     """(columns, rows) of the `trials` table from Optuna FrozenTrials."""
-    rows: dict = {c: [] for c in ("number", "state", "params", "steps", "pruned_step", "duration_s", "group",
-                                  "failure", "error")}  # fmt: skip
+    rows: dict = {
+        c: []
+        for c in (
+            "number",
+            "state",
+            "params",
+            "steps",
+            "pruned_step",
+            "duration_s",
+            "group",
+            "failure",
+            "error",
+        )
+    }
     for k in range(n_values):
         rows["value" if k == 0 else f"value_{k}"] = []
     for p in params:
@@ -56,8 +68,11 @@ def trial_rows(trials, params, n_values: int) -> tuple[list, dict]:
         rows["params"].append(json.dumps(t.params, sort_keys=True))
         for p in params:
             v = t.params.get(p.name)
-            rows[f"p.{p.name}"].append(("" if v is None else str(v)) if p.type == "categorical" else
-                                       (math.nan if v is None else float(v)))  # fmt: skip
+            rows[f"p.{p.name}"].append(
+                ("" if v is None else str(v))
+                if p.type == "categorical"
+                else (math.nan if v is None else float(v))
+            )
         rows["steps"].append(info.get("steps", len(t.intermediate_values)))
         rows["pruned_step"].append(info.get("pruned_step", -1))
         rows["duration_s"].append(info.get("duration_s", math.nan))
@@ -67,7 +82,9 @@ def trial_rows(trials, params, n_values: int) -> tuple[list, dict]:
         rows["error"].append(tb[-1][:500] if tb else "")
     cols, out = [], {}
     for c, v in rows.items():
-        if c in ("state", "params", "failure", "error") or (c.startswith("p.") and v and isinstance(v[0], str)):
+        if c in ("state", "params", "failure", "error") or (
+            c.startswith("p.") and v and isinstance(v[0], str)
+        ):
             arr = _text(v)
         elif c in ("number", "steps", "pruned_step", "group"):
             arr = np.array(v, dtype=np.int64 if c == "number" else np.int32)
@@ -80,24 +97,51 @@ def trial_rows(trials, params, n_values: int) -> tuple[list, dict]:
     return cols, out
 
 
-def write_results(path: str, study, params, objective, cfg, ranks: int, hosts, t_start: float, extra: dict,
-                  profile: list, scored: list | None = None) -> None:
+def write_results(
+    path: str,
+    study,
+    params,
+    objective,
+    cfg,
+    ranks: int,
+    hosts,
+    t_start: float,
+    extra: dict,
+    profile: list,
+    scored: list | None = None,
+) -> None:
     """Rank 0 alone: the trials and profile tables and the attributes (work.provenance's, then the
     study's summary `extra`), in PATH.tmp renamed to PATH."""
     tmp = path + ".tmp"
-    f = rio.ResultsFile(tmp, "gather", comm=proto.self_comm(), create=True,
-                        note="the search's tables are small: rank 0 writes them alone")  # fmt: skip
+    f = rio.ResultsFile(
+        tmp,
+        "gather",
+        comm=proto.self_comm(),
+        create=True,
+        note="the search's tables are small: rank 0 writes them alone",
+    )
     cols, rows = trial_rows(study.get_trials(deepcopy=False), params, objective.n_values)
     f.create_table("trials", cols, rows_hint=max(1, len(rows["number"])))
     f.append("trials", rows)
     if scored:
         f.create_table("holdout", _holdout.COLUMNS, rows_hint=len(scored))
         f.append("holdout", _holdout.columns(scored))
-    pcols = [("rank", "i4"), ("host", "S64"), ("trials", "i8"), ("busy_s", "f8"), ("wait_s", "f8"),
-             ("overhead_s", "f8"), ("loop_s", "f8"), ("holdout_s", "f8"), ("peak_rss_mb", "f8")]  # fmt: skip
+    pcols = [
+        ("rank", "i4"),
+        ("host", "S64"),
+        ("trials", "i8"),
+        ("busy_s", "f8"),
+        ("wait_s", "f8"),
+        ("overhead_s", "f8"),
+        ("loop_s", "f8"),
+        ("holdout_s", "f8"),
+        ("peak_rss_mb", "f8"),
+    ]
     f.create_table("profile", pcols, rows_hint=len(profile))
-    f.append("profile", {c: np.array([r[c].encode() if c == "host" else r[c] for r in profile], dtype=dt)
-                         for c, dt in pcols})  # fmt: skip
+    f.append(
+        "profile",
+        {c: np.array([r[c].encode() if c == "host" else r[c] for r in profile], dtype=dt) for c, dt in pcols},
+    )
     f.set_attrs(provenance.attributes(cfg, "hpo", ranks, hosts, t_start, hdf5_mode="gather", **extra))
     f.close()
     os.replace(tmp, path)
@@ -109,9 +153,17 @@ def profile_row(rank: int, timers, trials: int, overhead_s: float, loop_s: float
     asking, telling, answering reports, polling), loop_s (the study
     loop's wall seconds, the same start on every rank), holdout_s (scoring the best trial and the
     defaults on the held-out part)."""
-    return {"rank": rank, "host": _comm.hostname(), "trials": trials, "busy_s": timers.seconds.get("busy", 0.0),
-            "wait_s": timers.seconds.get("wait", 0.0), "overhead_s": overhead_s, "loop_s": loop_s,
-            "holdout_s": timers.seconds.get("holdout", 0.0), "peak_rss_mb": peak_rss_mb()}  # fmt: skip
+    return {
+        "rank": rank,
+        "host": _comm.hostname(),
+        "trials": trials,
+        "busy_s": timers.seconds.get("busy", 0.0),
+        "wait_s": timers.seconds.get("wait", 0.0),
+        "overhead_s": overhead_s,
+        "loop_s": loop_s,
+        "holdout_s": timers.seconds.get("holdout", 0.0),
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 def best_yaml(study, objective, path: str, source: str, cfg=None, holdout_lines=()) -> dict | None:
@@ -135,11 +187,15 @@ def best_yaml(study, objective, path: str, source: str, cfg=None, holdout_lines=
         for p in parents:
             node = node.setdefault(p, {})
         node[leaf] = value
-    head = [f"# best parameters of study {study.study_name!r} ({source}), trial {best[0].number}, "
-            f"search value(s) {list(best[0].values)} (the values it was chosen on)"]  # fmt: skip
+    head = [
+        f"# best parameters of study {study.study_name!r} ({source}), trial {best[0].number}, "
+        f"search value(s) {list(best[0].values)} (the values it was chosen on)"
+    ]
     if objective.target:
-        head.append(f"# use: python -m mpiapp.{'score' if objective.target == 'scan' else objective.target} "
-                    f"--config {path}")  # fmt: skip
+        head.append(
+            f"# use: python -m mpiapp.{'score' if objective.target == 'scan' else objective.target} "
+            f"--config {path}"
+        )
     for t in best[1:]:
         head.append(f"# also on the Pareto front: trial {t.number} values {list(t.values)} params {t.params}")
     head += [f"# {line}" for line in holdout_lines]

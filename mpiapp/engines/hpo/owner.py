@@ -169,8 +169,12 @@ class Owner:
 
         trial = self.trials.pop(res.number)
         self._before_tell(res.number, trial)
-        info = {"group": res.group, "duration_s": round(res.duration_s, 6), "steps": res.steps,
-                "pruned_step": res.pruned_step}  # fmt: skip
+        info = {
+            "group": res.group,
+            "duration_s": round(res.duration_s, 6),
+            "steps": res.steps,
+            "pruned_step": res.pruned_step,
+        }
         trial.set_user_attr("mpiapp", info)
         if res.state == "complete":
             value = list(res.values) if len(res.values) > 1 else res.values[0]
@@ -178,13 +182,15 @@ class Owner:
         elif res.state == "pruned":
             self.exhausted |= _study.tell(self.study, trial, state=TrialState.PRUNED)
         elif res.state == "stopped":
-            self.exhausted |= _study.fail(self.study, trial, "interrupted", "abandoned by a stop signal",
-                                          requeue=True)
+            self.exhausted |= _study.fail(
+                self.study, trial, "interrupted", "abandoned by a stop signal", requeue=True
+            )
             return
         else:
             self.exhausted |= _study.fail(self.study, trial, res.reason, res.error)
-            self.log.warning("trial %d FAIL (%s): %s", res.number, res.reason,
-                             (res.error.strip().splitlines() or [""])[-1])  # fmt: skip
+            self.log.warning(
+                "trial %d FAIL (%s): %s", res.number, res.reason, (res.error.strip().splitlines() or [""])[-1]
+            )
             if res.reason == "error" and self.h.on_trial_error == "abort":
                 self._count()
                 raise AbortSearch(f"trial {res.number} raised (hpo.on_trial_error=abort):\n{res.error}")
@@ -205,7 +211,9 @@ class Owner:
         self._stopping()
         for number in sorted(self.trials):
             trial = self.trials.pop(number)
-            self.exhausted |= _study.fail(self.study, trial, "interrupted", f"abandoned on {signals.name(sig)}",
-                                          requeue=True)
-        self.log.warning("stopped by %s: trials in flight marked interrupted; waiting for the groups",
-                         signals.name(sig))  # fmt: skip
+            self.exhausted |= _study.fail(
+                self.study, trial, "interrupted", f"abandoned on {signals.name(sig)}", requeue=True
+            )
+        self.log.warning(
+            "stopped by %s: trials in flight marked interrupted; waiting for the groups", signals.name(sig)
+        )

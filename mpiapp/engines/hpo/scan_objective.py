@@ -47,15 +47,26 @@ def setup(cfg) -> dict:
     d, h = cfg.data, cfg.hpo
 
     def universe(seed: int):
-        planted = [synthetic.generate(seed, i, h.scan_bars, d.synthetic_plant_rate, d.synthetic_noise,
-                                      h.scan_symbols) for i in range(h.scan_symbols)]  # fmt: skip
-        walks = [synthetic.generate(seed + 1, i, h.scan_bars, 0.0, d.synthetic_noise, h.scan_symbols)[0]
-                 for i in range(h.scan_symbols)]  # fmt: skip
+        planted = [
+            synthetic.generate(
+                seed, i, h.scan_bars, d.synthetic_plant_rate, d.synthetic_noise, h.scan_symbols
+            )
+            for i in range(h.scan_symbols)
+        ]
+        walks = [
+            synthetic.generate(seed + 1, i, h.scan_bars, 0.0, d.synthetic_noise, h.scan_symbols)[0]
+            for i in range(h.scan_symbols)
+        ]
         return planted, walks
 
     planted, walks = universe(d.seed)
     held = universe(d.seed + 2)
-    return {"planted": planted, "walks": walks, "backend": backend, "holdout": {"planted": held[0], "walks": held[1]}}
+    return {
+        "planted": planted,
+        "walks": walks,
+        "backend": backend,
+        "holdout": {"planted": held[0], "walks": held[1]},
+    }
 
 
 def scan_params(cfg, params: dict):
@@ -82,8 +93,12 @@ def holdout(params: dict, ctx):
     value, hits, planted, alarms, bars = _score(params, ctx, ctx.state["holdout"], report=False)
     r = hits / planted if planted else math.nan
     w = ctx.cfg.hpo.scan_false_alarm_weight
-    se = math.sqrt((r * (1 - r) / planted if planted else math.nan) + (w * 1000.0 * math.sqrt(alarms) / bars) ** 2)
-    return Score(value, se, float(planted), detail=f"recall {hits}/{planted}, {alarms} false alarms in {bars} bars")
+    se = math.sqrt(
+        (r * (1 - r) / planted if planted else math.nan) + (w * 1000.0 * math.sqrt(alarms) / bars) ** 2
+    )
+    return Score(
+        value, se, float(planted), detail=f"recall {hits}/{planted}, {alarms} false alarms in {bars} bars"
+    )
 
 
 def defaults(cfg, names) -> dict:
@@ -121,5 +136,13 @@ def _score(params: dict, ctx, st: dict, report: bool):
 
 
 def objective() -> Objective:
-    return Objective("scan", space.parse(SPACE, "scan objective"), evaluate, ("maximize",), "scan", setup,
-                     holdout=holdout, defaults=defaults)
+    return Objective(
+        "scan",
+        space.parse(SPACE, "scan objective"),
+        evaluate,
+        ("maximize",),
+        "scan",
+        setup,
+        holdout=holdout,
+        defaults=defaults,
+    )

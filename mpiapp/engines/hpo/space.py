@@ -96,7 +96,9 @@ def _param(name: str, spec, seen: dict, origin: str) -> Param:
         if int(low) != low or int(high) != high:
             raise ValueError(f"{where}: int bounds must be integers")
         return Param(name, "int", int(low), int(high), log, int(step or 1), when=when)
-    return Param(name, "float", float(low), float(high), log, None if step is None else float(step), when=when)
+    return Param(
+        name, "float", float(low), float(high), log, None if step is None else float(step), when=when
+    )
 
 
 def _when(when, seen: dict, where: str):
@@ -104,12 +106,16 @@ def _when(when, seen: dict, where: str):
         return None
     if not isinstance(when, dict) or len(when) != 1:
         raise ValueError(f"{where}: `when` is one mapping {{categorical parameter: value}}")
-    (parent, value), = when.items()
+    ((parent, value),) = when.items()
     p = seen.get(parent)
     if p is None or p.type != "categorical":
-        raise ValueError(f"{where}: `when` names {parent!r}, which is not a categorical parameter listed before it")
+        raise ValueError(
+            f"{where}: `when` names {parent!r}, which is not a categorical parameter listed before it"
+        )
     if value not in p.choices:
-        raise ValueError(f"{where}: `when` value {value!r} is not one of {parent!r}'s choices {list(p.choices)}")
+        raise ValueError(
+            f"{where}: `when` value {value!r} is not one of {parent!r}'s choices {list(p.choices)}"
+        )
     return (parent, value)
 
 
@@ -127,7 +133,9 @@ def suggest(trial, params) -> dict:
         if p.type == "categorical":
             values[p.name] = trial.suggest_categorical(p.name, list(p.choices))
         elif p.type == "int":
-            values[p.name] = trial.suggest_int(p.name, int(p.low), int(p.high), step=int(p.step or 1), log=p.log)
+            values[p.name] = trial.suggest_int(
+                p.name, int(p.low), int(p.high), step=int(p.step or 1), log=p.log
+            )
         else:
             values[p.name] = trial.suggest_float(p.name, p.low, p.high, step=p.step, log=p.log)
     return values

@@ -27,8 +27,18 @@ FAILURE = "mpiapp_failure"  # user attr: error | nonfinite | timeout | lost | in
 SETTINGS = "mpiapp_settings"  # study user attr: what shapes the search's results
 #: keys that may change on --resume: how many trials, where and how often files are written, how
 #: groups are formed and fed — not what a trial computes or which parameters are asked
-FREE_ON_RESUME = ("hpo.trials", "hpo.journal", "hpo.journal_sync_s", "hpo.prefetch", "hpo.ask_ahead",
-                  "hpo.ranks_per_trial", "hpo.trial_timeout_s", "hpo.on_trial_error", "hpo.space", "hpo.study")
+FREE_ON_RESUME = (
+    "hpo.trials",
+    "hpo.journal",
+    "hpo.journal_sync_s",
+    "hpo.prefetch",
+    "hpo.ask_ahead",
+    "hpo.ranks_per_trial",
+    "hpo.trial_timeout_s",
+    "hpo.on_trial_error",
+    "hpo.space",
+    "hpo.study",
+)
 #: config sections whose keys shape a search's results (the objectives read them)
 SETTING_SECTIONS = ("data", "scan", "train", "optbench", "hpo")
 TRACEBACK = "mpiapp_traceback"
@@ -102,13 +112,18 @@ def pruner(cfg, n_values: int):
     if h.pruner == "none":
         return optuna.pruners.NopPruner()
     if n_values > 1:
-        raise ValueError(f"hpo.pruner={h.pruner}: pruning needs one objective value (this one has {n_values})")
+        raise ValueError(
+            f"hpo.pruner={h.pruner}: pruning needs one objective value (this one has {n_values})"
+        )
     if h.mode == "reproducible" and h.pruner != "median":
-        raise ValueError(f"hpo.pruner={h.pruner} decides from trials still running, which differ with the rank "
-                         "count: in hpo.mode=reproducible use none or median")  # fmt: skip
+        raise ValueError(
+            f"hpo.pruner={h.pruner} decides from trials still running, which differ with the rank "
+            "count: in hpo.mode=reproducible use none or median"
+        )
     if h.pruner == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=h.pruner_startup_trials,
-                                           n_warmup_steps=h.pruner_warmup_steps)
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=h.pruner_startup_trials, n_warmup_steps=h.pruner_warmup_steps
+        )
     if h.pruner == "successive_halving":
         return optuna.pruners.SuccessiveHalvingPruner()
     return optuna.pruners.HyperbandPruner()
@@ -172,10 +187,17 @@ def mark_lost(study, space_params) -> tuple[list[int], bool]:
         trial = optuna.trial.Trial(study, t._trial_id)
         whole = all(p.name in t.params for p in space.active(space_params, t.params))
         if whole:
-            stop |= fail(study, trial, "lost", "the rank evaluating it ended before it finished (a crash or a kill)",
-                         True)  # fmt: skip
+            stop |= fail(
+                study,
+                trial,
+                "lost",
+                "the rank evaluating it ended before it finished (a crash or a kill)",
+                True,
+            )
         else:
-            stop |= fail(study, trial, "lost", "rank 0 ended while asking it (its parameters were not all drawn)")
+            stop |= fail(
+                study, trial, "lost", "rank 0 ended while asking it (its parameters were not all drawn)"
+            )
         lost.append(t.number)
     return lost, stop
 
@@ -206,7 +228,9 @@ def journal_kind(study_name: str):
                         names.append(str(rec.get("study_name")))
         if study_name in names:
             return Found(True, f"an Optuna journal of study {study_name!r}")
-        return Found(False, f"an Optuna journal of other studies ({', '.join(repr(n) for n in names) or 'none'})")
+        return Found(
+            False, f"an Optuna journal of other studies ({', '.join(repr(n) for n in names) or 'none'})"
+        )
 
     return kind
 
@@ -239,7 +263,9 @@ def settings(cfg, space_params, objective) -> dict:
     from ... import config
 
     flat = config._flatten(config.to_plain(cfg))
-    out = {k: v for k, v in flat.items() if k.split(".", 1)[0] in SETTING_SECTIONS and k not in FREE_ON_RESUME}
+    out = {
+        k: v for k, v in flat.items() if k.split(".", 1)[0] in SETTING_SECTIONS and k not in FREE_ON_RESUME
+    }
     text = json.dumps([dataclasses.asdict(p) for p in space_params], sort_keys=True, default=str)
     out["space"] = hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
     out["directions"] = list(objective.directions)
@@ -267,8 +293,11 @@ def input_files(cfg) -> list[str]:
         src = sources.open_from_config(cfg, min_bars=1)
         files += src.input_paths() if hasattr(src, "input_paths") else []
     if h.objective == "optbench" and cfg.optbench.data_dir:
-        files += [p for p in (os.path.join(cfg.optbench.data_dir, f) for f in ("california_housing.csv", "mnist.npz"))
-                  if os.path.isfile(p)]  # fmt: skip
+        files += [
+            p
+            for p in (os.path.join(cfg.optbench.data_dir, f) for f in ("california_housing.csv", "mnist.npz"))
+            if os.path.isfile(p)
+        ]
     return files
 
 
@@ -284,7 +313,11 @@ def settings_changes(saved: dict, now: dict) -> list[str]:
     out = []
     for k in sorted(set(saved) | set(now)):
         if saved.get(k) != now.get(k):
-            out.append({"space": "space: the search space changed",
-                        "inputs": "inputs: a file the objective reads changed"}.get(k) or
-                       f"{k}: {saved.get(k)!r} -> {now.get(k)!r}")  # fmt: skip
+            out.append(
+                {
+                    "space": "space: the search space changed",
+                    "inputs": "inputs: a file the objective reads changed",
+                }.get(k)
+                or f"{k}: {saved.get(k)!r} -> {now.get(k)!r}"
+            )
     return out

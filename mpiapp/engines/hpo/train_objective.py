@@ -106,8 +106,11 @@ def _threads() -> int:
 
 def _cut(series, start: int, stop: int):
     """Bars [start, stop) of a Series."""
-    cut = {f.name: getattr(series, f.name)[start:stop] for f in dataclasses.fields(series)
-           if isinstance(getattr(series, f.name), np.ndarray)}  # fmt: skip
+    cut = {
+        f.name: getattr(series, f.name)[start:stop]
+        for f in dataclasses.fields(series)
+        if isinstance(getattr(series, f.name), np.ndarray)
+    }
     return dataclasses.replace(series, **cut)
 
 
@@ -143,9 +146,15 @@ def split_series(series, params, search_bars: int, holdout_bars: int):
     if train.size < 2 or test.size < 2:
         return None
     purged = int(((bars < h0) & (bars + params.horizon >= end - start)).sum())
-    fold = Fold(fold=0, train=train, test=test, n_purged=purged, n_embargoed=0,
-                test_bar_range=(int(bars[test[0]]), int(bars[test[-1]])),
-                train_bar_range=(int(bars[train[0]]), int(bars[train[-1]])))  # fmt: skip
+    fold = Fold(
+        fold=0,
+        train=train,
+        test=test,
+        n_purged=purged,
+        n_embargoed=0,
+        test_bar_range=(int(bars[test[0]]), int(bars[test[-1]])),
+        train_bar_range=(int(bars[train[0]]), int(bars[train[-1]])),
+    )
     return search, dataclasses.replace(sd, folds=[fold])
 
 
@@ -164,7 +173,9 @@ def setup(cfg) -> dict:
     h, d = cfg.hpo, cfg.data
     family = h.train_family
     if h.train_metric == "rmse" and cfg.train.task == "classification":
-        raise ValueError("hpo.train_metric=rmse needs train.task=regression (classification predicts probabilities)")
+        raise ValueError(
+            "hpo.train_metric=rmse needs train.task=regression (classification predicts probabilities)"
+        )
     miss = fam.missing_libraries([family])
     if miss:
         raise ValueError("train objective: " + miss[0])
@@ -198,13 +209,22 @@ def setup(cfg) -> dict:
             continue
     src.close()
     if not symbols:
-        raise ValueError(f"train objective: no symbol of {d.source} has enough bars for the folds and the "
-                         f"held-out period (hpo.train_bars = {h.train_bars}, hpo.train_holdout_bars = "
-                         f"{h.train_holdout_bars}, a {gap_bars(params)}-bar gap, train.cv.n_folds = "
-                         f"{params.cv.n_folds})")  # fmt: skip
-    return {"family": family, "params": params, "symbols": symbols, "device": device,
-            "threads": params.model_threads(_threads()), "holdout": held + unsearched, "searched": len(held),
-            "ridge": family_params(cfg.train, BASELINE_FAMILY)}
+        raise ValueError(
+            f"train objective: no symbol of {d.source} has enough bars for the folds and the "
+            f"held-out period (hpo.train_bars = {h.train_bars}, hpo.train_holdout_bars = "
+            f"{h.train_holdout_bars}, a {gap_bars(params)}-bar gap, train.cv.n_folds = "
+            f"{params.cv.n_folds})"
+        )
+    return {
+        "family": family,
+        "params": params,
+        "symbols": symbols,
+        "device": device,
+        "threads": params.model_threads(_threads()),
+        "holdout": held + unsearched,
+        "searched": len(held),
+        "ridge": family_params(cfg.train, BASELINE_FAMILY),
+    }
 
 
 def trial_params(state: dict, params: dict, seed: int):
@@ -213,12 +233,19 @@ def trial_params(state: dict, params: dict, seed: int):
     family = state["family"]
     prefix = f"train.{family}."
     block = dict(state["params"].params[family])
-    bad = [k for k in params if not k.startswith(prefix) or k[len(prefix):] not in block]
+    bad = [k for k in params if not k.startswith(prefix) or k[len(prefix) :] not in block]
     if bad:
-        raise ValueError(f"the train objective (hpo.train_family={family}) tunes {prefix}* keys only, not {bad}")
+        raise ValueError(
+            f"the train objective (hpo.train_family={family}) tunes {prefix}* keys only, not {bad}"
+        )
     for k, v in params.items():  # a list key searched as one value (train.ridge.penalties) is that one value
-        block[k[len(prefix):]] = list(v) if isinstance(v, (list, tuple)) else \
-            [v] if isinstance(block[k[len(prefix):]], list) else v  # fmt: skip
+        block[k[len(prefix) :]] = (
+            list(v)
+            if isinstance(v, (list, tuple))
+            else [v]
+            if isinstance(block[k[len(prefix) :]], list)
+            else v
+        )
     return dataclasses.replace(state["params"], seed=int(seed), params={family: block})
 
 
@@ -272,8 +299,12 @@ def holdout(params: dict, ctx) -> Score:
             v = compute(y, p, tp.proba)[metric]
             u = sig.rank_products(p, y)
             ok = metric == "ic" and np.isfinite(u).all() and u.size >= 2
-            out.append((0.0 if metric == "ic" and math.isnan(v) else float(v),
-                        (rows["time"], sig.to_fixed(sig.centred(u))) if ok else None))  # fmt: skip
+            out.append(
+                (
+                    0.0 if metric == "ic" and math.isnan(v) else float(v),
+                    (rows["time"], sig.to_fixed(sig.centred(u))) if ok else None,
+                )
+            )
         return out
 
     per = ctx.map(one, range(len(st["holdout"])))
@@ -282,16 +313,27 @@ def holdout(params: dict, ctx) -> Score:
     n_sym, k = len(per), st["searched"]
     if metric == "ic":
         parts = [p[0][1] for p in per if p[0][1] is not None]
-        se = sig.panel_se(sig.merge_time_sums(sig.time_sums(t, d) for t, d in parts)[1], len(parts), h) \
-            if parts else math.nan  # fmt: skip
+        se = (
+            sig.panel_se(sig.merge_time_sums(sig.time_sums(t, d) for t, d in parts)[1], len(parts), h)
+            if parts
+            else math.nan
+        )
         n = 1.0 / se**2 if se > 0 else math.nan
     else:
         se = float(np.std(vals, ddof=1) / math.sqrt(n_sym)) if n_sym > 1 else math.nan
         n = float(n_sym)
-    split = (f"searched symbols {np.mean(vals[:k]):+.4f}" + (f", symbols not searched {np.mean(vals[k:]):+.4f}"
-             if n_sym > k else "")) if k else ""  # fmt: skip
-    detail = (f"{metric} on the last {ctx.cfg.hpo.train_holdout_bars} bars of {n_sym} symbols after a "
-              f"{gap_bars(tp)}-bar gap: {split}; baseline ridge")
+    split = (
+        (
+            f"searched symbols {np.mean(vals[:k]):+.4f}"
+            + (f", symbols not searched {np.mean(vals[k:]):+.4f}" if n_sym > k else "")
+        )
+        if k
+        else ""
+    )
+    detail = (
+        f"{metric} on the last {ctx.cfg.hpo.train_holdout_bars} bars of {n_sym} symbols after a "
+        f"{gap_bars(tp)}-bar gap: {split}; baseline ridge"
+    )
     return Score(float(np.mean(vals)), se, n, float(np.mean(base)), detail)
 
 
@@ -300,7 +342,12 @@ def defaults(cfg, names) -> dict:
     out = {}
     for k in names:
         parts = k.split(".")
-        if len(parts) == 3 and parts[0] == "train" and parts[1] in cfg.train and parts[2] in cfg.train[parts[1]]:
+        if (
+            len(parts) == 3
+            and parts[0] == "train"
+            and parts[1] in cfg.train
+            and parts[2] in cfg.train[parts[1]]
+        ):
             out[k] = cfg.train[parts[1]][parts[2]]
     return out
 
@@ -310,11 +357,22 @@ def best_config(params: dict, cfg) -> dict:
     alone to train."""
     from ... import config
 
-    out = {k: ([v] if k in config.KEYS and config.KEYS[k].type is list and not isinstance(v, list) else v)
-           for k, v in params.items()}  # fmt: skip
+    out = {
+        k: ([v] if k in config.KEYS and config.KEYS[k].type is list and not isinstance(v, list) else v)
+        for k, v in params.items()
+    }
     return {**out, "train.families": [cfg.hpo.train_family]}
 
 
 def objective() -> Objective:
-    return Objective("train", default_space, evaluate, directions, "train", setup, best_config,
-                     holdout=holdout, defaults=defaults)
+    return Objective(
+        "train",
+        default_space,
+        evaluate,
+        directions,
+        "train",
+        setup,
+        best_config,
+        holdout=holdout,
+        defaults=defaults,
+    )

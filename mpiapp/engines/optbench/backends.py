@@ -190,8 +190,14 @@ class TorchRunner:
 
     def state_bytes(self) -> int:
         n = self.p.numel()
-        return int(sum(t.numel() * t.element_size() for st in self.opt.state.values() for t in st.values()
-                       if hasattr(t, "numel") and t.numel() == n))
+        return int(
+            sum(
+                t.numel() * t.element_size()
+                for st in self.opt.state.values()
+                for t in st.values()
+                if hasattr(t, "numel") and t.numel() == n
+            )
+        )
 
     def param_bytes(self) -> int:
         return int(self.p.numel() * self.p.element_size())

@@ -28,9 +28,27 @@ from .cell import CACHEABLE
 from .recorder import Curve
 
 #: BenchParams fields that change a cell's result (the grid lists and I/O places do not)
-RESULT_FIELDS = ("max_iters", "max_epochs", "checkpoints", "stop_rel", "diverge_factor", "targets", "adam_lr",
-                 "adamw_weight_decay", "seed", "rows_ratio", "informative", "noise", "l2", "qr_max_dim",
-                 "finance_lags", "parity_steps", "memory_steps", "momentum", "adam_betas")
+RESULT_FIELDS = (
+    "max_iters",
+    "max_epochs",
+    "checkpoints",
+    "stop_rel",
+    "diverge_factor",
+    "targets",
+    "adam_lr",
+    "adamw_weight_decay",
+    "seed",
+    "rows_ratio",
+    "informative",
+    "noise",
+    "l2",
+    "qr_max_dim",
+    "finance_lags",
+    "parity_steps",
+    "memory_steps",
+    "momentum",
+    "adam_betas",
+)
 CURVE_FIELDS = ("time", "iteration", "epoch", "subopt", "grad_norm", "test_loss")
 
 
@@ -63,8 +81,15 @@ def _cpu_model() -> str:
 
 def env_fingerprint(backend, threads: int) -> dict:
     """What the timing of a cell depends on besides the code: versions, CPU, threads, device."""
-    fp = {"python": platform.python_version(), "numpy": np.__version__, "machine": platform.machine(),
-          "cpu": _cpu_model(), "threads": int(threads), "backend": backend.name, "device": str(backend.device)}
+    fp = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "machine": platform.machine(),
+        "cpu": _cpu_model(),
+        "threads": int(threads),
+        "backend": backend.name,
+        "device": str(backend.device),
+    }
     if backend.name == "torch":
         fp["torch"] = backend.torch.__version__
     if backend.name == "cupy":
@@ -85,9 +110,13 @@ def env_fingerprint(backend, threads: int) -> dict:
 
 
 def cell_key(params, cell, data_fingerprint: str, env: dict) -> str:
-    doc = {"cell": [cell.problem, cell.optimizer, cell.backend, cell.step_scale, cell.batch, cell.seed],
-           "params": {f: getattr(params, f) for f in RESULT_FIELDS}, "data": data_fingerprint,
-           "code": code_version(), "env": env}
+    doc = {
+        "cell": [cell.problem, cell.optimizer, cell.backend, cell.step_scale, cell.batch, cell.seed],
+        "params": {f: getattr(params, f) for f in RESULT_FIELDS},
+        "data": data_fingerprint,
+        "code": code_version(),
+        "env": env,
+    }
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=list).encode()).hexdigest()
 
 
@@ -126,7 +155,9 @@ class CellCache:
         try:
             d = json.loads(raw)
             c = d["curve"]
-            arrays = {f: np.asarray(c[f], dtype=np.int64 if f == "iteration" else np.float64) for f in CURVE_FIELDS}
+            arrays = {
+                f: np.asarray(c[f], dtype=np.int64 if f == "iteration" else np.float64) for f in CURVE_FIELDS
+            }
             lengths = {f: int(a.shape[0]) if a.ndim == 1 else -1 for f, a in arrays.items()}
             problem = None
             if d.get("key") != key:
@@ -138,21 +169,34 @@ class CellCache:
             elif not isinstance(d["scalars"], dict):
                 problem = "its scalars are not a mapping"
             if problem is None:
-                curve = Curve(**arrays, status=d["status"], f0_gap=float(c["f0_gap"]),
-                              steps_per_epoch=int(c["steps_per_epoch"]))  # fmt: skip
+                curve = Curve(
+                    **arrays,
+                    status=d["status"],
+                    f0_gap=float(c["f0_gap"]),
+                    steps_per_epoch=int(c["steps_per_epoch"]),
+                )
                 return d["status"], d["scalars"], curve
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             problem = f"not a cell result ({type(exc).__name__}: {exc})"[:200]
-        raise CacheError(f"optbench cache entry {path}: {problem}; it was changed since it was written: remove it "
-                         f"(the cell is run again), or the whole cache folder {self.folder}")
+        raise CacheError(
+            f"optbench cache entry {path}: {problem}; it was changed since it was written: remove it "
+            f"(the cell is run again), or the whole cache folder {self.folder}"
+        )
 
     def put(self, key: str, status: str, scalars: dict, curve: Curve, cell) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        doc = {"key": key, "status": status, "scalars": scalars,
-               "cell": [cell.problem, cell.optimizer, cell.backend, cell.step_scale, cell.batch, cell.seed],
-               "curve": {**{f: np.asarray(getattr(curve, f)).tolist() for f in CURVE_FIELDS},
-                         "f0_gap": curve.f0_gap, "steps_per_epoch": curve.steps_per_epoch}}  # fmt: skip
+        doc = {
+            "key": key,
+            "status": status,
+            "scalars": scalars,
+            "cell": [cell.problem, cell.optimizer, cell.backend, cell.step_scale, cell.batch, cell.seed],
+            "curve": {
+                **{f: np.asarray(getattr(curve, f)).tolist() for f in CURVE_FIELDS},
+                "f0_gap": curve.f0_gap,
+                "steps_per_epoch": curve.steps_per_epoch,
+            },
+        }
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         with open(tmp, "w") as fh:
             json.dump(doc, fh, default=_plain)

@@ -48,8 +48,15 @@ def hyper_for(p: BenchParams, cell: Cell, prob) -> theory.Hyper:
 
 
 def problem_scalars(prob) -> dict:
-    return {"n": prob.n, "d": prob.d, "L": prob.L, "mu": prob.mu, "kappa": prob.kappa,
-            "kappa_measured": prob.kappa_measured, "f_star": prob.f_star}
+    return {
+        "n": prob.n,
+        "d": prob.d,
+        "L": prob.L,
+        "mu": prob.mu,
+        "kappa": prob.kappa,
+        "kappa_measured": prob.kappa_measured,
+        "f_star": prob.f_star,
+    }
 
 
 def run_cell(p: BenchParams, cell: Cell, prob, be, dd, ref=None) -> CellResult:
@@ -59,18 +66,30 @@ def run_cell(p: BenchParams, cell: Cell, prob, be, dd, ref=None) -> CellResult:
     x0 = w0(p, cell, prob.d)
     bseed = batch_seed(p, cell)
     total, per_epoch = steps(p, prob.n, cell.batch)
-    sc = dict(problem_scalars(prob), lr=hp.lr, momentum=hp.momentum, parity_dev=math.nan,
-              steps_per_epoch=per_epoch)
+    sc = dict(
+        problem_scalars(prob), lr=hp.lr, momentum=hp.momentum, parity_dev=math.nan, steps_per_epoch=per_epoch
+    )
     try:
         if be.name != "numpy" and ref is not None and p.parity_steps > 0:
             a = parity.trajectory(ref[0], ref[1], cell.optimizer, hp, x0, p.parity_steps, cell.batch, bseed)
             b = parity.trajectory(be, dd, cell.optimizer, hp, x0, p.parity_steps, cell.batch, bseed)
             sc["parity_dev"] = parity.deviation(a, b)
             if not sc["parity_dev"] <= parity.TOLERANCE:
-                return CellResult("parity", None, sc, f"{be.name} left numpy's trajectory by "
-                                  f"{sc['parity_dev']:.2e} > {parity.TOLERANCE:g} in {p.parity_steps} steps")
-        spec = recorder.RunSpec(max_steps=total, batch=cell.batch, checkpoints=p.checkpoints,
-                                stop_rel=p.stop_rel, diverge_factor=p.diverge_factor, batch_seed=bseed)
+                return CellResult(
+                    "parity",
+                    None,
+                    sc,
+                    f"{be.name} left numpy's trajectory by "
+                    f"{sc['parity_dev']:.2e} > {parity.TOLERANCE:g} in {p.parity_steps} steps",
+                )
+        spec = recorder.RunSpec(
+            max_steps=total,
+            batch=cell.batch,
+            checkpoints=p.checkpoints,
+            stop_rel=p.stop_rel,
+            diverge_factor=p.diverge_factor,
+            batch_seed=bseed,
+        )
         curve = recorder.run(be, dd, cell.optimizer, hp, x0, prob.f_star, spec)
         rows = None if cell.batch <= 0 or cell.batch >= prob.n else np.arange(cell.batch)
         mem = memory.measure(be, dd, cell.optimizer, hp, x0, p.memory_steps, rows)
@@ -83,10 +102,20 @@ def run_cell(p: BenchParams, cell: Cell, prob, be, dd, ref=None) -> CellResult:
         sec, it = curve.to_target(t)
         sc[f"time_to_{t:g}"], sc[f"iters_to_{t:g}"] = sec, it
     sc["compile_s"] = float(curve.meta.get("compile_s", math.nan))
-    sc.update(seconds=float(curve.time[-1]), iterations=int(curve.iteration[-1]), f0_gap=curve.f0_gap,
-              final_rel=float(curve.rel[-1]), min_rel=float(np.min(curve.rel)))  # fmt: skip
+    sc.update(
+        seconds=float(curve.time[-1]),
+        iterations=int(curve.iteration[-1]),
+        f0_gap=curve.f0_gap,
+        final_rel=float(curve.rel[-1]),
+        min_rel=float(np.min(curve.rel)),
+    )
     low = float(np.min(curve.subopt))
     if low < 0:  # beyond rounding (recorder.suboptimality): f* is not the minimum of this problem
-        return CellResult(curve.status, curve, sc, f"f fell below f* by {-low:.3g}, more than rounding: f* "
-                          f"({prob.f_star!r}) is not the minimum of {prob.name}")  # fmt: skip
+        return CellResult(
+            curve.status,
+            curve,
+            sc,
+            f"f fell below f* by {-low:.3g}, more than rounding: f* "
+            f"({prob.f_star!r}) is not the minimum of {prob.name}",
+        )
     return CellResult(curve.status, curve, sc)

@@ -68,7 +68,9 @@ def diabetes(name, opts):
 
     b = load_diabetes()
     y = (b.target - b.target.mean()) / b.target.std()
-    return finish_lsq(name, *split_standardise(name, b.data, y, opts), opts, {"source": "sklearn load_diabetes"})
+    return finish_lsq(
+        name, *split_standardise(name, b.data, y, opts), opts, {"source": "sklearn load_diabetes"}
+    )
 
 
 def mnist5k(name, opts):
@@ -97,18 +99,30 @@ def _data_file(name, opts, filename, what):
 def california(name, opts):
     import pandas as pd
 
-    path = _data_file(name, opts, "california_housing.csv",
-                      "CSV with columns MedInc HouseAge AveRooms AveBedrms Population AveOccup Latitude "
-                      "Longitude MedHouseVal, e.g. sklearn's fetch_california_housing(as_frame=True).frame")
+    path = _data_file(
+        name,
+        opts,
+        "california_housing.csv",
+        "CSV with columns MedInc HouseAge AveRooms AveBedrms Population AveOccup Latitude "
+        "Longitude MedHouseVal, e.g. sklearn's fetch_california_housing(as_frame=True).frame",
+    )
     try:
         df = pd.read_csv(path)
-    except (ValueError, OSError, UnicodeDecodeError) as exc:  # pandas' ParserError / EmptyDataError are ValueErrors
-        raise ProblemError(f"{name}: {path} (--data-dir) is not a readable CSV file ({_first_line(exc)})") from None
+    except (
+        ValueError,
+        OSError,
+        UnicodeDecodeError,
+    ) as exc:  # pandas' ParserError / EmptyDataError are ValueErrors
+        raise ProblemError(
+            f"{name}: {path} (--data-dir) is not a readable CSV file ({_first_line(exc)})"
+        ) from None
     if "MedHouseVal" not in df.columns:
         raise ProblemError(f"{name}: {path} has no MedHouseVal column (columns: {', '.join(df.columns)})")
     y = df.pop("MedHouseVal").to_numpy(np.float64)
     y = (y - y.mean()) / y.std()
-    return finish_lsq(name, *split_standardise(name, df.to_numpy(np.float64), y, opts), opts, {"source": path})
+    return finish_lsq(
+        name, *split_standardise(name, df.to_numpy(np.float64), y, opts), opts, {"source": path}
+    )
 
 
 def mnist(name, opts):
@@ -117,16 +131,25 @@ def mnist(name, opts):
         with np.load(path, allow_pickle=False) as z:
             X, y = np.asarray(z["x_train"]), np.asarray(z["y_train"])
     except KeyError as exc:
-        raise ProblemError(f"{name}: {path} (--data-dir) has no array {exc}; expected x_train and y_train") from None
+        raise ProblemError(
+            f"{name}: {path} (--data-dir) has no array {exc}; expected x_train and y_train"
+        ) from None
     except ValueError as exc:
-        why = ("it holds object arrays (pickles), which are never loaded; save numeric arrays"
-               if "allow_pickle" in str(exc) else _first_line(exc))
+        why = (
+            "it holds object arrays (pickles), which are never loaded; save numeric arrays"
+            if "allow_pickle" in str(exc)
+            else _first_line(exc)
+        )
         raise ProblemError(f"{name}: {path} (--data-dir) cannot be read: {why}") from None
     except (OSError, EOFError) as exc:
-        raise ProblemError(f"{name}: {path} (--data-dir) is not a readable .npz file ({_first_line(exc)})") from None
+        raise ProblemError(
+            f"{name}: {path} (--data-dir) is not a readable .npz file ({_first_line(exc)})"
+        ) from None
     if X.dtype.kind not in "iuf" or y.dtype.kind not in "iuf" or X.ndim < 2 or len(X) != len(y) or not len(X):
-        raise ProblemError(f"{name}: {path} (--data-dir): x_train {X.dtype}{X.shape} and y_train {y.dtype}{y.shape} "
-                           "are not numeric images and labels of the same length")  # fmt: skip
+        raise ProblemError(
+            f"{name}: {path} (--data-dir): x_train {X.dtype}{X.shape} and y_train {y.dtype}{y.shape} "
+            "are not numeric images and labels of the same length"
+        )
     X = X.reshape(len(X), -1) / 255.0
     parts = split_standardise(name, X, _binary(y), opts, scale=False)
     return finish_logistic(name, *parts, opts, {"source": path})
@@ -154,5 +177,12 @@ def finance(name, opts):
     return finish_lsq(name, *split_standardise(name, X, y, opts), opts, meta)
 
 
-LOADERS = {"digits": digits, "breast_cancer": breast_cancer, "diabetes": diabetes, "mnist5k": mnist5k,
-           "california": california, "mnist": mnist, "finance": finance}
+LOADERS = {
+    "digits": digits,
+    "breast_cancer": breast_cancer,
+    "diabetes": diabetes,
+    "mnist5k": mnist5k,
+    "california": california,
+    "mnist": mnist,
+    "finance": finance,
+}

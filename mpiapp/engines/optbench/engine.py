@@ -20,16 +20,42 @@ from .memory import FIELDS as MEMORY_FIELDS
 from .solve import data_hash
 
 KEY_COLUMNS = [(k, "i4") for k in KEY_NAMES]
-CURVE_COLUMNS = [("point", "i4"), ("time", "f8"), ("iteration", "i8"), ("epoch", "f8"), ("subopt", "f8"),
-                 ("rel_subopt", "f8"), ("grad_norm", "f8"), ("test_loss", "f8")]
+CURVE_COLUMNS = [
+    ("point", "i4"),
+    ("time", "f8"),
+    ("iteration", "i8"),
+    ("epoch", "f8"),
+    ("subopt", "f8"),
+    ("rel_subopt", "f8"),
+    ("grad_norm", "f8"),
+    ("test_loss", "f8"),
+]
 
 
 def cell_columns(p: BenchParams) -> list[tuple[str, str]]:
-    cols = [("status", "i1"), ("cached", "i1"), ("cache_key", "S64"), ("message", "S400"), ("n", "i8"),
-            ("d", "i8"), ("L", "f8"), ("mu", "f8"), ("kappa", "f8"), ("kappa_measured", "f8"), ("f_star", "f8"),
-            ("lr", "f8"), ("momentum", "f8"), ("parity_dev", "f8"), ("steps_per_epoch", "i8"),
-            ("iterations", "i8"), ("seconds", "f8"), ("compile_s", "f8"), ("f0_gap", "f8"), ("final_rel", "f8"),
-            ("min_rel", "f8")]
+    cols = [
+        ("status", "i1"),
+        ("cached", "i1"),
+        ("cache_key", "S64"),
+        ("message", "S400"),
+        ("n", "i8"),
+        ("d", "i8"),
+        ("L", "f8"),
+        ("mu", "f8"),
+        ("kappa", "f8"),
+        ("kappa_measured", "f8"),
+        ("f_star", "f8"),
+        ("lr", "f8"),
+        ("momentum", "f8"),
+        ("parity_dev", "f8"),
+        ("steps_per_epoch", "i8"),
+        ("iterations", "i8"),
+        ("seconds", "f8"),
+        ("compile_s", "f8"),
+        ("f0_gap", "f8"),
+        ("final_rel", "f8"),
+        ("min_rel", "f8"),
+    ]
     for t in p.targets:
         cols += [(f"time_to_{t:g}", "f8"), (f"iters_to_{t:g}", "f8")]
     cols += [(m, "i8") for m in MEMORY_FIELDS] + [("state_multiple", "f8"), ("state_ok", "i1")]
@@ -39,7 +65,9 @@ def cell_columns(p: BenchParams) -> list[tuple[str, str]]:
 class Workspace:
     """One rank's problems, backends, device data and cache."""
 
-    def __init__(self, params: BenchParams, cache_dir: str | None, threads: int = 1, device: int = 0, plan=None):
+    def __init__(
+        self, params: BenchParams, cache_dir: str | None, threads: int = 1, device: int = 0, plan=None
+    ):
         self.p, self.threads, self.device, self.plan = params, threads, device, plan
         self.cache = cache_mod.CellCache(cache_dir) if (cache_dir and params.cache) else None
         self.ref_dir = cache_dir
@@ -58,11 +86,14 @@ class Workspace:
                 try:
                     prob = problems_mod.build(name, opts)
                 except MemoryError:
-                    raise problems_mod.ProblemError(f"{name}: out of memory building it (optbench.problems); "
-                                                    "choose a smaller problem or fewer ranks per node") from None
+                    raise problems_mod.ProblemError(
+                        f"{name}: out of memory building it (optbench.problems); "
+                        "choose a smaller problem or fewer ranks per node"
+                    ) from None
                 self.problems[name] = prob
-                self.fingerprints[name] = data_hash(prob.X, prob.y, prob.X_test, prob.y_test,
-                                                    extra=f"{prob.kind} {prob.l2!r} {prob.f_star!r}")
+                self.fingerprints[name] = data_hash(
+                    prob.X, prob.y, prob.X_test, prob.y_test, extra=f"{prob.kind} {prob.l2!r} {prob.f_star!r}"
+                )
 
     def backend(self, name: str):
         if name not in self.backends:
@@ -77,8 +108,12 @@ class Workspace:
 
     def key(self, cell: Cell) -> str:
         """The cache key of a cell whose problem is loaded."""
-        return cache_mod.cell_key(self.p, cell, self.fingerprints[cell.problem],
-                                  cache_mod.env_fingerprint(self.backend(cell.backend), self.threads))
+        return cache_mod.cell_key(
+            self.p,
+            cell,
+            self.fingerprints[cell.problem],
+            cache_mod.env_fingerprint(self.backend(cell.backend), self.threads),
+        )
 
     def check_cache(self, cells) -> None:
         """Read the cache entries of `cells` (problems loaded) now, each checked; raises
@@ -137,9 +172,15 @@ def rows(p: BenchParams, cell: Cell, res: CellResult, cached: bool, key: str) ->
     curves = {name: np.full(m, cell.key[i], dtype=np.int32) for i, name in enumerate(KEY_NAMES)}
     curves["point"] = np.arange(m, dtype=np.int32)
     if c is not None:
-        curves.update(time=c.time.astype("f8"), iteration=c.iteration.astype("i8"), epoch=c.epoch.astype("f8"),
-                      subopt=c.subopt.astype("f8"), rel_subopt=(c.subopt / c.f0_gap).astype("f8"),
-                      grad_norm=c.grad_norm.astype("f8"), test_loss=c.test_loss.astype("f8"))  # fmt: skip
+        curves.update(
+            time=c.time.astype("f8"),
+            iteration=c.iteration.astype("i8"),
+            epoch=c.epoch.astype("f8"),
+            subopt=c.subopt.astype("f8"),
+            rel_subopt=(c.subopt / c.f0_gap).astype("f8"),
+            grad_norm=c.grad_norm.astype("f8"),
+            test_loss=c.test_loss.astype("f8"),
+        )
     else:
         for col, dt in CURVE_COLUMNS[1:]:
             curves[col] = np.zeros(0, dtype=dt)

@@ -62,7 +62,9 @@ class JaxBackend:
         from ...runtime import xla
         from .backends import BackendUnavailable
 
-        threads, cpus, local_rank = (1, None, 0) if plan is None else (plan.threads, plan.cpus, plan.local_rank)
+        threads, cpus, local_rank = (
+            (1, None, 0) if plan is None else (plan.threads, plan.cpus, plan.local_rank)
+        )
         try:
             jax = xla.import_jax(threads, cpus, local_rank)
         except ImportError as exc:

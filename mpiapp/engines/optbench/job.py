@@ -27,8 +27,15 @@ from .grid import KEY_NAMES, BenchParams
 MD_HEAD = b"# optbench summary"  # the first line of summary.markdown: an optbench summary is told by it
 
 #: (n, d) of the real problems after the split (train rows; d with the intercept), for cost estimates
-SIZES = {"digits": (1438, 62), "breast_cancer": (455, 31), "diabetes": (354, 11), "mnist5k": (4000, 663),
-         "california": (16512, 9), "mnist": (48000, 785), "finance": (21379, 11)}
+SIZES = {
+    "digits": (1438, 62),
+    "breast_cancer": (455, 31),
+    "diabetes": (354, 11),
+    "mnist5k": (4000, 663),
+    "california": (16512, 9),
+    "mnist": (48000, 785),
+    "finance": (21379, 11),
+}
 
 
 def size_of(name: str, p: BenchParams) -> tuple[int, int]:
@@ -64,8 +71,10 @@ def build(ctx) -> JobSpec:
         p = BenchParams.from_config(cfg.optbench)
         problems.check_grid(p, free)
         if "cupy" in p.backends and not backends.cupy_usable():
-            raise errors.JobError("optbench.backends includes cupy, but CuPy sees no GPU here (or is not "
-                                  "installed); drop it: --backends numpy,torch")
+            raise errors.JobError(
+                "optbench.backends includes cupy, but CuPy sees no GPU here (or is not "
+                "installed); drop it: --backends numpy,torch"
+            )
     if "torch" in p.backends:
         with signals.leaving_at_once("torch"):
             import torch  # noqa: F401  (after the thread plan set the thread variables)
@@ -76,16 +85,27 @@ def build(ctx) -> JobSpec:
                 with signals.leaving_at_once("jax"):
                     xla.import_jax(plan.threads, plan.cpus, plan.local_rank)
             except ImportError as exc:
-                raise errors.JobError(f"optbench.backends includes jax, but JAX does not import here ({exc}): "
-                                      "pip install 'mpiapp[jax]' (./setup.sh does), or drop it: "
-                                      "--backends numpy,torch") from None
+                raise errors.JobError(
+                    f"optbench.backends includes jax, but JAX does not import here ({exc}): "
+                    "pip install 'mpiapp[jax]' (./setup.sh does), or drop it: "
+                    "--backends numpy,torch"
+                ) from None
     ctx.rt.enforce()
     ctx.backend = ",".join(p.backends)
     job = _OptbenchJob(p, cache_dir(cfg, p))
     tables = {"curves": list(KEY_COLUMNS) + CURVE_COLUMNS, "cells": list(KEY_COLUMNS) + cell_columns(p)}
-    return JobSpec(name="optbench", key_columns=list(KEY_COLUMNS), tables=tables, plan=job.plan,
-                   prepare=job.prepare, run_unit=job.run_unit, finalize=job.finalize,
-                   resume_sections=("optbench",), counters=("cached",), sides=sides(cfg, p))  # fmt: skip
+    return JobSpec(
+        name="optbench",
+        key_columns=list(KEY_COLUMNS),
+        tables=tables,
+        plan=job.plan,
+        prepare=job.prepare,
+        run_unit=job.run_unit,
+        finalize=job.finalize,
+        resume_sections=("optbench",),
+        counters=("cached",),
+        sides=sides(cfg, p),
+    )
 
 
 def summary_paths(cfg) -> tuple[str, str]:
@@ -112,7 +132,7 @@ def _json_kind(path: str) -> Found:
         return Found(False, "not an optbench summary (not JSON)")
     if isinstance(doc, dict) and doc.get("job") == "optbench":
         return Found(True, "an optbench summary")
-    return Found(False, "not an optbench summary (no \"job\": \"optbench\" in it)")
+    return Found(False, 'not an optbench summary (no "job": "optbench" in it)')
 
 
 def sides(cfg, p: BenchParams) -> tuple:
@@ -120,10 +140,17 @@ def sides(cfg, p: BenchParams) -> tuple:
     folder (work.output.Claim checks them before anything is written)."""
     md, js = summary_paths(cfg)
     key = "optbench.cache_dir" if p.cache_dir else "--out"
-    return (Target(md, "--out", _md_kind, "an optbench summary"),
-            Target(js, "--out", _json_kind, "an optbench summary"),
-            Target(cache_dir(cfg, p), key, lambda path: Found(True, "a folder"), "a folder (the cell cache)",
-                   folder=True))
+    return (
+        Target(md, "--out", _md_kind, "an optbench summary"),
+        Target(js, "--out", _json_kind, "an optbench summary"),
+        Target(
+            cache_dir(cfg, p),
+            key,
+            lambda path: Found(True, "a folder"),
+            "a folder (the cell cache)",
+            folder=True,
+        ),
+    )
 
 
 class _OptbenchJob:
@@ -137,8 +164,11 @@ class _OptbenchJob:
         for c in grid.cells(self.p):
             n, d = size_of(c.problem, self.p)
             units.append(Unit(len(units), grid.cost(self.p, c, n, d), c.key))
-        inputs = [os.path.join(self.p.data_dir, f) for f in ("california_housing.csv", "mnist.npz")
-                  if self.p.data_dir]  # fmt: skip
+        inputs = [
+            os.path.join(self.p.data_dir, f)
+            for f in ("california_housing.csv", "mnist.npz")
+            if self.p.data_dir
+        ]
         return Plan(units, inputs=inputs)
 
     def prepare(self, ctx, mine) -> None:
@@ -207,36 +237,74 @@ def finalize(fin, p: BenchParams) -> dict:
         claims = summary.claim_sgd_adam(p, summ)
     summ_cols = sync.bcast([(k, np.asarray(v).dtype.str) for k, v in summ.items()], comm=ctx.comm)
     prof_cols = [("target", "f8"), ("batch", "i4"), ("solver", "S48"), ("tau", "f8"), ("rho", "f8")]
-    prob_cols = [("problem", "i4"), ("name", "S64"), ("kind", "S16"), ("n", "i8"), ("d", "i8"), ("L", "f8"),
-                 ("mu", "f8"), ("kappa", "f8"), ("kappa_measured", "f8"), ("f_star", "f8")]
+    prob_cols = [
+        ("problem", "i4"),
+        ("name", "S64"),
+        ("kind", "S16"),
+        ("n", "i8"),
+        ("d", "i8"),
+        ("L", "f8"),
+        ("mu", "f8"),
+        ("kappa", "f8"),
+        ("kappa_measured", "f8"),
+        ("f_star", "f8"),
+    ]
     prob_rows = {}
     if rank == 0 and probs:
-        prob_rows = {"problem": np.array([p.problems.index(r["problem"]) for r in probs], dtype="i4"),
-                     "name": np.array([r["problem"].encode() for r in probs], dtype="S64"),
-                     "kind": np.array([b"lsq" if r["problem"].startswith("lsq") or r["problem"] in
-                                       ("diabetes", "california", "finance") else b"logistic" for r in probs],
-                                      dtype="S16"),
-                     **{k: np.array([r[k] for r in probs], dtype=dt) for k, dt in prob_cols[3:]}}  # fmt: skip
+        prob_rows = {
+            "problem": np.array([p.problems.index(r["problem"]) for r in probs], dtype="i4"),
+            "name": np.array([r["problem"].encode() for r in probs], dtype="S64"),
+            "kind": np.array(
+                [
+                    b"lsq"
+                    if r["problem"].startswith("lsq") or r["problem"] in ("diabetes", "california", "finance")
+                    else b"logistic"
+                    for r in probs
+                ],
+                dtype="S16",
+            ),
+            **{k: np.array([r[k] for r in probs], dtype=dt) for k, dt in prob_cols[3:]},
+        }
     fin.write("cells", cell_cols, cells if rank == 0 else {})
     fin.write("curves", curve_cols, curves if rank == 0 else {})
     fin.write("summary", summ_cols, summ if rank == 0 else {})
     fin.write("perf_profile", prof_cols, prof if rank == 0 else {})
     fin.write("problems", prob_cols, prob_rows if rank == 0 else {})
-    names = {"problems": list(p.problems), "optimizers": list(p.optimizers), "backends": list(p.backends),
-             "step_scales": list(p.step_scales), "batch_sizes": list(p.batch_sizes), "targets": list(p.targets)}
+    names = {
+        "problems": list(p.problems),
+        "optimizers": list(p.optimizers),
+        "backends": list(p.backends),
+        "step_scales": list(p.step_scales),
+        "batch_sizes": list(p.batch_sizes),
+        "targets": list(p.targets),
+    }
     fin.attrs(optbench_grid=json.dumps(names))
     if rank == 0:
         st = np.asarray(cells.get("status", []))
         meta = {"cells": int(len(st)), "cached": int(np.sum(cells.get("cached", []))), "ranks": ctx.size}
         md_path, json_path = summary_paths(ctx.cfg)
         md = summary.markdown(p, summ, probs, claims, meta)
-        doc = {"job": "optbench", "grid": names, **meta, "problems": probs, "claims": claims,
-               "status_counts": {k: int(np.sum(st == v)) for k, v in summary.STATUS.items()},
-               "summary": [{k: _plain(v[i]) for k, v in summ.items()} for i in range(len(summ.get("problem", [])))]}
+        doc = {
+            "job": "optbench",
+            "grid": names,
+            **meta,
+            "problems": probs,
+            "claims": claims,
+            "status_counts": {k: int(np.sum(st == v)) for k, v in summary.STATUS.items()},
+            "summary": [
+                {k: _plain(v[i]) for k, v in summ.items()} for i in range(len(summ.get("problem", [])))
+            ],
+        }
         _atomic_text(md_path, md)
         _atomic_text(json_path, json.dumps(doc, indent=1, default=_plain))
-        out = {**meta, "status_counts": doc["status_counts"], "claims": claims, "markdown": md_path,
-               "json": json_path, "cache_dir": cache_dir(ctx.cfg, p)}
+        out = {
+            **meta,
+            "status_counts": doc["status_counts"],
+            "claims": claims,
+            "markdown": md_path,
+            "json": json_path,
+            "cache_dir": cache_dir(ctx.cfg, p),
+        }
     return out
 
 
@@ -262,20 +330,26 @@ def _atomic_text(path: str, text: str) -> None:
 def format_summary(s: dict, path: str) -> str:
     """End-of-run lines printed by rank 0."""
     sc = s.get("status_counts", {})
-    lines = [f"optbench complete: {path}",
-             f"  cells {s.get('cells')} ({s.get('cached')} from the cache {s.get('cache_dir')}); status: " +
-             ", ".join(f"{k} {v}" for k, v in sc.items() if v),
-             f"  summaries: {s.get('markdown')} and {s.get('json')}; "
-             f"figures: python -m mpiapp.report {path} --plot DIR",
-             f"  wall {s.get('wall_s', 0):.1f} s"]  # fmt: skip
+    lines = [
+        f"optbench complete: {path}",
+        f"  cells {s.get('cells')} ({s.get('cached')} from the cache {s.get('cache_dir')}); status: "
+        + ", ".join(f"{k} {v}" for k, v in sc.items() if v),
+        f"  summaries: {s.get('markdown')} and {s.get('json')}; "
+        f"figures: python -m mpiapp.report {path} --plot DIR",
+        f"  wall {s.get('wall_s', 0):.1f} s",
+    ]
     claims = s.get("claims", [])
     if claims:
         from .summary import CLAIM, claim_verdict
 
-        lines.append(f"  claim check, \"{CLAIM}\": {claim_verdict(claims)} (a missed SGD target is what the claim "
-                     "predicts; per run, median over seeds:)")
+        lines.append(
+            f'  claim check, "{CLAIM}": {claim_verdict(claims)} (a missed SGD target is what the claim '
+            "predicts; per run, median over seeds:)"
+        )
     for c in claims:
-        lines.append(f"    {c['problem']} {c['optimizer']}/{c['backend']} step scale {c['step_scale']:g}: target "
-                     f"{c['target']:g} {'reached' if c['reached'] else 'missed'} (final rel. suboptimality "
-                     f"{c['final_rel_med']:.3g})")
+        lines.append(
+            f"    {c['problem']} {c['optimizer']}/{c['backend']} step scale {c['step_scale']:g}: target "
+            f"{c['target']:g} {'reached' if c['reached'] else 'missed'} (final rel. suboptimality "
+            f"{c['final_rel_med']:.3g})"
+        )
     return "\n".join(lines)

@@ -26,8 +26,20 @@ import numpy as np
 
 from .optimizers import STATE_MULTIPLE
 
-FIELDS = ("peak_rss", "rss_delta", "tracemalloc_peak", "torch_allocated", "torch_reserved", "cupy_pool_used",
-          "cupy_pool_total", "nvml_process", "jax_live", "jax_peak", "param_bytes", "state_bytes")
+FIELDS = (
+    "peak_rss",
+    "rss_delta",
+    "tracemalloc_peak",
+    "torch_allocated",
+    "torch_reserved",
+    "cupy_pool_used",
+    "cupy_pool_total",
+    "nvml_process",
+    "jax_live",
+    "jax_peak",
+    "param_bytes",
+    "state_bytes",
+)
 
 
 def _reset_peak_rss() -> bool:

@@ -120,10 +120,27 @@ def lsq_exact(name: str, kappa: float, d: int, opts: BuildOptions, clustered: bo
     sigma = np.sqrt(2.0 * f_star)  # per-row noise of the training residual
     y_test = X_test @ w_star + sigma * rng.standard_normal(m_test)
     row_sq = np.einsum("ij,ij->i", X, X)
-    meta = {"basis": method, "spectrum": "clustered" if clustered else "geometric", "kappa_asked": kappa,
-            "informative": k, "noise": opts.noise}
-    p = Problem(name, "lsq", X, y, X_test, y_test, f_star, w_star, L=1.0, mu=1.0 / kappa,
-                L_max=float(row_sq.max()), meta=meta)
+    meta = {
+        "basis": method,
+        "spectrum": "clustered" if clustered else "geometric",
+        "kappa_asked": kappa,
+        "informative": k,
+        "noise": opts.noise,
+    }
+    p = Problem(
+        name,
+        "lsq",
+        X,
+        y,
+        X_test,
+        y_test,
+        f_star,
+        w_star,
+        L=1.0,
+        mu=1.0 / kappa,
+        L_max=float(row_sq.max()),
+        meta=meta,
+    )
     if d <= opts.measure_max_dim:
         measure_kappa(p)
     return p
@@ -157,8 +174,15 @@ def logreg_synthetic(name: str, d: int, opts: BuildOptions) -> Problem:
     teacher = rng.standard_normal(d) / scales
     y_all = np.sign(X_all @ teacher + 0.5 * np.std(X_all @ teacher) * rng.standard_normal(len(X_all)))
     y_all[y_all == 0] = 1.0
-    return finish_logistic(name, X_all[:n], y_all[:n], X_all[n:], y_all[n:], opts,
-                           {"source": "seeded Gaussian, feature scales 1..0.01"})
+    return finish_logistic(
+        name,
+        X_all[:n],
+        y_all[:n],
+        X_all[n:],
+        y_all[n:],
+        opts,
+        {"source": "seeded Gaussian, feature scales 1..0.01"},
+    )
 
 
 def build(name: str, opts: BuildOptions) -> Problem:
@@ -180,8 +204,10 @@ def build(name: str, opts: BuildOptions) -> Problem:
 
     if name in datasets.LOADERS:
         return datasets.LOADERS[name](name, opts)
-    raise ProblemError(f"unknown problem {name!r}; expected lsq-k<kappa>-d<dim>[-clustered], logreg-d<dim> "
-                       f"or one of {', '.join(sorted(datasets.LOADERS))}")
+    raise ProblemError(
+        f"unknown problem {name!r}; expected lsq-k<kappa>-d<dim>[-clustered], logreg-d<dim> "
+        f"or one of {', '.join(sorted(datasets.LOADERS))}"
+    )
 
 
 #: the largest kappa a synthetic problem may ask: 1/kappa must stay a normal float64 (mu > 0)
@@ -202,7 +228,9 @@ def check_name(name: str) -> None:
         if not 1.0 <= kappa <= MAX_KAPPA:
             raise ProblemError(f"{name}: kappa = {m['kappa']} must be a finite number in [1, {MAX_KAPPA:g}]")
         if int(m["d"]) < 2:
-            raise ProblemError(f"{name}: d = {int(m['d'])}: a least-squares problem needs at least 2 dimensions")
+            raise ProblemError(
+                f"{name}: d = {int(m['d'])}: a least-squares problem needs at least 2 dimensions"
+            )
         return
     m = LOGREG.match(name)
     if m:
@@ -244,5 +272,7 @@ def check_grid(p, available: int | None = None) -> None:
     for name in p.problems:
         need = build_bytes(name, p.rows_ratio)
         if need is not None and need[0] > available:
-            raise ValueError(f"optbench.problems: {name} needs about {need[0] / 2**30:.1f} GiB to build ({need[1]}), "
-                             f"more than the {available / 2**30:.1f} GiB of memory free here; choose a smaller d")
+            raise ValueError(
+                f"optbench.problems: {name} needs about {need[0] / 2**30:.1f} GiB to build ({need[1]}), "
+                f"more than the {available / 2**30:.1f} GiB of memory free here; choose a smaller d"
+            )

@@ -125,7 +125,9 @@ def evaluate(be, dd, w, f_star: float) -> tuple[float, float, float]:
     return suboptimality(f, f_star), gn, tl
 
 
-def run(be, dd, optimizer: str, hp, w0: np.ndarray, f_star: float, spec: RunSpec, clock=time.perf_counter) -> Curve:
+def run(
+    be, dd, optimizer: str, hp, w0: np.ndarray, f_star: float, spec: RunSpec, clock=time.perf_counter
+) -> Curve:
     """Run `optimizer` from w0 on the device data dd and record the curve (module docstring)."""
     n = int(dd.X.shape[0])
     full = spec.batch <= 0 or spec.batch >= n
@@ -162,6 +164,15 @@ def run(be, dd, optimizer: str, hp, w0: np.ndarray, f_star: float, spec: RunSpec
             status = "converged"
             break
     a = np.array(rows, dtype=np.float64)
-    return Curve(time=a[:, 0], iteration=a[:, 1].astype(np.int64), epoch=a[:, 2], subopt=a[:, 3],
-                 grad_norm=a[:, 4], test_loss=a[:, 5], status=status, f0_gap=float(gap0),
-                 steps_per_epoch=per_epoch, meta={"compile_s": compile_s})
+    return Curve(
+        time=a[:, 0],
+        iteration=a[:, 1].astype(np.int64),
+        epoch=a[:, 2],
+        subopt=a[:, 3],
+        grad_norm=a[:, 4],
+        test_loss=a[:, 5],
+        status=status,
+        f0_gap=float(gap0),
+        steps_per_epoch=per_epoch,
+        meta={"compile_s": compile_s},
+    )

@@ -28,9 +28,9 @@ from .optimizers import STATE_MULTIPLE
 
 TABLES = {  # what `mpiapp.results.tables(path)` says of each table (docs/optbench.md has every column)
     "summary": "per problem x solver x step scale x batch mode: medians over the seeds with bootstrap "
-               "bands, time- and iterations-to-target, memory",
+    "bands, time- and iterations-to-target, memory",
     "cells": "one row per run (grid cell and seed): status, step size, final suboptimality, times to target, "
-             "memory",
+    "memory",
     "curves": "the recorded points of every run: time, iteration, epoch, (relative) suboptimality, gradient norm",
     "perf_profile": "performance profiles (Dolan & More): per target and batch mode, rho(tau) of each solver",
     "problems": "problem id -> name, kind, n, d, L, mu, kappa, f*",
@@ -48,12 +48,16 @@ def decoding(path: str, attrs: dict) -> dict:
     from .cell import STATUS_NAME
 
     g = grid_names(attrs)
-    return {"codes": {"problem": {"names": list(g["problems"]), "source": "problems"},
-                      "optimizer": {"names": list(g["optimizers"])},
-                      "backend": {"names": list(g["backends"])},
-                      "status": {"names": [STATUS_NAME[i] for i in range(max(STATUS_NAME) + 1)]},
-                      "step": {"names": [float(v) for v in g["step_scales"]], "values": True},
-                      "batch": {"names": [int(v) for v in g["batch_sizes"]], "values": True}}}
+    return {
+        "codes": {
+            "problem": {"names": list(g["problems"]), "source": "problems"},
+            "optimizer": {"names": list(g["optimizers"])},
+            "backend": {"names": list(g["backends"])},
+            "status": {"names": [STATUS_NAME[i] for i in range(max(STATUS_NAME) + 1)]},
+            "step": {"names": [float(v) for v in g["step_scales"]], "values": True},
+            "batch": {"names": [int(v) for v in g["batch_sizes"]], "values": True},
+        }
+    }
 
 
 def _tables(path):
@@ -71,7 +75,9 @@ def grid_names(attrs: dict) -> dict:
     import yaml
 
     sec = yaml.safe_load(attrs["config"])["optbench"]
-    return {k: sec[k] for k in ("problems", "optimizers", "backends", "step_scales", "batch_sizes", "targets")}
+    return {
+        k: sec[k] for k in ("problems", "optimizers", "backends", "step_scales", "batch_sizes", "targets")
+    }
 
 
 def _label(g, opt, be, step, batch) -> str:
@@ -161,8 +167,12 @@ def _curves(plt, g, t, out_dir, ip) -> str:
         _, tm, _, _ = seed_band(its, tms)
         opt, be, batch = key[1], key[2], key[4]
         row = axes[batches.index(batch)]
-        kw = dict(color=colors[(opt + len(g["optimizers"]) * key[3]) % len(colors)], ls=styles[be % len(styles)], lw=1.4,
-                  label=_label(g, opt, be, key[3], batch))
+        kw = dict(
+            color=colors[(opt + len(g["optimizers"]) * key[3]) % len(colors)],
+            ls=styles[be % len(styles)],
+            lw=1.4,
+            label=_label(g, opt, be, key[3], batch),
+        )
         for ax, x in ((row[0], it), (row[1], tm)):
             ax.plot(x, rel, **kw)
             if len(its) > 1:
@@ -174,8 +184,14 @@ def _curves(plt, g, t, out_dir, ip) -> str:
         if name.startswith("lsq-") and full:
             k = np.geomspace(1, kmax[b], 200)
             row[0].plot(k, theory.gd_bound(k, kappa), ":", color="black", lw=1.8, label="GD bound (1-1/κ)^k")
-            row[0].plot(k, np.minimum(theory.nesterov_bound(k, kappa), 1), "-.", color="black", lw=1.8,
-                        label="Nesterov bound 2(1-1/√κ)^k")  # fmt: skip
+            row[0].plot(
+                k,
+                np.minimum(theory.nesterov_bound(k, kappa), 1),
+                "-.",
+                color="black",
+                lw=1.8,
+                label="Nesterov bound 2(1-1/√κ)^k",
+            )
         mode = "full batch" if full else f"mini-batch {int(g['batch_sizes'][b])}"
         for ax, xl in ((row[0], "iteration"), (row[1], "time (s, timed steps only; median over the seeds)")):
             ax.set_xscale("log")
@@ -188,15 +204,27 @@ def _curves(plt, g, t, out_dir, ip) -> str:
             if not ax.lines:
                 _empty(ax, "no recorded curve for this batch mode")
         row[0].legend(fontsize=7, ncol=2, loc="lower left")
-    fig.suptitle(f"{name}  (κ = L/μ = {kappa:.3g}; median of {n_seeds} seeds, band: 95 % bootstrap interval of the "
-                 "median; line style = backend, color = optimizer)", fontsize=10)
+    fig.suptitle(
+        f"{name}  (κ = L/μ = {kappa:.3g}; median of {n_seeds} seeds, band: 95 % bootstrap interval of the "
+        "median; line style = backend, color = optimizer)",
+        fontsize=10,
+    )
     return _save(plt, fig, out_dir, f"curves_{name}.png")
 
 
 def _empty(ax, why: str) -> None:
     """Say on a panel that it is empty, and why (a blank panel reads as a bug)."""
-    ax.text(0.5, 0.5, f"empty: {why}", ha="center", va="center", transform=ax.transAxes, fontsize=9, color="0.35",
-            wrap=True)
+    ax.text(
+        0.5,
+        0.5,
+        f"empty: {why}",
+        ha="center",
+        va="center",
+        transform=ax.transAxes,
+        fontsize=9,
+        color="0.35",
+        wrap=True,
+    )
 
 
 def _dur(v: float) -> str:
@@ -212,10 +240,20 @@ def _ttt(plt, g, t, out_dir) -> str:
     s = t["summary"]
     targets = g["targets"]
     probs = sorted(set(s["problem"].tolist()))
-    labels = sorted({_label(g, s["optimizer"][i], s["backend"][i], s["step"][i], s["batch"][i])
-                     for i in range(len(s["problem"]))}, key=lambda x: (x.split("/")[-1], x))
-    fig, axes = plt.subplots(len(targets), 1, figsize=(1.25 * len(probs) + 4, (0.36 * len(labels) + 1.6) * len(targets)),
-                             dpi=100, squeeze=False)  # fmt: skip
+    labels = sorted(
+        {
+            _label(g, s["optimizer"][i], s["backend"][i], s["step"][i], s["batch"][i])
+            for i in range(len(s["problem"]))
+        },
+        key=lambda x: (x.split("/")[-1], x),
+    )
+    fig, axes = plt.subplots(
+        len(targets),
+        1,
+        figsize=(1.25 * len(probs) + 4, (0.36 * len(labels) + 1.6) * len(targets)),
+        dpi=100,
+        squeeze=False,
+    )
     for ax, tg in zip(axes[:, 0], targets):
         M = np.full((len(labels), len(probs)), np.nan)
         for i in range(len(s["problem"])):
@@ -227,15 +265,28 @@ def _ttt(plt, g, t, out_dir) -> str:
         for r in range(M.shape[0]):
             for c in range(M.shape[1]):
                 v = M[r, c]
-                ax.text(c, r, "missed" if not np.isfinite(v) else _dur(v), ha="center", va="center", fontsize=7.5,
-                        color="0.55" if not np.isfinite(v) else ("white" if np.log10(v) > np.nanmedian(np.log10(M))
-                                                                  else "black"))  # fmt: skip
-        ax.set_xticks(range(len(probs)), [g["problems"][p] for p in probs], rotation=25, ha="right", fontsize=8)
+                ax.text(
+                    c,
+                    r,
+                    "missed" if not np.isfinite(v) else _dur(v),
+                    ha="center",
+                    va="center",
+                    fontsize=7.5,
+                    color="0.55"
+                    if not np.isfinite(v)
+                    else ("white" if np.log10(v) > np.nanmedian(np.log10(M)) else "black"),
+                )
+        ax.set_xticks(
+            range(len(probs)), [g["problems"][p] for p in probs], rotation=25, ha="right", fontsize=8
+        )
         ax.set_yticks(range(len(labels)), labels, fontsize=8)
         ax.set_xlabel("problem")
         ax.set_ylabel("optimizer / backend / batch")
-        ax.set_title(f"median time to relative suboptimality {tg:g} over the seeds (timed steps only; missed = not "
-                     "reached within the budget by the median seed)", fontsize=9)
+        ax.set_title(
+            f"median time to relative suboptimality {tg:g} over the seeds (timed steps only; missed = not "
+            "reached within the budget by the median seed)",
+            fontsize=9,
+        )
         if not np.isfinite(M).any():
             _empty(ax, f"no solver reached {tg:g} on any problem")
         fig.colorbar(im, ax=ax, label="log10 seconds", shrink=0.8)
@@ -285,21 +336,30 @@ def _profile(plt, g, t, out_dir) -> str:
     targets = sorted(set(pr["target"].tolist()) | set(float(x) for x in g["targets"]), reverse=True)
     batches = sorted(set(s["batch"].tolist()))
     panels = [(tg, b, by) for tg in targets for b in batches for by in ("time", "iterations")]
-    fig, axes = plt.subplots(len(targets) * len(batches), 2, figsize=(13, 4.2 * len(targets) * len(batches)),
-                             dpi=100, squeeze=False)  # fmt: skip
+    fig, axes = plt.subplots(
+        len(targets) * len(batches),
+        2,
+        figsize=(13, 4.2 * len(targets) * len(batches)),
+        dpi=100,
+        squeeze=False,
+    )
     for ax, (tg, b, by) in zip(axes.flat, panels):
         if by == "time":
             m = (pr["target"] == tg) & (pr["batch"] == b)
-            curves = {lab.decode(): (pr["tau"][m & (pr["solver"] == lab)], pr["rho"][m & (pr["solver"] == lab)])
-                      for lab in sorted(set(pr["solver"][m].tolist()))}  # fmt: skip
+            curves = {
+                lab.decode(): (pr["tau"][m & (pr["solver"] == lab)], pr["rho"][m & (pr["solver"] == lab)])
+                for lab in sorted(set(pr["solver"][m].tolist()))
+            }
         else:
             curves = _iteration_profile(g, s, tg, b)
         for lab, (tau, rho) in curves.items():
             ax.step(tau, rho, where="post", label=lab, lw=1.4)
         ax.set_xscale("log")
         ax.set_ylim(-0.02, 1.02)
-        ax.set_xlabel(f"τ ({by} / the best solver's {by} on the problem)"
-                      + ("" if by == "time" else "; backends merged (same iterates)"))
+        ax.set_xlabel(
+            f"τ ({by} / the best solver's {by} on the problem)"
+            + ("" if by == "time" else "; backends merged (same iterates)")
+        )
         ax.set_ylabel("share of problems solved within τ")
         bs = int(g["batch_sizes"][int(b)])
         mode = "full batch" if bs <= 0 else f"mini-batch {bs}"
@@ -309,7 +369,9 @@ def _profile(plt, g, t, out_dir) -> str:
             _empty(ax, f"no solver reached {tg:g} on any problem ({mode})")
         else:
             ax.legend(fontsize=7)
-    fig.suptitle("Performance profiles (Dolan & Moré 2002): by time (left) and by iterations (right)", fontsize=10)
+    fig.suptitle(
+        "Performance profiles (Dolan & Moré 2002): by time (left) and by iterations (right)", fontsize=10
+    )
     fig.tight_layout(rect=(0, 0, 1, 0.985))
     return _save(plt, fig, out_dir, "profile.png")
 
@@ -319,8 +381,16 @@ def _memory(plt, g, t, out_dir) -> str:
     by: dict = {}
     for i in range(len(s["problem"])):
         lab = _label(g, s["optimizer"][i], s["backend"][i], s["step"][i], s["batch"][i])
-        r = by.setdefault(lab, {"mult": math.nan, "expect": STATE_MULTIPLE[g["optimizers"][s["optimizer"][i]]],
-                                "rss": -1, "trace": -1, "model": -1})
+        r = by.setdefault(
+            lab,
+            {
+                "mult": math.nan,
+                "expect": STATE_MULTIPLE[g["optimizers"][s["optimizer"][i]]],
+                "rss": -1,
+                "trace": -1,
+                "model": -1,
+            },
+        )
         if math.isfinite(s["state_multiple"][i]):
             r["mult"] = s["state_multiple"][i]
         r["rss"] = max(r["rss"], int(s["peak_rss_max"][i]))
@@ -337,13 +407,20 @@ def _memory(plt, g, t, out_dir) -> str:
     a1.grid(alpha=0.3, axis="y")
     trace = col("trace")
     a2.bar(x - 0.2, col("model") / 1024, 0.4, label="parameters + optimizer state (KiB)")
-    a2.bar(x + 0.2, np.where(trace >= 0, trace, np.nan) / 1024, 0.4, color="tab:green",
-           label="tracemalloc peak of a step (KiB; NumPy only, includes gradient temporaries)")
+    a2.bar(
+        x + 0.2,
+        np.where(trace >= 0, trace, np.nan) / 1024,
+        0.4,
+        color="tab:green",
+        label="tracemalloc peak of a step (KiB; NumPy only, includes gradient temporaries)",
+    )
     a2.set_yscale("log")
     a2.set_ylabel("KiB (largest problem)")
     a2.legend(fontsize=8)
     a2.set_xticks(x, labels, rotation=60, ha="right", fontsize=7)
     a2.grid(alpha=0.3, axis="y")
-    fig.suptitle(f"memory, measured apart from timing (peak RSS of a rank: {col('rss').max() / 2**20:.0f} MB, "
-                 "mostly the interpreter, torch and the data)")
+    fig.suptitle(
+        f"memory, measured apart from timing (peak RSS of a rank: {col('rss').max() / 2**20:.0f} MB, "
+        "mostly the interpreter, torch and the data)"
+    )
     return _save(plt, fig, out_dir, "memory.png")

@@ -114,8 +114,21 @@ def finish_logistic(name, X, y, X_test, y_test, opts, meta) -> Problem:
     l2 = float(opts.l2)
     lam_max = float(np.linalg.eigvalsh(X.T @ X / n)[-1])
     row_sq = np.einsum("ij,ij->i", X, X)
-    p = Problem(name, "logistic", X, y, X_test, y_test, f_star=float("nan"), w_star=None,
-                L=lam_max / 4.0 + l2, mu=l2, l2=l2, L_max=float(row_sq.max()) / 4.0 + l2, meta=dict(meta))
+    p = Problem(
+        name,
+        "logistic",
+        X,
+        y,
+        X_test,
+        y_test,
+        f_star=float("nan"),
+        w_star=None,
+        L=lam_max / 4.0 + l2,
+        mu=l2,
+        l2=l2,
+        L_max=float(row_sq.max()) / 4.0 + l2,
+        meta=dict(meta),
+    )
     key = data_hash(X, y, extra=f"logistic l2={l2!r}")
     hit = _cache_get(opts.cache_dir, key)
     if hit is not None:
@@ -123,9 +136,11 @@ def finish_logistic(name, X, y, X_test, y_test, opts, meta) -> Problem:
         if why:
             from .problems import ProblemError
 
-            raise ProblemError(f"{name}: the cached reference solution {_cache_path(opts.cache_dir, key)} is not this "
-                               f"problem's optimum ({why}): it was changed since it was written; remove it (it is "
-                               "solved again)")  # fmt: skip
+            raise ProblemError(
+                f"{name}: the cached reference solution {_cache_path(opts.cache_dir, key)} is not this "
+                f"problem's optimum ({why}): it was changed since it was written; remove it (it is "
+                "solved again)"
+            )
     if hit is None:
         w_star, its = newton_logistic(p)
         f_star = loss_np(p, w_star)
@@ -149,8 +164,20 @@ def finish_lsq(name, X, y, X_test, y_test, opts, meta) -> Problem:
         raise ValueError(f"{name}: X^T X is singular (smallest eigenvalue {ev[0]:.3e}); not strongly convex")
     w_star = np.linalg.lstsq(X, y, rcond=None)[0]
     row_sq = np.einsum("ij,ij->i", X, X)
-    p = Problem(name, "lsq", X, y, X_test, y_test, f_star=0.0, w_star=w_star, L=float(ev[-1]),
-                mu=float(ev[0]), L_max=float(row_sq.max()), meta=dict(meta))
+    p = Problem(
+        name,
+        "lsq",
+        X,
+        y,
+        X_test,
+        y_test,
+        f_star=0.0,
+        w_star=w_star,
+        L=float(ev[-1]),
+        mu=float(ev[0]),
+        L_max=float(row_sq.max()),
+        meta=dict(meta),
+    )
     p.f_star = loss_np(p, w_star)
     p.kappa_measured = float(ev[-1] / ev[0])
     return p

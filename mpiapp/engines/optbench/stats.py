@@ -37,7 +37,9 @@ def performance_profile(t: np.ndarray, taus: np.ndarray) -> np.ndarray:
     t = np.where(np.isfinite(t), t, np.inf)
     best = t.min(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.where(np.isfinite(best) & (best > 0), t / best, np.where(np.isfinite(t) & (best == 0), 1.0, np.inf))
+        r = np.where(
+            np.isfinite(best) & (best > 0), t / best, np.where(np.isfinite(t) & (best == 0), 1.0, np.inf)
+        )
     r = np.where(np.isfinite(t), r, np.inf)
     return np.array([[float(np.mean(r[:, s] <= tau)) for tau in taus] for s in range(t.shape[1])])
 

@@ -20,8 +20,13 @@ GROUP = KEY_NAMES[:-1]
 
 
 def _name(p, which: str, i: int) -> str:
-    lists = {"problem": p.problems, "optimizer": p.optimizers, "backend": p.backends,
-             "step": p.step_scales, "batch": p.batch_sizes}
+    lists = {
+        "problem": p.problems,
+        "optimizer": p.optimizers,
+        "backend": p.backends,
+        "step": p.step_scales,
+        "batch": p.batch_sizes,
+    }
     v = lists[which][int(i)]
     if which == "batch":
         return "full" if int(v) <= 0 else f"b{int(v)}"
@@ -40,15 +45,38 @@ def solver_label(p, row) -> str:
 
 def groups(p, cells: dict) -> dict:
     """The `summary` table (column -> array), one row per group, in key order."""
-    keys = np.stack([np.asarray(cells[k]) for k in GROUP], axis=1) if len(cells["problem"]) else np.zeros((0, 5))
+    keys = (
+        np.stack([np.asarray(cells[k]) for k in GROUP], axis=1) if len(cells["problem"]) else np.zeros((0, 5))
+    )
     uniq = np.unique(keys, axis=0) if len(keys) else keys
     cols: dict[str, list] = {k: [] for k in GROUP}
-    extra = ["seeds", "converged", "diverged", "failed", "parity_failed", "final_rel_med", "seconds_med",
-             "step_us_med", "compile_s_med", "peak_rss_max", "tracemalloc_peak_max", "model_bytes_max",
-             "state_multiple", "state_ok", "parity_dev_max"]
+    extra = [
+        "seeds",
+        "converged",
+        "diverged",
+        "failed",
+        "parity_failed",
+        "final_rel_med",
+        "seconds_med",
+        "step_us_med",
+        "compile_s_med",
+        "peak_rss_max",
+        "tracemalloc_peak_max",
+        "model_bytes_max",
+        "state_multiple",
+        "state_ok",
+        "parity_dev_max",
+    ]
     for t in p.targets:
-        extra += [f"time_to_{t:g}_med", f"time_to_{t:g}_lo", f"time_to_{t:g}_hi", f"iters_to_{t:g}_med",
-                  f"iters_to_{t:g}_lo", f"iters_to_{t:g}_hi", f"hits_{t:g}"]
+        extra += [
+            f"time_to_{t:g}_med",
+            f"time_to_{t:g}_lo",
+            f"time_to_{t:g}_hi",
+            f"iters_to_{t:g}_med",
+            f"iters_to_{t:g}_lo",
+            f"iters_to_{t:g}_hi",
+            f"hits_{t:g}",
+        ]
     for e in extra:
         cols[e] = []
     for g in uniq:
@@ -83,8 +111,13 @@ def groups(p, cells: dict) -> dict:
         sm = np.asarray(cells["state_multiple"], dtype=np.float64)[m]
         measured = np.isfinite(sm) & (sm > 0)
         cols["state_multiple"].append(float(np.median(sm[measured])) if measured.any() else math.nan)
-        cols["state_ok"].append(int(bool(measured.any() and np.all(np.asarray(cells["state_ok"])[m][measured] == 1))))
-        sb = np.asarray(cells["param_bytes"], dtype=np.int64)[m] + np.asarray(cells["state_bytes"], dtype=np.int64)[m]
+        cols["state_ok"].append(
+            int(bool(measured.any() and np.all(np.asarray(cells["state_ok"])[m][measured] == 1)))
+        )
+        sb = (
+            np.asarray(cells["param_bytes"], dtype=np.int64)[m]
+            + np.asarray(cells["state_bytes"], dtype=np.int64)[m]
+        )
         cols["model_bytes_max"].append(int(sb[measured].max()) if measured.any() else -1)
         pdv = np.asarray(cells["parity_dev"], dtype=np.float64)[m]
         pdv = pdv[np.isfinite(pdv)]
@@ -102,8 +135,12 @@ def groups(p, cells: dict) -> dict:
             cols[f"hits_{t:g}"].append(int((np.isfinite(hit) & ok).sum()))
     out = {}
     for k, v in cols.items():
-        is_int = k in GROUP or k in ("seeds", "converged", "diverged", "failed", "parity_failed", "state_ok") \
-            or k.startswith("hits_") or k in ("peak_rss_max", "tracemalloc_peak_max", "model_bytes_max")
+        is_int = (
+            k in GROUP
+            or k in ("seeds", "converged", "diverged", "failed", "parity_failed", "state_ok")
+            or k.startswith("hits_")
+            or k in ("peak_rss_max", "tracemalloc_peak_max", "model_bytes_max")
+        )
         out[k] = np.asarray(v, dtype=np.int64 if is_int else np.float64)
     return out
 
@@ -131,9 +168,13 @@ def profiles(p, summ: dict, points: int = 60) -> dict:
                     rows["solver"].append(lab.encode())
                     rows["tau"].append(tau)
                     rows["rho"].append(r_)
-    return {"target": np.asarray(rows["target"], dtype="f8"), "batch": np.asarray(rows["batch"], dtype="i4"),
-            "solver": np.asarray(rows["solver"], dtype="S48"), "tau": np.asarray(rows["tau"], dtype="f8"),
-            "rho": np.asarray(rows["rho"], dtype="f8")}
+    return {
+        "target": np.asarray(rows["target"], dtype="f8"),
+        "batch": np.asarray(rows["batch"], dtype="i4"),
+        "solver": np.asarray(rows["solver"], dtype="S48"),
+        "tau": np.asarray(rows["tau"], dtype="f8"),
+        "rho": np.asarray(rows["rho"], dtype="f8"),
+    }
 
 
 def _row(cols: dict, i: int) -> dict:
@@ -145,9 +186,18 @@ def problems_table(p, cells: dict) -> list[dict]:
     out = []
     for ip in sorted(set(np.asarray(cells["problem"]).tolist())):
         i = int(np.nonzero(np.asarray(cells["problem"]) == ip)[0][0])
-        out.append({"problem": p.problems[ip], "n": int(cells["n"][i]), "d": int(cells["d"][i]),
-                    "L": float(cells["L"][i]), "mu": float(cells["mu"][i]), "kappa": float(cells["kappa"][i]),
-                    "kappa_measured": float(cells["kappa_measured"][i]), "f_star": float(cells["f_star"][i])})
+        out.append(
+            {
+                "problem": p.problems[ip],
+                "n": int(cells["n"][i]),
+                "d": int(cells["d"][i]),
+                "L": float(cells["L"][i]),
+                "mu": float(cells["mu"][i]),
+                "kappa": float(cells["kappa"][i]),
+                "kappa_measured": float(cells["kappa_measured"][i]),
+                "f_star": float(cells["f_star"][i]),
+            }
+        )
     return out
 
 
@@ -166,12 +216,21 @@ def claim_sgd_adam(p, summ: dict) -> list[dict]:
             for i in range(len(summ["problem"])):
                 full = int(p.batch_sizes[summ["batch"][i]]) <= 0
                 if summ["problem"][i] == ip and summ["optimizer"][i] == io and full:
-                    out.append({"problem": name, "optimizer": opt, "backend": _name(p, "backend", summ["backend"][i]),
-                                "step_scale": float(p.step_scales[summ["step"][i]]),
-                                "hits": int(summ[f"hits_{t:g}"][i]), "seeds": int(summ["seeds"][i]),
-                                "target": t, "iters_to_target_med": float(summ[f"iters_to_{t:g}_med"][i]),
-                                "final_rel_med": float(summ["final_rel_med"][i]), "budget_steps": p.max_iters,
-                                "reached": bool(np.isfinite(summ[f"iters_to_{t:g}_med"][i]))})
+                    out.append(
+                        {
+                            "problem": name,
+                            "optimizer": opt,
+                            "backend": _name(p, "backend", summ["backend"][i]),
+                            "step_scale": float(p.step_scales[summ["step"][i]]),
+                            "hits": int(summ[f"hits_{t:g}"][i]),
+                            "seeds": int(summ["seeds"][i]),
+                            "target": t,
+                            "iters_to_target_med": float(summ[f"iters_to_{t:g}_med"][i]),
+                            "final_rel_med": float(summ["final_rel_med"][i]),
+                            "budget_steps": p.max_iters,
+                            "reached": bool(np.isfinite(summ[f"iters_to_{t:g}_med"][i])),
+                        }
+                    )
     return out
 
 
@@ -183,7 +242,13 @@ def claim_verdict(claims: list[dict]) -> str:
     refuted: both ran and that is not so; not tested: one of them did not run."""
     sgd = [c["reached"] for c in claims if c["optimizer"] == "sgd"]
     adam = [c["reached"] for c in claims if c["optimizer"] == "adam"]
-    return "shown" if sgd and adam and not any(sgd) and any(adam) else "refuted" if sgd and adam else "not tested"
+    return (
+        "shown"
+        if sgd and adam and not any(sgd) and any(adam)
+        else "refuted"
+        if sgd and adam
+        else "not tested"
+    )
 
 
 def _fmt_t(v: float) -> str:
@@ -196,28 +261,49 @@ def _fmt_i(v: float) -> str:
 
 def markdown(p, summ: dict, probs: list[dict], claims: list[dict], meta: dict) -> str:
     """The Markdown summary: problems, time-to-target per target, memory, parity, claim check."""
-    L = ["# optbench summary", "", f"{meta.get('cells', '?')} cells ({meta.get('cached', 0)} from the cache), "
-         f"{meta.get('ranks', '?')} rank(s); budget {p.max_iters} steps per run; {p.repeats} seeds per group "
-         f"(median [95% bootstrap interval]). Relative suboptimality = (f - f*) / (f(w0) - f*), f* exact.", "",
-         "## Problems", "", "| problem | n | d | kappa = L/mu | measured kappa | f* |", "|---|---|---|---|---|---|"]
+    L = [
+        "# optbench summary",
+        "",
+        f"{meta.get('cells', '?')} cells ({meta.get('cached', 0)} from the cache), "
+        f"{meta.get('ranks', '?')} rank(s); budget {p.max_iters} steps per run; {p.repeats} seeds per group "
+        f"(median [95% bootstrap interval]). Relative suboptimality = (f - f*) / (f(w0) - f*), f* exact.",
+        "",
+        "## Problems",
+        "",
+        "| problem | n | d | kappa = L/mu | measured kappa | f* |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in probs:
-        L.append(f"| {r['problem']} | {r['n']} | {r['d']} | {r['kappa']:.6g} | {r['kappa_measured']:.10g} | "
-                 f"{r['f_star']:.6g} |")
+        L.append(
+            f"| {r['problem']} | {r['n']} | {r['d']} | {r['kappa']:.6g} | {r['kappa_measured']:.10g} | "
+            f"{r['f_star']:.6g} |"
+        )
     for t in p.targets:
-        L += ["", f"## Time to relative suboptimality {t:g}", "",
-              "| problem | solver | time | iterations | hits | runs: converged/budget/diverged/failed |",
-              "|---|---|---|---|---|---|"]
+        L += [
+            "",
+            f"## Time to relative suboptimality {t:g}",
+            "",
+            "| problem | solver | time | iterations | hits | runs: converged/budget/diverged/failed |",
+            "|---|---|---|---|---|---|",
+        ]
         for i in range(len(summ["problem"])):
             r = _row(summ, i)
             budget = r["seeds"] - r["converged"] - r["diverged"] - r["failed"] - r["parity_failed"]
-            L.append(f"| {p.problems[r['problem']]} | {solver_label(p, r)} | {_fmt_t(r[f'time_to_{t:g}_med'])} "
-                     f"[{_fmt_t(r[f'time_to_{t:g}_lo'])}, {_fmt_t(r[f'time_to_{t:g}_hi'])}] | "
-                     f"{_fmt_i(r[f'iters_to_{t:g}_med'])} | {r[f'hits_{t:g}']}/{r['seeds']} | "
-                     f"{r['converged']}/{budget}/"
-                     f"{r['diverged']}/{r['failed'] + r['parity_failed']} |")
-    L += ["", "## Memory and parity (per solver, largest problem)", "",
-          "| solver | state / params | expected | peak RSS MB | tracemalloc peak MB | parity max dev | step us | "
-          "compile s |", "|---|---|---|---|---|---|---|---|"]
+            L.append(
+                f"| {p.problems[r['problem']]} | {solver_label(p, r)} | {_fmt_t(r[f'time_to_{t:g}_med'])} "
+                f"[{_fmt_t(r[f'time_to_{t:g}_lo'])}, {_fmt_t(r[f'time_to_{t:g}_hi'])}] | "
+                f"{_fmt_i(r[f'iters_to_{t:g}_med'])} | {r[f'hits_{t:g}']}/{r['seeds']} | "
+                f"{r['converged']}/{budget}/"
+                f"{r['diverged']}/{r['failed'] + r['parity_failed']} |"
+            )
+    L += [
+        "",
+        "## Memory and parity (per solver, largest problem)",
+        "",
+        "| solver | state / params | expected | peak RSS MB | tracemalloc peak MB | parity max dev | step us | "
+        "compile s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     from .optimizers import STATE_MULTIPLE
 
     seen = {}
@@ -227,18 +313,30 @@ def markdown(p, summ: dict, probs: list[dict], claims: list[dict], meta: dict) -
     for lab, r in sorted(seen.items()):
         opt = p.optimizers[r["optimizer"]]
         tm, cs = r["tracemalloc_peak_max"], r["compile_s_med"]
-        L.append(f"| {lab} | {r['state_multiple']:.3g} | {STATE_MULTIPLE[opt]} | {r['peak_rss_max'] / 2**20:.1f} | "
-                 f"{'n/a' if tm < 0 else f'{tm / 2**20:.2f}'} | {r['parity_dev_max']:.1e} | {r['step_us_med']:.3g} | "
-                 f"{'n/a' if not math.isfinite(cs) else f'{cs:.2f}'} |")
+        L.append(
+            f"| {lab} | {r['state_multiple']:.3g} | {STATE_MULTIPLE[opt]} | {r['peak_rss_max'] / 2**20:.1f} | "
+            f"{'n/a' if tm < 0 else f'{tm / 2**20:.2f}'} | {r['parity_dev_max']:.1e} | {r['step_us_med']:.3g} | "
+            f"{'n/a' if not math.isfinite(cs) else f'{cs:.2f}'} |"
+        )
     if claims:
-        L += ["", f"## Claim check: \"{CLAIM}\"", "",
-              "| problem | optimizer | backend | step scale | target | reached (median) | seeds that reached | "
-              "iterations (median) | final rel. subopt (median) |", "|---|---|---|---|---|---|---|---|---|"]
+        L += [
+            "",
+            f'## Claim check: "{CLAIM}"',
+            "",
+            "| problem | optimizer | backend | step scale | target | reached (median) | seeds that reached | "
+            "iterations (median) | final rel. subopt (median) |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         for c in claims:
-            L.append(f"| {c['problem']} | {c['optimizer']} | {c['backend']} | {c['step_scale']:g} | {c['target']:g} | "
-                     f"{c['reached']} | {c['hits']}/{c['seeds']} | {_fmt_i(c['iters_to_target_med'])} | "
-                     f"{c['final_rel_med']:.3g} |")
+            L.append(
+                f"| {c['problem']} | {c['optimizer']} | {c['backend']} | {c['step_scale']:g} | {c['target']:g} | "
+                f"{c['reached']} | {c['hits']}/{c['seeds']} | {_fmt_i(c['iters_to_target_med'])} | "
+                f"{c['final_rel_med']:.3g} |"
+            )
         verdict = claim_verdict(claims)
-        L += ["", f"Verdict at this budget ({p.max_iters} steps, Adam lr {p.adam_lr:g} x step scale; target reached "
-              f"means the median seed's curve touched it, see the final value for whether it stayed): **{verdict}**."]
+        L += [
+            "",
+            f"Verdict at this budget ({p.max_iters} steps, Adam lr {p.adam_lr:g} x step scale; target reached "
+            f"means the median seed's curve touched it, see the final value for whether it stayed): **{verdict}**.",
+        ]
     return "\n".join(L) + "\n"

@@ -44,15 +44,18 @@ def smoothness(L: float, L_max: float, n: int, batch: int) -> float:
     return n * (batch - 1) / (batch * (n - 1)) * L + (n - batch) / (batch * (n - 1)) * max(L_max, L)
 
 
-def hyper(optimizer: str, L: float, mu: float, scale: float = 1.0, adam_lr: float = 1e-2,
-          weight_decay: float = 0.0) -> Hyper:
+def hyper(
+    optimizer: str, L: float, mu: float, scale: float = 1.0, adam_lr: float = 1e-2, weight_decay: float = 0.0
+) -> Hyper:
     """Theory hyper-parameters scaled by `scale` (the step grid multiplies the step, never the
     momentum). Raises ValueError for an unknown optimizer."""
     rk = math.sqrt(L / mu)
     if optimizer == "sgd":
         return Hyper(lr=scale / L)
     if optimizer == "momentum":
-        return Hyper(lr=scale * 4.0 / (math.sqrt(L) + math.sqrt(mu)) ** 2, momentum=((rk - 1) / (rk + 1)) ** 2)
+        return Hyper(
+            lr=scale * 4.0 / (math.sqrt(L) + math.sqrt(mu)) ** 2, momentum=((rk - 1) / (rk + 1)) ** 2
+        )
     if optimizer == "nesterov":
         return Hyper(lr=scale / L, momentum=(rk - 1) / (rk + 1))
     if optimizer == "adam":

@@ -15,6 +15,18 @@ from .live import live_table, outcome_rows
 from .params import ScanParams
 from .result import PATTERN_FIELDS, WINDOW_FIELDS, SymbolScan, merge, pattern_order, sort_patterns
 
-__all__ = ["ScanParams", "SymbolScan", "merge", "resolve_backend", "scan_symbol", "window_starts",
-           "symbol_pivots", "pattern_order", "sort_patterns", "WINDOW_FIELDS", "PATTERN_FIELDS", "live_table",
-           "outcome_rows"]
+__all__ = [
+    "ScanParams",
+    "SymbolScan",
+    "merge",
+    "resolve_backend",
+    "scan_symbol",
+    "window_starts",
+    "symbol_pivots",
+    "pattern_order",
+    "sort_patterns",
+    "WINDOW_FIELDS",
+    "PATTERN_FIELDS",
+    "live_table",
+    "outcome_rows",
+]

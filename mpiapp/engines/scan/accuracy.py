@@ -15,8 +15,11 @@ import numpy as np
 from ...io import synthetic, synthetic_late, synthetic_leadin
 from .engine import scan_symbol
 
-LAYOUTS = {"guarded": synthetic.generate, "late": synthetic_late.generate,
-           "leadin": synthetic_leadin.generate}
+LAYOUTS = {
+    "guarded": synthetic.generate,
+    "late": synthetic_late.generate,
+    "leadin": synthetic_leadin.generate,
+}
 
 
 def found(patterns: dict, impulse, tolerance: int = 2) -> bool:
@@ -25,8 +28,9 @@ def found(patterns: dict, impulse, tolerance: int = 2) -> bool:
     return bool(np.any(near & (patterns["direction"] == impulse.direction)))
 
 
-def recall(params, seed, n_symbols, n_bars, plant_rate, noise, backend="numba",
-           layout="guarded", last_only=False) -> tuple[int, int]:
+def recall(
+    params, seed, n_symbols, n_bars, plant_rate, noise, backend="numba", layout="guarded", last_only=False
+) -> tuple[int, int]:
     """(found, planted) over a synthetic universe; last_only: count only each symbol's last
     planted impulse (the latest one). Raises KeyError for an unknown layout."""
     gen = LAYOUTS[layout]

@@ -54,9 +54,17 @@ def symbol_pivots(high, low, close, params: ScanParams, backend: str, scale="aut
         core = numba_scan.zigzag_nb
     if isinstance(scale, str):
         scale = symbol_scale(close, params)
-    return _pv.pivots(high, low, close, mode=params.pivot_mode, pct=params.pivot_pct,
-                      atr_period=params.atr_period, atr_multiple=params.atr_multiple, scale=scale,
-                      core=core)
+    return _pv.pivots(
+        high,
+        low,
+        close,
+        mode=params.pivot_mode,
+        pct=params.pivot_pct,
+        atr_period=params.atr_period,
+        atr_multiple=params.atr_multiple,
+        scale=scale,
+        core=core,
+    )
 
 
 def symbol_swings(high, low, piv: _pv.Pivots, backend: str) -> np.ndarray:
@@ -69,8 +77,13 @@ def symbol_swings(high, low, piv: _pv.Pivots, backend: str) -> np.ndarray:
     return _swing.swings(high, low, piv.t, piv.kind, core=core)
 
 
-def scan_symbol(series, params: ScanParams, backend: str | None = None,
-                window_range: tuple[int, int] | None = None, info: dict | None = None) -> SymbolScan:
+def scan_symbol(
+    series,
+    params: ScanParams,
+    backend: str | None = None,
+    window_range: tuple[int, int] | None = None,
+    info: dict | None = None,
+) -> SymbolScan:
     """Scan windows w0..w1-1 (default: all) of one symbol.
 
     backend: None -> params.backend; "auto", "numpy", "numba", "cupy" (or "xp-numpy": the cupy
@@ -94,20 +107,27 @@ def scan_symbol(series, params: ScanParams, backend: str | None = None,
     scale = symbol_scale(close, params)
     windows, pat, piv, top_q, best_q = _scan_bars(high, low, close, params, name, w0, w1, info, scale)
     if params.null_samples > 0:
-        null, secs = _null.CACHE.get(_null_key(series.symbol, high, low, close, params, name),
-                                     lambda: _null_sample(series.symbol, high, low, close, params,
-                                                          name))
-        pat["p_value"] = _null.p_values(_null.statistic(params.null_statistic, pat["score"],
-                                                         pat["efficiency"]), null)
+        null, secs = _null.CACHE.get(
+            _null_key(series.symbol, high, low, close, params, name),
+            lambda: _null_sample(series.symbol, high, low, close, params, name),
+        )
+        pat["p_value"] = _null.p_values(
+            _null.statistic(params.null_statistic, pat["score"], pat["efficiency"]), null
+        )
         windows["best_p_value"] = _null.p_values(best_q, null)
         if info is not None:
             info["null_s"] = info.get("null_s", 0.0) + secs
             info["null_scans"] = info.get("null_scans", 0) + (params.null_samples if secs else 0)
     patterns = sort_patterns(pat) if pat["score"].shape[0] else pat
-    return SymbolScan(symbol=series.symbol, n_bars=n, n_windows=nwin, backend=name,
-                      windows=windows, patterns=patterns,
-                      pivots={"t": piv.t, "kind": piv.kind, "price": piv.price, "known": piv.known,
-                              "scale": scale})
+    return SymbolScan(
+        symbol=series.symbol,
+        n_bars=n,
+        n_windows=nwin,
+        backend=name,
+        windows=windows,
+        patterns=patterns,
+        pivots={"t": piv.t, "kind": piv.kind, "price": piv.price, "known": piv.known, "scale": scale},
+    )
 
 
 def _null_key(symbol, high, low, close, params, name):
@@ -121,8 +141,9 @@ def _null_sample(symbol, high, low, close, params, name) -> np.ndarray:
     """Sorted null values: per window of each surrogate, its largest statistic (-inf: none)."""
     nwin = int(window_starts(high.shape[0], params).shape[0])
     vals = []
-    for h, lo, c in _null.surrogates(symbol, high, low, close, params.null_samples,
-                                     params.null_block_bars, params.null_seed):
+    for h, lo, c in _null.surrogates(
+        symbol, high, low, close, params.null_samples, params.null_block_bars, params.null_seed
+    ):
         if high is low:  # close-only series stay close-only
             h = lo = c
         _, _, _, top_q, _ = _scan_bars(h, lo, c, params, name, 0, nwin, None)
@@ -145,8 +166,9 @@ def _scan_bars(high, low, close, params, name, w0, w1, info, scale="auto"):
     if params.skip_flat_windows:
         vol, rng, npv = _win.prefilter_stats(close, high, low, piv.t, piv.known, ws, wb)
         k = 1.0 if scale is None else scale[ws + wb - 1]  # the scale known at each window's close
-        flat = _win.flat_reasons(vol, rng, npv, params.flat_min_volatility * k,
-                                 params.flat_min_range * k, params.flat_min_pivots)
+        flat = _win.flat_reasons(
+            vol, rng, npv, params.flat_min_volatility * k, params.flat_min_range * k, params.flat_min_pivots
+        )
     else:
         flat = np.zeros(w1 - w0, dtype=np.int8)
     skip = flat != 0
@@ -154,11 +176,11 @@ def _scan_bars(high, low, close, params, name, w0, w1, info, scale="auto"):
     kw["swing"] = symbol_swings(high, low, piv, name)
     t1 = time.perf_counter()
     if name == "numpy":
-        stats, trunc, top, cand = _ref.scan_windows(high, low, piv.t, piv.kind, piv.price, piv.known,
-                                                    gs, wb, w0, w1, skip, **kw)
+        stats, trunc, top, cand = _ref.scan_windows(
+            high, low, piv.t, piv.kind, piv.price, piv.known, gs, wb, w0, w1, skip, **kw
+        )
         if info is not None:
-            info.update(direct_windows=int((~skip).sum()),
-                        direct_visited=int(stats[:, _ref.VISITED].sum()))
+            info.update(direct_windows=int((~skip).sum()), direct_visited=int(stats[:, _ref.VISITED].sum()))
     else:
         seg_hi, seg_lo = _pv.segment_extremes(high, low, piv.t)
         if name == "numba":
@@ -169,9 +191,23 @@ def _scan_bars(high, low, close, params, name, w0, w1, info, scale="auto"):
             from ...kernels import xp_scan as mod
 
             extra = dict(xp=array_module(name), batch=params.gpu_batch_size)
-        stats, trunc, top, cand = mod.scan_windows(piv.t, piv.kind, piv.price, piv.known, seg_hi,
-                                                   seg_lo, gs, wb, params.step, w0, w1, skip, **kw,
-                                                   **extra, info=info)
+        stats, trunc, top, cand = mod.scan_windows(
+            piv.t,
+            piv.kind,
+            piv.price,
+            piv.known,
+            seg_hi,
+            seg_lo,
+            gs,
+            wb,
+            params.step,
+            w0,
+            w1,
+            skip,
+            **kw,
+            **extra,
+            info=info,
+        )
     windows = {
         "window": np.arange(w0, w1, dtype=np.int64),
         "start_bar": ws.astype(np.int64),
@@ -186,8 +222,7 @@ def _scan_bars(high, low, close, params, name, w0, w1, info, scale="auto"):
     t2 = time.perf_counter()
     pat, best_s, top_q, best_q = _patterns(top, cand, windows, piv, params, name, close)
     if info is not None:
-        for k, v in (("t_prepare", t1 - t0), ("t_search", t2 - t1),
-                     ("t_patterns", time.perf_counter() - t2)):
+        for k, v in (("t_prepare", t1 - t0), ("t_search", t2 - t1), ("t_patterns", time.perf_counter() - t2)):
             info[k] = info.get(k, 0.0) + v
     windows["best_score"] = best_s
     windows["best_p_value"] = np.full(w1 - w0, np.nan)

@@ -28,9 +28,14 @@ def _disk(dt) -> str:
     return "i1" if dt == np.bool_ else dt.str
 
 
-PATTERN_COLUMNS = [("symbol", "i4")] + [(c, _disk(dt)) for c, dt in PATTERN_FIELDS] + [
-    (f"d{i}", "i8") for i in PIVOTS  # pivot timestamps, ns since the epoch
-]
+PATTERN_COLUMNS = (
+    [("symbol", "i4")]
+    + [(c, _disk(dt)) for c, dt in PATTERN_FIELDS]
+    + [
+        (f"d{i}", "i8")
+        for i in PIVOTS  # pivot timestamps, ns since the epoch
+    ]
+)
 #: the final patterns table adds each row's group (the row of its group's primary) and, on a primary,
 #: its number of alternatives (result.group_alternatives): decided once every pattern is known
 FINAL_PATTERN_COLUMNS = PATTERN_COLUMNS + [("group", "i8"), ("n_alternatives", "i4"), ("q_value", "f8")]
@@ -40,11 +45,16 @@ FINAL_WINDOW_COLUMNS = WINDOW_COLUMNS + [("best_q_value", "f8")]
 KEY_COLUMNS = [("symbol", "i4"), ("w0", "i4"), ("w1", "i4")]
 #: the live counts at the last bar (engines/scan/live.py), with the timestamps of their bars;
 #: parent and group are row numbers among the symbol's own rows until finalize makes them global
-LIVE_COLUMNS = [("symbol", "i4")] + [(c, _disk(dt)) for c, dt in _live.LIVE_FIELDS] + [
-    (f"d{i}", "i8") for i in range(5)] + [("d_ext", "i8"), ("d_known", "i8")]
+LIVE_COLUMNS = (
+    [("symbol", "i4")]
+    + [(c, _disk(dt)) for c, dt in _live.LIVE_FIELDS]
+    + [(f"d{i}", "i8") for i in range(5)]
+    + [("d_ext", "i8"), ("d_known", "i8")]
+)
 #: the outcome study: one row per count that was ever live, at its known_bar
-OUTCOME_COLUMNS = [("symbol", "i4")] + [(c, _disk(dt)) for c, dt in _live.OUTCOME_FIELDS] + [
-    ("d_known", "i8")]
+OUTCOME_COLUMNS = (
+    [("symbol", "i4")] + [(c, _disk(dt)) for c, dt in _live.OUTCOME_FIELDS] + [("d_known", "i8")]
+)
 #: the outcome study on the symbol's surrogates: outcomes counted per level and wave
 NULL_TALLY_COLUMNS = [("symbol", "i4")] + [(c, _disk(dt)) for c, dt in _live.TALLY_FIELDS]
 NAT = np.iinfo(np.int64).min  # the timestamp of a pivot not yet made
@@ -71,7 +81,9 @@ def make_units(index, params, unit_windows: int) -> list[Unit]:
             w1 = min(w0 + step, n_win)
             cost = float((w1 - w0) * params.window_bars)
             if whole:
-                cost = float(n_bars) * (1 + params.null_samples + (params.outcome_surrogates if params.outcomes else 0))
+                cost = float(n_bars) * (
+                    1 + params.null_samples + (params.outcome_surrogates if params.outcomes else 0)
+                )
             units.append(Unit(len(units), cost, (s, w0, w1)))
     return units
 
@@ -102,15 +114,29 @@ def build(ctx) -> JobSpec:
 
     src = None
     with errors.agreement(ctx.comm):
-        src = sources.open_from_config(cfg, min_bars=cfg.scan.window_bars)  # a bad spec, a missing folder: every rank sees the same
+        src = sources.open_from_config(
+            cfg, min_bars=cfg.scan.window_bars
+        )  # a bad spec, a missing folder: every rank sees the same
     job = _ScanJob(params, backend, src)
-    return JobSpec(name="score", key_columns=KEY_COLUMNS,
-                   tables={"patterns": PATTERN_COLUMNS, "windows": WINDOW_COLUMNS, "live": LIVE_COLUMNS,
-                           "outcomes": OUTCOME_COLUMNS, "outcome_null": NULL_TALLY_COLUMNS},
-                   plan=job.plan, prepare=job.prepare, run_unit=job.run_unit, finalize=job.finalize,
-                   release=job.release, resume_sections=("data", "scan"),
-                   counters=("candidates", "null_scans", "live_counts", "outcome_counts"),
-                   units_at_once=job.units_at_once)  # fmt: skip
+    return JobSpec(
+        name="score",
+        key_columns=KEY_COLUMNS,
+        tables={
+            "patterns": PATTERN_COLUMNS,
+            "windows": WINDOW_COLUMNS,
+            "live": LIVE_COLUMNS,
+            "outcomes": OUTCOME_COLUMNS,
+            "outcome_null": NULL_TALLY_COLUMNS,
+        },
+        plan=job.plan,
+        prepare=job.prepare,
+        run_unit=job.run_unit,
+        finalize=job.finalize,
+        release=job.release,
+        resume_sections=("data", "scan"),
+        counters=("candidates", "null_scans", "live_counts", "outcome_counts"),
+        units_at_once=job.units_at_once,
+    )
 
 
 class _ScanJob:
@@ -141,15 +167,18 @@ class _ScanJob:
             raise errors.JobError(f"{ctx.cfg.data.source}: no symbols to scan")
         units = make_units(index, self.params, ctx.cfg.work.unit_size)
         if not units:
-            raise errors.JobError(f"{ctx.cfg.data.source}: no symbol has {self.params.window_bars} bars for one window")
+            raise errors.JobError(
+                f"{ctx.cfg.data.source}: no symbol has {self.params.window_bars} bars for one window"
+            )
         # symbols the index already rejected (skip mode: empty file, missing columns, too short)
         return Plan(units, info=(index, list(self.src.skipped)), inputs=self.src.input_paths())
 
     def prepare(self, ctx, mine) -> None:
         from ...io.store import open_for_job
 
-        self.store = open_for_job(ctx, self.src, ctx.info[0], None if mine is None else {u.key[0] for u in mine},
-                                  fields=SCAN_FIELDS)  # fmt: skip
+        self.store = open_for_job(
+            ctx, self.src, ctx.info[0], None if mine is None else {u.key[0] for u in mine}, fields=SCAN_FIELDS
+        )
 
     def run_unit(self, unit, ctx) -> dict:
         s, w0, w1 = unit.key
@@ -157,7 +186,9 @@ class _ScanJob:
             import numba
 
             numba.set_num_threads(self.kernel_threads)
-        series = self.store.get(s, record=ctx.record_input)  # read here (perhaps just now, on claim): recorded
+        series = self.store.get(
+            s, record=ctx.record_input
+        )  # read here (perhaps just now, on claim): recorded
         if series is None:  # skipped symbol: the unit is done with nothing in it
             return {}
         info = {}
@@ -241,12 +272,22 @@ def _live_rows(series, s, w0, w1, res, params, backend, ctx) -> dict:
             from . import null as _null
 
             tallies = []
-            for h, lw, c in _null.surrogates(series.symbol, high, low, close, params.outcome_surrogates,
-                                             params.null_block_bars, params.null_seed):
+            for h, lw, c in _null.surrogates(
+                series.symbol,
+                high,
+                low,
+                close,
+                params.outcome_surrogates,
+                params.null_block_bars,
+                params.null_seed,
+            ):
                 if high is low:  # close-only series stay close-only
                     h = lw = c
-                tallies.append(_live.tally(_live.outcome_rows(h, lw, c, params, backend, lo, hi),
-                                           len(params.live_degrees)))
+                tallies.append(
+                    _live.tally(
+                        _live.outcome_rows(h, lw, c, params, backend, lo, hi), len(params.live_degrees)
+                    )
+                )
             tot = {f: tallies[0][f].copy() for f, _ in _live.TALLY_FIELDS}
             for t in tallies[1:]:
                 for f in ("n", "target", "invalidation", "cap", "none"):
@@ -310,8 +351,9 @@ def finalize(fin, skipped: dict, dropped: dict) -> dict:
         nulls = [fin.read("outcome_null", mine)]
     p = merge_patterns(_cat(pats, PATTERN_COLUMNS))
     first_row = fin.offset(len(p["symbol"]))  # this rank's rows follow the ranks' before it
-    group, n_alt = group_alternatives(p["symbol"], p["direction"],
-                                      np.stack([p[f"t{i}"] for i in PIVOTS], axis=1))
+    group, n_alt = group_alternatives(
+        p["symbol"], p["direction"], np.stack([p[f"t{i}"] for i in PIVOTS], axis=1)
+    )
     p["group"] = (group + first_row).astype(np.int64)
     p["n_alternatives"] = n_alt.astype(np.int32)
     w = _cat(wins, WINDOW_COLUMNS)
@@ -326,9 +368,14 @@ def finalize(fin, skipped: dict, dropped: dict) -> dict:
         n_win = np.bincount(u["symbol"], weights=u["w1"] - u["w0"], minlength=n_sym).astype(np.int32)
         for s in skipped:
             n_win[s] = 0
-    sym_cols, sym = symbols_table(listed, skipped, 0, sym_hi, reason_bytes=text.width(skipped.values(), most=1024),
-                                  extra=[("dropped_rows", "i8", [dropped.get(s, 0) for s in range(sym_hi)]),
-                                         ("windows", "i4", n_win)])  # fmt: skip
+    sym_cols, sym = symbols_table(
+        listed,
+        skipped,
+        0,
+        sym_hi,
+        reason_bytes=text.width(skipped.values(), most=1024),
+        extra=[("dropped_rows", "i8", [dropped.get(s, 0) for s in range(sym_hi)]), ("windows", "i4", n_win)],
+    )
     fin.write("patterns", FINAL_PATTERN_COLUMNS, p if len(p["symbol"]) else {})
     fin.write("windows", FINAL_WINDOW_COLUMNS, w if len(w["symbol"]) else {})
     fin.write("symbols", sym_cols, sym if rank == 0 else {})
@@ -345,23 +392,51 @@ def finalize(fin, skipped: dict, dropped: dict) -> dict:
         fin.write("outcome_rates", RATE_COLUMNS, rates if rank == 0 else {})
     fin.attrs(data_source=cfg.data.source)
 
-    tot = {k: sync.allreduce_sum(int(v), comm=ctx.comm) for k, v in (
-        ("windows", len(w["symbol"])), ("skipped_flat", int(np.sum(w["skipped_flat"]))),
-        ("truncated", int(np.sum(w["truncated"]))), ("patterns", len(p["symbol"])),
-        ("visited", int(np.sum(w["visited"]))),
-        ("groups", int(np.sum(p["group"] == first_row + np.arange(len(p["symbol"]))))))}  # fmt: skip
+    tot = {
+        k: sync.allreduce_sum(int(v), comm=ctx.comm)
+        for k, v in (
+            ("windows", len(w["symbol"])),
+            ("skipped_flat", int(np.sum(w["skipped_flat"]))),
+            ("truncated", int(np.sum(w["truncated"]))),
+            ("patterns", len(p["symbol"])),
+            ("visited", int(np.sum(w["visited"]))),
+            ("groups", int(np.sum(p["group"] == first_row + np.arange(len(p["symbol"]))))),
+        )
+    }
     top = _global_top(p, first_row, cfg.output.summary_top, ctx, listed)
     warnings = sum(sync.allgather(_flat_warnings(w, listed, cfg.scan), comm=ctx.comm), [])
     lives_top = _live_top(live, cfg.output.summary_top, ctx, listed)
-    return {**tot, "symbols": n_sym, "skipped_symbols": len(skipped), "top": top, "fdr": fdr,
-            "warnings": warnings, "live": lives_top, "outcome_rates": rates}
+    return {
+        **tot,
+        "symbols": n_sym,
+        "skipped_symbols": len(skipped),
+        "top": top,
+        "fdr": fdr,
+        "warnings": warnings,
+        "live": lives_top,
+        "outcome_rates": rates,
+    }
 
 
 #: outcome_rates: per degree level and wave in progress, the outcome study against its null
-RATE_COLUMNS = [("level", "i1"), ("degree", "f8"), ("wave", "i1"), ("n", "i8"), ("target", "i8"),
-                ("invalidation", "i8"), ("cap", "i8"), ("none", "i8"), ("rate", "f8"), ("null_n", "i8"),
-                ("null_target", "i8"), ("null_invalidation", "i8"), ("null_cap", "i8"), ("null_none", "i8"),
-                ("null_rate", "f8"), ("p_value", "f8")]  # fmt: skip
+RATE_COLUMNS = [
+    ("level", "i1"),
+    ("degree", "f8"),
+    ("wave", "i1"),
+    ("n", "i8"),
+    ("target", "i8"),
+    ("invalidation", "i8"),
+    ("cap", "i8"),
+    ("none", "i8"),
+    ("rate", "f8"),
+    ("null_n", "i8"),
+    ("null_target", "i8"),
+    ("null_invalidation", "i8"),
+    ("null_cap", "i8"),
+    ("null_none", "i8"),
+    ("null_rate", "f8"),
+    ("p_value", "f8"),
+]
 
 
 def _final_live(rows: dict, fin) -> dict:
@@ -391,14 +466,21 @@ def _outcome_rates(o: dict, nulls: dict, scan, ctx) -> dict:
     null = {k: np.zeros(n_levels * 4, dtype=np.int64) for k in keys}
     if len(nulls["symbol"]):
         for k in keys:
-            np.add.at(null[k], nulls["level"].astype(np.int64) * 4 + nulls["wave"].astype(np.int64) - 2, nulls[k])
+            np.add.at(
+                null[k], nulls["level"].astype(np.int64) * 4 + nulls["wave"].astype(np.int64) - 2, nulls[k]
+            )
     null = {k: sync.allreduce_sum(null[k], comm=ctx.comm) for k in keys}
     from scipy.stats import fisher_exact
 
     rows = {c: [] for c, _ in RATE_COLUMNS}
     for i in range(n_levels * 4):
         lv, wave = i // 4, 2 + i % 4
-        n, hit, nn, nhit = int(real["n"][i]), int(real["target"][i]), int(null["n"][i]), int(null["target"][i])
+        n, hit, nn, nhit = (
+            int(real["n"][i]),
+            int(real["target"][i]),
+            int(null["n"][i]),
+            int(null["target"][i]),
+        )
         rows["level"].append(lv)
         rows["degree"].append(float(scan.live_degrees[lv]))
         rows["wave"].append(wave)
@@ -439,16 +521,22 @@ def _false_discoveries(p, w, scan, ctx, units) -> dict | None:
     fam = np.sort(np.concatenate(sync.allgather(mine, comm=ctx.comm)))
     q_sorted = fdr.q_of_sorted(fam, scan.fdr_method)
     tested = ~w["skipped_flat"].astype(bool)
-    w["best_q_value"][tested] = fdr.q_at(np.where(np.isnan(w["best_p_value"][tested]), 1.0,
-                                                  w["best_p_value"][tested]), fam, q_sorted)
+    w["best_q_value"][tested] = fdr.q_at(
+        np.where(np.isnan(w["best_p_value"][tested]), 1.0, w["best_p_value"][tested]), fam, q_sorted
+    )
     best = p["n_best"] > 0
     p["q_value"][best] = fdr.q_at(p["p_value"][best], fam, q_sorted)
     m = fam.shape[0]
     win_per_symbol = np.bincount(units["symbol"], weights=units["w1"] - units["w0"])
     p_min = fdr.smallest_attainable(scan.null_samples, win_per_symbol)
-    return {"tests": m, "method": scan.fdr_method, "alpha": scan.fdr_alpha, "p_min": p_min,
-            "discoveries": int(np.sum(q_sorted <= scan.fdr_alpha)),
-            "unreachable": fdr.unreachable(p_min, m, scan.fdr_method, scan.fdr_alpha)}
+    return {
+        "tests": m,
+        "method": scan.fdr_method,
+        "alpha": scan.fdr_alpha,
+        "p_min": p_min,
+        "discoveries": int(np.sum(q_sorted <= scan.fdr_alpha)),
+        "unreachable": fdr.unreachable(p_min, m, scan.fdr_method, scan.fdr_alpha),
+    }
 
 
 def _flat_warnings(w, listed, scan) -> list[str]:
@@ -476,11 +564,16 @@ def _flat_warnings(w, listed, scan) -> list[str]:
         if bits & FLAT_VOLATILITY:
             why.append("a volatility below scan.flat_min_volatility")
             keys.append("scan.flat_min_volatility")
-        hint = "" if scan.scale == "volatility" or bits == FLAT_PIVOTS else \
-            " (scan.scale=fixed: daily-bar numbers; scan.scale=volatility follows the series' own scale)"
-        out.append(f"{listed[int(s)][0]}: no window scanned: all {int(rows.sum())} skipped as flat "
-                   f"({', '.join(why)}){hint}; to change it: {', '.join(keys)}, or "
-                   "scan.skip_flat_windows=false")
+        hint = (
+            ""
+            if scan.scale == "volatility" or bits == FLAT_PIVOTS
+            else " (scan.scale=fixed: daily-bar numbers; scan.scale=volatility follows the series' own scale)"
+        )
+        out.append(
+            f"{listed[int(s)][0]}: no window scanned: all {int(rows.sum())} skipped as flat "
+            f"({', '.join(why)}){hint}; to change it: {', '.join(keys)}, or "
+            "scan.skip_flat_windows=false"
+        )
     return out
 
 

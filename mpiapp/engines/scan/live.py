@@ -32,29 +32,74 @@ from .params import ScanParams
 INVALIDATION = {2: (0, True), 3: (2, False), 4: (1, True), 5: (4, False)}
 #: target band of wave k: (pivot it is measured from, leg it is a fraction of (1 = L1, 3 = L3),
 #: the band's fractions, +1 with the impulse's direction / -1 against it)
-BANDS = {2: (1, 1, (0.382, 0.786), -1), 3: (2, 1, (1.0, 2.618), 1), 4: (3, 3, (0.236, 0.5), -1),
-         5: (4, 1, (0.618, 1.618), 1)}
+BANDS = {
+    2: (1, 1, (0.382, 0.786), -1),
+    3: (2, 1, (1.0, 2.618), 1),
+    4: (3, 3, (0.236, 0.5), -1),
+    5: (4, 1, (0.618, 1.618), 1),
+}
 
-LIVE_FIELDS = (("level", np.int8), ("degree", np.float64), ("rank", np.int32), ("direction", np.int8),
-               ("wave", np.int8)) + tuple((f"t{i}", np.int64) for i in range(5)) + tuple(
-    (f"p{i}", np.float64) for i in range(5)) + (
-    ("t_ext", np.int64), ("p_ext", np.float64), ("invalidation", np.float64), ("cap", np.float64),
-    ("target_lo", np.float64), ("target_hi", np.float64), ("score", np.float64),
-    ("known_bar", np.int64), ("parent", np.int64), ("group", np.int64), ("n_alternatives", np.int32))
+LIVE_FIELDS = (
+    (
+        ("level", np.int8),
+        ("degree", np.float64),
+        ("rank", np.int32),
+        ("direction", np.int8),
+        ("wave", np.int8),
+    )
+    + tuple((f"t{i}", np.int64) for i in range(5))
+    + tuple((f"p{i}", np.float64) for i in range(5))
+    + (
+        ("t_ext", np.int64),
+        ("p_ext", np.float64),
+        ("invalidation", np.float64),
+        ("cap", np.float64),
+        ("target_lo", np.float64),
+        ("target_hi", np.float64),
+        ("score", np.float64),
+        ("known_bar", np.int64),
+        ("parent", np.int64),
+        ("group", np.int64),
+        ("n_alternatives", np.int32),
+    )
+)
 
-OUTCOME_FIELDS = (("level", np.int8), ("direction", np.int8), ("wave", np.int8)) + tuple(
-    (f"t{i}", np.int64) for i in range(5)) + (
-    ("known_bar", np.int64), ("score", np.float64), ("invalidation", np.float64), ("cap", np.float64),
-    ("target_lo", np.float64), ("target_hi", np.float64), ("close_known", np.float64),
-    ("outcome", np.int8), ("bars_to_outcome", np.int64), ("ret_target", np.float64),
-    ("ret_invalidation", np.float64), ("ret_cap", np.float64))
+OUTCOME_FIELDS = (
+    (("level", np.int8), ("direction", np.int8), ("wave", np.int8))
+    + tuple((f"t{i}", np.int64) for i in range(5))
+    + (
+        ("known_bar", np.int64),
+        ("score", np.float64),
+        ("invalidation", np.float64),
+        ("cap", np.float64),
+        ("target_lo", np.float64),
+        ("target_hi", np.float64),
+        ("close_known", np.float64),
+        ("outcome", np.int8),
+        ("bars_to_outcome", np.int64),
+        ("ret_target", np.float64),
+        ("ret_invalidation", np.float64),
+        ("ret_cap", np.float64),
+    )
+)
 
 #: per (level, wave): how many counts had each outcome (the null's raw rows)
-TALLY_FIELDS = (("level", np.int8), ("wave", np.int8), ("n", np.int64), ("target", np.int64),
-                ("invalidation", np.int64), ("cap", np.int64), ("none", np.int64))
+TALLY_FIELDS = (
+    ("level", np.int8),
+    ("wave", np.int8),
+    ("n", np.int64),
+    ("target", np.int64),
+    ("invalidation", np.int64),
+    ("cap", np.int64),
+    ("none", np.int64),
+)
 
-OUTCOME_NAMES = {_live.NONE: "none", _live.TARGET: "target", _live.INVALIDATION: "invalidation",
-                 _live.CAP: "cap"}
+OUTCOME_NAMES = {
+    _live.NONE: "none",
+    _live.TARGET: "target",
+    _live.INVALIDATION: "invalidation",
+    _live.CAP: "cap",
+}
 
 
 class _Kernels:
@@ -77,9 +122,17 @@ class _Kernels:
 def degree_pivots(high, low, close, params: ScanParams, multiple: float, kern, scale) -> _pv.Pivots:
     """The zig-zag of one degree: the scan's threshold (percent, scaled by the series' trailing
     volatility under scale = volatility; or ATR) times `multiple`."""
-    return _pv.pivots(high, low, close, mode=params.pivot_mode, pct=params.pivot_pct * multiple,
-                      atr_period=params.atr_period, atr_multiple=params.atr_multiple * multiple,
-                      scale=scale, core=kern.zigzag)
+    return _pv.pivots(
+        high,
+        low,
+        close,
+        mode=params.pivot_mode,
+        pct=params.pivot_pct * multiple,
+        atr_period=params.atr_period,
+        atr_multiple=params.atr_multiple * multiple,
+        scale=scale,
+        core=kern.zigzag,
+    )
 
 
 def degree_threshold(close, params: ScanParams, multiple: float, scale, high=None, low=None) -> float:
@@ -99,8 +152,19 @@ class Walk:
     count was among the live_top, -1 never); top: the counts among them at c_to, best first.
     """
 
-    def __init__(self, high, low, close, params: ScanParams, multiple: float, c_from: int, c_to: int,
-                 kern, scale, piv: _pv.Pivots | None = None):
+    def __init__(
+        self,
+        high,
+        low,
+        close,
+        params: ScanParams,
+        multiple: float,
+        c_from: int,
+        c_to: int,
+        kern,
+        scale,
+        piv: _pv.Pivots | None = None,
+    ):
         self.high, self.low, self.close = high, low, close
         wb = params.window_bars
         if piv is None:
@@ -115,8 +179,23 @@ class Walk:
             kern.swing(high, low, t[q_lo:], kind[q_lo:], sw[q_lo:])
         bull, bear = 1 in params.directions, -1 in params.directions
         w = params.weights
-        args = (t, kind, price, seg_hi, seg_lo, sw, params.start_ratio, q_lo, jmax, params.up_to,
-                params.rule_no_truncation, bull, bear, params.fib_tolerance, *w)
+        args = (
+            t,
+            kind,
+            price,
+            seg_hi,
+            seg_lo,
+            sw,
+            params.start_ratio,
+            q_lo,
+            jmax,
+            params.up_to,
+            params.rule_no_truncation,
+            bull,
+            bear,
+            params.fib_tolerance,
+            *w,
+        )
         dummy = np.empty((0, 5), dtype=np.int64)
         m = int(kern.prefixes(*args, False, dummy, np.empty(0, np.int64), np.empty(0)))
         idx = np.empty((m, 5), dtype=np.int64)
@@ -129,18 +208,40 @@ class Walk:
         self.birth = piv.known[last].astype(np.int64)
         self.death = np.empty(m, dtype=np.int64)
         if m:
-            kern.life(high, low, piv.t, piv.price, piv.known, idx, k, self.direction, wb, params.up_to,
-                      high.shape[0], self.death)
+            kern.life(
+                high,
+                low,
+                piv.t,
+                piv.price,
+                piv.known,
+                idx,
+                k,
+                self.direction,
+                wb,
+                params.up_to,
+                high.shape[0],
+                self.death,
+            )
         # the fixed rank order: score desc, more confirmed waves, the most recent last pivot, bars
         # (pivot indices sort as their bars do; -1 for a pivot not yet made sorts first either way)
-        order = np.lexsort(tuple(idx[:, i] for i in range(4, -1, -1)) + (-last, -k, -score)) if m \
+        order = (
+            np.lexsort(tuple(idx[:, i] for i in range(4, -1, -1)) + (-last, -k, -score))
+            if m
             else np.empty(0, np.int64)
+        )
         rank_pos = np.empty(m, dtype=np.int64)
         rank_pos[order] = np.arange(m)
         self.first = np.empty(m, dtype=np.int64)
         top = np.empty(params.live_top, dtype=np.int64)
-        ntop = int(kern.sweep(rank_pos, self.birth, self.death, params.live_top, c_from - wb, c_to, self.first,
-                              top)) if m else 0
+        ntop = (
+            int(
+                kern.sweep(
+                    rank_pos, self.birth, self.death, params.live_top, c_from - wb, c_to, self.first, top
+                )
+            )
+            if m
+            else 0
+        )
         self.top = top[:ntop]
 
     def bars(self, rows) -> np.ndarray:
@@ -245,8 +346,11 @@ def live_table(high, low, close, params: ScanParams, backend: str, scale="auto",
             rows["target_hi"].append(float(hi[r]))
             rows["score"].append(float(wk.score[c]))
             rows["known_bar"].append(int(wk.first[c]))
-    out = {f: np.asarray(rows[f], dtype=dt) for f, dt in LIVE_FIELDS if f not in ("parent", "group",
-                                                                                  "n_alternatives")}
+    out = {
+        f: np.asarray(rows[f], dtype=dt)
+        for f, dt in LIVE_FIELDS
+        if f not in ("parent", "group", "n_alternatives")
+    }
     m = out["rank"].shape[0]
     out["parent"] = _parents(out, m)
     out["group"], out["n_alternatives"] = _groups(out, m)
@@ -287,8 +391,9 @@ def _groups(out, m):
     return group, n_alt
 
 
-def outcome_rows(high, low, close, params: ScanParams, backend: str, bar_lo: int, bar_hi: int,
-                 scale="auto") -> dict:
+def outcome_rows(
+    high, low, close, params: ScanParams, backend: str, bar_lo: int, bar_hi: int, scale="auto"
+) -> dict:
     """The outcome study's rows (OUTCOME_FIELDS) of one series: every count first among the
     live_top at a bar in bar_lo .. bar_hi, at that bar (its known_bar), per degree level. scale: the
     series' scale factor when the caller has it."""
@@ -312,19 +417,47 @@ def outcome_rows(high, low, close, params: ScanParams, backend: str, bar_lo: int
         bars = np.empty(sel.size, dtype=np.int64)
         frm = tb[np.arange(sel.size), k - 1] if sel.size else np.empty(0, np.int64)
         if sel.size:
-            kern.outcome(high, low, frm.astype(np.int64), kb.astype(np.int64), d.astype(np.int64),
-                         tgt.astype(np.int64), near, inval, ~reach, cap, params.outcome_bars, n, code, bars)
+            kern.outcome(
+                high,
+                low,
+                frm.astype(np.int64),
+                kb.astype(np.int64),
+                d.astype(np.int64),
+                tgt.astype(np.int64),
+                near,
+                inval,
+                ~reach,
+                cap,
+                params.outcome_bars,
+                n,
+                code,
+                bars,
+            )
         ck = close[kb] if sel.size else np.empty(0)
-        part = {"level": np.full(sel.size, level), "direction": d, "wave": k, "known_bar": kb,
-                "score": wk.score[sel], "invalidation": inval, "cap": cap, "target_lo": lo,
-                "target_hi": hi, "close_known": ck, "outcome": code, "bars_to_outcome": bars,
-                "ret_target": _log_ratio(near, ck), "ret_invalidation": _log_ratio(inval, ck),
-                "ret_cap": _log_ratio(cap, ck)}
+        part = {
+            "level": np.full(sel.size, level),
+            "direction": d,
+            "wave": k,
+            "known_bar": kb,
+            "score": wk.score[sel],
+            "invalidation": inval,
+            "cap": cap,
+            "target_lo": lo,
+            "target_hi": hi,
+            "close_known": ck,
+            "outcome": code,
+            "bars_to_outcome": bars,
+            "ret_target": _log_ratio(near, ck),
+            "ret_invalidation": _log_ratio(inval, ck),
+            "ret_cap": _log_ratio(cap, ck),
+        }
         for i in range(5):
             part[f"t{i}"] = tb[:, i]
         parts.append(part)
-    return {f: (np.concatenate([q[f] for q in parts]) if parts else np.empty(0)).astype(dt)
-            for f, dt in OUTCOME_FIELDS}
+    return {
+        f: (np.concatenate([q[f] for q in parts]) if parts else np.empty(0)).astype(dt)
+        for f, dt in OUTCOME_FIELDS
+    }
 
 
 def _log_ratio(level, close) -> np.ndarray:

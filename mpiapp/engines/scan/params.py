@@ -58,7 +58,14 @@ class ScanParams(Params, section="scan"):
     def kernel_args(self) -> dict:
         """Keyword arguments of the kernels' scan_windows."""
         # the budget is an int64 in the kernels; 2**62 candidates are beyond any search
-        return dict(directions=self.directions, n_starts=self.n_starts,
-                    start_ratio=self.start_ratio, up_to=self.up_to,
-                    budget=min(int(self.max_combinations), 2**62), top_k=self.top_k,
-                    rule_r4=self.rule_no_truncation, tol=self.fib_tolerance, weights=self.weights)
+        return dict(
+            directions=self.directions,
+            n_starts=self.n_starts,
+            start_ratio=self.start_ratio,
+            up_to=self.up_to,
+            budget=min(int(self.max_combinations), 2**62),
+            top_k=self.top_k,
+            rule_r4=self.rule_no_truncation,
+            tol=self.fib_tolerance,
+            weights=self.weights,
+        )

@@ -9,18 +9,35 @@ import numpy as np
 from ...kernels.reference import STATS
 
 #: windows table columns (end_bar is exclusive: the window is bars start_bar .. end_bar - 1)
-WINDOW_FIELDS = (("window", np.int64), ("start_bar", np.int64), ("end_bar", np.int64),
-                 ("skipped_flat", np.bool_), ("flat_reason", np.int8), ("truncated", np.bool_)) + tuple(
-    (s, np.int64) for s in STATS) + (("kept", np.int64), ("best_score", np.float64),
-                                     ("best_p_value", np.float64))
+WINDOW_FIELDS = (
+    (
+        ("window", np.int64),
+        ("start_bar", np.int64),
+        ("end_bar", np.int64),
+        ("skipped_flat", np.bool_),
+        ("flat_reason", np.int8),
+        ("truncated", np.bool_),
+    )
+    + tuple((s, np.int64) for s in STATS)
+    + (("kept", np.int64), ("best_score", np.float64), ("best_p_value", np.float64))
+)
 
 #: patterns table columns
-PATTERN_FIELDS = (("direction", np.int8),) + tuple((f"t{k}", np.int64) for k in range(6)) + tuple(
-    (f"p{k}", np.float64) for k in range(6)) + tuple(
-    (n, np.float64) for n in ("score", "F", "T", "A", "C", "r2", "r3", "r4", "r5")) + (
-    ("window", np.int64), ("n_windows", np.int64), ("n_best", np.int64), ("truncated", np.bool_),
-    ("known_bar", np.int64),
-    ("efficiency", np.float64), ("p_value", np.float64))
+PATTERN_FIELDS = (
+    (("direction", np.int8),)
+    + tuple((f"t{k}", np.int64) for k in range(6))
+    + tuple((f"p{k}", np.float64) for k in range(6))
+    + tuple((n, np.float64) for n in ("score", "F", "T", "A", "C", "r2", "r3", "r4", "r5"))
+    + (
+        ("window", np.int64),
+        ("n_windows", np.int64),
+        ("n_best", np.int64),
+        ("truncated", np.bool_),
+        ("known_bar", np.int64),
+        ("efficiency", np.float64),
+        ("p_value", np.float64),
+    )
+)
 
 
 def empty_table(spec, n=0) -> dict:
@@ -100,8 +117,12 @@ def dedup_patterns(pat: dict, extra_keys: tuple = ()) -> dict:
     n = pat["score"].shape[0]
     if not n:
         return pat
-    key = np.stack([pat[c].astype(np.int64) for c in extra_keys]
-                   + [pat["direction"].astype(np.int64)] + [pat[f"t{k}"] for k in range(6)], 1)
+    key = np.stack(
+        [pat[c].astype(np.int64) for c in extra_keys]
+        + [pat["direction"].astype(np.int64)]
+        + [pat[f"t{k}"] for k in range(6)],
+        1,
+    )
     # rows of one pattern sorted so that the one with the lowest window comes first
     o = np.lexsort((pat["window"],) + tuple(key[:, k] for k in range(key.shape[1] - 1, -1, -1)))
     key = key[o]
@@ -179,6 +200,12 @@ def merge(parts: list[SymbolScan]) -> SymbolScan:
     if np.any(np.diff(win["window"]) == 0):
         raise ValueError(f"merge: {first.symbol}: pieces overlap (a window appears twice)")
     pat = dedup_patterns({k: np.concatenate([p.patterns[k] for p in parts]) for k in first.patterns})
-    return SymbolScan(symbol=first.symbol, n_bars=first.n_bars, n_windows=first.n_windows,
-                      backend=first.backend, windows=win, patterns=sort_patterns(pat) if pat["score"].shape[0] else pat,
-                      pivots=first.pivots)
+    return SymbolScan(
+        symbol=first.symbol,
+        n_bars=first.n_bars,
+        n_windows=first.n_windows,
+        backend=first.backend,
+        windows=win,
+        patterns=sort_patterns(pat) if pat["score"].shape[0] else pat,
+        pivots=first.pivots,
+    )

@@ -10,14 +10,18 @@ PIV = range(6)
 def top_lines(rows: list[dict]) -> list[str]:
     """One line per structure (a group's primary): rank, symbol, direction, S and its terms, its
     number of alternative counts (`alt`), first and last date, pivot bars."""
-    lines = [f"  {'#':>3} {'symbol':<10} {'dir':>4} {'score':>6} {'F':>5} {'T':>5} {'A':>5} {'C':>5} "
-             f"{'alt':>3}  {'start':<10} {'end':<10} pivots (bar)"]  # fmt: skip
+    lines = [
+        f"  {'#':>3} {'symbol':<10} {'dir':>4} {'score':>6} {'F':>5} {'T':>5} {'A':>5} {'C':>5} "
+        f"{'alt':>3}  {'start':<10} {'end':<10} pivots (bar)"
+    ]
     for i, r in enumerate(rows, 1):
         d0, d5 = (str(r.get(k, ""))[:10] for k in ("d0", "d5"))
         piv = " ".join(str(int(r[f"t{j}"])) for j in PIV)
-        lines.append(f"  {i:>3} {str(r['name'])[:10]:<10} {'bull' if r['direction'] > 0 else 'bear':>4} "
-                     f"{r['score']:6.3f} {r['F']:5.2f} {r['T']:5.2f} {r['A']:5.2f} {r['C']:5.2f} "
-                     f"{int(r.get('n_alternatives', 0)):>3}  {d0:<10} {d5:<10} {piv}")  # fmt: skip
+        lines.append(
+            f"  {i:>3} {str(r['name'])[:10]:<10} {'bull' if r['direction'] > 0 else 'bear':>4} "
+            f"{r['score']:6.3f} {r['F']:5.2f} {r['T']:5.2f} {r['A']:5.2f} {r['C']:5.2f} "
+            f"{int(r.get('n_alternatives', 0)):>3}  {d0:<10} {d5:<10} {piv}"
+        )
     return lines
 
 
@@ -31,14 +35,18 @@ def _num(x: float) -> str:
 def live_lines(rows: list[dict]) -> list[str]:
     """One line per live count: symbol, direction, the wave in progress and since when, where the
     count is wrong (invalidation), the other side that re-labels it (cap), the target band."""
-    lines = [f"  {'symbol':<10} {'dir':>4} {'wave':>4} {'score':>6}  {'since':<10} {'invalid':>10} "
-             f"{'cap':>10} {'target band':>23}  known"]  # fmt: skip
+    lines = [
+        f"  {'symbol':<10} {'dir':>4} {'wave':>4} {'score':>6}  {'since':<10} {'invalid':>10} "
+        f"{'cap':>10} {'target band':>23}  known"
+    ]
     for r in rows:
         since = str(r.get("since", ""))[:10]
         band = f"{_num(r['target_lo'])}..{_num(r['target_hi'])}"
-        lines.append(f"  {str(r['name'])[:10]:<10} {'bull' if r['direction'] > 0 else 'bear':>4} "
-                     f"{int(r['wave']):>4} {r['score']:6.3f}  {since:<10} {_num(r['invalidation']):>10} "
-                     f"{_num(r['cap']):>10} {band:>23}  {str(r.get('known', ''))[:10]}")  # fmt: skip
+        lines.append(
+            f"  {str(r['name'])[:10]:<10} {'bull' if r['direction'] > 0 else 'bear':>4} "
+            f"{int(r['wave']):>4} {r['score']:6.3f}  {since:<10} {_num(r['invalidation']):>10} "
+            f"{_num(r['cap']):>10} {band:>23}  {str(r.get('known', ''))[:10]}"
+        )
     return lines
 
 
@@ -50,15 +58,19 @@ def rate_lines(rates: dict | None) -> list[str]:
     for i in range(len(rates["wave"])):
         if not rates["n"][i]:
             continue
-        lines.append(f"  {rates['degree'][i]:>5g}x {int(rates['wave'][i]):>4} {int(rates['n'][i]):>7} "
-                     f"{rates['rate'][i]:>12.3f} {rates['null_rate'][i]:>7.3f} {rates['p_value'][i]:>8.3g}")
+        lines.append(
+            f"  {rates['degree'][i]:>5g}x {int(rates['wave'][i]):>4} {int(rates['n'][i]):>7} "
+            f"{rates['rate'][i]:>12.3f} {rates['null_rate'][i]:>7.3f} {rates['p_value'][i]:>8.3g}"
+        )
     return lines
 
 
 def windows_counts(windows: int, skipped_flat: int, truncated: int) -> str:
     """How the job's summary and `mpiapp.report` count windows (one wording for both)."""
-    return (f"windows {windows} ({windows - skipped_flat} scanned, {skipped_flat} skipped as flat)   "
-            f"truncated (budget) {truncated}")
+    return (
+        f"windows {windows} ({windows - skipped_flat} scanned, {skipped_flat} skipped as flat)   "
+        f"truncated (budget) {truncated}"
+    )
 
 
 def fdr_lines(f: dict | None) -> list[str]:
@@ -66,12 +78,16 @@ def fdr_lines(f: dict | None) -> list[str]:
     if not f:
         return []
     name = {"by": "Benjamini-Yekutieli", "bh": "Benjamini-Hochberg"}[f["method"]]
-    lines = [f"  significance: {f['tests']:,} window tests, {name} q-values: {f['discoveries']:,} "
-             f"windows with q <= {f['alpha']:g}; smallest attainable p {f['p_min']:.2g}"]
+    lines = [
+        f"  significance: {f['tests']:,} window tests, {name} q-values: {f['discoveries']:,} "
+        f"windows with q <= {f['alpha']:g}; smallest attainable p {f['p_min']:.2g}"
+    ]
     if f["unreachable"]:
-        lines.append(f"  warning: with {f['tests']:,} tests the smallest attainable p-value "
-                     f"({f['p_min']:.2g}) cannot reach q <= {f['alpha']:g}: no pattern can be declared "
-                     "at that level; raise scan.null_samples or scan fewer windows")
+        lines.append(
+            f"  warning: with {f['tests']:,} tests the smallest attainable p-value "
+            f"({f['p_min']:.2g}) cannot reach q <= {f['alpha']:g}: no pattern can be declared "
+            "at that level; raise scan.null_samples or scan fewer windows"
+        )
     return lines
 
 
@@ -108,11 +124,17 @@ def format_summary(s: dict, path: str) -> str:
         r["known"] = np.datetime64(int(r["d_known"]), "ns").astype("datetime64[D]")
         live.append(r)
     if live:
-        lines += ["", "live counts at the last bar (best per symbol, lowest degree; wave: the one in progress, "
-                      "since: its start):"] + live_lines(live)
+        lines += [
+            "",
+            "live counts at the last bar (best per symbol, lowest degree; wave: the one in progress, "
+            "since: its start):",
+        ] + live_lines(live)
     if s.get("outcome_rates"):
-        lines += ["", "outcome study (counts taken at their known_bar: target band first, against block-bootstrap "
-                      "surrogates; Fisher's exact p):"] + rate_lines(s["outcome_rates"])
+        lines += [
+            "",
+            "outcome study (counts taken at their known_bar: target band first, against block-bootstrap "
+            "surrogates; Fisher's exact p):",
+        ] + rate_lines(s["outcome_rates"])
     if prof:
         lines += ["", "profile (per rank):", table(prof)]
     return "\n".join(lines)

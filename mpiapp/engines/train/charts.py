@@ -84,7 +84,9 @@ def plot_equity(t: dict, names: list, out_dir: str, horizon: int, proba: bool, s
                 continue
             sel = sel[np.argsort(p["bar"][sel], kind="stable")]
             pnl, turn = book(positions(p["yhat"][sel], proba), p["y"][sel], horizon)
-            ax.plot(_dates(p["time"][sel]), pnl, lw=1.1, label=f"{FAMILY_BY_ID.get(f, f)} (turnover {turn:.2f})")
+            ax.plot(
+                _dates(p["time"][sel]), pnl, lw=1.1, label=f"{FAMILY_BY_ID.get(f, f)} (turnover {turn:.2f})"
+            )
         first = np.flatnonzero(mine & (p["family"] == fams[0]))
         first = first[np.argsort(p["bar"][first], kind="stable")]
         hold, _ = book(np.ones(first.size), p["y"][first], horizon)
@@ -96,8 +98,11 @@ def plot_equity(t: dict, names: list, out_dir: str, horizon: int, proba: bool, s
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6.5, loc="upper left")
         _date_ticks(ax)
-    fig.suptitle(f"Sign of the out-of-fold forecast traded long/short, held {horizon} bars in 1/{horizon} of the "
-                 "capital (staggered books), against buy-and-hold; no costs", fontsize=10)
+    fig.suptitle(
+        f"Sign of the out-of-fold forecast traded long/short, held {horizon} bars in 1/{horizon} of the "
+        "capital (staggered books), against buy-and-hold; no costs",
+        fontsize=10,
+    )
     fig.tight_layout()
     return save(fig, "equity.png")
 
@@ -156,20 +161,31 @@ def plot_importance(t: dict, feature_names: list, save) -> str | None:
             sel = (imp["family"] == f) & np.isfinite(imp["gain"])
             if sel.any():
                 keys = imp["symbol"][sel].astype(np.int64) * 1000 + imp["fold"][sel]
-                panels.append((f"{FAMILY_BY_ID.get(int(f), f)}: share of split gain",
-                               _shares(imp["gain"][sel], keys, imp["feature"][sel])))
+                panels.append(
+                    (
+                        f"{FAMILY_BY_ID.get(int(f), f)}: share of split gain",
+                        _shares(imp["gain"][sel], keys, imp["feature"][sel]),
+                    )
+                )
     if coef is not None and len(coef["coef"]):
         sel = coef["feature"] >= 0
         keys = coef["symbol"][sel].astype(np.int64) * 1000 + coef["fold"][sel]
-        panels.append(("ridge: share of |coefficient| (standardised features)",
-                       _shares(coef["coef"][sel], keys, coef["feature"][sel])))
+        panels.append(
+            (
+                "ridge: share of |coefficient| (standardised features)",
+                _shares(coef["coef"][sel], keys, coef["feature"][sel]),
+            )
+        )
     if not panels:
         return None
     fig, axes = _grid(plt, len(panels), width=5.5, height=0.28 * max(len(feature_names), 8) + 1.2)
     for ax, (title, shares) in zip(axes, panels):
         order = sorted(shares, key=lambda k: shares[k])
-        ax.barh([feature_names[k] if k < len(feature_names) else str(k) for k in order], [shares[k] for k in order],
-                color="tab:blue")
+        ax.barh(
+            [feature_names[k] if k < len(feature_names) else str(k) for k in order],
+            [shares[k] for k in order],
+            color="tab:blue",
+        )
         ax.set_xlabel("mean share over symbols and folds")
         ax.set_title(title, fontsize=9)
         ax.grid(alpha=0.3, axis="x")
@@ -217,8 +233,10 @@ def plot_deciles(t: dict, save) -> str:
         ax.set_title(f"{FAMILY_BY_ID.get(int(f), f)} ({R.shape[0]} symbols)", fontsize=9)
         ax.grid(alpha=0.3, axis="y")
         ax.legend(fontsize=7)
-    fig.suptitle("Predicted vs realised: mean realised forward log return per forecast decile, ± se over symbols",
-                 fontsize=10)
+    fig.suptitle(
+        "Predicted vs realised: mean realised forward log return per forecast decile, ± se over symbols",
+        fontsize=10,
+    )
     fig.tight_layout()
     return save(fig, "deciles.png")
 

@@ -104,12 +104,21 @@ def make_folds(bars: np.ndarray, horizon: int, spec: CVSpec) -> list[Fold]:
         purged, embargoed = purge_mask(bars[cand], horizon, bars[lo], bars[hi - 1], spec.embargo_bars)
         train = cand[~purged & ~embargoed]
         if train.size < spec.min_train:
-            raise FoldError(f"fold {i}: {train.size} training samples after purging "
-                            f"(train.cv.min_train = {spec.min_train}); {m} samples in all")
-        folds.append(Fold(fold=i, train=train.astype(np.int64), test=np.arange(lo, hi, dtype=np.int64),
-                          n_purged=int(purged.sum()), n_embargoed=int(embargoed.sum()),
-                          test_bar_range=(int(bars[lo]), int(bars[hi - 1])),
-                          train_bar_range=(int(bars[train[0]]), int(bars[train[-1]]))))
+            raise FoldError(
+                f"fold {i}: {train.size} training samples after purging "
+                f"(train.cv.min_train = {spec.min_train}); {m} samples in all"
+            )
+        folds.append(
+            Fold(
+                fold=i,
+                train=train.astype(np.int64),
+                test=np.arange(lo, hi, dtype=np.int64),
+                n_purged=int(purged.sum()),
+                n_embargoed=int(embargoed.sum()),
+                test_bar_range=(int(bars[lo]), int(bars[hi - 1])),
+                train_bar_range=(int(bars[train[0]]), int(bars[train[-1]])),
+            )
+        )
     return folds
 
 
@@ -146,6 +155,8 @@ def inner_split(bars: np.ndarray, horizon: int, fraction: float, embargo: int) -
     purged, embargoed = purge_mask(bars[:lo], horizon, bars[lo], bars[-1], embargo)
     fit = np.flatnonzero(~purged & ~embargoed).astype(np.int64)
     if fit.size < 2:
-        raise FoldError(f"{m} training samples leave {fit.size} to fit on before the inner validation slice "
-                        f"of {n_val} (train.inner.fraction = {fraction})")
+        raise FoldError(
+            f"{m} training samples leave {fit.size} to fit on before the inner validation slice "
+            f"of {n_val} (train.inner.fraction = {fraction})"
+        )
     return InnerSplit(fit, np.arange(lo, m, dtype=np.int64))

@@ -37,8 +37,12 @@ def feature_matrix(series, scan_lookback: int, scan=None) -> tuple[np.ndarray, l
     scan_lookback: train.scan_lookback. This is the matrix every model of the symbol is trained on
     (its rows with all features finite and a known label); mpiapp.features.build is its public face.
     """
-    X, names = price_features(series.close, series.high if series.has_ohlc else None,
-                              series.low if series.has_ohlc else None, series.volume)  # fmt: skip
+    X, names = price_features(
+        series.close,
+        series.high if series.has_ohlc else None,
+        series.low if series.has_ohlc else None,
+        series.volume,
+    )
     if scan is not None:
         S = scan_features(len(series), *scan, lookback=scan_lookback)
         X = np.concatenate([X, S], axis=1)
@@ -72,7 +76,9 @@ def short_reason(n_bars: int, params: TrainParams) -> str | None:
     if n_bars < params.min_bars:
         return f"{n_bars} bars < train.min_bars = {params.min_bars}"
     if samples < need:
-        return (f"{n_bars} bars give {max(samples, 0)} samples after the {warmup_bars()}-bar warm-up and the "
-                f"{params.horizon}-bar horizon; {params.cv.scheme} with train.cv.n_folds = {params.cv.n_folds} "
-                f"and train.cv.min_train = {params.cv.min_train} needs at least {need}")
+        return (
+            f"{n_bars} bars give {max(samples, 0)} samples after the {warmup_bars()}-bar warm-up and the "
+            f"{params.horizon}-bar horizon; {params.cv.scheme} with train.cv.n_folds = {params.cv.n_folds} "
+            f"and train.cv.min_train = {params.cv.min_train} needs at least {need}"
+        )
     return None

@@ -45,7 +45,12 @@ from ...runtime import errors
 #: family name -> (id stored in tables, python module, what to install, model format)
 FAMILIES = {
     "lgbm": (0, "lightgbm", "pip install lightgbm", "lightgbm-text"),
-    "xgb": (1, "xgboost", "pip install 'mpiapp[cpu]' (xgboost-cpu) or 'mpiapp[gpu]' (xgboost)", "xgboost-ubj"),
+    "xgb": (
+        1,
+        "xgboost",
+        "pip install 'mpiapp[cpu]' (xgboost-cpu) or 'mpiapp[gpu]' (xgboost)",
+        "xgboost-ubj",
+    ),
     "rf": (2, "lightgbm", "pip install lightgbm", "lightgbm-text"),
     "mlp": (3, "torch", "pip install torch", "torch-state-dict"),
     "ridge": (4, "numpy", "pip install numpy", "arrays (coefficients table)"),
@@ -152,16 +157,22 @@ def _fit_lgb(spec: FitSpec, X, y, rf: bool, inner=None):
         f, v = inner.fit, inner.val
         dfit = lgb.Dataset(X[f], label=label[f], params={"verbosity": -1}, feature_name=names)
         dval = lgb.Dataset(X[v], label=label[v], reference=dfit, params={"verbosity": -1})
-        b = lgb.train(_sized(params, frac, f.size), dfit, num_boost_round=rounds, valid_sets=[dval],
-                      callbacks=[lgb.early_stopping(patience, first_metric_only=True, verbose=False)])
+        b = lgb.train(
+            _sized(params, frac, f.size),
+            dfit,
+            num_boost_round=rounds,
+            valid_sets=[dval],
+            callbacks=[lgb.early_stopping(patience, first_metric_only=True, verbose=False)],
+        )
         rounds = max(1, int(b.best_iteration))
         chosen = float(rounds)
     ds = lgb.Dataset(X, label=label, params={"verbosity": -1}, free_raw_data=True, feature_name=names)
     # keep_training_booster: predict from the booster just trained; the default (False) round-trips the
     # whole model through its text form (model_to_string + model_from_string) to free the training data,
     # about 40 ms a model here, and the job turns it into text once more for the results file anyway
-    model = _LGBModel(lgb.train(_sized(params, frac, X.shape[0]), ds, num_boost_round=rounds,
-                                keep_training_booster=True))
+    model = _LGBModel(
+        lgb.train(_sized(params, frac, X.shape[0]), ds, num_boost_round=rounds, keep_training_booster=True)
+    )
     model.chosen = chosen
     return model
 
@@ -216,14 +227,26 @@ def _fit_xgb(spec: FitSpec, X, y, inner=None):
         if inner is None:
             raise ValueError("early_stopping_rounds > 0 needs the fold's inner validation slice")
         f, v = inner.fit, inner.val
-        q = dict(params, min_child_weight=leaf_floor(float(params.get("min_child_weight", 1.0)), frac, f.size, unit))
+        q = dict(
+            params,
+            min_child_weight=leaf_floor(float(params.get("min_child_weight", 1.0)), frac, f.size, unit),
+        )
         dfit = xgb.DMatrix(X[f], label=label[f], nthread=int(spec.threads), feature_names=names)
         dval = xgb.DMatrix(X[v], label=label[v], nthread=int(spec.threads), feature_names=names)
-        b = xgb.train(q, dfit, num_boost_round=rounds, evals=[(dval, "val")], early_stopping_rounds=patience,
-                      verbose_eval=False)
+        b = xgb.train(
+            q,
+            dfit,
+            num_boost_round=rounds,
+            evals=[(dval, "val")],
+            early_stopping_rounds=patience,
+            verbose_eval=False,
+        )
         rounds = int(b.best_iteration) + 1
         chosen = float(rounds)
-    q = dict(params, min_child_weight=leaf_floor(float(params.get("min_child_weight", 1.0)), frac, X.shape[0], unit))
+    q = dict(
+        params,
+        min_child_weight=leaf_floor(float(params.get("min_child_weight", 1.0)), frac, X.shape[0], unit),
+    )
     d = xgb.DMatrix(X, label=label, nthread=int(spec.threads), feature_names=names)
     b = xgb.train(q, d, num_boost_round=rounds)
     b.set_param({"nthread": 1, "device": "cpu"})

@@ -70,7 +70,9 @@ def price_features(close, high=None, low=None, volume=None) -> tuple[np.ndarray,
     """
     c = np.asarray(close, dtype=np.float64)
     n = c.shape[0]
-    has_ohlc = high is not None and low is not None and not (np.array_equal(high, c) and np.array_equal(low, c))
+    has_ohlc = (
+        high is not None and low is not None and not (np.array_equal(high, c) and np.array_equal(low, c))
+    )
     has_vol = volume is not None and np.any(np.asarray(volume) > 0)
     for a in (high, low, volume):
         if a is not None and np.shape(a) != (n,):
@@ -160,8 +162,16 @@ def build_dataset(X: np.ndarray, names: list, close, horizon: int) -> Dataset:
     lab_ok = np.isfinite(y)
     keep = feat_ok & lab_ok
     bars = np.flatnonzero(keep).astype(np.int64)
-    return Dataset(X=X[keep], y=y[keep], bars=bars, names=list(names), n_bars=n, horizon=int(horizon),
-                   dropped_warmup=int(np.sum(~feat_ok & lab_ok)), dropped_tail=int(np.sum(~lab_ok)))
+    return Dataset(
+        X=X[keep],
+        y=y[keep],
+        bars=bars,
+        names=list(names),
+        n_bars=n,
+        horizon=int(horizon),
+        dropped_warmup=int(np.sum(~feat_ok & lab_ok)),
+        dropped_tail=int(np.sum(~lab_ok)),
+    )
 
 
 def warmup_bars() -> int:

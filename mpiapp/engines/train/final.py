@@ -18,11 +18,22 @@ from .params import BASELINE_FAMILY
 
 ALL_FOLDS = -1
 
-METRIC_COLUMNS = [("symbol", "i4"), ("family", "i4"), ("fold", "i4"), ("n_train", "i8"), ("n_test", "i8"),
-                  ("n_purged", "i8"), ("n_embargoed", "i8")] + [(m, "f8") for m in METRICS] + [
-                  ("ic_se", "f8"), ("ic_n_eff", "f8")]
+METRIC_COLUMNS = (
+    [
+        ("symbol", "i4"),
+        ("family", "i4"),
+        ("fold", "i4"),
+        ("n_train", "i8"),
+        ("n_test", "i8"),
+        ("n_purged", "i8"),
+        ("n_embargoed", "i8"),
+    ]
+    + [(m, "f8") for m in METRICS]
+    + [("ic_se", "f8"), ("ic_n_eff", "f8")]
+)
 BASELINE_COLUMNS = [("symbol", "i4"), ("baseline", "i4"), ("fold", "i4"), ("n_test", "i8")] + [
-    (m, "f8") for m in METRICS]
+    (m, "f8") for m in METRICS
+]
 
 
 def sort_rows(rows: dict, keys: list[str]) -> dict:
@@ -60,8 +71,10 @@ def metrics_table(pred: dict, folds: dict, proba: bool, horizon: int) -> dict:
     The fold = -1 row sums n_train, n_test, n_purged and n_embargoed over the folds. ic_se / ic_n_eff:
     significance.ic_se with the label horizon.
     """
-    info = {(int(s), int(f), int(k)): i for i, (s, f, k) in enumerate(zip(folds["symbol"], folds["family"],
-                                                                          folds["fold"]))}
+    info = {
+        (int(s), int(f), int(k)): i
+        for i, (s, f, k) in enumerate(zip(folds["symbol"], folds["family"], folds["fold"]))
+    }
     recs = []
     for (s, f, k), sl in _groups(pred, ["symbol", "family", "fold"]):
         i = info[(s, f, k)]
@@ -90,8 +103,10 @@ def baselines_table(pred: dict, folds: dict, proba: bool) -> dict:
     fold, and over all folds (fold = -1); the historical mean is each fold's own training mean (its
     up-rate for classification). y of a (symbol, fold) comes from the lowest family that has it (all
     families see the same y)."""
-    level = {(int(s), int(k)): float(up if proba else mu)
-             for s, k, mu, up in zip(folds["symbol"], folds["fold"], folds["train_mean"], folds["train_up"])}
+    level = {
+        (int(s), int(k)): float(up if proba else mu)
+        for s, k, mu, up in zip(folds["symbol"], folds["fold"], folds["train_mean"], folds["train_up"])
+    }
     by_fold = sort_rows(pred, ["symbol", "fold", "family", "bar"])
     recs, ys, preds = [], {}, {}
     for (s, k), sl in _groups(by_fold, ["symbol", "fold"]):
@@ -99,14 +114,23 @@ def baselines_table(pred: dict, folds: dict, proba: bool) -> dict:
         y = by_fold["y"][sl][fam == fam[0]]
         base = baseline_predictions(level[(s, k)], y.shape[0], proba)
         for b in BASELINES:
-            recs.append({"symbol": s, "baseline": b, "fold": k, "n_test": y.shape[0], **compute(y, base[b], proba)})
+            recs.append(
+                {"symbol": s, "baseline": b, "fold": k, "n_test": y.shape[0], **compute(y, base[b], proba)}
+            )
             preds.setdefault((s, b), []).append(base[b])
         ys.setdefault(s, []).append(y)
     for s, parts in ys.items():
         y_all = np.concatenate(parts)
         for b in BASELINES:
-            recs.append({"symbol": s, "baseline": b, "fold": ALL_FOLDS, "n_test": y_all.shape[0],
-                         **compute(y_all, np.concatenate(preds[(s, b)]), proba)})
+            recs.append(
+                {
+                    "symbol": s,
+                    "baseline": b,
+                    "fold": ALL_FOLDS,
+                    "n_test": y_all.shape[0],
+                    **compute(y_all, np.concatenate(preds[(s, b)]), proba),
+                }
+            )
     return sort_rows(_table(BASELINE_COLUMNS, recs), ["symbol", "baseline", "fold"])
 
 
@@ -124,8 +148,12 @@ def panel_parts(pred: dict) -> dict:
     for (s, f), sl in _groups(pred, ["symbol", "family"]):
         u = sig.rank_products(pred["yhat"][sl], pred["y"][sl])
         if u.shape[0] >= 2 and np.isfinite(u).all():
-            per[(s, f)] = (np.asarray(pred["bar"][sl]), np.asarray(pred["time"][sl]),
-                           sig.to_fixed(sig.centred(u)), int(sig.to_fixed([u.sum()])[0]))
+            per[(s, f)] = (
+                np.asarray(pred["bar"][sl]),
+                np.asarray(pred["time"][sl]),
+                sig.to_fixed(sig.centred(u)),
+                int(sig.to_fixed([u.sum()])[0]),
+            )
     cols: dict = {}
     for (s, f), (bars, times, d, ic) in per.items():
         cols.setdefault((f, "ic"), []).append((times, d, ic))
@@ -146,8 +174,17 @@ def merge_panel_parts(parts) -> dict:
         for f, e in part.items():
             for k, entry in e.items():
                 out.setdefault(f, {}).setdefault(k, []).append(entry)
-    return {f: {k: (*sig.merge_time_sums((q[0], q[1]) for q in lst), sum(q[2] for q in lst), sum(q[3] for q in lst))
-                for k, lst in e.items()} for f, e in out.items()}
+    return {
+        f: {
+            k: (
+                *sig.merge_time_sums((q[0], q[1]) for q in lst),
+                sum(q[2] for q in lst),
+                sum(q[3] for q in lst),
+            )
+            for k, lst in e.items()
+        }
+        for f, e in out.items()
+    }
 
 
 def panel_stats(entry, horizon: int) -> dict:
@@ -159,5 +196,10 @@ def panel_stats(entry, horizon: int) -> dict:
     _, sums, n, total = entry
     mean = sig.from_fixed(total) / n
     se = sig.panel_se(sums, n, horizon)
-    return {"mean": mean, "se": se, "t": mean / se if se > 0 else nan, "n_eff": 1.0 / (se * se) if se > 0 else nan,
-            "symbols": n}
+    return {
+        "mean": mean,
+        "se": se,
+        "t": mean / se if se > 0 else nan,
+        "n_eff": 1.0 / (se * se) if se > 0 else nan,
+        "symbols": n,
+    }

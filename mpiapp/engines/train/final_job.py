@@ -21,8 +21,16 @@ from ...io.symbols import REASON_BYTES, skipped_rows, symbol_list, symbols_table
 from ...runtime import sync
 from . import families as fam
 from .dataset import ALL_FEATURES
-from .final import (ALL_FOLDS, BASELINE_COLUMNS, METRIC_COLUMNS, baselines_table, merge_panel_parts, metrics_table,
-                    panel_parts, sort_rows)
+from .final import (
+    ALL_FOLDS,
+    BASELINE_COLUMNS,
+    METRIC_COLUMNS,
+    baselines_table,
+    merge_panel_parts,
+    metrics_table,
+    panel_parts,
+    sort_rows,
+)
 from .unit import KEY, RAW_TABLES
 
 MODEL_COLUMNS = KEY + [("start", "i8"), ("count", "i8")]
@@ -34,8 +42,11 @@ def _models(fin, u: dict, mine, failed: set) -> tuple[dict, dict]:
     byte in the final table (the bytes of the ranks before it come first). Each unit's bytes are read on
     their own (one contiguous range each: no per-byte index arrays for hundreds of MB of models)."""
     counts = np.asarray(u["models_count"])
-    keep = [int(i) for i in mine if counts[i] > 0 and
-            (int(u["symbol"][i]), int(u["family"][i]), int(u["fold"][i])) not in failed]  # fmt: skip
+    keep = [
+        int(i)
+        for i in mine
+        if counts[i] > 0 and (int(u["symbol"][i]), int(u["family"][i]), int(u["fold"][i])) not in failed
+    ]
     keep.sort(key=lambda i: (int(u["symbol"][i]), int(u["family"][i]), int(u["fold"][i])))
     at = fin.offset(int(counts[keep].sum()) if keep else 0)
     parts, rows = [], {c: [] for c, _ in MODEL_COLUMNS}
@@ -80,20 +91,26 @@ def _finalize(fin, params, threads: int, device: str, omp: list) -> dict:
     u = fin.units
     lo, hi = fin.block(_weights(u, len(listed)))
     mine = np.flatnonzero((u["symbol"] >= lo) & (u["symbol"] < hi))
-    raw = {name: (fin.read(name, mine) if fin.can_read else {c: np.zeros(0, dt) for c, dt in cols})
-           for name, cols in RAW_TABLES.items() if name != "models"}  # fmt: skip
+    raw = {
+        name: (fin.read(name, mine) if fin.can_read else {c: np.zeros(0, dt) for c, dt in cols})
+        for name, cols in RAW_TABLES.items()
+        if name != "models"
+    }
     fails = sort_rows(raw["failures"], ["symbol", "family", "fold"])
     failed = set(zip(fails["symbol"].tolist(), fails["family"].tolist(), fails["fold"].tolist()))
     pred = sort_rows(raw["predictions"], ["symbol", "family", "fold", "bar"])
     folds = sort_rows(raw["folds"], ["symbol", "family", "fold"])
     skips = _first_skips(raw["skipped"]) + [  # then those the index rejected (data.skip_bad_symbols)
-        (len(index) + i, reason) for i, (_, reason) in enumerate(index_skips) if lo <= len(index) + i < hi]
+        (len(index) + i, reason) for i, (_, reason) in enumerate(index_skips) if lo <= len(index) + i < hi
+    ]
     skipped = skipped_rows(skips)
     t = {}
     symbol_cols, t["symbols"] = symbols_table(listed, dict(skips), lo, hi, reason_bytes=REASON_BYTES)
     if ctx.rank == 0:
-        t["features"] = {"feature": np.arange(len(ALL_FEATURES), dtype="i4"),
-                         "name": np.array([n.encode() for n in ALL_FEATURES], dtype="S24")}
+        t["features"] = {
+            "feature": np.arange(len(ALL_FEATURES), dtype="i4"),
+            "name": np.array([n.encode() for n in ALL_FEATURES], dtype="S24"),
+        }
     t["predictions"] = pred
     t["metrics"] = metrics_table(pred, folds, params.proba, params.horizon) if len(pred["symbol"]) else {}
     t["baselines"] = baselines_table(pred, folds, params.proba) if len(pred["symbol"]) else {}
@@ -103,19 +120,33 @@ def _finalize(fin, params, threads: int, device: str, omp: list) -> dict:
     t["models"], t["model_bytes"] = _models(fin, u, mine, failed)
     t["skipped"] = skipped
     t["failures"] = fails
-    schemas = {"symbols": symbol_cols, "features": FEATURE_COLUMNS, "predictions": RAW_TABLES["predictions"],
-               "metrics": METRIC_COLUMNS, "baselines": BASELINE_COLUMNS, "folds": RAW_TABLES["folds"],
-               "importances": RAW_TABLES["importances"], "coefficients": RAW_TABLES["coefficients"],
-               "models": MODEL_COLUMNS,
-               "model_bytes": RAW_TABLES["models"], "skipped": RAW_TABLES["skipped"],
-               "failures": RAW_TABLES["failures"]}  # fmt: skip
+    schemas = {
+        "symbols": symbol_cols,
+        "features": FEATURE_COLUMNS,
+        "predictions": RAW_TABLES["predictions"],
+        "metrics": METRIC_COLUMNS,
+        "baselines": BASELINE_COLUMNS,
+        "folds": RAW_TABLES["folds"],
+        "importances": RAW_TABLES["importances"],
+        "coefficients": RAW_TABLES["coefficients"],
+        "models": MODEL_COLUMNS,
+        "model_bytes": RAW_TABLES["models"],
+        "skipped": RAW_TABLES["skipped"],
+        "failures": RAW_TABLES["failures"],
+    }
     for name, cols in schemas.items():
         fin.write(name, cols, t.get(name) or {})
-    fin.attrs(data_source=ctx.cfg.data.source, task=params.task, horizon=params.horizon,
-              families=",".join(params.families), threads_per_model=threads, device=device,
-              model_formats=json.dumps({f: fam.FAMILIES[f][3] for f in params.families}),
-              model_compression=fam.COMPRESSION,
-              openmp_runtimes=", ".join(f"{r['family']} {r['filepath']}" for r in omp) or "none")  # fmt: skip
+    fin.attrs(
+        data_source=ctx.cfg.data.source,
+        task=params.task,
+        horizon=params.horizon,
+        families=",".join(params.families),
+        threads_per_model=threads,
+        device=device,
+        model_formats=json.dumps({f: fam.FAMILIES[f][3] for f in params.families}),
+        model_compression=fam.COMPRESSION,
+        openmp_runtimes=", ".join(f"{r['family']} {r['filepath']}" for r in omp) or "none",
+    )
     return _summary(fin, t, listed, params, comm)
 
 
@@ -127,15 +158,23 @@ def _summary(fin, t: dict, listed: list, params, comm) -> dict:
     allb = base["fold"] == ALL_FOLDS if base else None
     fails = t["failures"]
     sk = t["skipped"]
-    mine = {"skipped": len(sk["symbol"]), "models": len(t["models"]["symbol"]),
-            "model_bytes": int(np.sum(t["models"]["count"])) if len(t["models"]["symbol"]) else 0,
-            "skips": [(listed[int(i)][0], r.decode(errors="replace")) for i, r in zip(sk["symbol"][:10], sk["reason"][:10])],
-            "predictions": len(t["predictions"]["symbol"]),
-            "metrics": {c: v[allm] for c, v in metrics.items()} if metrics else None,
-            "panel": panel_parts(t["predictions"]) if len(t["predictions"]["symbol"]) else {},
-            "baselines": {c: v[allb] for c, v in base.items()} if base else None,
-            "failures": [(listed[int(s)][0], fam.FAMILY_BY_ID.get(int(f), "?"), int(k), m.decode())
-                         for s, f, k, m in zip(fails["symbol"], fails["family"], fails["fold"], fails["message"])]}
+    mine = {
+        "skipped": len(sk["symbol"]),
+        "models": len(t["models"]["symbol"]),
+        "model_bytes": int(np.sum(t["models"]["count"])) if len(t["models"]["symbol"]) else 0,
+        "skips": [
+            (listed[int(i)][0], r.decode(errors="replace"))
+            for i, r in zip(sk["symbol"][:10], sk["reason"][:10])
+        ],
+        "predictions": len(t["predictions"]["symbol"]),
+        "metrics": {c: v[allm] for c, v in metrics.items()} if metrics else None,
+        "panel": panel_parts(t["predictions"]) if len(t["predictions"]["symbol"]) else {},
+        "baselines": {c: v[allb] for c, v in base.items()} if base else None,
+        "failures": [
+            (listed[int(s)][0], fam.FAMILY_BY_ID.get(int(f), "?"), int(k), m.decode())
+            for s, f, k, m in zip(fails["symbol"], fails["family"], fails["fold"], fails["message"])
+        ],
+    }
     n_failed = sync.allreduce_sum(len(mine["failures"]), comm=comm)
     every = sync.gather(mine, comm=comm)
     summary = {"exit_code": exits.UNITS_FAILED} if n_failed else {}
@@ -144,17 +183,24 @@ def _summary(fin, t: dict, listed: list, params, comm) -> dict:
     if every is None:
         fin.write("summary", SUMMARY_COLUMNS, {})
         return summary
-    summary.update(symbols=len(listed), skipped=sum(e["skipped"] for e in every), failed=n_failed,
-                   models=sum(e["models"] for e in every), predictions=sum(e["predictions"] for e in every),
-                   model_bytes=sum(e["model_bytes"] for e in every),
-                   failures=sum((e["failures"] for e in every), []), skips=sum((e["skips"] for e in every), []))  # fmt: skip
+    summary.update(
+        symbols=len(listed),
+        skipped=sum(e["skipped"] for e in every),
+        failed=n_failed,
+        models=sum(e["models"] for e in every),
+        predictions=sum(e["predictions"] for e in every),
+        model_bytes=sum(e["model_bytes"] for e in every),
+        failures=sum((e["failures"] for e in every), []),
+        skips=sum((e["skips"] for e in every), []),
+    )
     ms = [e["metrics"] for e in every if e["metrics"] is not None]
     bs = [e["baselines"] for e in every if e["baselines"] is not None]
     table: dict = {}
     if ms and bs:
         cat = lambda parts: {c: np.concatenate([p[c] for p in parts]) for c in parts[0]}  # noqa: E731
-        table = family_summary(cat(ms), cat(bs), params.proba, merge_panel_parts(e["panel"] for e in every),
-                               params.horizon)
+        table = family_summary(
+            cat(ms), cat(bs), params.proba, merge_panel_parts(e["panel"] for e in every), params.horizon
+        )
         summary["families"] = table
         summary["proba"] = params.proba
     fin.write("summary", SUMMARY_COLUMNS, table)

@@ -40,8 +40,13 @@ def unit_cost(n_bars: int, params: TrainParams, family: str, fold: int) -> float
     else:
         train = m * (k - 1) / k
     p = params.params[family]
-    work = {"lgbm": p.get("n_estimators", 1), "xgb": p.get("n_estimators", 1), "rf": p.get("n_estimators", 1),
-            "mlp": 4 * p.get("epochs", 1), "ridge": 1}[family]
+    work = {
+        "lgbm": p.get("n_estimators", 1),
+        "xgb": p.get("n_estimators", 1),
+        "rf": p.get("n_estimators", 1),
+        "mlp": 4 * p.get("epochs", 1),
+        "ridge": 1,
+    }[family]
     return float(train * work + m)
 
 
@@ -75,8 +80,12 @@ def check_scan_file(path: str) -> str | None:
         state, job = identify(path)
     except OSError as exc:
         return f"--scan {path}: cannot be read ({exc.strerror or exc})"
-    what = {"empty": "an empty file", "foreign": "not an HDF5 file", "blank": "an empty HDF5 file",
-            "damaged": "a damaged HDF5 file (it cannot be opened)"}.get(state)  # fmt: skip
+    what = {
+        "empty": "an empty file",
+        "foreign": "not an HDF5 file",
+        "blank": "an empty HDF5 file",
+        "damaged": "a damaged HDF5 file (it cannot be opened)",
+    }.get(state)
     if what is None and job != "score":
         what = f"a results file of mpiapp.{job}" if job else "an HDF5 file not written by mpiapp"
     if what:
@@ -119,7 +128,9 @@ def build(ctx) -> JobSpec:
     omp = openmp_runtimes()
     warn = mixed_warning(omp)
     if ctx.rank == 0:
-        ctx.log.info("OpenMP runtimes loaded: %s", ", ".join(f"{r['family']} {r['filepath']}" for r in omp) or "none")
+        ctx.log.info(
+            "OpenMP runtimes loaded: %s", ", ".join(f"{r['family']} {r['filepath']}" for r in omp) or "none"
+        )
         if warn:
             ctx.log.warning(warn)
     from ...io import sources
@@ -143,9 +154,18 @@ def build(ctx) -> JobSpec:
                 raise errors.JobError(f"--scan {cfg.train.scan_file}: {exc.args[0]}") from None
     ctx.backend = f"{'+'.join(params.families)} on {device}, {threads} thread(s) per model"
     job = _TrainJob(params, src, scan, threads, device, omp, scan_digest)
-    return JobSpec(name="train", key_columns=KEY, tables=RAW_TABLES, plan=job.plan, prepare=job.prepare,
-                   run_unit=job.run_unit, finalize=job.finalize, release=job.release,
-                   resume_sections=("data", "train"), counters=("models", "failed"))  # fmt: skip
+    return JobSpec(
+        name="train",
+        key_columns=KEY,
+        tables=RAW_TABLES,
+        plan=job.plan,
+        prepare=job.prepare,
+        run_unit=job.run_unit,
+        finalize=job.finalize,
+        release=job.release,
+        resume_sections=("data", "train"),
+        counters=("models", "failed"),
+    )
 
 
 class _TrainJob:
@@ -170,8 +190,9 @@ class _TrainJob:
     def prepare(self, ctx, mine) -> None:
         from ...io.store import open_for_job
 
-        self.store = open_for_job(ctx, self.src, ctx.info[0],
-                                  None if mine is None else {u.key[0] for u in mine if u.key[1] != SKIP})
+        self.store = open_for_job(
+            ctx, self.src, ctx.info[0], None if mine is None else {u.key[0] for u in mine if u.key[1] != SKIP}
+        )
         if self.scan_digest is not None:  # rank 0: the scan file's content (a resume over another is refused)
             ctx.record_input(f"the scan file {ctx.cfg.train.scan_file}", self.scan_digest)
 
@@ -205,8 +226,14 @@ class _TrainJob:
         except Exception as exc:  # a model that raises: record (the job goes on) or abort
             if self.params.on_error == "abort":
                 raise
-            ctx.log.warning("unit %s %s fold %d failed: %s: %s", series.symbol, fam.FAMILY_BY_ID[fid], k,
-                            type(exc).__name__, exc)  # fmt: skip
+            ctx.log.warning(
+                "unit %s %s fold %d failed: %s: %s",
+                series.symbol,
+                fam.FAMILY_BY_ID[fid],
+                k,
+                type(exc).__name__,
+                exc,
+            )
             ctx.timers.count("failed")
             return failure_rows(unit.key, exc)
         ctx.timers.count("models")
@@ -220,4 +247,3 @@ class _TrainJob:
         from .final_job import finalize
 
         return finalize(fin, self.params, self.store.skipped_all(), self.threads, self.device, self.omp)
-

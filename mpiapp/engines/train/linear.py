@@ -96,8 +96,12 @@ def choose_penalty(X, y, fit, val, penalties) -> tuple[float, np.ndarray]:
     center, scale = standardiser(X[fit])
     mu = float(y[fit].mean())
     Zv = (X[val] - center) / scale
-    mse = np.array([float(np.mean((y[val] - mu - np.einsum("ij,j->i", Zv, b)) ** 2))
-                    for b in _solve((X[fit] - center) / scale, y[fit] - mu, pens)])  # fmt: skip
+    mse = np.array(
+        [
+            float(np.mean((y[val] - mu - np.einsum("ij,j->i", Zv, b)) ** 2))
+            for b in _solve((X[fit] - center) / scale, y[fit] - mu, pens)
+        ]
+    )
     return pens[int(np.argmin(mse))], mse
 
 

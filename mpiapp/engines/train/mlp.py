@@ -47,9 +47,15 @@ def architecture(net, task: str, features=()) -> dict:
             layers.append({"type": "Linear", "in": int(m.in_features), "out": int(m.out_features)})
         else:
             layers.append({"type": type(m).__name__})
-    return {"layers": layers, "inputs": list(features), "task": task,
-            "input_scaling": "(x - x_mean) / x_std", "output": "sigmoid(net(x)) = P(up)" if task == "classification"
-            else "net(x) * y_scale = forecast of the forward log return"}
+    return {
+        "layers": layers,
+        "inputs": list(features),
+        "task": task,
+        "input_scaling": "(x - x_mean) / x_std",
+        "output": "sigmoid(net(x)) = P(up)"
+        if task == "classification"
+        else "net(x) * y_scale = forecast of the forward log return",
+    }
 
 
 class MLPModel:
@@ -73,8 +79,14 @@ class MLPModel:
 
     def state(self) -> dict:
         sd = {f"net.{k}": v.detach().cpu() for k, v in self.net.state_dict().items()}
-        sd.update({"x_mean": self.x_mean.cpu(), "x_std": self.x_std.cpu(), "y_scale": self.y_scale.cpu(),
-                   "architecture": json.dumps(architecture(self.net, self.task, self.features))})
+        sd.update(
+            {
+                "x_mean": self.x_mean.cpu(),
+                "x_std": self.x_std.cpu(),
+                "y_scale": self.y_scale.cpu(),
+                "architecture": json.dumps(architecture(self.net, self.task, self.features)),
+            }
+        )
         return sd
 
     def blob(self) -> bytes:
@@ -101,7 +113,9 @@ def fit_mlp(spec, X, y, inner=None) -> MLPModel:
             raise ValueError("early_stopping_epochs > 0 needs the fold's inner validation slice")
         X = np.asarray(X)
         y = np.asarray(y)
-        _, curve = _train(torch, spec, X[inner.fit], y[inner.fit], epochs, (X[inner.val], y[inner.val]), patience)
+        _, curve = _train(
+            torch, spec, X[inner.fit], y[inner.fit], epochs, (X[inner.val], y[inner.val]), patience
+        )
         epochs = int(np.argmin(curve)) + 1  # the first of equal losses
         chosen = float(epochs)
     model, _ = _train(torch, spec, X, y, epochs)
@@ -138,9 +152,14 @@ def _train(torch, spec, X, y, epochs: int, val=None, patience: int = 0):
     if val is not None:
         xv = ((torch.as_tensor(np.asarray(val[0], dtype=np.float32)) - mean) / std).to(dev)
         yv = np.asarray(val[1])
-        tv = torch.as_tensor((yv > 0).astype(np.float32) if spec.task == "classification"
-                             else (yv / float(y_scale)).astype(np.float32)).to(dev)  # fmt: skip
-    opt = torch.optim.Adam(net.parameters(), lr=float(p["learning_rate"]), weight_decay=float(p["weight_decay"]))
+        tv = torch.as_tensor(
+            (yv > 0).astype(np.float32)
+            if spec.task == "classification"
+            else (yv / float(y_scale)).astype(np.float32)
+        ).to(dev)
+    opt = torch.optim.Adam(
+        net.parameters(), lr=float(p["learning_rate"]), weight_decay=float(p["weight_decay"])
+    )
     m, bs = x.shape[0], int(p["batch_size"])
     curve: list[float] = []
     for _ in range(int(epochs)):
@@ -170,13 +189,20 @@ def load_mlp(blob: bytes, task: str) -> MLPModel:
     arch = json.loads(sd["architecture"]) if "architecture" in sd else None
     net_sd = {k[4:]: v for k, v in sd.items() if k.startswith("net.")}
     if arch is not None:
-        net = torch.nn.Sequential(*[torch.nn.Linear(lay["in"], lay["out"]) if lay["type"] == "Linear"
-                                    else getattr(torch.nn, lay["type"])() for lay in arch["layers"]])
+        net = torch.nn.Sequential(
+            *[
+                torch.nn.Linear(lay["in"], lay["out"])
+                if lay["type"] == "Linear"
+                else getattr(torch.nn, lay["type"])()
+                for lay in arch["layers"]
+            ]
+        )
     else:  # files written before the architecture was stored: widths from the weight shapes
         idx = sorted({int(k.split(".")[0]) for k in net_sd})
         hidden = [int(net_sd[f"{i}.weight"].shape[0]) for i in idx[:-1]]
         net = _net(torch, int(net_sd[f"{idx[0]}.weight"].shape[1]), hidden)
     net.load_state_dict(net_sd)
     net.eval()
-    return MLPModel(net, sd["x_mean"], sd["x_std"], sd["y_scale"], task,
-                    features=arch["inputs"] if arch else ())
+    return MLPModel(
+        net, sd["x_mean"], sd["x_std"], sd["y_scale"], task, features=arch["inputs"] if arch else ()
+    )

@@ -24,8 +24,14 @@ def openmp_runtimes(info=None) -> list[dict]:
     for i in info:
         if i.get("user_api") != "openmp":
             continue
-        out.append({"family": _FAMILY.get(i.get("prefix", ""), i.get("prefix", "?")), "prefix": i.get("prefix", ""),
-                    "filepath": i.get("filepath", ""), "num_threads": int(i.get("num_threads", 0))})
+        out.append(
+            {
+                "family": _FAMILY.get(i.get("prefix", ""), i.get("prefix", "?")),
+                "prefix": i.get("prefix", ""),
+                "filepath": i.get("filepath", ""),
+                "num_threads": int(i.get("num_threads", 0)),
+            }
+        )
     return out
 
 
@@ -35,5 +41,7 @@ def mixed_warning(runtimes: list[dict]) -> str | None:
     if len(fams) < 2:
         return None
     paths = "; ".join(f"{r['family']}: {r['filepath']}" for r in runtimes)
-    return (f"{len(fams)} different OpenMP runtimes in one process ({', '.join(fams)}): thread pools may "
-            f"oversubscribe the cores or crash; install the libraries against one runtime ({paths})")
+    return (
+        f"{len(fams)} different OpenMP runtimes in one process ({', '.join(fams)}): thread pools may "
+        f"oversubscribe the cores or crash; install the libraries against one runtime ({paths})"
+    )

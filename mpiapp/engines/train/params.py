@@ -47,8 +47,13 @@ class TrainParams(Params, section="train"):
     @classmethod
     def from_config(cls, t) -> "TrainParams":
         fams = tuple(dict.fromkeys(list(t.families) + [BASELINE_FAMILY]))  # unique, in the order given
-        return super().from_config(t, families=fams, cv=CVSpec.from_config(t.cv),
-                                   inner_fraction=t.inner.fraction, params={f: family_params(t, f) for f in fams})
+        return super().from_config(
+            t,
+            families=fams,
+            cv=CVSpec.from_config(t.cv),
+            inner_fraction=t.inner.fraction,
+            params={f: family_params(t, f) for f in fams},
+        )
 
     @property
     def proba(self) -> bool:

@@ -19,10 +19,23 @@ from .families import FAMILIES, FAMILY_BY_ID
 from .final import ALL_FOLDS, panel_stats
 from .params import BASELINE_FAMILY
 
-SUMMARY_COLUMNS = [("family", "i4"), ("symbols", "i4"), ("ic_mean", "f8"), ("ic_se", "f8"), ("ic_t", "f8"),
-                   ("ic_n_eff", "f8"), ("ridge_ic_mean", "f8"), ("beats_ridge", "f8"), ("ic_minus_ridge", "f8"),
-                   ("ic_minus_ridge_t", "f8"), ("ic_minus_ridge_n_eff", "f8"), ("loss_ratio", "f8"),
-                   ("beats_hist_mean", "f8"), ("r2_oos_mean", "f8"), ("auc_mean", "f8")]
+SUMMARY_COLUMNS = [
+    ("family", "i4"),
+    ("symbols", "i4"),
+    ("ic_mean", "f8"),
+    ("ic_se", "f8"),
+    ("ic_t", "f8"),
+    ("ic_n_eff", "f8"),
+    ("ridge_ic_mean", "f8"),
+    ("beats_ridge", "f8"),
+    ("ic_minus_ridge", "f8"),
+    ("ic_minus_ridge_t", "f8"),
+    ("ic_minus_ridge_n_eff", "f8"),
+    ("loss_ratio", "f8"),
+    ("beats_hist_mean", "f8"),
+    ("r2_oos_mean", "f8"),
+    ("auc_mean", "f8"),
+]
 
 
 def _names(tables: dict, table: str, column: str) -> list[str]:
@@ -40,8 +53,13 @@ def family_summary(metrics: dict, baselines: dict, proba: bool, panel: dict, hor
     base = dict(zip(baselines["symbol"][allb].tolist(), baselines[key][allb].tolist()))
     allm = metrics["fold"] == ALL_FOLDS
     rid = FAMILIES[BASELINE_FAMILY][0]
-    ridge_ic = {s: v for s, v in zip(metrics["symbol"][allm & (metrics["family"] == rid)].tolist(),
-                                     metrics["ic"][allm & (metrics["family"] == rid)].tolist())}  # fmt: skip
+    ridge_ic = {
+        s: v
+        for s, v in zip(
+            metrics["symbol"][allm & (metrics["family"] == rid)].tolist(),
+            metrics["ic"][allm & (metrics["family"] == rid)].tolist(),
+        )
+    }
     rows = []
     for fid in sorted(set(metrics["family"][allm].tolist())):
         m = allm & (metrics["family"] == fid)
@@ -49,19 +67,34 @@ def family_summary(metrics: dict, baselines: dict, proba: bool, panel: dict, hor
         ics = dict(zip(syms, metrics["ic"][m].tolist()))
         ic = panel_stats(panel.get(fid, {}).get("ic"), horizon)
         both = [s for s in syms if np.isfinite(ics[s]) and np.isfinite(ridge_ic.get(s, np.nan))]
-        vs = panel_stats(panel.get(fid, {}).get("vs_ridge"), horizon) if fid != rid else panel_stats(None, horizon)
+        vs = (
+            panel_stats(panel.get(fid, {}).get("vs_ridge"), horizon)
+            if fid != rid
+            else panel_stats(None, horizon)
+        )
         ratio = [v / base[s] for s, v in zip(syms, metrics[key][m].tolist()) if s in base and base[s] > 0]
         nan = float("nan")
-        rows.append({
-            "family": fid, "symbols": len(syms), "ic_mean": ic["mean"], "ic_se": ic["se"], "ic_t": ic["t"],
-            "ic_n_eff": ic["n_eff"],
-            "ridge_ic_mean": float(np.mean([ridge_ic[s] for s in both])) if both and fid != rid else nan,
-            "beats_ridge": float(np.mean([ics[s] > ridge_ic[s] for s in both])) if both and fid != rid else nan,
-            "ic_minus_ridge": vs["mean"], "ic_minus_ridge_t": vs["t"], "ic_minus_ridge_n_eff": vs["n_eff"],
-            "loss_ratio": float(np.mean(ratio)) if ratio else nan,
-            "beats_hist_mean": float(np.mean([r < 1 for r in ratio])) if ratio else nan,
-            "r2_oos_mean": float(np.nanmean(metrics["r2_oos"][m])) if m.any() and not proba else nan,
-            "auc_mean": float(np.nanmean(metrics["auc"][m])) if m.any() and proba else nan})
+        rows.append(
+            {
+                "family": fid,
+                "symbols": len(syms),
+                "ic_mean": ic["mean"],
+                "ic_se": ic["se"],
+                "ic_t": ic["t"],
+                "ic_n_eff": ic["n_eff"],
+                "ridge_ic_mean": float(np.mean([ridge_ic[s] for s in both])) if both and fid != rid else nan,
+                "beats_ridge": float(np.mean([ics[s] > ridge_ic[s] for s in both]))
+                if both and fid != rid
+                else nan,
+                "ic_minus_ridge": vs["mean"],
+                "ic_minus_ridge_t": vs["t"],
+                "ic_minus_ridge_n_eff": vs["n_eff"],
+                "loss_ratio": float(np.mean(ratio)) if ratio else nan,
+                "beats_hist_mean": float(np.mean([r < 1 for r in ratio])) if ratio else nan,
+                "r2_oos_mean": float(np.nanmean(metrics["r2_oos"][m])) if m.any() and not proba else nan,
+                "auc_mean": float(np.nanmean(metrics["auc"][m])) if m.any() and proba else nan,
+            }
+        )
     return {c: np.array([r[c] for r in rows], dtype=dt) for c, dt in SUMMARY_COLUMNS}
 
 
@@ -76,44 +109,57 @@ def _f(v, fmt: str, width: int) -> str:
 def family_lines(summary: dict, proba: bool) -> list[str]:
     """The family table as printed by the job and by the report (one line per family, then a legend)."""
     loss = "logloss" if proba else "RMSE"
-    lines = [f"  {'family':<6} {'symbols':>7} {'mean IC':>8} {'± se':>7} {'t':>6} {'n_eff':>7} │ "
-             f"{'ridge IC':>8} {'beats ridge':>11} {'IC − ridge':>10} {'t':>6} {'n_eff':>7} │ "
-             f"{loss + '/hist-mean':>16} "
-             f"{'beats hist-mean':>15}" + (f" {'mean AUC':>8}" if proba else "")]
+    lines = [
+        f"  {'family':<6} {'symbols':>7} {'mean IC':>8} {'± se':>7} {'t':>6} {'n_eff':>7} │ "
+        f"{'ridge IC':>8} {'beats ridge':>11} {'IC − ridge':>10} {'t':>6} {'n_eff':>7} │ "
+        f"{loss + '/hist-mean':>16} "
+        f"{'beats hist-mean':>15}" + (f" {'mean AUC':>8}" if proba else "")
+    ]
     rid = FAMILIES[BASELINE_FAMILY][0]
     for i in range(len(summary["family"])):
         r = {c: v[i] for c, v in summary.items()}
         fam = FAMILY_BY_ID.get(int(r["family"]), str(r["family"]))
-        vs = (f"{'(the baseline)':^46}" if int(r["family"]) == rid else
-              f"{_f(r['ridge_ic_mean'], '.4f', 8)} {_f(r['beats_ridge'], '.0%', 11)} "
-              f"{_f(r['ic_minus_ridge'], '+.4f', 10)} {_f(r['ic_minus_ridge_t'], '.2f', 6)} "
-              f"{_f(r['ic_minus_ridge_n_eff'], ',.0f', 7)}")  # fmt: skip
-        lines.append(f"  {fam:<6} {int(r['symbols']):>7} {_f(r['ic_mean'], '.4f', 8)} {_f(r['ic_se'], '.4f', 7)} "
-                     f"{_f(r['ic_t'], '.2f', 6)} {_f(r['ic_n_eff'], ',.0f', 7)} │ {vs} │ "
-                     f"{_f(r['loss_ratio'], '.4f', 16)} {_f(r['beats_hist_mean'], '.0%', 15)}"
-                     + (f" {_f(r['auc_mean'], '.4f', 8)}" if proba else ""))
-    lines += ["  mean IC: over symbols; ± se: Driscoll-Kraay (Newey-West over time, lag = horizon − 1, of the "
-              "cross-symbol mean rank product); n_eff = 1/se², the independent (forecast, outcome) pairs behind t",
-              "  beside it the baseline ridge on the same symbols: its mean IC, the share of symbols where the "
-              "family's IC is higher, the mean difference, its t and n_eff (same estimator on the difference)",
-              f"  {loss}/hist-mean: out-of-fold {loss} over the historical-mean forecast's, mean over symbols; beats: "
-              "share of symbols below 1 (docs/train.md)"]
+        vs = (
+            f"{'(the baseline)':^46}"
+            if int(r["family"]) == rid
+            else f"{_f(r['ridge_ic_mean'], '.4f', 8)} {_f(r['beats_ridge'], '.0%', 11)} "
+            f"{_f(r['ic_minus_ridge'], '+.4f', 10)} {_f(r['ic_minus_ridge_t'], '.2f', 6)} "
+            f"{_f(r['ic_minus_ridge_n_eff'], ',.0f', 7)}"
+        )
+        lines.append(
+            f"  {fam:<6} {int(r['symbols']):>7} {_f(r['ic_mean'], '.4f', 8)} {_f(r['ic_se'], '.4f', 7)} "
+            f"{_f(r['ic_t'], '.2f', 6)} {_f(r['ic_n_eff'], ',.0f', 7)} │ {vs} │ "
+            f"{_f(r['loss_ratio'], '.4f', 16)} {_f(r['beats_hist_mean'], '.0%', 15)}"
+            + (f" {_f(r['auc_mean'], '.4f', 8)}" if proba else "")
+        )
+    lines += [
+        "  mean IC: over symbols; ± se: Driscoll-Kraay (Newey-West over time, lag = horizon − 1, of the "
+        "cross-symbol mean rank product); n_eff = 1/se², the independent (forecast, outcome) pairs behind t",
+        "  beside it the baseline ridge on the same symbols: its mean IC, the share of symbols where the "
+        "family's IC is higher, the mean difference, its t and n_eff (same estimator on the difference)",
+        f"  {loss}/hist-mean: out-of-fold {loss} over the historical-mean forecast's, mean over symbols; beats: "
+        "share of symbols below 1 (docs/train.md)",
+    ]
     return lines
 
 
 def summary_text(tables: dict, attrs: dict, path: str) -> str:
     """The report of a train file; tables: name -> column dict (summary, symbols, skipped, ...)."""
     proba = "task: classification" in str(attrs.get("config", ""))
-    lines = [f"{path}: {attrs.get('status', '?')} train run, mpiapp {attrs.get('mpiapp_version', '?')}, "
-             f"{attrs.get('ranks', '?')} rank(s), data {attrs.get('data_source', '?')}",
-             f"  task {'classification' if proba else 'regression'}; horizon {attrs.get('horizon', '?')} bars; "
-             f"threads per model {attrs.get('threads_per_model', '?')}; OpenMP {attrs.get('openmp_runtimes', '?')}",
-             ""]
+    lines = [
+        f"{path}: {attrs.get('status', '?')} train run, mpiapp {attrs.get('mpiapp_version', '?')}, "
+        f"{attrs.get('ranks', '?')} rank(s), data {attrs.get('data_source', '?')}",
+        f"  task {'classification' if proba else 'regression'}; horizon {attrs.get('horizon', '?')} bars; "
+        f"threads per model {attrs.get('threads_per_model', '?')}; OpenMP {attrs.get('openmp_runtimes', '?')}",
+        "",
+    ]
     summ = tables.get("summary")
     if summ is not None and len(summ.get("family", ())):
         lines += family_lines(summ, proba)
     else:
-        lines.append("  no family summary in this file (no model finished, or written before the summary table)")
+        lines.append(
+            "  no family summary in this file (no model finished, or written before the summary table)"
+        )
     names = _names(tables, "symbols", "name")
     for t, label in (("skipped", "skipped"), ("failures", "failed")):
         rows = tables.get(t)
@@ -131,8 +177,10 @@ def summary_text(tables: dict, attrs: dict, path: str) -> str:
     if prof is not None and len(next(iter(prof.values()))):
         from ...runtime.profile import table
 
-        rows = [{k: (v[i].decode() if isinstance(v[i], bytes) else v[i].item()) for k, v in prof.items()}
-                for i in range(len(next(iter(prof.values()))))]
+        rows = [
+            {k: (v[i].decode() if isinstance(v[i], bytes) else v[i].item()) for k, v in prof.items()}
+            for i in range(len(next(iter(prof.values()))))
+        ]
         lines += ["", "profile (per rank):", table(rows)]
     return "\n".join(lines)
 
@@ -154,11 +202,17 @@ def plot_ic(tables: dict, out_dir: str) -> str:
     fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(syms) * len(fams) / 2 + 3), 4.5), dpi=100)
     w = 0.8 / max(1, len(fams))
     for j, f in enumerate(fams):
-        ic = [float(m["ic"][sel & (m["symbol"] == s) & (m["family"] == f)][0])
-              if np.any(sel & (m["symbol"] == s) & (m["family"] == f)) else np.nan for s in syms]
+        ic = [
+            float(m["ic"][sel & (m["symbol"] == s) & (m["family"] == f)][0])
+            if np.any(sel & (m["symbol"] == s) & (m["family"] == f))
+            else np.nan
+            for s in syms
+        ]
         ax.bar(np.arange(len(syms)) + (j - (len(fams) - 1) / 2) * w, ic, w, label=FAMILY_BY_ID.get(f, str(f)))
     ax.axhline(0, color="k", lw=0.8)
-    ax.set_xticks(np.arange(len(syms)), [names[s] if s < len(names) else str(s) for s in syms], rotation=45, ha="right")
+    ax.set_xticks(
+        np.arange(len(syms)), [names[s] if s < len(names) else str(s) for s in syms], rotation=45, ha="right"
+    )
     ax.set_ylabel("IC (Spearman, out-of-fold)")
     ax.set_title("Out-of-fold IC per symbol and family")
     ax.legend(fontsize=8)
@@ -188,12 +242,15 @@ def plot_folds(tables: dict, out_dir: str, symbol: int, horizon: int, embargo: i
     if dates is not None and len(dates):
         import matplotlib.dates as mdates
 
-        num = mdates.date2num(np.asarray(dates, dtype="datetime64[ns]").astype("datetime64[us]").astype(object))
+        num = mdates.date2num(
+            np.asarray(dates, dtype="datetime64[ns]").astype("datetime64[us]").astype(object)
+        )
         step = float(np.median(np.diff(num))) if len(num) > 1 else 1.0
         at = lambda b: float(num[min(max(int(b), 0), len(num) - 1)]) + step * max(0, int(b) - (len(num) - 1))  # noqa: E731
         ax.xaxis_date()
     else:
         at = float  # noqa: E731
+
     def barh(row, width, left, **kw):  # a span of bar numbers, drawn on the axis (dates where known)
         a, b = at(left), at(left + width)
         return ax.barh(row, b - a, left=a, **kw)
@@ -206,14 +263,33 @@ def plot_folds(tables: dict, out_dir: str, symbol: int, horizon: int, embargo: i
         if b > tl:  # k-fold: training samples after the test block too
             barh(row, tf - a, left=a, color="tab:blue", alpha=0.45)
         lo = max(a, tf - horizon)
-        barh(row, tf - lo, left=lo, color="tab:red", edgecolor="tab:red", linewidth=2.5,
-                label="purged" if row == 0 else None)  # a few bars: the edge keeps it visible
+        barh(
+            row,
+            tf - lo,
+            left=lo,
+            color="tab:red",
+            edgecolor="tab:red",
+            linewidth=2.5,
+            label="purged" if row == 0 else None,
+        )  # a few bars: the edge keeps it visible
         if b > tl:
-            barh(row, horizon + embargo, left=tl + 1, color="tab:red", hatch="//", alpha=0.7,
-                    label="embargo" if row == 0 else None)
+            barh(
+                row,
+                horizon + embargo,
+                left=tl + 1,
+                color="tab:red",
+                hatch="//",
+                alpha=0.7,
+                label="embargo" if row == 0 else None,
+            )
         barh(row, tl - tf + 1, left=tf, color="tab:orange", label="tested" if row == 0 else None)
-        ax.text(at(tl + 5), row, f"purged {int(f['n_purged'][i])}, embargoed {int(f['n_embargoed'][i])}",
-                va="center", fontsize=7)
+        ax.text(
+            at(tl + 5),
+            row,
+            f"purged {int(f['n_purged'][i])}, embargoed {int(f['n_embargoed'][i])}",
+            va="center",
+            fontsize=7,
+        )
     ax.set_yticks(range(sel.size), [f"fold {int(f['fold'][i])}" for i in sel])
     ax.invert_yaxis()
     ax.set_xlabel("date" if dates is not None and len(dates) else "bar")
@@ -225,7 +301,9 @@ def plot_folds(tables: dict, out_dir: str, symbol: int, horizon: int, embargo: i
     os.makedirs(out_dir, exist_ok=True)
     import re
 
-    path = os.path.join(out_dir, "folds_" + re.sub(r"[^A-Za-z0-9_.-]", "_", who) + ".png")  # a file name, whatever the symbol
+    path = os.path.join(
+        out_dir, "folds_" + re.sub(r"[^A-Za-z0-9_.-]", "_", who) + ".png"
+    )  # a file name, whatever the symbol
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
     return path
@@ -240,11 +318,13 @@ def _per_model(s: dict) -> str:
 
 def run_summary(s: dict, path: str) -> str:
     """End-of-run summary printed by rank 0 of the train job (from finalize's summary dict)."""
-    lines = [f"train complete: {path}",
-             f"  symbols {s.get('symbols', 0)} ({s.get('skipped', 0)} skipped)   models {s.get('models', 0)}"
-             f"{_per_model(s)}   "
-             f"failed units {s.get('failed', 0)}   out-of-fold predictions {s.get('predictions', 0):,}   "
-             f"wall {s.get('wall_s', 0):.2f} s"]
+    lines = [
+        f"train complete: {path}",
+        f"  symbols {s.get('symbols', 0)} ({s.get('skipped', 0)} skipped)   models {s.get('models', 0)}"
+        f"{_per_model(s)}   "
+        f"failed units {s.get('failed', 0)}   out-of-fold predictions {s.get('predictions', 0):,}   "
+        f"wall {s.get('wall_s', 0):.2f} s",
+    ]
     fams = s.get("families")
     if fams is not None and len(fams["family"]):
         lines += family_lines(fams, s.get("proba", False))
@@ -262,12 +342,12 @@ def run_summary(s: dict, path: str) -> str:
 
 TABLES = {  # what `mpiapp.results.tables(path)` says of each table (docs/train.md has every column)
     "summary": "one row per family: mean IC with its Driscoll-Kraay se, beside the ridge baseline and the "
-               "historical mean",
+    "historical mean",
     "metrics": "per symbol, family and fold (fold -1: all folds): out-of-fold RMSE, IC, R2, AUC, hit rate",
     "baselines": "the same metrics of the zero and historical-mean forecasts",
     "predictions": "every out-of-fold forecast: symbol, family, fold, bar, time, y (realised), yhat",
     "folds": "per symbol, family and fold: bars trained on and tested, purged, embargoed; what the inner "
-             "slice chose",
+    "slice chose",
     "importances": "total split gain of each feature per model (NaN for the MLP and ridge)",
     "coefficients": "the ridge models: per feature its center, scale and coefficient (feature -1: intercept)",
     "models": "index of each model's bytes in model_bytes (start, count)",
@@ -279,8 +359,13 @@ TABLES = {  # what `mpiapp.results.tables(path)` says of each table (docs/train.
     "profile": "per rank: units, models, busy / wait / read / write seconds, peak RSS",
 }
 #: the tables of the HTML page (mpiapp.report --html), in order, with a note
-HTML_TABLES = (("summary", "one row per family"), ("metrics", "fold -1: all folds of the symbol"),
-               ("baselines", "zero and historical-mean forecasts, same metrics"), ("symbols", ""), ("failures", ""))
+HTML_TABLES = (
+    ("summary", "one row per family"),
+    ("metrics", "fold -1: all folds of the symbol"),
+    ("baselines", "zero and historical-mean forecasts, same metrics"),
+    ("symbols", ""),
+    ("failures", ""),
+)
 READ = ("summary", "metrics", "baselines", "symbols", "folds", "skipped", "failures", "profile")
 
 
@@ -292,11 +377,15 @@ def decoding(path: str, attrs: dict) -> dict:
 
     names = _names({"symbols": read_table(path, "symbols")}, "symbols", "name")
     feats = _names({"features": read_table(path, "features")}, "features", "name")
-    return {"codes": {"symbol": {"names": names, "source": "symbols"},
-                      "family": {"names": [FAMILY_BY_ID[i] for i in sorted(FAMILY_BY_ID)]},
-                      "feature": {"names": feats, "source": "features"},
-                      "baseline": {"names": [BASELINES[i] for i in sorted(BASELINES)]}},
-            "times": {"predictions": ["time"]}}
+    return {
+        "codes": {
+            "symbol": {"names": names, "source": "symbols"},
+            "family": {"names": [FAMILY_BY_ID[i] for i in sorted(FAMILY_BY_ID)]},
+            "feature": {"names": feats, "source": "features"},
+            "baseline": {"names": [BASELINES[i] for i in sorted(BASELINES)]},
+        },
+        "times": {"predictions": ["time"]},
+    }
 
 
 def _tables(path: str) -> dict:
@@ -323,8 +412,9 @@ def _bar_dates(attrs: dict, names: list) -> dict:
     from ...io import sources
 
     try:
-        src = sources.open_from_config(config.loads(attrs["config"], origin="the file's config attribute"),
-                                       min_bars=1)
+        src = sources.open_from_config(
+            config.loads(attrs["config"], origin="the file's config attribute"), min_bars=1
+        )
         out = {}
         for n in names:
             try:
@@ -364,6 +454,14 @@ def plot(path: str, out_dir: str) -> list[str]:
     files += [imp] if imp else []
     dates = _bar_dates(attrs, names)
     for s in sorted(set(tables["folds"]["symbol"].tolist())):
-        files.append(plot_folds(tables, out_dir, s, horizon, int(cv.get("embargo_bars", 0)),
-                                dates.get(names[s]) if s < len(names) else None))
+        files.append(
+            plot_folds(
+                tables,
+                out_dir,
+                s,
+                horizon,
+                int(cv.get("embargo_bars", 0)),
+                dates.get(names[s]) if s < len(names) else None,
+            )
+        )
     return files

@@ -70,8 +70,13 @@ def symbol_patterns(table: dict, symbol_id: int) -> tuple[np.ndarray, np.ndarray
     the scan recorded when each pattern became known cannot be used without look-ahead).
     """
     if "known_bar" not in table:
-        raise KeyError("known_bar: the scan's patterns table does not record when each pattern became "
-                       "known; rerun mpiapp.score with a version that writes known_bar")
+        raise KeyError(
+            "known_bar: the scan's patterns table does not record when each pattern became "
+            "known; rerun mpiapp.score with a version that writes known_bar"
+        )
     m = np.asarray(table["symbol"]) == symbol_id
-    return (np.asarray(table["known_bar"])[m], np.asarray(table["score"])[m],
-            np.asarray(table["direction"])[m])
+    return (
+        np.asarray(table["known_bar"])[m],
+        np.asarray(table["score"])[m],
+        np.asarray(table["direction"])[m],
+    )

@@ -36,9 +36,25 @@ from .hdf5 import PACKED_BLOCK_ROWS, HDF5Source
 from .parquet import ParquetSource
 from .synthetic import SyntheticSource
 
-__all__ = ["Source", "SourceError", "BuiltinSource", "CSVSource", "ParquetSource", "HDF5Source",
-           "SyntheticSource", "BUILTIN", "BUILTIN_ALL", "SP500_STOCKS", "KINDS", "MAX_LINE",
-           "HEAD_BYTES", "PACKED_BLOCK_ROWS", "spec_path", "open_source", "open_from_config"]
+__all__ = [
+    "Source",
+    "SourceError",
+    "BuiltinSource",
+    "CSVSource",
+    "ParquetSource",
+    "HDF5Source",
+    "SyntheticSource",
+    "BUILTIN",
+    "BUILTIN_ALL",
+    "SP500_STOCKS",
+    "KINDS",
+    "MAX_LINE",
+    "HEAD_BYTES",
+    "PACKED_BLOCK_ROWS",
+    "spec_path",
+    "open_source",
+    "open_from_config",
+]
 
 
 KINDS = ("builtin", "csv", "parquet", "hdf5", "synthetic")
@@ -54,10 +70,20 @@ def spec_path(spec: str) -> str | None:
     return spec or None
 
 
-def open_source(spec: str, *, seed: int = 0, skip_bad: bool = False, min_bars: int = 1,
-                synthetic_bars: int = 2000, plant_rate: float = 1.0, noise: float = 0.1,
-                date_format: str = "auto", drop_empty_rows: bool = False, columns=(),
-                timezone: str = "UTC") -> Source:
+def open_source(
+    spec: str,
+    *,
+    seed: int = 0,
+    skip_bad: bool = False,
+    min_bars: int = 1,
+    synthetic_bars: int = 2000,
+    plant_rate: float = 1.0,
+    noise: float = 0.1,
+    date_format: str = "auto",
+    drop_empty_rows: bool = False,
+    columns=(),
+    timezone: str = "UTC",
+) -> Source:
     """A Source for a spec string (see the module docstring). Raises SourceError for a bad spec.
 
     date_format (data.date_format), drop_empty_rows (data.drop_empty_rows), columns (data.columns:
@@ -66,8 +92,14 @@ def open_source(spec: str, *, seed: int = 0, skip_bad: bool = False, min_bars: i
     """
     spec = str(spec).strip()
     kind, sep, arg = spec.partition(":")
-    kw = {"skip_bad": skip_bad, "min_bars": min_bars, "date_format": date_format,
-          "drop_empty_rows": drop_empty_rows, "columns": columns, "timezone": timezone}
+    kw = {
+        "skip_bad": skip_bad,
+        "min_bars": min_bars,
+        "date_format": date_format,
+        "drop_empty_rows": drop_empty_rows,
+        "columns": columns,
+        "timezone": timezone,
+    }
     if not sep or kind not in KINDS:
         p = Path(spec)
         if p.is_dir():
@@ -75,8 +107,10 @@ def open_source(spec: str, *, seed: int = 0, skip_bad: bool = False, min_bars: i
             return open_source(("csv:" if has_csv else "parquet:") + spec, seed=seed, **kw)
         if p.is_file() and p.suffix.lower() in (".h5", ".hdf5", ".he5"):
             return open_source("hdf5:" + spec, **kw)
-        raise SourceError(f"data source {spec!r}: expected builtin:NAME|all, csv:DIR, parquet:DIR, "
-                          "hdf5:FILE or synthetic:N (or an existing folder / .h5 file)")
+        raise SourceError(
+            f"data source {spec!r}: expected builtin:NAME|all, csv:DIR, parquet:DIR, "
+            "hdf5:FILE or synthetic:N (or an existing folder / .h5 file)"
+        )
     if not arg:
         raise SourceError(f"data source {spec!r}: nothing after '{kind}:'")
     if kind == "builtin":
@@ -90,8 +124,10 @@ def open_source(spec: str, *, seed: int = 0, skip_bad: bool = False, min_bars: i
             elif key in BUILTIN:
                 keys.append(key)
             else:
-                raise SourceError(f"data source {spec!r}: no builtin series {part.strip()!r}; "
-                                  f"choose from all, sp500stocks, {', '.join(BUILTIN)}")
+                raise SourceError(
+                    f"data source {spec!r}: no builtin series {part.strip()!r}; "
+                    f"choose from all, sp500stocks, {', '.join(BUILTIN)}"
+                )
         return BuiltinSource(spec, sorted(set(keys)), **kw)
     if kind == "csv":
         return CSVSource(spec, arg, **kw)
@@ -105,8 +141,7 @@ def open_source(spec: str, *, seed: int = 0, skip_bad: bool = False, min_bars: i
             raise ValueError
     except ValueError:
         raise SourceError(f"data source {spec!r}: synthetic:N needs a positive integer N") from None
-    return SyntheticSource(spec, n, seed=seed, bars=synthetic_bars, plant_rate=plant_rate,
-                           noise=noise, **kw)
+    return SyntheticSource(spec, n, seed=seed, bars=synthetic_bars, plant_rate=plant_rate, noise=noise, **kw)
 
 
 def open_from_config(cfg, *, min_bars: int) -> Source:
@@ -115,8 +150,16 @@ def open_from_config(cfg, *, min_bars: int) -> Source:
     mode) at indexing; the scan passes scan.window_bars (a symbol must hold one window), the jobs that
     judge length themselves pass 1."""
     d = cfg.data
-    return open_source(d.source, seed=d.seed, skip_bad=d.skip_bad_symbols, min_bars=min_bars,
-                       synthetic_bars=d.synthetic_bars,
-                       plant_rate=d.synthetic_plant_rate, noise=d.synthetic_noise,
-                       date_format=d.date_format, drop_empty_rows=d.drop_empty_rows,
-                       columns=d.columns, timezone=d.timezone)
+    return open_source(
+        d.source,
+        seed=d.seed,
+        skip_bad=d.skip_bad_symbols,
+        min_bars=min_bars,
+        synthetic_bars=d.synthetic_bars,
+        plant_rate=d.synthetic_plant_rate,
+        noise=d.synthetic_noise,
+        date_format=d.date_format,
+        drop_empty_rows=d.drop_empty_rows,
+        columns=d.columns,
+        timezone=d.timezone,
+    )

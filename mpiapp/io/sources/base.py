@@ -11,8 +11,15 @@ from __future__ import annotations
 import os
 
 from ..series import Series
-from ..validate import (RULE_EMPTY, RULE_READABLE, DataError, check_date_format, check_timezone,
-                        resolve_columns, too_few_bars)
+from ..validate import (
+    RULE_EMPTY,
+    RULE_READABLE,
+    DataError,
+    check_date_format,
+    check_timezone,
+    resolve_columns,
+    too_few_bars,
+)
 
 
 class SourceError(ValueError):
@@ -30,9 +37,17 @@ class Source:
     reads_columns = False
     reads_timezone = False
 
-    def __init__(self, spec: str, *, skip_bad: bool = False, min_bars: int = 1,
-                 date_format: str = "auto", drop_empty_rows: bool = False, columns=(),
-                 timezone: str = "UTC"):
+    def __init__(
+        self,
+        spec: str,
+        *,
+        skip_bad: bool = False,
+        min_bars: int = 1,
+        date_format: str = "auto",
+        drop_empty_rows: bool = False,
+        columns=(),
+        timezone: str = "UTC",
+    ):
         self.spec = spec
         self.skip_bad = bool(skip_bad)
         self.min_bars = int(min_bars)
@@ -44,12 +59,16 @@ class Source:
         self.drop_empty_rows = bool(drop_empty_rows)
         self.columns = _checked_names(spec, columns)
         if self.columns and not self.reads_columns:
-            raise SourceError(f"{spec}: data.columns names the columns of CSV files without a header "
-                              f"line; {self.kind} data has its own names (set data.columns: [])")
+            raise SourceError(
+                f"{spec}: data.columns names the columns of CSV files without a header "
+                f"line; {self.kind} data has its own names (set data.columns: [])"
+            )
         if self.timezone != "UTC" and not self.reads_timezone:
-            raise SourceError(f"{spec}: data.timezone = {timezone!r} is the zone of CSV and Parquet "
-                              f"times without an offset; {self.kind} times are UTC (set data.timezone: "
-                              "UTC)")
+            raise SourceError(
+                f"{spec}: data.timezone = {timezone!r} is the zone of CSV and Parquet "
+                f"times without an offset; {self.kind} times are UTC (set data.timezone: "
+                "UTC)"
+            )
         #: symbol -> input rows dropped for having no price (data.drop_empty_rows), once loaded
         self.dropped: dict[str, int] = {}
         self.skipped: list[tuple[str, str]] = []
@@ -170,8 +189,10 @@ def _checked_names(spec: str, columns) -> tuple[str, ...]:
     if columns is None:
         return ()
     if isinstance(columns, str) or not all(isinstance(c, str) and c.strip() for c in columns):
-        raise SourceError(f"{spec}: data.columns = {columns!r}: expected a list of column names, "
-                          "e.g. [Date, Time, Open, High, Low, Close, Volume]")
+        raise SourceError(
+            f"{spec}: data.columns = {columns!r}: expected a list of column names, "
+            "e.g. [Date, Time, Open, High, Low, Close, Volume]"
+        )
     names = tuple(c.strip() for c in columns)
     twice = sorted({c for c in names if names.count(c) > 1})
     if twice:
@@ -192,8 +213,18 @@ def _fresh(s: Series) -> Series:
         h, lo, c = s.high.copy(), s.low.copy(), s.close.copy()
     else:
         h = lo = c = o
-    return Series(s.symbol, s.time.copy(), o, h, lo, c, s.origin, s.has_ohlc,
-                  None if s.volume is None else s.volume.copy(), s.dropped_rows)
+    return Series(
+        s.symbol,
+        s.time.copy(),
+        o,
+        h,
+        lo,
+        c,
+        s.origin,
+        s.has_ohlc,
+        None if s.volume is None else s.volume.copy(),
+        s.dropped_rows,
+    )
 
 
 class _FolderSource(Source):
@@ -212,12 +243,13 @@ class _FolderSource(Source):
                 continue
             stem = entry[: -len(suffix)]
             if stem in self._paths:
-                raise SourceError(f"{spec}: two files for symbol {stem!r}: "
-                                  f"{os.path.basename(self._paths[stem])} and {entry}")
+                raise SourceError(
+                    f"{spec}: two files for symbol {stem!r}: "
+                    f"{os.path.basename(self._paths[stem])} and {entry}"
+                )
             self._paths[stem] = os.path.join(folder, entry)
         if not self._paths:
-            raise SourceError(f"{spec}: no {'/'.join('*' + s for s in self.suffixes)} files in "
-                              f"{folder!r}")
+            raise SourceError(f"{spec}: no {'/'.join('*' + s for s in self.suffixes)} files in {folder!r}")
 
     def _names(self):
         return sorted(self._paths)
@@ -230,11 +262,20 @@ class _FolderSource(Source):
         data file is a DataError, before anything opens it and waits)."""
         path = self._paths[name]
         if not os.path.isfile(path):
-            what = "a folder" if os.path.isdir(path) else "missing" if not os.path.lexists(path) \
+            what = (
+                "a folder"
+                if os.path.isdir(path)
+                else "missing"
+                if not os.path.lexists(path)
                 else "not a regular file (a pipe, device or broken link)"
-            raise DataError(f"is {what}, not a data file" if what != "missing" else
-                            "the file has gone", file=path, symbol=name, rule=RULE_READABLE,
-                            where="file")
+            )
+            raise DataError(
+                f"is {what}, not a data file" if what != "missing" else "the file has gone",
+                file=path,
+                symbol=name,
+                rule=RULE_READABLE,
+                where="file",
+            )
         return path
 
 

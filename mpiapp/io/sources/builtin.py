@@ -20,32 +20,99 @@ from .base import Source, SourceError, _fresh
 
 #: name -> (symbol, package, file inside the package, fallback loader, column renames, description)
 BUILTIN: dict[str, tuple] = {
-    "sp500": ("SP500", "arch", "data/sp500/sp500.csv.gz", "arch.data.sp500:load", {},
-              "S&P 500 index, daily OHLCV, 1999-01-04 .. 2018-12-31 (arch)"),
-    "nasdaq": ("NASDAQ", "arch", "data/nasdaq/nasdaq.csv.gz", "arch.data.nasdaq:load", {},
-               "NASDAQ Composite, daily OHLCV, 1999-01-04 .. 2018-12-31 (arch)"),
-    "wti": ("WTI", "arch", "data/wti/wti.csv.gz", "arch.data.wti:load", {"DCOILWTICO": "Close"},
-            "WTI crude oil spot (FRED DCOILWTICO), daily close only, 1986-01-02 .. 2019-01-03 (arch)"),
-    "vix": ("VIX", "arch", "data/vix/vix.csv.gz", "arch.data.vix:load", {"vix": "Close"},
-            "CBOE VIX (FRED VIXCLS), daily close only, 2014-01-03 .. 2019-01-03 (arch)"),
-    "goog": ("GOOG", "backtesting", "test/GOOG.csv", "backtesting.test:GOOG", {},
-             "Alphabet (GOOG), daily OHLCV, 2004-08-19 .. 2013-03-01 (backtesting)"),
-    "eurusd": ("EURUSD", "backtesting", "test/EURUSD.csv", "backtesting.test:EURUSD", {},
-               "EUR/USD, hourly OHLCV, 2017-04-19 .. 2018-02-07 (backtesting)"),
-    "btcusd": ("BTCUSD", "backtesting", "test/BTCUSD.csv", "backtesting.test:BTCUSD", {},
-               "BTC/USD, monthly OHLCV, 2012-01 .. 2024-12, 156 bars (backtesting; not in 'all')"),
+    "sp500": (
+        "SP500",
+        "arch",
+        "data/sp500/sp500.csv.gz",
+        "arch.data.sp500:load",
+        {},
+        "S&P 500 index, daily OHLCV, 1999-01-04 .. 2018-12-31 (arch)",
+    ),
+    "nasdaq": (
+        "NASDAQ",
+        "arch",
+        "data/nasdaq/nasdaq.csv.gz",
+        "arch.data.nasdaq:load",
+        {},
+        "NASDAQ Composite, daily OHLCV, 1999-01-04 .. 2018-12-31 (arch)",
+    ),
+    "wti": (
+        "WTI",
+        "arch",
+        "data/wti/wti.csv.gz",
+        "arch.data.wti:load",
+        {"DCOILWTICO": "Close"},
+        "WTI crude oil spot (FRED DCOILWTICO), daily close only, 1986-01-02 .. 2019-01-03 (arch)",
+    ),
+    "vix": (
+        "VIX",
+        "arch",
+        "data/vix/vix.csv.gz",
+        "arch.data.vix:load",
+        {"vix": "Close"},
+        "CBOE VIX (FRED VIXCLS), daily close only, 2014-01-03 .. 2019-01-03 (arch)",
+    ),
+    "goog": (
+        "GOOG",
+        "backtesting",
+        "test/GOOG.csv",
+        "backtesting.test:GOOG",
+        {},
+        "Alphabet (GOOG), daily OHLCV, 2004-08-19 .. 2013-03-01 (backtesting)",
+    ),
+    "eurusd": (
+        "EURUSD",
+        "backtesting",
+        "test/EURUSD.csv",
+        "backtesting.test:EURUSD",
+        {},
+        "EUR/USD, hourly OHLCV, 2017-04-19 .. 2018-02-07 (backtesting)",
+    ),
+    "btcusd": (
+        "BTCUSD",
+        "backtesting",
+        "test/BTCUSD.csv",
+        "backtesting.test:BTCUSD",
+        {},
+        "BTC/USD, monthly OHLCV, 2012-01 .. 2024-12, 156 bars (backtesting; not in 'all')",
+    ),
 }
 #: builtin:all — every builtin series long enough for the default 500-bar window.
 BUILTIN_ALL = ("sp500", "nasdaq", "wti", "vix", "goog", "eurusd")
 
 #: builtin:sp500stocks — a second universe: 20 S&P 500 stocks from one file of the skfolio package,
 #: daily adjusted closes (close only), 1990-01-02 .. 2022-12-28; each is also builtin:<ticker>.
-SP500_STOCKS = ("AAPL", "AMD", "BAC", "BBY", "CVX", "GE", "HD", "JNJ", "JPM", "KO", "LLY", "MRK", "MSFT",
-                "PEP", "PFE", "PG", "RRC", "UNH", "WMT", "XOM")
+SP500_STOCKS = (
+    "AAPL",
+    "AMD",
+    "BAC",
+    "BBY",
+    "CVX",
+    "GE",
+    "HD",
+    "JNJ",
+    "JPM",
+    "KO",
+    "LLY",
+    "MRK",
+    "MSFT",
+    "PEP",
+    "PFE",
+    "PG",
+    "RRC",
+    "UNH",
+    "WMT",
+    "XOM",
+)
 for _t in SP500_STOCKS:
-    BUILTIN[_t.lower()] = (_t, "skfolio", "datasets/data/sp500_dataset.csv.gz",
-                           "skfolio.datasets:load_sp500_dataset", {_t: "Close"},
-                           f"{_t}, daily adjusted close only, 1990-01-02 .. 2022-12-28 (skfolio S&P 500 data set)")
+    BUILTIN[_t.lower()] = (
+        _t,
+        "skfolio",
+        "datasets/data/sp500_dataset.csv.gz",
+        "skfolio.datasets:load_sp500_dataset",
+        {_t: "Close"},
+        f"{_t}, daily adjusted close only, 1990-01-02 .. 2022-12-28 (skfolio S&P 500 data set)",
+    )
 
 
 def _package_dir(pkg: str) -> Path | None:
@@ -108,8 +175,9 @@ class BuiltinSource(Source):
         return _builtin_series(self._by_symbol[name], min_bars)
 
     def describe(self):
-        lines = [super().describe()] + [f"  {BUILTIN[k][0]:7s} {BUILTIN[k][5]}"
-                                        for k in sorted(self.keys, key=lambda k: BUILTIN[k][0])]
+        lines = [super().describe()] + [
+            f"  {BUILTIN[k][0]:7s} {BUILTIN[k][5]}" for k in sorted(self.keys, key=lambda k: BUILTIN[k][0])
+        ]
         return "\n".join(lines)
 
 
@@ -189,8 +257,18 @@ def _cache_read(key: str, path: Path) -> Series | None:
             has_ohlc = bool(a["has_ohlc"])
             c = a["close"]
             o, h, lo = (a["open"], a["high"], a["low"]) if has_ohlc else (c, c, c)
-            return Series(str(a["symbol"]), a["time"], o, h, lo, c, f"builtin:{key}", has_ohlc,
-                          a["volume"] if "volume" in a else None, int(a["dropped_rows"]))  # fmt: skip
+            return Series(
+                str(a["symbol"]),
+                a["time"],
+                o,
+                h,
+                lo,
+                c,
+                f"builtin:{key}",
+                has_ohlc,
+                a["volume"] if "volume" in a else None,
+                int(a["dropped_rows"]),
+            )
         except Exception:  # a truncated or foreign file: parse again (and replace it)
             continue
     return None
@@ -203,8 +281,13 @@ def _cache_write(key: str, path: Path, s: Series) -> None:
         name = _cache_name(key, path)
     except OSError:
         return
-    arrays = {"time": s.time, "close": s.close, "symbol": np.array(s.symbol),
-              "has_ohlc": np.array(s.has_ohlc), "dropped_rows": np.array(s.dropped_rows, dtype=np.int64)}
+    arrays = {
+        "time": s.time,
+        "close": s.close,
+        "symbol": np.array(s.symbol),
+        "has_ohlc": np.array(s.has_ohlc),
+        "dropped_rows": np.array(s.dropped_rows, dtype=np.int64),
+    }
     if s.has_ohlc:
         arrays.update(open=s.open, high=s.high, low=s.low)
     if s.volume is not None:

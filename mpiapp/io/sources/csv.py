@@ -16,8 +16,15 @@ import re
 import zlib
 
 from ..validate import ALIASES as _ALIASES
-from ..validate import (RULE_COLUMNS, RULE_EMPTY, RULE_READABLE, DataError, frame_to_series, norm,
-                        resolve_columns)
+from ..validate import (
+    RULE_COLUMNS,
+    RULE_EMPTY,
+    RULE_READABLE,
+    DataError,
+    frame_to_series,
+    norm,
+    resolve_columns,
+)
 from .base import _checked_count, _FolderSource
 
 
@@ -85,16 +92,25 @@ def _multiheader(lines, path, name):
         return None
     tickers = sorted({c for c in second[1:] if c})
     if len(tickers) > 1:
-        raise DataError(f"a multi-row header (yfinance: Price / Ticker rows) with {len(tickers)} "
-                        f"tickers ({', '.join(tickers[:5])}{' …' if len(tickers) > 5 else ''}); "
-                        "save one ticker per file", file=path, symbol=name, rule=RULE_COLUMNS,
-                        where="header")
+        raise DataError(
+            f"a multi-row header (yfinance: Price / Ticker rows) with {len(tickers)} "
+            f"tickers ({', '.join(tickers[:5])}{' …' if len(tickers) > 5 else ''}); "
+            "save one ticker per file",
+            file=path,
+            symbol=name,
+            rule=RULE_COLUMNS,
+            where="header",
+        )
     skip = [lines[1][0]]
     index_name = "Date"
     if len(lines) > 2:
         _, third = _split(lines[2][1], sep)
-        if third and third[0] and not any(third[1:]) and \
-                norm(third[0]) in {k for g in ALIASES_TIME for k in g}:
+        if (
+            third
+            and third[0]
+            and not any(third[1:])
+            and norm(third[0]) in {k for g in ALIASES_TIME for k in g}
+        ):
             skip.append(lines[2][0])
             index_name = third[0]
     columns = [index_name] + first[1:]
@@ -119,13 +135,22 @@ class CSVSource(_FolderSource):
             if not line:
                 return
             if b"\0" in line:
-                raise DataError(f"not a text file: a NUL byte in line {no + 1} (a binary file, or "
-                                "UTF-16 text: save it as UTF-8 CSV)", file=path, symbol=name,
-                                rule=RULE_READABLE, where="file")
+                raise DataError(
+                    f"not a text file: a NUL byte in line {no + 1} (a binary file, or "
+                    "UTF-16 text: save it as UTF-8 CSV)",
+                    file=path,
+                    symbol=name,
+                    rule=RULE_READABLE,
+                    where="file",
+                )
             if len(line) > MAX_LINE:
-                raise DataError(f"line {no + 1} is longer than {MAX_LINE >> 20} MiB: not a CSV "
-                                "price file", file=path, symbol=name, rule=RULE_READABLE,
-                                where="file")
+                raise DataError(
+                    f"line {no + 1} is longer than {MAX_LINE >> 20} MiB: not a CSV price file",
+                    file=path,
+                    symbol=name,
+                    rule=RULE_READABLE,
+                    where="file",
+                )
             yield no, line
             no += 1
 
@@ -136,10 +161,18 @@ class CSVSource(_FolderSource):
         except DataError:
             raise
         except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
-            what = "a truncated or corrupt gzip file" if path.lower().endswith(".gz") and \
-                not isinstance(exc, UnicodeDecodeError) else "cannot read"
-            raise DataError(f"{what}: {str(exc).strip() or type(exc).__name__}", file=path,
-                            symbol=name, rule=RULE_READABLE, where="file") from None
+            what = (
+                "a truncated or corrupt gzip file"
+                if path.lower().endswith(".gz") and not isinstance(exc, UnicodeDecodeError)
+                else "cannot read"
+            )
+            raise DataError(
+                f"{what}: {str(exc).strip() or type(exc).__name__}",
+                file=path,
+                symbol=name,
+                rule=RULE_READABLE,
+                where="file",
+            ) from None
 
     def _head(self, path, name) -> _CSVHead | None:
         """The header of the file, reading only its first lines (bounded). None: empty file."""
@@ -150,9 +183,14 @@ class CSVSource(_FolderSource):
                 start = fh.read(HEAD_BYTES)
                 if b"\0" in start:
                     k = start.index(b"\0")
-                    raise DataError(f"not a text file: a NUL byte at byte {k} (a binary file, or "
-                                    "UTF-16 text: save it as UTF-8 CSV)", file=path, symbol=name,
-                                    rule=RULE_READABLE, where="file")
+                    raise DataError(
+                        f"not a text file: a NUL byte at byte {k} (a binary file, or "
+                        "UTF-16 text: save it as UTF-8 CSV)",
+                        file=path,
+                        symbol=name,
+                        rule=RULE_READABLE,
+                        where="file",
+                    )
                 fh.seek(0)
                 lines = []
                 for no, line in self._lines(fh, path, name):
@@ -161,6 +199,7 @@ class CSVSource(_FolderSource):
                         if len(lines) == 3:
                             break
                 return lines
+
         lines = self._guarded(path, name, work)
         if not lines:
             return None
@@ -175,10 +214,15 @@ class CSVSource(_FolderSource):
                 resolve_columns(cols, file=path, symbol=name)
             except DataError:
                 shown = ", ".join(cols[:8]) + (", …" if len(cols) > 8 else "")
-                raise DataError(f"no header line: line {lines[0][0] + 1} is data ({shown}); name the "
-                                f"columns with data.columns, e.g. {MT4_COLUMNS} for a MetaTrader 4 "
-                                "export", file=path, symbol=name, rule=RULE_COLUMNS,
-                                where="header") from None
+                raise DataError(
+                    f"no header line: line {lines[0][0] + 1} is data ({shown}); name the "
+                    f"columns with data.columns, e.g. {MT4_COLUMNS} for a MetaTrader 4 "
+                    "export",
+                    file=path,
+                    symbol=name,
+                    rule=RULE_COLUMNS,
+                    where="header",
+                ) from None
         return _CSVHead(sep, cols, [])
 
     def _headerless(self, lines, path, name) -> _CSVHead:
@@ -194,22 +238,31 @@ class CSVSource(_FolderSource):
             except DataError:
                 is_header = False
             if is_header:
-                raise DataError(f"line {no + 1} is a header ({', '.join(fields)}), but data.columns = "
-                                f"{names} says the files have none: remove the header line, or set "
-                                "data.columns: []", file=path, symbol=name, rule=RULE_COLUMNS,
-                                where="header")
+                raise DataError(
+                    f"line {no + 1} is a header ({', '.join(fields)}), but data.columns = "
+                    f"{names} says the files have none: remove the header line, or set "
+                    "data.columns: []",
+                    file=path,
+                    symbol=name,
+                    rule=RULE_COLUMNS,
+                    where="header",
+                )
         if len(fields) != len(names):
-            raise DataError(f"line {no + 1} has {len(fields)} fields ({', '.join(fields)}) but "
-                            f"data.columns names {len(names)} ({', '.join(names)})", file=path,
-                            symbol=name, rule=RULE_COLUMNS, where="header")
+            raise DataError(
+                f"line {no + 1} has {len(fields)} fields ({', '.join(fields)}) but "
+                f"data.columns names {len(names)} ({', '.join(names)})",
+                file=path,
+                symbol=name,
+                rule=RULE_COLUMNS,
+                where="header",
+            )
         return _CSVHead(sep, names, [], headerless=True)
 
     def _count(self, name):
         path = self._paths[name]
         head = self._head(path, name)
         if head is None:
-            raise DataError("the file is empty", file=path, symbol=name, rule=RULE_EMPTY,
-                            where="file")
+            raise DataError("the file is empty", file=path, symbol=name, rule=RULE_EMPTY, where="file")
 
         def work():
             n = 0
@@ -218,6 +271,7 @@ class CSVSource(_FolderSource):
                     if line.strip():
                         n += 1
             return n
+
         n = self._guarded(path, name, work) - (0 if head.headerless else 1) - len(head.skip)
         return _checked_count(head.columns, n, path, name)
 
@@ -227,22 +281,38 @@ class CSVSource(_FolderSource):
         path = self._paths[name]
         head = self._head(path, name)
         if head is None:
-            raise DataError("the file is empty", file=path, symbol=name, rule=RULE_EMPTY,
-                            where="file")
+            raise DataError("the file is empty", file=path, symbol=name, rule=RULE_EMPTY, where="file")
         named = {"header": None, "names": list(head.columns), "index_col": False} if head.headerless else {}
         try:
-            df = pd.read_csv(path, sep=head.sep, skipinitialspace=True, encoding="utf-8-sig",
-                             skiprows=head.skip or None, **named)
+            df = pd.read_csv(
+                path,
+                sep=head.sep,
+                skipinitialspace=True,
+                encoding="utf-8-sig",
+                skiprows=head.skip or None,
+                **named,
+            )
         except pd.errors.EmptyDataError:
-            raise DataError("the file is empty", file=path, symbol=name, rule=RULE_EMPTY,
-                            where="file") from None
-        except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError, zlib.error,
-                ValueError) as exc:
-            raise DataError(f"not a readable CSV file: {str(exc).strip()}", file=path, symbol=name,
-                            rule=RULE_READABLE, where="file") from None
+            raise DataError(
+                "the file is empty", file=path, symbol=name, rule=RULE_EMPTY, where="file"
+            ) from None
+        except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError, zlib.error, ValueError) as exc:
+            raise DataError(
+                f"not a readable CSV file: {str(exc).strip()}",
+                file=path,
+                symbol=name,
+                rule=RULE_READABLE,
+                where="file",
+            ) from None
         if head.skip:
-            df.columns = head.columns[:len(df.columns)] + list(df.columns[len(head.columns):])
+            df.columns = head.columns[: len(df.columns)] + list(df.columns[len(head.columns) :])
         df.columns = [str(c).strip() for c in df.columns]
-        return frame_to_series(df, symbol=name, origin=path, min_bars=min_bars,
-                               date_format=self.date_format, drop_empty_rows=self.drop_empty_rows,
-                               timezone=self.timezone)
+        return frame_to_series(
+            df,
+            symbol=name,
+            origin=path,
+            min_bars=min_bars,
+            date_format=self.date_format,
+            drop_empty_rows=self.drop_empty_rows,
+            timezone=self.timezone,
+        )

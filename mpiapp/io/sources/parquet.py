@@ -23,8 +23,13 @@ class ParquetSource(_FolderSource):
             schema = meta.schema_arrow
             n = meta.metadata.num_rows
         except Exception as exc:  # pyarrow raises many kinds
-            raise DataError(f"not a readable Parquet file: {exc}", file=path, symbol=name,
-                            rule=RULE_READABLE, where="file") from None
+            raise DataError(
+                f"not a readable Parquet file: {exc}",
+                file=path,
+                symbol=name,
+                rule=RULE_READABLE,
+                where="file",
+            ) from None
         import pyarrow as pa
 
         cols = []
@@ -42,8 +47,19 @@ class ParquetSource(_FolderSource):
         try:
             df = pd.read_parquet(path)
         except Exception as exc:
-            raise DataError(f"not a readable Parquet file: {exc}", file=path, symbol=name,
-                            rule=RULE_READABLE, where="file") from None
-        return frame_to_series(df, symbol=name, origin=path, min_bars=min_bars,
-                               date_format=self.date_format, drop_empty_rows=self.drop_empty_rows,
-                               timezone=self.timezone)
+            raise DataError(
+                f"not a readable Parquet file: {exc}",
+                file=path,
+                symbol=name,
+                rule=RULE_READABLE,
+                where="file",
+            ) from None
+        return frame_to_series(
+            df,
+            symbol=name,
+            origin=path,
+            min_bars=min_bars,
+            date_format=self.date_format,
+            drop_empty_rows=self.drop_empty_rows,
+            timezone=self.timezone,
+        )

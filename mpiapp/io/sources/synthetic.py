@@ -37,13 +37,24 @@ class SyntheticSource(Source):
         return self.bars
 
     def _gen(self, name):
-        return _syn.generate(self.seed, _syn.symbol_index(name, self.n), self.bars,
-                             self.plant_rate, self.noise, self.n)
+        return _syn.generate(
+            self.seed, _syn.symbol_index(name, self.n), self.bars, self.plant_rate, self.noise, self.n
+        )
 
     def _read(self, name, min_bars):
         s, _ = self._gen(name)
-        s = check_arrays(s.symbol, s.origin, s.time, s.open, s.high, s.low, s.close,
-                         volume=s.volume, has_ohlc=True, min_bars=min_bars)
+        s = check_arrays(
+            s.symbol,
+            s.origin,
+            s.time,
+            s.open,
+            s.high,
+            s.low,
+            s.close,
+            volume=s.volume,
+            has_ohlc=True,
+            min_bars=min_bars,
+        )
         return _fresh(s)
 
     def truth(self, name: str) -> tuple:
@@ -52,5 +63,7 @@ class SyntheticSource(Source):
         return self._gen(name)[1]
 
     def describe(self):
-        return (f"{super().describe()} (seed {self.seed}, {self.bars} bars each, "
-                f"{self.plant_rate:g} planted impulses per 1,000 bars, noise {self.noise:g})")
+        return (
+            f"{super().describe()} (seed {self.seed}, {self.bars} bars each, "
+            f"{self.plant_rate:g} planted impulses per 1,000 bars, noise {self.noise:g})"
+        )
