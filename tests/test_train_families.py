@@ -1,6 +1,7 @@
 """Model families: explicit threads, seeds from the unit, safe formats that load back to the same model."""
 
 import io
+import json
 import subprocess
 import sys
 import zipfile
@@ -58,7 +59,10 @@ def test_fit_and_reload_from_the_safe_format(family):
         assert zipfile.is_zipfile(io.BytesIO(blob))
         import torch
 
-        sd = torch.load(io.BytesIO(blob), weights_only=True)  # tensors only
+        sd = torch.load(io.BytesIO(blob), weights_only=True)  # tensors and the architecture's JSON text
+        arch = json.loads(sd.pop("architecture"))
+        widths = [layer["out"] for layer in arch["layers"] if layer["type"] == "Linear"]
+        assert arch["layers"][0]["in"] == X.shape[1] and widths == list(p["hidden"]) + [1]
         assert all(isinstance(v, torch.Tensor) for v in sd.values())
     again = fam.load(family, blob, n_features=X.shape[1])
     assert np.array_equal(again.predict(X), model.predict(X))
