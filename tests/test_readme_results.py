@@ -25,6 +25,9 @@ import pytest
 
 from conftest import PY, ROOT, mpi_env, mpiexec_cmd, run
 
+#: slow (~3 min: every README job line, read back, its HTML page in Chromium): `python -m pytest -m slow`
+pytestmark = pytest.mark.slow
+
 JOB_LINE = re.compile(r"^mpiexec .*?-n (\d+) \S+ -m mpiapp\.(\w+) (.*?)\s+# (?:.*? )?(results/\S+)")
 #: statuses of an optbench cell, as docs/optbench.md names them
 OPT_STATUS = {"converged", "budget", "diverged", "failed", "parity"}

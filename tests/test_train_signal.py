@@ -14,6 +14,9 @@ import pytest
 
 from conftest import PY, mpi_env, mpiexec_cmd, run
 
+#: slow (~1 min: AR(1) and random-walk universes through the train job): `python -m pytest -m slow`
+pytestmark = pytest.mark.slow
+
 SYMBOLS, BARS, PHI, H = 8, 3000, 0.3, 5
 
 
